@@ -1,0 +1,116 @@
+"""How autograd sees a non-NumPy array (CuPy, array_api_strict): a Box and a VSpace.
+
+autograd traces a computation by wrapping arrays in Boxes. For NumPy it brings its own ArrayBox;
+for any other array type stevq registers ``DeviceBox`` (whose operators call stevq primitives, so the
+backward pass never leaves the device) and ``DeviceVSpace`` (zeros/ones/size/inner product made by
+the array's own namespace). Registration is by exact type, see
+``../shared/reference/autograd-engine-notes.md``.
+"""
+import math
+
+import numpy as np
+from autograd.extend import Box, VSpace
+
+
+def _ops():
+    from . import ops
+    return ops
+
+
+class DeviceBox(Box):
+    """A traced array of a non-NumPy backend. Arithmetic goes through ``stevq.ops``."""
+    __slots__ = []
+
+    shape = property(lambda self: self._value.shape)
+    ndim = property(lambda self: self._value.ndim)
+    dtype = property(lambda self: self._value.dtype)
+    size = property(lambda self: math.prod(self._value.shape))
+    T = property(lambda self: _ops().matrix_transpose(self))
+    mT = T
+
+    def __len__(self):
+        return self._value.shape[0]
+
+    def __getitem__(self, index):
+        return _ops().getitem(self, index)
+
+    def __neg__(self): return _ops().negative(self)
+    def __add__(self, other): return _ops().add(self, other)
+    def __radd__(self, other): return _ops().add(other, self)
+    def __sub__(self, other): return _ops().subtract(self, other)
+    def __rsub__(self, other): return _ops().subtract(other, self)
+    def __mul__(self, other): return _ops().multiply(self, other)
+    def __rmul__(self, other): return _ops().multiply(other, self)
+    def __truediv__(self, other): return _ops().divide(self, other)
+    def __rtruediv__(self, other): return _ops().divide(other, self)
+    def __matmul__(self, other): return _ops().matmul(self, other)
+    def __rmatmul__(self, other): return _ops().matmul(other, self)
+    def __pow__(self, power): return _ops().power(self, power)
+    def __abs__(self): return _ops().abs(self)
+
+    # Comparisons are not differentiable: they act on the value and return a plain boolean array.
+    def __lt__(self, other): return self._value < _raw(other)
+    def __le__(self, other): return self._value <= _raw(other)
+    def __gt__(self, other): return self._value > _raw(other)
+    def __ge__(self, other): return self._value >= _raw(other)
+    def __eq__(self, other): return self._value == _raw(other)
+    def __ne__(self, other): return self._value != _raw(other)
+    __hash__ = object.__hash__
+
+    def __float__(self):
+        return float(self._value)
+
+
+def _raw(value):
+    return value._value if isinstance(value, Box) else value
+
+
+class DeviceVSpace(VSpace):
+    """The vector space of arrays of one shape and dtype on a non-NumPy backend."""
+
+    def __init__(self, value):
+        from .backend import namespace_of
+        self.shape = tuple(value.shape)
+        self.dtype = value.dtype
+        self.xp = namespace_of(value)
+
+    size = property(lambda self: math.prod(self.shape))
+    ndim = property(lambda self: len(self.shape))
+
+    def zeros(self):
+        return self.xp.zeros(self.shape, dtype=self.dtype)
+
+    def ones(self):
+        return self.xp.ones(self.shape, dtype=self.dtype)
+
+    def randn(self):
+        sample = np.random.standard_normal(self.shape)
+        return self.xp.asarray(sample, dtype=self.dtype)
+
+    def standard_basis(self):
+        for i in range(self.size):
+            basis = np.zeros(self.size)
+            basis[i] = 1.0
+            yield self.xp.asarray(np.reshape(basis, self.shape), dtype=self.dtype)
+
+    def _add(self, x, y):
+        return x + y
+
+    def _mut_add(self, x, y):
+        # Never add in place: x may be a broadcast view or an array the caller still holds.
+        return x + y
+
+    def _inner_prod(self, x, y):
+        return self.xp.sum(x * y)
+
+
+_registered = set()
+
+
+def register(array_type):
+    """Register ``array_type`` with autograd (once)."""
+    if array_type in _registered:
+        return
+    DeviceBox.register(array_type)
+    VSpace.register(array_type, DeviceVSpace)
+    _registered.add(array_type)

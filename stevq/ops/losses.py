@@ -1,0 +1,25 @@
+"""log-softmax and cross-entropy."""
+from autograd.extend import defvjp, primitive
+
+from ..backend import namespace_of
+from .reductions import mean, sum
+from .arith import multiply, negative
+from .shape import one_hot
+
+
+@primitive
+def log_softmax(x, axis=-1):
+    """log_softmax(x)_i = x_i - log sum_j exp(x_j), computed after subtracting max_j x_j.
+    VJP: g - softmax(x) * sum(g)."""
+    xp = namespace_of(x)
+    shifted = x - xp.max(x, axis=axis, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+
+
+defvjp(log_softmax, lambda ans, x, axis=-1: lambda g: g - namespace_of(g).exp(ans) * namespace_of(g).sum(g, axis=axis, keepdims=True))
+
+
+def cross_entropy(logits, labels):
+    """Mean over the batch of -log softmax(logits)[label], for logits (N, C) and integer labels (N,)."""
+    picked = multiply(log_softmax(logits, axis=-1), one_hot(labels, logits.shape[-1], logits.dtype))
+    return negative(mean(sum(picked, axis=-1)))

@@ -1,0 +1,148 @@
+"""Shape operations: reshape, transpose, broadcast, slicing, gather, concatenate, stack.
+
+They move values without changing them, so each VJP moves the gradient back the same way.
+"""
+from autograd.extend import defvjp, defvjp_argnum, notrace_primitive, primitive
+
+from ..backend import namespace_of
+from ._util import unbroadcast
+
+
+@notrace_primitive
+def stop_gradient(x):
+    """sg(x): the value of x, treated as a constant (no gradient flows through it)."""
+    return x
+
+
+@primitive
+def reshape(x, shape):
+    """x with a new shape (same elements, row-major order)."""
+    return namespace_of(x).reshape(x, shape)
+
+
+@primitive
+def transpose(x, axes=None):
+    """x with its axes permuted (reversed when ``axes`` is None)."""
+    axes = tuple(reversed(range(x.ndim))) if axes is None else tuple(axes)
+    return namespace_of(x).permute_dims(x, axes)
+
+
+@primitive
+def matrix_transpose(x):
+    """Swap the last two axes."""
+    return namespace_of(x).matrix_transpose(x)
+
+
+@primitive
+def broadcast_to(x, shape):
+    """x copied (broadcast) to ``shape``; the VJP sums the copies."""
+    return namespace_of(x).broadcast_to(x, shape)
+
+
+@primitive
+def expand_dims(x, axis):
+    """x with a new axis of length 1 at ``axis``."""
+    return namespace_of(x).expand_dims(x, axis=axis)
+
+
+def _inverse_permutation(axes, ndim):
+    axes = tuple(reversed(range(ndim))) if axes is None else tuple(a % ndim for a in axes)
+    inverse = [0] * ndim
+    for position, axis in enumerate(axes):
+        inverse[axis] = position
+    return tuple(inverse)
+
+
+defvjp(reshape, lambda ans, x, shape: lambda g: namespace_of(g).reshape(g, x.shape))
+defvjp(transpose, lambda ans, x, axes=None: lambda g: namespace_of(g).permute_dims(g, _inverse_permutation(axes, x.ndim)))
+defvjp(matrix_transpose, lambda ans, x: lambda g: namespace_of(g).matrix_transpose(g))
+defvjp(broadcast_to, lambda ans, x, shape: lambda g: unbroadcast(g, x))
+defvjp(expand_dims, lambda ans, x, axis: lambda g: namespace_of(g).reshape(g, x.shape))
+
+
+@primitive
+def getitem(x, index):
+    """x[index] for basic indexing (integers, slices, None, Ellipsis)."""
+    return x[index]
+
+
+def _getitem_vjp(ans, x, index):
+    def vjp(g):
+        xp = namespace_of(g)
+        grad = xp.zeros(x.shape, dtype=g.dtype)
+        grad[index] = g
+        return grad
+    return vjp
+
+
+defvjp(getitem, _getitem_vjp)
+
+
+@notrace_primitive
+def one_hot(indices, num_classes, dtype=None):
+    """one_hot(i)[..., k] = 1{i == k}, as floats (``dtype``, default float64). Not differentiable."""
+    xp = namespace_of(indices)
+    dtype = xp.float64 if dtype is None else dtype
+    return xp.astype(xp.expand_dims(indices, axis=-1) == xp.arange(num_classes), dtype)
+
+
+@primitive
+def take_rows(table, indices):
+    """table[indices]: the rows of a (K, D) table picked by integer ``indices`` of any shape.
+
+    VJP: d table = one_hot(indices, K)^T @ g. Each row receives the sum of the gradients of the
+    positions that picked it, and rows nobody picked receive exactly zero. Written as a matmul
+    because the array API has no scatter-add, and because this is the formula to read.
+    """
+    xp = namespace_of(table)
+    flat = xp.reshape(indices, (-1,))
+    rows = xp.take(table, flat, axis=0)
+    return xp.reshape(rows, tuple(indices.shape) + tuple(table.shape[1:]))
+
+
+def _take_rows_vjp(ans, table, indices):
+    def vjp(g):
+        xp = namespace_of(g)
+        picks = one_hot(xp.reshape(indices, (-1,)), table.shape[0], g.dtype)
+        return xp.reshape(xp.matrix_transpose(picks) @ xp.reshape(g, (picks.shape[0], -1)), table.shape)
+    return vjp
+
+
+defvjp(take_rows, _take_rows_vjp, None)
+
+
+@primitive
+def _concat(axis, *arrays):
+    return namespace_of(*arrays).concat(arrays, axis=axis)
+
+
+@primitive
+def _stack(axis, *arrays):
+    return namespace_of(*arrays).stack(arrays, axis=axis)
+
+
+def _concat_vjp(argnum, ans, args, kwargs):
+    axis, arrays = args[0], args[1:]
+    axis = axis % ans.ndim
+    start = sum(a.shape[axis] for a in arrays[:argnum - 1])
+    piece = (slice(None),) * axis + (slice(start, start + arrays[argnum - 1].shape[axis]),)
+    return lambda g: g[piece]
+
+
+def _stack_vjp(argnum, ans, args, kwargs):
+    axis = args[0] % ans.ndim
+    return lambda g: g[(slice(None),) * axis + (argnum - 1,)]
+
+
+defvjp_argnum(_concat, _concat_vjp)
+defvjp_argnum(_stack, _stack_vjp)
+
+
+def concat(arrays, axis=0):
+    """Join arrays along an existing ``axis``."""
+    return _concat(axis, *arrays)
+
+
+def stack(arrays, axis=0):
+    """Join arrays along a new ``axis``."""
+    return _stack(axis, *arrays)
