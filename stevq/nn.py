@@ -1,0 +1,163 @@
+"""Layers as ``(init, apply)`` pairs over parameter dicts, in the style of JAX's stax.
+
+    init(rng, input_shape) -> (output_shape, params)     rng: numpy.random.Generator
+    apply(params, x)       -> y
+
+``input_shape`` excludes the batch axis. Parameters are dicts of backend arrays (``{}`` for layers
+without any); ``serial`` keeps a list of its layers' dicts. Initial values are drawn on the host from
+the given Generator and then moved to the active backend, so one seed gives the same network on
+every backend.
+"""
+import math
+
+import numpy as np
+
+from . import ops, ste, validate
+from .backend import asarray
+
+
+def _float_dtype(dtype):
+    return validate.choice(dtype, "dtype", ("float32", "float64"))
+
+
+def _rng(rng):
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng: expected a numpy.random.Generator (np.random.default_rng(seed)), "
+                        f"got {type(rng).__name__}")
+    return rng
+
+
+def _check_input(x, input_shape, layer):
+    validate.array(x, "x", finite=False)
+    if input_shape is not None and tuple(x.shape[1:]) != tuple(input_shape):
+        raise ValueError(f"x: {layer} was initialised for inputs of shape (batch, "
+                         f"{', '.join(map(str, input_shape))}), got {tuple(x.shape)}")
+
+
+def Dense(out_dim, dtype="float64"):
+    """Fully connected layer y = x W + b, W ~ N(0, 1/fan_in) (LeCun normal), b = 0."""
+    validate.number(out_dim, "out_dim", low=1, integer=True)
+    _float_dtype(dtype)
+
+    def init(rng, input_shape):
+        fan_in = input_shape[-1]
+        weight = _rng(rng).standard_normal((fan_in, out_dim)) / math.sqrt(fan_in)
+        return tuple(input_shape[:-1]) + (out_dim,), {"W": asarray(weight, dtype), "b": asarray(np.zeros(out_dim), dtype)}
+
+    def apply(params, x):
+        validate.array(x, "x", finite=False)
+        if x.shape[-1] != params["W"].shape[0]:
+            raise ValueError(f"x: Dense expects inputs with last dimension {params['W'].shape[0]}, "
+                             f"got shape {tuple(x.shape)}")
+        return ops.add(ops.matmul(x, params["W"]), params["b"])
+    return init, apply
+
+
+def Conv(out_channels, kernel=3, stride=1, padding=0, dtype="float64"):
+    """2-D convolution on NCHW inputs, He-normal weights (out, in, k, k), zero bias."""
+    validate.number(out_channels, "out_channels", low=1, integer=True)
+    validate.number(kernel, "kernel", low=1, integer=True)
+    validate.number(stride, "stride", low=1, integer=True)
+    validate.number(padding, "padding", low=0, integer=True)
+    _float_dtype(dtype)
+
+    def init(rng, input_shape):
+        channels, height, width = input_shape
+        fan_in = channels * kernel * kernel
+        weight = _rng(rng).standard_normal((out_channels, channels, kernel, kernel)) * math.sqrt(2.0 / fan_in)
+        out_shape = (out_channels, ops.output_size(height, kernel, stride, padding),
+                     ops.output_size(width, kernel, stride, padding))
+        return out_shape, {"W": asarray(weight, dtype), "b": asarray(np.zeros(out_channels), dtype)}
+
+    def apply(params, x):
+        validate.array(x, "x", ndim=4, finite=False)
+        if x.shape[1] != params["W"].shape[1]:
+            raise ValueError(f"x: Conv expects {params['W'].shape[1]} input channels, got shape {tuple(x.shape)}")
+        return ops.add_channel_bias(ops.conv2d(x, params["W"], stride, padding), params["b"])
+    return init, apply
+
+
+def ConvTranspose(out_channels, kernel=4, stride=2, padding=1, dtype="float64"):
+    """Transposed 2-D convolution (learned upsampling), weights (in, out, k, k), zero bias."""
+    validate.number(out_channels, "out_channels", low=1, integer=True)
+    _float_dtype(dtype)
+
+    def init(rng, input_shape):
+        channels, height, width = input_shape
+        weight = _rng(rng).standard_normal((channels, out_channels, kernel, kernel)) * math.sqrt(2.0 / (channels * kernel * kernel / stride ** 2))
+        out_shape = (out_channels, (height - 1) * stride - 2 * padding + kernel,
+                     (width - 1) * stride - 2 * padding + kernel)
+        return out_shape, {"W": asarray(weight, dtype), "b": asarray(np.zeros(out_channels), dtype)}
+
+    def apply(params, x):
+        validate.array(x, "x", ndim=4, finite=False)
+        return ops.add_channel_bias(ops.conv_transpose2d(x, params["W"], stride, padding), params["b"])
+    return init, apply
+
+
+def _stateless(function, shape_rule=lambda shape: shape):
+    """A parameter-free layer applying ``function`` elementwise or with a known output shape."""
+    def init(rng, input_shape):
+        return tuple(shape_rule(tuple(input_shape))), {}
+
+    def apply(params, x):
+        return function(x)
+    return init, apply
+
+
+Relu = _stateless(ops.relu)
+Tanh = _stateless(ops.tanh)
+Sigmoid = _stateless(ops.sigmoid)
+Flatten = _stateless(lambda x: ops.reshape(x, (x.shape[0], -1)), lambda shape: (math.prod(shape),))
+
+
+def Reshape(shape):
+    """Reshape each example to ``shape`` (batch axis kept)."""
+    return _stateless(lambda x: ops.reshape(x, (x.shape[0],) + tuple(shape)), lambda _: tuple(shape))
+
+
+def MaxPool(size=2):
+    """Max pooling over non-overlapping size x size windows."""
+    return _stateless(lambda x: ops.max_pool2d(x, size), lambda s: (s[0], s[1] // size, s[2] // size))
+
+
+def AvgPool(size=2):
+    """Average pooling over non-overlapping size x size windows."""
+    return _stateless(lambda x: ops.avg_pool2d(x, size), lambda s: (s[0], s[1] // size, s[2] // size))
+
+
+def Upsample(factor=2):
+    """Nearest-neighbour upsampling by an integer ``factor``."""
+    return _stateless(lambda x: ops.upsample_nearest(x, factor), lambda s: (s[0], s[1] * factor, s[2] * factor))
+
+
+def BinaryAct(backward="relu"):
+    """Binary activation 1{x > 0} with a straight-through backward rule (see ``stevq.ste``)."""
+    validate.choice(backward, "backward", ste.SURROGATES)
+    return _stateless(lambda x: ste.binary_step(x, backward))
+
+
+def QuantReLU(bits=2, step=None, backward="clipped_relu"):
+    """k-bit quantized ReLU activation with a straight-through backward rule (see ``stevq.ste``)."""
+    validate.choice(backward, "backward", ste.SURROGATES)
+    return _stateless(lambda x: ste.quantized_relu(x, bits, step, backward))
+
+
+def serial(*layers):
+    """Compose layers; params is a list with one dict per layer."""
+    inits, applies = zip(*layers)
+
+    def init(rng, input_shape):
+        params = []
+        for layer_init in inits:
+            input_shape, layer_params = layer_init(rng, input_shape)
+            params.append(layer_params)
+        return input_shape, params
+
+    def apply(params, x):
+        if len(params) != len(applies):
+            raise ValueError(f"params: expected {len(applies)} layer dicts, got {len(params)}")
+        for layer_apply, layer_params in zip(applies, params):
+            x = layer_apply(layer_params, x)
+        return x
+    return init, apply
