@@ -1,0 +1,17 @@
+"""The experiments: each a module with a ``Config`` dataclass (fields ``quick`` and ``seed`` among
+them) and ``run(config, out_dir, progress=True) -> dict`` that writes config.json, metrics.json,
+PNG figures and summary.md into ``out_dir`` through ``stevq.runio``.
+
+``EXPERIMENTS`` maps the command-line name to the module path; modules are imported on demand.
+"""
+import importlib
+
+EXPERIMENTS = {
+}
+
+
+def get(name):
+    """The experiment module registered as ``name``."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"experiment: unknown name {name!r}; expected one of {sorted(EXPERIMENTS)}")
+    return importlib.import_module(EXPERIMENTS[name])
