@@ -1,0 +1,19 @@
+"""Data for the experiments: IDX files, MNIST and Fashion-MNIST, synthetic Gaussians.
+
+- ``idx``: read and write the IDX format (``read_idx``, ``write_idx``), gzip or plain, with every
+  byte count checked.
+- ``fetch``: find files on disk, check SHA-256 digests, download with retries into the cache.
+- ``mnist``: ``load_mnist()`` and ``load_fashion_mnist()`` returning ``ImageData`` (host arrays).
+- ``synthetic``: ``gaussian`` and ``gaussian_clusters`` for the toy experiments.
+
+Everything here works on the host (NumPy); ``stevq.asarray`` moves arrays to the active backend.
+"""
+from .fetch import DataUnavailableError
+from .idx import read_idx, write_idx
+from .mnist import (FASHION_MNIST, FASHION_MNIST_CLASSES, FILES, MNIST, MNIST_CLASSES, ImageData, Source,
+                    data_home, load_fashion_mnist, load_images, load_mnist)
+from .synthetic import gaussian, gaussian_clusters
+
+__all__ = ["DataUnavailableError", "FASHION_MNIST", "FASHION_MNIST_CLASSES", "FILES", "ImageData", "MNIST",
+           "MNIST_CLASSES", "Source", "data_home", "gaussian", "gaussian_clusters", "load_fashion_mnist",
+           "load_images", "load_mnist", "read_idx", "write_idx"]
