@@ -30,6 +30,8 @@ def numerical_grad(f, args, argnum, eps=1e-6):
 
 
 def _compare(label, got, expected, rtol, atol):
+    if got.shape != expected.shape:
+        raise AssertionError(f"{label}: gradient of shape {got.shape}, expected shape {expected.shape}")
     error = np.abs(got - expected)
     allowed = atol + rtol * np.abs(expected)
     if not np.all(error <= allowed):

@@ -52,7 +52,7 @@ def col2im(cols, image_shape, kh, kw, stride=1, padding=0):
     for i in range(kh):
         for j in range(kw):
             where = _patch(i, j, out_h, out_w, stride)
-            image[where] = image[where] + patches[:, :, i * kw + j]
+            image[where] = image[where] + patches[:, :, i * kw + j, ...]
     return image[:, :, padding:padding + h, padding:padding + w]
 
 

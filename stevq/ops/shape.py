@@ -60,17 +60,31 @@ defvjp(broadcast_to, lambda ans, x, shape: lambda g: unbroadcast(g, x))
 defvjp(expand_dims, lambda ans, x, axis: lambda g: namespace_of(g).reshape(g, x.shape))
 
 
+def _full_index(index):
+    """``index`` as a tuple ending in Ellipsis, so that ``x[0]`` on a 2-D array means ``x[0, ...]``
+    on every backend (the array API rejects an index that names fewer axes than the array has)."""
+    index = index if isinstance(index, tuple) else (index,)
+    return index if any(i is Ellipsis for i in index) else index + (Ellipsis,)
+
+
 @primitive
 def getitem(x, index):
-    """x[index] for basic indexing (integers, slices, None, Ellipsis)."""
-    return x[index]
+    """x[index] for basic indexing (integers, slices, None, Ellipsis), with NumPy's meaning."""
+    return x[_full_index(index)]
 
 
 def _getitem_vjp(ans, x, index):
+    """Scatter g into zeros of x's shape. The new axes (None) that the forward pass inserted have
+    length 1 and are removed first, because an assignment index may not contain None."""
+    index = _full_index(index)
+    target = tuple(i for i in index if i is not None)
+
     def vjp(g):
         xp = namespace_of(g)
         grad = xp.zeros(x.shape, dtype=g.dtype)
-        grad[index] = g
+        if len(target) != len(index):
+            g = xp.reshape(g, tuple(grad[target].shape))
+        grad[target] = g
         return grad
     return vjp
 
@@ -125,13 +139,13 @@ def _concat_vjp(argnum, ans, args, kwargs):
     axis, arrays = args[0], args[1:]
     axis = axis % ans.ndim
     start = sum(a.shape[axis] for a in arrays[:argnum - 1])
-    piece = (slice(None),) * axis + (slice(start, start + arrays[argnum - 1].shape[axis]),)
+    piece = (slice(None),) * axis + (slice(start, start + arrays[argnum - 1].shape[axis]), Ellipsis)
     return lambda g: g[piece]
 
 
 def _stack_vjp(argnum, ans, args, kwargs):
     axis = args[0] % ans.ndim
-    return lambda g: g[(slice(None),) * axis + (argnum - 1,)]
+    return lambda g: g[(slice(None),) * axis + (argnum - 1, Ellipsis)]
 
 
 defvjp_argnum(_concat, _concat_vjp)
