@@ -1,0 +1,117 @@
+"""Execute the lecture and assignment notebooks in place, so that their stored outputs match the code.
+
+    python lectures/build.py                 # every notebook, full mode
+    python lectures/build.py --quick         # every notebook, quick mode (STEVQ_QUICK=1)
+    python lectures/build.py 01_*.ipynb      # only the notebooks named (paths or globs under lectures/)
+
+Each notebook runs top to bottom in a fresh ``python3`` kernel whose working directory is the
+notebook's folder. The kernel sees ``STEVQ_QUICK`` ("1" in quick mode, "0" otherwise), which the
+notebooks read to shrink their runs, and the repository root on ``PYTHONPATH`` so that ``import
+stevq`` finds this checkout even without ``pip install -e .``.
+
+The executed notebook records in its metadata which mode produced its outputs and a SHA-256 of its
+code cells; ``tests/test_lectures.py`` recomputes that hash, so a code cell edited after the last
+build (outputs no longer matching the code) fails the tests until this script is run again.
+"""
+import argparse
+import hashlib
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+LECTURES = Path(__file__).resolve().parent
+REPOSITORY = LECTURES.parent
+PATTERNS = ("*.ipynb", "assignments/*.ipynb")
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+def notebooks(root=LECTURES):
+    """Every lecture and assignment notebook under ``root``, in name order."""
+    found = []
+    for pattern in PATTERNS:
+        found += sorted(path for path in Path(root).glob(pattern) if ".ipynb_checkpoints" not in path.parts)
+    return found
+
+
+def code_hash(notebook):
+    """SHA-256 of the code cells' sources: what the stored outputs were computed from."""
+    digest = hashlib.sha256()
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            digest.update(cell.source.encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def kernel_environment(quick):
+    """The kernel's environment: the quick-mode switch, this checkout importable, inline figures.
+
+    MPLBACKEND is forced to the inline backend because a caller's ``MPLBACKEND=Agg`` (as in CI)
+    would otherwise reach the kernel and no figure would be stored in the notebook."""
+    env = dict(os.environ)
+    env["STEVQ_QUICK"] = "1" if quick else "0"
+    env["MPLBACKEND"] = INLINE_BACKEND
+    env["PYTHONPATH"] = os.pathsep.join([str(REPOSITORY)] + [p for p in [env.get("PYTHONPATH")] if p])
+    env.pop("STEVQ_BACKEND", None)  # lectures choose their backend explicitly
+    return env
+
+
+class NotebookError(RuntimeError):
+    """A cell raised: the message names the notebook, the cell number and the error."""
+
+
+def execute(path, quick=True, timeout=300):
+    """Run the notebook at ``path`` top to bottom; return the executed notebook (not written).
+
+    ``timeout`` is per cell, in seconds. Raises NotebookError naming the failing cell."""
+    path = Path(path)
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
+                            resources={"metadata": {"path": str(path.parent)}})
+    try:
+        client.execute(env=kernel_environment(quick))
+    except CellExecutionError as error:
+        failing = next((i for i, cell in enumerate(notebook.cells)
+                        if any(out.get("output_type") == "error" for out in cell.get("outputs", []))), None)
+        where = f"cell {failing}" if failing is not None else "a cell"
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # drop the traceback's terminal colours
+        raise NotebookError(f"{path.name}: {where} failed:\n{plain}") from None
+    notebook.metadata["stevq"] = {"mode": "quick" if quick else "full", "code_sha256": code_hash(notebook)}
+    return notebook
+
+
+def build(path, quick=False, timeout=1800):
+    """Execute ``path`` and write it back with its outputs; return the seconds it took."""
+    start = time.perf_counter()
+    notebook = execute(path, quick=quick, timeout=timeout)
+    nbformat.write(notebook, str(path))
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="notebooks (paths or globs relative to lectures/); default all")
+    parser.add_argument("--quick", action="store_true", help="quick mode (STEVQ_QUICK=1)")
+    args = parser.parse_args(argv)
+    paths = notebooks()
+    if args.names:
+        chosen = set()
+        for name in args.names:
+            matches = [p for p in paths if p.match(name) or p.resolve() == Path(name).resolve()]
+            if not matches:
+                parser.error(f"no notebook matches {name!r}")
+            chosen.update(matches)
+        paths = [p for p in paths if p in chosen]
+    for path in paths:
+        seconds = build(path, quick=args.quick)
+        size = path.stat().st_size / 1024
+        print(f"{path.relative_to(LECTURES)}: {seconds:.1f} s, {size:.0f} KB", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

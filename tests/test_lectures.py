@@ -1,0 +1,61 @@
+"""The lecture and assignment notebooks: each runs top to bottom in quick mode without an error, and
+the copies in the repository carry outputs (figures included) computed from their current code."""
+import importlib.util
+from pathlib import Path
+
+import nbformat
+import pytest
+
+LECTURES = Path(__file__).resolve().parent.parent / "lectures"
+_spec = importlib.util.spec_from_file_location("lectures_build", LECTURES / "build.py")
+build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(build)
+
+NOTEBOOKS = build.notebooks(LECTURES)
+LECTURE_NOTEBOOKS = [p for p in NOTEBOOKS if p.parent == LECTURES]
+ASSIGNMENTS = [p for p in NOTEBOOKS if p.parent.name == "assignments"]
+CELL_TIMEOUT = 120  # seconds per cell in quick mode; a lecture must finish in under two minutes
+MAX_KILOBYTES = 500
+
+
+def _id(path):
+    return str(path.relative_to(LECTURES))
+
+
+def _images(notebook):
+    return sum("image/png" in out.get("data", {}) for cell in notebook.cells if cell.cell_type == "code"
+               for out in cell.outputs)
+
+
+def test_the_course_is_complete():
+    assert len(LECTURE_NOTEBOOKS) >= 8, [p.name for p in LECTURE_NOTEBOOKS]
+    assert len(ASSIGNMENTS) >= 3, [p.name for p in ASSIGNMENTS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
+def test_notebook_runs_in_quick_mode(path):
+    try:
+        executed = build.execute(path, quick=True, timeout=CELL_TIMEOUT)
+    except build.NotebookError as error:
+        pytest.fail(str(error), pytrace=False)
+    assert executed.cells[0].cell_type == "markdown"
+    if path in LECTURE_NOTEBOOKS:
+        assert _images(executed) >= 1, f"{path.name}: a lecture must draw at least one figure"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_id)
+def test_stored_outputs_match_the_code(path):
+    notebook = nbformat.read(path, as_version=4)
+    stamp = notebook.metadata.get("stevq", {})
+    assert stamp.get("mode") in ("quick", "full"), f"{path.name}: never built; run python lectures/build.py"
+    assert stamp.get("code_sha256") == build.code_hash(notebook), (
+        f"{path.name}: code changed since its outputs were stored; run python lectures/build.py {path.name}")
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    counts = [cell.execution_count for cell in code_cells]
+    assert counts == list(range(1, len(code_cells) + 1)), f"{path.name}: not executed top to bottom: {counts}"
+    errors = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"
+              and any(out.output_type == "error" for out in cell.outputs)]
+    assert not errors, f"{path.name}: stored error output in cells {errors}"
+    if path in LECTURE_NOTEBOOKS:
+        assert _images(notebook) >= 1, f"{path.name}: no stored figure"
+    assert path.stat().st_size <= MAX_KILOBYTES * 1024, f"{path.name}: {path.stat().st_size // 1024} KB"
