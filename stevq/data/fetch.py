@@ -38,20 +38,24 @@ def sha256_hex(data):
 def checked_content(data, accepted, name):
     """The IDX bytes inside ``data`` after the checksum check (``accepted`` None: no check).
 
-    Raises ``ValueError`` naming ``name`` for corrupt gzip data or a digest not in ``accepted``.
+    Raises ``ValueError`` naming ``name`` for a digest not in ``accepted`` or corrupt gzip data.
     """
     if isinstance(accepted, str):
         accepted = (accepted,)
     stored_digest = sha256_hex(data)
-    content = decompress(data, name)
     if accepted is None or stored_digest in accepted:
-        return content
-    content_digest = stored_digest if content is data else sha256_hex(content)
-    if content_digest not in accepted:
-        raise ValueError(f"{name}: SHA-256 mismatch: the file's SHA-256 is {stored_digest}"
-                         + ("" if content is data else f" (of its decompressed content: {content_digest})")
-                         + f", expected one of {', '.join(accepted)}")
-    return content
+        return decompress(data, name)
+    mismatch = f"{name}: SHA-256 mismatch: expected one of {', '.join(accepted)}; the file's is {stored_digest}"
+    try:
+        content = decompress(data, name)
+    except ValueError as err:
+        raise ValueError(f"{mismatch}, and its gzip data is corrupt or truncated ({err.__cause__})") from err
+    if content is not data:
+        content_digest = sha256_hex(content)
+        if content_digest in accepted:
+            return content
+        mismatch += f" (of its decompressed content: {content_digest})"
+    raise ValueError(mismatch)
 
 
 def candidates(filename, directories):
@@ -87,14 +91,16 @@ def fetch_url(url, timeout, max_bytes=MAX_DOWNLOAD_BYTES, progress=False):
     return b"".join(chunks)
 
 
-def _describe(error):
+def _describe(error, url):
     """A one-line reason for a failed attempt."""
     if isinstance(error, urllib.error.HTTPError):
         error.close()
         return f"HTTP {error.code} {error.reason}"
     if isinstance(error, urllib.error.URLError):
         return str(error.reason)
-    return f"{type(error).__name__}: {error}" if isinstance(error, HTTPException) else str(error)
+    if isinstance(error, HTTPException):
+        return f"{type(error).__name__}: {error}"
+    return str(error).removeprefix(f"{url}: ")
 
 
 def download(filename, mirrors, destination_dir, accepted, retries=3, backoff=1.0, timeout=30.0,
@@ -117,7 +123,7 @@ def download(filename, mirrors, destination_dir, accepted, retries=3, backoff=1.
                 data = fetch_url(url, timeout, progress=progress)
                 checked_content(data, accepted, url)
             except (OSError, HTTPException, ValueError) as err:  # URLError and HTTPError are OSErrors
-                failures.append(f"{url}: {_describe(err)}")
+                failures.append(f"{url}: {_describe(err, url)}")
                 continue
             return atomic_write_bytes(pathlib.Path(destination_dir) / filename, data), failures
     error = DataUnavailableError(f"{filename}: no mirror gave a good copy")

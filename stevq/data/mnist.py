@@ -159,12 +159,13 @@ def locate_files(source, directory=None, cache_dir=None, download_missing=True, 
     for filename in missing:
         accepted = None if checksums is None else checksums[filename]
         try:
-            paths[filename], rejected = download(filename, source.mirrors if mirrors is None else mirrors,
+            paths[filename], failed = download(filename, source.mirrors if mirrors is None else mirrors,
                                                  cache_dir, accepted, retries, backoff, timeout, progress)
         except DataUnavailableError as err:
             raise _unavailable(source, cache_dir, search, err.failures) from None
-        if rejected:
-            warnings.warn(f"{filename}: rejected before a good copy arrived: " + "; ".join(rejected))
+        if failed:
+            warnings.warn(f"{filename}: downloaded after {len(failed)} failed or rejected attempts: "
+                          + "; ".join(failed))
     return paths
 
 

@@ -1,0 +1,469 @@
+"""stevq.data: IDX round trips checked against hand-built bytes, corrupt files refused, the download
+path exercised against a local HTTP server on 127.0.0.1, the real Fashion-MNIST from Debian, and the
+Gaussian toy data checked by Monte Carlo."""
+import gzip
+import hashlib
+import http.server
+import os
+import pathlib
+import socket
+import struct
+import threading
+
+import numpy as np
+import pytest
+
+import stevq
+from stevq import data
+from stevq.data import idx
+
+SMALL_TRAIN, SMALL_TEST, SIDE = 24, 12, 4
+
+
+def sha256(raw):
+    return hashlib.sha256(raw).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# IDX format
+
+
+def hand_built_idx(array, type_code):
+    """IDX bytes written out by hand from the format description (independent of the encoder)."""
+    header = bytes([0, 0, type_code, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
+    return header + array.astype(array.dtype.newbyteorder(">")).tobytes(order="C")
+
+
+IDX_CASES = [("uint8", 0x08), ("int8", 0x09), ("int16", 0x0B), ("int32", 0x0C), ("float32", 0x0D),
+             ("float64", 0x0E)]
+
+
+@pytest.mark.parametrize("dtype,type_code", IDX_CASES)
+@pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 3, 4), (2, 1, 3, 2)])
+@pytest.mark.parametrize("suffix", [".gz", ""])
+def test_idx_round_trip_matches_hand_built_bytes(tmp_path, rng, dtype, type_code, shape, suffix):
+    info = np.iinfo(dtype) if dtype[0] in "ui" else None
+    if info is not None:
+        array = rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
+    else:
+        array = (rng.standard_normal(shape) * 1e3).astype(dtype)
+    path = data.write_idx(tmp_path / f"a{suffix}", array)
+    stored = path.read_bytes()
+    assert stored[:2] == (b"\x1f\x8b" if suffix else b"\x00\x00")
+    assert (gzip.decompress(stored) if suffix else stored) == hand_built_idx(array, type_code)
+    back = data.read_idx(path)
+    assert back.dtype == np.dtype(dtype) and back.shape == shape
+    np.testing.assert_array_equal(back, array)
+    back[...] = 0  # the result is a writable array of its own
+
+
+def test_idx_reads_hand_built_mnist_header_and_detects_gzip_by_content(tmp_path):
+    labels = bytes([0, 0, 8, 1]) + (3).to_bytes(4, "big") + bytes([7, 2, 9])
+    (tmp_path / "labels-no-suffix").write_bytes(gzip.compress(labels))
+    np.testing.assert_array_equal(data.read_idx(tmp_path / "labels-no-suffix"), [7, 2, 9])
+    data.write_idx(tmp_path / "plain", np.array([1, 2], np.uint8), compress=True)
+    assert gzip.decompress((tmp_path / "plain").read_bytes()) == bytes([0, 0, 8, 1, 0, 0, 0, 2, 1, 2])
+
+
+def test_idx_write_is_deterministic_and_accepts_backend_arrays(tmp_path, backend):
+    host = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
+    first = data.write_idx(tmp_path / "x.gz", stevq.asarray(host)).read_bytes()
+    second = data.write_idx(tmp_path / "y.gz", host).read_bytes()
+    assert first == second
+    np.testing.assert_array_equal(data.read_idx(tmp_path / "x.gz"), host)
+
+
+def test_idx_write_refuses_unsupported_dtypes(tmp_path):
+    with pytest.raises(TypeError, match="array: IDX cannot store dtype uint16"):
+        data.write_idx(tmp_path / "x", np.zeros(3, np.uint16))
+    assert not (tmp_path / "x").exists()
+
+
+GOOD = bytes([0, 0, 8, 2]) + (2).to_bytes(4, "big") + (3).to_bytes(4, "big") + bytes(range(6))
+CORRUPT = {
+    "truncated": (GOOD[:-1], "truncated.*needs 18 bytes, the file has 17"),
+    "trailing": (GOOD + b"\x00", "trailing bytes"),
+    "bad-magic": (b"\x01" + GOOD[1:], "bad magic number"),
+    "unknown-type": (GOOD[:2] + b"\x0a" + GOOD[3:], "unknown IDX type code 0x0A"),
+    "short-header": (GOOD[:9], "truncated IDX header"),
+    "empty": (b"", "shorter than the 4-byte magic"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPT))
+@pytest.mark.parametrize("compressed", [False, True])
+def test_idx_corrupt_files_raise_naming_the_file(tmp_path, case, compressed):
+    content, message = CORRUPT[case]
+    path = tmp_path / f"{case}.idx"
+    path.write_bytes(gzip.compress(content) if compressed else content)
+    with pytest.raises(ValueError, match=message) as error:
+        data.read_idx(path)
+    assert str(path) in str(error.value)
+
+
+def test_idx_cut_or_damaged_gzip_raises_naming_the_file(tmp_path):
+    packed = gzip.compress(GOOD)
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(packed[:-6])
+    with pytest.raises(ValueError, match=f"{cut}: corrupt or truncated gzip"):
+        data.read_idx(cut)
+    damaged = tmp_path / "crc.gz"
+    damaged.write_bytes(packed[:-8] + bytes([packed[-8] ^ 0xFF]) + packed[-7:])  # flip the stored CRC-32
+    with pytest.raises(ValueError, match=f"{damaged}: corrupt or truncated gzip"):
+        data.read_idx(damaged)
+
+
+# ---------------------------------------------------------------------------------------------
+# Small generated MNIST-layout data sets
+
+
+@pytest.fixture(scope="module")
+def small_dataset():
+    """Four small IDX files (train 24, test 12 images of 4 x 4): file name -> (gz bytes, array)."""
+    rng = np.random.default_rng(5)
+    arrays = {"train-images-idx3-ubyte.gz": rng.integers(0, 256, (SMALL_TRAIN, SIDE, SIDE), dtype=np.uint8),
+              "train-labels-idx1-ubyte.gz": rng.integers(0, 10, SMALL_TRAIN, dtype=np.uint8),
+              "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (SMALL_TEST, SIDE, SIDE), dtype=np.uint8),
+              "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, SMALL_TEST, dtype=np.uint8)}
+    return {name: (gzip.compress(idx.encode_idx(array), mtime=0), array) for name, array in arrays.items()}
+
+
+@pytest.fixture(scope="module")
+def small_checksums(small_dataset):
+    return {name: sha256(packed) for name, (packed, _) in small_dataset.items()}
+
+
+def write_dataset(directory, dataset, compressed=True):
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, (packed, _) in dataset.items():
+        if compressed:
+            (directory / name).write_bytes(packed)
+        else:
+            (directory / name[:-3]).write_bytes(gzip.decompress(packed))
+    return directory
+
+
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch):
+    """STEVQ_DATA pointing at an empty directory, so no real cache is read or written."""
+    monkeypatch.setenv("STEVQ_DATA", str(tmp_path / "stevq-data"))
+    return tmp_path / "stevq-data"
+
+
+def test_load_from_directory_all_dtypes_layouts_and_limits(tmp_path, small_dataset, small_checksums,
+                                                           isolated_cache):
+    directory = write_dataset(tmp_path / "given", small_dataset)
+    raw = {name: array for name, (_, array) in small_dataset.items()}
+    loaded = data.load_mnist(directory, checksums=small_checksums, download=False)
+    assert loaded.train_images.shape == (SMALL_TRAIN, SIDE, SIDE) and loaded.train_images.dtype == np.float32
+    np.testing.assert_array_equal(loaded.train_images, raw["train-images-idx3-ubyte.gz"].astype(np.float32) / 255)
+    np.testing.assert_array_equal(loaded.test_labels, raw["t10k-labels-idx1-ubyte.gz"])
+    assert loaded.test_labels.dtype == np.int64
+    images, labels = loaded.train
+    assert images is loaded.train_images and labels is loaded.train_labels
+
+    small = data.load_mnist(directory, checksums=small_checksums, download=False, dtype="uint8",
+                            layout="flat", train_limit=5, test_limit=3)
+    np.testing.assert_array_equal(small.train_images, raw["train-images-idx3-ubyte.gz"][:5].reshape(5, -1))
+    np.testing.assert_array_equal(small.test_labels, raw["t10k-labels-idx1-ubyte.gz"][:3])
+    nchw = data.load_mnist(directory, checksums=small_checksums, download=False, dtype="float64",
+                           layout="NCHW", test_limit=SMALL_TEST)
+    assert nchw.test_images.shape == (SMALL_TEST, 1, SIDE, SIDE) and nchw.test_images.dtype == np.float64
+    assert not isolated_cache.exists()  # found in the given directory: nothing downloaded or cached
+
+
+def test_load_arguments_are_validated(tmp_path, small_dataset, small_checksums, isolated_cache):
+    directory = write_dataset(tmp_path / "given", small_dataset)
+    options = dict(checksums=small_checksums, download=False)
+    with pytest.raises(ValueError, match="train_limit: asked for 25 examples, the data set has 24"):
+        data.load_mnist(directory, train_limit=SMALL_TRAIN + 1, **options)
+    with pytest.raises(ValueError, match="test_limit: expected a value >= 1"):
+        data.load_mnist(directory, test_limit=0, **options)
+    with pytest.raises(ValueError, match="layout: expected one of"):
+        data.load_mnist(directory, layout="NHWC", **options)
+    with pytest.raises(ValueError, match="directory: .*does not exist"):
+        data.load_mnist(tmp_path / "nowhere", **options)
+    with pytest.raises(ValueError, match="checksums: no entry for t10k-labels-idx1-ubyte.gz"):
+        data.load_mnist(directory, checksums={k: v for k, v in small_checksums.items() if "t10k-l" not in k},
+                        download=False)
+
+
+def test_decompressed_files_pass_by_content_digest_and_bad_digests_are_refused(
+        tmp_path, small_dataset, small_checksums, isolated_cache):
+    plain = write_dataset(tmp_path / "plain", small_dataset, compressed=False)
+    content_digests = {name: sha256(gzip.decompress(packed)) for name, (packed, _) in small_dataset.items()}
+    both = {name: (small_checksums[name], content_digests[name]) for name in data.FILES}
+    loaded = data.load_mnist(plain, checksums=both, download=False, dtype="uint8")
+    np.testing.assert_array_equal(loaded.train_images, small_dataset["train-images-idx3-ubyte.gz"][1])
+    # Only the .gz digest listed: a decompressed copy cannot be checked against it and is refused.
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte: SHA-256 mismatch"):
+        data.load_mnist(plain, checksums=small_checksums, download=False)
+    wrong = dict(small_checksums, **{"t10k-images-idx3-ubyte.gz": "0" * 64})
+    gz_dir = write_dataset(tmp_path / "gz", small_dataset)
+    with pytest.raises(ValueError, match=f"{gz_dir / 't10k-images-idx3-ubyte.gz'}: SHA-256 mismatch"):
+        data.load_mnist(gz_dir, checksums=wrong, download=False)
+    assert data.load_mnist(gz_dir, checksums=wrong, download=False, verify=False).test_images.shape[0] == SMALL_TEST
+
+
+def test_search_order_given_directory_then_cache(tmp_path, small_dataset, small_checksums, isolated_cache):
+    write_dataset(isolated_cache / "mnist", small_dataset)
+    from_cache = data.load_mnist(checksums=small_checksums, download=False, dtype="uint8")
+    np.testing.assert_array_equal(from_cache.train_labels, small_dataset["train-labels-idx1-ubyte.gz"][1])
+    other = {name: (packed, array) for name, (packed, array) in small_dataset.items()}
+    flipped = 255 - small_dataset["train-images-idx3-ubyte.gz"][1]
+    other["train-images-idx3-ubyte.gz"] = (gzip.compress(idx.encode_idx(flipped)), flipped)
+    given = write_dataset(tmp_path / "given", other)
+    from_given = data.load_mnist(given, download=False, dtype="uint8", verify=False)
+    np.testing.assert_array_equal(from_given.train_images, flipped)
+
+
+# ---------------------------------------------------------------------------------------------
+# Download path against a local HTTP server
+
+
+class Mirror:
+    """A bounded HTTP server on 127.0.0.1 (ephemeral port) serving ``files`` from a thread.
+
+    ``fail_first[name] = k`` answers the first k requests for ``name`` with 503; ``cut[name] = m``
+    announces the full length but sends only m bytes and closes. It shuts itself down after
+    ``lifetime`` seconds at the latest.
+    """
+
+    def __init__(self, files, lifetime=30.0):
+        self.files, self.fail_first, self.cut, self.requests = dict(files), {}, {}, []
+        mirror = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            timeout = 5
+
+            def do_GET(self):
+                name = self.path.rsplit("/", 1)[-1]
+                mirror.requests.append(name)
+                if mirror.fail_first.get(name, 0) > 0:
+                    mirror.fail_first[name] -= 1
+                    self.send_error(503)
+                    return
+                if name not in mirror.files:
+                    self.send_error(404)
+                    return
+                body = mirror.files[name]
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[:mirror.cut.get(name, len(body))])
+                self.close_connection = True
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/data/"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+        self.deadline = threading.Timer(lifetime, self.server.shutdown)
+        self.deadline.daemon = True
+
+    def __enter__(self):
+        self.thread.start()
+        self.deadline.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.deadline.cancel()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_for_localhost(monkeypatch):
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def mirror(small_dataset):
+    with Mirror({name: packed for name, (packed, _) in small_dataset.items()}) as server:
+        yield server
+
+
+def closed_port_url():
+    """A URL on 127.0.0.1 where nothing listens (connection refused at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+FAST = dict(retries=2, backoff=0.01, timeout=5.0)
+
+
+def cache_listing(cache):
+    return sorted(p.name for p in cache.iterdir()) if cache.exists() else []
+
+
+def test_download_checks_caches_atomically_and_reuses_the_cache(mirror, small_dataset, small_checksums,
+                                                                isolated_cache):
+    loaded = data.load_mnist(mirrors=[mirror.url], checksums=small_checksums, dtype="uint8", **FAST)
+    np.testing.assert_array_equal(loaded.test_images, small_dataset["t10k-images-idx3-ubyte.gz"][1])
+    cache = isolated_cache / "mnist"
+    assert cache_listing(cache) == sorted(data.FILES)  # no temporary files left behind
+    assert all(sha256((cache / name).read_bytes()) == small_checksums[name] for name in data.FILES)
+    assert sorted(mirror.requests) == sorted(data.FILES)
+    again = data.load_mnist(mirrors=[closed_port_url()], checksums=small_checksums, dtype="uint8", **FAST)
+    np.testing.assert_array_equal(again.train_labels, loaded.train_labels)
+    assert len(mirror.requests) == 4  # served from the cache
+
+
+def test_only_missing_files_are_downloaded(mirror, small_dataset, small_checksums, isolated_cache):
+    write_dataset(isolated_cache / "mnist", {k: v for k, v in small_dataset.items() if "train" in k})
+    data.load_mnist(mirrors=[mirror.url], checksums=small_checksums, **FAST)
+    assert sorted(mirror.requests) == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+
+
+def test_checksum_mismatch_is_rejected_not_cached_and_reported(mirror, small_checksums, isolated_cache):
+    wrong = dict(small_checksums, **{"train-labels-idx1-ubyte.gz": "ab" * 32})
+    with pytest.raises(data.DataUnavailableError) as error:
+        data.load_mnist(mirrors=[mirror.url], checksums=wrong, **FAST)
+    message = str(error.value)
+    assert message.count("train-labels-idx1-ubyte.gz: SHA-256 mismatch") == FAST["retries"]
+    assert "ab" * 32 in message
+    assert "train-labels-idx1-ubyte.gz" not in cache_listing(isolated_cache / "mnist")
+    assert all(not name.endswith(".part") for name in cache_listing(isolated_cache / "mnist"))
+
+
+def test_bad_mirror_is_skipped_with_a_warning(small_dataset, small_checksums, isolated_cache):
+    tampered = {name: packed for name, (packed, _) in small_dataset.items()}
+    tampered["t10k-images-idx3-ubyte.gz"] = gzip.compress(b"not the published file")
+    with Mirror(tampered) as bad, Mirror({n: p for n, (p, _) in small_dataset.items()}) as good:
+        with pytest.warns(UserWarning, match="t10k-images-idx3-ubyte.gz: downloaded after 1 failed or rejected.*SHA-256 mismatch"):
+            loaded = data.load_mnist(mirrors=[bad.url, good.url], checksums=small_checksums, dtype="uint8",
+                                     **FAST)
+    np.testing.assert_array_equal(loaded.test_images, small_dataset["t10k-images-idx3-ubyte.gz"][1])
+    assert good.requests == ["t10k-images-idx3-ubyte.gz"]
+
+
+@pytest.mark.parametrize("how", ["cut-transfer", "truncated-file"])
+def test_truncated_download_is_rejected(mirror, small_dataset, small_checksums, isolated_cache, how):
+    name = "train-images-idx3-ubyte.gz"
+    packed = small_dataset[name][0]
+    if how == "cut-transfer":  # the server announces the full length and closes early
+        mirror.cut[name] = len(packed) // 2
+        expected = f"truncated transfer: received {len(packed) // 2} of {len(packed)} bytes"
+    else:  # the mirror's copy itself is cut short: caught by the checksum and by gzip
+        mirror.files[name] = packed[: len(packed) // 2]
+        expected = "SHA-256 mismatch.*and its gzip data is corrupt or truncated"
+    with pytest.raises(data.DataUnavailableError, match=expected):
+        data.load_mnist(mirrors=[mirror.url], checksums=small_checksums, **FAST)
+    assert name not in cache_listing(isolated_cache / "mnist")
+    if how == "truncated-file":  # with checks off, gzip itself still refuses the cut stream
+        with pytest.raises(data.DataUnavailableError, match="corrupt or truncated gzip"):
+            data.load_mnist(mirrors=[mirror.url], verify=False, **FAST)
+
+
+def test_retries_with_backoff_after_server_errors(mirror, small_checksums, isolated_cache):
+    mirror.fail_first["t10k-labels-idx1-ubyte.gz"] = 2
+    with pytest.warns(UserWarning, match="t10k-labels-idx1-ubyte.gz: downloaded after 2 failed .*HTTP 503"):
+        data.load_mnist(mirrors=[mirror.url], checksums=small_checksums, retries=3, backoff=0.01)
+    assert mirror.requests.count("t10k-labels-idx1-ubyte.gz") == 3
+    (isolated_cache / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    mirror.fail_first["t10k-labels-idx1-ubyte.gz"] = 2
+    with pytest.raises(data.DataUnavailableError) as error:
+        data.load_mnist(mirrors=[mirror.url], checksums=small_checksums, retries=2, backoff=0.01)
+    assert str(error.value).count("t10k-labels-idx1-ubyte.gz: HTTP 503") == 2
+
+
+def offline_message_checks(message, cache):
+    for name in data.FILES:
+        assert f"    {name}\n" in message
+    assert f"    {cache}\n" in message
+    assert "STEVQ_DATA" in message
+
+
+def test_offline_error_names_the_four_files_and_where_to_put_them(isolated_cache):
+    dead = closed_port_url()
+    with pytest.raises(data.DataUnavailableError) as error:
+        data.load_mnist(mirrors=[dead], **FAST)
+    offline_message_checks(str(error.value), isolated_cache / "mnist")
+    assert f"{dead}train-images-idx3-ubyte.gz: " in str(error.value)
+    with pytest.raises(FileNotFoundError) as error:  # DataUnavailableError is a FileNotFoundError
+        data.load_mnist(download=False, cache_dir=isolated_cache / "elsewhere")
+    offline_message_checks(str(error.value), isolated_cache / "elsewhere")
+    assert "download=False" in str(error.value)
+    assert not isolated_cache.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# The real Fashion-MNIST shipped by Debian (CI installs dataset-fashion-mnist)
+
+
+def test_real_fashion_mnist_from_debian(isolated_cache):
+    debian = pathlib.Path(data.mnist.DEBIAN_FASHION_MNIST)
+    if not all((debian / name).is_file() for name in data.FILES):
+        message = f"Fashion-MNIST not found in {debian} (apt-get install dataset-fashion-mnist)"
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail(message)
+        pytest.skip(message)
+    for name in data.FILES:  # the Debian copies hold the published content
+        content = gzip.decompress((debian / name).read_bytes())
+        assert sha256(content) == data.FASHION_MNIST.checksums[name][1], name
+    loaded = data.load_fashion_mnist(dtype="uint8", download=False)  # found through the Debian directory
+    assert loaded.train_images.shape == (60000, 28, 28) and loaded.test_images.shape == (10000, 28, 28)
+    assert loaded.train_images.dtype == np.uint8 and int(loaded.train_images.max()) == 255
+    np.testing.assert_array_equal(np.bincount(loaded.train_labels), [6000] * 10)
+    np.testing.assert_array_equal(np.bincount(loaded.test_labels), [1000] * 10)
+    assert not isolated_cache.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic Gaussian data
+
+
+def test_gaussian_moments_by_monte_carlo():
+    n, mean, variance = 40000, np.array([-1.0, 2.0, 0.5]), 0.3
+    points = data.gaussian(n, mean, variance, seed=3)
+    assert points.shape == (n, 3) and points.dtype == np.float64
+    standard_error = np.sqrt(variance / n)
+    assert np.all(np.abs(points.mean(axis=0) - mean) < 5 * standard_error)
+    covariance = np.cov(points, rowvar=False)
+    # Var of a sample variance of Gaussians is 2 sigma^4 / (n - 1); off-diagonals have sd sigma^2/sqrt(n).
+    assert np.all(np.abs(np.diag(covariance) - variance) < 5 * variance * np.sqrt(2 / (n - 1)))
+    assert np.all(np.abs(covariance - np.diag(np.diag(covariance))) < 5 * variance / np.sqrt(n))
+    np.testing.assert_array_equal(points, data.gaussian(n, mean, variance, seed=3))
+    assert not np.array_equal(points, data.gaussian(n, mean, variance, seed=4))
+    assert data.gaussian(5, [0, 0], dtype="float32").dtype == np.float32
+
+
+def test_gaussian_clusters_balanced_labelled_and_reproducible():
+    points, labels, centers = data.gaussian_clusters(4003, dim=3, n_clusters=5, center_std=10.0,
+                                                     cluster_std=0.2, seed=1)
+    assert points.shape == (4003, 3) and centers.shape == (5, 3) and labels.dtype == np.int64
+    counts = np.bincount(labels, minlength=5)
+    assert counts.max() - counts.min() <= 1
+    nearest = np.argmin(((points[:, None, :] - centers[None]) ** 2).sum(-1), axis=1)
+    assert np.min(np.linalg.norm(centers[:, None] - centers[None] + 100 * np.eye(5)[..., None], axis=-1)) > 2
+    np.testing.assert_array_equal(nearest, labels)
+    residual = points - centers[labels]
+    assert abs(residual.std() - 0.2) < 5 * 0.2 / np.sqrt(2 * residual.size)
+    again = data.gaussian_clusters(4003, dim=3, n_clusters=5, center_std=10.0, cluster_std=0.2, seed=1)
+    np.testing.assert_array_equal(again[0], points)
+
+
+def test_synthetic_arguments_are_validated():
+    with pytest.raises(ValueError, match="n: expected a value >= 1"):
+        data.gaussian(0, [0.0])
+    with pytest.raises(ValueError, match="variance: expected a value >= 0"):
+        data.gaussian(3, [0.0], variance=-1)
+    with pytest.raises(ValueError, match="mean: expected a non-empty 1-D"):
+        data.gaussian(3, [[0.0, 1.0]])
+    with pytest.raises(TypeError, match="dim: expected an integer"):
+        data.gaussian_clusters(3, dim=2.5)
+    with pytest.raises(ValueError, match="dtype: expected one of"):
+        data.gaussian_clusters(3, dim=2, dtype="int32")
+
+
+def test_struct_helper_agrees_with_idx_header():
+    # The MNIST image header as documented: magic 2051 = 0x00000803, then 60000, 28, 28.
+    header = idx.encode_idx(np.zeros((2, 28, 28), np.uint8))[:16]
+    assert struct.unpack(">4I", header) == (2051, 2, 28, 28)
