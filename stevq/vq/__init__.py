@@ -1,0 +1,14 @@
+"""Vector quantization made explicit (issue 3): nearest codes, straight-through outputs, the
+VQ-VAE losses and the codebook gradient written out; EMA, dead-code replacement and k-means++;
+the three fixes of Huh et al. 2023; the rotation trick; a small VQ layer; the toy covariate shift.
+Formulas: ../shared/reference/vq.md.
+"""
+from .codebook import (ema_init, ema_reset_codes, ema_update, kmeans_plus_plus, replace_dead_codes,
+                       track_usage)
+from .core import (codebook_grad, codebook_loss, commitment_loss, lookup, nearest_code, quantize,
+                   squared_distances, straight_through, vq_loss)
+from .covariate_shift import covariate_shift
+from .fixes import (Refinement, affine_codebook, init_affine, init_running_affine, refine_codebook,
+                    running_affine_codebook, sync_straight_through, update_running_affine)
+from .layer import VectorQuantizer, layer_codebook
+from .rotation import rotation_trick

@@ -1,0 +1,139 @@
+"""Codebook maintenance in common use, all on values (no gradient): the EMA codebook update,
+dead-code replacement and k-means++ initialisation (../shared/reference/vq.md, sections 1-2).
+"""
+import numpy as np
+from autograd.tracer import getval
+
+from .. import ops, validate
+from ..backend import asarray, namespace_of, to_numpy
+from .core import _rows, check_codebook, check_embeddings, check_indices, nearest_code
+
+
+def ema_init(codebook, initial_count=1.0):
+    """EMA state {"counts": N (K,), "sums": m (K, D)} that reproduces ``codebook``.
+
+    Counts start at ``initial_count`` (one pseudo-member per code) and sums at initial_count * c_k,
+    so m_k / N_k is the initial code and an unused code stays where it is while both decay
+    together (with counts starting at 0, an unused code would be divided by ~0 after smoothing).
+    """
+    check_codebook(codebook)
+    validate.number(initial_count, "initial_count", low=0.0, low_inclusive=False)
+    table = getval(codebook)
+    xp = namespace_of(table)
+    return {"counts": xp.full((table.shape[0],), initial_count, dtype=table.dtype),
+            "sums": initial_count * table}
+
+
+def ema_update(state, z_e, indices, decay=0.99, eps=1e-5):
+    """One EMA codebook step (VQ-VAE appendix; Razavi et al. 2019). Returns (new_state, codebook).
+
+        n_k = #{i : q_i = k},             s_k = sum_{i : q_i = k} z_i     (one_hot(q)^T @ Z)
+        N_k <- d N_k + (1 - d) n_k,       m_k <- d m_k + (1 - d) s_k
+        N~_k = (N_k + eps) / (sum_j N_j + K eps) * sum_j N_j              (Laplace smoothing)
+        c_k = m_k / N~_k
+
+    No bias correction. With an EMA codebook only the commitment loss is trained by gradient.
+    Common decays: 0.99 (VQ-VAE), 0.8 (vector-quantize-pytorch).
+    """
+    sums, counts = state["sums"], state["counts"]
+    check_embeddings(z_e, sums, "z_e")
+    check_indices(indices, sums.shape[0])
+    validate.number(decay, "decay", low=0.0, high=1.0)
+    validate.number(eps, "eps", low=0.0)
+    flat = _rows(z_e)
+    xp = namespace_of(flat)
+    picks = ops.one_hot(xp.reshape(getval(indices), (-1,)), sums.shape[0], flat.dtype)
+    counts = decay * counts + (1.0 - decay) * xp.sum(picks, axis=0)
+    sums = decay * sums + (1.0 - decay) * (xp.matrix_transpose(picks) @ flat)
+    total = xp.sum(counts)
+    smoothed = (counts + eps) / (total + sums.shape[0] * eps) * total
+    return {"counts": counts, "sums": sums}, sums / xp.expand_dims(smoothed, axis=1)
+
+
+def ema_reset_codes(state, codebook, replaced, initial_count=1.0):
+    """EMA state with the codes flagged in the boolean (K,) array ``replaced`` restarted at
+    ``codebook`` (as ``ema_init`` would), the others unchanged. Use after ``replace_dead_codes``."""
+    fresh = ema_init(codebook, initial_count)
+    xp = namespace_of(fresh["sums"])
+    return {"counts": xp.where(replaced, fresh["counts"], state["counts"]),
+            "sums": xp.where(xp.expand_dims(replaced, axis=1), fresh["sums"], state["sums"])}
+
+
+def track_usage(steps_unused, indices):
+    """Steps since each code was last chosen: 0 for the codes in ``indices``, +1 for the others.
+    ``steps_unused`` is an integer (K,) array (start from zeros)."""
+    validate.array(steps_unused, "steps_unused", ndim=1, dtype="int")
+    check_indices(indices, steps_unused.shape[0])
+    xp = namespace_of(steps_unused)
+    used = xp.sum(ops.one_hot(xp.reshape(getval(indices), (-1,)), steps_unused.shape[0], xp.float32), axis=0) > 0
+    return xp.where(used, xp.zeros_like(steps_unused), steps_unused + 1)
+
+
+def replace_dead_codes(codebook, steps_unused, z_e, rng, threshold, noise=0.01):
+    """Re-seed codes unused for ``threshold`` or more steps (the LRU replacement of vqtorch):
+
+        c_k <- z_j + noise * std(z) * eps,    j uniform over the current embeddings, eps ~ N(0, I)
+
+    where std(z) is the embeddings' per-dimension standard deviation. Draws come from the numpy
+    Generator ``rng`` on the host (the same for every backend). Returns (codebook, steps_unused,
+    replaced): the new codebook, the counters with the replaced codes reset to 0, and the boolean
+    (K,) mask of replaced codes. Other codes are returned unchanged.
+    """
+    check_codebook(codebook)
+    validate.array(steps_unused, "steps_unused", ndim=1, dtype="int")
+    if steps_unused.shape[0] != codebook.shape[0]:
+        raise ValueError(f"steps_unused: {steps_unused.shape[0]} counters for {codebook.shape[0]} codes")
+    check_embeddings(z_e, codebook, "z_e")
+    validate.number(threshold, "threshold", low=1, integer=True)
+    validate.number(noise, "noise", low=0.0)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+    table, flat = getval(codebook), _rows(z_e)
+    xp = namespace_of(table)
+    picked = asarray(rng.integers(flat.shape[0], size=table.shape[0]))
+    jitter = asarray(rng.standard_normal(table.shape), table.dtype)
+    seeds = xp.take(flat, picked, axis=0) + noise * xp.std(flat, axis=0) * jitter
+    replaced = steps_unused >= threshold
+    return (xp.where(xp.expand_dims(replaced, axis=1), xp.astype(seeds, table.dtype), table),
+            xp.where(replaced, xp.zeros_like(steps_unused), steps_unused), replaced)
+
+
+def kmeans_plus_plus(z, num_codes, rng, lloyd_steps=0):
+    """A (num_codes, D) codebook drawn from the embeddings ``z`` by k-means++ seeding (Arthur and
+    Vassilvitskii 2007): the first code is a uniform draw; each next one is embedding i with
+    probability D(z_i)^2 / sum_j D(z_j)^2, D the distance to the nearest code chosen so far.
+    Then ``lloyd_steps`` k-means iterations (each code moves to the mean of its members; a code
+    with no members stays). Random draws come from the numpy Generator ``rng`` on the host.
+    """
+    validate.array(z, "z")
+    validate.number(num_codes, "num_codes", low=1, integer=True)
+    validate.number(lloyd_steps, "lloyd_steps", low=0, integer=True)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+    flat = _rows(z)
+    if flat.shape[0] < 1:
+        raise ValueError("z: need at least one embedding")
+    xp = namespace_of(flat)
+    chosen = [int(rng.integers(flat.shape[0]))]
+    nearest = xp.sum((flat - flat[chosen[0], ...]) ** 2, axis=1)
+    for _ in range(num_codes - 1):
+        weights = np.cumsum(to_numpy(nearest).astype(np.float64))
+        if weights[-1] > 0:
+            pick = int(np.searchsorted(weights, rng.random() * weights[-1], side="right"))
+        else:  # every embedding already coincides with a code: repeat a uniform draw
+            pick = int(rng.integers(flat.shape[0]))
+        chosen.append(min(pick, flat.shape[0] - 1))
+        nearest = xp.minimum(nearest, xp.sum((flat - flat[chosen[-1], ...]) ** 2, axis=1))
+    codebook = xp.take(flat, asarray(np.asarray(chosen)), axis=0)
+    for _ in range(lloyd_steps):
+        codebook = _lloyd_step(flat, codebook)
+    return codebook
+
+
+def _lloyd_step(flat, codebook):
+    """Move every code to the mean of the embeddings nearest to it; empty codes stay."""
+    xp = namespace_of(flat)
+    picks = ops.one_hot(nearest_code(flat, codebook), codebook.shape[0], flat.dtype)
+    counts = xp.expand_dims(xp.sum(picks, axis=0), axis=1)
+    means = (xp.matrix_transpose(picks) @ flat) / xp.where(counts > 0, counts, xp.ones_like(counts))
+    return xp.where(counts > 0, means, codebook)

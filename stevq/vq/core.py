@@ -1,0 +1,191 @@
+"""Vector quantization with every step explicit: nearest code, lookup, straight-through output,
+the two VQ-VAE losses and the codebook gradient written out (van den Oord et al. 2017, "Neural
+Discrete Representation Learning"; formulas in ../shared/reference/vq.md, section 1).
+
+Notation: z_e (N, D) encoder outputs (any leading shape (..., D) is accepted), codebook C (K, D),
+q_i = argmin_k ||z_i - c_k||^2 the chosen index, z_q = C[q] the chosen codes, sg = stop-gradient.
+
+Loss normalisation used throughout stevq.vq: a *mean over all N * D elements* (PyTorch's
+``mse_loss``, and the convention of the reference notes), so
+
+    L_cb  = 1/(N D) sum_i ||sg(z_i) - c_{q_i}||^2,    L_com = 1/(N D) sum_i ||z_i - sg(c_{q_i})||^2.
+"""
+from autograd.tracer import getval
+
+from .. import ops, ste, validate
+from ..backend import namespace_of
+
+METRICS = ("l2", "cosine")
+
+
+def check_codebook(codebook, name="codebook"):
+    """``codebook`` must be a finite float array of shape (K, D) with K >= 1."""
+    validate.array(codebook, name, ndim=2)
+    if codebook.shape[0] == 0:
+        raise ValueError(f"{name}: empty codebook (shape {tuple(codebook.shape)}); need at least one code")
+    return codebook
+
+
+def check_embeddings(z, codebook, name="z"):
+    """``z`` must be a finite float array (..., D) whose last dimension matches ``codebook``'s."""
+    validate.array(z, name)
+    if z.ndim < 1:
+        raise ValueError(f"{name}: expected an array of shape (..., D), got a 0-d array")
+    check_codebook(codebook)
+    validate.same_last_dim(codebook, "codebook", z, name)
+    return z
+
+
+def check_indices(indices, num_codes, name="indices"):
+    """``indices`` must be an integer array with every value in [0, num_codes)."""
+    validate.number(num_codes, "num_codes", low=1, integer=True)
+    validate.array(indices, name, dtype="int")
+    value = getval(indices)
+    if value.size:
+        xp = namespace_of(value)
+        low, high = int(xp.min(value)), int(xp.max(value))
+        if low < 0 or high >= num_codes:
+            raise ValueError(f"{name}: values must lie in [0, {num_codes}), got min {low} and max {high}")
+    return indices
+
+
+def _rows(z):
+    """The raw value of ``z`` as an (N, D) matrix."""
+    value = getval(z)
+    return namespace_of(value).reshape(value, (-1, value.shape[-1]))
+
+
+def _unit_rows(matrix):
+    """Rows scaled to unit length; all-zero rows stay zero (their norm is replaced by 1)."""
+    xp = namespace_of(matrix)
+    norm = xp.sqrt(xp.sum(matrix * matrix, axis=-1, keepdims=True))
+    return matrix / xp.where(norm > 0, norm, xp.ones_like(norm))
+
+
+def squared_distances(z, codebook):
+    """||z_i - c_k||^2 for every embedding and code, shape z.shape[:-1] + (K,). Not differentiable.
+
+    Computed with one matmul through the expansion ||z||^2 - 2 z . c + ||c||^2, never by forming the
+    N x K x D array of differences; tiny negative values from rounding are set to 0.
+    """
+    check_embeddings(z, codebook)
+    flat, table = _rows(z), getval(codebook)
+    xp = namespace_of(flat)
+    squared = (xp.sum(flat * flat, axis=1, keepdims=True) - 2.0 * (flat @ xp.matrix_transpose(table))
+               + xp.sum(table * table, axis=1))
+    squared = xp.where(squared > 0, squared, xp.zeros_like(squared))
+    return xp.reshape(squared, tuple(getval(z).shape[:-1]) + (table.shape[0],))
+
+
+def nearest_code(z, codebook, metric="l2"):
+    """Index of the nearest code for every embedding: integer array of shape z.shape[:-1].
+
+        l2:      q_i = argmin_k ||z_i - c_k||^2 = argmin_k (||c_k||^2 - 2 z_i . c_k)
+        cosine:  q_i = argmax_k (z_i . c_k) / (||z_i|| ||c_k||)
+
+    ||z_i||^2 is the same for every k, so the L2 search skips it (fewer roundings, same argmin).
+    One (N, D) x (D, K) matmul, no N x K x D broadcast. Ties go to the lowest index (argmin
+    returns the first minimum). Not differentiable: it works on the values, never on the trace.
+    """
+    check_embeddings(z, codebook)
+    validate.choice(metric, "metric", METRICS)
+    flat, table = _rows(z), getval(codebook)
+    xp = namespace_of(flat)
+    if metric == "l2":
+        score = xp.sum(table * table, axis=1) - 2.0 * (flat @ xp.matrix_transpose(table))
+    else:
+        score = -(_unit_rows(flat) @ xp.matrix_transpose(_unit_rows(table)))
+    return xp.reshape(xp.argmin(score, axis=1), tuple(getval(z).shape[:-1]))
+
+
+def lookup(codebook, indices):
+    """z_q = codebook[indices], differentiable in the codebook: the gradient reaching code k is the
+    sum of the gradients of the positions that chose it, one_hot(indices)^T @ g (``ops.take_rows``);
+    codes nobody chose get exactly zero."""
+    check_codebook(codebook)
+    check_indices(indices, codebook.shape[0])
+    return ops.take_rows(codebook, indices)
+
+
+def quantize(z_e, codebook, metric="l2"):
+    """(z_q, indices): the nearest codes of ``z_e`` (differentiable in the codebook) and their indices."""
+    indices = nearest_code(z_e, codebook, metric)
+    return ops.take_rows(codebook, indices), indices
+
+
+def _check_pair(z_e, z_q):
+    validate.array(z_e, "z_e", finite=False)
+    validate.array(z_q, "z_q", finite=False)
+    if tuple(z_e.shape) != tuple(z_q.shape):
+        raise ValueError(f"z_q: shape {tuple(z_q.shape)} does not match z_e's {tuple(z_e.shape)}")
+
+
+def straight_through(z_e, z_q):
+    """The VQ-VAE straight-through output, out = z_e + sg(z_q - z_e).
+
+        forward:  out = z_q (exactly)
+        backward: dL/dz_e = dL/dout,   dL/dcodebook = 0 (the task sends nothing to the codes)
+
+    Built as ``stevq.ste.straight_through(sg(z_q), z_e)``: the primitive returns its first argument
+    and routes the gradient to its second, so the forward value is z_q bit for bit instead of
+    z_e + (z_q - z_e) with its rounding error; sg(z_q) keeps the codebook out of the trace.
+    """
+    _check_pair(z_e, z_q)
+    return ste.straight_through(ops.stop_gradient(z_q), z_e)
+
+
+def codebook_loss(z_e, z_q):
+    """L_cb = mean over all elements of (sg(z_e) - z_q)^2: pulls the chosen codes towards their
+    members and leaves the encoder alone."""
+    _check_pair(z_e, z_q)
+    return ops.mean(ops.square(ops.subtract(z_q, ops.stop_gradient(z_e))))
+
+
+def commitment_loss(z_e, z_q):
+    """L_com = mean over all elements of (z_e - sg(z_q))^2: pulls the encoder towards its codes
+    and leaves the codebook alone."""
+    _check_pair(z_e, z_q)
+    return ops.mean(ops.square(ops.subtract(z_e, ops.stop_gradient(z_q))))
+
+
+VQ_LOSS_CONVENTIONS = ("vqvae", "vqtorch")
+
+
+def vq_loss(z_e, z_q, beta=0.25, convention="vqvae"):
+    """The quantizer's share of the training loss.
+
+        convention="vqvae"   (default; van den Oord et al. 2017, beta = 0.25):
+            L = L_cb + beta * L_com
+        convention="vqtorch" (Huh et al.'s code; beta in [0, 1], their default 0.95):
+            L = (1 - beta) * L_com + beta * L_cb
+    """
+    validate.number(beta, "beta", low=0.0)
+    validate.choice(convention, "convention", VQ_LOSS_CONVENTIONS)
+    if convention == "vqtorch":
+        validate.number(beta, "beta", low=0.0, high=1.0)
+        return ops.add(ops.multiply(1.0 - beta, commitment_loss(z_e, z_q)), ops.multiply(beta, codebook_loss(z_e, z_q)))
+    return ops.add(codebook_loss(z_e, z_q), ops.multiply(beta, commitment_loss(z_e, z_q)))
+
+
+def codebook_grad(z_e, indices, num_codes, codebook):
+    """The gradient of ``codebook_loss`` with respect to the codebook, written out (no autograd):
+
+        dL_cb/dc_k = 2 / (N D) * sum_{i : q_i = k} (c_k - z_i)
+                   = 2 / (N D) * (one_hot(q)^T @ (C[q] - Z))[k]
+
+    N vectors of D elements (the loss is a mean over N * D elements). Only chosen codes get a
+    non-zero row: the gradient is sparse, the root of the codebook's covariate shift (Huh et al. 2023).
+    """
+    check_embeddings(z_e, codebook, "z_e")
+    num_codes = validate.number(num_codes, "num_codes", low=1, integer=True)
+    if codebook.shape[0] != num_codes:
+        raise ValueError(f"num_codes: {num_codes} does not match the codebook's {codebook.shape[0]} codes")
+    check_indices(indices, num_codes)
+    flat, table = _rows(z_e), getval(codebook)
+    xp = namespace_of(flat)
+    index_values = xp.reshape(getval(indices), (-1,))
+    if index_values.shape[0] != flat.shape[0]:
+        raise ValueError(f"indices: {index_values.shape[0]} indices for {flat.shape[0]} embeddings")
+    picks = ops.one_hot(index_values, num_codes, table.dtype)
+    residual = xp.take(table, index_values, axis=0) - flat
+    return (2.0 / (flat.shape[0] * flat.shape[1])) * (xp.matrix_transpose(picks) @ residual)
