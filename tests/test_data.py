@@ -7,7 +7,6 @@ import http.server
 import os
 import pathlib
 import socket
-import struct
 import threading
 
 import numpy as np
@@ -209,7 +208,7 @@ def test_search_order_given_directory_then_cache(tmp_path, small_dataset, small_
     write_dataset(isolated_cache / "mnist", small_dataset)
     from_cache = data.load_mnist(checksums=small_checksums, download=False, dtype="uint8")
     np.testing.assert_array_equal(from_cache.train_labels, small_dataset["train-labels-idx1-ubyte.gz"][1])
-    other = {name: (packed, array) for name, (packed, array) in small_dataset.items()}
+    other = dict(small_dataset)
     flipped = 255 - small_dataset["train-images-idx3-ubyte.gz"][1]
     other["train-images-idx3-ubyte.gz"] = (gzip.compress(idx.encode_idx(flipped)), flipped)
     given = write_dataset(tmp_path / "given", other)
@@ -462,8 +461,3 @@ def test_synthetic_arguments_are_validated():
     with pytest.raises(ValueError, match="dtype: expected one of"):
         data.gaussian_clusters(3, dim=2, dtype="int32")
 
-
-def test_struct_helper_agrees_with_idx_header():
-    # The MNIST image header as documented: magic 2051 = 0x00000803, then 60000, 28, 28.
-    header = idx.encode_idx(np.zeros((2, 28, 28), np.uint8))[:16]
-    assert struct.unpack(">4I", header) == (2051, 2, 28, 28)

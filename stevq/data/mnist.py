@@ -183,8 +183,9 @@ def _accepted_digests(source, checksums, verify):
 
 def _images(images, limit, dtype, layout):
     """The first ``limit`` images, converted to ``dtype`` (floats scaled to [0, 1]) and ``layout``."""
-    images = images[:limit]
-    images = images.copy() if dtype == "uint8" else images.astype(dtype) / np.asarray(255, dtype)
+    images = images[:limit].astype(dtype)  # a copy, so the full array can be freed
+    if dtype != "uint8":
+        images /= 255
     if layout == "NCHW":
         return images.reshape(images.shape[0], 1, *images.shape[1:])
     return images.reshape(images.shape[0], -1) if layout == "flat" else images
@@ -193,7 +194,6 @@ def _images(images, limit, dtype, layout):
 def _limit(limit, name, available):
     if limit is None:
         return available
-    validate.number(limit, name, low=1, integer=True)
     if limit > available:
         raise ValueError(f"{name}: asked for {limit} examples, the data set has {available}")
     return limit
@@ -216,6 +216,9 @@ def load_images(source, directory=None, *, train_limit=None, test_limit=None, dt
     """
     validate.choice(dtype, "dtype", ("float32", "float64", "uint8"))
     validate.choice(layout, "layout", ("NHW", "NCHW", "flat"))
+    for limit, name in ((train_limit, "train_limit"), (test_limit, "test_limit")):
+        if limit is not None:
+            validate.number(limit, name, low=1, integer=True)
     accepted = _accepted_digests(source, checksums, verify)
     paths = locate_files(source, directory, cache_dir, download, accepted, mirrors, retries, backoff,
                          timeout, progress)
