@@ -224,8 +224,12 @@ def load_images(source, directory=None, *, train_limit=None, test_limit=None, dt
                          timeout, progress)
     arrays = {}
     for filename, path in paths.items():
-        content = checked_content(path.read_bytes(), None if accepted is None else accepted[filename], str(path))
-        arrays[filename] = decode_idx(content, str(path))
+        try:
+            content = checked_content(path.read_bytes(), None if accepted is None else accepted[filename], str(path))
+            arrays[filename] = decode_idx(content, str(path))
+        except ValueError as err:
+            raise ValueError(f"{err}\nReplace or delete {path} (a missing file is downloaded again); "
+                             "verify=False skips the checksum check, never the format check.") from err
     splits = []
     for split, limit_name, limit in (("train", "train_limit", train_limit), ("t10k", "test_limit", test_limit)):
         images, labels = arrays[f"{split}-images-idx3-ubyte.gz"], arrays[f"{split}-labels-idx1-ubyte.gz"]
