@@ -10,7 +10,7 @@ from autograd import grad
 
 from .. import ops, validate
 from ..backend import asarray, namespace_of
-from ..metrics import distribution_gap
+from .. import metrics  # module import: stevq.metrics itself imports stevq.vq.core
 from .core import codebook_loss, nearest_code
 from .fixes import affine_codebook, init_affine, init_running_affine, running_affine_codebook, update_running_affine
 
@@ -55,8 +55,8 @@ def _run(name, embeddings, initial_codes, steps, lr, affine_lr):
     final = after if steps else codes(params)
     count = lambda mask: float(xp.sum(xp.astype(mask, xp.float64))) / num_codes
     return {"never_updated": 1.0 - count(moved), "ever_chosen": count(chosen),
-            "gap_before": distribution_gap(embeddings, initial_codes),
-            "gap_after": distribution_gap(embeddings, final)}
+            "gap_before": metrics.distribution_gap(embeddings, initial_codes),
+            "gap_after": metrics.distribution_gap(embeddings, final)}
 
 
 def covariate_shift(parameterizations=("standard", "affine"), seed=0, num_embeddings=512,
