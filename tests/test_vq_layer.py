@@ -44,12 +44,14 @@ def test_layer_codebook_gradient_is_the_explicit_one(backend, estimator):
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
 
 
-def test_float32_stays_float32(backend):
-    init, apply = vq.VectorQuantizer(16, estimator="rotation", affine="learned", dtype="float32")
+@pytest.mark.parametrize("estimator, affine", [("rotation", "learned"), ("sync", "running")])
+def test_float32_stays_float32(backend, estimator, affine):
+    init, apply = vq.VectorQuantizer(16, estimator=estimator, affine=affine, dtype="float32")
     _, params = init(np.random.default_rng(4), (8,))
     x = stevq.asarray(np.random.default_rng(5).standard_normal((32, 8)), "float32")
-    loss = lambda p: ops.add(ops.mean(ops.square(apply(p, x)[0])), apply(p, x)[1]["loss"])
-    out, aux = apply(params, x)
+    stats = vq.update_running_affine(vq.init_running_affine(8), x, params["codebook"]) if affine == "running" else None
+    loss = lambda p: ops.add(ops.mean(ops.square(apply(p, x, stats)[0])), apply(p, x, stats)[1]["loss"])
+    out, aux = apply(params, x, stats)
     assert out.dtype == x.dtype and aux["loss"].dtype == x.dtype
     assert all(g.dtype == x.dtype for g in grad(loss)(params).values())
 

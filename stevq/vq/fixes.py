@@ -139,7 +139,9 @@ def running_affine_codebook(codebook, stats, eps=1e-8):
     _check_groups(codebook, groups)
     xp = namespace_of(stats["z_var"])
     scale = xp.sqrt(stats["z_var"] / (stats["code_var"] + eps))
-    return _grouped(codebook, scale, stats["z_mean"] - scale * stats["code_mean"])
+    shift = stats["z_mean"] - scale * stats["code_mean"]
+    # statistics may be kept in float64; the codes keep their own dtype (float32 stays float32)
+    return _grouped(codebook, xp.astype(scale, codebook.dtype), xp.astype(shift, codebook.dtype))
 
 
 Refinement = namedtuple("Refinement", "params velocity losses")
