@@ -27,11 +27,21 @@ def _rng(rng):
     return rng
 
 
-def _check_input(x, input_shape, layer):
-    validate.array(x, "x", finite=False)
-    if input_shape is not None and tuple(x.shape[1:]) != tuple(input_shape):
-        raise ValueError(f"x: {layer} was initialised for inputs of shape (batch, "
-                         f"{', '.join(map(str, input_shape))}), got {tuple(x.shape)}")
+def _input_shape(input_shape, layer, ndim=None):
+    """``input_shape`` (without the batch axis) as a tuple of positive ints, ``ndim`` long if given."""
+    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
+    if (shape is None or not shape or (ndim is not None and len(shape) != ndim)
+            or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape)):
+        wanted = "(channels, height, width)" if ndim == 3 else "a tuple of positive ints"
+        raise ValueError(f"input_shape: {layer} expects {wanted} without the batch axis, got {input_shape!r}")
+    return shape
+
+
+def _spatial_output(input_shape, layer, out_h, out_w):
+    if out_h < 1 or out_w < 1:
+        raise ValueError(f"input_shape: {layer} would produce an empty {out_h}x{out_w} output from "
+                         f"inputs of shape {tuple(input_shape)}")
+    return out_h, out_w
 
 
 def Dense(out_dim, dtype="float64"):
@@ -40,15 +50,16 @@ def Dense(out_dim, dtype="float64"):
     _float_dtype(dtype)
 
     def init(rng, input_shape):
+        input_shape = _input_shape(input_shape, "Dense")
         fan_in = input_shape[-1]
         weight = _rng(rng).standard_normal((fan_in, out_dim)) / math.sqrt(fan_in)
         return tuple(input_shape[:-1]) + (out_dim,), {"W": asarray(weight, dtype), "b": asarray(np.zeros(out_dim), dtype)}
 
     def apply(params, x):
         validate.array(x, "x", finite=False)
-        if x.shape[-1] != params["W"].shape[0]:
+        if x.ndim < 2 or x.shape[-1] != params["W"].shape[0]:
             raise ValueError(f"x: Dense expects inputs with last dimension {params['W'].shape[0]}, "
-                             f"got shape {tuple(x.shape)}")
+                             f"(and a batch axis), got shape {tuple(x.shape)}")
         return ops.add(ops.matmul(x, params["W"]), params["b"])
     return init, apply
 
@@ -62,12 +73,12 @@ def Conv(out_channels, kernel=3, stride=1, padding=0, dtype="float64"):
     _float_dtype(dtype)
 
     def init(rng, input_shape):
-        channels, height, width = input_shape
+        channels, height, width = _input_shape(input_shape, "Conv", ndim=3)
+        out_size = _spatial_output(input_shape, "Conv", ops.output_size(height, kernel, stride, padding),
+                                   ops.output_size(width, kernel, stride, padding))
         fan_in = channels * kernel * kernel
         weight = _rng(rng).standard_normal((out_channels, channels, kernel, kernel)) * math.sqrt(2.0 / fan_in)
-        out_shape = (out_channels, ops.output_size(height, kernel, stride, padding),
-                     ops.output_size(width, kernel, stride, padding))
-        return out_shape, {"W": asarray(weight, dtype), "b": asarray(np.zeros(out_channels), dtype)}
+        return (out_channels,) + out_size, {"W": asarray(weight, dtype), "b": asarray(np.zeros(out_channels), dtype)}
 
     def apply(params, x):
         validate.array(x, "x", ndim=4, finite=False)
@@ -78,19 +89,25 @@ def Conv(out_channels, kernel=3, stride=1, padding=0, dtype="float64"):
 
 
 def ConvTranspose(out_channels, kernel=4, stride=2, padding=1, dtype="float64"):
-    """Transposed 2-D convolution (learned upsampling), weights (in, out, k, k), zero bias."""
+    """Transposed 2-D convolution (learned upsampling), weights (in, out, k, k), zero bias.
+    Output size (H - 1) stride - 2 padding + kernel."""
     validate.number(out_channels, "out_channels", low=1, integer=True)
+    validate.number(kernel, "kernel", low=1, integer=True)
+    validate.number(stride, "stride", low=1, integer=True)
+    validate.number(padding, "padding", low=0, integer=True)
     _float_dtype(dtype)
 
     def init(rng, input_shape):
-        channels, height, width = input_shape
+        channels, height, width = _input_shape(input_shape, "ConvTranspose", ndim=3)
+        out_size = _spatial_output(input_shape, "ConvTranspose", (height - 1) * stride - 2 * padding + kernel,
+                                   (width - 1) * stride - 2 * padding + kernel)
         weight = _rng(rng).standard_normal((channels, out_channels, kernel, kernel)) * math.sqrt(2.0 / (channels * kernel * kernel / stride ** 2))
-        out_shape = (out_channels, (height - 1) * stride - 2 * padding + kernel,
-                     (width - 1) * stride - 2 * padding + kernel)
-        return out_shape, {"W": asarray(weight, dtype), "b": asarray(np.zeros(out_channels), dtype)}
+        return (out_channels,) + out_size, {"W": asarray(weight, dtype), "b": asarray(np.zeros(out_channels), dtype)}
 
     def apply(params, x):
         validate.array(x, "x", ndim=4, finite=False)
+        if x.shape[1] != params["W"].shape[0]:
+            raise ValueError(f"x: ConvTranspose expects {params['W'].shape[0]} input channels, got shape {tuple(x.shape)}")
         return ops.add_channel_bias(ops.conv_transpose2d(x, params["W"], stride, padding), params["b"])
     return init, apply
 
@@ -113,21 +130,36 @@ Flatten = _stateless(lambda x: ops.reshape(x, (x.shape[0], -1)), lambda shape: (
 
 def Reshape(shape):
     """Reshape each example to ``shape`` (batch axis kept)."""
-    return _stateless(lambda x: ops.reshape(x, (x.shape[0],) + tuple(shape)), lambda _: tuple(shape))
+    shape = _input_shape(shape, "Reshape")
+
+    def reshape(x):
+        if math.prod(x.shape[1:]) != math.prod(shape):
+            raise ValueError(f"x: Reshape to {shape} needs {math.prod(shape)} values per example, "
+                             f"got shape {tuple(x.shape)}")
+        return ops.reshape(x, (x.shape[0],) + shape)
+
+    def out_shape(input_shape):
+        if math.prod(input_shape) != math.prod(shape):
+            raise ValueError(f"input_shape: Reshape to {shape} needs {math.prod(shape)} values, got {input_shape}")
+        return shape
+    return _stateless(reshape, out_shape)
 
 
 def MaxPool(size=2):
     """Max pooling over non-overlapping size x size windows."""
+    validate.number(size, "size", low=1, integer=True)
     return _stateless(lambda x: ops.max_pool2d(x, size), lambda s: (s[0], s[1] // size, s[2] // size))
 
 
 def AvgPool(size=2):
     """Average pooling over non-overlapping size x size windows."""
+    validate.number(size, "size", low=1, integer=True)
     return _stateless(lambda x: ops.avg_pool2d(x, size), lambda s: (s[0], s[1] // size, s[2] // size))
 
 
 def Upsample(factor=2):
     """Nearest-neighbour upsampling by an integer ``factor``."""
+    validate.number(factor, "factor", low=1, integer=True)
     return _stateless(lambda x: ops.upsample_nearest(x, factor), lambda s: (s[0], s[1] * factor, s[2] * factor))
 
 
@@ -140,6 +172,9 @@ def BinaryAct(backward="relu"):
 def QuantReLU(bits=2, step=None, backward="clipped_relu"):
     """k-bit quantized ReLU activation with a straight-through backward rule (see ``stevq.ste``)."""
     validate.choice(backward, "backward", ste.SURROGATES)
+    validate.number(bits, "bits", low=1, high=16, integer=True)
+    if step is not None:
+        validate.number(step, "step", low=0.0, low_inclusive=False)
     return _stateless(lambda x: ste.quantized_relu(x, bits, step, backward))
 
 

@@ -50,8 +50,10 @@ def adam(lr, b1=0.9, b2=0.999, eps=1e-8):
         m <- b1 m + (1 - b1) g,   s <- b2 s + (1 - b2) g^2,
         p <- p - lr * (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps),   t = step + 1."""
     validate.number(lr, "lr", low=0.0, low_inclusive=False)
-    validate.number(b1, "b1", low=0.0, high=1.0)
-    validate.number(b2, "b2", low=0.0, high=1.0)
+    # b = 1 would divide by 1 - b^t = 0 in the bias correction
+    validate.number(b1, "b1", low=0.0, high=1.0, high_inclusive=False)
+    validate.number(b2, "b2", low=0.0, high=1.0, high_inclusive=False)
+    validate.number(eps, "eps", low=0.0, low_inclusive=False)
 
     def init(params):
         zeros = lambda p: namespace_of(p).zeros_like(p)

@@ -27,7 +27,11 @@ def straight_through(forward_value, surrogate):
         y = forward_value,    dL/d(surrogate) = dL/dy,    dL/d(forward_value) = 0
 
     i.e. y = sg(forward_value) + surrogate - sg(surrogate), but without the rounding error of that sum.
+    The two must have the same shape (the gradient of one is handed to the other unchanged).
     """
+    if tuple(getattr(surrogate, "shape", ())) != tuple(getattr(forward_value, "shape", ())):
+        raise ValueError(f"surrogate: shape {tuple(getattr(surrogate, 'shape', ()))} does not match "
+                         f"forward_value's {tuple(getattr(forward_value, 'shape', ()))}")
     return forward_value
 
 
@@ -99,6 +103,7 @@ def round_ste(x):
 
 def surrogate_derivative(x, backward, top=1.0):
     """mu'(x) of a named surrogate, elementwise, as a float array (for tests and for teaching)."""
+    validate.array(x, "x")
     validate.choice(backward, "backward", SURROGATES)
     xp = namespace_of(x)
     if backward == "identity":

@@ -37,7 +37,7 @@ def array(x, name, ndim=None, dtype="float", finite=True, shape=None):
                              f"got shape {tuple(value.shape)}")
     if shape is not None:
         if len(shape) != value.ndim or any(s is not None and s != n for s, n in zip(shape, value.shape)):
-            wanted = tuple("any" if s is None else s for s in shape)
+            wanted = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
             raise ValueError(f"{name}: expected shape {wanted}, got {tuple(value.shape)}")
     if dtype == "float" and not _is_float_dtype(xp, value.dtype):
         raise TypeError(f"{name}: expected a floating-point array (float32 or float64), got dtype "
@@ -56,8 +56,9 @@ def same_last_dim(a, a_name, b, b_name):
                          f"{getval(a).shape[-1]}")
 
 
-def number(x, name, low=None, high=None, integer=False, low_inclusive=True):
-    """A Python (or NumPy) real number within [low, high]; ``integer`` demands an int."""
+def number(x, name, low=None, high=None, integer=False, low_inclusive=True, high_inclusive=True):
+    """A Python (or NumPy) real number within [low, high] (ends excluded on request);
+    ``integer`` demands an int."""
     kind = numbers.Integral if integer else numbers.Real
     if isinstance(x, bool) or not isinstance(x, kind):
         raise TypeError(f"{name}: expected {'an integer' if integer else 'a real number'}, got {x!r}")
@@ -65,8 +66,8 @@ def number(x, name, low=None, high=None, integer=False, low_inclusive=True):
         raise ValueError(f"{name}: expected a finite number, got {x!r}")
     if low is not None and (x < low or (x == low and not low_inclusive)):
         raise ValueError(f"{name}: expected a value {'>=' if low_inclusive else '>'} {low}, got {x!r}")
-    if high is not None and x > high:
-        raise ValueError(f"{name}: expected a value <= {high}, got {x!r}")
+    if high is not None and (x > high or (x == high and not high_inclusive)):
+        raise ValueError(f"{name}: expected a value {'<=' if high_inclusive else '<'} {high}, got {x!r}")
     return x
 
 

@@ -19,6 +19,16 @@ def output_size(size, kernel, stride, padding):
     return (size + 2 * padding - kernel) // stride + 1
 
 
+def _check_conv_shapes(x, weight, op, weight_channel_axis):
+    """x must be NCHW and weight 4-D with x's channels on ``weight_channel_axis`` (shape checks only)."""
+    if len(x.shape) != 4:
+        raise ValueError(f"x: {op} expects a 4-D (batch, channels, height, width) array, got shape {tuple(x.shape)}")
+    if len(weight.shape) != 4 or weight.shape[weight_channel_axis] != x.shape[1]:
+        layout = "(out, in, kh, kw)" if weight_channel_axis == 1 else "(in, out, kh, kw)"
+        raise ValueError(f"weight: {op} expects a 4-D {layout} array with in = {x.shape[1]} (x's channels), "
+                         f"got shape {tuple(weight.shape)}")
+
+
 def _patch(i, j, out_h, out_w, stride):
     """Index of the input pixels under kernel offset (i, j) for every output position."""
     return (slice(None), slice(None),
@@ -64,8 +74,11 @@ def conv2d(x, weight, stride=1, padding=0):
     """2-D cross-correlation, as in every deep-learning library:
     out[n, o, y, x] = sum_{c, i, j} weight[o, c, i, j] * x_padded[n, c, stride*y + i, stride*x + j].
     Computed as im2col(x) @ weight_flat^T."""
+    _check_conv_shapes(x, weight, "conv2d", 1)
     n, _, h, w = x.shape
     out_channels, in_channels, kh, kw = weight.shape
+    if output_size(h, kh, stride, padding) < 1 or output_size(w, kw, stride, padding) < 1:
+        raise ValueError(f"x: conv2d of a {h}x{w} image with a {kh}x{kw} kernel and padding {padding} is empty")
     cols = im2col(x, kh, kw, stride, padding)
     out = matmul(cols, transpose(reshape(weight, (out_channels, in_channels * kh * kw))))
     out = reshape(out, (n, output_size(h, kh, stride, padding), output_size(w, kw, stride, padding), out_channels))
@@ -76,8 +89,11 @@ def conv_transpose2d(x, weight, stride=1, padding=0, output_padding=0):
     """Transposed convolution (the adjoint of ``conv2d`` in its input), for upsampling decoders.
 
     ``weight`` has shape (in_channels, out_channels, kh, kw) as in PyTorch's ConvTranspose2d; the
-    output size is (H - 1) stride - 2 padding + kh + output_padding.
+    output size is (H - 1) stride - 2 padding + kh + output_padding, with 0 <= output_padding < stride.
     """
+    _check_conv_shapes(x, weight, "conv_transpose2d", 0)
+    if not 0 <= output_padding < stride:
+        raise ValueError(f"output_padding: expected 0 <= output_padding < stride = {stride}, got {output_padding}")
     n, in_channels, h, w = x.shape
     _, out_channels, kh, kw = weight.shape
     out_h = (h - 1) * stride - 2 * padding + kh + output_padding
@@ -88,9 +104,11 @@ def conv_transpose2d(x, weight, stride=1, padding=0, output_padding=0):
 
 
 def _pool_view(x, size):
+    if len(x.shape) != 4:
+        raise ValueError(f"x: pooling expects a 4-D (batch, channels, height, width) array, got shape {tuple(x.shape)}")
     n, c, h, w = x.shape
     if h % size or w % size:
-        raise ValueError(f"pool: spatial size {h}x{w} must be divisible by the pool size {size}")
+        raise ValueError(f"x: spatial size {h}x{w} must be divisible by the pool size {size}")
     return reshape(x, (n, c, h // size, size, w // size, size))
 
 

@@ -1,6 +1,9 @@
 """log-softmax and cross-entropy."""
 from autograd.extend import defvjp, primitive
 
+from autograd.tracer import getval
+
+from .. import validate
 from ..backend import namespace_of
 from .reductions import mean, sum
 from .arith import multiply, negative
@@ -20,6 +23,13 @@ defvjp(log_softmax, lambda ans, x, axis=-1: lambda g: g - namespace_of(g).exp(an
 
 
 def cross_entropy(logits, labels):
-    """Mean over the batch of -log softmax(logits)[label], for logits (N, C) and integer labels (N,)."""
+    """Mean over the batch of -log softmax(logits)[label], for logits (N, C) and integer labels (N,).
+    Shapes, dtypes and the label range are checked (no finiteness check: it is the training loop's)."""
+    validate.array(logits, "logits", ndim=2, finite=False)
+    validate.array(labels, "labels", ndim=1, dtype="int", shape=(logits.shape[0],))
+    xp = namespace_of(getval(labels))
+    if labels.shape[0] and not (bool(xp.min(labels) >= 0) and bool(xp.max(labels) < logits.shape[-1])):
+        raise ValueError(f"labels: expected class indices in [0, {logits.shape[-1]}), got values in "
+                         f"[{int(xp.min(labels))}, {int(xp.max(labels))}]")
     picked = multiply(log_softmax(logits, axis=-1), one_hot(labels, logits.shape[-1], logits.dtype))
     return negative(mean(sum(picked, axis=-1)))
