@@ -1,0 +1,303 @@
+"""The graders of the course assignments (lectures/assignments/). Each one calls the student's
+function on random inputs of the active backend, compares it with stevq's reference, and when they
+disagree looks for the typical mistakes (a sign, a forgotten normalisation, a gradient given to an
+unused code, the known nu pitfall, ...) so that the report says what is wrong, not only that it is.
+
+    from stevq import grading
+    grading.check_codebook_grad(my_codebook_grad)      # -> Report; print it or leave it last in a cell
+"""
+import math
+import warnings
+
+import numpy as np
+from autograd import grad
+
+from .. import fsq, ops, vq
+from ..backend import asarray, to_numpy
+from ..theory import yin2019
+from .report import Mistake, as_host, close, grade, name_factor, run_student, scale_factor, worst
+
+SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+
+# ------------------------------------------------------------------ assignment 1: the codebook gradient
+
+def _assignment_data(rng, num=12, dim=3, num_codes=8):
+    """Embeddings, a codebook, and indices in which one code is chosen several times and three
+    codes (at random places in the codebook) are chosen by nobody."""
+    order = rng.permutation(num_codes)
+    indices = order[rng.integers(0, num_codes - 3, num)]
+    indices[:3] = order[0]
+    return rng.standard_normal((num, dim)), rng.standard_normal((num_codes, dim)), indices.astype(np.int64)
+
+
+def _unused_rows(got, indices, num_codes):
+    """Codes nobody chose that still got a nonzero row."""
+    unused = sorted(set(range(num_codes)) - set(indices.tolist()))
+    touched = [k for k in unused if np.any(got[k] != 0)]
+    if touched:
+        raise Mistake(f"the gradient of unused codes must be zero: codes {touched} were chosen by no "
+                      f"embedding (indices = {indices.tolist()}) but got nonzero rows, e.g. row "
+                      f"{touched[0]} = {got[touched[0]]}. Only codes with q_i = k receive gradient.")
+
+
+def _per_code_counts(indices, num_codes):
+    return np.bincount(indices, minlength=num_codes).astype(np.float64)
+
+
+def check_lookup_vjp(lookup_vjp, seed=0):
+    """Grade ``lookup_vjp(g, indices, num_codes) -> (K, D)``: the VJP of z_q = C[indices] with
+    respect to the codebook, one_hot(indices)^T @ g. The reference is autograd's gradient through
+    ``stevq.ops.take_rows``."""
+    def checks():
+        rng = np.random.default_rng(seed)
+        for _ in range(3):
+            _, codebook, indices = _assignment_data(rng)
+            g = rng.standard_normal((indices.shape[0], codebook.shape[1]))
+            num_codes = codebook.shape[0]
+            g_b, idx_b = asarray(g), asarray(indices)
+            expected = to_numpy(grad(lambda c: ops.sum(ops.multiply(ops.take_rows(c, idx_b), g_b)))(asarray(codebook)))
+            got = as_host(run_student(lookup_vjp, g_b, idx_b, num_codes), "lookup_vjp", expected.shape)
+            if close(got, expected):
+                continue
+            _unused_rows(got, indices, num_codes)
+            last_write = np.zeros_like(expected)
+            last_write[indices] = g
+            if close(got, last_write):
+                raise Mistake("codes chosen by several embeddings must receive the *sum* of their "
+                              "gradients; you kept only one of them (`out[indices] = g` overwrites). "
+                              "Accumulate: one_hot(indices).T @ g.")
+            counts = _per_code_counts(indices, num_codes)
+            if close(got, expected / np.maximum(counts, 1)[:, None]):
+                raise Mistake("you averaged the gradients of each code's members; the VJP of a lookup "
+                              "sums them (a code used twice gets both gradients).")
+            factor = scale_factor(got, expected)
+            if factor is not None:
+                raise Mistake(name_factor(factor, {1.0: ""}, " (a lookup copies rows forward, so its VJP adds the gradients back)"))
+            raise Mistake("wrong values " + worst(got, expected, "code") +
+                          f" (indices = {indices.tolist()})")
+        return ["correct on 3 random inputs, including a code chosen 3+ times and unused codes"]
+    return grade("lookup_vjp (the VJP of a codebook lookup)", checks)
+
+
+def check_codebook_grad(codebook_grad, seed=0):
+    """Grade ``codebook_grad(z_e, indices, codebook) -> (K, D)``: the gradient of
+    L_cb = mean over all N*D elements of (c_{q_i} - sg(z_i))^2, i.e.
+    2/(N D) one_hot(q)^T (C[q] - Z). The reference is ``stevq.vq.codebook_grad``."""
+    def checks():
+        rng = np.random.default_rng(seed)
+        for _ in range(3):
+            z_e, codebook, indices = _assignment_data(rng)
+            (num, dim), num_codes = z_e.shape, codebook.shape[0]
+            args = asarray(z_e), asarray(indices), asarray(codebook)
+            expected = to_numpy(vq.codebook_grad(args[0], args[1], num_codes, args[2]))
+            got = as_host(run_student(codebook_grad, *args), "codebook_grad", expected.shape)
+            if close(got, expected):
+                continue
+            _unused_rows(got, indices, num_codes)  # also catches "every embedding feeds every code"
+            counts = _per_code_counts(indices, num_codes)
+            if close(got, expected * (num / np.maximum(counts, 1))[:, None]):
+                raise Mistake("you divided each code's row by its number of members; the loss is one "
+                              f"mean over all N*D = {num * dim} elements, so every row has the same "
+                              "factor 2/(N*D).")
+            factor = scale_factor(got, expected)
+            if factor is not None:
+                raise Mistake(name_factor(factor, {
+                    1.0: "", float(num * dim): f"you forgot the 1/(N*D) normalisation (N*D = {num * dim})",
+                    float(dim): "you divided by N only; the loss is a mean over all N*D elements",
+                    float(num): "you divided by D only; the loss is a mean over all N*D elements",
+                    0.5: "the factor 2 is missing: d/dc (c - z)^2 = 2 (c - z)",
+                    float(num * dim) / 2: "you forgot both the factor 2 and the 1/(N*D) normalisation"},
+                    " (d/dc (c - z)^2 = 2 (c - z), not 2 (z - c))"))
+            raise Mistake("wrong values " + worst(got, expected, "code") +
+                          f" (indices = {indices.tolist()})")
+        return ["correct on 3 random inputs; unused codes get exactly zero, as they must"]
+    return grade("codebook_grad (the gradient of the codebook loss)", checks)
+
+
+# ------------------------------------------------------ assignment 2: the synchronised straight-through
+
+def _named_multiple(got, reference, nu):
+    """'0', 'nu', '1', '1+nu', '-nu', ... when got = c * reference for such a c, else None."""
+    if close(got, 0 * reference, atol=1e-12):
+        return "0"
+    factor = scale_factor(got, reference)
+    if factor is None:
+        return None
+    for label, value in (("1", 1.0), ("nu", nu), ("1+nu", 1.0 + nu), ("-1", -1.0), ("-nu", -nu)):
+        if abs(factor - value) < 1e-6:
+            return label
+    return f"{factor:.4g}"
+
+
+def check_sync_straight_through(sync_straight_through, seed=0):
+    """Grade ``sync_straight_through(z_e, z_q, nu)``: forward value z_q, gradient dL/dout to z_e and
+    nu dL/dout to z_q (Huh et al. 2023). Checked through autograd with a random output gradient."""
+    def checks():
+        rng = np.random.default_rng(seed)
+        notes = []
+        for nu in (0.7, 2.0):
+            z_e, z_q, g = (asarray(rng.standard_normal((5, 3))) for _ in range(3))
+            host_q, host_g = to_numpy(z_q), to_numpy(g)
+            out = as_host(run_student(sync_straight_through, z_e, z_q, nu), "sync_straight_through", host_q.shape)
+            forward = _named_multiple(out, host_q, nu)
+            if forward == "nu":
+                raise Mistake("the forward value is nu * z_q: you multiplied the straight-through output "
+                              "by nu, nu * (z_e + sg(z_q - z_e)). That is the known pitfall: it only "
+                              "rescales the encoder's gradient and gives the codes nothing.")
+            if forward == "1+nu":
+                raise Mistake("the forward value is (1 + nu) z_q: the added nu * z_q must be cancelled "
+                              "in the forward pass by - sg(nu * z_q), so that only its gradient remains.")
+            if close(out, to_numpy(z_e)):
+                raise Mistake("the forward value is z_e, not z_q: the stop-gradient is on the wrong term.")
+            if not close(out, host_q, rtol=1e-12, atol=1e-12):
+                raise Mistake(f"the forward value must equal z_q (nu = {nu}); " + worst(out, host_q))
+
+            def loss(a, b):
+                return ops.sum(ops.multiply(sync_straight_through(a, b, nu), g))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # autograd warns when the output ignores an input
+                grad_e = as_host(run_student(grad(loss, 0), z_e, z_q), "the gradient to z_e", host_q.shape)
+                grad_q = as_host(run_student(grad(loss, 1), z_e, z_q), "the gradient to z_q", host_q.shape)
+            to_e, to_q = _named_multiple(grad_e, host_g, nu), _named_multiple(grad_q, host_g, nu)
+            if to_e == "nu" and to_q == "0":
+                raise Mistake("the encoder gets nu * dL/dout and the codes get nothing: you scaled the "
+                              "plain STE by nu (the known pitfall). The codes must receive nu * dL/dout.")
+            if to_e != "1":
+                what = {"0": "no gradient (is z_e inside a stop-gradient?)", None: "a wrong gradient"}.get(
+                    to_e, f"{to_e} * dL/dout")
+                raise Mistake(f"the encoder (z_e) must receive dL/dout unchanged; it receives {what} (nu = {nu}).")
+            if to_q == "0":
+                raise Mistake("the codes (z_q) receive no gradient: this is the plain STE, "
+                              "z_e + sg(z_q - z_e). Add nu * z_q - sg(nu * z_q).")
+            if to_q == "1":
+                raise Mistake(f"the codes receive the full dL/dout (nu = {nu}): the factor nu is missing "
+                              "(or hard-coded to 1).")
+            if to_q == "-nu":
+                raise Mistake("sign error: the codes receive -nu * dL/dout; they must receive +nu * dL/dout.")
+            if to_q != "nu":
+                raise Mistake(f"the codes (z_q) must receive nu * dL/dout (nu = {nu}); they receive "
+                              + (f"{to_q} * dL/dout" if to_q else "something else: " + worst(grad_q, nu * host_g)))
+            if not np.array_equal(out, host_q):
+                notes.append(f"forward equals z_q up to rounding (largest difference "
+                             f"{np.max(np.abs(out - host_q)):.1e}); stevq.ste.straight_through makes it exact")
+        return ["correct forward value and gradients for nu = 0.7 and nu = 2.0"] + notes[:1]
+    return grade("sync_straight_through (the synchronised update of Huh et al.)", checks)
+
+
+# ------------------------------------------------------ assignment 3: the expected ReLU coarse gradient
+
+def _relu_formula(v, w, v_star, w_star, unit_w=True, unit_w_star=True, square_term=True,
+                  cross_sign=-1.0, scale=1.0 / (2.0 * SQRT_2PI)):
+    """Yin et al.'s E g_relu with switches for the typical mistakes (host NumPy)."""
+    w_dir = w / np.linalg.norm(w) if unit_w else w
+    w_star_dir = w_star / np.linalg.norm(w_star) if unit_w_star else w_star
+    along_w = v @ v + (v.sum() ** 2 if square_term else 0.0) + cross_sign * v.sum() * v_star.sum()
+    return scale * (along_w * w_dir - (v @ v_star) * w_star_dir)
+
+
+RELU_MISTAKES = (
+    (dict(unit_w=False), "you used w where the formula has w^ = w/||w||: the expectation depends on w "
+                         "only through its direction (1{Zw > 0} does not change when w is scaled)"),
+    (dict(unit_w_star=False), "you used w* where the formula has w*^ = w*/||w*||: the teacher's labels "
+                              "depend on w* only through its direction"),
+    (dict(square_term=False, cross_sign=0.0), "the terms (1^T v)^2 - (1^T v)(1^T v*) along w^ are missing "
+                                              "(with them, the identity formula becomes the ReLU one)"),
+    (dict(square_term=False), "the term (1^T v)^2 along w^ is missing"),
+    (dict(cross_sign=0.0), "the term -(1^T v)(1^T v*) along w^ is missing"),
+    (dict(cross_sign=1.0), "sign error in the term -(1^T v)(1^T v*): it enters with a minus sign"),
+    (dict(square_term=False, cross_sign=0.0, scale=1.0 / SQRT_2PI),
+     "this is the expected coarse gradient of the *identity* STE, 1/sqrt(2 pi) (||v||^2 w^ - (v^T v*) w*^); "
+     "the ReLU STE passes gradient only where Zw > 0, which halves it and adds the (1^T v) terms"),
+)
+
+
+def check_expected_relu_coarse_grad(expected_relu_coarse_grad, seed=0):
+    """Grade ``expected_relu_coarse_grad(v, w, v_star, w_star) -> (n,)``, Yin et al.'s closed form
+    E_Z g_relu, against ``stevq.theory.yin2019.expected_coarse_grad(..., "relu")``."""
+    def checks():
+        rng = np.random.default_rng(seed)
+        m, n = 6, 4
+        for trial in range(4):
+            v, v_star = rng.standard_normal(m), rng.standard_normal(m)
+            w, w_star = rng.standard_normal(n) * (0.5 + 3 * trial), rng.standard_normal(n)
+            w_star *= (1.0 if trial < 2 else 2.5) / np.linalg.norm(w_star)  # ||w*|| = 1, then not
+            args = tuple(asarray(a) for a in (v, w, v_star, w_star))
+            expected = to_numpy(yin2019.expected_coarse_grad(*args, "relu"))
+            got = as_host(run_student(expected_relu_coarse_grad, *args), "expected_relu_coarse_grad", (n,))
+            if close(got, expected):
+                continue
+            for switches, meaning in RELU_MISTAKES:
+                if close(got, _relu_formula(v, w, v_star, w_star, **switches)):
+                    raise Mistake(meaning)
+            factor = scale_factor(got, expected)
+            if factor is not None:
+                raise Mistake(name_factor(factor, {
+                    1.0: "", 2.0: "the factor 1/2 is missing: the prefactor is 1/(2 sqrt(2 pi))",
+                    SQRT_2PI: "the factor 1/sqrt(2 pi) is missing",
+                    2.0 * SQRT_2PI: "the prefactor 1/(2 sqrt(2 pi)) is missing",
+                    0.5: "your prefactor is half the correct 1/(2 sqrt(2 pi))"},
+                    " (E g points along +w^ with weight ||v||^2 + ... and along -w*^ with weight v^T v*)"))
+            raise Mistake(f"wrong values (||w|| = {np.linalg.norm(w):.3g}, ||w*|| = "
+                          f"{np.linalg.norm(w_star):.3g}) " + worst(got, expected, "component"))
+        return ["correct at 4 random points (several ||w||, ||w*|| = 1 and 2.5)"]
+    return grade("expected_relu_coarse_grad (Yin et al. 2019)", checks)
+
+
+# ------------------------------------------------------------------- assignment 4: the FSQ bound
+
+def _bound_formula(z, levels, eps=fsq.EPS, offset=True, shift_sign=1.0, divide=False):
+    """bound(z) = tanh(z + s) h - o with switches for the typical mistakes (host NumPy)."""
+    level = np.asarray(levels, dtype=np.float64)
+    half_width = (level - 1) * (1 + eps) / 2
+    o = np.where(level % 2 == 0, 0.5, 0.0) if offset else np.zeros_like(level)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = np.arctanh(o / half_width)
+        value = np.tanh(z + shift_sign * s) * half_width - o
+    return value / np.floor(level / 2) if divide else value
+
+
+FSQ_MISTAKES = (
+    (dict(eps=-fsq.EPS), "you used h = (L - 1)(1 - eps)/2; the project uses (1 + eps), because with "
+                         "(1 - eps) and L = 2, o/h > 1 and atanh(o/h) is NaN"),
+    (dict(eps=0.0), "the factor (1 + eps) in h = (L - 1)(1 + eps)/2 is missing (eps = 1e-3)"),
+    (dict(offset=False), "for even L the offset o = 0.5 and the shift s = atanh(o/h) are missing: "
+                         "without them an even L gives L + 1 rounded levels (or L - 1), not L"),
+    (dict(shift_sign=0.0), "the shift s = atanh(o/h) inside the tanh is missing: it makes bound(0) = 0, "
+                           "so that zero lands on a level"),
+    (dict(shift_sign=-1.0), "sign error in the shift: it is tanh(z + s), not tanh(z - s)"),
+    (dict(divide=True), "bound must not divide by floor(L/2): that normalisation comes after rounding, "
+                        "in quantize"),
+)
+
+
+def check_fsq_bound(fsq_bound, seed=0):
+    """Grade ``fsq_bound(z, levels)``: tanh(z + s) h - o per channel (Mentzer et al. 2023), against
+    ``stevq.fsq.bound``; also checks that round(bound) takes exactly L_i values in channel i."""
+    def checks():
+        rng = np.random.default_rng(seed)
+        levels = (2, 3, 4, 5, 8)
+        z = np.concatenate([rng.standard_normal((64, 5)) * 2, np.linspace(-12, 12, 481)[:, None] * np.ones(5)])
+        expected = to_numpy(fsq.bound(asarray(z), levels))
+        got = as_host(run_student(fsq_bound, asarray(z), levels), "fsq_bound", expected.shape)
+        if close(got, expected):
+            counts = [len(np.unique(np.round(got[:, i]))) for i in range(len(levels))]
+            if counts != list(levels):
+                raise Mistake(f"round(bound(z)) takes {counts} values per channel, expected {list(levels)}")
+            return [f"correct for levels {levels}; round(bound(z)) takes exactly L values per channel"]
+        nan_channels = [levels[i] for i in range(len(levels)) if np.any(np.isnan(got[:, i]))]
+        if nan_channels == [2] or (nan_channels and close(got[:, 1:], _bound_formula(z, levels, eps=-fsq.EPS)[:, 1:])):
+            raise Mistake(FSQ_MISTAKES[0][1])
+        if nan_channels:
+            raise Mistake(f"your bound returns NaN for channels with L = {nan_channels}")
+        for switches, meaning in FSQ_MISTAKES:
+            if close(got, _bound_formula(z, levels, **switches)):
+                raise Mistake(meaning)
+        if close(got, np.round(expected)):
+            raise Mistake("your bound rounds: bound returns the continuous value in (-h - o, h - o); "
+                          "rounding (with the straight-through gradient) is the next step, in quantize")
+        wrong = [levels[i] for i in range(len(levels)) if not close(got[:, i], expected[:, i])]
+        counts = {levels[i]: len(np.unique(np.round(got[:, i]))) for i in range(len(levels))}
+        raise Mistake(f"wrong values for the channels with L = {wrong} " + worst(got, expected, "(row, channel)")
+                      + f"; round(your bound) takes {counts} distinct values (L: count), expected L each")
+    return grade("fsq_bound (finite scalar quantization)", checks)

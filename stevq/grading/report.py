@@ -1,0 +1,123 @@
+"""What a grader returns, and the pieces every grader uses: calling the student's function safely,
+comparing arrays, and naming a constant factor (a sign error, a forgotten normalisation).
+"""
+import dataclasses
+
+import numpy as np
+
+from ..backend import is_array, to_numpy
+
+RTOL, ATOL = 1e-6, 1e-9
+
+
+@dataclasses.dataclass
+class Report:
+    """The verdict on one exercise: ``passed``, and one message per problem found (or per note).
+
+    ``bool(report)`` is ``report.passed``; printing it (or leaving it as the last expression of a
+    notebook cell) shows the verdict and the explanations.
+    """
+    exercise: str
+    passed: bool
+    messages: list
+
+    def __bool__(self):
+        return self.passed
+
+    def __str__(self):
+        head = f"{'PASSED' if self.passed else 'NOT YET'}: {self.exercise}"
+        return "\n".join([head] + [f"  - {message}" for message in self.messages])
+
+    __repr__ = __str__
+
+    def raise_if_failed(self):
+        """Raise AssertionError with the explanations unless the exercise passed."""
+        if not self.passed:
+            raise AssertionError(str(self))
+        return self
+
+
+class Mistake(Exception):
+    """Raised inside a grader to stop at the first problem; its message goes into the report."""
+
+
+def run_student(function, *args, **kwargs):
+    """Call the student's function; turn "not implemented yet" and crashes into a Mistake."""
+    try:
+        return function(*args, **kwargs)
+    except NotImplementedError as error:
+        raise Mistake(f"not implemented yet: {error or 'the function raises NotImplementedError'}. "
+                      "Replace the `raise NotImplementedError` line with your code.") from None
+    except Exception as error:  # the student's bug, reported in words instead of a traceback
+        shapes = ", ".join(f"{tuple(a.shape)}" if hasattr(a, "shape") else repr(a) for a in args)
+        raise Mistake(f"your function raised {type(error).__name__}: {error} "
+                      f"(called with arguments of shapes/values {shapes})") from None
+
+
+def as_host(result, name, shape):
+    """The student's result as a float64 NumPy array of the expected ``shape``, or a Mistake."""
+    if result is None:
+        raise Mistake(f"{name} returned None: did you forget the `return`?")
+    if not (is_array(result) or isinstance(result, (np.ndarray, list, tuple, float, int))):
+        try:
+            result = to_numpy(result)
+        except Exception:
+            raise Mistake(f"{name} returned a {type(result).__name__}, expected an array") from None
+    value = np.asarray(to_numpy(result), dtype=np.float64)
+    if value.shape != tuple(shape):
+        hint = ""
+        if value.ndim == 2 and value.shape == tuple(shape)[::-1]:
+            hint = " (transposed?)"
+        raise Mistake(f"{name} returned shape {value.shape}, expected {tuple(shape)}{hint}")
+    return value
+
+
+def close(got, expected, rtol=RTOL, atol=ATOL):
+    """Elementwise agreement within rtol * |expected| + atol (NaN never agrees)."""
+    return bool(np.all(np.abs(got - expected) <= atol + rtol * np.abs(expected)))
+
+
+def scale_factor(got, expected):
+    """The constant c with got = c * expected, if there is one (least squares, then checked), else None."""
+    norm = float(np.sum(expected * expected))
+    if norm == 0.0 or not np.all(np.isfinite(got)):
+        return None
+    c = float(np.sum(got * expected)) / norm
+    return c if close(got, c * expected, rtol=1e-6, atol=1e-9 * max(1.0, abs(c))) else None
+
+
+def name_factor(c, named, sign_hint=""):
+    """A message for got = c * expected: ``named`` maps a factor to what it means; a negative c
+    adds "sign error" (and ``sign_hint``). Returns None when c is 1."""
+    if abs(c - 1.0) < 1e-6:
+        return None
+    parts = []
+    if c < 0:
+        parts.append("sign error: your result has the opposite sign of the correct one" + sign_hint)
+        c = -c
+    for factor, meaning in named.items():
+        if abs(c - factor) <= 1e-6 * factor:
+            if factor != 1.0:
+                parts.append(meaning)
+            return "; ".join(parts)
+    parts.append(f"your result is {c:.6g} times the correct one")
+    return "; ".join(parts)
+
+
+def worst(got, expected, label="entry"):
+    """'at <label> i: got x, expected y' for the worst element."""
+    error = np.abs(got - expected)
+    error = np.where(np.isnan(error), np.inf, error)
+    index = np.unravel_index(int(np.argmax(error)), error.shape) if error.ndim else ()
+    where = index[0] if len(index) == 1 else index
+    return f"at {label} {where}: got {got[index]!r}, expected {expected[index]!r}"
+
+
+def grade(exercise, checks):
+    """Run ``checks`` (a function that raises Mistake at the first problem and returns a list of
+    notes) and wrap the outcome in a Report."""
+    try:
+        notes = checks() or []
+    except Mistake as mistake:
+        return Report(exercise, False, [str(mistake)])
+    return Report(exercise, True, list(notes))
