@@ -1,0 +1,210 @@
+"""How fast is stevq's engine? Run from the repository root:  python benchmarks/engine.py
+
+Prints, measured in this one run:
+1. the engine's overhead per primitive call on tiny (2-element) arrays, in microseconds: a chain of
+   ``ops.add`` differentiated with ``grad`` (trace + backward), next to the same chain in
+   ``autograd.numpy`` and to a bare NumPy ``+``;
+2. forward + backward time of an MLP (batch 256, 784-512-512-10, float32, ReLU, cross-entropy) in
+   stevq, as a ratio against the same model written with ``autograd.numpy`` and, when torch can be
+   imported, against PyTorch on the CPU. All three start from the same weights and their gradients
+   are compared, so the race is between equal computations.
+
+Timings are medians over repeats, the contenders taking turns (round robin) so that a slow spell of
+the machine hits them all alike. Options: --repeats N (default 30), --chain N (default 200).
+"""
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import autograd.numpy as anp  # noqa: E402
+from autograd import grad  # noqa: E402
+
+import stevq  # noqa: E402
+from stevq import nn, ops  # noqa: E402
+
+SIZES = (784, 512, 512, 10)
+BATCH = 256
+
+
+def seconds(call):
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def race(contenders, repeats, warmup=3):
+    """Median seconds per call of each contender, called in turns."""
+    for call in contenders.values():
+        for _ in range(warmup):
+            call()
+    times = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, call in contenders.items():
+            times[name].append(seconds(call))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+# --- 1. overhead per primitive call ---------------------------------------------------------------
+
+def add_chain(add, total, length):
+    """x -> sum(x + c + c + ... + c): ``length`` adds, each with one traced operand."""
+    def f(x, c):
+        y = x
+        for _ in range(length):
+            y = add(y, c)
+        return total(y)
+    return f
+
+
+def overhead_per_call(length, repeats):
+    x_host, c_host = np.array([0.5, -1.0]), np.array([0.25, 2.0])
+    contenders = {}
+    stevq_chain = add_chain(ops.add, ops.sum, length)
+    anp_chain = add_chain(anp.add, anp.sum, length)
+    contenders["stevq ops.add, grad (NumPy backend)"] = lambda: grad(stevq_chain)(x_host, c_host)
+    contenders["autograd.numpy add, grad"] = lambda: grad(anp_chain)(x_host, c_host)
+    with stevq.use("array_api_strict"):
+        x_strict, c_strict = stevq.asarray(x_host), stevq.asarray(c_host)
+    contenders["stevq ops.add, grad (array_api_strict)"] = lambda: _on_strict(lambda: grad(stevq_chain)(x_strict, c_strict))
+    contenders["stevq ops.add, no grad"] = lambda: stevq_chain(x_host, c_host)
+    contenders["NumPy x + c"] = lambda: add_chain(np.add, np.sum, length)(x_host, c_host)
+    medians = race(contenders, repeats)
+    return {name: 1e6 * value / length for name, value in medians.items()}
+
+
+def _on_strict(call):
+    with stevq.use("array_api_strict"):
+        return call()
+
+
+# --- 2. MLP forward + backward --------------------------------------------------------------------
+
+def mlp_data(seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.standard_normal((BATCH, SIZES[0])).astype(np.float32)
+    labels = rng.integers(0, SIZES[-1], BATCH)
+    init, apply = nn.serial(nn.Dense(SIZES[1], "float32"), nn.Relu, nn.Dense(SIZES[2], "float32"), nn.Relu,
+                            nn.Dense(SIZES[3], "float32"))
+    _, params = init(rng, (SIZES[0],))  # one dict per layer, {} for the ReLUs
+    return images, labels, params, apply
+
+
+def dense_layers(params):
+    return [layer for layer in params if layer]
+
+
+def stevq_step(images, labels, params, apply):
+    """grad of the stevq model (NumPy backend)."""
+    x, y = stevq.asarray(images), stevq.asarray(labels)
+    loss_grad = grad(lambda p: ops.cross_entropy(apply(p, x), y))
+    return lambda: loss_grad(params)
+
+
+def anp_step(images, labels, params):
+    """The same model in autograd.numpy."""
+    one_hot = np.eye(SIZES[-1], dtype=np.float32)[labels]
+
+    def loss(p):
+        h = images
+        for i, layer in enumerate(p):
+            h = anp.matmul(h, layer["W"]) + layer["b"]
+            if i < len(p) - 1:
+                h = anp.maximum(h, 0.0)
+        shifted = h - anp.max(h, axis=1, keepdims=True)
+        log_probs = shifted - anp.log(anp.sum(anp.exp(shifted), axis=1, keepdims=True))
+        return -anp.mean(anp.sum(log_probs * one_hot, axis=1))
+    loss_grad = grad(loss)
+    return lambda: loss_grad(params)
+
+
+def torch_step(torch, images, labels, params):
+    """The same model in PyTorch (CPU), gradients by loss.backward()."""
+    weights = [(torch.tensor(p["W"], requires_grad=True), torch.tensor(p["b"], requires_grad=True)) for p in params]
+    x, y = torch.from_numpy(images), torch.from_numpy(labels)
+
+    def step():
+        for w, b in weights:
+            w.grad = b.grad = None
+        h = x
+        for i, (w, b) in enumerate(weights):
+            h = h @ w + b
+            if i < len(weights) - 1:
+                h = torch.relu(h)
+        torch.nn.functional.cross_entropy(h, y).backward()
+        return [{"W": w.grad.numpy(), "b": b.grad.numpy()} for w, b in weights]
+    return step
+
+
+def largest_relative_difference(grads_a, grads_b):
+    worst = 0.0
+    for a, b in zip(grads_a, grads_b):
+        for key in ("W", "b"):
+            a_value, b_value = np.asarray(a[key], np.float64), np.asarray(b[key], np.float64)
+            worst = max(worst, float(np.max(np.abs(a_value - b_value)) / np.max(np.abs(b_value))))
+    return worst
+
+
+def mlp_times(repeats):
+    images, labels, params, apply = mlp_data()
+    contenders = {"stevq": stevq_step(images, labels, params, apply),
+                  "autograd.numpy": anp_step(images, labels, dense_layers(params))}
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        contenders["PyTorch"] = torch_step(torch, images, labels, dense_layers(params))
+    with stevq.use("array_api_strict"):
+        strict_params = [{key: stevq.asarray(value) for key, value in layer.items()} for layer in params]
+        strict_step = stevq_step(images, labels, strict_params, apply)
+    contenders["stevq on array_api_strict"] = lambda: _on_strict(strict_step)
+
+    reference = dense_layers(contenders["stevq"]())
+    gradient_dtypes = {name: sorted({str(leaf.dtype).split(".")[-1] for layer in dense_layers(call()) for leaf in layer.values()})
+                       for name, call in contenders.items()}
+    differences = {name: largest_relative_difference([{k: stevq.to_numpy(v) for k, v in layer.items()}
+                                                      for layer in dense_layers(call())], reference)
+                   for name, call in contenders.items() if name != "stevq"}
+    return race(contenders, repeats), differences, gradient_dtypes, torch
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--chain", type=int, default=200)
+    args = parser.parse_args()
+
+    print(f"stevq {stevq.__version__}, numpy {np.__version__}, Python {platform.python_version()}, "
+          f"{os.cpu_count()} CPUs, {platform.machine()}")
+    print(f"\n1. Overhead per primitive call, 2-element float64 arrays, chain of {args.chain} adds "
+          f"(median of {args.repeats}):")
+    per_call = overhead_per_call(args.chain, args.repeats)
+    width = max(map(len, per_call))
+    for name, microseconds in per_call.items():
+        print(f"   {name:<{width}}  {microseconds:7.2f} us")
+    engine = per_call["stevq ops.add, grad (NumPy backend)"]
+    print(f"   stevq / autograd.numpy: {engine / per_call['autograd.numpy add, grad']:.2f}x")
+
+    print(f"\n2. MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, float32, ReLU, cross-entropy: "
+          f"forward + backward (median of {args.repeats}):")
+    medians, differences, dtypes, torch = mlp_times(args.repeats)
+    if torch is not None:
+        print(f"   (PyTorch {torch.__version__}, {torch.get_num_threads()} threads)")
+    width = max(map(len, medians))
+    for name, value in medians.items():
+        ratio = "" if name == "stevq" else f"   stevq / this = {medians['stevq'] / value:.2f}"
+        check = "" if name == "stevq" else f", gradients within {differences[name]:.0e} of stevq's"
+        print(f"   {name:<{width}}  {1e3 * value:8.2f} ms{ratio}   ({'/'.join(dtypes[name])} gradients{check})")
+    if torch is None:
+        print("   PyTorch: not installed (pip install torch to include it)")
+
+
+if __name__ == "__main__":
+    main()
