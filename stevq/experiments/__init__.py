@@ -7,6 +7,7 @@ PNG figures and summary.md into ``out_dir`` through ``stevq.runio``.
 import importlib
 
 EXPERIMENTS = {
+    "quant-act": "stevq.experiments.quant_act",
 }
 
 

@@ -1,0 +1,357 @@
+"""Quantized activations (Yin et al. 2019): which straight-through estimator trains best, and the instability of the identity STE.
+
+An MLP and a LeNet-5-style CNN with 1-, 2- and 4-bit quantized ReLU activations
+
+    q(x) = step * clip(ceil(x / step), 0, 2^bits - 1)
+
+are trained with each of the three straight-through estimators of ``stevq.ste`` (identity, ReLU,
+clipped ReLU), all from the same float ReLU network trained first (the paper also starts from
+pretrained float weights). The step of each bit width is the one that minimises the mean squared
+error E[(q(x) - x)^2] for half-Gaussian x (x = |z|, z ~ N(0, 1)), fixed in advance; with
+``normalize=True`` a batch standardisation without scale/shift puts the pre-activations on that
+scale, as in the paper.
+
+The instability test: starting from the trained ReLU (and clipped-ReLU) network, training
+continues with the identity STE at a small step (plain SGD), and for control with the STE the
+network was trained with, on the same mini-batches. The full training loss is evaluated along the
+way; the paper's finding is that the identity STE makes it rise.
+"""
+import dataclasses
+import functools
+import io
+import math
+
+import numpy as np
+from autograd import value_and_grad
+
+from stevq import backend, ops, optim, runio, ste, validate
+from stevq.backend import asarray, to_numpy
+from stevq.experiments import models
+from stevq.experiments import quant_act_report as report
+from stevq import nn
+
+NAME = "quant-act"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Settings of the quantized-activation experiment; ``None`` fields take the quick/full default."""
+    quick: bool = False
+    seed: int = 0
+    data: str = "fashion-mnist"          # "fashion-mnist", "mnist" or "synthetic" (random class blobs)
+    data_dir: str | None = None          # extra directory to look for the IDX files in
+    nets: tuple | None = None            # subset of ("mlp", "lenet5")
+    mlp_hidden: tuple = (256, 256)       # widths of the MLP's hidden layers
+    bits: tuple = (1, 2, 4)
+    stes: tuple = ste.SURROGATES
+    normalize: bool = True               # batch standardisation before every quantized activation
+    train_size: int | None = None        # training examples used (first n of the training set)
+    test_size: int | None = None
+    loss_eval_size: int | None = None    # training examples on which the training loss is measured
+    batch_size: int = 128
+    lr: float = 0.02                     # SGD with momentum, as in the paper
+    momentum: float = 0.9
+    pretrain_steps: int | None = None    # float ReLU network
+    steps: int | None = None             # each quantized network
+    eval_every: int | None = None
+    instability_bits: int = 2
+    instability_from: tuple = ("relu", "clipped_relu")
+    instability_lr: float | None = None  # plain SGD, no momentum
+    instability_steps: int | None = None
+    instability_eval_every: int | None = None
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        quick = {"nets": ("mlp",), "train_size": 6000, "test_size": 2000, "loss_eval_size": 2000,
+                 "pretrain_steps": 300, "steps": 150, "eval_every": 25, "instability_lr": 0.01,
+                 "instability_steps": 60, "instability_eval_every": 10}
+        full = {"nets": ("mlp", "lenet5"), "train_size": 60000, "test_size": 10000,
+                "loss_eval_size": 10000, "pretrain_steps": 2000, "steps": 1500, "eval_every": 100,
+                "instability_lr": 0.01, "instability_steps": 400, "instability_eval_every": 25}
+        for field, value in (quick if self.quick else full).items():
+            if getattr(self, field) is None:
+                object.__setattr__(self, field, value)
+        for field in ("nets", "mlp_hidden", "bits", "stes", "instability_from"):
+            value = getattr(self, field)
+            object.__setattr__(self, field, tuple(value) if isinstance(value, (list, tuple)) else (value,))
+        validate.choice(self.data, "data", ("fashion-mnist", "mnist", "synthetic"))
+        for net in self.nets:
+            validate.choice(net, "nets", tuple(models.NETWORKS))
+        for width in self.mlp_hidden:
+            validate.number(width, "mlp_hidden", low=1, integer=True)
+        for bits in self.bits + (self.instability_bits,):
+            validate.number(bits, "bits", low=1, high=8, integer=True)
+        for name in self.stes + self.instability_from:
+            validate.choice(name, "stes", ste.SURROGATES)
+        for field in ("train_size", "test_size", "loss_eval_size", "batch_size", "eval_every",
+                      "instability_eval_every"):
+            validate.number(getattr(self, field), field, low=1, integer=True)
+        for field in ("pretrain_steps", "steps", "instability_steps"):
+            validate.number(getattr(self, field), field, low=0, integer=True)
+        validate.number(self.lr, "lr", low=0.0, low_inclusive=False)
+        validate.number(self.instability_lr, "instability_lr", low=0.0, low_inclusive=False)
+        validate.number(self.momentum, "momentum", low=0.0, high=1.0)
+        validate.choice(self.dtype, "dtype", ("float32", "float64"))
+        if self.loss_eval_size > self.train_size:
+            raise ValueError(f"loss_eval_size: {self.loss_eval_size} exceeds train_size {self.train_size}")
+
+
+def half_gaussian_error(step, bits):
+    """E[(q(x) - x)^2] for x = |z|, z ~ N(0, 1), and q(x) = step * min(ceil(x / step), 2^bits - 1),
+    in closed form: q is the constant c = k step on each interval [a, b] = [(k - 1) step, k step]
+    (the last interval is [(2^bits - 2) step, inf) with c = (2^bits - 1) step), and with phi, Phi the
+    standard normal pdf and cdf,
+        int_a^b (c - x)^2 phi(x) dx = (c^2 + 1) (Phi(b) - Phi(a)) - 2 c (phi(a) - phi(b)) + a phi(a) - b phi(b);
+    the half-normal density is 2 phi on x > 0."""
+    def pdf(x):
+        return 0.0 if math.isinf(x) else math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+
+    def cdf(x):
+        return 1.0 if math.isinf(x) else 0.5 * (1 + math.erf(x / math.sqrt(2)))
+    top, total = 2 ** bits - 1, 0.0
+    for k in range(1, top + 1):
+        a, b, c = (k - 1) * step, (k * step if k < top else math.inf), k * step
+        total += ((c * c + 1) * (cdf(b) - cdf(a)) - 2 * c * (pdf(a) - pdf(b)) + a * pdf(a)
+                  - (0.0 if math.isinf(b) else b * pdf(b)))
+    return 2 * total
+
+
+@functools.lru_cache(maxsize=None)
+def half_gaussian_step(bits):
+    """The step s minimising ``half_gaussian_error(s, bits)``: the quantizer's step fixed in advance
+    for standardised pre-activations (for bits = 1 it is E[x] = sqrt(2 / pi)). A grid search on
+    (0, 4], then golden-section refinement around the best grid point."""
+    grid = np.linspace(0.01, 4.0, 400)
+    best = int(np.argmin([half_gaussian_error(s, bits) for s in grid]))
+    low, high = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
+    ratio = (math.sqrt(5) - 1) / 2
+    for _ in range(60):
+        left, right = high - ratio * (high - low), low + ratio * (high - low)
+        if half_gaussian_error(left, bits) < half_gaussian_error(right, bits):
+            high = right
+        else:
+            low = left
+    return float((low + high) / 2)
+
+
+def quantized_activation(bits, backward):
+    """The activation factory for ``models``: a ``bits``-bit quantized ReLU with the given STE."""
+    return lambda position: nn.QuantReLU(bits, half_gaussian_step(bits), backward)
+
+
+def build(net, activation, config):
+    """The network ``net`` of ``config`` with the given activation factory."""
+    options = {"hidden": config.mlp_hidden} if net == "mlp" else {}
+    return models.NETWORKS[net](activation, normalize=config.normalize, dtype=config.dtype, **options)
+
+
+# ---------------------------------------------------------------- data
+
+
+def _synthetic(rng, count, classes=10):
+    """Random stand-in for an image data set: one random 28 x 28 template per class plus noise."""
+    templates = rng.uniform(0.0, 1.0, (classes, 1, 28, 28))
+    labels = rng.integers(0, classes, count)
+    images = np.clip(templates[labels] + 0.3 * rng.standard_normal((count, 1, 28, 28)), 0.0, 1.0)
+    return images, labels
+
+
+def load_data(config):
+    """(train_images, train_labels, test_images, test_labels) as host arrays: images N x 1 x 28 x 28
+    in [0, 1], labels int64. Real data comes from ``stevq.data`` (found on disk or downloaded)."""
+    if config.data == "synthetic":
+        images, labels = _synthetic(np.random.default_rng(config.seed + 1000), config.train_size + config.test_size)
+        cut = config.train_size
+        return images[:cut], labels[:cut], images[cut:], labels[cut:]
+    from stevq import data
+    loader = data.load_fashion_mnist if config.data == "fashion-mnist" else data.load_mnist
+    return tuple(loader(config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
+                        dtype=config.dtype, layout="NCHW"))
+
+
+class Dataset:
+    """Images and labels on the active backend, with mini-batch and full-pass access."""
+
+    def __init__(self, images, labels, dtype):
+        self.images = asarray(images, dtype)
+        self.labels = asarray(labels, "int64")
+        self.size = len(labels)
+
+    def batch(self, indices):
+        xp = backend.namespace_of(self.images)
+        where = asarray(np.asarray(indices, np.int64))
+        return xp.take(self.images, where, axis=0), xp.take(self.labels, where, axis=0)
+
+    def chunks(self, limit=None, size=1000):
+        end = self.size if limit is None else min(limit, self.size)
+        for start in range(0, end, size):
+            yield self.images[start:min(start + size, end), ...], self.labels[start:min(start + size, end)]
+
+
+def evaluate(apply, params, dataset, limit=None):
+    """Mean cross-entropy and accuracy over the first ``limit`` examples (large batches)."""
+    xp = backend.namespace_of(dataset.images)
+    total_loss, correct, count = 0.0, 0, 0
+    for images, labels in dataset.chunks(limit):
+        logits = apply(params, images)
+        total_loss += float(to_numpy(ops.cross_entropy(logits, labels))) * labels.shape[0]
+        correct += int(to_numpy(xp.sum(xp.astype(xp.argmax(logits, axis=1) == labels, xp.int64))))
+        count += labels.shape[0]
+    return total_loss / count, correct / count
+
+
+# ---------------------------------------------------------------- training
+
+
+def _batch_indices(rng, size, batch_size):
+    """Endless mini-batches of indices: a fresh random permutation every epoch."""
+    while True:
+        order = rng.permutation(size)
+        for start in range(0, size - batch_size + 1, batch_size):
+            yield order[start:start + batch_size]
+
+
+def annealed(steps, lr, momentum):
+    """The schedule of every network here: SGD with momentum at ``lr``, then at ``lr / 10`` for the
+    last third of the steps, so that training ends close to a minimum (where the instability test
+    starts). A list of phases (steps, optimizer) for ``train``."""
+    first = (2 * steps) // 3
+    return [(first, optim.sgd(lr, momentum)), (steps - first, optim.sgd(lr / 10, momentum))]
+
+
+def train(apply, params, train_set, phases, batch_size, seed, loss_eval_size, eval_every,
+          description="training", show_progress=True):
+    """Mini-batch training of cross-entropy through ``phases``, a list of (steps, optimizer) run one
+    after the other (each optimizer starts from a fresh state). Returns (params, history) with the
+    training loss on the first ``loss_eval_size`` training examples at step 0 and every
+    ``eval_every`` steps. Raises ``runio.NonFiniteError`` naming the step if a loss is NaN or inf."""
+    objective = value_and_grad(lambda p, x, y: ops.cross_entropy(apply(p, x), y))
+    batches = _batch_indices(np.random.default_rng(seed), train_set.size, batch_size)
+    total = sum(steps for steps, _ in phases)
+    history = {"step": [0], "train_loss": [evaluate(apply, params, train_set, loss_eval_size)[0]]}
+    last_good = {"step": 0, "train_loss": history["train_loss"][0]}
+    bar = iter(runio.progress(range(total), description, show_progress))
+    step = 0
+    for steps, (opt_init, opt_update, get_params) in phases:
+        state = opt_init(params)
+        for phase_step in range(steps):
+            next(bar, None)
+            try:
+                loss, grads = objective(get_params(state), *train_set.batch(next(batches)))
+            except ValueError as err:  # stevq.validate stops a NaN or inf inside the forward pass
+                if "NaN or inf" not in str(err):
+                    raise
+                raise runio.NonFiniteError(f"{description} produced non-finite values at step {step}: "
+                                           f"{err}; last good metrics: {last_good}") from err
+            loss = float(to_numpy(loss))
+            runio.check_finite(step, {"batch_loss": loss}, last_good, where=description)
+            last_good = {"step": step, "batch_loss": loss}
+            state = opt_update(phase_step, grads, state)
+            step += 1
+            if step % eval_every == 0 or step == total:
+                value = evaluate(apply, get_params(state), train_set, loss_eval_size)[0]
+                runio.check_finite(step, {"train_loss": value}, last_good, where=description)
+                history["step"].append(step)
+                history["train_loss"].append(value)
+        params = get_params(state)
+    next(bar, None)
+    return params, history
+
+
+# ---------------------------------------------------------------- parts of a run
+
+
+def save_params(path, params):
+    """Write a ``serial`` parameter list (list of dicts of arrays) to an .npz file, atomically."""
+    arrays = {f"{index}/{key}": to_numpy(value) for index, layer in enumerate(params) for key, value in layer.items()}
+    buffer = io.BytesIO()
+    np.savez(buffer, layers=np.asarray(len(params)), **arrays)
+    runio.atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_params(path, dtype):
+    """Read what ``save_params`` wrote, onto the active backend."""
+    with np.load(path) as stored:
+        params = [{} for _ in range(int(stored["layers"]))]
+        for key in stored.files:
+            if key != "layers":
+                index, name = key.split("/")
+                params[int(index)][name] = asarray(stored[key], dtype)
+    return params
+
+
+class Experiment:
+    """One run of the experiment: the data, the results directory and the trained parts."""
+
+    def __init__(self, config, out_dir, show_progress):
+        self.config, self.show_progress = config, show_progress
+        self.run = runio.Run(out_dir, config)
+        train_x, train_y, test_x, test_y = load_data(config)
+        self.train_set = Dataset(train_x, train_y, config.dtype)
+        self.test_set = Dataset(test_x, test_y, config.dtype)
+
+    def params_path(self, part):
+        return self.run.part_path(part).with_suffix(".npz")
+
+    def trained(self, part, apply, start, phases, seed, eval_every, extra):
+        """Part ``part``: train ``apply`` from the parameters of part ``start`` (or a fresh init
+        when ``start`` is a list of params), save the parameters, return the metrics."""
+        config = self.config
+
+        def compute():
+            params = load_params(self.params_path(start), config.dtype) if isinstance(start, str) else start
+            params, history = train(apply, params, self.train_set, phases, config.batch_size,
+                                    seed, config.loss_eval_size, eval_every, part, self.show_progress)
+            save_params(self.params_path(part), params)
+            test_loss, test_accuracy = evaluate(apply, params, self.test_set)
+            return dict(extra, train_loss=history["train_loss"][-1], test_loss=test_loss,
+                        test_accuracy=test_accuracy, history=history)
+        return self.run.part(part, compute)
+
+    def pretrained(self, net):
+        """The float ReLU network every quantized network starts from."""
+        config = self.config
+        init, apply = build(net, models.relu_activation, config)
+        part = f"{net}-float"
+        _, params = init(np.random.default_rng(config.seed), (1, 28, 28))
+        return part, self.trained(part, apply, params, annealed(config.pretrain_steps, config.lr, config.momentum), config.seed + 1,
+                                  config.eval_every, {"net": net, "bits": "float", "ste": "-"})
+
+    def quantized(self, net, bits, backward):
+        """The ``bits``-bit network trained with the ``backward`` STE from the float network; every
+        STE sees the same mini-batches."""
+        config = self.config
+        start, _ = self.pretrained(net)
+        _, apply = build(net, quantized_activation(bits, backward), config)
+        return self.trained(f"{net}-{bits}bit-{backward}", apply, start,
+                            annealed(config.steps, config.lr, config.momentum), config.seed + 2, config.eval_every,
+                            {"net": net, "bits": bits, "ste": backward})
+
+    def continued(self, net, source, backward):
+        """The instability test: continue the trained ``source``-STE network with the ``backward``
+        STE at a small step (plain SGD), on the same mini-batches for every ``backward``."""
+        config, bits = self.config, self.config.instability_bits
+        self.quantized(net, bits, source)
+        _, apply = build(net, quantized_activation(bits, backward), config)
+        return self.trained(f"{net}-{bits}bit-{source}-then-{backward}", apply, f"{net}-{bits}bit-{source}",
+                            [(config.instability_steps, optim.sgd(config.instability_lr))],
+                            config.seed + 3, config.instability_eval_every,
+                            {"net": net, "bits": bits, "from": source, "continued_with": backward})
+
+
+# ---------------------------------------------------------------- the run
+
+
+def run(config, out_dir, progress=True):
+    """Train every (net, bits, STE) of ``config`` and the instability test; write the results."""
+    experiment = Experiment(config, out_dir, progress)
+    grid = [experiment.quantized(net, bits, backward)
+            for net in config.nets for bits in config.bits for backward in config.stes]
+    floats = [experiment.pretrained(net)[1] for net in config.nets]
+    instability = [experiment.continued(net, source, backward)
+                   for net in config.nets for source in config.instability_from
+                   for backward in dict.fromkeys(("identity", source))]
+    metrics = report.metrics(floats, grid, instability)
+    experiment.run.finish(metrics, report.summary(config, metrics, backend.name()),
+                          report.figures(config, grid, instability))
+    return metrics

@@ -1,0 +1,164 @@
+"""Tables, figures and the Markdown summary of the quantized-activation experiment (``quant_act``)."""
+import numpy as np
+
+from stevq import runio
+
+
+def metrics(floats, grid, instability):
+    """The metrics.json content: final numbers per network, the instability rows, every curve."""
+    return {"float": _rows(floats), "grid": _rows(grid), "instability": _instability_rows(instability),
+            "curves": {_label(r): r["history"] for r in floats + grid + instability}}
+
+
+def figures(config, grid, instability):
+    """The PNG figures by file name."""
+    return {"loss_curves": figure_curves(config, grid), "accuracy": figure_accuracy(config, grid),
+            "instability": figure_instability(config, instability)}
+
+
+def _label(row):
+    if "from" in row:
+        return f"{row['net']}-{row['bits']}bit-{row['from']}-then-{row['continued_with']}"
+    return f"{row['net']}-{row['bits']}{'bit' if row['bits'] != 'float' else ''}-{row['ste']}"
+
+
+def _rows(results):
+    return [{key: r[key] for key in ("net", "bits", "ste", "train_loss", "test_accuracy")} for r in results]
+
+
+def _instability_rows(results):
+    """Loss at the start and end of the continued training, its maximum and the relative change."""
+    rows = []
+    for r in results:
+        losses = r["history"]["train_loss"]
+        rows.append({"net": r["net"], "bits": r["bits"], "from": r["from"], "continued_with": r["continued_with"],
+                     "loss_start": losses[0], "loss_end": losses[-1], "loss_max": max(losses),
+                     "change_percent": 100.0 * (losses[-1] - losses[0]) / losses[0],
+                     "test_accuracy": r["test_accuracy"]})
+    return rows
+
+
+def _plt():
+    import matplotlib
+    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+COLOURS = {"identity": "tab:red", "relu": "tab:blue", "clipped_relu": "tab:green"}
+
+
+def figure_curves(config, grid):
+    """Training loss over the steps, one panel per (net, bits), one line per STE."""
+    plt = _plt()
+    figure, axes = plt.subplots(len(config.nets), len(config.bits), squeeze=False,
+                                figsize=(3.6 * len(config.bits), 3.0 * len(config.nets)), sharex=True)
+    for r in grid:
+        axis = axes[config.nets.index(r["net"])][config.bits.index(r["bits"])]
+        axis.semilogy(r["history"]["step"], r["history"]["train_loss"], color=COLOURS[r["ste"]], label=r["ste"])
+        axis.set_title(f"{r['net']}, {r['bits']}-bit activations", fontsize=10)
+    for axis in axes[-1]:
+        axis.set_xlabel("step")
+    for row in axes:
+        row[0].set_ylabel("training loss")
+    axes[0][0].legend(title="STE", fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def figure_accuracy(config, grid):
+    """Final test accuracy per (net, bits), one bar per STE."""
+    plt = _plt()
+    figure, axes = plt.subplots(1, len(config.nets), squeeze=False, figsize=(4.2 * len(config.nets), 3.2))
+    width = 0.8 / len(config.stes)
+    for column, net in enumerate(config.nets):
+        axis = axes[0][column]
+        for k, backward in enumerate(config.stes):
+            values = [next(100 * r["test_accuracy"] for r in grid if (r["net"], r["bits"], r["ste"]) == (net, b, backward))
+                      for b in config.bits]
+            axis.bar(np.arange(len(config.bits)) + (k - (len(config.stes) - 1) / 2) * width, values, width,
+                     color=COLOURS[backward], label=backward)
+        axis.set_xticks(np.arange(len(config.bits)), [f"{b} bit" for b in config.bits])
+        low = min(100 * r["test_accuracy"] for r in grid if r["net"] == net)
+        axis.set_ylim(max(0.0, low - 5.0), 100.0)
+        axis.set_title(net)
+        axis.set_ylabel("test accuracy (%)")
+    axes[0][0].legend(title="STE", fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def figure_instability(config, results):
+    """Training loss while training continues from a good solution: identity STE vs the original."""
+    plt = _plt()
+    figure, axes = plt.subplots(1, len(config.nets), squeeze=False, figsize=(4.5 * len(config.nets), 3.3))
+    for r in results:
+        axis = axes[0][config.nets.index(r["net"])]
+        style = "-" if r["continued_with"] == "identity" else "--"
+        axis.plot(r["history"]["step"], r["history"]["train_loss"], style, color=COLOURS[r["from"]],
+                  label=f"{r['from']} -> {r['continued_with']}")
+        axis.set_title(f"{r['net']}, {r['bits']}-bit, step {config.instability_lr:g}", fontsize=10)
+        axis.set_xlabel("steps after the switch")
+        axis.set_ylabel("training loss")
+    for axis in axes[0]:
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def _cell(row):
+    """'training loss / test accuracy %', the format of the paper's table."""
+    return f"{row['train_loss']:.3g} / {100 * row['test_accuracy']:.2f}"
+
+
+def summary(config, metrics, backend_name):
+    """The Markdown summary: the paper-style table and the instability result."""
+    lines = [f"# Quantized activations (Yin et al. 2019){' - quick' if config.quick else ''}", "",
+             f"Data: {config.data}, {config.train_size} training / {config.test_size} test examples; "
+             f"training loss measured on the first {config.loss_eval_size} training examples. "
+             f"A float ReLU network is trained {config.pretrain_steps} steps, then each quantized network "
+             f"{config.steps} steps from it, SGD with momentum {config.momentum:g}, lr {config.lr:g} "
+             f"(/10 for the last third), batch {config.batch_size}; "
+             f"{'with' if config.normalize else 'without'} batch standardisation before the activations; "
+             f"{config.dtype}, backend {backend_name}, seed {config.seed}.", "",
+             "## Final training loss / test accuracy (%)", ""]
+    table = [{"net": net, "bits": bits, **{r["ste"]: _cell(r) for r in metrics["grid"]
+                                            if (r["net"], r["bits"]) == (net, bits)}}
+             for net in config.nets for bits in config.bits]
+    lines.append(runio.markdown_table(table, ["net", "bits", *config.stes]))
+    lines.append("The float ReLU networks they start from: "
+                 + "; ".join(f"{r['net']} {_cell(r)}" for r in metrics["float"]) + ".")
+    lines += [""] + _worst_lines(config, metrics["grid"])
+    lines += ["", f"## Instability test ({config.instability_bits}-bit, plain SGD at lr "
+              f"{config.instability_lr:g} for {config.instability_steps} steps)", "",
+              runio.markdown_table(metrics["instability"], ["net", "bits", "from", "continued_with", "loss_start",
+                                                            "loss_end", "loss_max", "change_percent", "test_accuracy"])]
+    lines += _instability_lines(metrics["instability"])
+    return "\n".join(lines) + "\n"
+
+
+def _worst_lines(config, grid):
+    lines = []
+    for net in config.nets:
+        for bits in config.bits:
+            cell = [r for r in grid if (r["net"], r["bits"]) == (net, bits)]
+            if len(cell) > 1:
+                worst = max(cell, key=lambda r: r["train_loss"])
+                lines.append(f"- {net}, {bits} bit: highest training loss with the {worst['ste']} STE.")
+    return lines
+
+
+def _instability_lines(rows):
+    lines = []
+    for r in rows:
+        if r["continued_with"] == "identity":
+            control = next((c for c in rows if (c["net"], c["from"], c["continued_with"]) == (r["net"], r["from"], r["from"])), None)
+            verdict = "rises" if r["loss_end"] > r["loss_start"] else "does not rise"
+            text = (f"- {r['net']}, from the {r['from']} solution: with the identity STE the training loss "
+                    f"{verdict} ({r['loss_start']:.4g} -> {r['loss_end']:.4g}, {r['change_percent']:+.1f}%)")
+            if control is not None:
+                text += (f"; continuing with the {r['from']} STE instead: {control['loss_start']:.4g} -> "
+                         f"{control['loss_end']:.4g} ({control['change_percent']:+.1f}%)")
+            lines.append(text + ".")
+    return lines

@@ -1,0 +1,153 @@
+"""The quantized-activation experiment's pieces: the fixed quantizer step, the networks, the
+standardisation layer, parameter files, the training loop and its NaN guard (synthetic data; the
+quick run on real Fashion-MNIST is in test_cli.py)."""
+import math
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+
+import stevq
+from stevq import ops, optim, runio, testing
+from stevq.experiments import models, quant_act
+
+
+def test_half_gaussian_step_one_bit_is_the_half_normal_mean():
+    # For 1 bit q(x) = s for every x > 0, so the best s is E|z| = sqrt(2 / pi).
+    assert quant_act.half_gaussian_step(1) == pytest.approx(math.sqrt(2 / math.pi), abs=1e-6)
+
+
+@pytest.mark.parametrize("bits,step", [(1, 0.5), (2, 0.4), (4, 0.1), (4, 0.3)])
+def test_half_gaussian_error_matches_monte_carlo(bits, step):
+    x = np.abs(np.random.default_rng(bits).standard_normal(400_000))
+    squared = (np.minimum(np.ceil(x / step), 2 ** bits - 1) * step - x) ** 2
+    standard_error = squared.std() / np.sqrt(len(x))
+    assert abs(quant_act.half_gaussian_error(step, bits) - squared.mean()) < 5 * standard_error
+
+
+@pytest.mark.parametrize("bits", [2, 4])
+def test_half_gaussian_step_minimises_a_monte_carlo_error(bits):
+    x = np.abs(np.random.default_rng(bits).standard_normal(400_000))
+    top = 2 ** bits - 1
+
+    def error(step):
+        return np.mean((np.minimum(np.ceil(x / step), top) * step - x) ** 2)
+    best = quant_act.half_gaussian_step(bits)
+    assert error(best) < error(best * 0.9) and error(best) < error(best * 1.1)
+
+
+def test_standardize_moments_and_gradient(backend, rng):
+    _, apply = models.Standardize()
+    x = stevq.asarray(rng.normal(3.0, 2.0, (6, 4)))
+    y = stevq.to_numpy(apply({}, x))
+    np.testing.assert_allclose(y.mean(axis=0), 0.0, atol=1e-12)
+    host = stevq.to_numpy(x)
+    np.testing.assert_allclose(y.var(axis=0), host.var(0) / (host.var(0) + models.EPSILON), rtol=1e-12)
+    np.testing.assert_allclose(y, (host - host.mean(0)) / np.sqrt(host.var(0) + models.EPSILON), rtol=1e-12)
+    weights = stevq.asarray(rng.standard_normal((6, 4)))
+
+    def reference(x, w):
+        centred = x - anp.mean(x, axis=0, keepdims=True)
+        return anp.sum(w * centred / anp.sqrt(anp.mean(centred ** 2, axis=0, keepdims=True) + models.EPSILON))
+    testing.check_grads(lambda x, w: ops.sum(ops.multiply(w, apply({}, x))), x, weights,
+                        argnums=[0], reference=reference)
+
+
+def test_standardize_uses_channel_statistics_on_images(rng):
+    _, apply = models.Standardize()
+    x = stevq.asarray(rng.normal(1.0, 3.0, (4, 3, 5, 5)))
+    y = stevq.to_numpy(apply({}, x))
+    np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0.0, atol=1e-12)
+    np.testing.assert_allclose(y.var(axis=(0, 2, 3)), 1.0, rtol=1e-3)
+
+
+@pytest.mark.parametrize("net", ["mlp", "lenet5"])
+def test_float_and_quantized_networks_share_their_parameters(backend, net):
+    config = quant_act.Config(quick=True, data="synthetic", dtype="float64")
+    init_float, apply_float = quant_act.build(net, models.relu_activation, config)
+    init_quant, apply_quant = quant_act.build(net, quant_act.quantized_activation(2, "relu"), config)
+    shape, params = init_float(np.random.default_rng(0), (1, 28, 28))
+    _, other = init_quant(np.random.default_rng(0), (1, 28, 28))
+    assert shape == (10,)
+    assert [sorted(layer) for layer in params] == [sorted(layer) for layer in other]
+    x = stevq.asarray(np.random.default_rng(1).uniform(0, 1, (3, 1, 28, 28)))
+    assert apply_quant(params, x).shape == (3, 10) and apply_float(params, x).shape == (3, 10)
+
+
+def test_quantized_network_emits_only_the_quantizer_levels():
+    # The hidden activations of the 2-bit MLP take the values k * step, k = 0..3, and nothing else.
+    step = quant_act.half_gaussian_step(2)
+    seen = []
+
+    def recording(position):
+        init, apply = quant_act.quantized_activation(2, "clipped_relu")(position)
+        return init, lambda params, x: seen.append(stevq.to_numpy(apply(params, x))) or apply(params, x)
+    init, apply = models.mlp(recording, hidden=(16,), normalize=True, dtype="float64")
+    _, params = init(np.random.default_rng(0), (1, 28, 28))
+    apply(params, stevq.asarray(np.random.default_rng(1).uniform(0, 1, (50, 1, 28, 28))))
+    levels = np.unique(np.round(seen[0] / step, 9))
+    assert set(levels) <= {0.0, 1.0, 2.0, 3.0} and len(levels) == 4
+
+
+def test_params_round_trip(tmp_path, rng):
+    params = [{"W": stevq.asarray(rng.standard_normal((3, 2)), "float32"), "b": stevq.asarray(np.zeros(2), "float32")},
+              {}, {"W": stevq.asarray(rng.standard_normal((2, 1)), "float32")}]
+    quant_act.save_params(tmp_path / "p.npz", params)
+    loaded = quant_act.load_params(tmp_path / "p.npz", "float32")
+    assert [sorted(layer) for layer in loaded] == [sorted(layer) for layer in params]
+    for a, b in zip(optim.tree_leaves(loaded), optim.tree_leaves(params)):
+        np.testing.assert_array_equal(stevq.to_numpy(a), stevq.to_numpy(b))
+
+
+def _small_problem(count=256, seed=0):
+    config = quant_act.Config(quick=True, data="synthetic", train_size=count, test_size=64,
+                              loss_eval_size=count, mlp_hidden=(32,), seed=seed)
+    images, labels, _, _ = quant_act.load_data(config)
+    init, apply = quant_act.build("mlp", quant_act.quantized_activation(2, "clipped_relu"), config)
+    _, params = init(np.random.default_rng(seed), (1, 28, 28))
+    return quant_act.Dataset(images, labels, "float32"), apply, params
+
+
+def test_annealed_schedule_divides_the_rate_for_the_last_third():
+    phases = quant_act.annealed(30, 0.5, 0.9)
+    assert [steps for steps, _ in phases] == [20, 10]
+    params = {"w": stevq.asarray(np.zeros(1))}
+    moved = [get(update(0, {"w": stevq.asarray(np.ones(1))}, init(params)))["w"] for _, (init, update, get) in phases]
+    np.testing.assert_allclose([stevq.to_numpy(m)[0] for m in moved], [-0.5, -0.05])
+
+
+def test_training_lowers_the_loss_and_records_it(backend):
+    dataset, apply, params = _small_problem()
+    _, history = quant_act.train(apply, params, dataset, quant_act.annealed(30, 0.05, 0.9), 32, 0,
+                                 dataset.size, 10, show_progress=False)
+    assert history["step"] == [0, 10, 20, 30]
+    start, _ = quant_act.evaluate(apply, params, dataset)
+    assert history["train_loss"][0] == pytest.approx(start, rel=1e-5)
+    assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+def test_training_stops_on_nan_naming_the_step():
+    dataset, apply, params = _small_problem()
+    with pytest.raises(runio.NonFiniteError, match=r"at step \d+.*last good metrics: \{'step'"):
+        quant_act.train(apply, params, dataset, [(50, optim.sgd(1e38))], 32, 0, 64, 10, show_progress=False)
+    images = stevq.to_numpy(dataset.images)
+    images[5, 0, 3, 3] = np.nan  # one poisoned example: the first batch holding it has a NaN loss
+    poisoned = quant_act.Dataset(images, stevq.to_numpy(dataset.labels), "float32")
+    order = np.random.default_rng(0).permutation(dataset.size)
+    first = int(np.nonzero(order == 5)[0][0]) // 32
+    with pytest.raises(runio.NonFiniteError, match=rf"at step {first}:"):
+        quant_act.train(apply, params, poisoned, [(dataset.size // 32, optim.sgd(0.01))], 32, 0, 1, 1000,
+                        show_progress=False)
+
+
+def test_config_rejects_bad_settings():
+    with pytest.raises(ValueError, match="nets"):
+        quant_act.Config(nets=("resnet",))
+    with pytest.raises(ValueError, match="bits"):
+        quant_act.Config(bits=(0,))
+    with pytest.raises(TypeError, match="lr"):
+        quant_act.Config(lr="fast")
+    with pytest.raises(ValueError, match="loss_eval_size"):
+        quant_act.Config(quick=True, train_size=100, loss_eval_size=200)
+    assert quant_act.Config(quick=True, bits=2).bits == (2,)
