@@ -163,6 +163,16 @@ def test_step_functions_have_zero_gradient(backend, op, host_op):
     check_grads(lambda x: ops.sum(op(x)), between_kinks)
 
 
+def test_derivatives_at_the_kinks_follow_the_docstrings(backend):
+    """Where a derivative does not exist the engine uses a stated convention: relu'(0) = 0,
+    abs'(0) = sign(0) = 0, and clip's derivative is 0 on the bounds (1{low < x < high})."""
+    x = stevq.asarray(np.array([-0.5, 0.0, 0.8, 1.0]))
+    expectations = [(ops.relu, [0, 0, 1, 1]), (ops.abs, [-1, 0, 1, 1]),
+                    (lambda x: ops.clip(x, -0.5, 0.8), [0, 1, 0, 0])]
+    for op, expected in expectations:
+        np.testing.assert_array_equal(stevq.to_numpy(grad(lambda x: ops.sum(op(x)))(x)), expected)
+
+
 def test_round_is_half_to_even(backend):
     x = stevq.asarray(np.array([-1.5, -0.5, 0.5, 1.5, 2.5]))
     np.testing.assert_array_equal(stevq.to_numpy(ops.round(x)), [-2.0, -0.0, 0.0, 2.0, 2.0])

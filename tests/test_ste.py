@@ -139,6 +139,17 @@ def test_binary_step(backend, backward):
     check_backward_is_surrogate(lambda x: ste.binary_step(x, backward), host_x, backward, top=1.0)
 
 
+def test_binary_step_at_the_kinks(backend):
+    """At x = 0 the step is 0 (1{x > 0}); the ReLU and clipped-ReLU surrogate derivatives are 0 at
+    x = 0 and the clipped one also at x = 1 (strict inequalities), the identity's is 1 everywhere."""
+    x = stevq.asarray(np.array([0.0, 1.0]))
+    np.testing.assert_array_equal(stevq.to_numpy(ste.binary_step(x)), [0.0, 1.0])
+    for backward, expected in [("identity", [1, 1]), ("relu", [0, 1]), ("clipped_relu", [0, 0])]:
+        gradient = grad(lambda x: ops.sum(ste.binary_step(x, backward)))(x)
+        np.testing.assert_array_equal(stevq.to_numpy(gradient), expected)
+        np.testing.assert_array_equal(stevq.to_numpy(ste.surrogate_derivative(x, backward)), expected)
+
+
 @pytest.mark.parametrize("backward", ste.SURROGATES)
 def test_binary_step_coarse_gradient_of_the_two_layer_model(backend, backward):
     """Yin et al.'s coarse gradient: for y = v^T sigma(Z w) and l = (y - y*)^2 / 2, the STE gives
