@@ -1,6 +1,7 @@
 """The lecture and assignment notebooks: each runs top to bottom in quick mode without an error, and
 the copies in the repository carry outputs (figures included) computed from their current code."""
 import importlib.util
+import re
 from pathlib import Path
 
 import nbformat
@@ -59,3 +60,29 @@ def test_stored_outputs_match_the_code(path):
     if path in LECTURE_NOTEBOOKS:
         assert _images(notebook) >= 1, f"{path.name}: no stored figure"
     assert path.stat().st_size <= MAX_KILOBYTES * 1024, f"{path.name}: {path.stat().st_size // 1024} KB"
+
+
+def _with_reference_solutions(path, destination):
+    """A copy of an assignment notebook in which each TODO function is replaced by the reference
+    solution of the same name from stevq.grading.solutions."""
+    notebook = nbformat.read(path, as_version=4)
+    replaced = 0
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and 'raise NotImplementedError("TODO' in cell.source:
+            name = re.search(r"^def (\w+)\(", cell.source, re.MULTILINE).group(1)
+            cell.source += f"\n\nfrom stevq.grading.solutions import {name}"
+            replaced += 1
+    assert replaced, f"{path.name}: no TODO function found"
+    nbformat.write(notebook, destination)
+
+
+@pytest.mark.parametrize("path", ASSIGNMENTS, ids=_id)
+def test_assignment_passes_with_the_reference_solutions(path, tmp_path):
+    solved = tmp_path / path.name
+    _with_reference_solutions(path, solved)
+    executed = build.execute(solved, quick=True, timeout=CELL_TIMEOUT)
+    texts = [out.get("text", "") + out.get("data", {}).get("text/plain", "")
+             for cell in executed.cells if cell.cell_type == "code" for out in cell.outputs]
+    verdicts = [text for text in texts if "PASSED" in text or "NOT YET" in text]
+    assert verdicts and all("PASSED" in text for text in verdicts), verdicts
+    assert not any("waiting for" in text for text in texts), texts
