@@ -72,7 +72,8 @@ def overhead_per_call(length, repeats):
     contenders["autograd.numpy add, grad"] = lambda: grad(anp_chain)(x_host, c_host)
     with stevq.use("array_api_strict"):
         x_strict, c_strict = stevq.asarray(x_host), stevq.asarray(c_host)
-    contenders["stevq ops.add, grad (array_api_strict)"] = lambda: _on_strict(lambda: grad(stevq_chain)(x_strict, c_strict))
+    contenders["stevq ops.add, grad (array_api_strict)"] = (
+        lambda: _on_strict(lambda: grad(stevq_chain)(x_strict, c_strict)))
     contenders["stevq ops.add, no grad"] = lambda: stevq_chain(x_host, c_host)
     contenders["NumPy x + c"] = lambda: add_chain(np.add, np.sum, length)(x_host, c_host)
     medians = race(contenders, repeats)
@@ -167,7 +168,8 @@ def mlp_times(repeats):
     contenders["stevq on array_api_strict"] = lambda: _on_strict(strict_step)
 
     reference = dense_layers(contenders["stevq"]())
-    gradient_dtypes = {name: sorted({str(leaf.dtype).split(".")[-1] for layer in dense_layers(call()) for leaf in layer.values()})
+    gradient_dtypes = {name: sorted({str(leaf.dtype).split(".")[-1]
+                                     for layer in dense_layers(call()) for leaf in layer.values()})
                        for name, call in contenders.items()}
     differences = {name: largest_relative_difference([{k: stevq.to_numpy(v) for k, v in layer.items()}
                                                       for layer in dense_layers(call())], reference)

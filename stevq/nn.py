@@ -53,7 +53,8 @@ def Dense(out_dim, dtype="float64"):
         input_shape = _input_shape(input_shape, "Dense")
         fan_in = input_shape[-1]
         weight = _rng(rng).standard_normal((fan_in, out_dim)) / math.sqrt(fan_in)
-        return tuple(input_shape[:-1]) + (out_dim,), {"W": asarray(weight, dtype), "b": asarray(np.zeros(out_dim), dtype)}
+        params = {"W": asarray(weight, dtype), "b": asarray(np.zeros(out_dim), dtype)}
+        return tuple(input_shape[:-1]) + (out_dim,), params
 
     def apply(params, x):
         validate.array(x, "x", finite=False)
@@ -101,13 +102,16 @@ def ConvTranspose(out_channels, kernel=4, stride=2, padding=1, dtype="float64"):
         channels, height, width = _input_shape(input_shape, "ConvTranspose", ndim=3)
         out_size = _spatial_output(input_shape, "ConvTranspose", (height - 1) * stride - 2 * padding + kernel,
                                    (width - 1) * stride - 2 * padding + kernel)
-        weight = _rng(rng).standard_normal((channels, out_channels, kernel, kernel)) * math.sqrt(2.0 / (channels * kernel * kernel / stride ** 2))
+        # He normal with the fan-in of one output pixel: channels * kernel^2 / stride^2 taps
+        fan_in = channels * kernel * kernel / stride ** 2
+        weight = _rng(rng).standard_normal((channels, out_channels, kernel, kernel)) * math.sqrt(2.0 / fan_in)
         return (out_channels,) + out_size, {"W": asarray(weight, dtype), "b": asarray(np.zeros(out_channels), dtype)}
 
     def apply(params, x):
         validate.array(x, "x", ndim=4, finite=False)
         if x.shape[1] != params["W"].shape[0]:
-            raise ValueError(f"x: ConvTranspose expects {params['W'].shape[0]} input channels, got shape {tuple(x.shape)}")
+            raise ValueError(f"x: ConvTranspose expects {params['W'].shape[0]} input channels, "
+                             f"got shape {tuple(x.shape)}")
         return ops.add_channel_bias(ops.conv_transpose2d(x, params["W"], stride, padding), params["b"])
     return init, apply
 

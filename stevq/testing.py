@@ -3,10 +3,13 @@ same function written in ``autograd.numpy`` (the oracle), on any backend.
 
     check_grads(f, x, W)                          # finite differences for every float array argument
     check_grads(f, x, W, reference=f_anp)         # ... and autograd.numpy's gradient of f_anp
+    check_op(op, op_anp, x_host, W_host)          # an array-valued op: value, gradients, backends agree
 """
+import autograd.numpy as anp
 import numpy as np
 from autograd import grad
 
+from . import backend, ops
 from .backend import asarray, is_array, name, to_numpy
 
 
@@ -62,3 +65,46 @@ def check_grads(f, *args, argnums=None, eps=1e-6, rtol=1e-5, atol=1e-7, referenc
             errors[f"arg{argnum} vs autograd.numpy"] = _compare(
                 f"argument {argnum} ({name()} backend) vs autograd.numpy", engine, oracle, rtol, atol)
     return errors
+
+
+def _float_argnums(host_args):
+    return [i for i, a in enumerate(host_args) if np.asarray(a).dtype.kind == "f"]
+
+
+def _weighted_sum(op, out_shape, seed=99):
+    """f(*args) = sum(op(*args) * R) with a fixed random R, so every output element carries its own
+    weight; returns f on the active backend and R on the host."""
+    weights_host = np.random.default_rng(seed).standard_normal(out_shape)
+    weights = asarray(weights_host)
+    return (lambda *args: ops.sum(ops.multiply(op(*args), weights))), weights_host
+
+
+def _engine_grads(op, host_args):
+    args = [asarray(a) for a in host_args]
+    loss, _ = _weighted_sum(op, tuple(op(*args).shape))
+    return [to_numpy(grad(loss, i)(*args)) for i in _float_argnums(host_args)]
+
+
+def check_op(op, reference, *host_args, rtol=1e-5, atol=1e-7, agreement=1e-10):
+    """Check an array-valued ``op`` (stevq) against ``reference`` (the same op in autograd.numpy).
+
+    ``host_args`` are NumPy arrays (integer arrays are passed along, not differentiated). On the
+    active backend: the forward value equals the reference's to 1e-12; the gradient of
+    sum(op(args) * R), R fixed and random, with respect to every float argument matches central
+    finite differences and autograd.numpy's gradient; and, off NumPy, it equals the gradient
+    computed on NumPy to ``agreement``.
+    """
+    args = [asarray(a) for a in host_args]
+    out = op(*args)
+    np.testing.assert_allclose(to_numpy(out), reference(*host_args), rtol=1e-12, atol=1e-12)
+    loss, weights_host = _weighted_sum(op, tuple(out.shape))
+    check_grads(loss, *args, argnums=_float_argnums(host_args), rtol=rtol, atol=atol,
+                reference=lambda *a: anp.sum(reference(*a) * weights_host))
+    if name() != "numpy":
+        here = _engine_grads(op, host_args)
+        with backend.use("numpy"):
+            on_numpy = _engine_grads(op, host_args)
+        for argnum, got, expected in zip(_float_argnums(host_args), here, on_numpy):
+            difference = float(np.max(np.abs(got - expected), initial=0.0))
+            if got.shape != expected.shape or difference > agreement:
+                raise AssertionError(f"argument {argnum}: {name()} and NumPy gradients differ by {difference:.3g}")

@@ -37,7 +37,8 @@ def array(x, name, ndim=None, dtype="float", finite=True, shape=None):
                              f"got shape {tuple(value.shape)}")
     if shape is not None:
         if len(shape) != value.ndim or any(s is not None and s != n for s, n in zip(shape, value.shape)):
-            wanted = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+            sizes = ["any" if s is None else str(s) for s in shape]
+            wanted = "(" + ", ".join(sizes) + ("," if len(sizes) == 1 else "") + ")"
             raise ValueError(f"{name}: expected shape {wanted}, got {tuple(value.shape)}")
     if dtype == "float" and not _is_float_dtype(xp, value.dtype):
         raise TypeError(f"{name}: expected a floating-point array (float32 or float64), got dtype "

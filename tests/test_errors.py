@@ -103,7 +103,8 @@ def test_bad_layer_arguments(make, error, pattern):
 @pytest.mark.parametrize("layer, input_shape, pattern", [
     (nn.Conv(2), (5, 5), r"^input_shape: Conv expects \(channels, height, width\)"),
     (nn.Conv(2, kernel=5), (1, 3, 3), r"^input_shape: Conv would produce an empty"),
-    (nn.ConvTranspose(2, kernel=2, stride=1, padding=3), (1, 2, 2), r"^input_shape: ConvTranspose would produce an empty"),
+    (nn.ConvTranspose(2, kernel=2, stride=1, padding=3), (1, 2, 2),
+     r"^input_shape: ConvTranspose would produce an empty"),
     (nn.Dense(2), (), r"^input_shape: Dense"),
     (nn.Dense(2), (0,), r"^input_shape: Dense"),
     (nn.Reshape((2, 3)), (5,), r"^input_shape: Reshape to \(2, 3\) needs 6"),
@@ -154,7 +155,8 @@ def test_ste_rejects_host_data(name):
     (lambda x: ste.quantized_relu(x, bits=2, step=float("nan")), ValueError, r"^step: expected a finite number"),
     (lambda x: ste.quantized_relu(x, backward="sigmoid"), ValueError, r"^backward: expected one of"),
     (lambda x: ste.binary_step(x, backward="hard_tanh"), ValueError, r"^backward: expected one of"),
-    (lambda x: ste.straight_through(x, ops.reshape(x, (1, 3))), ValueError, r"^surrogate: shape \(1, 3\) does not match"),
+    (lambda x: ste.straight_through(x, ops.reshape(x, (1, 3))), ValueError,
+     r"^surrogate: shape \(1, 3\) does not match"),
 ], ids=["bits-0", "bits-float", "step-negative", "step-nan", "quant-backward", "binary-backward", "st-shapes"])
 def test_ste_bad_arguments(backend, call, error, pattern):
     with pytest.raises(error, match=pattern):
@@ -186,7 +188,8 @@ def test_bad_optimizer_hyperparameters(make, error, pattern):
 # --- backend, ops, losses -----------------------------------------------------------------------------------
 
 def test_unknown_backend_names():
-    with pytest.raises(ValueError, match=r"^backend: unknown name 'jax'; expected one of \('numpy', 'cupy', 'array_api_strict'\)"):
+    with pytest.raises(ValueError,
+                       match=r"^backend: unknown name 'jax'; expected one of \('numpy', 'cupy', 'array_api_strict'\)"):
         stevq.use("jax")
     with pytest.raises(ValueError, match=r"'NumPy'"):
         stevq.use("NumPy")

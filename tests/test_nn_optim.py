@@ -75,7 +75,8 @@ def test_strict_training_ends_with_numpy_parameters(model, input_shape, optimize
     assert losses_numpy[-1] < losses_numpy[0]  # and training did something
 
 
-@pytest.mark.parametrize("model, input_shape", [(mlp, (8,)), (cnn, (1, 8, 8)), (quantized_autoencoder_classifier, (1, 8, 8))],
+@pytest.mark.parametrize("model, input_shape", [(mlp, (8,)), (cnn, (1, 8, 8)),
+                                                (quantized_autoencoder_classifier, (1, 8, 8))],
                          ids=["mlp", "cnn", "quantized"])
 def test_same_seed_same_init_on_both_backends(model, input_shape):
     trees = []

@@ -111,7 +111,7 @@ def test_quantizer_without_ste_has_zero_gradient(backend):
 def test_straight_through_returns_forward_value_and_routes_gradient(backend):
     """y = forward_value exactly; dL/d(surrogate) = dL/dy; dL/d(forward_value) = 0."""
     r = np.random.default_rng(2)
-    forward_host, surrogate_host, weights_host = r.standard_normal((3, 4)), r.standard_normal((3, 4)), r.standard_normal((3, 4))
+    forward_host, surrogate_host, weights_host = (r.standard_normal((3, 4)) for _ in range(3))
     forward_value, surrogate, weights = (stevq.asarray(a) for a in (forward_host, surrogate_host, weights_host))
     np.testing.assert_array_equal(stevq.to_numpy(ste.straight_through(forward_value, surrogate)), forward_host)
     loss = lambda a, b: ops.sum(ops.multiply(ste.straight_through(a, b), weights))
