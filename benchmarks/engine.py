@@ -5,9 +5,11 @@ Prints, measured in this one run:
    ``ops.add`` differentiated with ``grad`` (trace + backward), next to the same chain in
    ``autograd.numpy`` and to a bare NumPy ``+``;
 2. forward + backward time of an MLP (batch 256, 784-512-512-10, float32, ReLU, cross-entropy) in
-   stevq, as a ratio against the same model written with ``autograd.numpy`` and, when torch can be
-   imported, against PyTorch on the CPU. All three start from the same weights and their gradients
-   are compared, so the race is between equal computations.
+   stevq, as a ratio against the same model written with ``autograd.numpy``, against its gradient
+   written out by hand in NumPy (what is left is the engine's own cost) and, when torch can be
+   imported, against PyTorch on the CPU; and stevq on array_api_strict (the test backend). All
+   start from the same weights and their gradients are compared, so the race is between equal
+   computations.
 
 Timings are medians over repeats, the contenders taking turns (round robin) so that a slow spell of
 the machine hits them all alike. Options: --repeats N (default 30), --chain N (default 200).
@@ -125,6 +127,33 @@ def anp_step(images, labels, params):
     return lambda: loss_grad(params)
 
 
+def numpy_by_hand_step(images, labels, params):
+    """The same gradients written out by hand in NumPy (no tracing at all): the floor for any
+    engine that computes with NumPy."""
+    one_hot = np.eye(SIZES[-1], dtype=np.float32)[labels]
+    last = len(params) - 1
+
+    def step():
+        inputs, pre_activations, h = [], [], images
+        for i, layer in enumerate(params):
+            inputs.append(h)
+            z = h @ layer["W"] + layer["b"]
+            pre_activations.append(z)
+            h = np.maximum(z, 0) if i < last else z
+        probabilities = np.exp(h - h.max(axis=1, keepdims=True))
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        g = (probabilities - one_hot) / len(labels)  # dL/dlogits of the mean cross-entropy
+        grads = [None] * len(params)
+        for i in range(last, -1, -1):
+            if i < last:
+                g = g * (pre_activations[i] > 0)
+            grads[i] = {"W": inputs[i].T @ g, "b": g.sum(axis=0)}
+            if i > 0:
+                g = g @ params[i]["W"].T
+        return grads
+    return step
+
+
 def torch_step(torch, images, labels, params):
     """The same model in PyTorch (CPU), gradients by loss.backward()."""
     weights = [(torch.tensor(p["W"], requires_grad=True), torch.tensor(p["b"], requires_grad=True)) for p in params]
@@ -155,7 +184,8 @@ def largest_relative_difference(grads_a, grads_b):
 def mlp_times(repeats):
     images, labels, params, apply = mlp_data()
     contenders = {"stevq": stevq_step(images, labels, params, apply),
-                  "autograd.numpy": anp_step(images, labels, dense_layers(params))}
+                  "autograd.numpy": anp_step(images, labels, dense_layers(params)),
+                  "NumPy by hand (no autodiff)": numpy_by_hand_step(images, labels, dense_layers(params))}
     try:
         import torch
     except ImportError:
