@@ -49,11 +49,16 @@ def code_hash(notebook):
 
 
 def kernel_environment(quick):
-    """The kernel's environment: the quick-mode switch, this checkout importable, inline figures.
+    """The kernel's environment: the quick-mode switch, this checkout importable, inline figures,
+    one BLAS thread.
 
     MPLBACKEND is forced to the inline backend because a caller's ``MPLBACKEND=Agg`` (as in CI)
-    would otherwise reach the kernel and no figure would be stored in the notebook."""
+    would otherwise reach the kernel and no figure would be stored in the notebook. The lectures'
+    matrices are small, and on a busy two-core machine OpenBLAS threads spinning against each other
+    made a float32 training step ten times slower than one thread does; a caller's own
+    OPENBLAS_NUM_THREADS is kept."""
     env = dict(os.environ)
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
     env["STEVQ_QUICK"] = "1" if quick else "0"
     env["MPLBACKEND"] = INLINE_BACKEND
     env["PYTHONPATH"] = os.pathsep.join([str(REPOSITORY)] + [p for p in [env.get("PYTHONPATH")] if p])
