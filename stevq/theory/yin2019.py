@@ -15,7 +15,7 @@ of a surrogate mu (identity, ReLU or clipped ReLU) and gives the *coarse gradien
 
 while dl/dv = sigma(Z w) r is exact. This module gives f, its gradient and E_Z g_mu in closed form,
 the sample loss and the coarse gradient computed by stevq's engine (through ``stevq.ste``), the
-critical points of f, and coarse gradient descent. Formulas: /work/shared/reference/yin2019.md;
+critical points of f, and coarse gradient descent. Formulas: ../shared/reference/yin2019.md;
 each one is checked against Monte Carlo in tests/test_yin2019.py.
 
 Shapes: v is (..., m), w is (..., n), v_star (m,), w_star (n,); leading axes are independent
@@ -23,9 +23,9 @@ parameter points (e.g. many runs at once). Computations are in float64 in the na
 inputs (any backend); the clipped-ReLU expectation evaluates the normal CDF on the host, because the
 array API has no erf.
 """
+import collections
 import dataclasses
 import math
-import typing
 
 import numpy as np
 from autograd import grad
@@ -70,12 +70,7 @@ def _unit(x):
     return x / xp.where(norm > 0, norm, xp.ones_like(norm)), norm[..., 0]
 
 
-class _Geometry(typing.NamedTuple):
-    theta: object
-    w_norm: object
-    w_hat: object
-    w_star_hat: object
-    e_perp: object
+_Geometry = collections.namedtuple("_Geometry", "theta w_norm w_hat w_star_hat e_perp")
 
 
 def _geometry(w, w_star):

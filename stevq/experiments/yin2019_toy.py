@@ -1,0 +1,326 @@
+"""Yin et al. (ICLR 2019) on their toy problem: coarse gradient descent with three STEs.
+
+The two-layer network y = v^T sigma(Z w) with a binary activation learns a teacher (v*, w*) from
+Gaussian inputs (``stevq.theory.yin2019``). With expected gradients, the experiment shows
+
+1. loss curves of the identity, ReLU and clipped-ReLU STEs from the same random initialisations,
+   and counts: runs in which f decreased monotonically, runs that approach a spurious minimum, and
+   among those the ones that never settle;
+2. runs started next to a spurious minimiser (theta0 = pi - start_gap, v0 its v): the ReLU and
+   clipped-ReLU STEs converge to it monotonically, the identity STE does not;
+3. the ratio ||E g||^2 / (||df/dv||^2 + <E g, df/dw>) on a path into the spurious minimum: it
+   grows without bound for the identity STE, whose expected coarse gradient does not vanish there;
+4. the paper's Figure 1: the empirical loss on N samples after one coarse-gradient step, against the
+   step size, for several N (the step is a descent direction of the population loss, and of the
+   empirical loss only once N is large).
+
+Definitions used in the counts (all on the population loss f): f "increased" at a step when it rose
+by more than ``yin2019.F_INCREASE_RTOL`` times f(v, 0) (rounding noise is ~1e-16); a run
+"approaches the spurious minimum" when it spends at least ``dwell`` steps with pi - theta < ``near``
+(runs that only pass through that region do so in a few steps); it "never settles" when f still
+increases at least ``unsettled_rises`` times in the last ``tail`` steps; it "converged" to the
+spurious minimum when pi - theta < 1e-6 and |f - f_spurious| < 1e-9 f(v, 0) at the end.
+
+Teacher: v* = a standard normal vector + ``teacher_shift`` * 1, w* a random unit vector (from
+``seed``). The shift puts (1^T v*)^2 at a sizeable fraction of (m+1)/2 ||v*||^2 (0.39 for seed 0),
+below 1 so that spurious minima exist, and far from 0 so that the identity STE's expected coarse
+gradient at them, 2 (m-1)(1^T v*)^2 / (sqrt(2 pi)(m+1)^2), is large enough to matter within the run.
+"""
+import dataclasses
+import math
+
+import numpy as np
+
+from stevq import runio, ste, validate
+from stevq.backend import asarray, to_numpy
+from stevq.theory import yin2019
+
+NAME = "yin2019-toy"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Settings; quick mode shortens the runs (``effective`` gives the values used)."""
+    quick: bool = False
+    seed: int = 0
+    m: int = 10
+    n: int = 20
+    lr: float = 0.05
+    steps: int = 4000
+    runs: int = 20
+    teacher_shift: float = 0.3
+    start_gap: float = 0.05          # runs next to a spurious minimum start at theta0 = pi - start_gap
+    near: float = 0.05               # "approach": pi - theta < near ...
+    dwell: int = 100                 # ... for at least this many steps
+    tail: int = 1000                 # "never settles": f rises at least unsettled_rises times
+    unsettled_rises: int = 10        #  in the last `tail` steps
+    sample_sizes: tuple = (10, 100, 1000, 100000)
+    step_sizes: int = 81             # points in the Figure-1 step-size grid
+    plot_every: int = 10             # stored curves keep every plot_every-th step
+
+
+def effective(config):
+    """The config actually run (checked): quick mode uses fewer, shorter runs and smaller samples."""
+    for field, low in (("m", 2), ("n", 2), ("steps", 1), ("runs", 1), ("dwell", 1), ("tail", 1),
+                       ("unsettled_rises", 1), ("step_sizes", 2), ("plot_every", 1)):
+        validate.number(getattr(config, field), field, low=low, integer=True)
+    for field in ("lr", "start_gap", "near"):
+        validate.number(getattr(config, field), field, low=0.0, low_inclusive=False)
+    validate.number(config.teacher_shift, "teacher_shift")
+    if not config.quick:
+        return config
+    return dataclasses.replace(config, steps=min(config.steps, 1000), runs=min(config.runs, 8),
+                               tail=min(config.tail, 250), dwell=min(config.dwell, 25),
+                               sample_sizes=tuple(s for s in config.sample_sizes if s <= 1000),
+                               step_sizes=min(config.step_sizes, 41))
+
+
+def teacher(config):
+    """(v*, w*) from ``config.seed``; raises ValueError if the landscape has no spurious minima."""
+    rng = np.random.default_rng([config.seed, 0])
+    v_star = rng.standard_normal(config.m) + config.teacher_shift
+    w_star = rng.standard_normal(config.n)
+    w_star /= np.linalg.norm(w_star)
+    if not yin2019.has_spurious_minima(v_star):
+        raise ValueError(f"teacher_shift: with {config.teacher_shift} and seed {config.seed}, "
+                         "(1^T v*)^2 >= (m+1)/2 ||v*||^2 and there is no spurious minimum; lower it")
+    return v_star, w_star
+
+
+def _spurious(v_star, w_star):
+    v_sp, w_sp = yin2019.spurious_minimum(v_star, w_star)
+    return v_sp, w_sp, float(yin2019.population_loss(v_sp, w_sp, v_star, w_star))
+
+
+def random_starts(config):
+    """{ste: Trajectory} of coarse gradient descent with expected gradients, all STEs from the same
+    ``config.runs`` initialisations v0 ~ N(0, I_m), w0 ~ N(0, I_n)."""
+    v_star, w_star = teacher(config)
+    rng = np.random.default_rng([config.seed, 1])
+    v0, w0 = rng.standard_normal((config.runs, config.m)), rng.standard_normal((config.runs, config.n))
+    return {name: yin2019.coarse_gradient_descent(v0, w0, v_star, w_star, name, config.lr, config.steps)
+            for name in ste.SURROGATES}
+
+
+def _converged_to_spurious(trajectory, f_spurious, f_zero):
+    return ((math.pi - trajectory.theta[-1] < 1e-6)
+            & (np.abs(trajectory.f[-1] - f_spurious) < 1e-9 * f_zero))
+
+
+def random_start_counts(trajectory, config):
+    """The counts of the acceptance criteria for one STE's runs (see the module docstring)."""
+    v_star, w_star = teacher(config)
+    _, _, f_spurious = _spurious(v_star, w_star)
+    f_zero = (v_star @ v_star + v_star.sum() ** 2) / 8.0
+    increases = trajectory.f_increased.sum(axis=0)
+    approach = (math.pi - trajectory.theta < config.near).sum(axis=0) >= config.dwell
+    unsettled = trajectory.f_increased[-config.tail:].sum(axis=0) >= config.unsettled_rises
+    return {"runs": int(increases.size), "monotone": int((increases == 0).sum()),
+            "approach_spurious": int(approach.sum()),
+            "approach_and_never_settle": int((approach & unsettled).sum()),
+            "converged_spurious": int(_converged_to_spurious(trajectory, f_spurious, f_zero).sum()),
+            "converged_global": int((trajectory.f[-1] < 1e-9 * f_zero).sum())}
+
+
+def spurious_start(config):
+    """{ste: Trajectory} from v0 = the spurious minimiser's v and w0 the unit vector at angle
+    pi - start_gap from w* (towards a random direction), with expected gradients."""
+    v_star, w_star = teacher(config)
+    v_sp, _, _ = _spurious(v_star, w_star)
+    direction = np.random.default_rng([config.seed, 2]).standard_normal(config.n)
+    direction -= (direction @ w_star) * w_star
+    theta0 = math.pi - config.start_gap
+    w0 = math.cos(theta0) * w_star + math.sin(theta0) * direction / np.linalg.norm(direction)
+    return {name: yin2019.coarse_gradient_descent(v_sp, w0, v_star, w_star, name, config.lr, config.steps)
+            for name in ste.SURROGATES}
+
+
+def spurious_start_summary(trajectory, config):
+    """Did the run from next to the spurious minimum converge to it, and monotonically?"""
+    v_star, w_star = teacher(config)
+    v_sp, _, f_spurious = _spurious(v_star, w_star)
+    f_zero = (v_star @ v_star + v_star.sum() ** 2) / 8.0
+    return {"increases": int(trajectory.f_increased.sum()),
+            "monotone": bool(not trajectory.f_increased.any()),
+            "final_pi_minus_theta": float(math.pi - trajectory.theta[-1]),
+            "final_f_minus_f_spurious": float(trajectory.f[-1] - f_spurious),
+            "final_v_distance_to_spurious": float(np.linalg.norm(trajectory.v - v_sp)),
+            "converged": bool(_converged_to_spurious(trajectory, f_spurious, f_zero))}
+
+
+def descent_ratio(v, w, v_star, w_star, name):
+    """||E g||^2 / (||df/dv||^2 + <E g, df/dw>): the step that coarse gradient descent takes,
+    squared, over the decrease of f it buys to first order (Yin et al. 2019, Section 4)."""
+    dv, dw = yin2019.population_grad(v, w, v_star, w_star)
+    coarse = yin2019.expected_coarse_grad(v, w, v_star, w_star, name)
+    return (coarse * coarse).sum(-1) / ((dv * dv).sum(-1) + (coarse * dw).sum(-1))
+
+
+def ratio_path(config, points=40):
+    """The ratio on the path theta = pi - t, v = v_spurious + t u (||u|| = 1), ||w|| = 1, t -> 0."""
+    v_star, w_star = teacher(config)
+    v_sp, _, _ = _spurious(v_star, w_star)
+    rng = np.random.default_rng([config.seed, 3])
+    u = rng.standard_normal(config.m)
+    u /= np.linalg.norm(u)
+    direction = rng.standard_normal(config.n)
+    direction -= (direction @ w_star) * w_star
+    direction /= np.linalg.norm(direction)
+    t = np.logspace(-6, -0.5, points)
+    v = v_sp + t[:, None] * u
+    w = np.cos(math.pi - t)[:, None] * w_star + np.sin(math.pi - t)[:, None] * direction
+    return {"t": t.tolist(), **{name: descent_ratio(v, w, v_star, w_star, name).tolist()
+                                for name in ste.SURROGATES}}
+
+
+def one_step_losses(config, name):
+    """Figure 1: from a random (v, w), the mean sample loss on N fixed samples at (v, w - eta g),
+    with g the coarse gradient averaged over the same samples, for a grid of eta in
+    [0, 2 ||w|| / ||E g||]; and the population loss along the expected step. Only w moves: the
+    empirical loss is piecewise constant in w (it changes only when a sign of Z w flips), which is
+    what the sample size smooths out."""
+    v_star, w_star = teacher(config)
+    rng = np.random.default_rng([config.seed, 4])
+    v, w = rng.standard_normal(config.m), rng.standard_normal(config.n)
+    expected = yin2019.expected_coarse_grad(v, w, v_star, w_star, name)
+    etas = np.linspace(0.0, 2.0 * np.linalg.norm(w) / np.linalg.norm(expected), config.step_sizes)
+    teacher_b, v_b = (asarray(v_star), asarray(w_star)), asarray(v)
+    curves = {}
+    for size in config.sample_sizes:
+        Z = asarray(rng.standard_normal((size, config.m, config.n)))
+        coarse = to_numpy(yin2019.coarse_grad(v_b, asarray(w), Z, *teacher_b, name)[1])
+        curves[str(size)] = [float(np.mean(to_numpy(yin2019.sample_loss(
+            v_b, asarray(w - eta * coarse), Z, *teacher_b)))) for eta in etas]
+    population = yin2019.population_loss(np.broadcast_to(v, (etas.size, config.m)),
+                                         w - etas[:, None] * expected, v_star, w_star)
+    return {"eta": etas.tolist(), "empirical": curves, "population": population.tolist()}
+
+
+def _curves(trajectory, config):
+    keep = slice(None, None, config.plot_every)
+    return {"step": np.arange(config.steps + 1)[keep].tolist(), "f": trajectory.f[keep].tolist(),
+            "theta": trajectory.theta[keep].tolist(), "w_norm": trajectory.w_norm[keep].tolist()}
+
+
+def run(config, out_dir, progress=True):
+    """Run the four parts (resumable), write figures, metrics.json and summary.md; print the counts."""
+    config = effective(config)
+    run_dir = runio.Run(out_dir, config)
+    v_star, w_star = teacher(config)
+    v_sp, w_sp, f_spurious = _spurious(v_star, w_star)
+    m = config.m
+
+    def random_part():
+        trajectories = random_starts(config)
+        return {name: {"counts": random_start_counts(t, config), "curves": _curves(t, config)}
+                for name, t in trajectories.items()}
+
+    def spurious_part():
+        trajectories = spurious_start(config)
+        return {name: {"summary": spurious_start_summary(t, config), "curves": _curves(t, config)}
+                for name, t in trajectories.items()}
+
+    parts = ["random_starts", "spurious_start", "ratio", "figure1"]
+    results = {}
+    for part in runio.progress(parts, "yin2019-toy", enabled=progress):
+        if part == "random_starts":
+            results[part] = run_dir.part(part, random_part)
+        elif part == "spurious_start":
+            results[part] = run_dir.part(part, spurious_part)
+        elif part == "ratio":
+            results[part] = run_dir.part(part, lambda: ratio_path(config))
+        else:
+            results[part] = run_dir.part(part, lambda: {name: one_step_losses(config, name)
+                                                         for name in ste.SURROGATES})
+    identity_norm = float(np.linalg.norm(yin2019.expected_coarse_grad(v_sp, w_sp, v_star, w_star, "identity")))
+    metrics = {
+        "teacher": {"v_star": v_star.tolist(), "ones_v_star": float(v_star.sum()),
+                    "spurious_condition_ratio": float(v_star.sum() ** 2 / ((m + 1) / 2 * v_star @ v_star)),
+                    "f_spurious": f_spurious},
+        "identity_grad_norm_at_spurious": identity_norm,
+        "identity_grad_norm_formula": 2 * (m - 1) * v_star.sum() ** 2 / (math.sqrt(2 * math.pi) * (m + 1) ** 2),
+        "random_starts": {name: r["counts"] for name, r in results["random_starts"].items()},
+        "spurious_start": {name: r["summary"] for name, r in results["spurious_start"].items()},
+        "ratio_at_smallest_t": {name: results["ratio"][name][0] for name in ste.SURROGATES},
+    }
+    summary = _summary(config, metrics)
+    print(summary)
+    run_dir.finish(metrics, summary, figures=figures(config, results, f_spurious))
+    return metrics
+
+
+def _summary(config, metrics):
+    counts = [{"STE": name, **c} for name, c in metrics["random_starts"].items()]
+    starts = [{"STE": name, **s} for name, s in metrics["spurious_start"].items()]
+    teacher_info = metrics["teacher"]
+    return (f"# Yin et al. 2019 toy problem: m = {config.m}, n = {config.n}, lr = {config.lr}, "
+            f"{config.steps} steps, expected gradients\n\n"
+            f"Teacher: 1^T v* = {teacher_info['ones_v_star']:.4g}, (1^T v*)^2 / ((m+1)/2 ||v*||^2) = "
+            f"{teacher_info['spurious_condition_ratio']:.3g} (< 1: spurious minima exist), "
+            f"f at the spurious minimum = {teacher_info['f_spurious']:.4g}.\n"
+            f"||E g_identity|| at the spurious minimum: {metrics['identity_grad_norm_at_spurious']:.6g} "
+            f"(paper's formula {metrics['identity_grad_norm_formula']:.6g}).\n\n"
+            f"## {config.runs} random initialisations (same for every STE)\n\n"
+            f"approach = at least {config.dwell} steps with pi - theta < {config.near}; never settle = "
+            f"f rises >= {config.unsettled_rises} times in the last {config.tail} steps.\n\n"
+            + runio.markdown_table(counts)
+            + f"\n## Started next to the spurious minimum (theta0 = pi - {config.start_gap})\n\n"
+            + runio.markdown_table(starts)
+            + "\n## Ratio ||E g||^2 / (||df/dv||^2 + <E g, df/dw>) at distance 1e-6 from it\n\n"
+            + runio.markdown_table([{"STE": k, "ratio": v} for k, v in metrics["ratio_at_smallest_t"].items()]))
+
+
+# ------------------------------------------------------------------------------------------ figures
+
+def figures(config, results, f_spurious):
+    """The four figures from the stored parts."""
+    import matplotlib.pyplot as plt
+    names = ste.SURROGATES
+    out = {}
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), sharey=True)
+    for ax, name in zip(axes, names):
+        curves = results["random_starts"][name]["curves"]
+        f = np.maximum(np.asarray(curves["f"]), 1e-17)
+        ax.semilogy(curves["step"], f, lw=0.8)
+        ax.axhline(f_spurious, color="k", ls="--", lw=0.8, label="f at the spurious minimum")
+        ax.set(title=f"{name} STE", xlabel="step")
+    axes[0].set_ylabel("population loss f")
+    axes[0].legend()
+    fig.suptitle("Coarse gradient descent from the same random initialisations")
+    out["loss_curves"] = fig
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for name in names:
+        curves = results["spurious_start"][name]["curves"]
+        axes[0].plot(curves["step"], np.asarray(curves["f"]) - f_spurious, label=name)
+        axes[1].semilogy(curves["step"], np.maximum(math.pi - np.asarray(curves["theta"]), 1e-17), label=name)
+        axes[2].semilogy(curves["step"], curves["w_norm"], label=name)
+    axes[0].set_yscale("symlog", linthresh=1e-6)
+    axes[0].set(xlabel="step", ylabel="f - f(spurious minimum)")
+    axes[1].set(xlabel="step", ylabel="pi - theta")
+    axes[2].set(xlabel="step", ylabel="||w||")
+    axes[0].legend()
+    fig.suptitle(f"Started next to a spurious minimum: theta0 = pi - {config.start_gap}")
+    out["spurious_start"] = fig
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in names:
+        ax.loglog(results["ratio"]["t"], np.abs(results["ratio"][name]), label=name)
+    ax.set(xlabel="distance t (theta = pi - t, v = v_spurious + t u)",
+           ylabel="||E g||^2 / (||df/dv||^2 + <E g, df/dw>)",
+           title="Approaching the spurious minimum")
+    ax.legend()
+    out["ratio"] = fig
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), sharey=True)
+    for ax, name in zip(axes, names):
+        data = results["figure1"][name]
+        for size, losses in data["empirical"].items():
+            ax.plot(data["eta"], losses, label=f"N = {size}")
+        ax.plot(data["eta"], data["population"], "k--", label="population loss")
+        ax.set(title=f"{name} STE", xlabel="step size eta")
+    axes[0].set_ylabel("empirical loss after one coarse-gradient step")
+    axes[0].legend()
+    out["figure1"] = fig
+    return out

@@ -1,0 +1,68 @@
+"""The yin2019-toy experiment in quick mode: files, metrics that agree with the library, resuming."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from stevq.experiments import yin2019_toy as toy
+from stevq.theory import yin2019
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("yin2019_toy")
+    return out_dir, toy.run(toy.Config(quick=True), out_dir, progress=False)
+
+
+def test_quick_run_writes_figures_metrics_and_summary(quick_run):
+    out_dir, metrics = quick_run
+    for name in ("loss_curves", "spurious_start", "ratio", "figure1"):
+        assert (out_dir / f"{name}.png").stat().st_size > 10_000
+    stored = json.loads((out_dir / "metrics.json").read_text())
+    assert stored["config"]["quick"] is True and stored["config"]["steps"] == 1000
+    assert stored["metrics"]["random_starts"] == metrics["random_starts"]
+    summary = (out_dir / "summary.md").read_text()
+    assert "| clipped_relu |" in summary and "spurious minimum" in summary
+
+
+def test_quick_run_metrics_agree_with_the_library(quick_run):
+    _, metrics = quick_run
+    config = toy.effective(toy.Config(quick=True))
+    v_star, w_star = toy.teacher(config)
+    m = config.m
+    paper = 2 * (m - 1) * v_star.sum() ** 2 / (math.sqrt(2 * math.pi) * (m + 1) ** 2)
+    assert metrics["identity_grad_norm_at_spurious"] == pytest.approx(paper, rel=1e-12)
+    assert metrics["teacher"]["spurious_condition_ratio"] < 1
+    for counts in metrics["random_starts"].values():
+        assert counts["runs"] == config.runs
+        assert counts["converged_spurious"] + counts["converged_global"] <= counts["runs"]
+    assert metrics["spurious_start"]["relu"]["converged"] and metrics["spurious_start"]["relu"]["monotone"]
+    assert not metrics["spurious_start"]["identity"]["converged"]
+    assert metrics["ratio_at_smallest_t"]["identity"] > 1e5 > 1e-5 > metrics["ratio_at_smallest_t"]["clipped_relu"]
+
+
+def test_figure1_curves_approach_the_population_loss_as_n_grows():
+    """At eta = 0 the empirical loss on N samples estimates f; its error shrinks with N."""
+    config = toy.Config(sample_sizes=(100, 20000), step_sizes=11)
+    data = toy.one_step_losses(config, "relu")
+    population = np.asarray(data["population"])
+    errors = {size: np.abs(np.asarray(losses) - population).max() for size, losses in data["empirical"].items()}
+    assert errors["20000"] < 0.05 * population.max()
+    assert errors["20000"] < errors["100"]
+    v_star, w_star = toy.teacher(config)
+    rng = np.random.default_rng([config.seed, 4])    # the start point the experiment draws
+    v, w = rng.standard_normal(config.m), rng.standard_normal(config.n)
+    assert population[0] == pytest.approx(float(yin2019.population_loss(v, w, v_star, w_star)), rel=1e-12)
+
+
+def test_rerun_resumes_from_the_stored_parts(quick_run, monkeypatch):
+    out_dir, metrics = quick_run
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a finished part was computed again")
+    for name in ("random_starts", "spurious_start", "ratio_path", "one_step_losses"):
+        monkeypatch.setattr(toy, name, must_not_run)
+    again = toy.run(toy.Config(quick=True), out_dir, progress=False)
+    assert again["random_starts"] == metrics["random_starts"]
+    assert again["spurious_start"] == metrics["spurious_start"]
