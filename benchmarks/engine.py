@@ -13,6 +13,8 @@ Prints, measured in this one run:
 
 Timings are medians over repeats, the contenders taking turns (round robin) so that a slow spell of
 the machine hits them all alike. Options: --repeats N (default 30), --chain N (default 200).
+On a busy machine, pin every library to one thread for steadier ratios:
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/engine.py
 """
 import argparse
 import os
