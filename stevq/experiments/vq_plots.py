@@ -1,0 +1,73 @@
+"""Figures of the VQ-bottleneck experiment: metric curves per variant, final utilisation against
+the task score. Every function takes the part results (dicts with "variant", "num_codes",
+"final" and "history") and returns a matplotlib figure for ``runio.save_figure``.
+"""
+import numpy as np
+
+CURVE_PANELS = (("score", None), ("utilisation", "codebook utilisation (test set)"),
+                ("perplexity", "perplexity"), ("dead_codes", "dead codes"),
+                ("sliced_wasserstein", "gap: sliced W2(z_e, codes)"))
+SCORE_LABEL = {"reconstruction": "reconstruction MSE (test)", "classification": "accuracy (test)"}
+
+
+def plt():
+    """matplotlib.pyplot on a non-interactive backend unless one is already chosen."""
+    import matplotlib
+    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+    return pyplot
+
+
+def _colours(variants):
+    cmap = plt().get_cmap("tab10")
+    return {variant: cmap(k % 10) for k, variant in enumerate(variants)}
+
+
+def _style(variant):
+    return "-" if variant in ("ste", "fsq") else "--" if "+" in variant else "-."
+
+
+def figure_curves(parts, task, sizes, variants):
+    """Rows: test score, utilisation, perplexity, dead codes, gap; columns: codebook sizes;
+    one line per variant."""
+    colours = _colours(variants)
+    figure, axes = plt().subplots(len(CURVE_PANELS), len(sizes), squeeze=False, sharex=True,
+                                  figsize=(4.2 * len(sizes), 2.4 * len(CURVE_PANELS)))
+    for part in parts:
+        column = sizes.index(part["num_codes"])
+        history = part["history"]
+        for row, (key, _) in enumerate(CURVE_PANELS):
+            axes[row][column].plot(history["step"], history[key], _style(part["variant"]),
+                                   color=colours[part["variant"]], label=part["variant"], linewidth=1.3)
+    for column, size in enumerate(sizes):
+        axes[0][column].set_title(f"K = {size}", fontsize=10)
+        axes[-1][column].set_xlabel("step")
+        axes[3][column].set_yscale("symlog")
+    for row, (key, label) in enumerate(CURVE_PANELS):
+        axes[row][0].set_ylabel(label or SCORE_LABEL[task], fontsize=9)
+    if task == "reconstruction":
+        for column in range(len(sizes)):
+            axes[0][column].set_yscale("log")
+    axes[1][0].legend(fontsize=7, ncol=2)
+    figure.tight_layout()
+    return figure
+
+
+def figure_final(parts, task, sizes, variants):
+    """Bars per variant: final utilisation (top row) and the task score (bottom row), per size."""
+    colours = _colours(variants)
+    figure, axes = plt().subplots(2, len(sizes), squeeze=False, figsize=(4.2 * len(sizes), 6.0))
+    for column, size in enumerate(sizes):
+        here = [p for v in variants for p in parts if p["variant"] == v and p["num_codes"] == size]
+        positions = np.arange(len(here))
+        for row, key in enumerate(("utilisation", "score")):
+            values = [100 * p["final"][key] if key == "utilisation" or task == "classification" else p["final"][key]
+                      for p in here]
+            axes[row][column].bar(positions, values, color=[colours[p["variant"]] for p in here])
+            axes[row][column].set_xticks(positions, [p["variant"] for p in here], rotation=60, fontsize=7, ha="right")
+        axes[0][column].set_title(f"K = {size}", fontsize=10)
+    axes[0][0].set_ylabel("codes used on the test set (%)")
+    axes[1][0].set_ylabel(SCORE_LABEL[task] + (" (%)" if task == "classification" else ""))
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,242 @@
+"""The quantizer variants compared in the VQ experiments, built from ``stevq.vq`` and ``stevq.fsq``.
+
+Every variant is one ``Quantizer`` with the same four functions, so a single training loop
+(``vq_training``) runs them all:
+
+    init(rng, latent_shape) -> (params, state)   params: trained by the optimizer with the networks
+                                                 state: everything else (EMA sums, usage counters, ...)
+    apply(params, state, z_e, indices=None) -> (out, aux)
+        out:  the quantizer output, same shape as z_e (forward value z_q; backward by the variant's rule)
+        aux:  "indices" (M,), "z_e" and "z_q" (M, D) rows, "codebook" (the effective codes),
+              "loss" (the quantizer's share of the loss, or None)
+    before_step(params, state, embed) -> (params, state, indices)  alternating optimisation only;
+        embed() returns the current embeddings z_e (called only by the variants that need them)
+    after_step(params, state, aux, rng) -> (params, state)         EMA and dead-code replacement
+
+The variants (Huh et al. 2023 for the fixes; ../shared/reference/vq.md):
+
+    ste              codebook trained by the codebook loss, L = L_task + L_cb + beta L_com
+    ema              codebook = EMA of its members (``vq.ema_update``), L = L_task + beta L_com
+    affine           codes c~ = (1 + a s) c + a b with shared learned s, b (``vq.affine_codebook``)
+    alternating      before every step, SGD steps on L_cb for the current assignments (``vq.refine_codebook``)
+    sync             chosen codes also get nu x the task gradient (``vq.sync_straight_through``)
+    affine+alt+sync  the three fixes together (Huh et al.'s method)
+    dead-code        codes unused for ``dead_threshold`` steps re-seeded at embeddings (``vq.replace_dead_codes``)
+    rotation         the rotation trick instead of the STE (``vq.rotation_trick``), codebook loss as in ste
+    fsq              finite scalar quantization (``stevq.fsq``): no codebook, no quantizer loss
+"""
+import dataclasses
+import math
+from collections import namedtuple
+
+import numpy as np
+from autograd.tracer import getval
+
+from stevq import fsq, ops, validate, vq
+from stevq.backend import asarray, namespace_of
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """Which pieces a variant uses."""
+    estimator: str = "ste"      # "ste", "sync" or "rotation"
+    affine: bool = False
+    alternating: bool = False
+    ema: bool = False
+    dead_code: bool = False
+    fsq: bool = False
+
+
+VARIANTS = {
+    "ste": Variant(),
+    "ema": Variant(ema=True),
+    "affine": Variant(affine=True),
+    "alternating": Variant(alternating=True),
+    "sync": Variant(estimator="sync"),
+    "affine+alt+sync": Variant(estimator="sync", affine=True, alternating=True),
+    "dead-code": Variant(dead_code=True),
+    "rotation": Variant(estimator="rotation"),
+    "fsq": Variant(fsq=True),
+}
+
+# FSQ levels whose grid size is close to a VQ codebook size (Mentzer et al.'s recommended sets
+# for 2^8 and 2^10 codes; 4 x 4 x 4 for 64).
+FSQ_LEVELS = {64: (4, 4, 4), 256: (8, 6, 5), 1024: (8, 5, 5, 5)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Hyper-parameters of the quantizers (each variant reads the ones it needs)."""
+    num_codes: int = 256
+    beta: float = 0.25              # commitment weight (VQ-VAE convention: L_cb + beta L_com)
+    init_scale: float = 1.0         # codebook initialised as N(0, init_scale^2)
+    nu: float = 1.0                 # sync: the chosen codes get nu x the task gradient
+    affine_lr: float = 4.0          # affine: learning-rate multiplier a of the shared scale and shift
+    alt_rate: float = 0.5           # alternating: SGD on L_cb before each step, the busiest code moving
+    alt_steps: int = 1              # this fraction of the way to its members' mean, this many steps,
+    alt_momentum: float = 0.0       # with this heavy-ball momentum (see ``alternating_lr``)
+    ema_decay: float = 0.99
+    dead_threshold: int = 20        # dead-code: re-seed codes unused for this many steps
+    dead_noise: float = 0.01
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        validate.number(self.num_codes, "num_codes", low=2, integer=True)
+        for name in ("beta", "init_scale", "affine_lr", "dead_noise"):
+            validate.number(getattr(self, name), name, low=0.0)
+        validate.number(self.nu, "nu")
+        validate.number(self.alt_rate, "alt_rate", low=0.0, high=1.0, low_inclusive=False)
+        validate.number(self.alt_steps, "alt_steps", low=1, integer=True)
+        validate.number(self.alt_momentum, "alt_momentum", low=0.0, high=1.0)
+        validate.number(self.ema_decay, "ema_decay", low=0.0, high=1.0)
+        validate.number(self.dead_threshold, "dead_threshold", low=1, integer=True)
+        validate.choice(self.dtype, "dtype", ("float32", "float64"))
+
+
+Quantizer = namedtuple("Quantizer", "name num_codes latent_dim init apply before_step after_step")
+
+
+def fsq_levels(num_codes):
+    """The FSQ level set used in place of a ``num_codes`` codebook."""
+    if num_codes in FSQ_LEVELS:
+        return FSQ_LEVELS[num_codes]
+    log2 = round(math.log2(num_codes))
+    if log2 in fsq.RECOMMENDED_LEVELS:
+        return fsq.recommended_levels(log2)
+    raise ValueError(f"num_codes: no FSQ level set for {num_codes} codes; use one of "
+                     f"{sorted(FSQ_LEVELS)} or 2^{sorted(fsq.RECOMMENDED_LEVELS)}")
+
+
+def _rows(x):
+    """(N, C, H, W) feature maps or (N, C) vectors -> (M, C) rows, channel last."""
+    return ops.reshape(ops.transpose(x, (0, 2, 3, 1)), (-1, x.shape[1])) if x.ndim == 4 else x
+
+
+def _unrows(rows, like):
+    if like.ndim != 4:
+        return rows
+    n, c, h, w = like.shape
+    return ops.transpose(ops.reshape(rows, (n, h, w, c)), (0, 3, 1, 2))
+
+
+def _flat(indices):
+    value = getval(indices)
+    return namespace_of(value).reshape(value, (-1,))
+
+
+def make_quantizer(name, settings, vq_dim):
+    """The ``Quantizer`` of variant ``name`` (a key of ``VARIANTS``) with ``settings``; VQ variants
+    quantize ``vq_dim``-dimensional vectors, FSQ uses as many channels as it has levels."""
+    validate.choice(name, "variant", tuple(VARIANTS))
+    validate.number(vq_dim, "vq_dim", low=1, integer=True)
+    variant = VARIANTS[name]
+    if variant.fsq:
+        return _fsq_quantizer(name, fsq_levels(settings.num_codes), settings.dtype)
+    return _vq_quantizer(name, variant, settings, vq_dim)
+
+
+def _fsq_quantizer(name, levels, dtype):
+    half_levels = asarray(np.floor(np.asarray(levels) / 2), dtype)
+
+    def init(rng, latent_shape):
+        return {}, {"codebook": fsq.implicit_codebook(levels, dtype)}
+
+    def apply(params, state, z_e, indices=None):
+        rows = _rows(z_e)
+        z_q = fsq.quantize(rows, levels)
+        # the embeddings on the code scale (bounded, before rounding) for the distribution gap
+        scaled = getval(fsq.bound(getval(rows), levels)) / half_levels
+        aux = {"indices": fsq.codes_to_indices(getval(z_q), levels), "z_e": scaled, "z_q": getval(z_q),
+               "codebook": state["codebook"], "loss": None}
+        return _unrows(z_q, z_e), aux
+
+    return Quantizer(name, math.prod(levels), len(levels), init, apply, _no_refinement, _no_maintenance)
+
+
+def _no_refinement(params, state, embed):
+    return params, state, None
+
+
+def _no_maintenance(params, state, aux, rng):
+    return params, state
+
+
+def alternating_lr(rows, indices, num_codes, rate, gain=1.0):
+    """Step size of the alternating codebook refinement.
+
+    L_cb = 1/(N D) sum_i ||c_{q_i} - z_i||^2 has curvature h_k = 2 n_k / (N D) in code k (n_k its
+    members), times gain^2 when the code is scaled by ``gain`` (the affine multiplier 1 + a s).
+    One SGD step at lr moves code k the fraction lr h_k of the way to its members' mean, so a fixed
+    lr (Huh et al.'s example uses 50) diverges once a code holds a large share of the batch, which
+    is exactly what happens under index collapse. Here lr = rate / max_k h_k: the busiest code moves
+    ``rate`` of the way, the others proportionally less, never more than that.
+    """
+    xp = namespace_of(rows)
+    busiest = float(xp.max(xp.sum(ops.one_hot(indices, num_codes, rows.dtype), axis=0)))
+    return rate * rows.shape[0] * rows.shape[1] / (2.0 * busiest * gain * gain)
+
+
+def _affine_gain(params, affine_lr):
+    """Largest |1 + a s| of the learned affine codebook (1 without one)."""
+    if "scale" not in params:
+        return 1.0
+    xp = namespace_of(params["scale"])
+    return max(float(xp.max(xp.abs(1.0 + affine_lr * params["scale"]))), 1e-3)
+
+
+def _vq_quantizer(name, variant, s, dim):
+    layer_init, layer_apply = {}, {}
+    for channel_axis in (1, -1):  # NCHW feature maps and (N, D) vectors
+        layer_init[channel_axis], layer_apply[channel_axis] = vq.VectorQuantizer(
+            s.num_codes, beta=s.beta, estimator=variant.estimator, nu=s.nu,
+            affine="learned" if variant.affine else None, affine_lr=s.affine_lr,
+            channel_axis=channel_axis, init_scale=s.init_scale, dtype=s.dtype)
+
+    def codebook_of(params):
+        return vq.layer_codebook(params, None, s.affine_lr)
+
+    def init(rng, latent_shape):
+        _, params = layer_init[1 if len(latent_shape) == 3 else -1](rng, latent_shape)
+        state = {}
+        if variant.ema:  # the codebook is not a parameter: it follows the EMA of its members
+            state = {"codebook": params.pop("codebook")}
+            state["ema"] = vq.ema_init(state["codebook"])
+        if variant.dead_code:
+            state["steps_unused"] = asarray(np.zeros(s.num_codes, dtype=np.int64))
+        if variant.alternating:
+            state["velocity"] = None
+        return params, state
+
+    def apply(params, state, z_e, indices=None):
+        layer_params = dict(params, codebook=state["codebook"]) if variant.ema else params
+        out, aux = layer_apply[1 if z_e.ndim == 4 else -1](layer_params, z_e, None, indices)
+        if variant.ema:  # the codebook loss would move nothing: only the encoder commits
+            aux["loss"] = ops.multiply(s.beta, vq.commitment_loss(aux["z_e"], aux["z_q"]))
+        aux["indices"] = _flat(aux["indices"])
+        return out, aux
+
+    def before_step(params, state, embed):
+        if not variant.alternating:
+            return params, state, None
+        rows = getval(_rows(getval(embed())))
+        indices = vq.nearest_code(rows, codebook_of(params))
+        # only the raw codes are refined: the shared affine scale and shift have a curvature about
+        # K times larger (every code pulls on them), at which the codes' step size would diverge
+        lr = alternating_lr(rows, indices, s.num_codes, s.alt_rate, _affine_gain(params, s.affine_lr))
+        refined = vq.refine_codebook({"codebook": params["codebook"]}, rows, indices, lr, s.alt_steps,
+                                     s.alt_momentum, state["velocity"],
+                                     lambda raw: codebook_of(dict(params, **raw)))
+        return dict(params, **refined.params), dict(state, velocity=refined.velocity), indices
+
+    def after_step(params, state, aux, rng):
+        if variant.ema:
+            ema, codebook = vq.ema_update(state["ema"], aux["z_e"], aux["indices"], s.ema_decay)
+            state = dict(state, ema=ema, codebook=codebook)
+        if variant.dead_code:
+            unused = vq.track_usage(state["steps_unused"], aux["indices"])
+            codebook, unused, _ = vq.replace_dead_codes(params["codebook"], unused, aux["z_e"], rng,
+                                                        s.dead_threshold, s.dead_noise)
+            params, state = dict(params, codebook=codebook), dict(state, steps_unused=unused)
+        return params, state
+
+    return Quantizer(name, s.num_codes, dim, init, apply, before_step, after_step)

@@ -1,0 +1,197 @@
+"""Toy Gaussian VQ (Huh et al. 2023): how the codes drift away from the embeddings, in pictures.
+
+Part 1, the covariate-shift setting (``stevq.vq.covariate_shift``): 512 fixed embeddings
+P ~ N(0, 0.5 I), 128 codes C ~ N(-1 1, 0.3 I) in 2-D, 20 gradient steps on the codebook loss alone.
+Standard codes: only the chosen ones move, most are never updated. Affine codes (shared scale and
+shift, learned or from running statistics): every code moves. Repeated over several seeds and
+affine learning-rate multipliers.
+
+Part 2, a small autoencoder on Gaussian data: x ~ N(0, I) in ``data_dim`` dimensions, an MLP
+encoder to a 2-D latent, a VQ layer, an MLP decoder, trained on squared error with Adam. Standard
+VQ ("ste") against Huh et al.'s fixes ("affine+alt+sync"), each from codebooks initialised at
+several scales. Snapshots of the embeddings P, the codes C and the chosen codes Q over training
+give the paper's divergence figure; the curves show utilisation, perplexity, reconstruction error
+and the distribution gap.
+"""
+import dataclasses
+
+import numpy as np
+
+from stevq import backend, data, runio, validate, vq
+from stevq.experiments import vq_models, vq_quantizers, vq_training
+from stevq.experiments.vq_plots import plt
+
+NAME = "vq-toy"
+PARAMETERIZATIONS = ("standard", "affine", "running")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Settings of the toy experiment; ``None`` fields take the quick/full default."""
+    quick: bool = False
+    seed: int = 0
+    shift_seeds: int | None = None               # covariate shift: seeds seed .. seed + n - 1
+    shift_affine_lrs: tuple = (1.0, 4.0)         # affine learning-rate multipliers tried there
+    data_dim: int = 8
+    train_size: int = 3072
+    eval_size: int = 1024
+    num_codes: int = 128
+    code_scales: tuple = (1.0, 5.0)              # codebook initialised as N(0, scale^2 I)
+    variants: tuple = ("ste", "affine+alt+sync")
+    steps: int | None = None
+    batch_size: int = 128
+    lr: float = 3e-3
+    record_every: int | None = None
+    snapshots: int = 4                           # pictures per run, evenly spaced, step 0 included
+    beta: float = 0.25
+    nu: float = 1.0
+    affine_lr: float = 4.0
+    alt_rate: float = 0.5
+    dtype: str = "float64"
+
+    def __post_init__(self):
+        quick = {"shift_seeds": 3, "steps": 150, "record_every": 25}
+        full = {"shift_seeds": 20, "steps": 1500, "record_every": 50}
+        for field, value in (quick if self.quick else full).items():
+            if getattr(self, field) is None:
+                object.__setattr__(self, field, value)
+        for field in ("shift_affine_lrs", "code_scales", "variants"):
+            value = getattr(self, field)
+            object.__setattr__(self, field, tuple(value) if isinstance(value, (list, tuple)) else (value,))
+        for variant in self.variants:  # the pictures need 2-D codes: every VQ variant, not FSQ
+            validate.choice(variant, "variants", tuple(v for v in vq_quantizers.VARIANTS if v != "fsq"))
+        for field in ("shift_seeds", "data_dim", "train_size", "eval_size", "num_codes", "batch_size",
+                      "record_every", "snapshots"):
+            validate.number(getattr(self, field), field, low=1, integer=True)
+        validate.number(self.steps, "steps", low=1, integer=True)
+        for value in self.shift_affine_lrs + self.code_scales:
+            validate.number(value, "shift_affine_lrs/code_scales", low=0.0, low_inclusive=False)
+        validate.choice(self.dtype, "dtype", ("float32", "float64"))
+
+
+def snapshot_steps(config):
+    """``config.snapshots`` steps from 0 to ``config.steps``, evenly spaced."""
+    return tuple(sorted({int(round(s)) for s in np.linspace(0, config.steps, config.snapshots)}))
+
+
+def covariate_shift_part(config, affine_lr):
+    """Huh et al.'s toy over ``config.shift_seeds`` seeds: per parameterisation the mean (and
+    min, max) over seeds of the fraction of codes never updated and ever chosen, and the gap."""
+    runs = [vq.covariate_shift(PARAMETERIZATIONS, seed=config.seed + k, affine_lr=affine_lr)
+            for k in range(config.shift_seeds)]
+    rows = []
+    for name in PARAMETERIZATIONS:
+        never = [r[name]["never_updated"] for r in runs]
+        chosen = [r[name]["ever_chosen"] for r in runs]
+        rows.append({"parameterization": name, "affine_lr": affine_lr, "seeds": len(runs),
+                     "never_updated": float(np.mean(never)), "never_updated_min": min(never),
+                     "never_updated_max": max(never), "ever_chosen": float(np.mean(chosen)),
+                     "gap_before": float(np.mean([r[name]["gap_before"]["sliced_wasserstein"] for r in runs])),
+                     "gap_after": float(np.mean([r[name]["gap_after"]["sliced_wasserstein"] for r in runs]))})
+    return {"rows": rows}
+
+
+def gaussian_data(config):
+    """(train, eval) ``vq_training.Data`` of x ~ N(0, I) in ``config.data_dim`` dimensions."""
+    points = data.gaussian(config.train_size + config.eval_size, np.zeros(config.data_dim), 1.0,
+                           seed=config.seed + 100, dtype=config.dtype)
+    return (vq_training.Data(points[:config.train_size], dtype=config.dtype),
+            vq_training.Data(points[config.train_size:], dtype=config.dtype))
+
+
+def autoencoder_part(config, variant, code_scale, train_data, eval_data, show_progress):
+    """One autoencoder run; every run starts from the same networks (seeded), only the codebook
+    scale and the variant differ."""
+    settings = vq_quantizers.Settings(num_codes=config.num_codes, beta=config.beta, init_scale=code_scale,
+                                      nu=config.nu, affine_lr=config.affine_lr, alt_rate=config.alt_rate,
+                                      dtype=config.dtype)
+    quantizer = vq_quantizers.make_quantizer(variant, settings, 2)
+    network = vq_training.Network(vq_models.mlp_encoder(2, dtype=config.dtype), quantizer,
+                                  vq_models.mlp_decoder(config.data_dim, dtype=config.dtype),
+                                  "reconstruction", (config.data_dim,))
+    params, state = vq_training.init_network(network, np.random.default_rng(config.seed))
+    schedule = vq_training.Schedule(config.steps, config.batch_size, config.lr, config.record_every,
+                                    config.seed + 1, snapshot_steps=snapshot_steps(config))
+    result = vq_training.train(network, params, state, train_data, eval_data, schedule,
+                               f"{variant} (codes x{code_scale:g})", show_progress)
+    final = {key: values[-1] for key, values in result["history"].items()}
+    return {"variant": variant, "code_scale": code_scale, "final": final, "history": result["history"],
+            "snapshots": result["snapshots"]}
+
+
+def run(config, out_dir, progress=True):
+    """Both parts of the toy experiment; writes figures, metrics.json and summary.md."""
+    record = runio.Run(out_dir, config)
+    shift = [row for a in config.shift_affine_lrs
+             for row in record.part(f"shift-affine_lr{a:g}", lambda a=a: covariate_shift_part(config, a))["rows"]]
+    train_data, eval_data = gaussian_data(config)
+    runs = [record.part(f"ae-{variant}-codes{scale:g}",
+                        lambda v=variant, s=scale: autoencoder_part(config, v, s, train_data, eval_data, progress))
+            for scale in config.code_scales for variant in config.variants]
+    table = [dict(variant=r["variant"], code_scale=r["code_scale"],
+                  **{k: r["final"][k] for k in ("utilisation", "perplexity", "dead_codes", "score",
+                                                "mean_gap", "var_gap", "sliced_wasserstein")}) for r in runs]
+    metrics = {"covariate_shift": shift, "autoencoder": table,
+               "curves": {f"{r['variant']}-codes{r['code_scale']:g}": r["history"] for r in runs}}
+    figures = {"divergence": figure_divergence(runs), "toy_curves": figure_curves(runs)}
+    record.finish(metrics, summary(config, shift, table), figures)
+    return metrics
+
+
+def figure_divergence(runs):
+    """Embeddings P (grey), codes C (blue x) and chosen codes Q (red circles) over training, one
+    row per (variant, codebook scale), one column per snapshot."""
+    columns = max(len(r["snapshots"]) for r in runs)
+    figure, axes = plt().subplots(len(runs), columns, squeeze=False, figsize=(2.9 * columns, 2.8 * len(runs)))
+    for row, r in enumerate(runs):
+        for column, snap in enumerate(r["snapshots"]):
+            axis = axes[row][column]
+            z_e, codebook = np.asarray(snap["z_e"]), np.asarray(snap["codebook"])
+            chosen = codebook[np.unique(np.asarray(snap["indices"], dtype=np.int64))]
+            axis.scatter(z_e[:, 0], z_e[:, 1], s=3, color="0.55", alpha=0.5, label="embeddings P")
+            axis.scatter(codebook[:, 0], codebook[:, 1], s=14, marker="x", color="tab:blue", label="codes C")
+            axis.scatter(chosen[:, 0], chosen[:, 1], s=30, facecolors="none", edgecolors="tab:red",
+                         label="chosen codes Q")
+            axis.set_title(f"{r['variant']}, codes x{r['code_scale']:g}\nstep {snap['step']}: "
+                           f"{len(chosen)}/{len(codebook)} codes chosen", fontsize=8)
+            axis.tick_params(labelsize=7)
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    figure.tight_layout()
+    return figure
+
+
+def figure_curves(runs):
+    """Utilisation, perplexity, reconstruction MSE and sliced Wasserstein gap over training."""
+    panels = (("utilisation", "codebook utilisation"), ("perplexity", "perplexity"),
+              ("score", "reconstruction MSE"), ("sliced_wasserstein", "gap (sliced W2)"))
+    figure, axes = plt().subplots(1, len(panels), figsize=(4.0 * len(panels), 3.2))
+    for axis, (key, label) in zip(axes, panels):
+        for r in runs:
+            style = "-" if r["variant"] == "ste" else "--"
+            axis.plot(r["history"]["step"], r["history"][key], style,
+                      label=f"{r['variant']}, codes x{r['code_scale']:g}")
+        axis.set_xlabel("step")
+        axis.set_ylabel(label)
+    axes[0].legend(fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def summary(config, shift, table):
+    lines = [f"# Toy Gaussian VQ (Huh et al. 2023){' - quick' if config.quick else ''}", "",
+             "## 1. Covariate shift: 512 fixed embeddings N(0, 0.5 I), 128 codes N(-1, 0.3 I), "
+             f"20 SGD steps (lr 0.1) on the codebook loss; mean over {config.shift_seeds} seeds", "",
+             runio.markdown_table(shift, ["parameterization", "affine_lr", "never_updated", "never_updated_min",
+                                          "never_updated_max", "ever_chosen", "gap_before", "gap_after"]),
+             "never_updated: fraction of codes whose value never changed; gap: sliced 2-Wasserstein "
+             "distance between embeddings and codes (affine_lr only matters for the learned affine "
+             "parameterisation).", "",
+             f"## 2. Autoencoder {config.data_dim}-D Gaussian -> 2-D latent -> {config.num_codes} codes "
+             f"-> {config.data_dim}-D, {config.steps} Adam steps (lr {config.lr:g}, batch "
+             f"{config.batch_size}), measured on {config.eval_size} held-out points", "",
+             runio.markdown_table(table, ["variant", "code_scale", "utilisation", "perplexity", "dead_codes",
+                                          "score", "mean_gap", "var_gap", "sliced_wasserstein"]),
+             "score: reconstruction MSE; code_scale: the codebook starts as N(0, scale^2 I). Pictures: "
+             "divergence.png; curves: toy_curves.png.", "",
+             f"Backend {backend.name()}, {config.dtype}, seed {config.seed}."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,209 @@
+"""One training loop for every quantizer variant (``vq_quantizers``), with the diagnostics of
+Huh et al. (2023) recorded along the way.
+
+A ``Network`` is encoder -> quantizer -> readout (a decoder trained on squared error, or a
+classifier head trained on cross-entropy). Each step:
+
+    1. ``quantizer.before_step``  (alternating optimisation refines the codebook for the current
+                                  assignments, which the step then re-uses)
+    2. loss = task loss + quantizer loss, its gradient, one Adam step on every parameter
+    3. ``quantizer.after_step``   (EMA codebook update, dead-code replacement)
+
+Every ``record_every`` steps the network is evaluated on a fixed evaluation set: the task score
+(reconstruction MSE or accuracy), codebook utilisation, perplexity, dead codes and the distribution
+gap between embeddings and codes (``stevq.metrics``); also the utilisation over the training
+batches since the last record and the fraction of codes that received gradient at that step.
+A NaN or inf in the encoder output, the loss or the evaluation stops the run with
+``runio.NonFiniteError`` naming the step and the last good metrics.
+"""
+import dataclasses
+from collections import namedtuple
+
+import numpy as np
+from autograd import value_and_grad
+from autograd.tracer import getval
+
+from stevq import metrics, ops, optim, runio, validate
+from stevq.backend import asarray, namespace_of, to_numpy
+
+TASKS = ("reconstruction", "classification")
+
+Network = namedtuple("Network", "encoder quantizer readout task input_shape")
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """How a network is trained and how often it is measured."""
+    steps: int
+    batch_size: int = 128
+    lr: float = 1e-3                 # Adam, on every parameter (networks and codebook)
+    record_every: int = 25
+    seed: int = 0                    # mini-batch order and dead-code draws
+    gap_rows: int = 4096             # embeddings used for the distribution gap
+    snapshot_steps: tuple = ()       # steps at which embeddings and codes are kept (2-D pictures)
+    snapshot_rows: int = 512
+
+    def __post_init__(self):
+        validate.number(self.steps, "steps", low=0, integer=True)
+        for name in ("batch_size", "record_every", "gap_rows", "snapshot_rows"):
+            validate.number(getattr(self, name), name, low=1, integer=True)
+        validate.number(self.lr, "lr", low=0.0, low_inclusive=False)
+
+
+class Data:
+    """Inputs ``x`` and (for classification) integer labels ``y`` on the active backend."""
+
+    def __init__(self, x, y=None, dtype="float32"):
+        self.x = asarray(np.asarray(x), dtype)
+        self.y = None if y is None else asarray(np.asarray(y, dtype=np.int64))
+        self.size = int(self.x.shape[0])
+
+    def take(self, rows):
+        xp = namespace_of(self.x)
+        where = asarray(np.asarray(rows, dtype=np.int64))
+        return xp.take(self.x, where, axis=0), None if self.y is None else xp.take(self.y, where, axis=0)
+
+    def chunks(self, size=500):
+        for start in range(0, self.size, size):
+            stop = min(start + size, self.size)
+            yield self.x[start:stop, ...], None if self.y is None else self.y[start:stop]
+
+
+def init_network(network, rng):
+    """Initial (params, quantizer_state) of ``network``; ``rng`` a numpy Generator."""
+    latent_shape, encoder = network.encoder[0](rng, network.input_shape)
+    quantizer, state = network.quantizer.init(rng, latent_shape)
+    _, readout = network.readout[0](rng, latent_shape)
+    return {"encoder": encoder, "quantizer": quantizer, "readout": readout}, state
+
+
+def task_loss(network, prediction, x, y):
+    """Mean squared reconstruction error, or the mean cross-entropy of the class logits."""
+    if network.task == "reconstruction":
+        return ops.mean(ops.square(ops.subtract(prediction, x)))
+    return ops.cross_entropy(prediction, y)
+
+
+def forward(network, params, state, x, indices=None, step=None, last_good=None, where="forward"):
+    """(prediction, aux) for inputs ``x``; the encoder output is checked for NaN/inf first."""
+    z_e = network.encoder[1](params["encoder"], x)
+    value = getval(z_e)
+    xp = namespace_of(value)
+    runio.check_finite(step, {"encoder_output_max_abs": float(xp.max(xp.abs(value)))}, last_good, where)
+    out, aux = network.quantizer.apply(params["quantizer"], state, z_e, indices)
+    return network.readout[1](params["readout"], out), aux
+
+
+def evaluate(network, params, state, data, gap_rows=4096, keep_rows=0, step=None, last_good=None,
+             where="evaluation"):
+    """Metrics of the network on all of ``data`` (chunks of 500, no gradient); ``step``,
+    ``last_good`` and ``where`` go into the message if the encoder output is not finite.
+
+    Returns (scores, kept): scores = {"score", "utilisation", "perplexity", "dead_codes",
+    "mean_gap", "var_gap", "sliced_wasserstein"}, with "score" the MSE (reconstruction) or the
+    accuracy (classification); kept = {"indices": all indices (host), "z_e": the first
+    ``keep_rows`` embeddings, "codebook"} for saving and pictures.
+    """
+    num_codes = network.quantizer.num_codes
+    index_chunks, embedding_chunks, total, count = [], [], 0.0, 0
+    for x, y in data.chunks():
+        prediction, aux = forward(network, params, state, x, None, step, last_good, where)
+        xp = namespace_of(prediction)
+        if network.task == "reconstruction":
+            total += float(task_loss(network, prediction, x, y)) * x.shape[0]
+        else:
+            total += float(xp.sum(xp.astype(xp.argmax(prediction, axis=1) == y, xp.float64)))
+        count += x.shape[0]
+        index_chunks.append(aux["indices"])
+        if sum(e.shape[0] for e in embedding_chunks) < max(gap_rows, keep_rows):
+            embedding_chunks.append(aux["z_e"])
+    xp = namespace_of(aux["z_e"])
+    embeddings = xp.concat(embedding_chunks, axis=0)
+    gap_rows, keep_rows = min(gap_rows, embeddings.shape[0]), min(keep_rows, embeddings.shape[0])
+    codebook = getval(aux["codebook"])
+    scores = {"score": total / count, "utilisation": metrics.utilisation(index_chunks, num_codes),
+              "perplexity": metrics.perplexity(index_chunks, num_codes),
+              "dead_codes": metrics.dead_codes(index_chunks, num_codes)}
+    scores.update(metrics.distribution_gap(embeddings[:gap_rows, ...], codebook))
+    kept = {"indices": np.concatenate([to_numpy(i) for i in index_chunks]),
+            "z_e": to_numpy(embeddings[:keep_rows, ...]), "codebook": to_numpy(codebook)}
+    return scores, kept
+
+
+def _batches(rng, size, batch_size):
+    """Endless mini-batches of row indices: a new permutation every epoch."""
+    if batch_size > size:
+        raise ValueError(f"batch_size: {batch_size} is larger than the {size} training examples")
+    while True:
+        order = rng.permutation(size)
+        for start in range(0, size - batch_size + 1, batch_size):
+            yield order[start:start + batch_size]
+
+
+def _with_params(opt_state, params):
+    """The optimizer state with its parameters replaced (every ``stevq.optim`` state is a tuple
+    whose first item is the parameter tree): the quantizer changes parameters outside the optimizer."""
+    return (params,) + tuple(opt_state[1:])
+
+
+def train(network, params, state, data, eval_data, schedule, description="training", show_progress=True):
+    """Train ``network`` from (params, state), recording on ``eval_data``. Returns a dict with the
+    final "params" and "state", the "history" (a list per metric, one entry per record, step 0
+    included) and the "snapshots" (step, first embeddings, codebook, their indices; host arrays)
+    taken at ``schedule.snapshot_steps``."""
+    quantizer, num_codes = network.quantizer, network.quantizer.num_codes
+    rng = np.random.default_rng(schedule.seed)
+    batches = _batches(rng, data.size, schedule.batch_size)
+    opt_init, opt_update, get_params = optim.adam(schedule.lr)
+    opt_state = opt_init(params)
+    history, snapshots, last_good = {}, [], None
+    window = np.zeros(num_codes, dtype=np.int64)  # how often each code was chosen since the last record
+
+    def objective(p, quantizer_state, x, y, indices, step, side):
+        prediction, aux = forward(network, p, quantizer_state, x, indices, step, last_good, description)
+        side.update(indices=getval(aux["indices"]), z_e=getval(aux["z_e"]))
+        loss = task_loss(network, prediction, x, y)
+        return loss if aux["loss"] is None else ops.add(loss, aux["loss"])
+    gradient = value_and_grad(objective)
+
+    def record(step, train_loss, coverage):
+        nonlocal last_good, window
+        keep = schedule.snapshot_rows if step in schedule.snapshot_steps else 0
+        where = f"{description} (evaluation)"
+        scores, kept = evaluate(network, params, state, eval_data, schedule.gap_rows, keep, step, last_good, where)
+        scores = dict(step=step, train_loss=train_loss, **scores)
+        scores["window_utilisation"] = float(np.mean(window > 0)) if window.any() else None
+        scores["grad_coverage"] = coverage
+        runio.check_finite(step, scores, last_good, where)
+        for key, value in scores.items():
+            history.setdefault(key, []).append(value)
+        if keep:
+            snapshots.append({"step": step, "z_e": kept["z_e"], "codebook": kept["codebook"],
+                              "indices": kept["indices"][:keep]})
+        last_good, window = scores, np.zeros_like(window)
+
+    params = get_params(opt_state)
+    record(0, None, None)
+    for step in runio.progress(range(1, schedule.steps + 1), description, show_progress):
+        x, y = data.take(next(batches))
+        current = params
+        quantizer_params, state, indices = quantizer.before_step(
+            params["quantizer"], state, lambda: network.encoder[1](current["encoder"], x))
+        if quantizer_params is not params["quantizer"]:
+            params = dict(params, quantizer=quantizer_params)
+            opt_state = _with_params(opt_state, params)
+        side = {}
+        loss, grads = gradient(params, state, x, y, indices, step, side)
+        runio.check_finite(step, {"loss": float(loss)}, last_good, where=description)
+        opt_state = opt_update(step - 1, grads, opt_state)
+        params = get_params(opt_state)
+        quantizer_params, state = quantizer.after_step(params["quantizer"], state, side, rng)
+        if quantizer_params is not params["quantizer"]:
+            params = dict(params, quantizer=quantizer_params)
+            opt_state = _with_params(opt_state, params)
+        window += np.bincount(to_numpy(side["indices"]).astype(np.int64), minlength=num_codes)
+        if step % schedule.record_every == 0 or step == schedule.steps or step in schedule.snapshot_steps:
+            codebook_gradient = grads["quantizer"].get("codebook")
+            coverage = None if codebook_gradient is None else metrics.gradient_coverage(codebook_gradient)
+            record(step, float(loss), coverage)
+    return {"params": params, "state": state, "history": history, "snapshots": snapshots}
