@@ -22,7 +22,7 @@ import io
 import math
 
 import numpy as np
-from autograd import value_and_grad
+from autograd import grad, value_and_grad
 
 from stevq import backend, ops, optim, runio, ste, validate
 from stevq.backend import asarray, to_numpy
@@ -41,7 +41,7 @@ class Config:
     data: str = "fashion-mnist"          # "fashion-mnist", "mnist" or "synthetic" (random class blobs)
     data_dir: str | None = None          # extra directory to look for the IDX files in
     nets: tuple | None = None            # subset of ("mlp", "lenet5")
-    mlp_hidden: tuple = (256, 256)       # widths of the MLP's hidden layers
+    mlp_hidden: tuple = (256, 256, 256, 256)  # widths of the MLP's hidden layers
     bits: tuple = (1, 2, 4)
     stes: tuple = ste.SURROGATES
     normalize: bool = True               # batch standardisation before every quantized activation
@@ -56,22 +56,22 @@ class Config:
     eval_every: int | None = None
     instability_bits: int = 2
     instability_from: tuple = ("relu", "clipped_relu")
-    instability_lr: float | None = None  # plain SGD, no momentum
+    instability_lrs: tuple | None = None  # step sizes of plain SGD (no momentum) after the switch
     instability_steps: int | None = None
     instability_eval_every: int | None = None
     dtype: str = "float32"
 
     def __post_init__(self):
         quick = {"nets": ("mlp",), "train_size": 6000, "test_size": 2000, "loss_eval_size": 2000,
-                 "pretrain_steps": 300, "steps": 150, "eval_every": 25, "instability_lr": 0.01,
-                 "instability_steps": 60, "instability_eval_every": 10}
+                 "pretrain_steps": 200, "steps": 120, "eval_every": 20, "instability_lrs": (0.05,),
+                 "instability_steps": 40, "instability_eval_every": 5}
         full = {"nets": ("mlp", "lenet5"), "train_size": 60000, "test_size": 10000,
-                "loss_eval_size": 10000, "pretrain_steps": 2000, "steps": 1500, "eval_every": 100,
-                "instability_lr": 0.01, "instability_steps": 400, "instability_eval_every": 25}
+                "loss_eval_size": 5000, "pretrain_steps": 1200, "steps": 700, "eval_every": 70,
+                "instability_lrs": (0.01, 0.05), "instability_steps": 150, "instability_eval_every": 15}
         for field, value in (quick if self.quick else full).items():
             if getattr(self, field) is None:
                 object.__setattr__(self, field, value)
-        for field in ("nets", "mlp_hidden", "bits", "stes", "instability_from"):
+        for field in ("nets", "mlp_hidden", "bits", "stes", "instability_from", "instability_lrs"):
             value = getattr(self, field)
             object.__setattr__(self, field, tuple(value) if isinstance(value, (list, tuple)) else (value,))
         validate.choice(self.data, "data", ("fashion-mnist", "mnist", "synthetic"))
@@ -89,7 +89,8 @@ class Config:
         for field in ("pretrain_steps", "steps", "instability_steps"):
             validate.number(getattr(self, field), field, low=0, integer=True)
         validate.number(self.lr, "lr", low=0.0, low_inclusive=False)
-        validate.number(self.instability_lr, "instability_lr", low=0.0, low_inclusive=False)
+        for lr in self.instability_lrs:
+            validate.number(lr, "instability_lrs", low=0.0, low_inclusive=False)
         validate.number(self.momentum, "momentum", low=0.0, high=1.0)
         validate.choice(self.dtype, "dtype", ("float32", "float64"))
         if self.loss_eval_size > self.train_size:
@@ -327,16 +328,46 @@ class Experiment:
                             annealed(config.steps, config.lr, config.momentum), config.seed + 2, config.eval_every,
                             {"net": net, "bits": bits, "ste": backward})
 
-    def continued(self, net, source, backward):
+    def continued(self, net, source, backward, lr):
         """The instability test: continue the trained ``source``-STE network with the ``backward``
-        STE at a small step (plain SGD), on the same mini-batches for every ``backward``."""
+        STE at step ``lr`` (plain SGD), on the same mini-batches for every ``backward``."""
         config, bits = self.config, self.config.instability_bits
         self.quantized(net, bits, source)
+        start = f"{net}-{bits}bit-{source}"
         _, apply = build(net, quantized_activation(bits, backward), config)
-        return self.trained(f"{net}-{bits}bit-{source}-then-{backward}", apply, f"{net}-{bits}bit-{source}",
-                            [(config.instability_steps, optim.sgd(config.instability_lr))],
-                            config.seed + 3, config.instability_eval_every,
-                            {"net": net, "bits": bits, "from": source, "continued_with": backward})
+        return self.trained(f"{start}-then-{backward}-lr{lr:g}", apply, start,
+                            [(config.instability_steps, optim.sgd(lr))], config.seed + 3,
+                            config.instability_eval_every,
+                            {"net": net, "bits": bits, "from": source, "continued_with": backward, "lr": lr})
+
+    def start_gradients(self, net, source):
+        """At the trained ``source``-STE network: the norm of the full-batch coarse gradient that
+        each STE computes (on the training-loss examples). A minimum for one STE is a point where
+        its own coarse gradient is small; the identity STE's need not be."""
+        config, bits = self.config, self.config.instability_bits
+        start = f"{net}-{bits}bit-{source}"
+
+        def compute():
+            params = load_params(self.params_path(start), config.dtype)
+            norms = {backward: coarse_gradient_norm(build(net, quantized_activation(bits, backward), config)[1],
+                                                    params, self.train_set, config.loss_eval_size)
+                     for backward in ste.SURROGATES}
+            return {"net": net, "bits": bits, "from": source, "coarse_gradient_norm": norms}
+        self.quantized(net, bits, source)
+        return self.run.part(f"{start}-coarse-gradients", compute)
+
+
+def coarse_gradient_norm(apply, params, dataset, limit):
+    """|| mean over the first ``limit`` examples of the (coarse) gradient of the loss ||, the
+    gradient that the network's STE computes, over all parameters (large batches, summed)."""
+    gradient = grad(lambda p, x, y: ops.multiply(ops.cross_entropy(apply(p, x), y), float(y.shape[0])))
+    total, count = None, 0
+    for images, labels in dataset.chunks(limit):
+        batch = gradient(params, images, labels)
+        total = batch if total is None else optim.tree_map(lambda a, b: a + b, total, batch)
+        count += labels.shape[0]
+    leaves = optim.tree_leaves(total)
+    return math.sqrt(sum(float(to_numpy(backend.namespace_of(g).sum(g * g))) for g in leaves)) / count
 
 
 # ---------------------------------------------------------------- the run
@@ -348,10 +379,11 @@ def run(config, out_dir, progress=True):
     grid = [experiment.quantized(net, bits, backward)
             for net in config.nets for bits in config.bits for backward in config.stes]
     floats = [experiment.pretrained(net)[1] for net in config.nets]
-    instability = [experiment.continued(net, source, backward)
-                   for net in config.nets for source in config.instability_from
+    instability = [experiment.continued(net, source, backward, lr)
+                   for net in config.nets for source in config.instability_from for lr in config.instability_lrs
                    for backward in dict.fromkeys(("identity", source))]
-    metrics = report.metrics(floats, grid, instability)
+    gradients = [experiment.start_gradients(net, source) for net in config.nets for source in config.instability_from]
+    metrics = report.metrics(floats, grid, instability, gradients)
     experiment.run.finish(metrics, report.summary(config, metrics, backend.name()),
                           report.figures(config, grid, instability))
     return metrics

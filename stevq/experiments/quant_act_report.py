@@ -4,9 +4,11 @@ import numpy as np
 from stevq import runio
 
 
-def metrics(floats, grid, instability):
-    """The metrics.json content: final numbers per network, the instability rows, every curve."""
-    return {"float": _rows(floats), "grid": _rows(grid), "instability": _instability_rows(instability),
+def metrics(floats, grid, instability, gradients):
+    """The metrics.json content: final numbers per network, the instability rows, the coarse
+    gradient norms at the instability test's starting points, every curve."""
+    return {"float": _rows(floats), "grid": _rows(grid), "instability": _instability_rows(instability, gradients),
+            "start_coarse_gradients": gradients,
             "curves": {_label(r): r["history"] for r in floats + grid + instability}}
 
 
@@ -18,7 +20,7 @@ def figures(config, grid, instability):
 
 def _label(row):
     if "from" in row:
-        return f"{row['net']}-{row['bits']}bit-{row['from']}-then-{row['continued_with']}"
+        return f"{row['net']}-{row['bits']}bit-{row['from']}-then-{row['continued_with']}-lr{row['lr']:g}"
     return f"{row['net']}-{row['bits']}{'bit' if row['bits'] != 'float' else ''}-{row['ste']}"
 
 
@@ -26,24 +28,26 @@ def _rows(results):
     return [{key: r[key] for key in ("net", "bits", "ste", "train_loss", "test_accuracy")} for r in results]
 
 
-def _instability_rows(results):
-    """Loss at the start and end of the continued training, its maximum and the relative change."""
+def _instability_rows(results, gradients):
+    """Loss at the start and end of the continued training, its maximum, the relative change, and
+    the norm of the continuing STE's coarse gradient at the start."""
     rows = []
     for r in results:
         losses = r["history"]["train_loss"]
+        norms = next(g["coarse_gradient_norm"] for g in gradients if (g["net"], g["from"]) == (r["net"], r["from"]))
         rows.append({"net": r["net"], "bits": r["bits"], "from": r["from"], "continued_with": r["continued_with"],
+                     "lr": r["lr"], "grad_norm_at_start": norms[r["continued_with"]],
                      "loss_start": losses[0], "loss_end": losses[-1], "loss_max": max(losses),
                      "change_percent": 100.0 * (losses[-1] - losses[0]) / losses[0],
                      "test_accuracy": r["test_accuracy"]})
     return rows
 
 
-def _plt():
-    import matplotlib
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+def _figure(rows, columns, width, height, **options):
+    """A matplotlib Figure and its grid of axes, made without pyplot (so no GUI backend is needed)."""
+    from matplotlib.figure import Figure
+    figure = Figure(figsize=(width * columns, height * rows))
+    return figure, figure.subplots(rows, columns, squeeze=False, **options)
 
 
 COLOURS = {"identity": "tab:red", "relu": "tab:blue", "clipped_relu": "tab:green"}
@@ -51,9 +55,7 @@ COLOURS = {"identity": "tab:red", "relu": "tab:blue", "clipped_relu": "tab:green
 
 def figure_curves(config, grid):
     """Training loss over the steps, one panel per (net, bits), one line per STE."""
-    plt = _plt()
-    figure, axes = plt.subplots(len(config.nets), len(config.bits), squeeze=False,
-                                figsize=(3.6 * len(config.bits), 3.0 * len(config.nets)), sharex=True)
+    figure, axes = _figure(len(config.nets), len(config.bits), 3.6, 3.0, sharex=True)
     for r in grid:
         axis = axes[config.nets.index(r["net"])][config.bits.index(r["bits"])]
         axis.semilogy(r["history"]["step"], r["history"]["train_loss"], color=COLOURS[r["ste"]], label=r["ste"])
@@ -69,8 +71,7 @@ def figure_curves(config, grid):
 
 def figure_accuracy(config, grid):
     """Final test accuracy per (net, bits), one bar per STE."""
-    plt = _plt()
-    figure, axes = plt.subplots(1, len(config.nets), squeeze=False, figsize=(4.2 * len(config.nets), 3.2))
+    figure, axes = _figure(1, len(config.nets), 4.2, 3.2)
     width = 0.8 / len(config.stes)
     for column, net in enumerate(config.nets):
         axis = axes[0][column]
@@ -90,19 +91,20 @@ def figure_accuracy(config, grid):
 
 
 def figure_instability(config, results):
-    """Training loss while training continues from a good solution: identity STE vs the original."""
-    plt = _plt()
-    figure, axes = plt.subplots(1, len(config.nets), squeeze=False, figsize=(4.5 * len(config.nets), 3.3))
+    """Training loss while training continues from a good solution: the identity STE (solid)
+    against the STE the network was trained with (dashed); one panel per (net, step size)."""
+    figure, axes = _figure(len(config.nets), len(config.instability_lrs), 4.5, 3.3)
     for r in results:
-        axis = axes[0][config.nets.index(r["net"])]
+        axis = axes[config.nets.index(r["net"])][config.instability_lrs.index(r["lr"])]
         style = "-" if r["continued_with"] == "identity" else "--"
         axis.plot(r["history"]["step"], r["history"]["train_loss"], style, color=COLOURS[r["from"]],
                   label=f"{r['from']} -> {r['continued_with']}")
-        axis.set_title(f"{r['net']}, {r['bits']}-bit, step {config.instability_lr:g}", fontsize=10)
+        axis.set_title(f"{r['net']}, {r['bits']}-bit, plain SGD step {r['lr']:g}", fontsize=10)
         axis.set_xlabel("steps after the switch")
         axis.set_ylabel("training loss")
-    for axis in axes[0]:
-        axis.legend(fontsize=8)
+    for row in axes:
+        for axis in row:
+            axis.legend(fontsize=8)
     figure.tight_layout()
     return figure
 
@@ -117,6 +119,7 @@ def summary(config, metrics, backend_name):
     lines = [f"# Quantized activations (Yin et al. 2019){' - quick' if config.quick else ''}", "",
              f"Data: {config.data}, {config.train_size} training / {config.test_size} test examples; "
              f"training loss measured on the first {config.loss_eval_size} training examples. "
+             f"MLP hidden widths {'-'.join(map(str, config.mlp_hidden))}; LeNet-5 as in ``models.lenet5``. "
              f"A float ReLU network is trained {config.pretrain_steps} steps, then each quantized network "
              f"{config.steps} steps from it, SGD with momentum {config.momentum:g}, lr {config.lr:g} "
              f"(/10 for the last third), batch {config.batch_size}; "
@@ -130,10 +133,14 @@ def summary(config, metrics, backend_name):
     lines.append("The float ReLU networks they start from: "
                  + "; ".join(f"{r['net']} {_cell(r)}" for r in metrics["float"]) + ".")
     lines += [""] + _worst_lines(config, metrics["grid"])
-    lines += ["", f"## Instability test ({config.instability_bits}-bit, plain SGD at lr "
-              f"{config.instability_lr:g} for {config.instability_steps} steps)", "",
-              runio.markdown_table(metrics["instability"], ["net", "bits", "from", "continued_with", "loss_start",
-                                                            "loss_end", "loss_max", "change_percent", "test_accuracy"])]
+    lines += ["", f"## Instability test ({config.instability_bits}-bit, {config.instability_steps} steps of plain "
+              f"SGD at step sizes {', '.join(f'{lr:g}' for lr in config.instability_lrs)})", "",
+              "Training continues from the trained ReLU / clipped-ReLU network, with the identity STE or "
+              "with the STE it was trained with, on the same mini-batches. grad_norm_at_start: norm of the "
+              "continuing STE's full-batch coarse gradient at the starting point.", "",
+              runio.markdown_table(metrics["instability"], ["net", "from", "continued_with", "lr", "grad_norm_at_start",
+                                                            "loss_start", "loss_end", "loss_max", "change_percent",
+                                                            "test_accuracy"])]
     lines += _instability_lines(metrics["instability"])
     return "\n".join(lines) + "\n"
 
@@ -153,12 +160,14 @@ def _instability_lines(rows):
     lines = []
     for r in rows:
         if r["continued_with"] == "identity":
-            control = next((c for c in rows if (c["net"], c["from"], c["continued_with"]) == (r["net"], r["from"], r["from"])), None)
+            control = next((c for c in rows if (c["net"], c["from"], c["continued_with"], c["lr"])
+                            == (r["net"], r["from"], r["from"], r["lr"])), None)
             verdict = "rises" if r["loss_end"] > r["loss_start"] else "does not rise"
-            text = (f"- {r['net']}, from the {r['from']} solution: with the identity STE the training loss "
-                    f"{verdict} ({r['loss_start']:.4g} -> {r['loss_end']:.4g}, {r['change_percent']:+.1f}%)")
+            text = (f"- {r['net']}, from the {r['from']} solution, step {r['lr']:g}: with the identity STE the "
+                    f"training loss {verdict} ({r['loss_start']:.4g} -> {r['loss_end']:.4g}, "
+                    f"{r['change_percent']:+.1f}%, peak {r['loss_max']:.4g})")
             if control is not None:
-                text += (f"; continuing with the {r['from']} STE instead: {control['loss_start']:.4g} -> "
-                         f"{control['loss_end']:.4g} ({control['change_percent']:+.1f}%)")
+                text += (f"; with the {r['from']} STE: {control['loss_start']:.4g} -> {control['loss_end']:.4g} "
+                         f"({control['change_percent']:+.1f}%, peak {control['loss_max']:.4g})")
             lines.append(text + ".")
     return lines

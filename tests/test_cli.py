@@ -1,0 +1,159 @@
+"""The command line: list, run (files, resume, NaN guard, errors), report.
+
+The quick quantized-activation run here uses the real Fashion-MNIST; without the data the test is
+skipped, except in CI (environment variable CI set), where it fails.
+"""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from stevq import data, runio
+from stevq.__main__ import main
+from stevq.data.mnist import locate_files
+from stevq.experiments import EXPERIMENTS, quant_act
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SYNTHETIC = ["--set", "data=synthetic", "--set", "train_size=512", "--set", "test_size=128",
+             "--set", "loss_eval_size=128", "--set", "bits=(2,)", "--set", "mlp_hidden=(32,)",
+             "--set", "pretrain_steps=20", "--set", "steps=12", "--set", "instability_steps=6"]
+
+
+def _in_ci():
+    return os.environ.get("CI", "").lower() not in ("", "0", "false")
+
+
+def _require_fashion_mnist():
+    try:
+        locate_files(data.FASHION_MNIST, download_missing=False)
+    except data.DataUnavailableError as err:
+        message = f"Fashion-MNIST is not on this machine: {err}"
+        if _in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One `run quant-act --quick` on real Fashion-MNIST, shared by the tests that read its files."""
+    _require_fashion_mnist()
+    out = tmp_path_factory.mktemp("runs") / "quant-act-quick"
+    assert main(["run", "quant-act", "--quick", "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+def test_list_names_every_experiment_with_a_description():
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    result = subprocess.run([sys.executable, "-m", "stevq", "list"], capture_output=True, text=True,
+                            env=environment, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == sorted(EXPERIMENTS)
+    quant = next(line for line in lines if line.startswith("quant-act "))
+    assert "Yin et al. 2019" in quant and "cannot be imported" not in result.stdout
+
+
+def test_quick_run_on_fashion_mnist_writes_its_files(quick_run):
+    for name in ("config.json", "metrics.json", "summary.md", "loss_curves.png", "accuracy.png", "instability.png"):
+        assert (quick_run / name).is_file(), name
+    assert (quick_run / "loss_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(quick_run.rglob("*.part")), "temporary files left behind"
+    config = json.loads((quick_run / "config.json").read_text())
+    assert config["quick"] is True and config["data"] == "fashion-mnist"
+    metrics = json.loads((quick_run / "metrics.json").read_text())["metrics"]
+    grid = metrics["grid"]
+    assert {(r["bits"], r["ste"]) for r in grid} == {(b, s) for b in (1, 2, 4) for s in quant_act.ste.SURROGATES}
+    # Real data learned: far above the 10% of guessing (the float MLP reaches ~85% on this subset).
+    assert metrics["float"][0]["test_accuracy"] > 0.75
+    assert max(r["test_accuracy"] for r in grid if r["bits"] == 4) > 0.75
+    summary = (quick_run / "summary.md").read_text()
+    assert "| net | bits | identity | relu | clipped_relu |" in summary and "Instability test" in summary
+    # The table's cells are the metrics' numbers.
+    cell = next(r for r in grid if (r["bits"], r["ste"]) == (2, "relu"))
+    assert f"{cell['train_loss']:.3g} / {100 * cell['test_accuracy']:.2f}" in summary
+
+
+def test_report_prints_the_summary(quick_run, tmp_path, capsys):
+    assert main(["report", str(quick_run)]) == 0
+    assert capsys.readouterr().out.strip() == (quick_run / "summary.md").read_text().strip()
+    for name in ("a", "b"):  # a directory of runs: each summary under a header
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.md").write_text(f"# run {name}\n")
+    (tmp_path / "c" / "parts").mkdir(parents=True)  # a run that was interrupted
+    (tmp_path / "c" / "config.json").write_text("{}")
+    (tmp_path / "c" / "parts" / "one.json").write_text("{}")
+    assert main(["report", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.index(f"==> {tmp_path / 'a'} <==") < out.index("# run a") < out.index(f"==> {tmp_path / 'b'} <==")
+    assert f"unfinished run: {tmp_path / 'c'} (1 parts done)" in out
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty")]) == 2
+    assert "no results" in capsys.readouterr().err
+
+
+def test_second_run_loads_the_parts_instead_of_training(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    command = ["run", "quant-act", "--quick", "--out", str(out), "--no-progress", *SYNTHETIC]
+    calls = []
+    real_train = quant_act.train
+    monkeypatch.setattr(quant_act, "train", lambda *args, **kwargs: calls.append(kwargs) or real_train(*args, **kwargs))
+    assert main(command) == 0
+    # float net, 3 STEs at 2 bits, then identity and the control from the ReLU and clipped-ReLU nets
+    assert len(calls) == 1 + 3 + 4
+    # ... and the coarse-gradient norms at the two starting points
+    assert len(list(out.glob("parts/*.json"))) == len(calls) + 2
+    stamps = {path: path.stat().st_mtime_ns for path in out.glob("parts/*")}
+    calls.clear()
+    assert main(command) == 0
+    assert calls == [] and {path: path.stat().st_mtime_ns for path in out.glob("parts/*")} == stamps
+    # An interrupted run: one part missing, as if the process had been killed while training it.
+    lost = out / "parts" / "mlp-2bit-relu-then-identity-lr0.05.json"
+    lost.unlink()
+    assert main(command) == 0
+    assert len(calls) == 1 and lost.is_file()
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+def test_absurd_learning_rate_stops_with_the_step(tmp_path, capsys):
+    out = tmp_path / "nan"
+    assert main(["run", "quant-act", "--quick", "--out", str(out), "--no-progress", *SYNTHETIC,
+                 "--set", "lr=1e38"]) == 1
+    error = capsys.readouterr().err
+    assert "non-finite values at step" in error and "last good metrics" in error
+    assert "mlp-float" in error  # the float network it was training
+
+
+def test_unknown_experiment_is_a_clear_error(capsys):
+    assert main(["run", "no-such-experiment"]) == 2
+    error = capsys.readouterr().err
+    assert "unknown name 'no-such-experiment'" in error and "quant-act" in error
+
+
+@pytest.mark.parametrize("arguments,message", [
+    (["--set", "nonsense=3"], "has no setting 'nonsense'"),
+    (["--set", "bits"], "expected FIELD=VALUE"),
+    (["--set", "bits=(0,)"], "bits"),
+    (["--set", "nets=('resnet',)"], "nets"),
+])
+def test_bad_settings_are_clear_errors(arguments, message, tmp_path, capsys):
+    assert main(["run", "quant-act", "--quick", "--out", str(tmp_path / "x"), *arguments]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_other_config_in_the_same_directory_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    runio.Run(out, quant_act.Config(quick=True))  # what a first run writes before training
+    assert main(["run", "quant-act", "--quick", "--out", str(out), "--seed", "7"]) == 2
+    assert "different config" in capsys.readouterr().err
+    assert not (out / "parts").exists()
+
+
+def test_bad_command_line_exits_with_usage(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "quant-act", "--backend", "fortran"])
+    assert exit_info.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    assert main(["report", "/no/such/directory"]) == 2
