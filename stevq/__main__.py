@@ -16,6 +16,7 @@ interrupted.
 import argparse
 import ast
 import dataclasses
+import os
 import pathlib
 import sys
 
@@ -77,7 +78,7 @@ def build_config(module, args):
 
 
 def command_run(args):
-    from stevq import backend, experiments, runio
+    from stevq import backend, data, experiments, runio
     try:
         module = experiments.get(args.name)
     except ValueError as err:
@@ -85,16 +86,18 @@ def command_run(args):
     config = build_config(module, args)
     out_dir = pathlib.Path(args.out or f"runs/{args.name}{'-quick' if args.quick else ''}")
     try:
-        runio.Run(out_dir, config)  # refuses a directory that holds a run with another config
-    except ValueError as err:
-        raise UsageError(str(err)) from err
-    try:
         switch = backend.use(args.backend or backend.name())
     except (ImportError, RuntimeError, ValueError) as err:
         raise UsageError(f"--backend: {err}") from err
     with switch:
         try:
             module.run(config, out_dir, progress=not args.no_progress)
+        except ValueError as err:
+            if str(err).startswith("out_dir:"):  # runio.Run: the directory holds a run with another config
+                raise UsageError(str(err)) from err
+            raise
+        except data.DataUnavailableError as err:
+            raise UsageError(str(err)) from err
         except runio.NonFiniteError as err:
             print(f"error: training stopped: {err}\nfinished parts are kept in {out_dir}", file=sys.stderr)
             return EXIT_TRAINING
@@ -153,6 +156,9 @@ def main(argv=None):
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # e.g. `python -m stevq report runs | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import importlib
 
 EXPERIMENTS = {
     "quant-act": "stevq.experiments.quant_act",
+    "yin2019-toy": "stevq.experiments.yin2019_toy",
 }
 
 
