@@ -151,3 +151,33 @@ def test_config_rejects_bad_settings():
     with pytest.raises(ValueError, match="loss_eval_size"):
         quant_act.Config(quick=True, train_size=100, loss_eval_size=200)
     assert quant_act.Config(quick=True, bits=2).bits == (2,)
+
+
+def test_summary_reports_the_table_and_the_instability_by_hand():
+    from stevq.experiments import quant_act_report as report
+    config = quant_act.Config(quick=True, bits=(2,), instability_lrs=(0.05,))
+
+    def result(ste, loss, accuracy):
+        return {"net": "mlp", "bits": 2, "ste": ste, "train_loss": loss, "test_accuracy": accuracy,
+                "history": {"step": [0, 10], "train_loss": [1.0, loss]}}
+
+    def continued(backward, losses):
+        return {"net": "mlp", "bits": 2, "from": "relu", "continued_with": backward, "lr": 0.05,
+                "test_accuracy": 0.8, "history": {"step": [0, 5, 10], "train_loss": losses}}
+    floats = [dict(result("-", 0.25, 0.88), bits="float")]
+    grid = [result("identity", 0.338, 0.8497), result("relu", 0.254, 0.8783), result("clipped_relu", 0.246, 0.879)]
+    instability = [continued("identity", [0.20, 0.30, 0.25]), continued("relu", [0.20, 0.198, 0.199])]
+    gradients = [{"net": "mlp", "bits": 2, "from": "relu",
+                  "coarse_gradient_norm": {"identity": 0.47, "relu": 0.21, "clipped_relu": 0.2}}]
+    metrics = report.metrics(floats, grid, instability, gradients)
+    rows = {r["continued_with"]: r for r in metrics["instability"]}
+    assert rows["identity"]["change_percent"] == pytest.approx(25.0)
+    assert rows["identity"]["loss_max"] == 0.30 and rows["identity"]["grad_norm_at_start"] == 0.47
+    assert rows["relu"]["change_percent"] == pytest.approx(-0.5)
+    text = report.summary(config, metrics, "numpy")
+    assert "| mlp | 2 | 0.338 / 84.97 | 0.254 / 87.83 | 0.246 / 87.90 |" in text
+    assert "mlp, 2 bit: highest training loss with the identity STE." in text
+    assert "identity STE the training loss rises (0.2 -> 0.25, +25.0%, peak 0.3)" in text
+    assert "with the relu STE: 0.2 -> 0.199 (-0.5%, peak 0.2)" in text
+    assert set(metrics["curves"]) == {"mlp-float", "mlp-2bit-identity", "mlp-2bit-relu", "mlp-2bit-clipped_relu",
+                                      "mlp-2bit-relu-then-identity-lr0.05", "mlp-2bit-relu-then-relu-lr0.05"}

@@ -21,7 +21,7 @@ def figures(config, grid, instability):
 def _label(row):
     if "from" in row:
         return f"{row['net']}-{row['bits']}bit-{row['from']}-then-{row['continued_with']}-lr{row['lr']:g}"
-    return f"{row['net']}-{row['bits']}{'bit' if row['bits'] != 'float' else ''}-{row['ste']}"
+    return f"{row['net']}-float" if row["bits"] == "float" else f"{row['net']}-{row['bits']}bit-{row['ste']}"
 
 
 def _rows(results):
@@ -156,13 +156,22 @@ def _worst_lines(config, grid):
     return lines
 
 
+FLAT_PERCENT = 1.0  # a change of the training loss within +-1% is reported as flat
+
+
+def _trend(change_percent):
+    if change_percent > FLAT_PERCENT:
+        return "rises"
+    return "falls" if change_percent < -FLAT_PERCENT else f"stays flat (within {FLAT_PERCENT:g}%)"
+
+
 def _instability_lines(rows):
     lines = []
     for r in rows:
         if r["continued_with"] == "identity":
             control = next((c for c in rows if (c["net"], c["from"], c["continued_with"], c["lr"])
                             == (r["net"], r["from"], r["from"], r["lr"])), None)
-            verdict = "rises" if r["loss_end"] > r["loss_start"] else "does not rise"
+            verdict = _trend(r["change_percent"])
             text = (f"- {r['net']}, from the {r['from']} solution, step {r['lr']:g}: with the identity STE the "
                     f"training loss {verdict} ({r['loss_start']:.4g} -> {r['loss_end']:.4g}, "
                     f"{r['change_percent']:+.1f}%, peak {r['loss_max']:.4g})")
