@@ -3,6 +3,7 @@ standardisation layer, parameter files, the training loop and its NaN guard (syn
 quick run on real Fashion-MNIST is in test_cli.py)."""
 import math
 
+import autograd
 import autograd.numpy as anp
 import numpy as np
 import pytest
@@ -99,9 +100,9 @@ def test_params_round_trip(tmp_path, rng):
         np.testing.assert_array_equal(stevq.to_numpy(a), stevq.to_numpy(b))
 
 
-def _small_problem(count=256, seed=0):
+def _small_problem(count=256, seed=0, normalize=True):
     config = quant_act.Config(quick=True, data="synthetic", train_size=count, test_size=64,
-                              loss_eval_size=count, mlp_hidden=(32,), seed=seed)
+                              loss_eval_size=count, mlp_hidden=(32,), seed=seed, normalize=normalize)
     images, labels, _, _ = quant_act.load_data(config)
     init, apply = quant_act.build("mlp", quant_act.quantized_activation(2, "clipped_relu"), config)
     _, params = init(np.random.default_rng(seed), (1, 28, 28))
@@ -181,3 +182,13 @@ def test_summary_reports_the_table_and_the_instability_by_hand():
     assert "with the relu STE: 0.2 -> 0.199 (-0.5%, peak 0.2)" in text
     assert set(metrics["curves"]) == {"mlp-float", "mlp-2bit-identity", "mlp-2bit-relu", "mlp-2bit-clipped_relu",
                                       "mlp-2bit-relu-then-identity-lr0.05", "mlp-2bit-relu-then-relu-lr0.05"}
+
+
+def test_coarse_gradient_norm_sums_the_chunks(backend):
+    # Three chunks of at most 1000 examples; no batch standardisation, whose statistics would
+    # differ between a chunk and the whole set.
+    dataset, apply, params = _small_problem(count=2300, normalize=False)
+    whole = autograd.grad(lambda p: ops.cross_entropy(apply(p, dataset.images), dataset.labels))(params)
+    expected = np.sqrt(sum(np.sum(stevq.to_numpy(g).astype(np.float64) ** 2) for g in optim.tree_leaves(whole)))
+    got = quant_act.coarse_gradient_norm(apply, params, dataset, dataset.size)
+    assert got == pytest.approx(expected, rel=1e-4)

@@ -385,5 +385,5 @@ def run(config, out_dir, progress=True):
     gradients = [experiment.start_gradients(net, source) for net in config.nets for source in config.instability_from]
     metrics = report.metrics(floats, grid, instability, gradients)
     experiment.run.finish(metrics, report.summary(config, metrics, backend.name()),
-                          report.figures(config, grid, instability))
+                          report.figures(config, floats, grid, instability))
     return metrics

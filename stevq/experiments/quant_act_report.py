@@ -12,9 +12,9 @@ def metrics(floats, grid, instability, gradients):
             "curves": {_label(r): r["history"] for r in floats + grid + instability}}
 
 
-def figures(config, grid, instability):
+def figures(config, floats, grid, instability):
     """The PNG figures by file name."""
-    return {"loss_curves": figure_curves(config, grid), "accuracy": figure_accuracy(config, grid),
+    return {"loss_curves": figure_curves(config, floats, grid), "accuracy": figure_accuracy(config, grid),
             "instability": figure_instability(config, instability)}
 
 
@@ -53,9 +53,13 @@ def _figure(rows, columns, width, height, **options):
 COLOURS = {"identity": "tab:red", "relu": "tab:blue", "clipped_relu": "tab:green"}
 
 
-def figure_curves(config, grid):
-    """Training loss over the steps, one panel per (net, bits), one line per STE."""
+def figure_curves(config, floats, grid):
+    """Training loss over the steps, one panel per (net, bits), one line per STE; the dotted line
+    is the float ReLU network they all start from."""
     figure, axes = _figure(len(config.nets), len(config.bits), 3.6, 3.0, sharex=True)
+    for r in floats:
+        for axis in axes[config.nets.index(r["net"])]:
+            axis.axhline(r["train_loss"], color="grey", linestyle=":", label="float ReLU")
     for r in grid:
         axis = axes[config.nets.index(r["net"])][config.bits.index(r["bits"])]
         axis.semilogy(r["history"]["step"], r["history"]["train_loss"], color=COLOURS[r["ste"]], label=r["ste"])
