@@ -151,6 +151,8 @@ def test_config_rejects_bad_settings():
         quant_act.Config(lr="fast")
     with pytest.raises(ValueError, match="loss_eval_size"):
         quant_act.Config(quick=True, train_size=100, loss_eval_size=200)
+    with pytest.raises(ValueError, match="batch_size"):
+        quant_act.Config(quick=True, train_size=100, loss_eval_size=50, batch_size=128)
     assert quant_act.Config(quick=True, bits=2).bits == (2,)
 
 
