@@ -1,4 +1,4 @@
-"""Quantized activations (Yin et al. 2019): which straight-through estimator trains best, and the instability of the identity STE.
+"""Quantized activations (Yin et al. 2019): three STEs at 1, 2 and 4 bits, and the identity STE's instability.
 
 An MLP and a LeNet-5-style CNN with 1-, 2- and 4-bit quantized ReLU activations
 
@@ -322,8 +322,9 @@ class Experiment:
         init, apply = build(net, models.relu_activation, config)
         part = f"{net}-float"
         _, params = init(np.random.default_rng(config.seed), (1, 28, 28))
-        return part, self.trained(part, apply, params, annealed(config.pretrain_steps, config.lr, config.momentum), config.seed + 1,
-                                  config.eval_every, {"net": net, "bits": "float", "ste": "-"})
+        schedule = annealed(config.pretrain_steps, config.lr, config.momentum)
+        return part, self.trained(part, apply, params, schedule, config.seed + 1, config.eval_every,
+                                  {"net": net, "bits": "float", "ste": "-"})
 
     def quantized(self, net, bits, backward):
         """The ``bits``-bit network trained with the ``backward`` STE from the float network; every
@@ -331,9 +332,9 @@ class Experiment:
         config = self.config
         start, _ = self.pretrained(net)
         _, apply = build(net, quantized_activation(bits, backward), config)
-        return self.trained(f"{net}-{bits}bit-{backward}", apply, start,
-                            annealed(config.steps, config.lr, config.momentum), config.seed + 2, config.eval_every,
-                            {"net": net, "bits": bits, "ste": backward})
+        schedule = annealed(config.steps, config.lr, config.momentum)
+        return self.trained(f"{net}-{bits}bit-{backward}", apply, start, schedule, config.seed + 2,
+                            config.eval_every, {"net": net, "bits": bits, "ste": backward})
 
     def continued(self, net, source, backward, lr):
         """The instability test: continue the trained ``source``-STE network with the ``backward``
