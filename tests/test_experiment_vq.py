@@ -42,13 +42,16 @@ def test_toy_quick_writes_its_files(toy_run):
         assert (out / name).stat().st_size > 0, name
     stored = json.loads((out / "metrics.json").read_text())
     assert stored["config"]["quick"] is True and len(stored["metrics"]["autoencoder"]) == 4
-    assert "| standard | 4 |" in (out / "summary.md").read_text()
+    assert "| std | standard | 4 |" in (out / "summary.md").read_text()
     # covariate shift: with standard codes many are never updated, affine ones all move
-    rows = {(r["parameterization"], r["affine_lr"]): r for r in metrics["covariate_shift"]}
-    for affine_lr in config.shift_affine_lrs:
-        assert rows["standard", affine_lr]["never_updated"] > 0.3
-        assert rows["affine", affine_lr]["never_updated"] == 0.0
-        assert rows["running", affine_lr]["gap_after"] < 0.5 * rows["running", affine_lr]["gap_before"]
+    rows = {(r["reading"], r["parameterization"], r["affine_lr"]): r for r in metrics["covariate_shift"]}
+    assert len(rows) == 2 * 3 * len(config.shift_affine_lrs)
+    for reading in ("variance", "std"):
+        for affine_lr in config.shift_affine_lrs:
+            assert rows[reading, "standard", affine_lr]["never_updated"] > 0.3
+            assert rows[reading, "affine", affine_lr]["never_updated"] == 0.0
+            running = rows[reading, "running", affine_lr]
+            assert running["gap_after"] < 0.5 * running["gap_before"]
 
 
 def test_toy_snapshots_hold_the_nearest_codes(toy_run):

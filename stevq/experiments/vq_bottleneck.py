@@ -42,12 +42,12 @@ class Config:
     batch_size: int | None = None
     lr: float = 1e-3                 # Adam
     record_every: int | None = None
-    latent_dim: int = 16             # VQ code dimension (FSQ: one channel per level)
+    latent_dim: int = 8              # VQ code dimension (FSQ: one channel per level)
     width: int = 16                  # channels of the first convolution
     beta: float = 0.25
     init_scale: float = 1.0
     nu: float = 1.0
-    affine_lr: float = 4.0
+    affine_lr: float = 10.0
     alt_rate: float = 0.5
     ema_decay: float = 0.99
     dead_threshold: int = 20
@@ -58,8 +58,8 @@ class Config:
                  "train_size": 1024, "test_size": 256, "curve_size": 128, "steps": 50, "batch_size": 64,
                  "record_every": 10}
         full = {"models": tuple(MODELS), "sizes": (64, 256, 1024), "variants": tuple(vq_quantizers.VARIANTS),
-                "train_size": 60000, "test_size": 2000, "curve_size": 500, "steps": 600, "batch_size": 128,
-                "record_every": 50}
+                "train_size": 60000, "test_size": 2000, "curve_size": 256, "steps": 300, "batch_size": 128,
+                "record_every": 25}
         for field, value in (quick if self.quick else full).items():
             if getattr(self, field) is None:
                 object.__setattr__(self, field, value)

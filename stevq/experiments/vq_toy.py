@@ -3,8 +3,9 @@
 Part 1, the covariate-shift setting (``stevq.vq.covariate_shift``): 512 fixed embeddings
 P ~ N(0, 0.5 I), 128 codes C ~ N(-1 1, 0.3 I) in 2-D, 20 gradient steps on the codebook loss alone.
 Standard codes: only the chosen ones move, most are never updated. Affine codes (shared scale and
-shift, learned or from running statistics): every code moves. Repeated over several seeds and
-affine learning-rate multipliers.
+shift, learned or from running statistics): every code moves. Repeated over several seeds, affine
+learning-rate multipliers, and both readings of the paper's 0.5 and 0.3 (variances, or standard
+deviations: variances 0.25 and 0.09).
 
 Part 2, a small autoencoder on Gaussian data: x ~ N(0, I) in ``data_dim`` dimensions, an MLP
 encoder to a 2-D latent, a VQ layer, an MLP decoder, trained on squared error with Adam. Standard
@@ -23,6 +24,8 @@ from stevq.experiments.vq_plots import plt
 
 NAME = "vq-toy"
 PARAMETERIZATIONS = ("standard", "affine", "running")
+# the paper's N(0, 0.5 I) and N(-1, 0.3 I) read as variances or as standard deviations
+READINGS = {"variance": (0.5, 0.3), "std": (0.25, 0.09)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +35,7 @@ class Config:
     seed: int = 0
     shift_seeds: int | None = None               # covariate shift: seeds seed .. seed + n - 1
     shift_affine_lrs: tuple = (1.0, 4.0)         # affine learning-rate multipliers tried there
+    shift_readings: tuple = tuple(READINGS)      # how N(0, 0.5 I), N(-1, 0.3 I) are read
     data_dim: int = 8
     train_size: int = 3072
     eval_size: int = 1024
@@ -55,9 +59,11 @@ class Config:
         for field, value in (quick if self.quick else full).items():
             if getattr(self, field) is None:
                 object.__setattr__(self, field, value)
-        for field in ("shift_affine_lrs", "code_scales", "variants"):
+        for field in ("shift_affine_lrs", "shift_readings", "code_scales", "variants"):
             value = getattr(self, field)
             object.__setattr__(self, field, tuple(value) if isinstance(value, (list, tuple)) else (value,))
+        for reading in self.shift_readings:
+            validate.choice(reading, "shift_readings", tuple(READINGS))
         for variant in self.variants:  # the pictures need 2-D codes: every VQ variant, not FSQ
             validate.choice(variant, "variants", tuple(v for v in vq_quantizers.VARIANTS if v != "fsq"))
         for field in ("shift_seeds", "data_dim", "train_size", "eval_size", "num_codes", "batch_size",
@@ -74,16 +80,18 @@ def snapshot_steps(config):
     return tuple(sorted({int(round(s)) for s in np.linspace(0, config.steps, config.snapshots)}))
 
 
-def covariate_shift_part(config, affine_lr):
+def covariate_shift_part(config, reading, affine_lr):
     """Huh et al.'s toy over ``config.shift_seeds`` seeds: per parameterisation the mean (and
     min, max) over seeds of the fraction of codes never updated and ever chosen, and the gap."""
-    runs = [vq.covariate_shift(PARAMETERIZATIONS, seed=config.seed + k, affine_lr=affine_lr)
+    embedding_var, code_var = READINGS[reading]
+    runs = [vq.covariate_shift(PARAMETERIZATIONS, seed=config.seed + k, affine_lr=affine_lr,
+                               embedding_var=embedding_var, code_var=code_var)
             for k in range(config.shift_seeds)]
     rows = []
     for name in PARAMETERIZATIONS:
         never = [r[name]["never_updated"] for r in runs]
         chosen = [r[name]["ever_chosen"] for r in runs]
-        rows.append({"parameterization": name, "affine_lr": affine_lr, "seeds": len(runs),
+        rows.append({"reading": reading, "parameterization": name, "affine_lr": affine_lr, "seeds": len(runs),
                      "never_updated": float(np.mean(never)), "never_updated_min": min(never),
                      "never_updated_max": max(never), "ever_chosen": float(np.mean(chosen)),
                      "gap_before": float(np.mean([r[name]["gap_before"]["sliced_wasserstein"] for r in runs])),
@@ -122,8 +130,9 @@ def autoencoder_part(config, variant, code_scale, train_data, eval_data, show_pr
 def run(config, out_dir, progress=True):
     """Both parts of the toy experiment; writes figures, metrics.json and summary.md."""
     record = runio.Run(out_dir, config)
-    shift = [row for a in config.shift_affine_lrs
-             for row in record.part(f"shift-affine_lr{a:g}", lambda a=a: covariate_shift_part(config, a))["rows"]]
+    shift = [row for reading in config.shift_readings for a in config.shift_affine_lrs
+             for row in record.part(f"shift-{reading}-affine_lr{a:g}",
+                                    lambda r=reading, a=a: covariate_shift_part(config, r, a))["rows"]]
     train_data, eval_data = gaussian_data(config)
     runs = [record.part(f"ae-{variant}-codes{scale:g}",
                         lambda v=variant, s=scale: autoencoder_part(config, v, s, train_data, eval_data, progress))
@@ -181,7 +190,8 @@ def summary(config, shift, table):
     lines = [f"# Toy Gaussian VQ (Huh et al. 2023){' - quick' if config.quick else ''}", "",
              "## 1. Covariate shift: 512 fixed embeddings N(0, 0.5 I), 128 codes N(-1, 0.3 I), "
              f"20 SGD steps (lr 0.1) on the codebook loss; mean over {config.shift_seeds} seeds", "",
-             runio.markdown_table(shift, ["parameterization", "affine_lr", "never_updated", "never_updated_min",
+             "reading: 0.5 and 0.3 taken as variances, or as standard deviations (variances 0.25, 0.09).", "",
+             runio.markdown_table(shift, ["reading", "parameterization", "affine_lr", "never_updated", "never_updated_min",
                                           "never_updated_max", "ever_chosen", "gap_before", "gap_after"]),
              "never_updated: fraction of codes whose value never changed; gap: sliced 2-Wasserstein "
              "distance between embeddings and codes (affine_lr only matters for the learned affine "
