@@ -157,3 +157,17 @@ def test_bad_command_line_exits_with_usage(capsys):
         main(["run", "quant-act", "--backend", "fortran"])
     assert exit_info.value.code == 2 and "invalid choice" in capsys.readouterr().err
     assert main(["report", "/no/such/directory"]) == 2
+
+
+def test_backend_switch_gives_the_same_numbers(tmp_path, capsys):
+    results = {}
+    for name in ("numpy", "array_api_strict"):
+        out = tmp_path / name
+        assert main(["run", "quant-act", "--quick", "--backend", name, "--out", str(out), "--no-progress",
+                     *SYNTHETIC, "--set", "instability_from=relu"]) == 0
+        results[name] = json.loads((out / "metrics.json").read_text())["metrics"]
+        assert f"backend {name}," in (out / "summary.md").read_text()
+    for section in ("float", "grid", "instability"):
+        for ours, strict in zip(results["numpy"][section], results["array_api_strict"][section]):
+            assert strict["train_loss" if "train_loss" in strict else "loss_end"] == pytest.approx(
+                ours["train_loss" if "train_loss" in ours else "loss_end"], rel=1e-5)
