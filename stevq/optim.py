@@ -7,6 +7,8 @@
 
 A parameter tree is a dict, list or tuple nesting backend arrays; ``tree_map`` walks it.
 """
+import math
+
 from . import validate
 from .backend import namespace_of
 
@@ -39,8 +41,8 @@ def sgd(lr, momentum=0.0):
 
     def update(step, grads, state):
         params, velocity = state
-        velocity = tree_map(lambda v, g: momentum * v + g, velocity, grads)
-        return tree_map(lambda p, v: p - lr * v, params, velocity), velocity
+        velocity = tree_map(_heavy_ball(momentum), velocity, grads)
+        return tree_map(_descend(lr), params, velocity), velocity
 
     return init, update, lambda state: state[0]
 
@@ -62,12 +64,55 @@ def adam(lr, b1=0.9, b2=0.999, eps=1e-8):
     def update(step, grads, state):
         params, mean, second = state
         t = step + 1
-        mean = tree_map(lambda m, g: b1 * m + (1 - b1) * g, mean, grads)
-        second = tree_map(lambda s, g: b2 * s + (1 - b2) * (g * g), second, grads)
-
-        def move(p, m, s):
-            xp = namespace_of(p)
-            return p - lr * (m / (1 - b1 ** t)) / (xp.sqrt(s / (1 - b2 ** t)) + eps)
-        return tree_map(move, params, mean, second), mean, second
+        # lr (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps) = size m / (sqrt(s) + eps'), with
+        # size = lr sqrt(1 - b2^t) / (1 - b1^t) and eps' = eps sqrt(1 - b2^t): one pass fewer per leaf
+        root = math.sqrt(1 - b2 ** t)
+        size, eps_scaled = lr * root / (1 - b1 ** t), eps * root
+        new_params, new_mean, new_second = [], [], []
+        for p, g, m, s in zip(tree_leaves(params), tree_leaves(grads), tree_leaves(mean), tree_leaves(second)):
+            m = _moving_average(m, g, 1 - b1)
+            s = _moving_average(s, g * g, 1 - b2)
+            move = namespace_of(s).sqrt(s)
+            move += eps_scaled
+            move = m / move
+            move *= -size
+            move += p
+            new_params.append(move)
+            new_mean.append(m)
+            new_second.append(s)
+        return _like(params, new_params), _like(mean, new_mean), _like(second, new_second)
 
     return init, update, lambda state: state[0]
+
+
+# The updates below write into arrays they have just created (never into the caller's), so the
+# optimizers stay functional while each leaf costs few passes over memory and few allocations.
+
+def _moving_average(average, value, weight):
+    """average + weight (value - average) = (1 - weight) average + weight value, as a new array."""
+    new = value - average
+    new *= weight
+    new += average
+    return new
+
+
+def _heavy_ball(momentum):
+    def update(v, g):
+        new = v * momentum
+        new += g
+        return new
+    return update
+
+
+def _descend(lr):
+    def update(p, v):
+        new = v * -lr
+        new += p
+        return new
+    return update
+
+
+def _like(tree, leaves):
+    """A tree shaped like ``tree`` holding ``leaves`` (in ``tree_leaves`` order)."""
+    leaves = iter(leaves)
+    return tree_map(lambda _: next(leaves), tree)
