@@ -43,7 +43,6 @@ def figure_curves(parts, task, sizes, variants):
     for column, size in enumerate(sizes):
         axes[0][column].set_title(f"K = {size}", fontsize=10)
         axes[-1][column].set_xlabel("step")
-        axes[3][column].set_yscale("symlog")
     for row, (key, label) in enumerate(CURVE_PANELS):
         axes[row][0].set_ylabel(label or SCORE_LABEL[task], fontsize=9)
     if task == "reconstruction":

@@ -202,6 +202,17 @@ def summary(config, shift, table):
              runio.markdown_table(table, ["variant", "code_scale", "utilisation", "perplexity", "dead_codes",
                                           "score", "mean_gap", "var_gap", "sliced_wasserstein"]),
              "score: reconstruction MSE; code_scale: the codebook starts as N(0, scale^2 I). Pictures: "
-             "divergence.png; curves: toy_curves.png.", "",
-             f"Backend {backend.name()}, {config.dtype}, seed {config.seed}."]
+             "divergence.png; curves: toy_curves.png.", "", *_findings(table),
+             "", f"Backend {backend.name()}, {config.dtype}, seed {config.seed}."]
     return "\n".join(lines) + "\n"
+
+
+def _findings(table):
+    """Per codebook scale: each variant's share of used codes and reconstruction error."""
+    lines = []
+    for scale in dict.fromkeys(r["code_scale"] for r in table):
+        here = [r for r in table if r["code_scale"] == scale]
+        lines.append(f"- codes x{scale:g}: " + "; ".join(
+            f"{r['variant']} uses {100 * r['utilisation']:.1f}% of the codes ({r['dead_codes']} dead, gap "
+            f"{r['sliced_wasserstein']:.3g}), MSE {r['score']:.4f}" for r in here) + ".")
+    return lines
