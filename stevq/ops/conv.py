@@ -1,10 +1,19 @@
-"""Convolution as im2col + matmul, its transpose, pooling and nearest upsampling.
+"""Convolution as patches + matmul, its transpose, pooling and nearest upsampling.
 
-Layout NCHW; weights (out_channels, in_channels, kh, kw). ``im2col`` copies every kh x kw patch
-of the (zero-padded) input into a row, so a convolution is one matmul with the flattened kernel.
-Its VJP, ``col2im``, adds each row back onto the patch it came from; and ``col2im`` is in turn the
-forward pass of the transposed convolution, whose VJP is ``im2col``. Only slicing, stack, reshape
-and matmul are used, so it runs on every backend.
+Layout NCHW at the interface; weights (out_channels, in_channels, kh, kw). A convolution copies
+every kh x kw patch of the (zero-padded) input into a row, so that it becomes one matmul with the
+flattened kernel; the adjoint of that copy adds every row back onto the patch it came from, and is
+in turn the forward pass of the transposed convolution.
+
+Inside, the patches are taken channels-last: ``patches_nhwc`` turns an (N, H, W, C) image into rows
+(N * Ho * Wo, kh * kw * C), each row the patch in (i, j, c) order, and ``add_patches_nhwc`` is its
+adjoint. Channels-last makes every copy move runs of C contiguous numbers (channels-first would move
+single numbers at stride ``stride``), and the matmul's (N * Ho * Wo, O) result *is* the output in
+channels-last order, returned as an NCHW view without a copy. NumPy's elementwise functions keep the
+memory order of their inputs, so the next layer finds its input channels-last already and the
+transposes cost nothing. ``im2col``/``col2im`` (columns in (c, i, j) order, as in the textbooks) are
+the same two operations with the columns permuted. Only slicing, stack, reshape and matmul are used,
+so it runs on every backend.
 """
 from autograd.extend import defvjp, primitive
 
@@ -29,60 +38,95 @@ def _check_conv_shapes(x, weight, op, weight_channel_axis):
                          f"got shape {tuple(weight.shape)}")
 
 
-def _patch(i, j, out_h, out_w, stride):
-    """Index of the input pixels under kernel offset (i, j) for every output position."""
-    return (slice(None), slice(None),
-            slice(i, i + stride * (out_h - 1) + 1, stride), slice(j, j + stride * (out_w - 1) + 1, stride))
+def _offset(i, j, out_h, out_w, stride):
+    """Index (N, H, W, C layout) of the input pixels under kernel offset (i, j) for every output position."""
+    return (slice(None), slice(i, i + stride * (out_h - 1) + 1, stride),
+            slice(j, j + stride * (out_w - 1) + 1, stride), slice(None))
+
+
+def _pointwise(kh, kw, stride, padding):
+    """A 1x1 kernel with stride 1 and no padding: the patches are the pixels themselves."""
+    return kh == kw == stride == 1 and padding == 0
 
 
 @primitive
-def im2col(x, kh, kw, stride=1, padding=0):
-    """Rows of patches: (N, C, H, W) -> (N * Ho * Wo, C * kh * kw)."""
+def patches_nhwc(x, kh, kw, stride=1, padding=0):
+    """Rows of patches, channels last: (N, H, W, C) -> (N * Ho * Wo, kh * kw * C), row (n, y, x)
+    holding x_padded[n, stride y + i, stride x + j, c] at column (i kw + j) C + c."""
     xp = namespace_of(x)
-    n, c, h, w = x.shape
-    if padding:
-        padded = xp.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=x.dtype)
-        padded[:, :, padding:padding + h, padding:padding + w] = x
-        x = padded
+    n, h, w, c = x.shape
     out_h, out_w = output_size(h, kh, stride, padding), output_size(w, kw, stride, padding)
-    patches = xp.stack([x[_patch(i, j, out_h, out_w, stride)] for i in range(kh) for j in range(kw)], axis=2)
-    patches = xp.permute_dims(patches, (0, 3, 4, 1, 2))  # (N, Ho, Wo, C, kh*kw)
-    return xp.reshape(patches, (n * out_h * out_w, c * kh * kw))
+    if _pointwise(kh, kw, stride, padding):
+        return xp.reshape(x, (n * h * w, c))
+    if padding:
+        padded = xp.zeros((n, h + 2 * padding, w + 2 * padding, c), dtype=x.dtype)
+        padded[:, padding:padding + h, padding:padding + w, :] = x
+        x = padded
+    patches = xp.stack([x[_offset(i, j, out_h, out_w, stride)] for i in range(kh) for j in range(kw)], axis=3)
+    return xp.reshape(patches, (n * out_h * out_w, kh * kw * c))
 
 
 @primitive
-def col2im(cols, image_shape, kh, kw, stride=1, padding=0):
-    """The adjoint of ``im2col``: add every row of patches back onto an image of ``image_shape``."""
-    xp = namespace_of(cols)
-    n, c, h, w = image_shape
+def add_patches_nhwc(rows, image_shape, kh, kw, stride=1, padding=0):
+    """The adjoint of ``patches_nhwc``: add every row back onto its patch of an (N, H, W, C) image of
+    ``image_shape``; pixels under several patches receive the sum."""
+    xp = namespace_of(rows)
+    n, h, w, c = image_shape
+    if _pointwise(kh, kw, stride, padding):
+        return xp.reshape(rows, (n, h, w, c))
     out_h, out_w = output_size(h, kh, stride, padding), output_size(w, kw, stride, padding)
-    patches = xp.reshape(cols, (n, out_h, out_w, c, kh * kw))
-    patches = xp.permute_dims(patches, (0, 3, 4, 1, 2))  # (N, C, kh*kw, Ho, Wo)
-    image = xp.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=cols.dtype)
+    patches = xp.reshape(rows, (n, out_h, out_w, kh * kw, c))
+    image = xp.zeros((n, h + 2 * padding, w + 2 * padding, c), dtype=rows.dtype)
     for i in range(kh):
         for j in range(kw):
-            where = _patch(i, j, out_h, out_w, stride)
-            image[where] = image[where] + patches[:, :, i * kw + j, ...]
-    return image[:, :, padding:padding + h, padding:padding + w]
+            image[_offset(i, j, out_h, out_w, stride)] += patches[:, :, :, i * kw + j, :]
+    return image[:, padding:padding + h, padding:padding + w, :] if padding else image
 
 
-defvjp(im2col, lambda ans, x, kh, kw, stride=1, padding=0: lambda g: col2im(g, x.shape, kh, kw, stride, padding))
-defvjp(col2im, lambda ans, cols, shape, kh, kw, stride=1, padding=0: lambda g: im2col(g, kh, kw, stride, padding))
+defvjp(patches_nhwc, lambda ans, x, kh, kw, stride=1, padding=0:
+       lambda g: add_patches_nhwc(g, x.shape, kh, kw, stride, padding))
+defvjp(add_patches_nhwc, lambda ans, rows, shape, kh, kw, stride=1, padding=0:
+       lambda g: patches_nhwc(g, kh, kw, stride, padding))
+
+
+def _channels_last(x):
+    return transpose(x, (0, 2, 3, 1))
+
+
+def _channels_first(x):
+    return transpose(x, (0, 3, 1, 2))
+
+
+def im2col(x, kh, kw, stride=1, padding=0):
+    """Rows of patches: (N, C, H, W) -> (N * Ho * Wo, C * kh * kw); row (n, y, x) is the (C, kh, kw)
+    patch at (stride y, stride x) of the zero-padded image, flattened."""
+    n, c = x.shape[0], x.shape[1]
+    rows = patches_nhwc(_channels_last(x), kh, kw, stride, padding)
+    by_offset = reshape(rows, (rows.shape[0], kh, kw, c))
+    return reshape(transpose(by_offset, (0, 3, 1, 2)), (rows.shape[0], c * kh * kw))
+
+
+def col2im(cols, image_shape, kh, kw, stride=1, padding=0):
+    """The adjoint of ``im2col``: add every row of patches back onto an image of ``image_shape`` (NCHW)."""
+    n, c, h, w = image_shape
+    by_channel = reshape(cols, (cols.shape[0], c, kh, kw))
+    rows = reshape(transpose(by_channel, (0, 2, 3, 1)), (cols.shape[0], kh * kw * c))
+    return _channels_first(add_patches_nhwc(rows, (n, h, w, c), kh, kw, stride, padding))
 
 
 def conv2d(x, weight, stride=1, padding=0):
     """2-D cross-correlation, as in every deep-learning library:
     out[n, o, y, x] = sum_{c, i, j} weight[o, c, i, j] * x_padded[n, c, stride*y + i, stride*x + j].
-    Computed as im2col(x) @ weight_flat^T."""
+    Computed as patches_nhwc(x) @ weight arranged as (kh * kw * C, O)."""
     _check_conv_shapes(x, weight, "conv2d", 1)
     n, _, h, w = x.shape
     out_channels, in_channels, kh, kw = weight.shape
-    if output_size(h, kh, stride, padding) < 1 or output_size(w, kw, stride, padding) < 1:
+    out_h, out_w = output_size(h, kh, stride, padding), output_size(w, kw, stride, padding)
+    if out_h < 1 or out_w < 1:
         raise ValueError(f"x: conv2d of a {h}x{w} image with a {kh}x{kw} kernel and padding {padding} is empty")
-    cols = im2col(x, kh, kw, stride, padding)
-    out = matmul(cols, transpose(reshape(weight, (out_channels, in_channels * kh * kw))))
-    out = reshape(out, (n, output_size(h, kh, stride, padding), output_size(w, kw, stride, padding), out_channels))
-    return transpose(out, (0, 3, 1, 2))
+    rows = patches_nhwc(_channels_last(x), kh, kw, stride, padding)
+    kernel = reshape(transpose(weight, (2, 3, 1, 0)), (kh * kw * in_channels, out_channels))
+    return _channels_first(reshape(matmul(rows, kernel), (n, out_h, out_w, out_channels)))
 
 
 def conv_transpose2d(x, weight, stride=1, padding=0, output_padding=0):
@@ -90,6 +134,8 @@ def conv_transpose2d(x, weight, stride=1, padding=0, output_padding=0):
 
     ``weight`` has shape (in_channels, out_channels, kh, kw) as in PyTorch's ConvTranspose2d; the
     output size is (H - 1) stride - 2 padding + kh + output_padding, with 0 <= output_padding < stride.
+    Every input pixel's channel vector times the kernel gives a kh x kw x out_channels patch (one
+    matmul), and the patches are added onto the output (``add_patches_nhwc``).
     """
     _check_conv_shapes(x, weight, "conv_transpose2d", 0)
     if not 0 <= output_padding < stride:
@@ -98,9 +144,10 @@ def conv_transpose2d(x, weight, stride=1, padding=0, output_padding=0):
     _, out_channels, kh, kw = weight.shape
     out_h = (h - 1) * stride - 2 * padding + kh + output_padding
     out_w = (w - 1) * stride - 2 * padding + kw + output_padding
-    rows = reshape(transpose(x, (0, 2, 3, 1)), (n * h * w, in_channels))
-    cols = matmul(rows, reshape(weight, (in_channels, out_channels * kh * kw)))
-    return col2im(cols, (n, out_channels, out_h, out_w), kh, kw, stride, padding)
+    rows = reshape(_channels_last(x), (n * h * w, in_channels))
+    kernel = reshape(transpose(weight, (0, 2, 3, 1)), (in_channels, kh * kw * out_channels))
+    image = add_patches_nhwc(matmul(rows, kernel), (n, out_h, out_w, out_channels), kh, kw, stride, padding)
+    return _channels_first(image)
 
 
 def _pool_view(x, size):
