@@ -36,7 +36,7 @@ def _network(small):
 
 def stevq_step(small=False):
     import stevq
-    from stevq import ops, optim
+    from stevq import autodiff, ops, optim
     from stevq.experiments import vq_training
     network, params, state, x_host = _network(small)
     x = stevq.asarray(x_host)
@@ -44,7 +44,7 @@ def stevq_step(small=False):
     def objective(p):
         prediction, aux = vq_training.forward(network, p, state, x)
         return ops.add(vq_training.task_loss(network, prediction, x, None), aux["loss"])
-    loss_and_grads = stevq.value_and_grad(objective)
+    loss_and_grads = autodiff.value_and_grad(objective)
     opt_init, opt_update, get_params = optim.adam(LR)
     run = {"opt": opt_init(params), "step": 0}
 

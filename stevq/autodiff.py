@@ -1,0 +1,89 @@
+"""``value_and_grad`` and ``grad`` with respect to a parameter tree, each array its own trace root.
+
+autograd differentiates with respect to one argument. When that argument is a dict or list of
+arrays (a network's parameters), autograd boxes the container, so every access ``params["W"]`` is
+a traced getitem, and the gradient of a getitem is a zero-filled copy of the *whole* container with
+one entry filled in; the backward pass then adds these containers together. A network with a few
+large weight matrices pays a zero copy of all its parameters per access.
+
+Here every leaf of the tree is boxed on its own, as the root of its own node in one trace; the tree
+is rebuilt from the boxes with plain dicts and lists (nothing about the container is traced); and
+the backward pass keeps the gradient arriving at each root. The gradients are autograd's (the tests
+compare them with ``autograd.value_and_grad``); only the container bookkeeping is gone.
+
+This is the one module of stevq that uses autograd's internals (``trace_stack``, ``new_box``,
+``VJPNode.new_root``, ``toposort``, ``add_outgrads``), following ``autograd.core.backward_pass``
+of autograd 1.x; the rest of stevq uses autograd's public API only.
+"""
+import warnings
+
+from autograd.core import VJPNode, add_outgrads, vspace
+from autograd.tracer import isbox, new_box, trace_stack
+from autograd.util import toposort
+
+from .backend import is_array, namespace_of
+from .optim import tree_leaves, tree_map
+
+
+def _rebuild(tree, leaves):
+    """A tree shaped like ``tree`` holding ``leaves`` (in ``tree_leaves`` order)."""
+    leaves = iter(leaves)
+    return tree_map(lambda _: next(leaves), tree)
+
+
+def _backward(g, end_node):
+    """autograd's backward pass from ``end_node``, returning {root node: gradient} for every root
+    reached (roots are the nodes without parents: the boxed leaves)."""
+    outgrads = {end_node: (g, False)}
+    at_roots = {}
+    for node in toposort(end_node):
+        outgrad = outgrads.pop(node)[0]
+        if not node.parents:
+            at_roots[node] = outgrad
+            continue
+        for parent, ingrad in zip(node.parents, node.vjp(outgrad)):
+            outgrads[parent] = add_outgrads(outgrads.get(parent), ingrad)
+    return at_roots
+
+
+def _like_leaf(gradient, leaf):
+    """NumPy turns 0-d results into scalars (np.float64); give a 0-d array leaf a 0-d array gradient."""
+    if type(gradient) is not type(leaf) and is_array(leaf):
+        return namespace_of(leaf).asarray(gradient)
+    return gradient
+
+
+def value_and_grad(fun, argnum=0):
+    """``fun``'s value and its gradient with respect to positional argument ``argnum``, an array or a
+    tree (dicts, lists, tuples) of arrays; the gradient has the same structure. ``fun`` must return
+    a scalar. Drop-in for ``autograd.value_and_grad(fun, argnum)`` with an integer ``argnum``."""
+    if not isinstance(argnum, int):
+        raise TypeError(f"argnum: expected an int, got {argnum!r}")
+
+    def value_and_gradient(*args, **kwargs):
+        tree = args[argnum]
+        leaves = tree_leaves(tree)
+        roots = [VJPNode.new_root() for _ in leaves]
+        with trace_stack.new_trace() as trace:
+            boxes = [new_box(leaf, trace, root) for leaf, root in zip(leaves, roots)]
+            out = fun(*args[:argnum], _rebuild(tree, boxes), *args[argnum + 1:], **kwargs)
+            traced = isbox(out) and out._trace == trace
+            value = out._value if traced else out
+        if vspace(value).size != 1:
+            raise TypeError(f"value_and_grad: {getattr(fun, '__name__', 'fun')} must return a scalar, "
+                            f"got shape {tuple(getattr(value, 'shape', ()))}")
+        if not traced:
+            warnings.warn("Output seems independent of input.")
+            return value, _rebuild(tree, [vspace(leaf).zeros() for leaf in leaves])
+        at_roots = _backward(vspace(value).ones(), out._node)
+        grads = [_like_leaf(at_roots[root], leaf) if root in at_roots else vspace(leaf).zeros()
+                 for root, leaf in zip(roots, leaves)]
+        return value, _rebuild(tree, grads)
+    return value_and_gradient
+
+
+def grad(fun, argnum=0):
+    """The gradient of scalar-valued ``fun`` with respect to argument ``argnum`` (an array or a tree
+    of arrays), as ``value_and_grad`` computes it."""
+    value_and_gradient = value_and_grad(fun, argnum)
+    return lambda *args, **kwargs: value_and_gradient(*args, **kwargs)[1]
