@@ -9,8 +9,8 @@ notebook's folder. The kernel sees ``STEVQ_QUICK`` ("1" in quick mode, "0" other
 notebooks read to shrink their runs, and the repository root on ``PYTHONPATH`` so that ``import
 stevq`` finds this checkout even without ``pip install -e .``.
 
-The executed notebook records in its metadata which mode produced its outputs and a SHA-256 of its
-code cells; ``tests/test_lectures.py`` recomputes that hash, so a code cell edited after the last
+The executed notebook records which mode produced its outputs (in its metadata and in a last line of
+its first cell) and a SHA-256 of its code cells; ``tests/test_lectures.py`` recomputes that hash, so a code cell edited after the last
 build (outputs no longer matching the code) fails the tests until this script is run again.
 """
 import argparse
@@ -90,10 +90,27 @@ def execute(path, quick=True, timeout=300):
     return notebook
 
 
+STAMP = "*Stored outputs:"
+
+
+def stamp_first_cell(notebook):
+    """End the first (markdown) cell with a line saying which mode produced the stored outputs,
+    replacing the line of an earlier build."""
+    mode = notebook.metadata["stevq"]["mode"]
+    command = "python lectures/build.py" + (" --quick" if mode == "quick" else "")
+    first = notebook.cells[0]
+    lines = [line for line in first.source.rstrip().split("\n") if not line.startswith(STAMP)]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    first.source = "\n".join(lines + ["", f"{STAMP} {mode} mode (`{command}`, "
+                                           f"STEVQ_QUICK={int(mode == 'quick')}).*"])
+    return notebook
+
+
 def build(path, quick=False, timeout=1800):
     """Execute ``path`` and write it back with its outputs; return the seconds it took."""
     start = time.perf_counter()
-    notebook = execute(path, quick=quick, timeout=timeout)
+    notebook = stamp_first_cell(execute(path, quick=quick, timeout=timeout))
     nbformat.write(notebook, str(path))
     return time.perf_counter() - start
 

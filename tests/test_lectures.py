@@ -105,6 +105,10 @@ def test_stored_outputs_match_the_code(path):
     notebook = nbformat.read(path, as_version=4)
     stamp = notebook.metadata.get("stevq", {})
     assert stamp.get("mode") in ("quick", "full"), f"{path.name}: never built; run python lectures/build.py"
+    assert notebook.cells[0].source.rstrip().endswith(f"{build.STAMP} {stamp['mode']} mode (`python lectures/build.py"
+                                                      f"{' --quick' if stamp['mode'] == 'quick' else ''}`, "
+                                                      f"STEVQ_QUICK={int(stamp['mode'] == 'quick')}).*"), (
+        f"{path.name}: the first cell must say which mode produced the stored outputs")
     assert stamp.get("code_sha256") == build.code_hash(notebook), (
         f"{path.name}: code changed since its outputs were stored; run python lectures/build.py {path.name}")
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
@@ -116,3 +120,11 @@ def test_stored_outputs_match_the_code(path):
     if path in LECTURE_NOTEBOOKS:
         assert _images(notebook) >= 1, f"{path.name}: no stored figure"
     assert path.stat().st_size <= MAX_KILOBYTES * 1024, f"{path.name}: {path.stat().st_size // 1024} KB"
+
+
+def test_the_mode_stamp_replaces_the_previous_one():
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title\n\nText.")])
+    for mode in ("quick", "full"):
+        notebook.metadata["stevq"] = {"mode": mode}
+        build.stamp_first_cell(notebook)
+    assert notebook.cells[0].source == f"# Title\n\nText.\n\n{build.STAMP} full mode (`python lectures/build.py`, STEVQ_QUICK=0).*"
