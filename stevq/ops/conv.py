@@ -5,27 +5,18 @@ every kh x kw patch of the (zero-padded) input into a row, so that it becomes on
 flattened kernel; the adjoint of that copy adds every row back onto the patch it came from, and is
 in turn the forward pass of the transposed convolution.
 
-Inside, the patches are taken channels-last: ``patches_nhwc`` turns an (N, H, W, C) image into rows
-(N * Ho * Wo, kh * kw * C), each row the patch in (i, j, c) order, and ``add_patches_nhwc`` is its
-adjoint. Channels-last makes every copy move runs of C contiguous numbers (channels-first would move
-single numbers at stride ``stride``), and the matmul's (N * Ho * Wo, O) result *is* the output in
-channels-last order, returned as an NCHW view without a copy. NumPy's elementwise functions keep the
-memory order of their inputs, so the next layer finds its input channels-last already and the
-transposes cost nothing. ``im2col``/``col2im`` (columns in (c, i, j) order, as in the textbooks) are
-the same two operations with the columns permuted. Only slicing, stack, reshape and matmul are used,
-so it runs on every backend.
+The copies are ``block_patches`` and ``add_block_patches`` (``patches.py``: channels last, and
+space-to-depth for strides > 1, so that they move long runs of adjacent numbers). The matmul's
+(N * Ho * Wo, O) result is the output channels-last and is returned as an NCHW view, without a copy;
+NumPy's elementwise functions keep the memory order of their inputs, so the next layer finds its
+input channels-last already and the transposes cost nothing. ``im2col``/``col2im`` (columns in
+(c, i, j) order, as in the textbooks) are the same two operations with the columns rearranged.
+Only slicing, stack, reshape, permute_dims and matmul are used, so it runs on every backend.
 """
-from autograd.extend import defvjp, primitive
-
-from ..backend import namespace_of
 from .arith import add, matmul
+from .patches import add_block_patches, block_patches, output_size, tap_blocks
 from .reductions import max, mean
-from .shape import broadcast_to, reshape, transpose
-
-
-def output_size(size, kernel, stride, padding):
-    """Spatial output size of a convolution: floor((size + 2 padding - kernel) / stride) + 1."""
-    return (size + 2 * padding - kernel) // stride + 1
+from .shape import broadcast_to, getitem, reshape, transpose
 
 
 def _check_conv_shapes(x, weight, op, weight_channel_axis):
@@ -36,57 +27,6 @@ def _check_conv_shapes(x, weight, op, weight_channel_axis):
         layout = "(out, in, kh, kw)" if weight_channel_axis == 1 else "(in, out, kh, kw)"
         raise ValueError(f"weight: {op} expects a 4-D {layout} array with in = {x.shape[1]} (x's channels), "
                          f"got shape {tuple(weight.shape)}")
-
-
-def _offset(i, j, out_h, out_w, stride):
-    """Index (N, H, W, C layout) of the input pixels under kernel offset (i, j) for every output position."""
-    return (slice(None), slice(i, i + stride * (out_h - 1) + 1, stride),
-            slice(j, j + stride * (out_w - 1) + 1, stride), slice(None))
-
-
-def _pointwise(kh, kw, stride, padding):
-    """A 1x1 kernel with stride 1 and no padding: the patches are the pixels themselves."""
-    return kh == kw == stride == 1 and padding == 0
-
-
-@primitive
-def patches_nhwc(x, kh, kw, stride=1, padding=0):
-    """Rows of patches, channels last: (N, H, W, C) -> (N * Ho * Wo, kh * kw * C), row (n, y, x)
-    holding x_padded[n, stride y + i, stride x + j, c] at column (i kw + j) C + c."""
-    xp = namespace_of(x)
-    n, h, w, c = x.shape
-    out_h, out_w = output_size(h, kh, stride, padding), output_size(w, kw, stride, padding)
-    if _pointwise(kh, kw, stride, padding):
-        return xp.reshape(x, (n * h * w, c))
-    if padding:
-        padded = xp.zeros((n, h + 2 * padding, w + 2 * padding, c), dtype=x.dtype)
-        padded[:, padding:padding + h, padding:padding + w, :] = x
-        x = padded
-    patches = xp.stack([x[_offset(i, j, out_h, out_w, stride)] for i in range(kh) for j in range(kw)], axis=3)
-    return xp.reshape(patches, (n * out_h * out_w, kh * kw * c))
-
-
-@primitive
-def add_patches_nhwc(rows, image_shape, kh, kw, stride=1, padding=0):
-    """The adjoint of ``patches_nhwc``: add every row back onto its patch of an (N, H, W, C) image of
-    ``image_shape``; pixels under several patches receive the sum."""
-    xp = namespace_of(rows)
-    n, h, w, c = image_shape
-    if _pointwise(kh, kw, stride, padding):
-        return xp.reshape(rows, (n, h, w, c))
-    out_h, out_w = output_size(h, kh, stride, padding), output_size(w, kw, stride, padding)
-    patches = xp.reshape(rows, (n, out_h, out_w, kh * kw, c))
-    image = xp.zeros((n, h + 2 * padding, w + 2 * padding, c), dtype=rows.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            image[_offset(i, j, out_h, out_w, stride)] += patches[:, :, :, i * kw + j, :]
-    return image[:, padding:padding + h, padding:padding + w, :] if padding else image
-
-
-defvjp(patches_nhwc, lambda ans, x, kh, kw, stride=1, padding=0:
-       lambda g: add_patches_nhwc(g, x.shape, kh, kw, stride, padding))
-defvjp(add_patches_nhwc, lambda ans, rows, shape, kh, kw, stride=1, padding=0:
-       lambda g: patches_nhwc(g, kh, kw, stride, padding))
 
 
 def _channels_last(x):
@@ -100,32 +40,36 @@ def _channels_first(x):
 def im2col(x, kh, kw, stride=1, padding=0):
     """Rows of patches: (N, C, H, W) -> (N * Ho * Wo, C * kh * kw); row (n, y, x) is the (C, kh, kw)
     patch at (stride y, stride x) of the zero-padded image, flattened."""
-    n, c = x.shape[0], x.shape[1]
-    rows = patches_nhwc(_channels_last(x), kh, kw, stride, padding)
-    by_offset = reshape(rows, (rows.shape[0], kh, kw, c))
-    return reshape(transpose(by_offset, (0, 3, 1, 2)), (rows.shape[0], c * kh * kw))
+    c = x.shape[1]
+    rows = block_patches(_channels_last(x), kh, kw, stride, padding)
+    count, bh, bw = rows.shape[0], -(-kh // stride), -(-kw // stride)
+    by_tap = reshape(transpose(reshape(rows, (count, bh, bw, stride, stride, c)), (0, 5, 1, 3, 2, 4)),
+                     (count, c, bh * stride, bw * stride))
+    if (bh * stride, bw * stride) != (kh, kw):  # drop the taps that only pad the kernel to whole blocks
+        by_tap = getitem(by_tap, (slice(None), slice(None), slice(0, kh), slice(0, kw)))
+    return reshape(by_tap, (count, c * kh * kw))
 
 
 def col2im(cols, image_shape, kh, kw, stride=1, padding=0):
     """The adjoint of ``im2col``: add every row of patches back onto an image of ``image_shape`` (NCHW)."""
     n, c, h, w = image_shape
-    by_channel = reshape(cols, (cols.shape[0], c, kh, kw))
-    rows = reshape(transpose(by_channel, (0, 2, 3, 1)), (cols.shape[0], kh * kw * c))
-    return _channels_first(add_patches_nhwc(rows, (n, h, w, c), kh, kw, stride, padding))
+    by_tap = tap_blocks(reshape(cols, (cols.shape[0], c, kh, kw)), stride)  # (R, C, bh, s, bw, s)
+    rows = reshape(transpose(by_tap, (0, 2, 4, 3, 5, 1)), (cols.shape[0], -1))
+    return _channels_first(add_block_patches(rows, (n, h, w, c), kh, kw, stride, padding))
 
 
 def conv2d(x, weight, stride=1, padding=0):
     """2-D cross-correlation, as in every deep-learning library:
     out[n, o, y, x] = sum_{c, i, j} weight[o, c, i, j] * x_padded[n, c, stride*y + i, stride*x + j].
-    Computed as patches_nhwc(x) @ weight arranged as (kh * kw * C, O)."""
+    Computed as block_patches(x) @ (the weight in block order, (bh * bw * s * s * C, O))."""
     _check_conv_shapes(x, weight, "conv2d", 1)
     n, _, h, w = x.shape
     out_channels, in_channels, kh, kw = weight.shape
     out_h, out_w = output_size(h, kh, stride, padding), output_size(w, kw, stride, padding)
     if out_h < 1 or out_w < 1:
         raise ValueError(f"x: conv2d of a {h}x{w} image with a {kh}x{kw} kernel and padding {padding} is empty")
-    rows = patches_nhwc(_channels_last(x), kh, kw, stride, padding)
-    kernel = reshape(transpose(weight, (2, 3, 1, 0)), (kh * kw * in_channels, out_channels))
+    rows = block_patches(_channels_last(x), kh, kw, stride, padding)
+    kernel = reshape(transpose(tap_blocks(weight, stride), (2, 4, 3, 5, 1, 0)), (-1, out_channels))
     return _channels_first(reshape(matmul(rows, kernel), (n, out_h, out_w, out_channels)))
 
 
@@ -135,7 +79,7 @@ def conv_transpose2d(x, weight, stride=1, padding=0, output_padding=0):
     ``weight`` has shape (in_channels, out_channels, kh, kw) as in PyTorch's ConvTranspose2d; the
     output size is (H - 1) stride - 2 padding + kh + output_padding, with 0 <= output_padding < stride.
     Every input pixel's channel vector times the kernel gives a kh x kw x out_channels patch (one
-    matmul), and the patches are added onto the output (``add_patches_nhwc``).
+    matmul), and the patches are added onto the output (``add_block_patches``).
     """
     _check_conv_shapes(x, weight, "conv_transpose2d", 0)
     if not 0 <= output_padding < stride:
@@ -145,8 +89,8 @@ def conv_transpose2d(x, weight, stride=1, padding=0, output_padding=0):
     out_h = (h - 1) * stride - 2 * padding + kh + output_padding
     out_w = (w - 1) * stride - 2 * padding + kw + output_padding
     rows = reshape(_channels_last(x), (n * h * w, in_channels))
-    kernel = reshape(transpose(weight, (0, 2, 3, 1)), (in_channels, kh * kw * out_channels))
-    image = add_patches_nhwc(matmul(rows, kernel), (n, out_h, out_w, out_channels), kh, kw, stride, padding)
+    kernel = reshape(transpose(tap_blocks(weight, stride), (0, 2, 4, 3, 5, 1)), (in_channels, -1))
+    image = add_block_patches(matmul(rows, kernel), (n, out_h, out_w, out_channels), kh, kw, stride, padding)
     return _channels_first(image)
 
 

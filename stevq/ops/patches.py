@@ -1,0 +1,134 @@
+"""The patches of an image as the rows of a matrix (the gather behind convolution) and its adjoint.
+
+A convolution with stride s reads, for every output pixel (y, x), the kh x kw patch at (s y, s x)
+of the zero-padded input; copying the patches into the rows of a matrix turns it into one matmul.
+Two choices make that copy cheap, because it moves as many numbers as the matmul multiplies:
+
+* Channels last. Images are (N, H, W, C) here, so a patch is made of runs of C adjacent numbers
+  (channels-first would move single numbers), and a matmul result (N * Ho * Wo, O) already is the
+  output, channels last.
+* Space-to-depth. With stride s > 1 the pixels of a patch row are s apart. Cut the padded image into
+  s x s blocks and make each block's pixels channels: (N, Hb s, Wb s, C) -> (N, Hb, Wb, s s C).
+  Kernel offset i = s a + r then sits in block row y + a, sub-row r: the stride-s, kh x kw convolution
+  is a stride-1 convolution of the block image with a ceil(kh/s) x ceil(kw/s) kernel of blocks, and
+  its patches are runs of Wo s s C adjacent numbers. Taps beyond kh (when s does not divide kh)
+  are given zero weights (``tap_blocks``).
+
+Row (n, y, x) of ``block_patches`` holds x_pad[n, s y + s a + r, s x + s b + q, c] at column
+((((a bw) + b) s + r) s + q) C + c, a < bh = ceil(kh/s), b < bw = ceil(kw/s), r, q < s: "block
+order". With s = 1 it is the plain (i, j, c) order. ``tap_blocks`` lays a kernel out the same way.
+"""
+import math
+
+from autograd.extend import defvjp, primitive
+from autograd.tracer import getval
+
+from ..backend import namespace_of
+from .shape import concat, reshape
+
+
+def output_size(size, kernel, stride, padding):
+    """Spatial output size of a convolution: floor((size + 2 padding - kernel) / stride) + 1."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _grid(size, kernel, stride, padding):
+    """(output size, kernel size in blocks, image size in blocks): enough blocks for every patch
+    and for the whole padded image (its last rows may lie beyond every patch)."""
+    out, blocks = output_size(size, kernel, stride, padding), math.ceil(kernel / stride)
+    return out, blocks, max(out + blocks - 1, math.ceil((size + 2 * padding) / stride))
+
+
+def _pointwise(kh, kw, stride, padding):
+    """A 1x1 kernel with stride 1 and no padding: the patches are the pixels themselves."""
+    return kh == kw == stride == 1 and padding == 0
+
+
+def _phases(size, stride, padding):
+    """Where the pixels of each sub-pixel phase r go: padded row s Y + r is input row y = s Y + r - padding,
+    so phase r holds input rows y0, y0 + s, ... (``count`` of them) at block rows from Y0 on.
+    Returns [(r, y0, count, Y0)] for the phases that hold any input row."""
+    found = []
+    for r in range(stride):
+        y0 = (r - padding) % stride
+        if y0 < size:
+            found.append((r, y0, len(range(y0, size, stride)), (y0 + padding) // stride))
+    return found
+
+
+def _to_blocks(x, stride, padding, hb, wb):
+    """The zero-padded image (N, H, W, C) cut into s x s blocks: (N, hb, wb, s s C), one strided copy
+    per sub-pixel phase (this pads, too)."""
+    xp = namespace_of(x)
+    n, h, w, c = x.shape
+    if stride == 1 and padding == 0 and (hb, wb) == (h, w):
+        return x
+    blocks = xp.zeros((n, hb, wb, stride, stride, c), dtype=x.dtype)
+    for r, y0, rows, top in _phases(h, stride, padding):
+        for q, x0, cols, left in _phases(w, stride, padding):
+            blocks[:, top:top + rows, left:left + cols, r, q, :] = x[:, y0::stride, x0::stride, :]
+    return xp.reshape(blocks, (n, hb, wb, stride * stride * c))
+
+
+def _from_blocks(blocks, stride, padding, image_shape):
+    """The inverse of ``_to_blocks``: the (N, H, W, C) image inside the blocks (the padding dropped)."""
+    xp = namespace_of(blocks)
+    n, h, w, c = image_shape
+    n, hb, wb, _ = blocks.shape
+    if stride == 1 and padding == 0 and (hb, wb) == (h, w):
+        return blocks
+    blocks = xp.reshape(blocks, (n, hb, wb, stride, stride, c))
+    image = xp.empty((n, h, w, c), dtype=blocks.dtype)
+    for r, y0, rows, top in _phases(h, stride, padding):
+        for q, x0, cols, left in _phases(w, stride, padding):
+            image[:, y0::stride, x0::stride, :] = blocks[:, top:top + rows, left:left + cols, r, q, :]
+    return image
+
+
+@primitive
+def block_patches(x, kh, kw, stride=1, padding=0):
+    """Rows of patches in block order: (N, H, W, C) -> (N * Ho * Wo, bh * bw * s * s * C)."""
+    xp = namespace_of(x)
+    n, h, w, c = x.shape
+    (out_h, bh, hb), (out_w, bw, wb) = _grid(h, kh, stride, padding), _grid(w, kw, stride, padding)
+    if _pointwise(kh, kw, stride, padding):
+        return xp.reshape(x, (n * h * w, c))
+    blocks = _to_blocks(x, stride, padding, hb, wb)
+    patches = xp.stack([blocks[:, a:a + out_h, b:b + out_w, :] for a in range(bh) for b in range(bw)], axis=3)
+    return xp.reshape(patches, (n * out_h * out_w, -1))
+
+
+@primitive
+def add_block_patches(rows, image_shape, kh, kw, stride=1, padding=0):
+    """The adjoint of ``block_patches``: add every row back onto its patch of an (N, H, W, C) image
+    of ``image_shape``; pixels under several patches receive the sum."""
+    xp = namespace_of(rows)
+    n, h, w, c = image_shape
+    if _pointwise(kh, kw, stride, padding):
+        return xp.reshape(rows, (n, h, w, c))
+    (out_h, bh, hb), (out_w, bw, wb) = _grid(h, kh, stride, padding), _grid(w, kw, stride, padding)
+    patches = xp.reshape(rows, (n, out_h, out_w, bh * bw, stride * stride * c))
+    blocks = xp.zeros((n, hb, wb, stride * stride * c), dtype=rows.dtype)
+    for a in range(bh):
+        for b in range(bw):
+            blocks[:, a:a + out_h, b:b + out_w, :] += patches[:, :, :, a * bw + b, :]
+    return _from_blocks(blocks, stride, padding, (n, h, w, c))
+
+
+defvjp(block_patches, lambda ans, x, kh, kw, stride=1, padding=0:
+       lambda g: add_block_patches(g, x.shape, kh, kw, stride, padding))
+defvjp(add_block_patches, lambda ans, rows, shape, kh, kw, stride=1, padding=0:
+       lambda g: block_patches(g, kh, kw, stride, padding))
+
+
+def tap_blocks(kernel, stride):
+    """A kernel (A, B, kh, kw) as (A, B, bh, s, bw, s): its taps zero-padded to whole s x s blocks
+    and split into block offset and sub-pixel, i = s a + r (differentiable; the padding gets no gradient)."""
+    a, b, kh, kw = kernel.shape
+    bh, bw = math.ceil(kh / stride), math.ceil(kw / stride)
+    xp = namespace_of(getval(kernel))
+    if bh * stride > kh:
+        kernel = concat([kernel, xp.zeros((a, b, bh * stride - kh, kw), dtype=kernel.dtype)], axis=2)
+    if bw * stride > kw:
+        kernel = concat([kernel, xp.zeros((a, b, bh * stride, bw * stride - kw), dtype=kernel.dtype)], axis=3)
+    return reshape(kernel, (a, b, bh, stride, bw, stride))
