@@ -12,9 +12,10 @@ Prints, measured in this one run:
    computations.
 
 Timings are medians over repeats, the contenders taking turns (round robin) so that a slow spell of
-the machine hits them all alike. Options: --repeats N (default 30), --chain N (default 200).
-On a busy machine, pin every library to one thread for steadier ratios:
-    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/engine.py
+the machine hits them all alike. Options: --repeats N (default 30), --chain N (default 200),
+--threads N (default 1: NumPy's BLAS and PyTorch get the same number of threads; several threads
+on a busy machine make every library slow and the ratios meaningless), --small (a tiny MLP: a smoke
+test of this script, not a benchmark).
 """
 import argparse
 import os
@@ -23,15 +24,22 @@ import statistics
 import sys
 import time
 
-import numpy as np
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, "..")]
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+if __name__ == "__main__":  # the BLAS thread count must be set before NumPy is imported
+    import timing
+    _early = argparse.ArgumentParser(add_help=False)
+    _early.add_argument("--threads", type=int, default=1)
+    timing.set_threads(_early.parse_known_args()[0].threads)
+
+import numpy as np  # noqa: E402
 
 import autograd.numpy as anp  # noqa: E402
 from autograd import grad  # noqa: E402
 
 import stevq  # noqa: E402
-from stevq import nn, ops  # noqa: E402
+from stevq import autodiff, nn, ops  # noqa: E402
 
 SIZES = (784, 512, 512, 10)
 BATCH = 256
@@ -106,9 +114,9 @@ def dense_layers(params):
 
 
 def stevq_step(images, labels, params, apply):
-    """grad of the stevq model (NumPy backend)."""
+    """stevq.autodiff.grad of the stevq model (NumPy backend)."""
     x, y = stevq.asarray(images), stevq.asarray(labels)
-    loss_grad = grad(lambda p: ops.cross_entropy(apply(p, x), y))
+    loss_grad = autodiff.grad(lambda p: ops.cross_entropy(apply(p, x), y))
     return lambda: loss_grad(params)
 
 
@@ -183,16 +191,19 @@ def largest_relative_difference(grads_a, grads_b):
     return worst
 
 
-def mlp_times(repeats):
+def mlp_times(repeats, threads=1, use_torch=True):
     images, labels, params, apply = mlp_data()
     contenders = {"stevq": stevq_step(images, labels, params, apply),
                   "autograd.numpy": anp_step(images, labels, dense_layers(params)),
                   "NumPy by hand (no autodiff)": numpy_by_hand_step(images, labels, dense_layers(params))}
-    try:
-        import torch
-    except ImportError:
-        torch = None
+    torch = None
+    if use_torch:
+        try:
+            import torch
+        except ImportError:
+            pass
     if torch is not None:
+        torch.set_num_threads(threads)
         contenders["PyTorch"] = torch_step(torch, images, labels, dense_layers(params))
     with stevq.use("array_api_strict"):
         strict_params = [{key: stevq.asarray(value) for key, value in layer.items()} for layer in params]
@@ -213,10 +224,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--chain", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS and PyTorch threads")
+    parser.add_argument("--small", action="store_true", help="a tiny MLP (smoke test)")
+    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
     args = parser.parse_args()
+    global SIZES, BATCH
+    if args.small:
+        SIZES, BATCH = (12, 8, 8, 3), 16
 
     print(f"stevq {stevq.__version__}, numpy {np.__version__}, Python {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs, {platform.machine()}")
+          f"{os.cpu_count()} CPUs, {platform.machine()}; {args.threads} BLAS/torch thread(s)"
+          f"{'; SMALL sizes (smoke test)' if args.small else ''}")
     print(f"\n1. Overhead per primitive call, 2-element float64 arrays, chain of {args.chain} adds "
           f"(median of {args.repeats}):")
     per_call = overhead_per_call(args.chain, args.repeats)
@@ -228,7 +246,7 @@ def main():
 
     print(f"\n2. MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, float32, ReLU, cross-entropy: "
           f"forward + backward (median of {args.repeats}):")
-    medians, differences, dtypes, torch = mlp_times(args.repeats)
+    medians, differences, dtypes, torch = mlp_times(args.repeats, args.threads, not args.no_torch)
     if torch is not None:
         print(f"   (PyTorch {torch.__version__}, {torch.get_num_threads()} threads)")
     width = max(map(len, medians))
@@ -237,7 +255,7 @@ def main():
         check = "" if name == "stevq" else f", gradients within {differences[name]:.0e} of stevq's"
         print(f"   {name:<{width}}  {1e3 * value:8.2f} ms{ratio}   ({'/'.join(dtypes[name])} gradients{check})")
     if torch is None:
-        print("   PyTorch: not installed (pip install torch to include it)")
+        print("   PyTorch: not installed or --no-torch (pip install torch to include it)")
 
 
 if __name__ == "__main__":

@@ -84,11 +84,13 @@ def measure_memory(case, name, args):
 
 
 def check(module, name, first, reference):
-    """How well contender ``name`` agrees with stevq on its first call (same start, same data)."""
+    """(text, number): how well contender ``name`` agrees with stevq on its first call (same start,
+    same data): the fraction of equal indices (lookup) or the relative difference of the first loss."""
     if hasattr(module, "agree"):
         agreement = module.agree(name, first, reference)
-        return None if agreement is None else f"same index {100 * agreement:.2f}%"
-    return f"1st loss rel. diff {abs(first - reference) / max(abs(reference), 1e-30):.0e}"
+        return (None, None) if agreement is None else (f"same index {100 * agreement:.2f}%", agreement)
+    difference = abs(first - reference) / max(abs(reference), 1e-30)
+    return f"1st loss rel. diff {difference:.0e}", difference
 
 
 def run_case(case, args, torch):
@@ -103,7 +105,8 @@ def run_case(case, args, torch):
         rows.append({"contender": name, "wall_ms": 1e3 * median["wall"], "cpu_ms": 1e3 * median["cpu"],
                      "ratio_wall": medians["stevq"]["wall"] / median["wall"],
                      "ratio_cpu": medians["stevq"]["cpu"] / median["cpu"] if median["cpu"] > 0 else math.nan,
-                     "memory_mb": memory.get(name, {}).get("megabytes"), "check": checks.get(name)})
+                     "memory_mb": memory.get(name, {}).get("megabytes"),
+                     "check": checks.get(name, (None, None))[0], "agreement": checks.get(name, (None, None))[1]})
     targets = []
     for other, limit in module.TARGETS:
         if other in medians:

@@ -1,0 +1,70 @@
+"""The benchmark scripts run end to end in their tiny mode and print every row they promise; the
+contenders compute the same thing. Wall-clock values are never asserted: only that the numbers exist,
+are finite and positive, and that the contenders agree."""
+import importlib.util
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "benchmarks"
+EXPECTED = {"a": {"stevq", "autograd.numpy"}, "b": {"stevq"}, "c": {"stevq", "NumPy matmul (floor)"}}
+TORCH_ROWS = {"a": {"PyTorch"}, "b": {"PyTorch"}, "c": {"PyTorch argmin", "PyTorch matmul"}}
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def _run(script, *args):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def _check_results(results, with_torch, with_memory):
+    assert [case["case"] for case in results["cases"]] == ["a", "b", "c"]
+    for case in results["cases"]:
+        names = {row["contender"] for row in case["rows"]}
+        assert names == EXPECTED[case["case"]] | (TORCH_ROWS[case["case"]] if with_torch else set())
+        for row in case["rows"]:
+            for key in ("wall_ms", "cpu_ms", "ratio_wall"):
+                assert math.isfinite(row[key]) and row[key] >= 0, (case["case"], row)
+            assert (row["memory_mb"] is not None) == with_memory
+            if row["agreement"] is not None:  # same start, same data: the same numbers
+                assert row["agreement"] == 1.0 if case["case"] == "c" else row["agreement"] < 1e-5, row
+        for target in case["targets"]:
+            measured = target["versus"] in names
+            assert (target["ratio_wall"] is not None) == measured
+            if measured:
+                assert math.isfinite(target["ratio_wall"]) and target["met"] in (True, False)
+
+
+def test_run_small_without_torch(tmp_path):
+    out = _run("run.py", "--small", "--repeats", "1", "--no-torch", "--json", str(tmp_path / "r.json"))
+    results = json.loads((tmp_path / "r.json").read_text())
+    _check_results(results, with_torch=False, with_memory=True)
+    for title in ("(a) MLP VQ-VAE", "(b) conv VQ-VAE", "(c) nearest code"):
+        assert title in out
+    assert "PyTorch: not installed or --no-torch" in out
+    assert "not measured (PyTorch absent)" in out
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed (it is optional)")
+def test_run_small_with_torch(tmp_path):
+    _run("run.py", "--small", "--repeats", "1", "--no-memory", "--json", str(tmp_path / "r.json"))
+    _check_results(json.loads((tmp_path / "r.json").read_text()), with_torch=True, with_memory=False)
+
+
+def test_engine_small():
+    out = _run("engine.py", "--small", "--repeats", "1", "--chain", "5", "--no-torch")
+    ratio = re.search(r"stevq / autograd\.numpy: ([0-9.]+)x", out)
+    assert ratio and float(ratio.group(1)) > 0
+    for row in ("stevq", "autograd.numpy", "NumPy by hand (no autodiff)", "stevq on array_api_strict"):
+        match = re.search(rf"^   {re.escape(row)} +([0-9.]+) ms", out, re.MULTILINE)
+        assert match and math.isfinite(float(match.group(1))), row
+    differences = [float(x) for x in re.findall(r"gradients within ([0-9.e+-]+) of stevq's", out)]
+    assert len(differences) == 3 and max(differences) < 1e-5
