@@ -166,7 +166,7 @@ FLAT_PERCENT = 1.0  # a change of the training loss within +-1% is reported as f
 def _trend(change_percent):
     if change_percent > FLAT_PERCENT:
         return "rises"
-    return "falls" if change_percent < -FLAT_PERCENT else f"stays flat (within {FLAT_PERCENT:g}%)"
+    return "falls" if change_percent < -FLAT_PERCENT else f"stays within {FLAT_PERCENT:g}% of its start"
 
 
 def _instability_lines(rows):
