@@ -212,5 +212,5 @@ def summary(config, rows):
         here = [r for r in rows if r["model"] == model]
         score = "test MSE" if MODELS[model] == "reconstruction" else "test accuracy"
         lines += [f"## {model} (score = {score})", "",
-                  runio.markdown_table(here, ["K", "codes", "variant", *FINAL_KEYS]), "", *_findings(here, model), ""]
+                  runio.markdown_table(here, ["K", "codes", "variant", *FINAL_KEYS]), *_findings(here, model), ""]
     return "\n".join(lines) + "\n"
