@@ -8,9 +8,8 @@ Submodules are imported on first use (``stevq.vq``, ``stevq.theory``, ...).
 """
 import importlib
 
-from autograd import grad, value_and_grad
-
 from . import backend, ops
+from .autodiff import grad, value_and_grad
 from .backend import asarray, to_numpy, use
 
 __version__ = "0.1.0"

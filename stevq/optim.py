@@ -69,7 +69,9 @@ def adam(lr, b1=0.9, b2=0.999, eps=1e-8):
         root = math.sqrt(1 - b2 ** t)
         size, eps_scaled = lr * root / (1 - b1 ** t), eps * root
         new_params, new_mean, new_second = [], [], []
-        for p, g, m, s in zip(tree_leaves(params), tree_leaves(grads), tree_leaves(mean), tree_leaves(second)):
+        # tree_map pairs grads with params by key (a dict of gradients may list its keys in another order)
+        grad_leaves = tree_leaves(tree_map(lambda p, g: g, params, grads))
+        for p, g, m, s in zip(tree_leaves(params), grad_leaves, tree_leaves(mean), tree_leaves(second)):
             m = _moving_average(m, g, 1 - b1)
             s = _moving_average(s, g * g, 1 - b2)
             move = namespace_of(s).sqrt(s)

@@ -207,3 +207,18 @@ def test_tree_map_and_leaves():
     assert optim.tree_leaves(tree) == [1, 2, 3, 4, 5]
     doubled = optim.tree_map(lambda v, w: v * 10 + w, tree, tree)
     assert doubled == {"a": 11, "b": [22, (33, 44)], "c": {"d": 55}}
+
+
+@pytest.mark.parametrize("make", [lambda: stevq.optim.adam(0.1), lambda: stevq.optim.sgd(0.1, momentum=0.5)])
+def test_optimizers_pair_gradients_with_parameters_by_key(make):
+    """A gradient dict whose keys come in another order than the parameters' must still update
+    each parameter with its own gradient: the result equals the update with matching order."""
+    init, update, get_params = make()
+    params = {"a": np.zeros(2), "b": np.zeros(3)}
+    same_order = {"a": -np.ones(2), "b": np.full(3, 2.0)}
+    other_order = {"b": np.full(3, 2.0), "a": -np.ones(2)}
+    expected = get_params(update(0, same_order, init(params)))
+    got = get_params(update(0, other_order, init(params)))
+    assert expected["a"][0] > 0 and expected["b"][0] < 0
+    for key in params:
+        np.testing.assert_array_equal(got[key], expected[key])

@@ -28,7 +28,7 @@ import io
 import math
 
 import numpy as np
-from autograd import grad, value_and_grad
+from ..autodiff import grad, value_and_grad
 
 from stevq import backend, nn, ops, optim, runio, ste, validate
 from stevq.backend import asarray, to_numpy
