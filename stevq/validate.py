@@ -11,6 +11,10 @@ from autograd.tracer import getval
 from .backend import is_array, namespace_of
 
 
+class NonFiniteInputError(ValueError):
+    """An input array holds NaN or inf (a ValueError, so callers can also catch it as one)."""
+
+
 def _is_float_dtype(xp, dtype):
     return dtype in (xp.float32, xp.float64) or (xp is np and np.issubdtype(dtype, np.floating))
 
@@ -46,7 +50,7 @@ def array(x, name, ndim=None, dtype="float", finite=True, shape=None):
     if dtype == "int" and not _is_int_dtype(xp, value.dtype):
         raise TypeError(f"{name}: expected an integer array, got dtype {value.dtype}")
     if finite and dtype == "float" and not bool(xp.all(xp.isfinite(value))):
-        raise ValueError(f"{name}: contains NaN or inf")
+        raise NonFiniteInputError(f"{name}: contains NaN or inf")
     return x
 
 

@@ -28,9 +28,9 @@ import io
 import math
 
 import numpy as np
-from ..autodiff import grad, value_and_grad
 
 from stevq import backend, nn, ops, optim, runio, ste, validate
+from stevq.autodiff import grad, value_and_grad
 from stevq.backend import asarray, to_numpy
 from stevq.experiments import models
 from stevq.experiments import quant_act_report as report
@@ -245,9 +245,7 @@ def train(apply, params, train_set, phases, batch_size, seed, loss_eval_size, ev
             next(bar, None)
             try:
                 loss, grads = objective(get_params(state), *train_set.batch(next(batches)))
-            except ValueError as err:  # stevq.validate stops a NaN or inf inside the forward pass
-                if "NaN or inf" not in str(err):
-                    raise
+            except validate.NonFiniteInputError as err:  # a NaN or inf reached an STE in the forward pass
                 raise runio.NonFiniteError(f"{description} produced non-finite values at step {step}: "
                                            f"{err}; last good metrics: {last_good}") from err
             loss = float(to_numpy(loss))
