@@ -72,9 +72,11 @@ class Settings:
     init_scale: float = 1.0         # codebook initialised as N(0, init_scale^2)
     nu: float = 1.0                 # sync: the chosen codes get nu x the task gradient
     affine_lr: float = 4.0          # affine: learning-rate multiplier a of the shared scale and shift
-    alt_rate: float = 0.5           # alternating: SGD on L_cb before each step, the busiest code moving
-    alt_steps: int = 1              # this fraction of the way to its members' mean, this many steps,
-    alt_momentum: float = 0.0       # with this heavy-ball momentum (see ``alternating_lr``)
+    # alternating: alt_steps SGD steps (heavy-ball alt_momentum) on L_cb before each training step,
+    # sized so that the busiest code moves alt_rate of the way to its members' mean (``alternating_lr``)
+    alt_rate: float = 0.5
+    alt_steps: int = 1
+    alt_momentum: float = 0.0
     ema_decay: float = 0.99
     dead_threshold: int = 20        # dead-code: re-seed codes unused for this many steps
     dead_noise: float = 0.01
