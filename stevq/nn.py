@@ -65,13 +65,17 @@ def Dense(out_dim, dtype="float64"):
     return init, apply
 
 
-def Conv(out_channels, kernel=3, stride=1, padding=0, dtype="float64"):
-    """2-D convolution on NCHW inputs, He-normal weights (out, in, k, k), zero bias."""
+def _check_conv_arguments(out_channels, kernel, stride, padding, dtype):
     validate.number(out_channels, "out_channels", low=1, integer=True)
     validate.number(kernel, "kernel", low=1, integer=True)
     validate.number(stride, "stride", low=1, integer=True)
     validate.number(padding, "padding", low=0, integer=True)
     _float_dtype(dtype)
+
+
+def Conv(out_channels, kernel=3, stride=1, padding=0, dtype="float64"):
+    """2-D convolution on NCHW inputs, He-normal weights (out, in, k, k), zero bias."""
+    _check_conv_arguments(out_channels, kernel, stride, padding, dtype)
 
     def init(rng, input_shape):
         channels, height, width = _input_shape(input_shape, "Conv", ndim=3)
@@ -92,11 +96,7 @@ def Conv(out_channels, kernel=3, stride=1, padding=0, dtype="float64"):
 def ConvTranspose(out_channels, kernel=4, stride=2, padding=1, dtype="float64"):
     """Transposed 2-D convolution (learned upsampling), weights (in, out, k, k), zero bias.
     Output size (H - 1) stride - 2 padding + kernel."""
-    validate.number(out_channels, "out_channels", low=1, integer=True)
-    validate.number(kernel, "kernel", low=1, integer=True)
-    validate.number(stride, "stride", low=1, integer=True)
-    validate.number(padding, "padding", low=0, integer=True)
-    _float_dtype(dtype)
+    _check_conv_arguments(out_channels, kernel, stride, padding, dtype)
 
     def init(rng, input_shape):
         channels, height, width = _input_shape(input_shape, "ConvTranspose", ndim=3)
