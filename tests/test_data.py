@@ -461,3 +461,14 @@ def test_synthetic_arguments_are_validated():
     with pytest.raises(ValueError, match="dtype: expected one of"):
         data.gaussian_clusters(3, dim=2, dtype="int32")
 
+
+
+def test_minibatch_indices_cover_each_epoch_once_and_repeat_with_the_seed():
+    from stevq.data import minibatch_indices
+    batches = minibatch_indices(np.random.default_rng(3), 10, 3)
+    epoch = np.concatenate([next(batches) for _ in range(3)])      # 3 full batches, 1 index dropped
+    assert len(set(epoch.tolist())) == 9 and epoch.max() < 10
+    again = minibatch_indices(np.random.default_rng(3), 10, 3)
+    np.testing.assert_array_equal(next(again), epoch[:3])
+    with pytest.raises(ValueError, match="batch_size"):
+        next(minibatch_indices(np.random.default_rng(0), 2, 3))

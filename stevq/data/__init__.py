@@ -5,9 +5,11 @@
 - ``fetch``: find files on disk, check SHA-256 digests, download with retries into the cache.
 - ``mnist``: ``load_mnist()`` and ``load_fashion_mnist()`` returning ``ImageData`` (host arrays).
 - ``synthetic``: ``gaussian`` and ``gaussian_clusters`` for the toy experiments.
+- ``batches``: ``minibatch_indices``, endless shuffled mini-batches from a seeded generator.
 
 Everything here works on the host (NumPy); ``stevq.asarray`` moves arrays to the active backend.
 """
+from .batches import minibatch_indices
 from .fetch import DataUnavailableError
 from .idx import read_idx, write_idx
 from .mnist import (FASHION_MNIST, FASHION_MNIST_CLASSES, FILES, MNIST, MNIST_CLASSES, ImageData, Source,
@@ -16,4 +18,4 @@ from .synthetic import gaussian, gaussian_clusters
 
 __all__ = ["DataUnavailableError", "FASHION_MNIST", "FASHION_MNIST_CLASSES", "FILES", "ImageData", "MNIST",
            "MNIST_CLASSES", "Source", "data_home", "gaussian", "gaussian_clusters", "load_fashion_mnist",
-           "load_images", "load_mnist", "read_idx", "write_idx"]
+           "load_images", "load_mnist", "minibatch_indices", "read_idx", "write_idx"]

@@ -32,6 +32,7 @@ import numpy as np
 from stevq import backend, nn, ops, optim, runio, ste, validate
 from stevq.autodiff import grad, value_and_grad
 from stevq.backend import asarray, to_numpy
+from stevq.data import minibatch_indices
 from stevq.experiments import models
 from stevq.experiments import quant_act_report as report
 
@@ -208,16 +209,6 @@ def evaluate(apply, params, dataset, limit=None):
 # ---------------------------------------------------------------- training
 
 
-def _batch_indices(rng, size, batch_size):
-    """Endless mini-batches of indices: a fresh random permutation every epoch."""
-    if batch_size > size:
-        raise ValueError(f"batch_size: {batch_size} exceeds the {size} training examples")
-    while True:
-        order = rng.permutation(size)
-        for start in range(0, size - batch_size + 1, batch_size):
-            yield order[start:start + batch_size]
-
-
 def annealed(steps, lr, momentum):
     """The schedule of every network here: SGD with momentum at ``lr``, then at ``lr / 10`` for the
     last third of the steps, so that training ends close to a minimum (where the instability test
@@ -233,7 +224,7 @@ def train(apply, params, train_set, phases, batch_size, seed, loss_eval_size, ev
     training loss on the first ``loss_eval_size`` training examples at step 0 and every
     ``eval_every`` steps. Raises ``runio.NonFiniteError`` naming the step if a loss is NaN or inf."""
     objective = value_and_grad(lambda p, x, y: ops.cross_entropy(apply(p, x), y))
-    batches = _batch_indices(np.random.default_rng(seed), train_set.size, batch_size)
+    batches = minibatch_indices(np.random.default_rng(seed), train_set.size, batch_size)
     total = sum(steps for steps, _ in phases)
     history = {"step": [0], "train_loss": [evaluate(apply, params, train_set, loss_eval_size)[0]]}
     last_good = {"step": 0, "train_loss": history["train_loss"][0]}

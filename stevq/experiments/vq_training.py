@@ -20,11 +20,12 @@ import dataclasses
 from collections import namedtuple
 
 import numpy as np
-from autograd import value_and_grad
 from autograd.tracer import getval
 
 from stevq import metrics, ops, optim, runio, validate
+from stevq.autodiff import value_and_grad
 from stevq.backend import asarray, namespace_of, to_numpy
+from stevq.data import minibatch_indices
 
 TASKS = ("reconstruction", "classification")
 
@@ -130,16 +131,6 @@ def evaluate(network, params, state, data, gap_rows=4096, keep_rows=0, step=None
     return scores, kept
 
 
-def _batches(rng, size, batch_size):
-    """Endless mini-batches of row indices: a new permutation every epoch."""
-    if batch_size > size:
-        raise ValueError(f"batch_size: {batch_size} is larger than the {size} training examples")
-    while True:
-        order = rng.permutation(size)
-        for start in range(0, size - batch_size + 1, batch_size):
-            yield order[start:start + batch_size]
-
-
 def _with_params(opt_state, params):
     """The optimizer state with its parameters replaced (every ``stevq.optim`` state is a tuple
     whose first item is the parameter tree): the quantizer changes parameters outside the optimizer."""
@@ -153,7 +144,7 @@ def train(network, params, state, data, eval_data, schedule, description="traini
     taken at ``schedule.snapshot_steps``."""
     quantizer, num_codes = network.quantizer, network.quantizer.num_codes
     rng = np.random.default_rng(schedule.seed)
-    batches = _batches(rng, data.size, schedule.batch_size)
+    batches = minibatch_indices(rng, data.size, schedule.batch_size)
     opt_init, opt_update, get_params = optim.adam(schedule.lr)
     opt_state = opt_init(params)
     history, snapshots, last_good = {}, [], None
