@@ -25,6 +25,9 @@ def _window(index_batches, num_codes):
     return batches
 
 
+COUNT_CHUNK = 4096
+
+
 def code_counts(index_batches, num_codes):
     """How often each code was chosen over a window: a float (K,) array of the backend,
     n_k = sum over batches of one_hot(indices)^T 1."""
@@ -32,7 +35,12 @@ def code_counts(index_batches, num_codes):
     xp = namespace_of(getval(batches[0]))
     total = xp.zeros((num_codes,), dtype=xp.float64)
     for batch in batches:
-        total = total + xp.sum(one_hot(xp.reshape(getval(batch), (-1,)), num_codes, xp.float64), axis=0)
+        flat = xp.reshape(getval(batch), (-1,))
+        # one-hot rows in chunks: a whole test set at once would be an N x K float64 array
+        size = flat.shape[0]
+        for start in range(0, size, COUNT_CHUNK):
+            chunk = flat[start:min(start + COUNT_CHUNK, size)]
+            total = total + xp.sum(one_hot(chunk, num_codes, xp.float64), axis=0)
     return total
 
 

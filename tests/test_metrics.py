@@ -85,3 +85,11 @@ def test_bad_input_names_the_argument(backend):
         metrics.distribution_gap(stevq.asarray(np.ones((4, 2))), stevq.asarray(np.ones((3, 3))))
     with pytest.raises(ValueError, match="z_q"):
         metrics.quantization_error(stevq.asarray(np.ones((4, 2))), stevq.asarray(np.ones((3, 2))))
+
+
+def test_code_counts_in_chunks_equal_bincount(backend, monkeypatch):
+    """Counting in chunks (as for a whole test set) gives np.bincount's counts."""
+    monkeypatch.setattr(metrics, "COUNT_CHUNK", 7)
+    indices = np.random.default_rng(1).integers(0, 5, size=(3, 11))
+    counts = metrics.code_counts([stevq.asarray(indices)], 5)
+    np.testing.assert_array_equal(stevq.to_numpy(counts), np.bincount(indices.ravel(), minlength=5))
