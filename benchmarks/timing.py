@@ -64,3 +64,19 @@ def step_memory(step, steps=2):
         for _ in range(steps):
             step()
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, "whole-process peak RSS (ru_maxrss)"
+
+
+def stevq_adam_step(loss, params, lr):
+    """A training step of ``loss(params)`` in stevq: value and gradients, one Adam update.
+    Returns ``step() -> loss value`` (float); the optimizer state lives in the closure."""
+    from stevq import autodiff, optim
+    loss_and_grads = autodiff.value_and_grad(loss)
+    opt_init, opt_update, get_params = optim.adam(lr)
+    state = {"opt": opt_init(params), "step": 0}
+
+    def step():
+        value, grads = loss_and_grads(get_params(state["opt"]))
+        state["opt"] = opt_update(state["step"], grads, state["opt"])
+        state["step"] += 1
+        return float(value)
+    return step

@@ -16,6 +16,8 @@ no convolution with a fast gradient, and the target of this case is PyTorch.
 """
 import numpy as np
 
+import timing  # benchmarks/ is on sys.path (run.py puts it there)
+
 SETTINGS = {"full": dict(batch=128, width=16, latent=16, codes=256),
             "small": dict(batch=2, width=2, latent=3, codes=8)}
 LR = 1e-3
@@ -36,7 +38,7 @@ def _network(small):
 
 def stevq_step(small=False):
     import stevq
-    from stevq import autodiff, ops, optim
+    from stevq import ops
     from stevq.experiments import vq_training
     network, params, state, x_host = _network(small)
     x = stevq.asarray(x_host)
@@ -44,16 +46,7 @@ def stevq_step(small=False):
     def objective(p):
         prediction, aux = vq_training.forward(network, p, state, x)
         return ops.add(vq_training.task_loss(network, prediction, x, None), aux["loss"])
-    loss_and_grads = autodiff.value_and_grad(objective)
-    opt_init, opt_update, get_params = optim.adam(LR)
-    run = {"opt": opt_init(params), "step": 0}
-
-    def step():
-        value, grads = loss_and_grads(get_params(run["opt"]))
-        run["opt"] = opt_update(run["step"], grads, run["opt"])
-        run["step"] += 1
-        return float(value)
-    return step
+    return timing.stevq_adam_step(objective, params, LR)
 
 
 def torch_step(small=False):
