@@ -22,13 +22,7 @@ from autograd.tracer import isbox, new_box, trace_stack
 from autograd.util import toposort
 
 from .backend import is_array, namespace_of
-from .optim import tree_leaves, tree_map
-
-
-def _rebuild(tree, leaves):
-    """A tree shaped like ``tree`` holding ``leaves`` (in ``tree_leaves`` order)."""
-    leaves = iter(leaves)
-    return tree_map(lambda _: next(leaves), tree)
+from .optim import tree_leaves, tree_unflatten
 
 
 def _backward(g, end_node):
@@ -66,7 +60,7 @@ def value_and_grad(fun, argnum=0):
         roots = [VJPNode.new_root() for _ in leaves]
         with trace_stack.new_trace() as trace:
             boxes = [new_box(leaf, trace, root) for leaf, root in zip(leaves, roots)]
-            out = fun(*args[:argnum], _rebuild(tree, boxes), *args[argnum + 1:], **kwargs)
+            out = fun(*args[:argnum], tree_unflatten(tree, boxes), *args[argnum + 1:], **kwargs)
             traced = isbox(out) and out._trace == trace
             value = out._value if traced else out
         if vspace(value).size != 1:
@@ -74,11 +68,11 @@ def value_and_grad(fun, argnum=0):
                             f"got shape {tuple(getattr(value, 'shape', ()))}")
         if not traced:
             warnings.warn("Output seems independent of input.")
-            return value, _rebuild(tree, [vspace(leaf).zeros() for leaf in leaves])
+            return value, tree_unflatten(tree, [vspace(leaf).zeros() for leaf in leaves])
         at_roots = _backward(vspace(value).ones(), out._node)
         grads = [_like_leaf(at_roots[root], leaf) if root in at_roots else vspace(leaf).zeros()
                  for root, leaf in zip(roots, leaves)]
-        return value, _rebuild(tree, grads)
+        return value, tree_unflatten(tree, grads)
     return value_and_gradient
 
 

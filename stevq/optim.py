@@ -82,7 +82,8 @@ def adam(lr, b1=0.9, b2=0.999, eps=1e-8):
             new_params.append(move)
             new_mean.append(m)
             new_second.append(s)
-        return _like(params, new_params), _like(mean, new_mean), _like(second, new_second)
+        return (tree_unflatten(params, new_params), tree_unflatten(mean, new_mean),
+                tree_unflatten(second, new_second))
 
     return init, update, lambda state: state[0]
 
@@ -114,7 +115,7 @@ def _descend(lr):
     return update
 
 
-def _like(tree, leaves):
+def tree_unflatten(tree, leaves):
     """A tree shaped like ``tree`` holding ``leaves`` (in ``tree_leaves`` order)."""
     leaves = iter(leaves)
     return tree_map(lambda _: next(leaves), tree)

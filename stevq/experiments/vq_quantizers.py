@@ -34,6 +34,7 @@ from autograd.tracer import getval
 
 from stevq import fsq, ops, validate, vq
 from stevq.backend import asarray, namespace_of
+from stevq.vq.layer import from_rows, to_rows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,15 +111,8 @@ def fsq_levels(num_codes):
 
 
 def _rows(x):
-    """(N, C, H, W) feature maps or (N, C) vectors -> (M, C) rows, channel last."""
-    return ops.reshape(ops.transpose(x, (0, 2, 3, 1)), (-1, x.shape[1])) if x.ndim == 4 else x
-
-
-def _unrows(rows, like):
-    if like.ndim != 4:
-        return rows
-    n, c, h, w = like.shape
-    return ops.transpose(ops.reshape(rows, (n, h, w, c)), (0, 3, 1, 2))
+    """(N, C, H, W) feature maps or (N, C) vectors -> (M, C) rows, channel last, and how to undo it."""
+    return to_rows(x, 1 if x.ndim == 4 else -1)
 
 
 def _flat(indices):
@@ -144,13 +138,13 @@ def _fsq_quantizer(name, levels, dtype):
         return {}, {"codebook": fsq.implicit_codebook(levels, dtype)}
 
     def apply(params, state, z_e, indices=None):
-        rows = _rows(z_e)
+        rows, order, moved_shape = _rows(z_e)
         z_q = fsq.quantize(rows, levels)
         # the embeddings on the code scale (bounded, before rounding) for the distribution gap
         scaled = getval(fsq.bound(getval(rows), levels)) / half_levels
         aux = {"indices": fsq.codes_to_indices(getval(z_q), levels), "z_e": scaled, "z_q": getval(z_q),
                "codebook": state["codebook"], "loss": None}
-        return _unrows(z_q, z_e), aux
+        return from_rows(z_q, order, moved_shape), aux
 
     return Quantizer(name, math.prod(levels), len(levels), init, apply, _no_refinement, _no_maintenance)
 
@@ -220,7 +214,7 @@ def _vq_quantizer(name, variant, s, dim):
     def before_step(params, state, embed):
         if not variant.alternating:
             return params, state, None
-        rows = getval(_rows(getval(embed())))
+        rows = getval(_rows(getval(embed()))[0])
         indices = vq.nearest_code(rows, codebook_of(params))
         # only the raw codes are refined: the shared affine scale and shift have a curvature about
         # K times larger (every code pulls on them), at which the codes' step size would diverge

@@ -35,15 +35,17 @@ def layer_codebook(params, stats=None, affine_lr=1.0, groups=1):
     return codebook
 
 
-def _to_rows(x, channel_axis):
-    """x with the channel axis moved last and flattened to (M, D); returns the permutation used."""
+def to_rows(x, channel_axis):
+    """x with the channel axis moved last and flattened to (M, D); also returns the permutation used
+    and the permuted shape, which ``from_rows`` needs to undo it."""
     axis = channel_axis % x.ndim
     order = tuple(i for i in range(x.ndim) if i != axis) + (axis,)
     moved = x if axis == x.ndim - 1 else ops.transpose(x, order)
     return ops.reshape(moved, (-1, x.shape[axis])), order, tuple(moved.shape)
 
 
-def _from_rows(rows, order, moved_shape):
+def from_rows(rows, order, moved_shape):
+    """The inverse of ``to_rows``: (M, D) rows back to the layout they came from."""
     moved = ops.reshape(rows, moved_shape)
     if order == tuple(range(len(order))):
         return moved
@@ -89,7 +91,7 @@ def VectorQuantizer(num_codes, beta=0.25, estimator="ste", nu=1.0, affine=None, 
         if affine == "running" and stats is None:
             raise ValueError("stats: affine='running' needs the running statistics "
                              "(stevq.vq.init_running_affine / update_running_affine)")
-        z_e, order, moved_shape = _to_rows(x, channel_axis)
+        z_e, order, moved_shape = to_rows(x, channel_axis)
         codebook = layer_codebook(params, stats if affine == "running" else None, affine_lr, groups)
         if indices is None:
             indices = nearest_code(z_e, codebook, metric)
@@ -105,5 +107,5 @@ def VectorQuantizer(num_codes, beta=0.25, estimator="ste", nu=1.0, affine=None, 
             out = rotation_trick(z_e, z_q)
         aux = {"indices": ops.reshape(indices, moved_shape[:-1]), "loss": vq_loss(z_e, z_q, beta, convention),
                "z_e": z_e, "z_q": z_q, "codebook": codebook}
-        return _from_rows(out, order, moved_shape), aux
+        return from_rows(out, order, moved_shape), aux
     return init, apply
