@@ -177,3 +177,29 @@ def test_codebook_loss_gradient_through_take_rows_equals_codebook_grad(backend):
     by_autograd = grad(lambda c: vq.codebook_loss(z_e, ops.take_rows(c, indices)))(codebook)
     explicit = vq.codebook_grad(z_e, indices, 9, codebook)
     np.testing.assert_allclose(stevq.to_numpy(by_autograd), stevq.to_numpy(explicit), rtol=1e-12, atol=1e-14)
+
+
+def test_adam_donated_state_gives_the_same_steps(backend):
+    """adam(donate=True), which writes each step into the previous state's arrays (NumPy: no new
+    arrays at all), gives bit for bit the steps of the functional adam, and never writes into the
+    parameters handed to init."""
+    r = np.random.default_rng(8)
+    params = {"w": stevq.asarray(r.standard_normal((4, 3)), "float32"), "b": [stevq.asarray(r.standard_normal(3))]}
+    original = [stevq.to_numpy(leaf).copy() for leaf in optim.tree_leaves(params)]
+    plain, donated = optim.adam(0.05, 0.8, 0.9, 1e-3), optim.adam(0.05, 0.8, 0.9, 1e-3, donate=True)
+    state, donated_state = plain[0](params), donated[0](params)
+    for step in range(4):
+        grads = {"w": stevq.asarray(r.standard_normal((4, 3)), "float32"), "b": [stevq.asarray(r.standard_normal(3))]}
+        previous = optim.tree_leaves(donated_state)
+        state, donated_state = plain[1](step, grads, state), donated[1](step, grads, donated_state)
+        for a, b in zip(optim.tree_leaves(state), optim.tree_leaves(donated_state)):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(stevq.to_numpy(a), stevq.to_numpy(b))
+        if backend == "numpy":
+            assert all(a is b for a, b in zip(previous, optim.tree_leaves(donated_state)))
+    assert all(np.array_equal(a, stevq.to_numpy(b)) for a, b in zip(original, optim.tree_leaves(params)))
+
+
+def test_adam_donate_must_be_a_bool():
+    with pytest.raises(TypeError, match="donate"):
+        optim.adam(0.1, donate="yes")
