@@ -1,13 +1,15 @@
 """The command line:
 
     python -m stevq list                         the experiments, one line each
-    python -m stevq run NAME [--quick] [--backend numpy|cupy|array_api_strict] [--seed N]
-                        [--out DIR] [--data-dir DIR] [--set FIELD=VALUE ...] [--no-progress]
+    python -m stevq run NAME [--quick] [--backend numpy|cupy|array_api_strict] [--seed N | --seeds 0,1,2]
+                        [--jobs N] [--out DIR] [--data-dir DIR] [--set FIELD=VALUE ...] [--no-progress]
     python -m stevq report DIR                   the summary tables of a run, or of every run below DIR
 
 A run writes config.json, metrics.json, PNG figures and summary.md into DIR (default
 runs/NAME or runs/NAME-quick). Running the same command again after an interruption loads the
-parts that finished and computes the rest. ``--set`` changes any field of the experiment's Config,
+parts that finished and computes the rest. With ``--seeds 0,1,2`` each seed is a run in
+DIR/seed-N and DIR gets the mean ± sd over the seeds; the (seed, part) runs go to ``--jobs``
+worker processes (default: one per core; a parallel run's numbers are a serial run's). ``--set`` changes any field of the experiment's Config,
 e.g. ``--set lr=0.05 --set "bits=(2, 4)"`` (values are Python literals; anything else is a string).
 
 Exit status: 0 on success, 1 when training stopped on NaN/inf, 2 for a usage error, 130 when
@@ -77,12 +79,36 @@ def build_config(module, args):
         raise UsageError(f"bad setting for {args.name!r}: {err}") from err
 
 
+def seeds_and_jobs(module, args):
+    """The seeds (--seed N or --seeds 0,1,2; default the Config's) and the worker count (--jobs)."""
+    if args.seed is not None and args.seeds is not None:
+        raise UsageError("--seed and --seeds: give one of them (--seeds 3 is --seed 3)")
+    if args.seeds is None:
+        seeds = None
+    else:
+        try:
+            seeds = [int(text) for text in args.seeds.split(",")]
+        except ValueError:
+            raise UsageError(f"--seeds: expected integers separated by commas, like 0,1,2; got {args.seeds!r}") from None
+        if any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
+            raise UsageError(f"--seeds: expected distinct non-negative integers, got {args.seeds!r}")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs: expected a number of worker processes >= 1, got {args.jobs}")
+    if seeds is not None and len(seeds) > 1 and not hasattr(module, "plan"):
+        raise UsageError(f"--seeds: experiment {args.name!r} runs one seed at a time; use --seed N")
+    return seeds, args.jobs
+
+
 def command_run(args):
     from stevq import backend, data, experiments, runio
+    from stevq.experiments import scheduler
     try:
         module = experiments.get(args.name)
     except ValueError as err:
         raise UsageError(str(err)) from err
+    seeds, jobs = seeds_and_jobs(module, args)
+    if seeds is not None:
+        args.seed = seeds[0]
     config = build_config(module, args)
     out_dir = pathlib.Path(args.out or f"runs/{args.name}{'-quick' if args.quick else ''}")
     try:
@@ -91,7 +117,10 @@ def command_run(args):
         raise UsageError(f"--backend: {err}") from err
     with switch:
         try:
-            module.run(config, out_dir, progress=not args.no_progress)
+            if hasattr(module, "plan"):
+                scheduler.run_seeds(module, config, seeds or [config.seed], out_dir, jobs, not args.no_progress)
+            else:
+                module.run(config, out_dir, progress=not args.no_progress)
         except ValueError as err:
             if str(err).startswith("out_dir:"):  # runio.Run: the directory holds a run with another config
                 raise UsageError(str(err)) from err
@@ -138,6 +167,8 @@ def parser():
     run.add_argument("--quick", action="store_true", help="the quick mode (seconds): a subset of the grid and the data")
     run.add_argument("--backend", choices=BACKENDS, help="array backend (default: STEVQ_BACKEND or numpy)")
     run.add_argument("--seed", type=int, help="random seed (default: the Config's)")
+    run.add_argument("--seeds", metavar="S1,S2,...", help="several seeds, e.g. 0,1,2: mean ± sd over them")
+    run.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: the number of cores)")
     run.add_argument("--out", help="results directory (default: runs/NAME or runs/NAME-quick)")
     run.add_argument("--data-dir", help="directory holding the IDX files of the data set")
     run.add_argument("--set", action="append", metavar="FIELD=VALUE", help="change a Config field (repeatable)")
