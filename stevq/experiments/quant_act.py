@@ -164,7 +164,8 @@ def _synthetic(rng, count, classes=10):
 
 def load_data(config):
     """(train_images, train_labels, test_images, test_labels) as host arrays: images N x 1 x 28 x 28
-    in [0, 1], labels int64. Real data comes from ``stevq.data`` (found on disk or downloaded)."""
+    in [0, 1], labels int64. Real data comes from ``stevq.data`` (found on disk or downloaded; in quick
+    mode without the files, Fashion-MNIST comes from the sample inside the package)."""
     if config.data == "synthetic":
         images, labels = _synthetic(np.random.default_rng(config.seed + 1000), config.train_size + config.test_size)
         cut = config.train_size
@@ -172,7 +173,7 @@ def load_data(config):
     from stevq import data
     loader = data.load_fashion_mnist if config.data == "fashion-mnist" else data.load_mnist
     return tuple(loader(config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                        dtype=config.dtype, layout="NCHW"))
+                        dtype=config.dtype, layout="NCHW", sample=config.quick))
 
 
 class Dataset:
@@ -282,8 +283,8 @@ class Experiment:
 
     def __init__(self, config, out_dir, show_progress):
         self.config, self.show_progress = config, show_progress
+        train_x, train_y, test_x, test_y = load_data(config)  # before the directory: no data, no run
         self.run = runio.Run(out_dir, config)
-        train_x, train_y, test_x, test_y = load_data(config)
         self.train_set = Dataset(train_x, train_y, config.dtype)
         self.test_set = Dataset(test_x, test_y, config.dtype)
 

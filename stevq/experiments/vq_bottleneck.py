@@ -101,7 +101,7 @@ def load_data(config):
     first ``curve_size`` / ``test_size`` test images, 1 x 28 x 28 in [0, 1], with labels."""
     loader = data.load_fashion_mnist if config.data == "fashion-mnist" else data.load_mnist
     images = loader(config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                    dtype=config.dtype, layout="NCHW")
+                    dtype=config.dtype, layout="NCHW", sample=config.quick)
     return (vq_training.Data(images.train_images, images.train_labels, config.dtype),
             vq_training.Data(images.test_images[:config.curve_size], images.test_labels[:config.curve_size], config.dtype),
             vq_training.Data(images.test_images, images.test_labels, config.dtype))
@@ -147,8 +147,8 @@ def train_part(config, model, num_codes, variant, datasets, run_dir, show_progre
 
 def run(config, out_dir, progress=True):
     """Every (model, size, variant) of ``config``; writes the figures, metrics.json and summary.md."""
+    datasets = load_data(config)  # before the directory: no data, no run
     record = runio.Run(out_dir, config)
-    datasets = load_data(config)
     parts = [record.part(part_name(model, size, variant),
                          lambda m=model, k=size, v=variant: train_part(config, m, k, v, datasets, record.dir, progress))
              for model in config.models for size in config.sizes for variant in config.variants]
