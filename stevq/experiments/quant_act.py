@@ -239,7 +239,7 @@ def train(apply, params, train_set, phases, batch_size, seed, loss_eval_size, ev
                 loss, grads = objective(get_params(state), *train_set.batch(next(batches)))
             except validate.NonFiniteInputError as err:  # a NaN or inf reached an STE in the forward pass
                 raise runio.NonFiniteError(f"{description} produced non-finite values at step {step}: "
-                                           f"{err}; last good metrics: {last_good}") from err
+                                           f"{err}; last good metrics: {runio.readable(last_good)}") from err
             loss = float(to_numpy(loss))
             runio.check_finite(step, {"batch_loss": loss}, last_good, where=description)
             last_good = {"step": step, "batch_loss": loss, "train_loss": history["train_loss"][-1],

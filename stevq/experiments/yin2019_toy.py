@@ -74,6 +74,11 @@ def effective(config):
     for field in ("lr", "start_gap", "near", "init_w_scale"):
         validate.number(getattr(config, field), field, low=0.0, low_inclusive=False)
     validate.number(config.teacher_shift, "teacher_shift")
+    if not isinstance(config.sample_sizes, tuple) or not config.sample_sizes:
+        raise ValueError(f"sample_sizes: expected a non-empty tuple of integers, got {config.sample_sizes!r}")
+    for size in config.sample_sizes:
+        validate.number(size, "sample_sizes", low=1, integer=True)
+    teacher(config)  # raises when this teacher has no spurious minimum
     if not config.quick:
         return config
     return dataclasses.replace(config, steps=min(config.steps, 1000), runs=min(config.runs, 8),
@@ -128,6 +133,22 @@ def random_start_counts(trajectory, config):
             "approach_and_never_settle": int((approach & unsettled).sum()),
             "converged_spurious": int(_converged_to_spurious(trajectory, f_spurious, f_zero).sum()),
             "converged_global": int((trajectory.f[-1] < 1e-9 * f_zero).sum())}
+
+
+def stop_if_diverged(trajectories, part):
+    """Raise ``runio.NonFiniteError`` naming the first step (and run) at which f, theta or ||w||
+    stopped being finite, with the last good values, e.g. after a step size far too large."""
+    for name, trajectory in trajectories.items():
+        values = {"f": trajectory.f, "theta": trajectory.theta, "w_norm": trajectory.w_norm}
+        rows = {key: np.reshape(value, (len(value), -1)) for key, value in values.items()}
+        bad = np.any([~np.isfinite(value) for value in rows.values()], axis=0)
+        if bad.any():
+            step = int(np.argmax(bad.any(axis=1)))
+            run = int(np.argmax(bad[step]))
+            runio.check_finite(step, {key: float(value[step, run]) for key, value in rows.items()},
+                               {key: float(value[step - 1, run]) for key, value in rows.items()} if step else None,
+                               where=f"{part}, {name} STE, run {run}: coarse gradient descent")
+    return trajectories
 
 
 def spurious_start(config):
@@ -211,7 +232,8 @@ def _curves(trajectory, config):
 
 
 def run(config, out_dir, progress=True):
-    """Run the four parts (resumable), write figures, metrics.json and summary.md; print the counts."""
+    """Run the four parts (resumable), write figures, metrics.json and summary.md (the command line
+    prints it). A step size so large that the descent diverges stops with ``runio.NonFiniteError``."""
     config = effective(config)
     run_dir = runio.Run(out_dir, config)
     v_star, w_star = teacher(config)
@@ -219,12 +241,14 @@ def run(config, out_dir, progress=True):
     m = config.m
 
     def random_part():
-        trajectories = random_starts(config)
+        with np.errstate(over="ignore", invalid="ignore"):  # a divergence is reported by stop_if_diverged
+            trajectories = stop_if_diverged(random_starts(config), "random starts")
         return {name: {"counts": random_start_counts(t, config), "curves": _curves(t, config)}
                 for name, t in trajectories.items()}
 
     def spurious_part():
-        trajectories = spurious_start(config)
+        with np.errstate(over="ignore", invalid="ignore"):
+            trajectories = stop_if_diverged(spurious_start(config), "spurious start")
         return {name: {"summary": spurious_start_summary(t, config), "curves": _curves(t, config)}
                 for name, t in trajectories.items()}
 
@@ -252,7 +276,6 @@ def run(config, out_dir, progress=True):
         "ratio_at_smallest_t": {name: results["ratio"][name][0] for name in ste.SURROGATES},
     }
     summary = _summary(config, metrics)
-    print(summary)
     run_dir.finish(metrics, summary, figures=figures(config, results, f_spurious))
     return metrics
 
