@@ -46,23 +46,23 @@ class Config:
     data_dir: str | None = None          # extra directory to look for the IDX files in
     nets: tuple | None = None            # subset of ("mlp", "lenet5")
     mlp_hidden: tuple = (256, 256, 256, 256)  # widths of the MLP's hidden layers
-    bits: tuple = (1, 2, 4)
-    stes: tuple = ste.SURROGATES
+    bits: tuple = (1, 2, 4)              # activation bit widths of the grid
+    stes: tuple = ste.SURROGATES         # backward passes (straight-through surrogates) of the grid
     normalize: bool = True               # batch standardisation before every quantized activation
     train_size: int | None = None        # training examples used (first n of the training set)
-    test_size: int | None = None
+    test_size: int | None = None         # test examples used (first n of the test set)
     loss_eval_size: int | None = None    # training examples on which the training loss is measured
-    batch_size: int = 128
+    batch_size: int = 128                # mini-batch size
     lr: float = 0.02                     # SGD with momentum, as in the paper
-    momentum: float = 0.9
+    momentum: float = 0.9                # SGD momentum
     pretrain_steps: int | None = None    # float ReLU network
     steps: int | None = None             # each quantized network
-    eval_every: int | None = None
-    instability_bits: int = 2
-    instability_from: tuple = ("relu", "clipped_relu")
+    eval_every: int | None = None        # steps between two measurements of the training loss
+    instability_bits: int = 2            # bit width of the instability test
+    instability_from: tuple = ("relu", "clipped_relu")  # STEs whose trained networks the instability test continues from
     instability_lrs: tuple | None = None  # step sizes of plain SGD (no momentum) after the switch
-    instability_steps: int | None = None
-    instability_eval_every: int | None = None
+    instability_steps: int | None = None  # steps of the instability test
+    instability_eval_every: int | None = None  # steps between two measurements in the instability test
     dtype: str = "float32"
 
     def __post_init__(self):

@@ -5,7 +5,7 @@ with their types, quick and full defaults and one line of description each, and 
 The type comes from the field's annotation (``int``, ``float``, ``bool``, ``str``, ``tuple``, each
 possibly ``| None``); the element type of a tuple from the field's defaults (quick and full). The
 description is the field's entry in ``Config.HELP`` if the class has one, else the comment at the
-end of the field's line in the source.
+end of the field's line in the source, else the one in ``COMMON``.
 
 Text accepted:
 
@@ -26,6 +26,12 @@ import typing
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 _TYPE_NAMES = {bool: "true/false", int: "integer", float: "number", str: "text"}
 _ELEMENT_NAMES = {bool: "true/false values", int: "integers", float: "numbers", str: "names"}
+
+
+# descriptions of the fields every experiment has (a Config's own comment or HELP entry wins)
+COMMON = {"quick": "the quick mode: fewer, shorter runs on less data (the --quick option)",
+          "seed": "random seed, an integer >= 0 (the --seed option)",
+          "dtype": "floating-point type of the data and parameters: float32 or float64"}
 
 
 class SettingError(ValueError):
@@ -80,7 +86,7 @@ def settings(module):
     config_class = module.Config
     hints = typing.get_type_hints(config_class)
     quick, full = _resolved(module)
-    descriptions = {**_comments(config_class), **getattr(config_class, "HELP", {})}
+    descriptions = {**COMMON, **_comments(config_class), **getattr(config_class, "HELP", {})}
     found = []
     for field in dataclasses.fields(config_class):
         annotation = hints.get(field.name, str)

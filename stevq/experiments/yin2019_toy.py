@@ -49,19 +49,19 @@ class Config:
     """Settings; quick mode shortens the runs (``effective`` gives the values used)."""
     quick: bool = False
     seed: int = 0
-    m: int = 10
-    n: int = 20
-    lr: float = 0.05
-    steps: int = 4000
-    runs: int = 20
-    teacher_shift: float = 0.3
+    m: int = 10                          # number of filters (teacher and student), m >= 2
+    n: int = 20                          # input dimension of each filter
+    lr: float = 0.05                     # step size of coarse gradient descent
+    steps: int = 4000                    # steps per run (quick mode: at most 1000)
+    runs: int = 20                       # random initialisations (quick mode: at most 8)
+    teacher_shift: float = 0.3           # v* = N(0, I_m) + teacher_shift (must leave spurious minima)
     init_w_scale: float = 1.0        # w0 ~ N(0, init_w_scale^2 I_n), v0 ~ N(0, I_m)
     start_gap: float = 0.05          # runs next to a spurious minimum start at theta0 = pi - start_gap
     near: float = 0.05               # "approach": pi - theta < near ...
     dwell: int = 100                 # ... for at least this many steps
     tail: int = 1000                 # "never settles": f rises at least unsettled_rises times
     unsettled_rises: int = 10        #  in the last `tail` steps
-    sample_sizes: tuple = (10, 100, 1000, 100000)
+    sample_sizes: tuple = (10, 100, 1000, 100000)  # Figure 1: sample sizes N (quick mode: those <= 1000)
     step_sizes: int = 81             # points in the Figure-1 step-size grid
     plot_every: int = 10             # stored curves keep every plot_every-th step
 
