@@ -73,6 +73,9 @@ class Config:
         for value in self.shift_affine_lrs + self.code_scales:
             validate.number(value, "shift_affine_lrs/code_scales", low=0.0, low_inclusive=False)
         validate.choice(self.dtype, "dtype", ("float32", "float64"))
+        validate.number(self.lr, "lr", low=0.0, low_inclusive=False)
+        vq_quantizers.Settings(num_codes=self.num_codes, beta=self.beta, nu=self.nu, affine_lr=self.affine_lr,
+                               alt_rate=self.alt_rate, dtype=self.dtype)  # checks the quantizer settings
 
 
 def snapshot_steps(config):
