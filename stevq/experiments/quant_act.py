@@ -48,23 +48,23 @@ class Config:
     data_dir: str | None = None          # extra directory to look for the IDX files in
     nets: tuple | None = None            # subset of ("mlp", "lenet5")
     mlp_hidden: tuple = (256, 256, 256, 256)  # widths of the MLP's hidden layers
-    bits: tuple = (1, 2, 4)
-    stes: tuple = ste.SURROGATES
+    bits: tuple = (1, 2, 4)              # activation bit widths of the grid
+    stes: tuple = ste.SURROGATES         # backward passes (straight-through surrogates) of the grid
     normalize: bool = True               # batch standardisation before every quantized activation
     train_size: int | None = None        # training examples used (first n of the training set)
-    test_size: int | None = None
+    test_size: int | None = None         # test examples used (first n of the test set)
     loss_eval_size: int | None = None    # training examples on which the training loss is measured
-    batch_size: int = 128
+    batch_size: int = 128                # mini-batch size
     lr: float = 0.02                     # SGD with momentum, as in the paper
-    momentum: float = 0.9
+    momentum: float = 0.9                # SGD momentum
     pretrain_steps: int | None = None    # float ReLU network
     steps: int | None = None             # each quantized network
-    eval_every: int | None = None
-    instability_bits: int = 2
-    instability_from: tuple = ("relu", "clipped_relu")
+    eval_every: int | None = None        # steps between two measurements of the training loss
+    instability_bits: int = 2            # bit width of the instability test
+    instability_from: tuple = ("relu", "clipped_relu")  # STEs whose trained networks the instability test continues from
     instability_lrs: tuple | None = None  # step sizes of plain SGD (no momentum) after the switch
-    instability_steps: int | None = None
-    instability_eval_every: int | None = None
+    instability_steps: int | None = None  # steps of the instability test
+    instability_eval_every: int | None = None  # steps between two measurements in the instability test
     dtype: str = "float32"
 
     def __post_init__(self):
@@ -166,7 +166,8 @@ def _synthetic(rng, count, classes=10):
 
 def load_data(config):
     """(train_images, train_labels, test_images, test_labels) as host arrays: images N x 1 x 28 x 28
-    in [0, 1], labels int64. Real data comes from ``stevq.data`` (found on disk or downloaded)."""
+    in [0, 1], labels int64. Real data comes from ``stevq.data`` (found on disk or downloaded; in quick
+    mode without the files, Fashion-MNIST comes from the sample inside the package)."""
     if config.data == "synthetic":
         images, labels = _synthetic(np.random.default_rng(config.seed + 1000), config.train_size + config.test_size)
         cut = config.train_size
@@ -174,7 +175,7 @@ def load_data(config):
     from stevq import data
     loader = data.load_fashion_mnist if config.data == "fashion-mnist" else data.load_mnist
     return tuple(loader(config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                        dtype=config.dtype, layout="NCHW"))
+                        dtype=config.dtype, layout="NCHW", sample=config.quick))
 
 
 class Dataset:
@@ -240,7 +241,7 @@ def train(apply, params, train_set, phases, batch_size, seed, loss_eval_size, ev
                 loss, grads = objective(get_params(state), *train_set.batch(next(batches)))
             except validate.NonFiniteInputError as err:  # a NaN or inf reached an STE in the forward pass
                 raise runio.NonFiniteError(f"{description} produced non-finite values at step {step}: "
-                                           f"{err}; last good metrics: {last_good}") from err
+                                           f"{err}; last good metrics: {runio.readable(last_good)}") from err
             loss = float(to_numpy(loss))
             runio.check_finite(step, {"batch_loss": loss}, last_good, where=description)
             last_good = {"step": step, "batch_loss": loss, "train_loss": history["train_loss"][-1],
@@ -284,6 +285,11 @@ def datasets(config, backend_name):
     """(train_set, test_set) of ``config`` on the backend ``backend_name`` (loaded once per process)."""
     train_x, train_y, test_x, test_y = load_data(config)
     return Dataset(train_x, train_y, config.dtype), Dataset(test_x, test_y, config.dtype)
+
+
+def prepare(config):
+    """Load the data before a run directory is made (no data, no run)."""
+    datasets(config, backend.name())
 
 
 class Experiment:

@@ -8,6 +8,8 @@ finished parts are summarised:
     summarize(config, results)              -> (metrics, summary_markdown, {figure name: Figure})
     SEED_TABLES = {metrics key: key fields}    what ``seeds.aggregate`` averages over seeds
     effective(config) (optional)            -> the config actually run
+    prepare(config) (optional)              loads what the parts need (data): called before any
+                                            directory is made, so missing data makes no run
 
 A part's random numbers come from its config (seed included) and its own arguments only, never
 from the order in which parts run or from another part's state in the same process; a part
@@ -52,6 +54,11 @@ def effective(module, config):
     return module.effective(config) if hasattr(module, "effective") else config
 
 
+def prepare(module, config):
+    if hasattr(module, "prepare"):
+        module.prepare(config)
+
+
 def ordered(parts):
     """``parts`` with every part after the parts it needs (a stable topological order); raises
     ValueError naming a part whose dependency is not planned."""
@@ -82,6 +89,7 @@ def summarize_run(module, config, record, parts):
 def run_one(module, config, out_dir, progress=True):
     """One seed, every part in this process in plan order; returns the metrics."""
     config = effective(module, config)
+    prepare(module, config)
     record = runio.Run(out_dir, config)
     parts = ordered(module.plan(config))
     _run_here(module, [(config.seed, part) for part in parts], {config.seed: config}, {config.seed: record}, progress)
@@ -115,9 +123,11 @@ def run_seeds(module, config, seeds, out_dir, jobs=None, progress=True):
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds: expected distinct seeds, got {seeds}")
     jobs = default_jobs() if jobs is None else jobs
+    configs = {seed: effective(module, dataclasses.replace(config, seed=seed)) for seed in seeds}
+    for seed in seeds:
+        prepare(module, configs[seed])
     if len(seeds) > 1:  # checked first: another run's directory is refused before anything is written
         top = runio.Run(out_dir, across_seeds.top_config(effective(module, config), seeds))
-    configs = {seed: effective(module, dataclasses.replace(config, seed=seed)) for seed in seeds}
     records = {seed: runio.Run(seed_dir(out_dir, seed, seeds), configs[seed]) for seed in seeds}
     plans = {seed: ordered(module.plan(configs[seed])) for seed in seeds}
     todo = [(seed, part) for seed in seeds for part in plans[seed] if not records[seed].part_path(part.name).exists()]

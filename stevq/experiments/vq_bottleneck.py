@@ -40,19 +40,19 @@ class Config:
     train_size: int | None = None    # first n training images
     test_size: int | None = None     # first n test images: final metrics
     curve_size: int | None = None    # first n test images: the curves during training
-    steps: int | None = None
-    batch_size: int | None = None
+    steps: int | None = None             # Adam steps per run
+    batch_size: int | None = None        # mini-batch size
     lr: float = 1e-3                 # Adam
-    record_every: int | None = None
+    record_every: int | None = None      # steps between two points of the curves
     latent_dim: int = 8              # VQ code dimension (FSQ: one channel per level)
     width: int = 16                  # channels of the first convolution
-    beta: float = 0.25
-    init_scale: float = 1.0
-    nu: float = 1.0
-    affine_lr: float = 10.0
-    alt_rate: float = 0.5
-    ema_decay: float = 0.99
-    dead_threshold: int = 20
+    beta: float = 0.25                   # commitment weight: L_codebook + beta L_commitment
+    init_scale: float = 1.0              # codebook initialised as N(0, init_scale^2)
+    nu: float = 1.0                      # sync: the chosen codes get nu x the task gradient
+    affine_lr: float = 10.0              # affine: learning-rate multiplier of the shared scale and shift
+    alt_rate: float = 0.5                # alternating: fraction of the way the busiest code moves to its members' mean
+    ema_decay: float = 0.99              # EMA codebook: decay of the running averages
+    dead_threshold: int = 20             # dead-code: re-seed codes unused for this many steps
     dtype: str = "float32"
 
     def __post_init__(self):
@@ -103,7 +103,7 @@ def load_data(config):
     first ``curve_size`` / ``test_size`` test images, 1 x 28 x 28 in [0, 1], with labels."""
     loader = data.load_fashion_mnist if config.data == "fashion-mnist" else data.load_mnist
     images = loader(config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                    dtype=config.dtype, layout="NCHW")
+                    dtype=config.dtype, layout="NCHW", sample=config.quick)
     return (vq_training.Data(images.train_images, images.train_labels, config.dtype),
             vq_training.Data(images.test_images[:config.curve_size], images.test_labels[:config.curve_size], config.dtype),
             vq_training.Data(images.test_images, images.test_labels, config.dtype))
@@ -159,6 +159,11 @@ def plan(config):
 @functools.lru_cache(maxsize=1)
 def _datasets(config, backend_name):
     return load_data(config)
+
+
+def prepare(config):
+    """Load the data before a run directory is made (no data, no run)."""
+    _datasets(config, backend.name())
 
 
 def compute_part(config, part, run_dir, progress):

@@ -37,21 +37,21 @@ class Config:
     shift_seeds: int | None = None               # covariate shift: seeds n seed .. n seed + n - 1
     shift_affine_lrs: tuple = (1.0, 4.0)         # affine learning-rate multipliers tried there
     shift_readings: tuple = tuple(READINGS)      # how N(0, 0.5 I), N(-1, 0.3 I) are read
-    data_dim: int = 8
-    train_size: int = 3072
-    eval_size: int = 1024
-    num_codes: int = 128
+    data_dim: int = 8                    # dimension of the Gaussian data
+    train_size: int = 3072               # training points
+    eval_size: int = 1024                # held-out points: metrics and pictures
+    num_codes: int = 128                 # codebook size
     code_scales: tuple = (1.0, 5.0)              # codebook initialised as N(0, scale^2 I)
-    variants: tuple = ("ste", "affine+alt+sync")
-    steps: int | None = None
-    batch_size: int = 128
-    lr: float = 3e-3
-    record_every: int | None = None
+    variants: tuple = ("ste", "affine+alt+sync")  # quantizer variants (keys of vq_quantizers.VARIANTS, not fsq)
+    steps: int | None = None             # Adam steps per autoencoder run
+    batch_size: int = 128                # mini-batch size
+    lr: float = 3e-3                     # Adam step size
+    record_every: int | None = None      # steps between two points of the curves
     snapshots: int = 4                           # pictures per run, evenly spaced, step 0 included
-    beta: float = 0.25
-    nu: float = 1.0
-    affine_lr: float = 4.0
-    alt_rate: float = 0.5
+    beta: float = 0.25                   # commitment weight: L_codebook + beta L_commitment
+    nu: float = 1.0                      # sync: the chosen codes get nu x the task gradient
+    affine_lr: float = 4.0               # affine: learning-rate multiplier of the shared scale and shift
+    alt_rate: float = 0.5                # alternating: fraction of the way the busiest code moves to its members' mean
     dtype: str = "float64"
 
     def __post_init__(self):
@@ -74,6 +74,9 @@ class Config:
         for value in self.shift_affine_lrs + self.code_scales:
             validate.number(value, "shift_affine_lrs/code_scales", low=0.0, low_inclusive=False)
         validate.choice(self.dtype, "dtype", ("float32", "float64"))
+        validate.number(self.lr, "lr", low=0.0, low_inclusive=False)
+        vq_quantizers.Settings(num_codes=self.num_codes, beta=self.beta, nu=self.nu, affine_lr=self.affine_lr,
+                               alt_rate=self.alt_rate, dtype=self.dtype)  # checks the quantizer settings
 
 
 def snapshot_steps(config):
@@ -121,7 +124,8 @@ def autoencoder_part(config, variant, code_scale, train_data, eval_data, show_pr
                                   "reconstruction", (config.data_dim,))
     params, state = vq_training.init_network(network, np.random.default_rng(config.seed))
     schedule = vq_training.Schedule(config.steps, config.batch_size, config.lr, config.record_every,
-                                    config.seed + 1, snapshot_steps=snapshot_steps(config))
+                                    config.seed + 1, snapshot_steps=snapshot_steps(config),
+                                    snapshot_rows=config.eval_size)  # the pictures show the points the summary counts
     result = vq_training.train(network, params, state, train_data, eval_data, schedule,
                                f"{variant} (codes x{code_scale:g})", show_progress)
     final = {key: values[-1] for key, values in result["history"].items()}
@@ -235,5 +239,5 @@ def _findings(table):
         here = [r for r in table if r["code_scale"] == scale]
         lines.append(f"- codes x{scale:g}: " + "; ".join(
             f"{r['variant']} uses {100 * r['utilisation']:.1f}% of the codes ({r['dead_codes']} dead, gap "
-            f"{r['sliced_wasserstein']:.3g}), MSE {r['score']:.4f}" for r in here) + ".")
+            f"{runio.readable(r['sliced_wasserstein'], 3)}), MSE {runio.readable(r['score'])}" for r in here) + ".")
     return lines
