@@ -62,7 +62,8 @@ def test_seed_and_jobs_errors_are_usage_errors(tmp_path, capsys):
     base = ["run", "quant-act", "--quick", "--out", str(tmp_path / "x"), "--no-progress"]
     for arguments, message in ((["--seeds", "0,one"], "--seeds: expected integers"),
                                (["--seeds", "1,1"], "distinct"), (["--seeds", "0,-1"], "non-negative"),
-                               (["--seed", "1", "--seeds", "2,3"], "give one of them"),
+                               (["--seed", "1", "--seeds", "2,3"], "give either --seeds or --seed"),
+                               (["--set", "seed=1", "--seeds", "2,3"], "give either --seeds or --seed"),
                                (["--jobs", "0"], "--jobs")):
         assert main(base + arguments) == 2, arguments
         assert message in capsys.readouterr().err
