@@ -51,11 +51,24 @@ def adam(lr, b1=0.9, b2=0.999, eps=1e-8):
     """Adam (Kingma and Ba 2015):
         m <- b1 m + (1 - b1) g,   s <- b2 s + (1 - b2) g^2,
         p <- p - lr * (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps),   t = step + 1."""
+    return _adam(lr, b1, b2, eps, 0.0)
+
+
+def adamw(lr, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.01):
+    """AdamW (Loshchilov and Hutter 2019), decoupled weight decay as in PyTorch's ``torch.optim.AdamW``
+    (whose default weight_decay is 0.01): first p <- (1 - lr * weight_decay) p, then Adam's step
+    (the decay is not part of the gradient, so it is not rescaled by the second moment)."""
+    validate.number(weight_decay, "weight_decay", low=0.0)
+    return _adam(lr, b1, b2, eps, weight_decay)
+
+
+def _adam(lr, b1, b2, eps, weight_decay):
     validate.number(lr, "lr", low=0.0, low_inclusive=False)
     # b = 1 would divide by 1 - b^t = 0 in the bias correction
     validate.number(b1, "b1", low=0.0, high=1.0, high_inclusive=False)
     validate.number(b2, "b2", low=0.0, high=1.0, high_inclusive=False)
     validate.number(eps, "eps", low=0.0, low_inclusive=False)
+    keep = 1.0 - lr * weight_decay
 
     def init(params):
         zeros = lambda p: namespace_of(p).zeros_like(p)
@@ -78,7 +91,7 @@ def adam(lr, b1=0.9, b2=0.999, eps=1e-8):
             move += eps_scaled
             move = m / move
             move *= -size
-            move += p
+            move += p if weight_decay == 0.0 else keep * p
             new_params.append(move)
             new_mean.append(m)
             new_second.append(s)

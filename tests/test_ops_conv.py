@@ -172,6 +172,8 @@ POOLING = [
          lambda x: anp.repeat(anp.repeat(x, 2, axis=2), 2, axis=3), lambda r: [normal(r, 1, 2, 2, 3)]),
     case("upsample_nearest-3", lambda x: ops.upsample_nearest(x, 3),
          lambda x: anp.repeat(anp.repeat(x, 3, axis=2), 3, axis=3), lambda r: [normal(r, 2, 1, 2, 2)]),
+    case("global_max_pool2d", ops.global_max_pool2d, lambda x: anp.max(x, axis=(2, 3)),
+         lambda r: [normal(r, 2, 3, 4, 5)]),
     case("add_channel_bias", ops.add_channel_bias, lambda x, b: x + b[None, :, None, None],
          lambda r: [normal(r, 2, 3, 2, 2), normal(r, 3)]),
 ]

@@ -19,7 +19,7 @@ from ..backend import namespace_of
 from ._util import as_float
 from .arith import add, matmul
 from .patches import add_block_patches, block_patches, output_size, tap_blocks
-from .reductions import mean
+from .reductions import max, mean
 from .shape import broadcast_to, getitem, reshape, transpose
 
 
@@ -148,6 +148,14 @@ def max_pool2d(x, size=2):
     """Max over non-overlapping size x size windows (the gradient goes to each window's maximum;
     tied maxima share it)."""
     return _channels_first(_window_max(_pool_view(x, size)))
+
+
+def global_max_pool2d(x):
+    """(N, C, H, W) -> (N, C): the maximum of every feature map (PyTorch's AdaptiveMaxPool2d((1, 1))
+    then Flatten). The gradient goes to each map's maximum; tied maxima share it."""
+    if len(x.shape) != 4:
+        raise ValueError(f"x: pooling expects a 4-D (batch, channels, height, width) array, got shape {tuple(x.shape)}")
+    return max(x, axis=(2, 3))
 
 
 def avg_pool2d(x, size=2):
