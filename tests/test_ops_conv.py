@@ -66,6 +66,10 @@ CONV_SETTINGS = [  # (x shape, weight shape (O, C, kh, kw), stride, padding)
     ((1, 2, 4, 5), (3, 2, 2, 3), 1, 1),
     ((1, 2, 6, 6), (2, 2, 2, 2), 2, 0),
     ((1, 1, 6, 5), (1, 1, 3, 3), 3, 2),
+    # stride 1, fewer output than input channels: the tap-products route (_tap_conv2d)
+    ((2, 3, 5, 4), (1, 3, 3, 3), 1, 1),
+    ((1, 4, 5, 6), (2, 4, 2, 3), 1, 0),
+    ((2, 3, 4, 4), (2, 3, 3, 2), 1, 2),
 ]
 
 
