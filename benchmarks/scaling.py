@@ -46,7 +46,7 @@ def main(argv=None):
     timing.set_threads(args.threads)
     torch_available = not args.no_torch and run.import_torch(args) is not None
     names = ["stevq"] + ["PyTorch"] * torch_available
-    header = ("| batch | K | stevq ms (CPU) | stevq MB | PyTorch ms (CPU) | PyTorch MB | stevq / PyTorch |\n"
+    header = ("| batch | K | stevq ms wall (CPU) | stevq MB | PyTorch ms wall (CPU) | PyTorch MB | stevq / PyTorch wall (CPU) |\n"
               "|---:|---:|---:|---:|---:|---:|---:|")
     lines = [run.load_line()]
     print(lines[0])
@@ -63,7 +63,7 @@ def main(argv=None):
             stevq = cells["stevq"]
             torch = cells.get("PyTorch")
             row = (f"| {batch} | {codes} | {stevq[0]:.1f} ({stevq[1]:.1f}) | {stevq[2]:.0f} | "
-                   + (f"{torch[0]:.1f} ({torch[1]:.1f}) | {torch[2]:.0f} | {stevq[0] / torch[0]:.2f}x |" if torch
+                   + (f"{torch[0]:.1f} ({torch[1]:.1f}) | {torch[2]:.0f} | {stevq[0] / torch[0]:.2f}x ({stevq[1] / torch[1]:.2f}x) |" if torch
                       else "- | - | - |"))
             print(row, flush=True)
             lines.append(row)
