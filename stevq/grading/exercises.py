@@ -14,6 +14,7 @@ from autograd import grad
 
 from .. import fsq, ops, vq
 from ..backend import asarray, to_numpy
+from ..ops import shape as _shape
 from ..theory import yin2019
 from .report import Mistake, as_host, close, grade, name_factor, run_student, scale_factor, worst
 
@@ -77,7 +78,7 @@ def check_lookup_vjp(lookup_vjp, seed=0):
             raise Mistake("wrong values " + worst(got, expected, "code") +
                           f" (indices = {indices.tolist()})")
         return ["correct on 3 random inputs, including a code chosen 3+ times and unused codes"]
-    return grade("lookup_vjp (the VJP of a codebook lookup)", checks)
+    return grade("lookup_vjp (the VJP of a codebook lookup)", checks, forbidden=(_shape._take_rows_vjp,))
 
 
 def check_codebook_grad(codebook_grad, seed=0):
@@ -112,7 +113,7 @@ def check_codebook_grad(codebook_grad, seed=0):
             raise Mistake("wrong values " + worst(got, expected, "code") +
                           f" (indices = {indices.tolist()})")
         return ["correct on 3 random inputs; unused codes get exactly zero, as they must"]
-    return grade("codebook_grad (the gradient of the codebook loss)", checks)
+    return grade("codebook_grad (the gradient of the codebook loss)", checks, forbidden=(vq.codebook_grad,))
 
 
 # ------------------------------------------------------ assignment 2: the synchronised straight-through
@@ -182,7 +183,8 @@ def check_sync_straight_through(sync_straight_through, seed=0):
                 notes.append(f"forward equals z_q up to rounding (largest difference "
                              f"{np.max(np.abs(out - host_q)):.1e}); stevq.ste.straight_through makes it exact")
         return ["correct forward value and gradients for nu = 0.7 and nu = 2.0"] + notes[:1]
-    return grade("sync_straight_through (the synchronised update of Huh et al.)", checks)
+    return grade("sync_straight_through (the synchronised update of Huh et al.)", checks,
+                 forbidden=(vq.sync_straight_through,))
 
 
 # ------------------------------------------------------ assignment 3: the expected ReLU coarse gradient
@@ -241,7 +243,7 @@ def check_expected_relu_coarse_grad(expected_relu_coarse_grad, seed=0):
             raise Mistake(f"wrong values (||w|| = {np.linalg.norm(w):.3g}, ||w*|| = "
                           f"{np.linalg.norm(w_star):.3g}) " + worst(got, expected, "component"))
         return ["correct at 4 random points (several ||w||, ||w*|| = 1 and 2.5)"]
-    return grade("expected_relu_coarse_grad (Yin et al. 2019)", checks)
+    return grade("expected_relu_coarse_grad (Yin et al. 2019)", checks, forbidden=(yin2019.expected_coarse_grad,))
 
 
 # ------------------------------------------------------------------- assignment 4: the FSQ bound
@@ -300,4 +302,4 @@ def check_fsq_bound(fsq_bound, seed=0):
         counts = {levels[i]: len(np.unique(np.round(got[:, i]))) for i in range(len(levels))}
         raise Mistake(f"wrong values for the channels with L = {wrong} " + worst(got, expected, "(row, channel)")
                       + f"; round(your bound) takes {counts} distinct values (L: count), expected L each")
-    return grade("fsq_bound (finite scalar quantization)", checks)
+    return grade("fsq_bound (finite scalar quantization)", checks, forbidden=(fsq.bound,))
