@@ -43,7 +43,6 @@ def check_straight_through(straight_through, seed=0):
     ``forward_value`` exactly, gradient dL/dy to ``surrogate`` and zero to ``forward_value``, as
     ``stevq.ste.straight_through``."""
     def checks():
-        _require_primitive(straight_through, "straight_through")
         rng = np.random.default_rng(seed)
         for shape in ((6,), (4, 3)):
             value, surrogate, g = (asarray(rng.standard_normal(shape)) for _ in range(3))
@@ -54,6 +53,7 @@ def check_straight_through(straight_through, seed=0):
                               "the surrogate only receives the gradient")
             if not np.array_equal(out, host_value):
                 raise Mistake("the forward value must be forward_value exactly " + worst(out, host_value))
+            _require_primitive(straight_through, "straight_through")
             reference = [to_numpy(grad(lambda a, b: ops.sum(ops.multiply(ste.straight_through(a, b), g)), k)(value, surrogate))
                          for k in (0, 1)]
             to_value = _student_grad(straight_through, (value, surrogate), 0, g, "the gradient to forward_value", shape)
@@ -267,7 +267,6 @@ def check_rotation_trick(rotation_trick, seed=0):
     """Grade ``rotation_trick(z_e, z_q)``, an autograd primitive: forward z_q exactly, gradient
     (||q|| / ||e||) R^T g to z_e and zero to z_q, as ``stevq.vq.rotation_trick``."""
     def checks():
-        _require_primitive(rotation_trick, "rotation_trick")
         rng = np.random.default_rng(seed)
         z_e, z_q, g = _rotation_data(rng)
         args = asarray(z_e), asarray(z_q)
@@ -276,6 +275,7 @@ def check_rotation_trick(rotation_trick, seed=0):
             raise Mistake("the forward value is z_e: the quantizer's output is z_q")
         if not np.array_equal(out, z_q):
             raise Mistake("the forward value must be z_q exactly (return it, do not compute R e) " + worst(out, z_q))
+        _require_primitive(rotation_trick, "rotation_trick")
         to_e = _student_grad(rotation_trick, args, 0, asarray(g), "the gradient to z_e", g.shape)
         to_q = _student_grad(rotation_trick, args, 1, asarray(g), "the gradient to z_q", g.shape)
         if close(to_e, g):
