@@ -269,18 +269,30 @@ def test_a_submission_past_the_time_limit_scores_zero_with_a_clear_line(course, 
     assert float(row["score"]) == 0 and "time limit" in row["status"]
 
 
+def _solution_lines(notebook):
+    """The code lines between # BEGIN SOLUTION and # END SOLUTION in a master-format notebook."""
+    lines, inside = set(), False
+    for cell in notebook.cells:
+        for line in cell.source.split("\n") if cell.cell_type == "code" else []:
+            if "# BEGIN SOLUTION" in line or "# END SOLUTION" in line:
+                inside = "# BEGIN SOLUTION" in line
+            elif inside and line.strip():
+                lines.add(line.strip())
+    return lines
+
+
 def test_no_student_notebook_contains_a_solution(course):
     for name in NAMES:
         reference = nbformat.read(course["root"] / "dist" / name / "autograder" / f"{name}.ipynb", as_version=4)
-        student = nbformat.read(course["root"] / "dist" / name / "student" / f"{name}.ipynb", as_version=4)
-        solution_lines = {line.strip() for cell in reference.cells if cell.cell_type == "code"
-                          and "otter_assign_solution_cell" in cell.metadata.get("tags", []) for line in cell.source.split("\n")
-                          if line.strip() and not line.lstrip().startswith(("def ", "@", '"""', "#"))}
-        assert solution_lines, f"{name}: no solution cells found in the reference notebook"
-        student_text = "\n".join(cell.source for cell in student.cells)
-        leaked = [line for line in solution_lines if line in student_text]
-        assert not leaked, f"{name}: {leaked}"
-        assert "hidden=True" not in json.dumps(student.metadata.get("otter", {}).get("tests", {}))
+        solution = _solution_lines(reference)
+        assert len(solution) >= 2, f"{name}: no solution found in the reference notebook"
+        for student in (course["root"] / "dist" / name / "student" / f"{name}.ipynb",
+                        ROOT / "lectures" / "assignments" / f"{name}.ipynb"):
+            notebook = nbformat.read(student, as_version=4)
+            student_lines = {line.strip() for cell in notebook.cells for line in cell.source.split("\n")}
+            assert not solution & student_lines, f"{student}: {solution & student_lines}"
+            assert "BEGIN SOLUTION" not in json.dumps(notebook)
+            assert "hidden=True" not in json.dumps(notebook.metadata.get("otter", {}).get("tests", {}))
 
 
 @pytest.mark.parametrize("args, words", [
