@@ -116,14 +116,21 @@ def build(out=DEFAULT_BUILD, names=None, publish=False, log=print):
 # ------------------------------------------------------------------------------------------- grade
 
 def possible_points(autograder):
-    """Points per part {question: points}, read from the test files in an autograder zip."""
+    """Points per part {question: points}, read from the test files in an autograder zip; in the
+    order of the student notebook built beside it (build's layout), else by name."""
     points = {}
     with zipfile.ZipFile(autograder) as archive:
         for name in sorted(archive.namelist()):
             if name.startswith("tests/") and name.endswith(".py"):
                 source = archive.read(name).decode()
                 points[Path(name).stem] = sum(float(p) for p in re.findall(r"@test_case\(points=([\d.]+)", source))
-    return points
+    student = Path(autograder).parent.parent / "student" / f"{Path(autograder).parent.parent.name}.ipynb"
+    try:
+        cells = json.loads(student.read_text())["cells"]
+        order = re.findall(r'grader\.check\("(\w+)"\)', "\n".join("".join(cell["source"]) for cell in cells))
+    except (OSError, KeyError, ValueError):
+        order = []
+    return dict(sorted(points.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
 
 
 def _assignment_of(path, known):
