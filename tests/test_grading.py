@@ -278,20 +278,18 @@ WRONG_ROTATION_TRICK = [
     (rotation_primitive(rotation_variant(transpose=False)), "must receive rotation_vjp"),
 ]
 
-CASES = ([("lookup_vjp", *case) for case in WRONG_LOOKUP_VJP]
-         + [("straight_through_output", *case) for case in WRONG_PLAIN_STE]
-         + [("expected_identity_coarse_grad", *case) for case in WRONG_IDENTITY]
-         + [("fsq_quantize", *case) for case in WRONG_FSQ_QUANTIZE]
-         + [("straight_through", *case) for case in WRONG_STE_PRIMITIVE]
-         + [("binary_step", *case) for case in WRONG_BINARY_STEP]
-         + [("cluster_stats", *case) for case in WRONG_CLUSTER_STATS]
-         + [("ema_update", *case) for case in WRONG_EMA]
-         + [("rotation_vjp", *case) for case in WRONG_ROTATION_VJP]
-         + [("rotation_trick", *case) for case in WRONG_ROTATION_TRICK]
-         + [("codebook_grad", *case) for case in WRONG_CODEBOOK_GRAD]
-         + [("sync_straight_through", *case) for case in WRONG_SYNC]
-         + [("expected_relu_coarse_grad", *case) for case in WRONG_RELU]
-         + [("fsq_bound", *case) for case in WRONG_FSQ])
+WRONG = {"lookup_vjp": WRONG_LOOKUP_VJP, "codebook_grad": WRONG_CODEBOOK_GRAD,
+         "straight_through_output": WRONG_PLAIN_STE, "sync_straight_through": WRONG_SYNC,
+         "expected_identity_coarse_grad": WRONG_IDENTITY, "expected_relu_coarse_grad": WRONG_RELU,
+         "fsq_bound": WRONG_FSQ, "fsq_quantize": WRONG_FSQ_QUANTIZE,
+         "straight_through": WRONG_STE_PRIMITIVE, "binary_step": WRONG_BINARY_STEP,
+         "cluster_stats": WRONG_CLUSTER_STATS, "ema_update": WRONG_EMA,
+         "rotation_vjp": WRONG_ROTATION_VJP, "rotation_trick": WRONG_ROTATION_TRICK}
+CASES = [(name, *case) for name, cases in WRONG.items() for case in cases]
+
+
+def test_every_grader_has_wrong_solutions():
+    assert sorted(WRONG) == sorted(grading.GRADERS)
 
 
 @pytest.mark.parametrize("name, wrong, words", CASES, ids=[f"{c[0]}-{c[2][:30]}" for c in CASES])
