@@ -298,6 +298,7 @@ def test_no_student_notebook_contains_a_solution(course):
 @pytest.mark.parametrize("args, words", [
     (["grade", "/nonexistent", "--out", "/tmp/x"], "submissions: /nonexistent is not a folder"),
     (["grade", ".", "--out", "/tmp/x", "--timeout", "-1"], "--timeout: expected a positive number"),
+    (["grade", ".", "--out", "/tmp/x", "--jobs", "0"], "--jobs: expected a positive integer"),
     (["grade", ".", "--out", "/tmp/x", "--autograders", "/nonexistent"], "no autograder zips"),
     (["build", "A9_nothing", "--out", "/tmp/x"], "no assignment ['A9_nothing']"),
 ])

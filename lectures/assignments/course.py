@@ -229,9 +229,9 @@ def grade(submissions, out, timeout=120.0, jobs=None, autograders=DEFAULT_BUILD,
         raise UsageError(f"submissions: {submissions} is not a folder")
     if not (isinstance(timeout, (int, float)) and timeout > 0):
         raise UsageError(f"--timeout: expected a positive number of seconds, got {timeout!r}")
+    if jobs is not None and not (isinstance(jobs, int) and jobs >= 1):
+        raise UsageError(f"--jobs: expected a positive integer, got {jobs!r}")
     jobs = jobs or max(1, os.cpu_count() or 1)
-    if jobs < 1:
-        raise UsageError(f"--jobs: expected a positive integer, got {jobs}")
     known = {name: autograders / name / "autograder" / "autograder.zip" for name in assignment_names()}
     missing = [name for name, path in known.items() if not path.is_file()]
     if len(missing) == len(known):
