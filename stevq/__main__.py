@@ -19,6 +19,7 @@ import argparse
 import os
 import pathlib
 import sys
+import tempfile
 
 EXIT_USAGE, EXIT_TRAINING, EXIT_INTERRUPTED = 2, 1, 130
 
@@ -97,8 +98,10 @@ def check_out_dir(out_dir):
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise UsageError(f"--out: {ancestor} is a file, so {path} cannot be made; expected a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise UsageError(f"--out: no permission to write in {ancestor}; choose another directory")
+    try:  # the only sure test (permissions, read-only file systems, root): make and remove a directory
+        os.rmdir(tempfile.mkdtemp(dir=ancestor, prefix=".stevq-probe-"))
+    except OSError as err:
+        raise UsageError(f"--out: cannot write in {ancestor} ({err.strerror}); choose another directory") from None
     return path
 
 
