@@ -174,7 +174,7 @@ def describe(name, module):
     widths = [min(max(len(row[i]) for row in rows + [header]), 28) for i in range(4)]
     doc = (module.__doc__ or "").strip().splitlines()
     lines = [f"{name}: {doc[0] if doc else ''}", "",
-             f"settings (change one with --set FIELD=VALUE; quick: with --quick; None: the mode's default):", ""]
+             "settings (change one with --set FIELD=VALUE; quick: with --quick; None: the mode's default):", ""]
     for row in [header] + rows:
         cells = [cell if len(cell) <= width else cell[:width - 3] + "..." for cell, width in zip(row, widths)]
         lines.append("  " + "  ".join(f"{cell:<{width}}" for cell, width in zip(cells, widths)) + "  " + row[4])
