@@ -115,7 +115,7 @@ def figure_instability(config, results):
     for row in axes:
         for axis in row:
             axis.legend(fontsize=8)
-    figure.suptitle("Continuing from a trained network: the identity STE (solid) against the STE it was "
+    figure.suptitle("Continuing from a trained network:\nthe identity STE (solid) against the STE it was "
                     "trained with (dashed)", fontsize=10)
     figure.tight_layout()
     return figure
