@@ -38,7 +38,7 @@ def _load(name):
         try:
             import cupy
         except ImportError as err:
-            raise ImportError("backend 'cupy' needs CuPy and a CUDA GPU: pip install -e .[gpu] "
+            raise ImportError("backend 'cupy' needs CuPy and a CUDA GPU: pip install -e '.[gpu]' "
                               "(which installs cupy-cuda12x; pick the cupy-cudaXXx wheel matching "
                               "your CUDA driver). stevq does not fall back to NumPy.") from err
         try:
@@ -51,7 +51,7 @@ def _load(name):
         try:
             import array_api_compat.cupy as xp
         except ImportError as err:
-            raise ImportError("backend 'cupy' needs array-api-compat: pip install -e .[gpu]") from err
+            raise ImportError("backend 'cupy' needs array-api-compat: pip install -e '.[gpu]'") from err
         array_type = cupy.ndarray
     from . import boxes  # late import: boxes call stevq.ops, which needs this module
     boxes.register(array_type)
