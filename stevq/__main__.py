@@ -2,13 +2,16 @@
 
     python -m stevq list                         the experiments, one line each
     python -m stevq show NAME                    NAME's settings: types, quick and full defaults, meaning
-    python -m stevq run NAME [--quick] [--backend numpy|cupy|array_api_strict] [--seed N]
-                        [--out DIR] [--data-dir DIR] [--set FIELD=VALUE ...] [--no-progress]
+    python -m stevq run NAME [--quick] [--backend numpy|cupy|array_api_strict] [--seed N | --seeds 0,1,2]
+                        [--jobs N] [--out DIR] [--data-dir DIR] [--set FIELD=VALUE ...] [--no-progress]
     python -m stevq report DIR                   the summary tables of a run, or of every run below DIR
 
 A run writes config.json, metrics.json, PNG figures and summary.md into DIR (default
 runs/NAME, or runs/NAME-quick in quick mode). Running the same command again after an interruption
-loads the parts that finished and computes the rest. ``--set`` changes any field of the experiment's
+loads the parts that finished and computes the rest. With ``--seeds 0,1,2`` each seed is a run
+in DIR/seed-N and DIR gets the mean ± sd over the seeds; the (seed, part) runs go to ``--jobs``
+worker processes (default: one per core) with one BLAS thread each, so any ``--jobs`` gives the
+same numbers, bit for bit. ``--set`` changes any field of the experiment's
 Config, e.g. ``--set lr=0.05 --set bits=2,4 --set quick=yes``; the text is converted by the field's
 type (``stevq.experiments.settings``), and a value that does not fit is a usage error.
 
@@ -146,9 +149,33 @@ class _RunHelp(argparse.Action):
         parser.exit()
 
 
+def seeds_and_jobs(module, args):
+    """The seeds (--seed N or --seeds 0,1,2; default the Config's) and the worker count (--jobs)."""
+    if args.seeds is None:
+        seeds = None
+    else:
+        if args.seed is not None or any(a.partition("=")[0].strip() == "seed" for a in args.set or []):
+            raise UsageError("--seeds: give either --seeds or --seed (--seeds 3 is --seed 3)")
+        try:
+            seeds = [int(text) for text in args.seeds.split(",")]
+        except ValueError:
+            raise UsageError(f"--seeds: expected integers separated by commas, like 0,1,2; got {args.seeds!r}") from None
+        if any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
+            raise UsageError(f"--seeds: expected distinct non-negative integers, got {args.seeds!r}")
+        if len(seeds) > 1 and not hasattr(module, "plan"):
+            raise UsageError(f"--seeds: experiment {args.name!r} runs one seed at a time; use --seed N")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs: expected a number of worker processes >= 1, got {args.jobs}")
+    return seeds, args.jobs
+
+
 def command_run(args):
     from stevq import backend, data, runio
+    from stevq.experiments import scheduler
     module = _experiment(args.name)
+    seeds, jobs = seeds_and_jobs(module, args)
+    if seeds is not None:
+        args.seed = seeds[0]
     config = build_config(module, args)
     out_dir = check_out_dir(args.out or f"runs/{args.name}{'-quick' if config.quick else ''}")
     try:
@@ -157,7 +184,10 @@ def command_run(args):
         raise UsageError(f"--backend: {err}") from err
     with switch:
         try:
-            module.run(config, out_dir, progress=not args.no_progress)
+            if hasattr(module, "plan"):  # every (seed, part) in worker processes
+                scheduler.run_seeds(module, config, seeds or [config.seed], out_dir, jobs, not args.no_progress)
+            else:
+                module.run(config, out_dir, progress=not args.no_progress)
         except ValueError as err:
             if str(err).startswith("out_dir:"):  # runio.Run: the directory holds a run with another config
                 raise UsageError(str(err)) from err
@@ -213,6 +243,8 @@ def parser():
     run.add_argument("--quick", action="store_true", help="the quick mode (seconds): a subset of the grid and the data")
     run.add_argument("--backend", choices=BACKENDS, help="array backend (default: STEVQ_BACKEND or numpy)")
     run.add_argument("--seed", type=int, help="random seed, an integer >= 0 (default: the Config's)")
+    run.add_argument("--seeds", metavar="S1,S2,...", help="several seeds, e.g. 0,1,2: mean ± sd over them")
+    run.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: the number of cores)")
     run.add_argument("--out", help="results directory (default: runs/NAME or runs/NAME-quick)")
     run.add_argument("--data-dir", help="directory holding the IDX files of the data set")
     run.add_argument("--set", action="append", metavar="FIELD=VALUE", help="change a Config field (repeatable)")

@@ -13,12 +13,14 @@ over training (recorded on a smaller evaluation set every ``record_every`` steps
 resumable part (``runio.Run.part``); its test-set code indices are kept in ``parts/NAME.indices.npz``.
 """
 import dataclasses
+import functools
 import io
+import sys
 
 import numpy as np
 
 from stevq import backend, data, runio, validate
-from stevq.experiments import vq_models, vq_plots, vq_quantizers, vq_training
+from stevq.experiments import scheduler, vq_models, vq_plots, vq_quantizers, vq_training
 
 NAME = "vq-bottleneck"
 MODELS = {"vqvae": "reconstruction", "classifier": "classification"}
@@ -145,13 +147,38 @@ def train_part(config, model, num_codes, variant, datasets, run_dir, show_progre
             "final": final, "history": result["history"]}
 
 
+SEED_TABLES = {"rows": ("model", "K", "codes", "variant")}
+
+
+def plan(config):
+    """One part per (model, size, variant): ``scheduler.Part(name, args=(model, size, variant))``."""
+    return [scheduler.Part(part_name(model, size, variant), args=(model, size, variant))
+            for model in config.models for size in config.sizes for variant in config.variants]
+
+
+@functools.lru_cache(maxsize=1)
+def _datasets(config, backend_name):
+    return load_data(config)
+
+
+def prepare(config):
+    """Load the data before a run directory is made (no data, no run)."""
+    _datasets(config, backend.name())
+
+
+def compute_part(config, part, run_dir, progress):
+    model, size, variant = part.args
+    return train_part(config, model, size, variant, _datasets(config, backend.name()), run_dir, progress)
+
+
 def run(config, out_dir, progress=True):
     """Every (model, size, variant) of ``config``; writes the figures, metrics.json and summary.md."""
-    datasets = load_data(config)  # before the directory: no data, no run
-    record = runio.Run(out_dir, config)
-    parts = [record.part(part_name(model, size, variant),
-                         lambda m=model, k=size, v=variant: train_part(config, m, k, v, datasets, record.dir, progress))
-             for model in config.models for size in config.sizes for variant in config.variants]
+    return scheduler.run_one(sys.modules[__name__], config, out_dir, progress)
+
+
+def summarize(config, results):
+    """(metrics, summary, figures) from the parts' results (by part name)."""
+    parts = [results[part.name] for part in plan(config)]
     rows = [dict(model=p["model"], K=p["num_codes"], codes=p["codebook_size"], variant=p["variant"],
                  **{key: p["final"][key] for key in FINAL_KEYS}) for p in parts]
     metrics = {"rows": rows, "curves": {part_name(p["model"], p["num_codes"], p["variant"]): p["history"] for p in parts},
@@ -162,8 +189,7 @@ def run(config, out_dir, progress=True):
         here = [p for p in parts if p["model"] == model]
         figures[f"curves_{model}"] = vq_plots.figure_curves(here, MODELS[model], config.sizes, config.variants)
         figures[f"final_{model}"] = vq_plots.figure_final(here, MODELS[model], config.sizes, config.variants)
-    record.finish(metrics, summary(config, rows), figures)
-    return metrics
+    return metrics, summary(config, rows), figures
 
 
 def _findings(rows, model):

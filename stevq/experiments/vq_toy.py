@@ -15,11 +15,12 @@ give the paper's divergence figure; the curves show utilisation, perplexity, rec
 and the distribution gap.
 """
 import dataclasses
+import sys
 
 import numpy as np
 
 from stevq import backend, data, runio, validate, vq
-from stevq.experiments import vq_models, vq_quantizers, vq_training
+from stevq.experiments import scheduler, vq_models, vq_quantizers, vq_training
 from stevq.experiments.vq_plots import plt
 
 NAME = "vq-toy"
@@ -33,7 +34,7 @@ class Config:
     """Settings of the toy experiment; ``None`` fields take the quick/full default."""
     quick: bool = False
     seed: int = 0
-    shift_seeds: int | None = None               # covariate shift: seeds seed .. seed + n - 1
+    shift_seeds: int | None = None               # covariate shift: seeds n seed .. n seed + n - 1
     shift_affine_lrs: tuple = (1.0, 4.0)         # affine learning-rate multipliers tried there
     shift_readings: tuple = tuple(READINGS)      # how N(0, 0.5 I), N(-1, 0.3 I) are read
     data_dim: int = 8                    # dimension of the Gaussian data
@@ -84,10 +85,11 @@ def snapshot_steps(config):
 
 
 def covariate_shift_part(config, reading, affine_lr):
-    """Huh et al.'s toy over ``config.shift_seeds`` seeds: per parameterisation the mean (and
-    min, max) over seeds of the fraction of codes never updated and ever chosen, and the gap."""
+    """Huh et al.'s toy over ``config.shift_seeds`` = n seeds (n seed .. n seed + n - 1, so that
+    runs with different ``seed`` share none): per parameterisation the mean (and min, max) over
+    them of the fraction of codes never updated and ever chosen, and the gap."""
     embedding_var, code_var = READINGS[reading]
-    runs = [vq.covariate_shift(PARAMETERIZATIONS, seed=config.seed + k, affine_lr=affine_lr,
+    runs = [vq.covariate_shift(PARAMETERIZATIONS, seed=config.seed * config.shift_seeds + k, affine_lr=affine_lr,
                                embedding_var=embedding_var, code_var=code_var)
             for k in range(config.shift_seeds)]
     rows = []
@@ -131,24 +133,43 @@ def autoencoder_part(config, variant, code_scale, train_data, eval_data, show_pr
             "snapshots": result["snapshots"]}
 
 
+SEED_TABLES = {"covariate_shift": ("reading", "parameterization", "affine_lr", "seeds"),
+               "autoencoder": ("variant", "code_scale")}
+
+
+def plan(config):
+    """The covariate-shift parts (one per reading and affine lr) and one autoencoder part per
+    (codebook scale, variant)."""
+    return ([scheduler.Part(f"shift-{reading}-affine_lr{a:g}", args=("shift", reading, a))
+             for reading in config.shift_readings for a in config.shift_affine_lrs]
+            + [scheduler.Part(f"ae-{variant}-codes{scale:g}", args=("ae", variant, scale))
+               for scale in config.code_scales for variant in config.variants])
+
+
+def compute_part(config, part, run_dir, progress):
+    kind, *args = part.args
+    if kind == "shift":
+        return covariate_shift_part(config, *args)
+    return autoencoder_part(config, *args, *gaussian_data(config), progress)
+
+
 def run(config, out_dir, progress=True):
     """Both parts of the toy experiment; writes figures, metrics.json and summary.md."""
-    record = runio.Run(out_dir, config)
-    shift = [row for reading in config.shift_readings for a in config.shift_affine_lrs
-             for row in record.part(f"shift-{reading}-affine_lr{a:g}",
-                                    lambda r=reading, a=a: covariate_shift_part(config, r, a))["rows"]]
-    train_data, eval_data = gaussian_data(config)
-    runs = [record.part(f"ae-{variant}-codes{scale:g}",
-                        lambda v=variant, s=scale: autoencoder_part(config, v, s, train_data, eval_data, progress))
-            for scale in config.code_scales for variant in config.variants]
+    return scheduler.run_one(sys.modules[__name__], config, out_dir, progress)
+
+
+def summarize(config, results):
+    """(metrics, summary, figures) from the parts' results (by part name)."""
+    parts = plan(config)
+    shift = [row for part in parts if part.args[0] == "shift" for row in results[part.name]["rows"]]
+    runs = [results[part.name] for part in parts if part.args[0] == "ae"]
     table = [dict(variant=r["variant"], code_scale=r["code_scale"],
                   **{k: r["final"][k] for k in ("utilisation", "perplexity", "dead_codes", "score",
                                                 "mean_gap", "var_gap", "sliced_wasserstein")}) for r in runs]
     metrics = {"covariate_shift": shift, "autoencoder": table,
                "curves": {f"{r['variant']}-codes{r['code_scale']:g}": r["history"] for r in runs}}
     figures = {"divergence": figure_divergence(runs), "toy_curves": figure_curves(runs)}
-    record.finish(metrics, summary(config, shift, table), figures)
-    return metrics
+    return metrics, summary(config, shift, table), figures
 
 
 def figure_divergence(runs):

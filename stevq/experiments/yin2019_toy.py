@@ -34,11 +34,13 @@ lr 0.05 and at lr 0.01 alike). The descent theorem's small step has to be small 
 """
 import dataclasses
 import math
+import sys
 
 import numpy as np
 
 from stevq import runio, ste, validate
 from stevq.backend import asarray, to_numpy
+from stevq.experiments import scheduler
 from stevq.theory import yin2019
 
 NAME = "yin2019-toy"
@@ -231,39 +233,45 @@ def _curves(trajectory, config):
             "theta": trajectory.theta[keep].tolist(), "w_norm": trajectory.w_norm[keep].tolist()}
 
 
-def run(config, out_dir, progress=True):
-    """Run the four parts (resumable), write figures, metrics.json and summary.md (the command line
-    prints it). A step size so large that the descent diverges stops with ``runio.NonFiniteError``."""
-    config = effective(config)
-    run_dir = runio.Run(out_dir, config)
-    v_star, w_star = teacher(config)
-    v_sp, w_sp, f_spurious = _spurious(v_star, w_star)
-    m = config.m
+SEED_TABLES = {"random_starts": ("runs",), "spurious_start": (), "ratio_at_smallest_t": (),
+               "identity_grad_norm_at_spurious": ()}
+PARTS = ("random_starts", "spurious_start", "ratio", "figure1")
 
-    def random_part():
+
+def plan(config):
+    """The four parts, each from the teacher and initialisations drawn from ``config.seed``."""
+    return [scheduler.Part(name) for name in PARTS]
+
+
+def compute_part(config, part, run_dir, progress):
+    config = effective(config)
+    if part.name == "random_starts":
         with np.errstate(over="ignore", invalid="ignore"):  # a divergence is reported by stop_if_diverged
             trajectories = stop_if_diverged(random_starts(config), "random starts")
         return {name: {"counts": random_start_counts(t, config), "curves": _curves(t, config)}
                 for name, t in trajectories.items()}
-
-    def spurious_part():
+    if part.name == "spurious_start":
         with np.errstate(over="ignore", invalid="ignore"):
             trajectories = stop_if_diverged(spurious_start(config), "spurious start")
         return {name: {"summary": spurious_start_summary(t, config), "curves": _curves(t, config)}
                 for name, t in trajectories.items()}
+    if part.name == "ratio":
+        return ratio_path(config)
+    return {name: one_step_losses(config, name) for name in ste.SURROGATES}
 
-    parts = ["random_starts", "spurious_start", "ratio", "figure1"]
-    results = {}
-    for part in runio.progress(parts, "yin2019-toy", enabled=progress):
-        if part == "random_starts":
-            results[part] = run_dir.part(part, random_part)
-        elif part == "spurious_start":
-            results[part] = run_dir.part(part, spurious_part)
-        elif part == "ratio":
-            results[part] = run_dir.part(part, lambda: ratio_path(config))
-        else:
-            results[part] = run_dir.part(part, lambda: {name: one_step_losses(config, name)
-                                                         for name in ste.SURROGATES})
+
+def run(config, out_dir, progress=True):
+    """Run the four parts (resumable), write figures, metrics.json and summary.md (the command line
+    prints it). A step size so large that the descent diverges stops with ``runio.NonFiniteError``."""
+    return scheduler.run_one(sys.modules[__name__], config, out_dir, progress)
+
+
+def summarize(config, results):
+    """(metrics, summary, figures) from the four parts' results."""
+    config = effective(config)
+    v_star, w_star = teacher(config)
+    v_sp, w_sp, f_spurious = _spurious(v_star, w_star)
+    m = config.m
     identity_norm = float(np.linalg.norm(yin2019.expected_coarse_grad(v_sp, w_sp, v_star, w_star, "identity")))
     metrics = {
         "teacher": {"v_star": v_star.tolist(), "ones_v_star": float(v_star.sum()),
@@ -275,9 +283,7 @@ def run(config, out_dir, progress=True):
         "spurious_start": {name: r["summary"] for name, r in results["spurious_start"].items()},
         "ratio_at_smallest_t": {name: results["ratio"][name][0] for name in ste.SURROGATES},
     }
-    summary = _summary(config, metrics)
-    run_dir.finish(metrics, summary, figures=figures(config, results, f_spurious))
-    return metrics
+    return metrics, _summary(config, metrics), figures(config, results, f_spurious)
 
 
 def _summary(config, metrics):
