@@ -128,7 +128,7 @@ def load_data(config):
     """(train, test) ``vq_training.Data``: 1 x 28 x 28 images scaled to [-1, 1], with labels."""
     loader = data.load_fashion_mnist if config.data == "fashion-mnist" else data.load_mnist
     images = loader(config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                    dtype=config.dtype, layout="NCHW")
+                    dtype=config.dtype, layout="NCHW", sample=config.quick)
     return (vq_training.Data(2 * images.train_images - 1, images.train_labels, config.dtype),
             vq_training.Data(2 * images.test_images - 1, images.test_labels, config.dtype))
 
