@@ -62,9 +62,6 @@ def build_config(module, args):
     if args.data_dir is not None:
         if "data_dir" not in fields:
             raise UsageError(f"--data-dir: experiment {args.name!r} does not read an image data set")
-        if not pathlib.Path(args.data_dir).expanduser().is_dir():
-            raise UsageError(f"--data-dir: expected a directory holding the IDX files, got {args.data_dir!r} "
-                             "(no such directory)")
         values["data_dir"] = str(args.data_dir)
     for assignment in args.set or []:
         field, separator, text = assignment.partition("=")
@@ -83,6 +80,10 @@ def build_config(module, args):
         if field == "seed" and value is not None and value < 0:
             raise UsageError(f"--set seed: expected an integer >= 0, got {value}")
         values[field] = value
+    directory = values.get("data_dir")
+    if directory is not None and not pathlib.Path(directory).expanduser().is_dir():
+        option = "--data-dir" if args.data_dir is not None and directory == str(args.data_dir) else "--set data_dir"
+        raise UsageError(f"{option}: expected a directory holding the IDX files, got {directory!r} (no such directory)")
     try:
         config = module.Config(**values)
         getattr(module, "effective", lambda c: c)(config)  # checks made where the config is run

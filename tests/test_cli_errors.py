@@ -53,7 +53,8 @@ def _bad_inputs(name):
         cases.append((["--set", "batch_size=0"], "batch_size: expected a value >= 1"))
     if "data" in fields:
         cases += [(["--set", "data=cifar"], "data: expected one of"),
-                  (["--data-dir", "/no/such/directory"], "--data-dir: expected a directory")]
+                  (["--data-dir", "/no/such/directory"], "--data-dir: expected a directory"),
+                  (["--set", "data_dir=/no/such/directory"], "--set data_dir: expected a directory")]
     else:
         cases.append((["--data-dir", "."], "does not read an image data set"))
     return cases
