@@ -51,8 +51,8 @@ def identity_unstable(metrics, seeds):
     for i, seed in enumerate(seeds):
         holds = (not converged["identity"][i] and converged["relu"][i] and converged["clipped_relu"][i]
                  and ratio[i] > 1e3)
-        checks.append((f"seed {seed}: identity {'does not converge' if not converged['identity'][i] else 'converges'}, "
-                       f"ratio {ratio[i]:.2g}", holds))
+        state = ", ".join(f"{name} {'converges' if converged[name][i] else 'does not converge'}" for name in STES)
+        checks.append((f"seed {seed}: {state}, identity ratio {ratio[i]:.2g}", holds))
     return (f"started at pi - 0.05 from a spurious minimum, converged (fraction of seeds): identity "
             f"{mean(converged['identity']):.2g}, ReLU {mean(converged['relu']):.2g}, clipped ReLU "
             f"{mean(converged['clipped_relu']):.2g}; identity: f rises {ms(rises)} times, ratio {ms(ratio)}", checks)
@@ -62,10 +62,13 @@ def identity_worst(metrics, seeds):
     cells = sorted({(r["net"], r["bits"]) for r in metrics[0]["grid"]}, key=str)
     numbers, checks = [], []
     for net, bits in cells:
+        here = [name for name in STES if any((r["net"], r["bits"], r["ste"]) == (net, bits, name) for r in metrics[0]["grid"])]
+        if "identity" not in here or len(here) < 2:
+            raise Missing("needs the identity STE and another")
         loss = {name: values(metrics, lambda m: row_where(m["grid"], net=net, bits=bits, ste=name)["train_loss"])
-                for name in STES}
+                for name in here}
         worst = max(loss, key=lambda name: mean(loss[name]))
-        numbers.append(f"{net} {bits} bit: " + ", ".join(f"{name} {ms(loss[name])}" for name in STES))
+        numbers.append(f"{net} {bits} bit: " + ", ".join(f"{name} {ms(loss[name])}" for name in here))
         checks.append((f"{net} {bits} bit ({worst} worst)", worst == "identity"))
     return "training loss: " + "; ".join(numbers), checks
 
