@@ -61,6 +61,15 @@ def adam(lr, b1=0.9, b2=0.999, eps=1e-8, donate=False):
     return _adam(lr, b1, b2, eps, 0.0, donate)
 
 
+def adamw(lr, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.01, donate=False):
+    """AdamW (Loshchilov and Hutter 2019), decoupled weight decay as in PyTorch's ``torch.optim.AdamW``
+    (whose default weight_decay is 0.01): first p <- (1 - lr * weight_decay) p, then Adam's step
+    (the decay is not part of the gradient, so it is not rescaled by the second moment).
+    ``donate`` as in ``adam``."""
+    validate.number(weight_decay, "weight_decay", low=0.0)
+    return _adam(lr, b1, b2, eps, weight_decay, donate)
+
+
 def _adam(lr, b1, b2, eps, weight_decay, donate):
     validate.number(lr, "lr", low=0.0, low_inclusive=False)
     # b = 1 would divide by 1 - b^t = 0 in the bias correction
