@@ -16,7 +16,8 @@ SETTINGS = {  # the smallest runs that still make every number the ledger reads
                    snapshots=2),
     "vq-bottleneck": dict(sizes=(64, 256), steps=10, train_size=256, test_size=128, curve_size=64, batch_size=32,
                           variants=("ste", "affine+alt+sync", "fsq")),
-    "vq-ablation": dict(steps=4, record_every=2),
+    "vq-ablation": dict(steps=4, record_every=2, models=("autoencoder",),
+                        rows=("baseline", "kmeans", "kmeans+sync", "kmeans+sync+affine", "kmeans+sync+affine+alt", "alt")),
 }
 
 

@@ -133,10 +133,10 @@ def fix_improves(before, after, rows_key="row", utilisation="active", where=None
             use = (get(before, utilisation), get(after, utilisation))
             score = (get(before, "score"), get(after, "score"))
             label = f"{model}" + (f" K={size}" if size is not None else "")
-            kind = "accuracy" if _score_better(model) else "MSE"
+            kind, scale, unit = ("accuracy", 100, "%") if _score_better(model) else ("MSE", 1, "")
             numbers.append(f"{label}: {utilisation} {ms(use[0], 100, unit='%')} -> {ms(use[1], 100, unit='%')}, "
-                           f"{kind} {ms(score[0], digits=4)} -> {ms(score[1], digits=4)}")
-            checks.append((f"{label} utilisation", clearly_better(*use)))
+                           f"{kind} {ms(score[0], scale, 4, unit)} -> {ms(score[1], scale, 4, unit)}")
+            checks.append((f"{label} {utilisation}", clearly_better(*use)))
             checks.append((f"{label} {kind}", clearly_better(*score, higher_is_better=_score_better(model))))
         if not checks:
             raise Missing("no rows")
