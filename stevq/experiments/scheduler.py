@@ -26,6 +26,8 @@ deviation over seeds (``seeds``). The (seed, part) pairs still missing run in a 
 worker processes started with the 'spawn' method and one BLAS thread each (set in their
 environment before NumPy loads), ``jobs = 1`` included: OpenBLAS's thread count changes the last
 bits of a float32 product, so only the same thread count everywhere gives the same numbers.
+Workers are spawned, so a script that calls ``run_seeds`` needs the usual
+``if __name__ == "__main__":`` guard (the command line has it).
 """
 import concurrent.futures
 import contextlib
