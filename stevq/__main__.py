@@ -236,7 +236,7 @@ def command_report(args):
             print(f"==> {path.parent} <==")
         print(path.read_text())
     for directory in unfinished:
-        parts = len(list((directory / "parts").glob("*.json")))
+        parts = len(list(directory.glob("**/parts/*.json")))  # a run over seeds: its seed-N/parts
         print(f"unfinished run: {directory} ({parts} parts done); run it again to finish")
     if not summaries and not unfinished:
         raise UsageError(f"report: no results under {root} (no summary.md or config.json found)")

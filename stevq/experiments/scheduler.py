@@ -126,8 +126,7 @@ def run_seeds(module, config, seeds, out_dir, jobs=None, progress=True):
         raise ValueError(f"seeds: expected distinct seeds, got {seeds}")
     jobs = default_jobs() if jobs is None else jobs
     configs = {seed: effective(module, dataclasses.replace(config, seed=seed)) for seed in seeds}
-    for seed in seeds:
-        prepare(module, configs[seed])
+    prepare(module, configs[seeds[0]])  # the data (the same for every seed): no data, no run
     if len(seeds) > 1:  # checked first: another run's directory is refused before anything is written
         top = runio.Run(out_dir, across_seeds.top_config(effective(module, config), seeds))
     records = {seed: runio.Run(seed_dir(out_dir, seed, seeds), configs[seed]) for seed in seeds}
