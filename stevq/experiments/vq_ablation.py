@@ -87,8 +87,8 @@ class Config:
     dtype: str = "float32"
 
     def __post_init__(self):
-        quick = {"models": tuple(MODELS), "rows": DEFAULT_ROWS, "train_size": 256, "test_size": 128,
-                 "steps": 30, "batch_size": 16, "record_every": 10}
+        quick = {"models": tuple(MODELS), "rows": DEFAULT_ROWS, "train_size": 256, "test_size": 64,
+                 "steps": 16, "batch_size": 8, "record_every": 8}
         full = {"models": tuple(MODELS), "rows": DEFAULT_ROWS, "train_size": 60000, "test_size": 5000,
                 "steps": 1000, "batch_size": 256, "record_every": 250}
         for field, value in (quick if self.quick else full).items():
