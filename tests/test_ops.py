@@ -112,6 +112,19 @@ def test_elementwise_and_matmul(backend, op, reference, make_args):
 @pytest.mark.parametrize("op, host_op", [(ops.heaviside, lambda x: np.heaviside(x, 0.0)),
                                          (ops.round, np.round), (ops.floor, np.floor), (ops.ceil, np.ceil)],
                          ids=["heaviside", "round", "floor", "ceil"])
+def test_step_functions_propagate_nan(backend, op, host_op):
+    """NaN in, NaN out (as relu and NumPy do), infinities kept: a diverged network is not hidden."""
+    host = np.array([np.nan, -np.inf, np.inf, -1.0, 0.0, 2.0])
+    for dtype in ("float64", "float32"):
+        got = stevq.to_numpy(op(stevq.asarray(host, dtype)))
+        assert got.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(got, host_op(host).astype(dtype))  # NaN == NaN here
+        assert np.isnan(got[0]) and np.isnan(host_op(host)[0])
+
+
+@pytest.mark.parametrize("op, host_op", [(ops.heaviside, lambda x: np.heaviside(x, 0.0)),
+                                         (ops.round, np.round), (ops.floor, np.floor), (ops.ceil, np.ceil)],
+                         ids=["heaviside", "round", "floor", "ceil"])
 def test_step_functions_have_zero_gradient(backend, op, host_op):
     """Piecewise-constant primitives: forward as NumPy computes it (round: half to even), and the
     gradient autograd sees is exactly zero, as finite differences between the kinks confirm."""

@@ -169,9 +169,13 @@ defvjp(where, None, _where_vjp(True), _where_vjp(False))
 
 @primitive
 def heaviside(x):
-    """The binary step 1{x > 0} as floats. Its true derivative is zero almost everywhere, and
+    """The binary step 1{x > 0} as floats, NaN where x is NaN (as relu and NumPy's heaviside do, so
+    that a diverged network is seen, not hidden). Its true derivative is zero almost everywhere, and
     autograd is told exactly that: this is why quantized networks need a straight-through estimator."""
-    return as_float(x > 0, x)
+    xp = namespace_of(x)
+    # min(max(x, 0), 0) is 0 for every number, +-inf included, and NaN for NaN (maximum and minimum
+    # propagate NaN); cheaper than where(isnan(x), x, step), which branches on every element
+    return as_float(x > 0, x) + xp.minimum(xp.maximum(x, 0.0), 0.0)
 
 
 @primitive
