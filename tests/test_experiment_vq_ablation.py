@@ -11,21 +11,14 @@ import pytest
 from autograd import grad
 
 import stevq
-from stevq import data, ops, vq
+from stevq import ops, vq
 from stevq.experiments import vq_ablation as ablation
 from stevq.experiments import vq_training
 
 
-def _fashion_mnist_or_skip():
-    try:
-        data.load_fashion_mnist(download=False, train_limit=1, test_limit=1)
-    except data.DataUnavailableError as err:
-        pytest.skip(f"Fashion-MNIST not available ({err}); apt-get install dataset-fashion-mnist")
-
-
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    _fashion_mnist_or_skip()
+    """The quick mode reads the Fashion-MNIST sample shipped in the package: no skip."""
     out = tmp_path_factory.mktemp("vq_ablation")
     config = ablation.Config(quick=True)
     return config, out, ablation.run(config, out, progress=False)

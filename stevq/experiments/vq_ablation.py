@@ -28,7 +28,6 @@ accuracy. Each (model, row) is a resumable part seeded from (config.seed, model)
 others.
 """
 import dataclasses
-import functools
 import sys
 import zlib
 
@@ -185,19 +184,17 @@ def plan(config):
     return [scheduler.Part(part_name(model, row), args=(model, row)) for model in config.models for row in config.rows]
 
 
-@functools.lru_cache(maxsize=1)
-def _datasets(config, backend_name):
-    return load_data(config)
+_datasets = vq_training.cached_loader(load_data)
 
 
 def prepare(config):
     """Load the data before a run directory is made (no data, no run)."""
-    _datasets(config, backend.name())
+    _datasets(config)
 
 
 def compute_part(config, part, run_dir, progress):
     model, row = part.args
-    return train_part(config, model, row, _datasets(config, backend.name()), progress)
+    return train_part(config, model, row, _datasets(config), progress)
 
 
 def run(config, out_dir, progress=True):
