@@ -20,6 +20,7 @@ A NaN or inf in the encoder output, the loss or the evaluation stops the run wit
 ``runio.NonFiniteError`` naming the step and the last good metrics.
 """
 import dataclasses
+import functools
 from collections import namedtuple
 
 import numpy as np
@@ -28,6 +29,7 @@ from autograd.tracer import getval
 from stevq import metrics, ops, optim, runio, validate
 from stevq.autodiff import value_and_grad
 from stevq.backend import asarray, namespace_of, to_numpy
+from stevq.backend import name as backend_name
 from stevq.data import minibatch_indices
 
 TASKS = ("reconstruction", "classification")
@@ -86,6 +88,15 @@ class Data:
         for start in range(0, self.size, size):
             stop = min(start + size, self.size)
             yield self.x[start:stop, ...], None if self.y is None else self.y[start:stop]
+
+
+def cached_loader(load_data):
+    """``load_data(config)`` computed once per (config, backend) in a process, for an experiment's
+    ``prepare`` and ``compute_part`` (``scheduler``): the parts of a run share one copy of the data."""
+    @functools.lru_cache(maxsize=1)
+    def cached(config, backend_name):
+        return load_data(config)
+    return lambda config: cached(config, backend_name())
 
 
 def init_network(network, rng):
