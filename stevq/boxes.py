@@ -20,6 +20,9 @@ def _ops():
 class DeviceBox(Box):
     """A traced array of a non-NumPy backend. Arithmetic goes through ``stevq.ops``."""
     __slots__ = []
+    # NumPy's convention, which CuPy follows: ``raw_array * box`` and ``raw @ box`` call the box's
+    # reflected operator instead of the array's ufunc (which would fail on an unknown type).
+    __array_ufunc__ = None
 
     shape = property(lambda self: self._value.shape)
     ndim = property(lambda self: self._value.ndim)
