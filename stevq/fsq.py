@@ -19,7 +19,7 @@ import numpy as np
 from autograd.tracer import getval
 
 from . import ops, validate
-from .backend import asarray, namespace_of
+from .backend import asarray, namespace_of, resolve_dtype
 from .ste import round_ste
 
 EPS = 1e-3
@@ -108,7 +108,7 @@ def codes_to_indices(codes, levels):
     return xp.sum(digits * asarray(_basis(levels)), axis=-1)
 
 
-def indices_to_codes(indices, levels, dtype="float64"):
+def indices_to_codes(indices, levels, dtype=None):
     """Codes (..., d) of integer ``indices`` (...): digit_i = (index // prod_{j<i} L_j) mod L_i,
     z^_i = (digit_i - floor(L_i/2)) / floor(L_i/2). Indices must lie in [0, prod(L))."""
     levels = check_levels(levels)
@@ -120,11 +120,11 @@ def indices_to_codes(indices, levels, dtype="float64"):
         raise ValueError(f"indices: values must lie in [0, {size}) for levels {levels}, got min "
                          f"{int(xp.min(value))} and max {int(xp.max(value))}")
     digits = (xp.expand_dims(value, axis=-1) // asarray(_basis(levels))) % asarray(np.asarray(levels, dtype=np.int64))
-    half_levels = _constants(levels, dtype)[3]
+    half_levels = _constants(levels, resolve_dtype(dtype))[3]
     return (xp.astype(digits, half_levels.dtype) - half_levels) / half_levels
 
 
-def implicit_codebook(levels, dtype="float64"):
+def implicit_codebook(levels, dtype=None):
     """All prod(L) codes as a (prod(L), d) array, row k the code of index k."""
     size = codebook_size(levels)
     return indices_to_codes(asarray(np.arange(size, dtype=np.int64)), levels, dtype)

@@ -11,7 +11,7 @@ from autograd import grad
 from autograd.tracer import getval
 
 from . import validate
-from .backend import asarray, namespace_of
+from .backend import asarray, device_of, namespace_of, resolve_dtype
 from .ops import one_hot
 from .vq.core import _rows, check_codebook, check_embeddings, check_indices
 
@@ -33,14 +33,15 @@ def code_counts(index_batches, num_codes):
     n_k = sum over batches of one_hot(indices)^T 1."""
     batches = _window(index_batches, num_codes)
     xp = namespace_of(getval(batches[0]))
-    total = xp.zeros((num_codes,), dtype=xp.float64)
+    dtype = resolve_dtype(None)  # exact counts up to 2^24 per code in float32
+    total = xp.zeros((num_codes,), dtype=dtype, device=device_of(batches[0]))
     for batch in batches:
         flat = xp.reshape(getval(batch), (-1,))
-        # one-hot rows in chunks: a whole test set at once would be an N x K float64 array
+        # one-hot rows in chunks: a whole test set at once would be an N x K float array
         size = flat.shape[0]
         for start in range(0, size, COUNT_CHUNK):
             chunk = flat[start:min(start + COUNT_CHUNK, size)]
-            total = total + xp.sum(one_hot(chunk, num_codes, xp.float64), axis=0)
+            total = total + xp.sum(one_hot(chunk, num_codes, dtype), axis=0)
     return total
 
 

@@ -92,6 +92,17 @@ def array(x, name, ndim=None, dtype="float", finite=True, shape=None, host=False
     return x
 
 
+def rate(x, name):
+    """A step size: a positive real number, or a 0-d float array of the active backend (one computed
+    on the device, e.g. from the data; its sign is checked only where values are checked)."""
+    if is_array(getval(x)):
+        array(x, name, ndim=0)
+        if values_are_checked() and not bool(getval(x) > 0):
+            raise ValueError(f"{name}: expected a value > 0, got {float(getval(x))!r}")
+        return x
+    return number(x, name, low=0.0, low_inclusive=False)
+
+
 def same_last_dim(a, a_name, b, b_name):
     """``a`` and ``b`` must agree in their last dimension (the embedding dimension)."""
     if getval(a).shape[-1] != getval(b).shape[-1]:

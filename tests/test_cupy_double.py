@@ -141,3 +141,18 @@ def test_raw_device_array_times_a_traced_array(on_cupy):
     # d/dx sum(A (A*x)) = sum_i A_ik A_kj -> column sums of A, times A (elementwise, x broadcast)
     expected = (np.ones(2) @ a.get())[:, None] * a.get()
     np.testing.assert_allclose(cupy.asnumpy(gradient), expected.sum(axis=1, keepdims=True))
+
+
+def test_float32_is_the_default_on_cupy(on_cupy):
+    from stevq import nn
+    from stevq.vq import VectorQuantizer
+    rng = np.random.default_rng(0)
+    _, dense = nn.Dense(3)[0](rng, (5, 4))
+    _, layer = VectorQuantizer(8)[0](rng, (5, 4))
+    counts = metrics.code_counts([stevq.asarray(np.array([0, 1, 1]))], 4)
+    made = (dense["W"], layer["codebook"], counts, ops.one_hot(stevq.asarray(np.array([1])), 3))
+    assert [m.dtype for m in made] == [cupy.dtype("float32")] * 4
+    with stevq.use("cupy", dtype="float64"):
+        assert nn.Dense(3)[0](rng, (5, 4))[1]["W"].dtype == cupy.float64
+    with stevq.use("numpy"):
+        assert nn.Dense(3)[0](rng, (5, 4))[1]["W"].dtype == np.float64
