@@ -19,7 +19,7 @@ import numpy as np
 from autograd.tracer import getval
 
 from . import ops, validate
-from .backend import asarray, namespace_of, resolve_dtype
+from .backend import asarray, device_of, namespace_of, resolve_dtype
 from .ste import round_ste
 
 EPS = 1e-3
@@ -102,10 +102,10 @@ def codes_to_indices(codes, levels):
     xp = namespace_of(value)
     half_levels = _constants(levels, value.dtype)[3]
     digits = xp.astype(xp.round(value * half_levels + half_levels), xp.int64)
-    level = asarray(np.asarray(levels, dtype=np.int64))
-    if bool(xp.any(digits < 0)) or bool(xp.any(digits >= level)):
+    level = asarray(np.asarray(levels, dtype=np.int64), device=device_of(value))
+    if validate.values_are_checked() and bool(xp.any((digits < 0) | (digits >= level))):
         raise ValueError(f"codes: values are not on the FSQ grid of levels {levels}")
-    return xp.sum(digits * asarray(_basis(levels)), axis=-1)
+    return xp.sum(digits * asarray(_basis(levels), device=device_of(value)), axis=-1)
 
 
 def indices_to_codes(indices, levels, dtype=None):
@@ -116,10 +116,12 @@ def indices_to_codes(indices, levels, dtype=None):
     value = getval(indices)
     xp = namespace_of(value)
     size = math.prod(levels)
-    if value.size and (int(xp.min(value)) < 0 or int(xp.max(value)) >= size):
+    if value.size and validate.values_are_checked() and bool(xp.any((value < 0) | (value >= size))):
         raise ValueError(f"indices: values must lie in [0, {size}) for levels {levels}, got min "
                          f"{int(xp.min(value))} and max {int(xp.max(value))}")
-    digits = (xp.expand_dims(value, axis=-1) // asarray(_basis(levels))) % asarray(np.asarray(levels, dtype=np.int64))
+    device = device_of(value)
+    digits = ((xp.expand_dims(value, axis=-1) // asarray(_basis(levels), device=device))
+              % asarray(np.asarray(levels, dtype=np.int64), device=device))
     half_levels = _constants(levels, resolve_dtype(dtype))[3]
     return (xp.astype(digits, half_levels.dtype) - half_levels) / half_levels
 

@@ -48,3 +48,12 @@ def backend(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The device-to-host transfers per training step that tests/test_sync_budget.py measured."""
+    measured = getattr(sys.modules.get("test_sync_budget"), "REPORTED", None)
+    if measured:
+        terminalreporter.write_sep("-", "device-to-host transfers per training step (CuPy double)")
+        for where, per_step in sorted(measured.items()):
+            terminalreporter.write_line(f"{per_step:6.2f}  {where}" if per_step is not None else f"   n/a  {where}")

@@ -25,7 +25,7 @@ def _total():
     return sum(n for kind, n in cupy.transfers.items() if kind != "implicit")
 
 
-def _wrap_loop(module, name, steps_of, description_of):
+def _wrap_loop(module, name, steps_of, description_of, patch=setattr):
     original = getattr(module, name)
 
     @functools.wraps(original)
@@ -39,10 +39,10 @@ def _wrap_loop(module, name, steps_of, description_of):
             _active.pop()
             loops[key]["steps"] += steps_of(args, kwargs)
             loops[key]["transfers"] += _total() - before
-    setattr(module, name, metered)
+    patch(module, name, metered)
 
 
-def _wrap_evaluation(module, name):
+def _wrap_evaluation(module, name, patch=setattr):
     original = getattr(module, name)
 
     @functools.wraps(original)
@@ -53,24 +53,26 @@ def _wrap_evaluation(module, name):
         finally:
             if _active:
                 loops[_active[-1]]["in_evaluation"] += _total() - before
-    setattr(module, name, metered)
+    patch(module, name, metered)
 
 
 def _argument(position, keyword, default=None):
     return lambda args, kwargs: args[position] if len(args) > position else kwargs.get(keyword, default)
 
 
-def install():
-    """Wrap the training loops and evaluations of every experiment."""
+def install(patch=setattr):
+    """Wrap the training loops and evaluations of every experiment (``patch``: a test's
+    ``monkeypatch.setattr``, to undo it afterwards)."""
+    loops.clear()
     from stevq.experiments import quant_act, vq_training
     covariate_shift = importlib.import_module("stevq.vq.covariate_shift")
     _wrap_loop(vq_training, "train", lambda a, k: _argument(5, "schedule")(a, k).steps,
-               _argument(6, "description", "training"))
-    _wrap_evaluation(vq_training, "evaluate")
+               _argument(6, "description", "training"), patch)
+    _wrap_evaluation(vq_training, "evaluate", patch)
     _wrap_loop(quant_act, "train", lambda a, k: sum(s for s, _ in _argument(3, "phases")(a, k)),
-               _argument(8, "description", "training"))
-    _wrap_evaluation(quant_act, "evaluate")
-    _wrap_loop(covariate_shift, "_run", _argument(3, "steps"), _argument(0, "name"))
+               _argument(8, "description", "training"), patch)
+    _wrap_evaluation(quant_act, "evaluate", patch)
+    _wrap_loop(covariate_shift, "_run", _argument(3, "steps"), _argument(0, "name"), patch)
 
 
 def report():
