@@ -156,3 +156,30 @@ def test_float32_is_the_default_on_cupy(on_cupy):
         assert nn.Dense(3)[0](rng, (5, 4))[1]["W"].dtype == cupy.float64
     with stevq.use("numpy"):
         assert nn.Dense(3)[0](rng, (5, 4))[1]["W"].dtype == np.float64
+
+
+@double_only
+def test_lecture_8_runs_on_the_cupy_double(tmp_path, monkeypatch):
+    """Lecture 8 in quick mode with the double importable as cupy: its CuPy run takes place, and
+    the kernel's double counts no refused implicit conversion."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    import nbformat
+    from conftest import cupy_env
+    lectures = Path(__file__).resolve().parent.parent / "lectures"
+    spec = importlib.util.spec_from_file_location("lectures_build", lectures / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    notebook = nbformat.read(lectures / "08_backends_and_gpu.ipynb", as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(
+        "import cupy, json\nprint('CUPY-DOUBLE', json.dumps({'available': available, **cupy.transfers}))"))
+    copy = tmp_path / "08_backends_and_gpu.ipynb"
+    nbformat.write(notebook, copy)
+    monkeypatch.setenv("PYTHONPATH", cupy_env()["PYTHONPATH"])
+    executed = build.execute(copy, quick=True, timeout=300)
+    text = "".join(out.get("text", "") for out in executed.cells[-1].outputs)
+    report = json.loads(text.split("CUPY-DOUBLE", 1)[1])
+    assert "cupy" in report["available"]
+    assert report.get("implicit", 0) == 0, report
