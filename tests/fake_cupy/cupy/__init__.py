@@ -28,6 +28,7 @@ import numpy as _np
 
 from . import cuda  # noqa: F401  (cupy.cuda.runtime.getDeviceCount, Device, Stream)
 
+__version__ = "0.0.0+test-double"  # not a GPU: reports that quote it must say so
 transfers = _collections.Counter()
 transfer_sites = _collections.Counter()  # filled only while record_sites is True
 record_sites = False
