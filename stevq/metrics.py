@@ -111,12 +111,13 @@ def sliced_wasserstein(a, b, num_projections=128, seed=0):
         raise ValueError("a, b: need at least one point in each cloud")
     xp = namespace_of(a)
     directions = np.random.default_rng(seed).standard_normal((num_projections, a.shape[1]))
-    directions = asarray(directions / np.linalg.norm(directions, axis=1, keepdims=True), a.dtype)
+    device = device_of(a)
+    directions = asarray(directions / np.linalg.norm(directions, axis=1, keepdims=True), a.dtype, device)
     rank_a, rank_b, weight = _quantile_pairs(a.shape[0], b.shape[0])
     sorted_a = xp.sort(a @ xp.matrix_transpose(directions), axis=0)
     sorted_b = xp.sort(b @ xp.matrix_transpose(directions), axis=0)
-    gap = xp.take(sorted_a, asarray(rank_a), axis=0) - xp.take(sorted_b, asarray(rank_b), axis=0)
-    squared = xp.sum(xp.expand_dims(asarray(weight, a.dtype), axis=1) * gap * gap, axis=0)
+    gap = xp.take(sorted_a, asarray(rank_a, device=device), axis=0) - xp.take(sorted_b, asarray(rank_b, device=device), axis=0)
+    squared = xp.sum(xp.expand_dims(asarray(weight, a.dtype, device), axis=1) * gap * gap, axis=0)
     return math.sqrt(float(xp.mean(squared)))
 
 
