@@ -16,12 +16,11 @@ import pytest  # noqa: E402
 
 FAKE_CUPY = pathlib.Path(__file__).parent / "fake_cupy"
 try:
-    import cupy  # noqa: F401  (the real CuPy, on a GPU machine)
-    CUPY_IS_DOUBLE = False
+    import cupy  # (the real CuPy, on a GPU machine)
 except ImportError:
     sys.path.insert(0, str(FAKE_CUPY))
-    import cupy  # noqa: F401
-    CUPY_IS_DOUBLE = True
+    import cupy
+CUPY_IS_DOUBLE = hasattr(cupy, "transfers")  # the double counts its transfers; CuPy has no such thing
 
 import stevq  # noqa: E402
 
