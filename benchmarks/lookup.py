@@ -1,9 +1,12 @@
 """Case (c): nearest-code lookup, 65,536 vectors of dimension 64 against 1,024 codes, float32.
 
-The floor is the bare matmul Z @ C^T of the same size (65,536 x 64 times 64 x 1,024), which any
-exact nearest-code search must do; ``stevq.vq.nearest_code`` should cost little more. PyTorch's
-argmin(||c||^2 - 2 Z C^T) and its bare matmul are shown for reference when torch is installed.
-Every contender's indices are compared with stevq's.
+The floor is the matmul Z @ C^T of the same size (65,536 x 64 times 64 x 1,024), which any exact
+nearest-code search must do, written into a preallocated (N, K) buffer (``out=``), warm from the
+calls before: it measures the arithmetic, not the page faults of a fresh 256 MB array.
+``stevq.vq.nearest_code`` should cost little more. PyTorch's nearest code as a PyTorch user
+writes it (``torch.addmm(||c||^2, Z, C^T, alpha=-2).argmin(1)``, the scores in a preallocated
+buffer) and its matmul floor are shown for reference when torch is installed. Every contender's
+indices are compared with stevq's.
 """
 import numpy as np
 
@@ -27,17 +30,23 @@ def stevq_lookup(small=False):
 def numpy_matmul(small=False):
     z, codebook = problem(small)
     codebook_t = np.ascontiguousarray(codebook.T)
-    return lambda: z @ codebook_t
+    scores = np.empty((z.shape[0], codebook.shape[0]), np.float32)
+
+    def matmul():
+        np.matmul(z, codebook_t, out=scores)
+    return matmul
 
 
 def torch_lookup(small=False):
     import torch
     z_host, codebook_host = problem(small)
     z, codebook = torch.from_numpy(z_host), torch.from_numpy(codebook_host)
+    scores = torch.empty((z.shape[0], codebook.shape[0]))
 
     def lookup():
         with torch.no_grad():
-            return torch.argmin((codebook * codebook).sum(1) - 2.0 * (z @ codebook.T), dim=1).numpy()
+            norms = (codebook * codebook).sum(1)
+            return torch.addmm(norms, z, codebook.T, alpha=-2, out=scores).argmin(1).numpy()
     return lookup
 
 
@@ -45,27 +54,31 @@ def torch_matmul(small=False):
     import torch
     z_host, codebook_host = problem(small)
     z, codebook_t = torch.from_numpy(z_host), torch.from_numpy(codebook_host).T.contiguous()
+    scores = torch.empty((z.shape[0], codebook_t.shape[1]))
 
     def matmul():
         with torch.no_grad():
-            return z @ codebook_t
+            torch.mm(z, codebook_t, out=scores)
     return matmul
 
 
 def contenders(torch_available):
-    found = {"stevq": stevq_lookup, "NumPy matmul (floor)": numpy_matmul}
+    found = {"stevq": stevq_lookup, "NumPy matmul, preallocated": numpy_matmul}
     if torch_available:
-        found["PyTorch argmin"] = torch_lookup
-        found["PyTorch matmul"] = torch_matmul
+        found["PyTorch addmm + argmin"] = torch_lookup
+        found["PyTorch matmul, preallocated"] = torch_matmul
     return found
 
 
+AGREEMENT = "same index"
+
+
 def agree(name, result, reference):
-    """Fraction of positions where ``result`` (indices; matmuls are skipped) equals stevq's indices."""
-    if "matmul" in name:
+    """Fraction of positions where ``result`` (indices; the floors return none) equals stevq's indices."""
+    if result is None:
         return None
     return float(np.mean(np.asarray(result) == np.asarray(reference)))
 
 
 TITLE = "(c) nearest code, 65,536 x 64 vs 1,024 codes (float32)"
-TARGETS = (("NumPy matmul (floor)", 1.2),)
+TARGETS = (("NumPy matmul, preallocated", 1.05),)

@@ -1,20 +1,25 @@
-"""stevq against plain autograd.numpy and PyTorch (CPU), measured side by side (issue 7).
+"""stevq against tuned PyTorch (CPU), plain autograd.numpy and compute floors, each in its own process.
 
-    python benchmarks/run.py                 # cases (a), (b), (c); about two minutes
+    python benchmarks/run.py                 # cases (a), (b), (c), (e); a few minutes
+    python benchmarks/run.py --kernels       # ... and the NumPy contenders again with OPENBLAS_CORETYPE
+                                             #     and OPENBLAS_L2_SIZE unset (OpenBLAS's own choice)
     python benchmarks/run.py --suite         # ... and (d): the test suite and the lectures (minutes)
     python benchmarks/run.py --threads 2 --repeats 40 --cases ab --json results.json
 
 Cases (one module each): (a) ``vqvae_mlp``: a training step of an MLP VQ-VAE; (b) ``vqvae_conv``:
-a training step of the experiments' conv VQ-VAE; (c) ``lookup``: nearest code against the bare
-matmul; (d) wall time of ``python -m pytest -q`` and of the lecture notebooks in quick mode.
+a training step of the experiments' conv VQ-VAE; (c) ``lookup``: nearest code against a matmul
+into a preallocated buffer; (e) ``vqvae_mlp_large``: case (a) at batch 4096 and K = 16384, and the
+codebook gradient alone; (d) wall time of ``python -m pytest -q`` and of the lecture notebooks.
+``scaling.py`` prints the scaling table of case (a) (batch x K).
 
 Every library computes in float32 with the same number of threads (``--threads``, default 1: the
 BLAS of NumPy through OPENBLAS_NUM_THREADS/OMP_NUM_THREADS, set before NumPy is imported, and
-``torch.set_num_threads``). Times are medians over ``--repeats`` calls, the contenders taking
-turns; wall time and the CPU time of the process are both shown (CPU time is less sensitive to other
-programs on a shared machine). Memory: see ``timing.py`` (extra resident memory of one step,
-measured in a fresh subprocess per contender). PyTorch is optional: without it (or with
-``--no-torch``) its rows and ratios are left out and the output says so.
+``torch.set_num_threads``). Each contender runs in a fresh process (``--child``; see ``timing.py``),
+in the fixed order its case lists, ``--rounds`` times; the table shows the median and the 25-75 %
+spread of the pooled calls, wall and CPU time, and the extra memory of a step. The BLAS, its kernel
+and the OPENBLAS_* variables are printed with the table, with the load average of the machine.
+PyTorch is optional: without it (or with ``--no-torch``) its rows and ratios are left out and the
+output says so.
 """
 import argparse
 import importlib
@@ -24,6 +29,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -32,23 +38,27 @@ sys.path[:0] = [HERE, ROOT]
 
 import timing  # noqa: E402  (no NumPy import: threads are set first)
 
-CASES = {"a": "vqvae_mlp", "b": "vqvae_conv", "c": "lookup"}
+CASES = {"a": "vqvae_mlp", "b": "vqvae_conv", "c": "lookup", "e": "vqvae_mlp_large"}
 
 
 def parse(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20, help="timed calls per contender (median)")
+    parser.add_argument("--repeats", type=int, default=10, help="timed calls per contender process and round")
+    parser.add_argument("--rounds", type=int, default=2, help="fresh processes per contender (pooled)")
     parser.add_argument("--threads", type=int, default=1, help="BLAS/torch threads for every library")
-    parser.add_argument("--cases", default="abc", help="which of a, b, c to run")
+    parser.add_argument("--cases", default="abce", help="which of a, b, c, e to run")
     parser.add_argument("--small", action="store_true", help="tiny sizes (a smoke test, not a benchmark)")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
-    parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
+    parser.add_argument("--kernels", action="store_true",
+                        help="also run the NumPy contenders with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset")
     parser.add_argument("--suite", action="store_true", help="also time the test suite and the lectures (d)")
     parser.add_argument("--json", help="also write the results to this JSON file")
-    parser.add_argument("--memory-of", nargs=2, metavar=("CASE", "CONTENDER"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, metavar=("CASE", "CONTENDER", "FIRST_FILE"), help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", help=argparse.SUPPRESS)  # "n_in,hidden,D,K,batch" for case a (scaling.py)
     args = parser.parse_args(argv)
-    if set(args.cases) - set(CASES) or args.repeats < 1 or args.threads < 1:
-        parser.error("--cases takes letters among a, b, c; --repeats and --threads at least 1")
+    if set(args.cases) - set(CASES) or min(args.repeats, args.rounds, args.threads) < 1:
+        parser.error("--cases takes letters among a, b, c, e; --repeats, --rounds and --threads at least 1")
     return args
 
 
@@ -63,74 +73,125 @@ def import_torch(args):
     return torch
 
 
-def memory_of(args):
-    """Subprocess mode: build one contender, print its step memory as JSON."""
-    case, name = args.memory_of
+def run_child(args):
+    """Child mode: build one contender, keep its first result, time it, measure its memory; print JSON."""
+    import numpy as np
+    case, name, first_file = args.child
     module = importlib.import_module(CASES[case])
-    if "PyTorch" not in name:
-        args.no_torch = True  # importing torch would only add its own libraries to the measurement
-    step = module.contenders(import_torch(args) is not None)[name](args.small)
-    megabytes, method = timing.step_memory(step)
-    print(json.dumps({"megabytes": megabytes, "method": method}))
+    torch = import_torch(args) if "PyTorch" in name else None  # torch's libraries stay out of the others
+    factory = module.contenders(True)[name]
+    sizes = None if args.sizes is None else tuple(int(v) for v in args.sizes.split(","))
+    step = factory(args.small) if sizes is None else factory(args.small, sizes=sizes)
+    repeats = min(args.repeats, getattr(module, "REPEATS", {}).get(name, args.repeats))
+    first = step()
+    if first is not None:  # floors return nothing (their output is a preallocated buffer)
+        np.save(first_file, np.asarray(first))
+    wall, cpu = timing.time_calls(step, repeats)
+    memory = (None, None) if args.no_memory else timing.step_memory(step)
+    print(json.dumps({"wall": wall, "cpu": cpu, "memory_mb": memory[0], "memory_method": memory[1],
+                      "blas": timing.blas_report(torch)}))
 
 
-def measure_memory(case, name, args):
-    command = [sys.executable, os.path.abspath(__file__), "--memory-of", case, name, "--threads", str(args.threads)]
-    command += ["--small"] * args.small + ["--no-torch"] * args.no_torch
-    done = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
-    if done.returncode:
-        raise RuntimeError(f"memory subprocess for {case}/{name} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def measure(case, name, args, env=None, sizes=None):
+    """Run contender ``name`` of ``case`` in a fresh process; returns its JSON and its first result."""
+    import numpy as np
+    with tempfile.TemporaryDirectory() as folder:
+        first_file = os.path.join(folder, "first.npy")
+        command = [sys.executable, os.path.abspath(__file__), "--child", case, name, first_file,
+                   "--threads", str(args.threads), "--repeats", str(args.repeats)]
+        command += ["--small"] * args.small + ["--no-memory"] * args.no_memory
+        command += [] if sizes is None else ["--sizes", ",".join(map(str, sizes))]
+        done = subprocess.run(command, capture_output=True, text=True, env=env or os.environ.copy())
+        if done.returncode:
+            raise RuntimeError(f"benchmark process for {case}/{name} failed:\n{done.stderr[-4000:]}")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        result["first"] = np.load(first_file) if os.path.exists(first_file) else None
+    return result
+
+
+def race(case, names, args, env=None, sizes=None):
+    """name -> pooled results of ``args.rounds`` fresh processes per contender, in the order of ``names``."""
+    pooled = {name: {"wall": [], "cpu": [], "memory_mb": [], "first": None} for name in names}
+    for _ in range(args.rounds):
+        for name in names:
+            result = measure(case, name, args, env, sizes)
+            entry = pooled[name]
+            entry["wall"] += result["wall"]
+            entry["cpu"] += result["cpu"]
+            entry["memory_mb"].append(result["memory_mb"])
+            entry["first"], entry["blas"], entry["memory_method"] = result["first"], result["blas"], result["memory_method"]
+    return pooled
 
 
 def check(module, name, first, reference):
-    """(text, number): how well contender ``name`` agrees with stevq on its first call (same start,
-    same data): the fraction of equal indices (lookup) or the relative difference of the first loss."""
+    """(text, number): how well contender ``name`` agrees with its reference on its first call (same
+    start, same data): the fraction of equal indices (lookup) or the largest difference relative to
+    the largest reference value (a loss, a gradient); None where there is nothing to compare."""
+    import numpy as np
+    if first is None or reference is None:
+        return None, None
     if hasattr(module, "agree"):
         agreement = module.agree(name, first, reference)
-        return (None, None) if agreement is None else (f"same index {100 * agreement:.2f}%", agreement)
-    difference = abs(first - reference) / max(abs(reference), 1e-30)
-    return f"1st loss rel. diff {difference:.0e}", difference
+        return f"{module.AGREEMENT} {agreement:.2%}", agreement
+    difference = float(np.max(np.abs(first - reference)) / max(float(np.max(np.abs(reference))), 1e-30))
+    return f"rel. diff {difference:.0e}", difference
 
 
-def run_case(case, args, torch):
-    module = importlib.import_module(CASES[case])
-    steps = {name: factory(args.small) for name, factory in module.contenders(torch is not None).items()}
-    first = {name: step() for name, step in steps.items()}
-    checks = {name: check(module, name, first[name], first["stevq"]) for name in steps if name != "stevq"}
-    medians = timing.race(steps, args.repeats)
-    memory = {} if args.no_memory else {name: measure_memory(case, name, args) for name in steps}
+def summarize(pooled, module):
+    """Table rows; each contender is compared (ratio, check) with stevq, or with the contender its
+    case names in ``REFERENCES``."""
     rows = []
-    for name, median in medians.items():
-        rows.append({"contender": name, "wall_ms": 1e3 * median["wall"], "cpu_ms": 1e3 * median["cpu"],
-                     "ratio_wall": medians["stevq"]["wall"] / median["wall"],
-                     "ratio_cpu": medians["stevq"]["cpu"] / median["cpu"] if median["cpu"] > 0 else math.nan,
-                     "memory_mb": memory.get(name, {}).get("megabytes"),
-                     "check": checks.get(name, (None, None))[0], "agreement": checks.get(name, (None, None))[1]})
+    for name, entry in pooled.items():
+        reference = pooled[getattr(module, "REFERENCES", {}).get(name, "stevq")]
+        wall_ref, cpu_ref = timing.spread(reference["wall"])[0], timing.spread(reference["cpu"])[0]
+        wall, cpu = timing.spread(entry["wall"]), timing.spread(entry["cpu"])
+        memory = [m for m in entry["memory_mb"] if m is not None]
+        text, number = check(module, name, entry["first"], reference["first"]) if reference is not entry else (None, None)
+        rows.append({"contender": name, "wall_ms": 1e3 * wall[0], "wall_p25_ms": 1e3 * wall[1],
+                     "wall_p75_ms": 1e3 * wall[2], "cpu_ms": 1e3 * cpu[0], "calls": len(entry["wall"]),
+                     "ratio_wall": wall_ref / wall[0], "ratio_cpu": cpu_ref / cpu[0] if cpu[0] > 0 else math.nan,
+                     "memory_mb": max(memory) if memory else None, "check": text, "agreement": number})
+    return rows
+
+
+def run_case(case, args, torch_available, env=None):
+    module = importlib.import_module(CASES[case])
+    names = list(module.contenders(torch_available))
+    pooled = race(case, names, args, env)
+    rows = summarize(pooled, module)
+    by_name = {row["contender"]: row for row in rows}
     targets = []
     for other, limit in module.TARGETS:
-        if other in medians:
-            ratio = medians["stevq"]["wall"] / medians[other]["wall"]
-            ratio_cpu = medians["stevq"]["cpu"] / medians[other]["cpu"] if medians[other]["cpu"] > 0 else math.nan
+        if other in by_name:
+            ratio = by_name["stevq"]["wall_ms"] / by_name[other]["wall_ms"]
+            ratio_cpu = by_name["stevq"]["cpu_ms"] / by_name[other]["cpu_ms"] if by_name[other]["cpu_ms"] > 0 else math.nan
             targets.append({"versus": other, "limit": limit, "ratio_wall": ratio, "ratio_cpu": ratio_cpu,
                             "met": ratio <= limit})
         else:
-            targets.append({"versus": other, "limit": limit, "ratio_wall": None, "ratio_cpu": None,
-                            "met": None})
-    method = next(iter(memory.values()))["method"] if memory else None
-    return {"case": case, "title": module.TITLE, "rows": rows, "targets": targets, "memory_method": method}
+            targets.append({"versus": other, "limit": limit, "ratio_wall": None, "ratio_cpu": None, "met": None})
+    for name, limit in getattr(module, "MEMORY_TARGETS", ()):
+        megabytes = by_name[name]["memory_mb"]
+        targets.append({"memory_of": name, "limit_mb": limit, "megabytes": megabytes,
+                        "met": None if megabytes is None else megabytes < limit})
+    return {"case": case, "title": module.TITLE, "rows": rows, "targets": targets,
+            "memory_method": pooled["stevq"]["memory_method"], "blas": pooled["stevq"]["blas"],
+            "blas_torch": next((pooled[n]["blas"] for n in names if "PyTorch" in n), None)}
 
 
 def print_case(result):
     print(f"\n{result['title']}")
-    header = f"  {'contender':<22} {'wall ms':>9} {'CPU ms':>9} {'stevq/this':>11} {'(CPU)':>6} {'step MB':>8}  check"
-    print(header)
+    print(f"  {'contender':<36} {'wall ms':>9} {'(25-75 %)':>15} {'CPU ms':>9} {'stevq/this':>11} "
+          f"{'(CPU)':>6} {'step MB':>8}  check")
     for row in result["rows"]:
         memory = "-" if row["memory_mb"] is None else f"{row['memory_mb']:.0f}"
-        print(f"  {row['contender']:<22} {row['wall_ms']:9.2f} {row['cpu_ms']:9.2f} {row['ratio_wall']:10.2f}x "
-              f"{row['ratio_cpu']:5.2f}x {memory:>8}  {row['check'] or ''}")
+        print(f"  {row['contender']:<36} {row['wall_ms']:9.2f} {row['wall_p25_ms']:7.2f}-{row['wall_p75_ms']:<7.2f} "
+              f"{row['cpu_ms']:9.2f} {row['ratio_wall']:10.2f}x {row['ratio_cpu']:5.2f}x {memory:>8}  {row['check'] or ''}")
     for target in result["targets"]:
-        if target["ratio_wall"] is None:
+        if "memory_of" in target:
+            shown = "not measured (--no-memory)" if target["megabytes"] is None else \
+                f"{target['megabytes']:.1f} MB -> {'met' if target['met'] else 'MISSED'}"
+            print(f"  target {target['memory_of']}: extra peak memory < {target['limit_mb']} MB: {shown}")
+        elif target["ratio_wall"] is None:
             print(f"  target stevq <= {target['limit']}x {target['versus']}: not measured ({target['versus']} absent)")
         else:
             verdict = "met" if target["met"] else "MISSED"
@@ -156,26 +217,63 @@ def run_suite():
                            "tests/test_lectures.py", "-k", "quick_mode"], {"STEVQ_QUICK": "1"})]
 
 
+def run_other_kernel(args, torch_available):
+    """The NumPy contenders (not PyTorch, which has its own BLAS) in processes whose environment
+    lacks OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, so that OpenBLAS picks its kernel by itself.
+    Only the child processes' environment changes; this process's stays as it is."""
+    env = {k: v for k, v in os.environ.items() if k not in timing.OPENBLAS_KERNEL_VARIABLES}
+    found = []
+    for case in args.cases:
+        module = importlib.import_module(CASES[case])
+        names = [n for n in module.contenders(torch_available) if "PyTorch" not in n]
+        pooled = race(case, names, args, env)
+        found.append({"case": case, "rows": summarize(pooled, module), "blas": pooled["stevq"]["blas"]})
+    return found
+
+
+def load_line():
+    try:
+        return "load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "load average: unavailable"
+
+
 def main(argv=None):
     args = parse(argv)
     timing.set_threads(args.threads)
-    if args.memory_of:
-        return memory_of(args)
+    if args.child:
+        return run_child(args)
     import numpy as np
     torch = import_torch(args)
-    print(f"numpy {np.__version__}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-          f"{platform.machine()}; {args.threads} thread(s) for every library; float32; "
-          f"median of {args.repeats}{'; SMALL sizes (smoke test)' if args.small else ''}")
-    print(f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads)" if torch is not None
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"{started}; numpy {np.__version__}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+          f"{platform.machine()}; {args.threads} thread(s) for every library; float32; every contender in "
+          f"its own process, {args.rounds} x {args.repeats} calls{'; SMALL sizes (smoke test)' if args.small else ''}")
+    print(f"PyTorch {torch.__version__}" if torch is not None
           else "PyTorch: not installed or --no-torch; its rows and ratios are left out")
-    results = {"threads": args.threads, "repeats": args.repeats, "small": args.small,
-               "torch": None if torch is None else torch.__version__, "cases": []}
+    print(load_line())
+    results = {"started": started, "threads": args.threads, "repeats": args.repeats, "rounds": args.rounds,
+               "small": args.small, "torch": None if torch is None else torch.__version__, "cases": []}
     for case in args.cases:
-        result = run_case(case, args, torch)
+        result = run_case(case, args, torch is not None)
         results["cases"].append(result)
         print_case(result)
-    if results["cases"] and not args.no_memory:
-        print(f"\n  step MB: {results['cases'][0]['memory_method']}, in a fresh subprocess per contender")
+    if results["cases"]:
+        first = results["cases"][0]
+        print()
+        for line in first["blas"] + ([first["blas_torch"][-2]] if first["blas_torch"] else []):
+            print(f"  {line}")
+        if not args.no_memory:
+            print(f"  step MB: {first['memory_method']}, largest over the processes")
+    if args.kernels:
+        results["other_kernel"] = run_other_kernel(args, torch is not None)
+        print("\nThe NumPy contenders again, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (in the child processes only):")
+        print(f"  {results['other_kernel'][0]['blas'][0]}" if results["other_kernel"] else "")
+        for found in results["other_kernel"]:
+            for row in found["rows"]:
+                print(f"  ({found['case']}) {row['contender']:<36} {row['wall_ms']:9.2f} ms wall {row['cpu_ms']:9.2f} ms CPU")
+    results["load_after"] = load_line()
+    print(results["load_after"])
     if args.suite:
         results["suite"] = run_suite()
         print("\n(d) test suite and lectures, quick mode (wall time)")

@@ -6,9 +6,13 @@
     loss     mean (x_hat - x)^2 + mean (z_q - sg(z_e))^2 + 0.25 mean (z_e - sg(z_q))^2
     update   Adam, lr 1e-3, on every weight, bias and the codebook
 
-The same step is written three times: with stevq (``nn``, ``vq.VectorQuantizer``, ``optim.adam``),
-with plain ``autograd.numpy`` as an autograd user would write it, and with PyTorch (``torch.optim.Adam``).
-All three start from the same weights and the same batch; their first losses are compared.
+The same step is written three times: with stevq (``nn``, ``vq.VectorQuantizer``, ``optim.adam``
+updating its state in place, ``donate=True``), with plain ``autograd.numpy`` in its fastest form
+(the nine leaves as nine positional arguments, Adam in place) and with PyTorch as a PyTorch user
+writes it (``F.linear`` with (out, in) weights, the nearest code by ``torch.addmm(||c||^2, z, C^T,
+alpha=-2).argmin(1)``, ``torch.optim.Adam(fused=True)``). All three start from the same weights and
+the same batch; their first losses are compared. ``sizes`` (input, hidden, D, K, batch) changes the
+problem: case (e) and the scaling table (``scaling.py``) use it.
 """
 import numpy as np
 
@@ -19,9 +23,13 @@ BETA = 0.25
 LR = 1e-3
 
 
-def problem(small=False, seed=0):
+def sizes_of(small, sizes):
+    return tuple(sizes) if sizes is not None else SIZES["small" if small else "full"]
+
+
+def problem(small=False, seed=0, sizes=None):
     """Host (NumPy float32) weights and batch: {"x", "layers": [(W, b)] x 4, "codebook"}."""
-    n_in, hidden, dim, codes, batch = SIZES["small" if small else "full"]
+    n_in, hidden, dim, codes, batch = sizes_of(small, sizes)
     rng = np.random.default_rng(seed)
 
     def dense(fan_in, fan_out):
@@ -33,11 +41,11 @@ def problem(small=False, seed=0):
     return {"x": x, "layers": layers, "codebook": codebook}
 
 
-def stevq_step(small=False):
+def stevq_step(small=False, sizes=None):
     import stevq
     from stevq import nn, ops, vq
-    n_in, hidden, dim, _, _ = SIZES["small" if small else "full"]
-    data = problem(small)
+    n_in, hidden, dim, _, _ = sizes_of(small, sizes)
+    data = problem(small, sizes=sizes)
     encoder = nn.serial(nn.Dense(hidden, "float32"), nn.Relu, nn.Dense(dim, "float32"))[1]
     decoder = nn.serial(nn.Dense(hidden, "float32"), nn.Relu, nn.Dense(n_in, "float32"))[1]
     quantizer = vq.VectorQuantizer(data["codebook"].shape[0], beta=BETA, dtype="float32")[1]
@@ -54,18 +62,20 @@ def stevq_step(small=False):
     return timing.stevq_adam_step(loss, params, LR)
 
 
-def autograd_step(small=False):
-    """The same step in plain autograd.numpy (``@``, whose gradient autograd computes with matmuls);
-    Adam written in NumPy in place, with one scratch array per leaf (the fastest NumPy can do)."""
+def autograd_step(small=False, sizes=None):
+    """The same step in plain autograd.numpy, in the fastest form autograd's public API allows: the
+    nine leaves are nine positional arguments (``argnum`` a tuple; a nested list would be traced as
+    one container, whose every access costs a zero-filled copy of all the parameters), ``@`` whose
+    gradient autograd computes with matmuls, the codebook gradient through ``codebook[indices]``
+    (autograd's ``np.add.at``), and Adam in place in NumPy with one scratch array per leaf."""
     import autograd.numpy as anp  # noqa: F401  (the traced functions below are autograd.numpy's)
     from autograd import value_and_grad
     from autograd.tracer import getval
-    data = problem(small)
-    params = [[w.copy(), b.copy()] for w, b in data["layers"]] + [data["codebook"].copy()]
+    data = problem(small, sizes=sizes)
+    leaves = [array.copy() for pair in data["layers"] for array in pair] + [data["codebook"].copy()]
     x = data["x"]
 
-    def loss(p):
-        (w1, b1), (w2, b2), (w3, b3), (w4, b4), codebook = p
+    def loss(w1, b1, w2, b2, w3, b3, w4, b4, codebook):
         z_e = anp.maximum(x @ w1 + b1, 0.0) @ w2 + b2
         table, rows = getval(codebook), getval(z_e)
         indices = np.argmin(np.sum(table * table, axis=1) - 2.0 * (rows @ table.T), axis=1)
@@ -75,19 +85,18 @@ def autograd_step(small=False):
         codebook_loss = anp.mean((z_q - getval(z_e)) ** 2)
         commitment = anp.mean((z_e - getval(z_q)) ** 2)
         return anp.mean((x_hat - x) ** 2) + codebook_loss + BETA * commitment
-    loss_and_grads = value_and_grad(loss)
-    leaves = lambda tree: [leaf for pair in tree[:4] for leaf in pair] + [tree[4]]
-    moments = [np.zeros_like(leaf) for leaf in leaves(params)]
-    squares = [np.zeros_like(leaf) for leaf in leaves(params)]
-    scratch = [np.zeros_like(leaf) for leaf in leaves(params)]
+    loss_and_grads = value_and_grad(loss, argnum=tuple(range(len(leaves))))
+    moments = [np.zeros_like(leaf) for leaf in leaves]
+    squares = [np.zeros_like(leaf) for leaf in leaves]
+    scratch = [np.zeros_like(leaf) for leaf in leaves]
     state = {"step": 0}
 
     def step():
-        value, grads = loss_and_grads(params)
+        value, grads = loss_and_grads(*leaves)
         state["step"] += 1
         root = np.sqrt(1 - 0.999 ** state["step"])
         size, eps = LR * root / (1 - 0.9 ** state["step"]), 1e-8 * root
-        for leaf, g, m, s, tmp in zip(leaves(params), leaves(grads), moments, squares, scratch):
+        for leaf, g, m, s, tmp in zip(leaves, grads, moments, squares, scratch):
             np.subtract(g, m, out=tmp)
             tmp *= 0.1
             m += tmp
@@ -104,24 +113,40 @@ def autograd_step(small=False):
     return step
 
 
-def torch_step(small=False):
+def torch_adam(torch, parameters, lr):
+    """torch.optim.Adam in its fastest CPU form: fused (one kernel over all parameters, PyTorch >=
+    2.4), else foreach (multi-tensor)."""
+    try:
+        return torch.optim.Adam(parameters, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(parameters, lr=lr, foreach=True)
+
+
+def torch_nearest(torch, z, codebook):
+    """argmin_k ||c_k||^2 - 2 z . c_k in one fused addmm, no (N, K, D) or extra (N, K) arrays."""
+    with torch.no_grad():
+        return torch.addmm((codebook * codebook).sum(1), z, codebook.T, alpha=-2).argmin(1)
+
+
+def torch_step(small=False, sizes=None):
+    """What a PyTorch user writes: nn.Linear's layout ((out, in) weights, ``F.linear``), the addmm
+    nearest code, ``mse_loss``, fused Adam, ``zero_grad(set_to_none=True)``."""
     import torch
     import torch.nn.functional as F
-    data = problem(small)
-    tensors = [(torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)) for w, b in data["layers"]]
+    data = problem(small, sizes=sizes)
+    tensors = [(torch.tensor(w.T.copy(), requires_grad=True), torch.tensor(b, requires_grad=True))
+               for w, b in data["layers"]]
     codebook = torch.tensor(data["codebook"], requires_grad=True)
     x = torch.from_numpy(data["x"])
-    optimizer = torch.optim.Adam([t for pair in tensors for t in pair] + [codebook], lr=LR)
+    optimizer = torch_adam(torch, [t for pair in tensors for t in pair] + [codebook], LR)
     (w1, b1), (w2, b2), (w3, b3), (w4, b4) = tensors
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        z_e = torch.relu(x @ w1 + b1) @ w2 + b2
-        with torch.no_grad():
-            indices = torch.argmin((codebook * codebook).sum(1) - 2.0 * (z_e @ codebook.T), dim=1)
-        z_q = codebook[indices]
+        z_e = F.linear(torch.relu(F.linear(x, w1, b1)), w2, b2)
+        z_q = codebook[torch_nearest(torch, z_e.detach(), codebook.detach())]
         z = z_e + (z_q - z_e).detach()
-        x_hat = torch.relu(z @ w3 + b3) @ w4 + b4
+        x_hat = F.linear(torch.relu(F.linear(z, w3, b3)), w4, b4)
         loss = (F.mse_loss(x_hat, x) + F.mse_loss(z_q, z_e.detach()) + BETA * F.mse_loss(z_e, z_q.detach()))
         loss.backward()
         optimizer.step()
@@ -138,4 +163,4 @@ def contenders(torch_available):
 
 
 TITLE = "(a) MLP VQ-VAE 784-512-64, K = 512 x 64, batch 256: forward + VQ + backward + Adam"
-TARGETS = (("PyTorch", 1.3), ("autograd.numpy", 1.1))
+TARGETS = (("PyTorch", 1.0),)

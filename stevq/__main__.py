@@ -1,21 +1,24 @@
 """The command line:
 
     python -m stevq list                         the experiments, one line each
-    python -m stevq run NAME [--quick] [--backend numpy|cupy|array_api_strict] [--seed N]
-                        [--out DIR] [--data-dir DIR] [--set FIELD=VALUE ...] [--no-progress]
+    python -m stevq show NAME                    NAME's settings: types, quick and full defaults, meaning
+    python -m stevq run NAME [--quick] [--backend numpy|cupy|array_api_strict] [--seed N | --seeds 0,1,2]
+                        [--jobs N] [--out DIR] [--data-dir DIR] [--set FIELD=VALUE ...] [--no-progress]
     python -m stevq report DIR                   the summary tables of a run, or of every run below DIR
 
 A run writes config.json, metrics.json, PNG figures and summary.md into DIR (default
-runs/NAME or runs/NAME-quick). Running the same command again after an interruption loads the
-parts that finished and computes the rest. ``--set`` changes any field of the experiment's Config,
-e.g. ``--set lr=0.05 --set "bits=(2, 4)"`` (values are Python literals; anything else is a string).
+runs/NAME, or runs/NAME-quick in quick mode). Running the same command again after an interruption
+loads the parts that finished and computes the rest. With ``--seeds 0,1,2`` each seed is a run
+in DIR/seed-N and DIR gets the mean ± sd over the seeds; the (seed, part) runs go to ``--jobs``
+worker processes (default: one per core) with one BLAS thread each, so any ``--jobs`` gives the
+same numbers, bit for bit. ``--set`` changes any field of the experiment's
+Config, e.g. ``--set lr=0.05 --set bits=2,4 --set quick=yes``; the text is converted by the field's
+type (``stevq.experiments.settings``), and a value that does not fit is a usage error.
 
 Exit status: 0 on success, 1 when training stopped on NaN/inf, 2 for a usage error, 130 when
 interrupted.
 """
 import argparse
-import ast
-import dataclasses
 import os
 import pathlib
 import sys
@@ -45,23 +48,22 @@ def command_list(args):
     return 0
 
 
-def _literal(text):
-    """A --set value: a Python literal if it parses as one, else the text itself."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
 def build_config(module, args):
-    """The experiment's Config from --quick, --seed, --data-dir and --set FIELD=VALUE."""
-    fields = {field.name for field in dataclasses.fields(module.Config)}
-    values = {"quick": args.quick}
+    """The experiment's Config from --quick, --seed, --data-dir and --set FIELD=VALUE, each value
+    converted by the type of its field and the whole Config checked: nothing is created before."""
+    from stevq.experiments import settings
+    fields = {setting.name: setting for setting in settings.settings(module)}
+    values = {"quick": True} if args.quick else {}
     if args.seed is not None:
+        if args.seed < 0:
+            raise UsageError(f"--seed: expected an integer >= 0, got {args.seed}")
         values["seed"] = args.seed
     if args.data_dir is not None:
         if "data_dir" not in fields:
             raise UsageError(f"--data-dir: experiment {args.name!r} does not read an image data set")
+        if not pathlib.Path(args.data_dir).expanduser().is_dir():
+            raise UsageError(f"--data-dir: expected a directory holding the IDX files, got {args.data_dir!r} "
+                             "(no such directory)")
         values["data_dir"] = str(args.data_dir)
     for assignment in args.set or []:
         field, separator, text = assignment.partition("=")
@@ -69,35 +71,130 @@ def build_config(module, args):
         if not separator or not field:
             raise UsageError(f"--set: expected FIELD=VALUE, got {assignment!r}")
         if field not in fields:
-            raise UsageError(f"--set: {args.name!r} has no setting {field!r}; its settings are {sorted(fields)}")
-        values[field] = _literal(text.strip())
+            raise UsageError(f"--set: {args.name!r} has no setting {field!r}; its settings are {sorted(fields)} "
+                             f"(python -m stevq show {args.name})")
+        try:
+            value = settings.convert(fields[field], text)
+        except settings.SettingError as err:
+            raise UsageError(f"--set {err}") from None
+        if field == "quick" and args.quick and not value:
+            raise UsageError("--set quick=false contradicts --quick; give one of them")
+        if field == "seed" and value is not None and value < 0:
+            raise UsageError(f"--set seed: expected an integer >= 0, got {value}")
+        values[field] = value
     try:
-        return module.Config(**values)
+        config = module.Config(**values)
+        getattr(module, "effective", lambda c: c)(config)  # checks made where the config is run
     except (TypeError, ValueError) as err:
-        raise UsageError(f"bad setting for {args.name!r}: {err}") from err
+        raise UsageError(f"bad setting for {args.name!r}: {err}") from None
+    return config
+
+
+def check_out_dir(out_dir):
+    """``--out`` must be a directory, or a place where one can be made; nothing is created here."""
+    path = pathlib.Path(out_dir).expanduser()
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out: {path} is a file; expected a directory (existing or to be made)")
+    ancestor = path if path.exists() else path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"--out: {ancestor} is a file, so {path} cannot be made; expected a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"--out: no permission to write in {ancestor}; choose another directory")
+    return path
+
+
+def _inside(filename, directory):
+    """True when ``filename`` (may be None) is ``directory`` or lies below it."""
+    if filename is None:
+        return False
+    path = pathlib.Path(filename).resolve()
+    return directory.resolve() in (path, *path.parents)
+
+
+def _experiment(name):
+    from stevq import experiments
+    try:
+        return experiments.get(name)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+
+
+def command_show(args):
+    from stevq.experiments import settings
+    print(settings.describe(args.name, _experiment(args.name)), end="")
+    return 0
+
+
+class _RunHelp(argparse.Action):
+    """``run NAME --help``: the options, then NAME's settings (as ``show NAME``)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.print_help()
+        name = getattr(namespace, "name", None)
+        if name:
+            from stevq import experiments
+            from stevq.experiments import settings
+            if name in experiments.EXPERIMENTS:
+                print("\n" + settings.describe(name, experiments.get(name)), end="")
+            else:
+                print(f"\nunknown experiment {name!r}; the experiments: {', '.join(sorted(experiments.EXPERIMENTS))}")
+        parser.exit()
+
+
+def seeds_and_jobs(module, args):
+    """The seeds (--seed N or --seeds 0,1,2; default the Config's) and the worker count (--jobs)."""
+    if args.seeds is None:
+        seeds = None
+    else:
+        if args.seed is not None or any(a.partition("=")[0].strip() == "seed" for a in args.set or []):
+            raise UsageError("--seeds: give either --seeds or --seed (--seeds 3 is --seed 3)")
+        try:
+            seeds = [int(text) for text in args.seeds.split(",")]
+        except ValueError:
+            raise UsageError(f"--seeds: expected integers separated by commas, like 0,1,2; got {args.seeds!r}") from None
+        if any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
+            raise UsageError(f"--seeds: expected distinct non-negative integers, got {args.seeds!r}")
+        if len(seeds) > 1 and not hasattr(module, "plan"):
+            raise UsageError(f"--seeds: experiment {args.name!r} runs one seed at a time; use --seed N")
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs: expected a number of worker processes >= 1, got {args.jobs}")
+    return seeds, args.jobs
 
 
 def command_run(args):
-    from stevq import backend, data, experiments, runio
-    try:
-        module = experiments.get(args.name)
-    except ValueError as err:
-        raise UsageError(str(err)) from err
+    from stevq import backend, data, runio
+    from stevq.experiments import scheduler
+    module = _experiment(args.name)
+    seeds, jobs = seeds_and_jobs(module, args)
+    if seeds is not None:
+        args.seed = seeds[0]
     config = build_config(module, args)
-    out_dir = pathlib.Path(args.out or f"runs/{args.name}{'-quick' if args.quick else ''}")
+    out_dir = check_out_dir(args.out or f"runs/{args.name}{'-quick' if config.quick else ''}")
     try:
         switch = backend.use(args.backend or backend.name())
     except (ImportError, RuntimeError, ValueError) as err:
         raise UsageError(f"--backend: {err}") from err
     with switch:
         try:
-            module.run(config, out_dir, progress=not args.no_progress)
+            if hasattr(module, "plan"):  # every (seed, part) in worker processes
+                scheduler.run_seeds(module, config, seeds or [config.seed], out_dir, jobs, not args.no_progress)
+            else:
+                module.run(config, out_dir, progress=not args.no_progress)
         except ValueError as err:
             if str(err).startswith("out_dir:"):  # runio.Run: the directory holds a run with another config
                 raise UsageError(str(err)) from err
             raise
         except data.DataUnavailableError as err:
-            raise UsageError(str(err)) from err
+            raise UsageError(str(err).replace(data.mnist.DIRECTORY_HINT, "--data-dir DIR")) from None
+        except OSError as err:  # e.g. the directory made read-only while running
+            if not _inside(err.filename, out_dir):
+                raise
+            raise UsageError(f"--out: cannot write the results in {out_dir}: {err.strerror} ({err.filename})") from None
         except runio.NonFiniteError as err:
             print(f"error: training stopped: {err}\nfinished parts are kept in {out_dir}", file=sys.stderr)
             return EXIT_TRAINING
@@ -131,13 +228,20 @@ def command_report(args):
 def parser():
     from stevq.backend import BACKENDS
     top = argparse.ArgumentParser(prog="python -m stevq", description="stevq experiments: run them and read their results.")
-    commands = top.add_subparsers(dest="command", required=True, metavar="{list,run,report}")
+    commands = top.add_subparsers(dest="command", required=True, metavar="{list,show,run,report}")
     commands.add_parser("list", help="list the experiments").set_defaults(handler=command_list)
-    run = commands.add_parser("run", help="run an experiment")
+    show = commands.add_parser("show", help="an experiment's settings: types, quick and full defaults, meaning")
+    show.add_argument("name", help="experiment name (see: python -m stevq list)")
+    show.set_defaults(handler=command_show)
+    run = commands.add_parser("run", help="run an experiment", add_help=False,
+                              epilog="python -m stevq run NAME --help also lists NAME's settings")
+    run.add_argument("-h", "--help", action=_RunHelp, help="show this help (and NAME's settings) and exit")
     run.add_argument("name", help="experiment name (see: python -m stevq list)")
     run.add_argument("--quick", action="store_true", help="the quick mode (seconds): a subset of the grid and the data")
     run.add_argument("--backend", choices=BACKENDS, help="array backend (default: STEVQ_BACKEND or numpy)")
-    run.add_argument("--seed", type=int, help="random seed (default: the Config's)")
+    run.add_argument("--seed", type=int, help="random seed, an integer >= 0 (default: the Config's)")
+    run.add_argument("--seeds", metavar="S1,S2,...", help="several seeds, e.g. 0,1,2: mean ± sd over them")
+    run.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: the number of cores)")
     run.add_argument("--out", help="results directory (default: runs/NAME or runs/NAME-quick)")
     run.add_argument("--data-dir", help="directory holding the IDX files of the data set")
     run.add_argument("--set", action="append", metavar="FIELD=VALUE", help="change a Config field (repeatable)")

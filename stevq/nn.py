@@ -45,16 +45,32 @@ def _spatial_output(input_shape, layer, out_h, out_w):
     return out_h, out_w
 
 
-def Dense(out_dim, dtype=None):
-    """Fully connected layer y = x W + b, W ~ N(0, 1/fan_in) (LeCun normal), b = 0."""
+INITS = ("normal", "uniform")
+
+
+def _weights(rng, shape, fan_in, normal_std, weight_init):
+    """Initial weights and bias: "normal" draws N(0, normal_std^2) weights and a zero bias; "uniform"
+    draws both from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default for nn.Linear and nn.Conv2d
+    (kaiming_uniform with a = sqrt(5)): weight std 1/sqrt(3 fan_in), 2.4 times smaller than He normal."""
+    rng, out = _rng(rng), shape[-1] if len(shape) == 2 else shape[0]
+    if weight_init == "normal":
+        return rng.standard_normal(shape) * normal_std, np.zeros(out)
+    bound = 1.0 / math.sqrt(fan_in)
+    return rng.uniform(-bound, bound, shape), rng.uniform(-bound, bound, out)
+
+
+def Dense(out_dim, dtype=None, weight_init="normal"):
+    """Fully connected layer y = x W + b, W ~ N(0, 1/fan_in) (LeCun normal), b = 0
+    (weight_init="uniform": PyTorch's default, see ``_weights``)."""
     validate.number(out_dim, "out_dim", low=1, integer=True)
     _float_dtype(dtype)
+    validate.choice(weight_init, "weight_init", INITS)
 
     def init(rng, input_shape):
         input_shape = _input_shape(input_shape, "Dense")
         fan_in = input_shape[-1]
-        weight = _rng(rng).standard_normal((fan_in, out_dim)) / math.sqrt(fan_in)
-        params = {"W": asarray(weight, resolve_dtype(dtype)), "b": asarray(np.zeros(out_dim), resolve_dtype(dtype))}
+        weight, bias = _weights(rng, (fan_in, out_dim), fan_in, 1.0 / math.sqrt(fan_in), weight_init)
+        params = {"W": asarray(weight, resolve_dtype(dtype)), "b": asarray(bias, resolve_dtype(dtype))}
         return tuple(input_shape[:-1]) + (out_dim,), params
 
     def apply(params, x):
@@ -74,17 +90,19 @@ def _check_conv_arguments(out_channels, kernel, stride, padding, dtype):
     _float_dtype(dtype)
 
 
-def Conv(out_channels, kernel=3, stride=1, padding=0, dtype=None):
-    """2-D convolution on NCHW inputs, He-normal weights (out, in, k, k), zero bias."""
+def Conv(out_channels, kernel=3, stride=1, padding=0, dtype=None, weight_init="normal"):
+    """2-D convolution on NCHW inputs, He-normal weights (out, in, k, k), zero bias
+    (weight_init="uniform": PyTorch's default, see ``_weights``)."""
     _check_conv_arguments(out_channels, kernel, stride, padding, dtype)
+    validate.choice(weight_init, "weight_init", INITS)
 
     def init(rng, input_shape):
         channels, height, width = _input_shape(input_shape, "Conv", ndim=3)
         out_size = _spatial_output(input_shape, "Conv", ops.output_size(height, kernel, stride, padding),
                                    ops.output_size(width, kernel, stride, padding))
         fan_in = channels * kernel * kernel
-        weight = _rng(rng).standard_normal((out_channels, channels, kernel, kernel)) * math.sqrt(2.0 / fan_in)
-        return (out_channels,) + out_size, {"W": asarray(weight, resolve_dtype(dtype)), "b": asarray(np.zeros(out_channels), resolve_dtype(dtype))}
+        weight, bias = _weights(rng, (out_channels, channels, kernel, kernel), fan_in, math.sqrt(2.0 / fan_in), weight_init)
+        return (out_channels,) + out_size, {"W": asarray(weight, resolve_dtype(dtype)), "b": asarray(bias, resolve_dtype(dtype))}
 
     def apply(params, x):
         validate.array(x, "x", ndim=4, finite=False)
@@ -128,6 +146,7 @@ def _stateless(function, shape_rule=lambda shape: shape):
 
 
 Relu = _stateless(ops.relu)
+Gelu = _stateless(ops.gelu)
 Tanh = _stateless(ops.tanh)
 Sigmoid = _stateless(ops.sigmoid)
 Flatten = _stateless(lambda x: ops.reshape(x, (x.shape[0], -1)), lambda shape: (math.prod(shape),))
@@ -154,6 +173,20 @@ def MaxPool(size=2):
     """Max pooling over non-overlapping size x size windows."""
     validate.number(size, "size", low=1, integer=True)
     return _stateless(lambda x: ops.max_pool2d(x, size), lambda s: (s[0], s[1] // size, s[2] // size))
+
+
+def GlobalMaxPool():
+    """(C, H, W) -> (C,): the maximum of every feature map."""
+    return _stateless(ops.global_max_pool2d, lambda s: (s[0],))
+
+
+def Clip(low=-1.0, high=1.0):
+    """Clamp every value to [low, high] (gradient 1 strictly inside, 0 outside)."""
+    validate.number(low, "low")
+    validate.number(high, "high")
+    if not low < high:
+        raise ValueError(f"high: expected high > low = {low}, got {high}")
+    return _stateless(lambda x: ops.clip(x, low, high))
 
 
 def AvgPool(size=2):

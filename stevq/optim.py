@@ -9,6 +9,8 @@ A parameter tree is a dict, list or tuple nesting backend arrays; ``tree_map`` w
 """
 import math
 
+import numpy as np
+
 from . import validate
 from .backend import namespace_of
 
@@ -48,19 +50,41 @@ def sgd(lr, momentum=0.0):
     return init, update, lambda state: state[0]
 
 
-def adam(lr, b1=0.9, b2=0.999, eps=1e-8):
+def adam(lr, b1=0.9, b2=0.999, eps=1e-8, donate=False):
     """Adam (Kingma and Ba 2015):
         m <- b1 m + (1 - b1) g,   s <- b2 s + (1 - b2) g^2,
-        p <- p - lr * (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps),   t = step + 1."""
+        p <- p - lr * (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps),   t = step + 1.
+
+    ``donate=True`` (as JAX's donated buffers): ``update`` writes the new parameters and moments
+    into the arrays of the state it is given, which the caller promises never to use again; a
+    training loop that only keeps the newest state saves three new arrays per leaf and step.
+    ``init`` then copies the parameters, so the caller's own arrays are never written."""
+    return _adam(lr, b1, b2, eps, 0.0, donate)
+
+
+def adamw(lr, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.01, donate=False):
+    """AdamW (Loshchilov and Hutter 2019), decoupled weight decay as in PyTorch's ``torch.optim.AdamW``
+    (whose default weight_decay is 0.01): first p <- (1 - lr * weight_decay) p, then Adam's step
+    (the decay is not part of the gradient, so it is not rescaled by the second moment).
+    ``donate`` as in ``adam``."""
+    validate.number(weight_decay, "weight_decay", low=0.0)
+    return _adam(lr, b1, b2, eps, weight_decay, donate)
+
+
+def _adam(lr, b1, b2, eps, weight_decay, donate):
     validate.number(lr, "lr", low=0.0, low_inclusive=False)
     # b = 1 would divide by 1 - b^t = 0 in the bias correction
     validate.number(b1, "b1", low=0.0, high=1.0, high_inclusive=False)
     validate.number(b2, "b2", low=0.0, high=1.0, high_inclusive=False)
     validate.number(eps, "eps", low=0.0, low_inclusive=False)
+    if not isinstance(donate, bool):
+        raise TypeError(f"donate: expected True or False, got {donate!r}")
+    keep = 1.0 - lr * weight_decay
 
     def init(params):
         zeros = lambda p: namespace_of(p).zeros_like(p)
-        return params, tree_map(zeros, params), tree_map(zeros, params)
+        owned = tree_map(lambda p: namespace_of(p).asarray(p, copy=True), params) if donate else params
+        return owned, tree_map(zeros, params), tree_map(zeros, params)
 
     def update(step, grads, state):
         params, mean, second = state
@@ -69,36 +93,52 @@ def adam(lr, b1=0.9, b2=0.999, eps=1e-8):
         # size = lr sqrt(1 - b2^t) / (1 - b1^t) and eps' = eps sqrt(1 - b2^t): one pass fewer per leaf
         root = math.sqrt(1 - b2 ** t)
         size, eps_scaled = lr * root / (1 - b1 ** t), eps * root
-        new_params, new_mean, new_second = [], [], []
         # tree_map pairs grads with params by key (a dict of gradients may list its keys in another order)
-        grad_leaves = tree_leaves(tree_map(lambda p, g: g, params, grads))
-        for p, g, m, s in zip(tree_leaves(params), grad_leaves, tree_leaves(mean), tree_leaves(second)):
-            m = _moving_average(m, g, 1 - b1)
-            s = _moving_average(s, g * g, 1 - b2)
-            move = namespace_of(s).sqrt(s)
-            move += eps_scaled
-            move = m / move
-            move *= -size
-            move += p
-            new_params.append(move)
-            new_mean.append(m)
-            new_second.append(s)
-        return (tree_unflatten(params, new_params), tree_unflatten(mean, new_mean),
-                tree_unflatten(second, new_second))
+        leaves = zip(tree_leaves(params), tree_leaves(tree_map(lambda p, g: g, params, grads)),
+                     tree_leaves(mean), tree_leaves(second))
+        new = [_adam_leaf(p, g, m, s, (p, m, s) if donate else _empty_like(p, m, s),
+                          1 - b1, 1 - b2, size, eps_scaled, keep) for p, g, m, s in leaves]
+        return tuple(tree_unflatten(tree, [leaf[i] for leaf in new]) for i, tree in enumerate(state))
 
     return init, update, lambda state: state[0]
 
 
-# The updates below write into arrays they have just created (never into the caller's), so the
-# optimizers stay functional while each leaf costs few passes over memory and few allocations.
+def _adam_leaf(p, g, m, s, out, w1, w2, size, eps, keep):
+    """One Adam step of one leaf, written into ``out`` = (p', m', s') (new arrays, or p, m, s
+    themselves when donated). One scratch array and 12 passes over memory; on NumPy every
+    operation writes into an existing array (``out=``), elsewhere (the array API has no ``out=``)
+    the results are new arrays. Returns (p', m', s')."""
+    out_p, out_m, out_s = out
+    scratch = g - m
+    scratch *= w1
+    out_m = _into(namespace_of(m).add, m, scratch, out_m)         # m + (1 - b1)(g - m)
+    scratch = _into(namespace_of(g).multiply, g, g, scratch)
+    scratch -= s
+    scratch *= w2
+    out_s = _into(namespace_of(s).add, s, scratch, out_s)         # s + (1 - b2)(g^2 - s)
+    scratch = _into(namespace_of(s).sqrt, out_s, None, scratch)
+    scratch += eps
+    scratch = _into(namespace_of(s).divide, out_m, scratch, scratch)
+    scratch *= -size
+    decayed = p if keep == 1.0 else keep * p
+    return _into(namespace_of(p).add, decayed, scratch, out_p), out_m, out_s
 
-def _moving_average(average, value, weight):
-    """average + weight (value - average) = (1 - weight) average + weight value, as a new array."""
-    new = value - average
-    new *= weight
-    new += average
-    return new
 
+def _into(function, a, b, out):
+    """function(a) or function(a, b), written into ``out`` on NumPy (no new array); elsewhere the
+    array API has no ``out=`` and a new array is returned."""
+    args = (a,) if b is None else (a, b)
+    if namespace_of(a) is np:
+        return function(*args, out=out)
+    return function(*args)
+
+
+def _empty_like(*arrays):
+    return tuple(namespace_of(a).empty_like(a) for a in arrays)
+
+
+# SGD's updates write into arrays they have just created (never into the caller's), so the
+# optimizer stays functional while each leaf costs few passes over memory and few allocations.
 
 def _heavy_ball(momentum):
     def update(v, g):

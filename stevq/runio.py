@@ -15,12 +15,30 @@ import tempfile
 import numpy as np
 
 
+def _umask():
+    """The process's umask, read without changing it where Linux allows (``/proc/self/status``), so
+    that no other thread ever sees a changed umask."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path, data):
-    """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
+    """Write ``data`` to ``path`` through a temporary file and an atomic rename. The file gets the
+    mode any new file gets (0666 less the umask: 0644 under umask 022), not the temporary file's
+    0600."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
+        os.fchmod(handle, 0o666 & ~_umask())
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()
@@ -85,9 +103,7 @@ def markdown_table(rows, columns=None, digits=4):
     columns = columns or list(rows[0])
 
     def cell(value):
-        if isinstance(value, float):
-            return f"{value:.{digits}g}"
-        return str(value)
+        return readable(value, digits)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
     return "\n".join(lines) + "\n"
@@ -97,12 +113,22 @@ class NonFiniteError(FloatingPointError):
     """Training produced NaN or inf; the message names the step and the last good metrics."""
 
 
+def readable(value, digits=4):
+    """A number as a person reads it: ``digits`` significant digits (1.235e+150, not 150 digits),
+    "nan"/"inf" as such; a dict of them as "{'name': value, ...}"; anything else as ``str``."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key!r}: {readable(item, digits)}" for key, item in value.items()) + "}"
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.{digits}g}"
+    return str(value)
+
+
 def check_finite(step, metrics, last_good=None, where="training"):
     """Raise ``NonFiniteError`` if any value in ``metrics`` is NaN or inf."""
     bad = {k: v for k, v in metrics.items() if isinstance(v, (int, float, np.generic)) and not np.isfinite(v)}
     if bad:
-        raise NonFiniteError(f"{where} produced non-finite values at step {step}: {bad}; "
-                             f"last good metrics: {last_good}")
+        raise NonFiniteError(f"{where} produced non-finite values at step {step}: {readable(bad)}; "
+                             f"last good metrics: {readable(last_good) if last_good else None}")
     return metrics
 
 

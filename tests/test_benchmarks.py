@@ -13,8 +13,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
-EXPECTED = {"a": {"stevq", "autograd.numpy"}, "b": {"stevq"}, "c": {"stevq", "NumPy matmul (floor)"}}
-TORCH_ROWS = {"a": {"PyTorch"}, "b": {"PyTorch"}, "c": {"PyTorch argmin", "PyTorch matmul"}}
+EXPECTED = {"a": {"stevq", "autograd.numpy"}, "b": {"stevq"}, "c": {"stevq", "NumPy matmul, preallocated"},
+            "e": {"stevq", "codebook gradient, stevq", "codebook gradient, one-hot formula"}}
+TORCH_ROWS = {"a": {"PyTorch"}, "b": {"PyTorch"}, "c": {"PyTorch addmm + argmin", "PyTorch matmul, preallocated"},
+              "e": {"PyTorch"}}
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 
@@ -25,8 +27,8 @@ def _run(script, *args):
     return done.stdout
 
 
-def _check_results(results, with_torch, with_memory):
-    assert [case["case"] for case in results["cases"]] == ["a", "b", "c"]
+def _check_results(results, with_torch, with_memory, cases="abce"):
+    assert [case["case"] for case in results["cases"]] == list(cases)
     for case in results["cases"]:
         names = {row["contender"] for row in case["rows"]}
         assert names == EXPECTED[case["case"]] | (TORCH_ROWS[case["case"]] if with_torch else set())
@@ -36,7 +38,12 @@ def _check_results(results, with_torch, with_memory):
             assert (row["memory_mb"] is not None) == with_memory
             if row["agreement"] is not None:  # same start, same data: the same numbers
                 assert row["agreement"] == 1.0 if case["case"] == "c" else row["agreement"] < 1e-5, row
+            elif row["contender"] != "stevq":  # only the floors (no result) go unchecked
+                assert "preallocated" in row["contender"], row
         for target in case["targets"]:
+            if "memory_of" in target:
+                assert (target["megabytes"] is not None) == with_memory
+                continue
             measured = target["versus"] in names
             assert (target["ratio_wall"] is not None) == measured
             if measured:
@@ -44,10 +51,11 @@ def _check_results(results, with_torch, with_memory):
 
 
 def test_run_small_without_torch(tmp_path):
-    out = _run("run.py", "--small", "--repeats", "1", "--no-torch", "--json", str(tmp_path / "r.json"))
+    out = _run("run.py", "--small", "--repeats", "1", "--rounds", "1", "--no-torch", "--json", str(tmp_path / "r.json"))
     results = json.loads((tmp_path / "r.json").read_text())
     _check_results(results, with_torch=False, with_memory=True)
-    for title in ("(a) MLP VQ-VAE", "(b) conv VQ-VAE", "(c) nearest code"):
+    for title in ("(a) MLP VQ-VAE", "(b) conv VQ-VAE", "(c) nearest code", "(e) MLP VQ-VAE", "OPENBLAS_* variables",
+                  "load average"):
         assert title in out
     assert "PyTorch: not installed or --no-torch" in out
     assert "not measured (PyTorch absent)" in out
@@ -55,8 +63,20 @@ def test_run_small_without_torch(tmp_path):
 
 @pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed (it is optional)")
 def test_run_small_with_torch(tmp_path):
-    _run("run.py", "--small", "--repeats", "1", "--no-memory", "--json", str(tmp_path / "r.json"))
-    _check_results(json.loads((tmp_path / "r.json").read_text()), with_torch=True, with_memory=False)
+    """Every case's PyTorch rows (each contender is a process of its own: importing torch is the cost)."""
+    _run("run.py", "--small", "--repeats", "1", "--rounds", "1", "--no-memory", "--cases", "ace",
+         "--json", str(tmp_path / "r.json"))
+    _check_results(json.loads((tmp_path / "r.json").read_text()), with_torch=True, with_memory=False, cases="ace")
+
+
+def test_run_other_kernel_section(tmp_path):
+    """--kernels reruns the NumPy contenders in processes without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE
+    (this test sets neither: it only checks that the section is there and complete)."""
+    out = _run("run.py", "--small", "--repeats", "1", "--rounds", "1", "--no-memory", "--no-torch", "--cases", "c",
+               "--kernels", "--json", str(tmp_path / "r.json"))
+    assert "OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset" in out
+    other = json.loads((tmp_path / "r.json").read_text())["other_kernel"]
+    assert [row["contender"] for row in other[0]["rows"]] == ["stevq", "NumPy matmul, preallocated"]
 
 
 def test_engine_small():

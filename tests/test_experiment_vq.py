@@ -62,11 +62,14 @@ def test_toy_snapshots_hold_the_nearest_codes(toy_run):
     assert [s["step"] for s in part["snapshots"]] == list(vq_toy.snapshot_steps(config))
     for snapshot in part["snapshots"]:
         z_e, codebook = np.asarray(snapshot["z_e"]), np.asarray(snapshot["codebook"])
-        assert z_e.shape == (512, 2) and codebook.shape == (config.num_codes, 2)
+        assert z_e.shape == (config.eval_size, 2) and codebook.shape == (config.num_codes, 2)
         nearest = np.argmin(((z_e[:, None, :] - codebook[None, :, :]) ** 2).sum(-1), axis=1)
         np.testing.assert_array_equal(snapshot["indices"], nearest)
     history = part["history"]
     assert history["step"][0] == 0 and history["step"][-1] == config.steps
+    for snapshot in part["snapshots"]:  # the pictures count the codes on the points the summary counts
+        recorded = history["utilisation"][history["step"].index(snapshot["step"])]
+        assert len(np.unique(snapshot["indices"])) == round(recorded * config.num_codes)
     for utilisation, dead in zip(history["utilisation"], history["dead_codes"]):
         assert 0 < utilisation <= 1 and dead == round((1 - utilisation) * config.num_codes)
 

@@ -1,5 +1,6 @@
 """The engine's speed-ups compute what the plain formulas compute: nearest codes in row blocks,
-space-to-depth patches, channels-last pooling, optimizers that write only into new arrays."""
+space-to-depth patches, channels-last pooling, optimizers that write only into new arrays, the
+codebook gradient without a one-hot matrix."""
 import autograd.numpy as anp
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ from autograd import grad
 
 import stevq
 from stevq import ops, optim, vq
+from stevq.vq import core as vq_core
 from stevq.ops import patches
 from stevq.testing import check_grads
 
@@ -139,3 +141,65 @@ def test_adam_float32_follows_the_float64_formula():
     got = get_params(state)
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, p, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("count, codes, dim, index_shape", [
+    (50, 7, 3, (50,)),        # more positions than codes: every row sums several gradients
+    (6, 40, 2, (2, 3)),       # more codes than positions: most rows stay exactly zero
+    (1, 1, 1, (1,)),
+    (0, 4, 2, (0,)),          # no positions: an all-zero gradient
+])
+def test_take_rows_gradient_equals_one_hot_formula(backend, count, codes, dim, index_shape):
+    """The VJP of take_rows (a bincount on NumPy, the one-hot matmul elsewhere) equals
+    one_hot(q)^T @ g computed independently in float64, and its rows nobody picked are exactly 0."""
+    r = np.random.default_rng(6)
+    table = r.standard_normal((codes, dim))
+    indices = r.integers(0, codes, count).reshape(index_shape)
+    g = r.standard_normal(index_shape + (dim,))
+    expected = (np.arange(codes)[:, None] == indices.reshape(-1)[None, :]).astype(float) @ g.reshape(-1, dim)
+    for dtype, tolerance in (("float64", 1e-12), ("float32", 1e-5)):
+        weights = stevq.asarray(g, dtype)
+        f = lambda c: ops.sum(ops.multiply(ops.take_rows(c, stevq.asarray(indices)), weights))
+        got = grad(f)(stevq.asarray(table, dtype))
+        assert got.dtype == stevq.asarray(table, dtype).dtype
+        got = stevq.to_numpy(got)
+        np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)
+        unpicked = np.setdiff1d(np.arange(codes), indices)
+        assert np.all(got[unpicked] == 0.0)
+
+
+def test_codebook_loss_gradient_through_take_rows_equals_codebook_grad(backend):
+    """autograd through vq.codebook_loss(z_e, take_rows(C, q)) gives vq.codebook_grad, the explicit
+    one-hot formula kept for teaching."""
+    r = np.random.default_rng(7)
+    z_e, codebook = stevq.asarray(r.standard_normal((30, 4))), stevq.asarray(r.standard_normal((9, 4)))
+    indices = vq.nearest_code(z_e, codebook)
+    by_autograd = grad(lambda c: vq.codebook_loss(z_e, ops.take_rows(c, indices)))(codebook)
+    explicit = vq.codebook_grad(z_e, indices, 9, codebook)
+    np.testing.assert_allclose(stevq.to_numpy(by_autograd), stevq.to_numpy(explicit), rtol=1e-12, atol=1e-14)
+
+
+def test_adam_donated_state_gives_the_same_steps(backend):
+    """adam(donate=True), which writes each step into the previous state's arrays (NumPy: no new
+    arrays at all), gives bit for bit the steps of the functional adam, and never writes into the
+    parameters handed to init."""
+    r = np.random.default_rng(8)
+    params = {"w": stevq.asarray(r.standard_normal((4, 3)), "float32"), "b": [stevq.asarray(r.standard_normal(3))]}
+    original = [stevq.to_numpy(leaf).copy() for leaf in optim.tree_leaves(params)]
+    plain, donated = optim.adam(0.05, 0.8, 0.9, 1e-3), optim.adam(0.05, 0.8, 0.9, 1e-3, donate=True)
+    state, donated_state = plain[0](params), donated[0](params)
+    for step in range(4):
+        grads = {"w": stevq.asarray(r.standard_normal((4, 3)), "float32"), "b": [stevq.asarray(r.standard_normal(3))]}
+        previous = optim.tree_leaves(donated_state)
+        state, donated_state = plain[1](step, grads, state), donated[1](step, grads, donated_state)
+        for a, b in zip(optim.tree_leaves(state), optim.tree_leaves(donated_state)):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(stevq.to_numpy(a), stevq.to_numpy(b))
+        if backend == "numpy":
+            assert all(a is b for a, b in zip(previous, optim.tree_leaves(donated_state)))
+    assert all(np.array_equal(a, stevq.to_numpy(b)) for a, b in zip(original, optim.tree_leaves(params)))
+
+
+def test_adam_donate_must_be_a_bool():
+    with pytest.raises(TypeError, match="donate"):
+        optim.adam(0.1, donate="yes")

@@ -102,6 +102,11 @@ LAYERS = {
     "Flatten": (nn.Flatten, (2, 3, 2, 2)),
     "Reshape": (nn.Reshape((4, 3)), (2, 12)),
     "Relu": (nn.Relu, (2, 5)),
+    "Gelu": (nn.Gelu, (2, 5)),
+    "GlobalMaxPool": (nn.GlobalMaxPool(), (2, 3, 4, 5)),
+    "Clip": (nn.Clip(-1.0, 1.0), (2, 5)),
+    "Dense-uniform": (nn.Dense(5, weight_init="uniform"), (2, 4)),
+    "Conv-uniform": (nn.Conv(3, kernel=3, padding=1, weight_init="uniform"), (2, 2, 5, 5)),
     "BinaryAct": (nn.BinaryAct("relu"), (2, 5)),
     "QuantReLU": (nn.QuantReLU(4), (2, 5)),
 }
@@ -200,6 +205,39 @@ def test_adam_two_steps_by_hand(backend):
         s2 = b2 * (1 - b2) * g0 ** 2 + (1 - b2) * g1 ** 2
         p2 = p1 - lr * (m2 / (1 - b1 ** 2)) / (np.sqrt(s2 / (1 - b2 ** 2)) + eps)
         np.testing.assert_allclose(got, p2, rtol=1e-14, atol=1e-15)
+
+
+def test_adamw_two_steps_by_hand(backend):
+    """Decoupled weight decay: p <- (1 - lr wd) p, then Adam's move (PyTorch's AdamW)."""
+    lr, b1, b2, eps, wd = 0.01, 0.8, 0.9, 1e-3, 0.5
+    for p0, g0, g1, got in zip(HOST_PARAMS, *HOST_GRADS, _run_two_steps(optim.adamw(lr, b1, b2, eps, wd))):
+        p1 = (1 - lr * wd) * p0 - lr * g0 / (np.abs(g0) + eps)
+        m2 = b1 * (1 - b1) * g0 + (1 - b1) * g1
+        s2 = b2 * (1 - b2) * g0 ** 2 + (1 - b2) * g1 ** 2
+        p2 = (1 - lr * wd) * p1 - lr * (m2 / (1 - b1 ** 2)) / (np.sqrt(s2 / (1 - b2 ** 2)) + eps)
+        np.testing.assert_allclose(got, p2, rtol=1e-14, atol=1e-15)
+
+
+def test_adamw_defaults_are_pytorchs_and_zero_decay_is_adam():
+    import inspect
+    defaults = {k: v.default for k, v in inspect.signature(optim.adamw).parameters.items() if k not in ("lr", "donate")}
+    assert defaults == {"b1": 0.9, "b2": 0.999, "eps": 1e-8, "weight_decay": 0.01}
+    for left, right in zip(_run_two_steps(optim.adamw(0.01, weight_decay=0.0)), _run_two_steps(optim.adam(0.01))):
+        np.testing.assert_array_equal(left, right)
+    with pytest.raises(ValueError, match="weight_decay"):
+        optim.adamw(0.01, weight_decay=-1.0)
+
+
+def test_uniform_init_is_pytorchs_default_range():
+    """weight_init="uniform": weights and biases inside +-1/sqrt(fan_in) and filling that range."""
+    for layer, shape, fan_in in [(nn.Conv(8, 3, weight_init="uniform"), (4, 9, 9), 36),
+                                 (nn.Dense(50, weight_init="uniform"), (40,), 40)]:
+        _, params = layer[0](np.random.default_rng(0), shape)
+        for value in (params["W"], params["b"]):
+            assert np.max(np.abs(value)) <= 1 / np.sqrt(fan_in)
+        assert np.max(np.abs(params["W"])) > 0.95 / np.sqrt(fan_in)
+    with pytest.raises(ValueError, match="weight_init"):
+        nn.Conv(8, 3, weight_init="he")
 
 
 def test_tree_map_and_leaves():

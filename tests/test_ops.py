@@ -76,6 +76,8 @@ ELEMENTWISE = [
     case("abs", ops.abs, anp.abs, lambda r: [away_from(normal(r, 3, 4), [0.0])]),
     case("square", ops.square, lambda x: x * x, lambda r: [normal(r, 3, 4)]),
     case("sqrt", ops.sqrt, anp.sqrt, lambda r: [positive(r, 3, 4)]),
+    case("gelu", ops.gelu, lambda x: 0.5 * x * (1.0 + anp.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3))),
+         lambda r: [3 * normal(r, 3, 4)]),
     case("clip", lambda x: ops.clip(x, -0.5, 0.8), lambda x: anp.clip(x, -0.5, 0.8),
          lambda r: [away_from(2 * normal(r, 4, 5), [-0.5, 0.8])]),
 ]
@@ -105,6 +107,19 @@ MATMUL = [
 @pytest.mark.parametrize("op, reference, make_args", ELEMENTWISE + WHERE + MATMUL)
 def test_elementwise_and_matmul(backend, op, reference, make_args):
     check_op(op, reference, *make_args(np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("op, host_op", [(ops.heaviside, lambda x: np.heaviside(x, 0.0)),
+                                         (ops.round, np.round), (ops.floor, np.floor), (ops.ceil, np.ceil)],
+                         ids=["heaviside", "round", "floor", "ceil"])
+def test_step_functions_propagate_nan(backend, op, host_op):
+    """NaN in, NaN out (as relu and NumPy do), infinities kept: a diverged network is not hidden."""
+    host = np.array([np.nan, -np.inf, np.inf, -1.0, 0.0, 2.0])
+    for dtype in ("float64", "float32"):
+        got = stevq.to_numpy(op(stevq.asarray(host, dtype)))
+        assert got.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(got, host_op(host).astype(dtype))  # NaN == NaN here
+        assert np.isnan(got[0]) and np.isnan(host_op(host)[0])
 
 
 @pytest.mark.parametrize("op, host_op", [(ops.heaviside, lambda x: np.heaviside(x, 0.0)),
@@ -276,6 +291,8 @@ LOSSES = [
     case("cross_entropy", ops.cross_entropy,
          lambda logits, labels: -anp.mean(_log_softmax_ref(logits)[np.arange(len(labels)), labels]),
          lambda r: [2 * normal(r, 4, 3), _LABELS]),
+    case("mean_absolute_error", ops.mean_absolute_error, lambda p, t: anp.mean(anp.abs(p - t)),
+         lambda r: [normal(r, 2, 1, 3, 3), normal(r, 2, 1, 3, 3)]),
 ]
 
 
@@ -295,10 +312,24 @@ def test_log_softmax_is_stable_for_large_logits(backend):
 def test_every_public_op_is_covered():
     """A new function in stevq.ops must come with a case in this file or in test_ops_conv.py."""
     covered = {"add", "subtract", "multiply", "divide", "negative", "power", "exp", "log", "tanh", "sigmoid",
-               "relu", "abs", "square", "sqrt", "clip", "where", "heaviside", "round", "floor", "ceil",
+               "relu", "gelu", "abs", "square", "sqrt", "clip", "where", "heaviside", "round", "floor", "ceil",
                "matmul", "sum", "mean", "max", "min", "reshape", "transpose", "matrix_transpose",
                "broadcast_to", "expand_dims", "getitem", "concat", "stack", "take_rows", "one_hot",
-               "stop_gradient", "log_softmax", "cross_entropy", "conv2d", "conv_transpose2d", "im2col",
-               "col2im", "output_size", "max_pool2d", "avg_pool2d", "upsample_nearest", "add_channel_bias"}
+               "stop_gradient", "log_softmax", "cross_entropy", "mean_absolute_error", "conv2d", "conv_transpose2d", "im2col",
+               "col2im", "output_size", "max_pool2d", "global_max_pool2d", "avg_pool2d", "upsample_nearest", "add_channel_bias"}
     public = {name for name in dir(ops) if not name.startswith("_") and callable(getattr(ops, name))}
     assert public - covered == set()
+
+
+def test_gelu_is_within_5e_4_of_the_exact_erf_form(backend):
+    """The tanh form against x Phi(x) with math.erf (PyTorch's default GELU): the documented bound."""
+    import math
+    host = np.linspace(-8.0, 8.0, 4001)
+    exact = np.array([0.5 * v * (1.0 + math.erf(v / math.sqrt(2.0))) for v in host])
+    got = stevq.to_numpy(ops.gelu(stevq.asarray(host)))
+    assert 1e-4 < np.max(np.abs(got - exact)) < 5e-4
+
+
+def test_mean_absolute_error_rejects_mismatched_shapes(backend):
+    with pytest.raises(ValueError, match="target"):
+        ops.mean_absolute_error(stevq.asarray(np.zeros((2, 3))), stevq.asarray(np.zeros((3, 2))))

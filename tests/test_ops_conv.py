@@ -66,6 +66,10 @@ CONV_SETTINGS = [  # (x shape, weight shape (O, C, kh, kw), stride, padding)
     ((1, 2, 4, 5), (3, 2, 2, 3), 1, 1),
     ((1, 2, 6, 6), (2, 2, 2, 2), 2, 0),
     ((1, 1, 6, 5), (1, 1, 3, 3), 3, 2),
+    # stride 1, fewer output than input channels: the tap-products route (_tap_conv2d)
+    ((2, 3, 5, 4), (1, 3, 3, 3), 1, 1),
+    ((1, 4, 5, 6), (2, 4, 2, 3), 1, 0),
+    ((2, 3, 4, 4), (2, 3, 3, 2), 1, 2),
 ]
 
 
@@ -172,6 +176,8 @@ POOLING = [
          lambda x: anp.repeat(anp.repeat(x, 2, axis=2), 2, axis=3), lambda r: [normal(r, 1, 2, 2, 3)]),
     case("upsample_nearest-3", lambda x: ops.upsample_nearest(x, 3),
          lambda x: anp.repeat(anp.repeat(x, 3, axis=2), 3, axis=3), lambda r: [normal(r, 2, 1, 2, 2)]),
+    case("global_max_pool2d", ops.global_max_pool2d, lambda x: anp.max(x, axis=(2, 3)),
+         lambda r: [normal(r, 2, 3, 4, 5)]),
     case("add_channel_bias", ops.add_channel_bias, lambda x, b: x + b[None, :, None, None],
          lambda r: [normal(r, 2, 3, 2, 2), normal(r, 3)]),
 ]

@@ -4,6 +4,8 @@
   byte count checked.
 - ``fetch``: find files on disk, check SHA-256 digests, download with retries into the cache.
 - ``mnist``: ``load_mnist()`` and ``load_fashion_mnist()`` returning ``ImageData`` (host arrays).
+- ``sample``: the real Fashion-MNIST sample shipped in the package (6000 + 2000 images), used when
+  the files are absent and what is asked for fits in it (quick modes, lectures in quick mode).
 - ``synthetic``: ``gaussian`` and ``gaussian_clusters`` for the toy experiments.
 - ``batches``: ``minibatch_indices``, endless shuffled mini-batches from a seeded generator.
 
@@ -13,9 +15,9 @@ from .batches import minibatch_indices
 from .fetch import DataUnavailableError
 from .idx import read_idx, write_idx
 from .mnist import (FASHION_MNIST, FASHION_MNIST_CLASSES, FILES, MNIST, MNIST_CLASSES, ImageData, Source,
-                    data_home, load_fashion_mnist, load_images, load_mnist)
+                    data_home, load_fashion_mnist, load_images, load_mnist, load_sample)
 from .synthetic import gaussian, gaussian_clusters
 
 __all__ = ["DataUnavailableError", "FASHION_MNIST", "FASHION_MNIST_CLASSES", "FILES", "ImageData", "MNIST",
            "MNIST_CLASSES", "Source", "data_home", "gaussian", "gaussian_clusters", "load_fashion_mnist",
-           "load_images", "load_mnist", "minibatch_indices", "read_idx", "write_idx"]
+           "load_images", "load_mnist", "load_sample", "minibatch_indices", "read_idx", "write_idx"]

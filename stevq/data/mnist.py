@@ -10,8 +10,12 @@ Where the files are looked for, in this order (the first copy found of each file
 1. ``directory``, when given;
 2. the cache directory ``$STEVQ_DATA/<name>``, by default ``~/.cache/stevq/<name>`` where <name>
    is ``mnist`` or ``fashion-mnist`` (``cache_dir=`` replaces the whole path);
-3. for Fashion-MNIST, ``/usr/share/datasets/fashion-mnist`` (Debian package dataset-fashion-mnist);
-4. otherwise each missing file is downloaded from the mirrors into the cache directory, checked
+3. for Fashion-MNIST, ``/usr/share/datasets/fashion-mnist`` (Debian package dataset-fashion-mnist),
+   unless the environment variable ``STEVQ_NO_SYSTEM_DATA`` is set (to 1, yes or true);
+4. for Fashion-MNIST, when no ``directory`` is given and what is asked for fits in it
+   (``train_limit`` <= 6000, ``test_limit`` <= 2000), the real sample shipped inside the package
+   (``stevq.data.sample``; one line on stderr says so; ``sample=False`` turns this off);
+5. otherwise each missing file is downloaded from the mirrors into the cache directory, checked
    against the published SHA-256 (see ``stevq.data.fetch``).
 
 Each file may be gzip-compressed as published (``train-images-idx3-ubyte.gz``) or decompressed
@@ -24,12 +28,14 @@ The arrays are host NumPy arrays; move a batch to the active backend with ``stev
 import dataclasses
 import os
 import pathlib
+import sys
 import warnings
 from typing import NamedTuple
 
 import numpy as np
 
 from .. import validate
+from . import sample as embedded
 from .fetch import DataUnavailableError, checked_content, download, find
 from .idx import decode_idx
 
@@ -47,7 +53,8 @@ class Source:
 
     ``checksums`` maps each file name to the accepted SHA-256 digests (of the stored bytes or of the
     decompressed IDX content); ``system_dirs`` are searched after the cache; ``hint`` is added to
-    the message when the data cannot be found.
+    the message when the data cannot be found; ``sample`` names the small sample shipped in the
+    package (``stevq.data.sample``), if there is one.
     """
     name: str
     title: str
@@ -55,6 +62,7 @@ class Source:
     checksums: dict
     system_dirs: tuple = ()
     hint: str = ""
+    sample: str | None = None
 
 
 # Published SHA-256 of each file: first of the .gz archive as served by the mirrors, then of the
@@ -100,6 +108,7 @@ FASHION_MNIST = Source(
                                       "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
     },
     system_dirs=(DEBIAN_FASHION_MNIST,),
+    sample="fashion_mnist_sample.npz",
     hint="On Debian or Ubuntu, `apt-get install dataset-fashion-mnist` installs them in "
          f"{DEBIAN_FASHION_MNIST}, which is searched too.")
 
@@ -125,13 +134,25 @@ def data_home():
     return pathlib.Path(os.environ.get("STEVQ_DATA") or "~/.cache/stevq").expanduser()
 
 
+# How a caller passes a directory, as the error message says it; the command line replaces it by
+# its own option (``--data-dir DIR``).
+DIRECTORY_HINT = "load_...(directory=...)"
+
+
+def _system_dirs(source):
+    """The source's system directories, or none when STEVQ_NO_SYSTEM_DATA is set (tests use it to
+    see what a machine without the Debian package sees)."""
+    hidden = os.environ.get("STEVQ_NO_SYSTEM_DATA", "").strip().lower() not in ("", "0", "no", "false")
+    return () if hidden else source.system_dirs
+
+
 def _unavailable(source, cache_dir, searched, failures):
     """The error for files that could not be found or downloaded: what to put where."""
     lines = [f"{source.title} is not available here and could not be downloaded.",
              "Put the four files", *(f"    {filename}" for filename in FILES),
              "(gzip-compressed as published, or decompressed without the .gz suffix) into",
              f"    {cache_dir}",
-             "or pass their directory as load_...(directory=...), or set STEVQ_DATA=D and put them "
+             f"or pass their directory as {DIRECTORY_HINT}, or set STEVQ_DATA=D and put them "
              f"in D/{source.name}."]
     if source.hint:
         lines.append(source.hint)
@@ -151,7 +172,7 @@ def locate_files(source, directory=None, cache_dir=None, download_missing=True, 
     cache_dir = pathlib.Path(cache_dir).expanduser() if cache_dir is not None else data_home() / source.name
     if directory is not None and not pathlib.Path(directory).expanduser().is_dir():
         raise ValueError(f"directory: {directory} does not exist or is not a directory")
-    search = ([directory] if directory is not None else []) + [cache_dir, *source.system_dirs]
+    search = ([directory] if directory is not None else []) + [cache_dir, *_system_dirs(source)]
     paths = {filename: find(filename, search) for filename in FILES}
     missing = [filename for filename, path in paths.items() if path is None]
     if missing and not download_missing:
@@ -199,9 +220,31 @@ def _limit(limit, name, available):
     return limit
 
 
+def _fits_sample(source, directory, train_limit, test_limit):
+    """True when ``source`` ships a sample, no directory was named and the limits fit in it."""
+    if source.sample is None or directory is not None or train_limit is None or test_limit is None:
+        return False
+    train_size, test_size = embedded.sizes(source.sample)
+    return train_limit <= train_size and test_limit <= test_size
+
+
+def load_sample(source, *, train_limit=None, test_limit=None, dtype="float32", layout="NHW"):
+    """The first ``train_limit`` / ``test_limit`` examples of the sample of ``source`` shipped in
+    the package (``stevq.data.sample``), as ``ImageData`` with the same conventions as the files."""
+    if source.sample is None:
+        raise ValueError(f"source: {source.title} has no sample inside the package")
+    arrays = embedded.read(source.sample)
+    splits = []
+    for split, limit_name, limit in (("train", "train_limit", train_limit), ("test", "test_limit", test_limit)):
+        labels = arrays[f"{split}_labels"]
+        n = _limit(limit, f"{limit_name} (the embedded sample)", len(labels))
+        splits += [_images(arrays[f"{split}_images"], n, dtype, layout), labels[:n].astype(np.int64)]
+    return ImageData(*splits)
+
+
 def load_images(source, directory=None, *, train_limit=None, test_limit=None, dtype="float32",
                 layout="NHW", download=True, verify=True, checksums=None, mirrors=None,
-                cache_dir=None, retries=3, backoff=1.0, timeout=30.0, progress=False):
+                cache_dir=None, retries=3, backoff=1.0, timeout=30.0, progress=False, sample=True):
     """Load a data set of the MNIST layout (four IDX files) as ``ImageData``.
 
     ``train_limit`` / ``test_limit``: keep the first n examples (the files are already in a mixed
@@ -213,6 +256,9 @@ def load_images(source, directory=None, *, train_limit=None, test_limit=None, dt
     ``mirrors``: base URLs replacing the source's; ``cache_dir``: the directory downloads go to.
     ``retries``, ``backoff`` (seconds, doubled each round), ``timeout`` (seconds per request),
     ``progress`` (download progress bars) tune the download.
+    ``sample``: when the files are not on disk, no ``directory`` was named and the limits fit in the
+    sample shipped in the package (Fashion-MNIST: 6000 / 2000), use that sample (saying so in one
+    line on stderr) instead of downloading; False: never.
     """
     validate.choice(dtype, "dtype", ("float32", "float64", "uint8"))
     validate.choice(layout, "layout", ("NHW", "NCHW", "flat"))
@@ -220,8 +266,17 @@ def load_images(source, directory=None, *, train_limit=None, test_limit=None, dt
         if limit is not None:
             validate.number(limit, name, low=1, integer=True)
     accepted = _accepted_digests(source, checksums, verify)
-    paths = locate_files(source, directory, cache_dir, download, accepted, mirrors, retries, backoff,
-                         timeout, progress)
+    use_sample = sample and _fits_sample(source, directory, train_limit, test_limit)
+    try:
+        paths = locate_files(source, directory, cache_dir, download and not use_sample, accepted, mirrors,
+                             retries, backoff, timeout, progress)
+    except DataUnavailableError:
+        if not use_sample:
+            raise
+        print(f"note: {source.title} files not found; using the real sample inside stevq "
+              f"({train_limit} training, {test_limit} test images of {embedded.path_of(source.sample).name})",
+              file=sys.stderr)
+        return load_sample(source, train_limit=train_limit, test_limit=test_limit, dtype=dtype, layout=layout)
     arrays = {}
     for filename, path in paths.items():
         try:

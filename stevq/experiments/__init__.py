@@ -8,6 +8,7 @@ import importlib
 
 EXPERIMENTS = {
     "quant-act": "stevq.experiments.quant_act",
+    "vq-ablation": "stevq.experiments.vq_ablation",
     "vq-bottleneck": "stevq.experiments.vq_bottleneck",
     "vq-toy": "stevq.experiments.vq_toy",
     "yin2019-toy": "stevq.experiments.yin2019_toy",

@@ -26,6 +26,8 @@ import dataclasses
 import functools
 import io
 import math
+import pathlib
+import sys
 
 import numpy as np
 
@@ -33,7 +35,7 @@ from stevq import backend, nn, ops, optim, runio, ste, validate
 from stevq.autodiff import grad, value_and_grad
 from stevq.backend import asarray, to_numpy
 from stevq.data import minibatch_indices
-from stevq.experiments import models
+from stevq.experiments import models, scheduler
 from stevq.experiments import quant_act_report as report
 
 
@@ -46,23 +48,23 @@ class Config:
     data_dir: str | None = None          # extra directory to look for the IDX files in
     nets: tuple | None = None            # subset of ("mlp", "lenet5")
     mlp_hidden: tuple = (256, 256, 256, 256)  # widths of the MLP's hidden layers
-    bits: tuple = (1, 2, 4)
-    stes: tuple = ste.SURROGATES
+    bits: tuple = (1, 2, 4)              # activation bit widths of the grid
+    stes: tuple = ste.SURROGATES         # backward passes (straight-through surrogates) of the grid
     normalize: bool = True               # batch standardisation before every quantized activation
     train_size: int | None = None        # training examples used (first n of the training set)
-    test_size: int | None = None
+    test_size: int | None = None         # test examples used (first n of the test set)
     loss_eval_size: int | None = None    # training examples on which the training loss is measured
-    batch_size: int = 128
+    batch_size: int = 128                # mini-batch size
     lr: float = 0.02                     # SGD with momentum, as in the paper
-    momentum: float = 0.9
+    momentum: float = 0.9                # SGD momentum
     pretrain_steps: int | None = None    # float ReLU network
     steps: int | None = None             # each quantized network
-    eval_every: int | None = None
-    instability_bits: int = 2
-    instability_from: tuple = ("relu", "clipped_relu")
+    eval_every: int | None = None        # steps between two measurements of the training loss
+    instability_bits: int = 2            # bit width of the instability test
+    instability_from: tuple = ("relu", "clipped_relu")  # STEs whose trained networks the instability test continues from
     instability_lrs: tuple | None = None  # step sizes of plain SGD (no momentum) after the switch
-    instability_steps: int | None = None
-    instability_eval_every: int | None = None
+    instability_steps: int | None = None  # steps of the instability test
+    instability_eval_every: int | None = None  # steps between two measurements in the instability test
     dtype: str = "float32"
 
     def __post_init__(self):
@@ -164,7 +166,8 @@ def _synthetic(rng, count, classes=10):
 
 def load_data(config):
     """(train_images, train_labels, test_images, test_labels) as host arrays: images N x 1 x 28 x 28
-    in [0, 1], labels int64. Real data comes from ``stevq.data`` (found on disk or downloaded)."""
+    in [0, 1], labels int64. Real data comes from ``stevq.data`` (found on disk or downloaded; in quick
+    mode without the files, Fashion-MNIST comes from the sample inside the package)."""
     if config.data == "synthetic":
         images, labels = _synthetic(np.random.default_rng(config.seed + 1000), config.train_size + config.test_size)
         cut = config.train_size
@@ -172,7 +175,7 @@ def load_data(config):
     from stevq import data
     loader = data.load_fashion_mnist if config.data == "fashion-mnist" else data.load_mnist
     return tuple(loader(config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                        dtype=config.dtype, layout="NCHW"))
+                        dtype=config.dtype, layout="NCHW", sample=config.quick))
 
 
 class Dataset:
@@ -239,7 +242,7 @@ def train(apply, params, train_set, phases, batch_size, seed, loss_eval_size, ev
                     loss, grads = objective(get_params(state), *train_set.batch(next(batches)))
             except validate.NonFiniteInputError as err:  # a NaN or inf reached an STE in the forward pass
                 raise runio.NonFiniteError(f"{description} produced non-finite values at step {step}: "
-                                           f"{err}; last good metrics: {last_good}") from err
+                                           f"{err}; last good metrics: {runio.readable(last_good)}") from err
             loss = float(to_numpy(loss))
             runio.check_finite(step, {"batch_loss": loss}, last_good, where=description)
             last_good = {"step": step, "batch_loss": loss, "train_loss": history["train_loss"][-1],
@@ -278,62 +281,65 @@ def load_params(path, dtype):
     return params
 
 
-class Experiment:
-    """One run of the experiment: the data, the results directory and the trained parts."""
+@functools.lru_cache(maxsize=1)
+def datasets(config, backend_name):
+    """(train_set, test_set) of ``config`` on the backend ``backend_name`` (loaded once per process)."""
+    train_x, train_y, test_x, test_y = load_data(config)
+    return Dataset(train_x, train_y, config.dtype), Dataset(test_x, test_y, config.dtype)
 
-    def __init__(self, config, out_dir, show_progress):
-        self.config, self.show_progress = config, show_progress
-        self.run = runio.Run(out_dir, config)
-        train_x, train_y, test_x, test_y = load_data(config)
-        self.train_set = Dataset(train_x, train_y, config.dtype)
-        self.test_set = Dataset(test_x, test_y, config.dtype)
+
+def prepare(config):
+    """Load the data before a run directory is made (no data, no run)."""
+    datasets(config, backend.name())
+
+
+class Experiment:
+    """The parts of one run of the experiment: each trains from a fresh init or from the saved
+    parameters of the part it continues (``params_path``), in the run directory ``run_dir``."""
+
+    def __init__(self, config, run_dir, show_progress):
+        self.config, self.show_progress, self.dir = config, show_progress, pathlib.Path(run_dir)
+        self.train_set, self.test_set = datasets(config, backend.name())
 
     def params_path(self, part):
-        return self.run.part_path(part).with_suffix(".npz")
+        return self.dir / "parts" / f"{part}.npz"
 
     def trained(self, part, apply, start, phases, seed, eval_every, extra):
         """Part ``part``: train ``apply`` from the parameters of part ``start`` (or a fresh init
         when ``start`` is a list of params), save the parameters, return the metrics."""
         config = self.config
-
-        def compute():
-            params = load_params(self.params_path(start), config.dtype) if isinstance(start, str) else start
-            params, history = train(apply, params, self.train_set, phases, config.batch_size,
-                                    seed, config.loss_eval_size, eval_every, part, self.show_progress)
-            save_params(self.params_path(part), params)
-            test_loss, test_accuracy = evaluate(apply, params, self.test_set)
-            return dict(extra, train_loss=history["train_loss"][-1], test_loss=test_loss,
-                        test_accuracy=test_accuracy, history=history)
-        return self.run.part(part, compute)
+        params = load_params(self.params_path(start), config.dtype) if isinstance(start, str) else start
+        params, history = train(apply, params, self.train_set, phases, config.batch_size,
+                                seed, config.loss_eval_size, eval_every, part, self.show_progress)
+        save_params(self.params_path(part), params)
+        test_loss, test_accuracy = evaluate(apply, params, self.test_set)
+        return dict(extra, train_loss=history["train_loss"][-1], test_loss=test_loss,
+                    test_accuracy=test_accuracy, history=history)
 
     def pretrained(self, net):
         """The float ReLU network every quantized network starts from."""
         config = self.config
         init, apply = build(net, models.relu_activation, config)
-        part = f"{net}-float"
         _, params = init(np.random.default_rng(config.seed), (1, 28, 28))
         schedule = annealed(config.pretrain_steps, config.lr, config.momentum)
-        return part, self.trained(part, apply, params, schedule, config.seed + 1, config.eval_every,
-                                  {"net": net, "bits": "float", "ste": "-"})
+        return self.trained(float_name(net), apply, params, schedule, config.seed + 1, config.eval_every,
+                            {"net": net, "bits": "float", "ste": "-"})
 
     def quantized(self, net, bits, backward):
         """The ``bits``-bit network trained with the ``backward`` STE from the float network; every
         STE sees the same mini-batches."""
         config = self.config
-        start, _ = self.pretrained(net)
         _, apply = build(net, quantized_activation(bits, backward), config)
         schedule = annealed(config.steps, config.lr, config.momentum)
-        return self.trained(f"{net}-{bits}bit-{backward}", apply, start, schedule, config.seed + 2,
-                            config.eval_every, {"net": net, "bits": bits, "ste": backward})
+        return self.trained(quantized_name(net, bits, backward), apply, float_name(net), schedule,
+                            config.seed + 2, config.eval_every, {"net": net, "bits": bits, "ste": backward})
 
     def continued(self, net, source, backward, lr):
         """The instability test: continue the trained ``source``-STE network with the ``backward``
         STE at step ``lr`` (plain SGD), on the same mini-batches for every ``backward``."""
         config, bits = self.config, self.config.instability_bits
-        self.quantized(net, bits, source)
-        start = f"{net}-{bits}bit-{source}"
         _, apply = build(net, quantized_activation(bits, backward), config)
-        return self.trained(f"{start}-then-{backward}-lr{lr:g}", apply, start,
+        return self.trained(continued_name(net, bits, source, backward, lr), apply, quantized_name(net, bits, source),
                             [(config.instability_steps, optim.sgd(lr))], config.seed + 3,
                             config.instability_eval_every,
                             {"net": net, "bits": bits, "from": source, "continued_with": backward, "lr": lr})
@@ -343,16 +349,23 @@ class Experiment:
         each STE computes (on the training-loss examples). A minimum for one STE is a point where
         its own coarse gradient is small; the identity STE's need not be."""
         config, bits = self.config, self.config.instability_bits
-        start = f"{net}-{bits}bit-{source}"
+        params = load_params(self.params_path(quantized_name(net, bits, source)), config.dtype)
+        norms = {backward: coarse_gradient_norm(build(net, quantized_activation(bits, backward), config)[1],
+                                                params, self.train_set, config.loss_eval_size)
+                 for backward in ste.SURROGATES}
+        return {"net": net, "bits": bits, "from": source, "coarse_gradient_norm": norms}
 
-        def compute():
-            params = load_params(self.params_path(start), config.dtype)
-            norms = {backward: coarse_gradient_norm(build(net, quantized_activation(bits, backward), config)[1],
-                                                    params, self.train_set, config.loss_eval_size)
-                     for backward in ste.SURROGATES}
-            return {"net": net, "bits": bits, "from": source, "coarse_gradient_norm": norms}
-        self.quantized(net, bits, source)
-        return self.run.part(f"{start}-coarse-gradients", compute)
+
+def float_name(net):
+    return f"{net}-float"
+
+
+def quantized_name(net, bits, backward):
+    return f"{net}-{bits}bit-{backward}"
+
+
+def continued_name(net, bits, source, backward, lr):
+    return f"{quantized_name(net, bits, source)}-then-{backward}-lr{lr:g}"
 
 
 def coarse_gradient_norm(apply, params, dataset, limit):
@@ -371,17 +384,51 @@ def coarse_gradient_norm(apply, params, dataset, limit):
 # ---------------------------------------------------------------- the run
 
 
+SEED_TABLES = {"float": ("net", "bits", "ste"), "grid": ("net", "bits", "ste"),
+               "instability": ("net", "bits", "from", "continued_with", "lr")}
+
+
+def _instability(config):
+    return [(net, source, backward, lr) for net in config.nets for source in config.instability_from
+            for lr in config.instability_lrs for backward in dict.fromkeys(("identity", source))]
+
+
+def plan(config):
+    """The parts: the float networks, every (net, bits, STE), the instability test's continued
+    networks and the coarse-gradient norms at their starting points; each quantized network
+    continues its float network, the instability parts continue a quantized one."""
+    bits = config.instability_bits
+    parts = [scheduler.Part(float_name(net), args=("pretrained", net)) for net in config.nets]
+    quantized = [(net, b, backward) for net in config.nets for b in config.bits for backward in config.stes]
+    quantized += [(net, bits, source) for net in config.nets for source in config.instability_from]
+    parts += [scheduler.Part(quantized_name(*q), (float_name(q[0]),), ("quantized", *q)) for q in dict.fromkeys(quantized)]
+    parts += [scheduler.Part(continued_name(net, bits, source, backward, lr), (quantized_name(net, bits, source),),
+                             ("continued", net, source, backward, lr))
+              for net, source, backward, lr in _instability(config)]
+    parts += [scheduler.Part(f"{quantized_name(net, bits, source)}-coarse-gradients", (quantized_name(net, bits, source),),
+                             ("start_gradients", net, source)) for net in config.nets for source in config.instability_from]
+    return parts
+
+
+def compute_part(config, part, run_dir, progress):
+    method, *args = part.args
+    return getattr(Experiment(config, run_dir, progress), method)(*args)
+
+
 def run(config, out_dir, progress=True):
     """Train every (net, bits, STE) of ``config`` and the instability test; write the results."""
-    experiment = Experiment(config, out_dir, progress)
-    grid = [experiment.quantized(net, bits, backward)
-            for net in config.nets for bits in config.bits for backward in config.stes]
-    floats = [experiment.pretrained(net)[1] for net in config.nets]
-    instability = [experiment.continued(net, source, backward, lr)
-                   for net in config.nets for source in config.instability_from for lr in config.instability_lrs
-                   for backward in dict.fromkeys(("identity", source))]
-    gradients = [experiment.start_gradients(net, source) for net in config.nets for source in config.instability_from]
+    return scheduler.run_one(sys.modules[__name__], config, out_dir, progress)
+
+
+def summarize(config, results):
+    """(metrics, summary, figures) from the parts' results (by part name)."""
+    bits = config.instability_bits
+    floats = [results[float_name(net)] for net in config.nets]
+    grid = [results[quantized_name(net, b, backward)] for net in config.nets for b in config.bits for backward in config.stes]
+    instability = [results[continued_name(net, bits, source, backward, lr)]
+                   for net, source, backward, lr in _instability(config)]
+    gradients = [results[f"{quantized_name(net, bits, source)}-coarse-gradients"]
+                 for net in config.nets for source in config.instability_from]
     metrics = report.metrics(floats, grid, instability, gradients)
-    experiment.run.finish(metrics, report.summary(config, metrics, backend.name()),
-                          report.figures(config, floats, grid, instability))
-    return metrics
+    return (metrics, report.summary(config, metrics, backend.name()),
+            report.figures(config, floats, grid, instability))

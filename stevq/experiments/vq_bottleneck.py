@@ -13,12 +13,14 @@ over training (recorded on a smaller evaluation set every ``record_every`` steps
 resumable part (``runio.Run.part``); its test-set code indices are kept in ``parts/NAME.indices.npz``.
 """
 import dataclasses
+import functools
 import io
+import sys
 
 import numpy as np
 
 from stevq import backend, data, runio, validate
-from stevq.experiments import vq_models, vq_plots, vq_quantizers, vq_training
+from stevq.experiments import scheduler, vq_models, vq_plots, vq_quantizers, vq_training
 
 NAME = "vq-bottleneck"
 MODELS = {"vqvae": "reconstruction", "classifier": "classification"}
@@ -38,19 +40,19 @@ class Config:
     train_size: int | None = None    # first n training images
     test_size: int | None = None     # first n test images: final metrics
     curve_size: int | None = None    # first n test images: the curves during training
-    steps: int | None = None
-    batch_size: int | None = None
+    steps: int | None = None             # Adam steps per run
+    batch_size: int | None = None        # mini-batch size
     lr: float = 1e-3                 # Adam
-    record_every: int | None = None
+    record_every: int | None = None      # steps between two points of the curves
     latent_dim: int = 8              # VQ code dimension (FSQ: one channel per level)
     width: int = 16                  # channels of the first convolution
-    beta: float = 0.25
-    init_scale: float = 1.0
-    nu: float = 1.0
-    affine_lr: float = 10.0
-    alt_rate: float = 0.5
-    ema_decay: float = 0.99
-    dead_threshold: int = 20
+    beta: float = 0.25                   # commitment weight: L_codebook + beta L_commitment
+    init_scale: float = 1.0              # codebook initialised as N(0, init_scale^2)
+    nu: float = 1.0                      # sync: the chosen codes get nu x the task gradient
+    affine_lr: float = 10.0              # affine: learning-rate multiplier of the shared scale and shift
+    alt_rate: float = 0.5                # alternating: fraction of the way the busiest code moves to its members' mean
+    ema_decay: float = 0.99              # EMA codebook: decay of the running averages
+    dead_threshold: int = 20             # dead-code: re-seed codes unused for this many steps
     dtype: str = "float32"
 
     def __post_init__(self):
@@ -101,7 +103,7 @@ def load_data(config):
     first ``curve_size`` / ``test_size`` test images, 1 x 28 x 28 in [0, 1], with labels."""
     loader = data.load_fashion_mnist if config.data == "fashion-mnist" else data.load_mnist
     images = loader(config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                    dtype=config.dtype, layout="NCHW")
+                    dtype=config.dtype, layout="NCHW", sample=config.quick)
     return (vq_training.Data(images.train_images, images.train_labels, config.dtype),
             vq_training.Data(images.test_images[:config.curve_size], images.test_labels[:config.curve_size], config.dtype),
             vq_training.Data(images.test_images, images.test_labels, config.dtype))
@@ -145,13 +147,38 @@ def train_part(config, model, num_codes, variant, datasets, run_dir, show_progre
             "final": final, "history": result["history"]}
 
 
+SEED_TABLES = {"rows": ("model", "K", "codes", "variant")}
+
+
+def plan(config):
+    """One part per (model, size, variant): ``scheduler.Part(name, args=(model, size, variant))``."""
+    return [scheduler.Part(part_name(model, size, variant), args=(model, size, variant))
+            for model in config.models for size in config.sizes for variant in config.variants]
+
+
+@functools.lru_cache(maxsize=1)
+def _datasets(config, backend_name):
+    return load_data(config)
+
+
+def prepare(config):
+    """Load the data before a run directory is made (no data, no run)."""
+    _datasets(config, backend.name())
+
+
+def compute_part(config, part, run_dir, progress):
+    model, size, variant = part.args
+    return train_part(config, model, size, variant, _datasets(config, backend.name()), run_dir, progress)
+
+
 def run(config, out_dir, progress=True):
     """Every (model, size, variant) of ``config``; writes the figures, metrics.json and summary.md."""
-    record = runio.Run(out_dir, config)
-    datasets = load_data(config)
-    parts = [record.part(part_name(model, size, variant),
-                         lambda m=model, k=size, v=variant: train_part(config, m, k, v, datasets, record.dir, progress))
-             for model in config.models for size in config.sizes for variant in config.variants]
+    return scheduler.run_one(sys.modules[__name__], config, out_dir, progress)
+
+
+def summarize(config, results):
+    """(metrics, summary, figures) from the parts' results (by part name)."""
+    parts = [results[part.name] for part in plan(config)]
     rows = [dict(model=p["model"], K=p["num_codes"], codes=p["codebook_size"], variant=p["variant"],
                  **{key: p["final"][key] for key in FINAL_KEYS}) for p in parts]
     metrics = {"rows": rows, "curves": {part_name(p["model"], p["num_codes"], p["variant"]): p["history"] for p in parts},
@@ -162,8 +189,7 @@ def run(config, out_dir, progress=True):
         here = [p for p in parts if p["model"] == model]
         figures[f"curves_{model}"] = vq_plots.figure_curves(here, MODELS[model], config.sizes, config.variants)
         figures[f"final_{model}"] = vq_plots.figure_final(here, MODELS[model], config.sizes, config.variants)
-    record.finish(metrics, summary(config, rows), figures)
-    return metrics
+    return metrics, summary(config, rows), figures
 
 
 def _findings(rows, model):

@@ -1,5 +1,5 @@
-"""Figures of the VQ-bottleneck experiment: metric curves per variant, final utilisation against
-the task score. Every function takes the part results (dicts with "variant", "num_codes",
+"""Figures of the VQ-bottleneck and VQ-ablation experiments: metric curves per variant, final
+utilisation against the task score, the share of codes active in each training batch. Every function takes the part results (dicts with "variant", "num_codes",
 "final" and "history") and returns a matplotlib figure for ``runio.save_figure``.
 """
 import numpy as np
@@ -68,5 +68,26 @@ def figure_final(parts, task, sizes, variants):
         axes[0][column].set_title(f"K = {size}", fontsize=10)
     axes[0][0].set_ylabel("codes used on the test set (%)")
     axes[1][0].set_ylabel(SCORE_LABEL[task] + (" (%)" if task == "classification" else ""))
+    figure.tight_layout()
+    return figure
+
+
+def figure_active(parts, models, variants, smooth=10):
+    """One panel per model: the share of codes used by each training batch (vqtorch's "active %"),
+    a moving average over ``smooth`` steps, one line per variant (parts carry "model", "variant" and
+    "active", one entry per step)."""
+    colours = _colours(variants)
+    figure, axes = plt().subplots(1, len(models), squeeze=False, figsize=(5.0 * len(models), 3.4))
+    for part in parts:
+        active = 100 * np.asarray(part["active"], dtype=float)
+        width = max(1, min(smooth, len(active)))
+        smoothed = np.convolve(active, np.ones(width) / width, mode="valid")
+        axes[0][models.index(part["model"])].plot(np.arange(width, len(active) + 1), smoothed, _style(part["variant"]),
+                                                   color=colours[part["variant"]], label=part["variant"], linewidth=1.2)
+    for column, model in enumerate(models):
+        axes[0][column].set_title(model, fontsize=10)
+        axes[0][column].set_xlabel("step")
+    axes[0][0].set_ylabel(f"active codes per batch (%, mean of {smooth} steps)")
+    axes[0][0].legend(fontsize=7, ncol=2)
     figure.tight_layout()
     return figure

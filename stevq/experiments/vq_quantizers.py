@@ -1,6 +1,6 @@
 """The quantizer variants compared in the VQ experiments, built from ``stevq.vq`` and ``stevq.fsq``.
 
-Every variant is one ``Quantizer`` with the same four functions, so a single training loop
+Every variant is one ``Quantizer`` with the same five functions, so a single training loop
 (``vq_training``) runs them all:
 
     init(rng, latent_shape) -> (params, state)   params: trained by the optimizer with the networks
@@ -9,6 +9,8 @@ Every variant is one ``Quantizer`` with the same four functions, so a single tra
         out:  the quantizer output, same shape as z_e (forward value z_q; backward by the variant's rule)
         aux:  "indices" (M,), "z_e" and "z_q" (M, D) rows, "codebook" (the effective codes),
               "loss" (the quantizer's share of the loss, or None)
+    data_init(params, state, embed, rng) -> (params, state)        before the first step: k-means
+        initialisation of the codebook from the first batch's embeddings (``Variant.kmeans`` only)
     before_step(params, state, embed) -> (params, state, indices)  alternating optimisation only;
         embed() returns the current embeddings z_e (called only by the variants that need them)
     after_step(params, state, aux, rng) -> (params, state)         EMA and dead-code replacement
@@ -24,6 +26,9 @@ The variants (Huh et al. 2023 for the fixes; ../shared/reference/vq.md):
     dead-code        codes unused for ``dead_threshold`` steps re-seeded at embeddings (``vq.replace_dead_codes``)
     rotation         the rotation trick instead of the STE (``vq.rotation_trick``), codebook loss as in ste
     fsq              finite scalar quantization (``stevq.fsq``): no codebook, no quantizer loss
+
+Other combinations (e.g. k-means initialisation, ``Variant(kmeans=True)``) are built by passing a
+``Variant`` to ``make_quantizer``.
 """
 import dataclasses
 import math
@@ -46,6 +51,7 @@ class Variant:
     ema: bool = False
     dead_code: bool = False
     fsq: bool = False
+    kmeans: bool = False        # codebook from k-means++ and Lloyd steps on the first batch's embeddings
 
 
 VARIANTS = {
@@ -70,6 +76,7 @@ class Settings:
     """Hyper-parameters of the quantizers (each variant reads the ones it needs)."""
     num_codes: int = 256
     beta: float = 0.25              # commitment weight (VQ-VAE convention: L_cb + beta L_com)
+    convention: str = "vqvae"       # or "vqtorch": (1 - beta) L_com + beta L_cb (``vq.vq_loss``)
     init_scale: float = 1.0         # codebook initialised as N(0, init_scale^2)
     nu: float = 1.0                 # sync: the chosen codes get nu x the task gradient
     affine_lr: float = 4.0          # affine: learning-rate multiplier a of the shared scale and shift
@@ -81,6 +88,7 @@ class Settings:
     ema_decay: float = 0.99
     dead_threshold: int = 20        # dead-code: re-seed codes unused for this many steps
     dead_noise: float = 0.01
+    kmeans_steps: int = 10          # k-means initialisation: Lloyd iterations after k-means++ seeding
     dtype: str = "float32"
 
     def __post_init__(self):
@@ -93,10 +101,14 @@ class Settings:
         validate.number(self.alt_momentum, "alt_momentum", low=0.0, high=1.0)
         validate.number(self.ema_decay, "ema_decay", low=0.0, high=1.0)
         validate.number(self.dead_threshold, "dead_threshold", low=1, integer=True)
+        validate.number(self.kmeans_steps, "kmeans_steps", low=0, integer=True)
+        validate.choice(self.convention, "convention", vq.VQ_LOSS_CONVENTIONS)
+        if self.convention == "vqtorch":
+            validate.number(self.beta, "beta", low=0.0, high=1.0)
         validate.choice(self.dtype, "dtype", ("float32", "float64"))
 
 
-Quantizer = namedtuple("Quantizer", "name num_codes latent_dim init apply before_step after_step")
+Quantizer = namedtuple("Quantizer", "name num_codes latent_dim init apply data_init before_step after_step")
 
 
 def fsq_levels(num_codes):
@@ -120,12 +132,16 @@ def _flat(indices):
     return namespace_of(value).reshape(value, (-1,))
 
 
-def make_quantizer(name, settings, vq_dim):
+def make_quantizer(name, settings, vq_dim, variant=None):
     """The ``Quantizer`` of variant ``name`` (a key of ``VARIANTS``) with ``settings``; VQ variants
-    quantize ``vq_dim``-dimensional vectors, FSQ uses as many channels as it has levels."""
-    validate.choice(name, "variant", tuple(VARIANTS))
+    quantize ``vq_dim``-dimensional vectors, FSQ uses as many channels as it has levels. With a
+    ``Variant`` given, ``name`` is only its label."""
+    if variant is None:
+        validate.choice(name, "variant", tuple(VARIANTS))
+        variant = VARIANTS[name]
+    elif not isinstance(variant, Variant):
+        raise TypeError(f"variant: expected a vq_quantizers.Variant, got {type(variant).__name__}")
     validate.number(vq_dim, "vq_dim", low=1, integer=True)
-    variant = VARIANTS[name]
     if variant.fsq:
         return _fsq_quantizer(name, fsq_levels(settings.num_codes), settings.dtype)
     return _vq_quantizer(name, variant, settings, vq_dim)
@@ -146,7 +162,12 @@ def _fsq_quantizer(name, levels, dtype):
                "codebook": state["codebook"], "loss": None}
         return from_rows(z_q, order, moved_shape), aux
 
-    return Quantizer(name, math.prod(levels), len(levels), init, apply, _no_refinement, _no_maintenance)
+    return Quantizer(name, math.prod(levels), len(levels), init, apply, _no_data_init, _no_refinement,
+                     _no_maintenance)
+
+
+def _no_data_init(params, state, embed, rng):
+    return params, state
 
 
 def _no_refinement(params, state, embed):
@@ -186,7 +207,7 @@ def _vq_quantizer(name, variant, s, dim):
     layer_init, layer_apply = {}, {}
     for channel_axis in (1, -1):  # NCHW feature maps and (N, D) vectors
         layer_init[channel_axis], layer_apply[channel_axis] = vq.VectorQuantizer(
-            s.num_codes, beta=s.beta, estimator=variant.estimator, nu=s.nu,
+            s.num_codes, beta=s.beta, convention=s.convention, estimator=variant.estimator, nu=s.nu,
             affine="learned" if variant.affine else None, affine_lr=s.affine_lr,
             channel_axis=channel_axis, init_scale=s.init_scale, dtype=s.dtype)
 
@@ -213,6 +234,18 @@ def _vq_quantizer(name, variant, s, dim):
         aux["indices"] = _flat(aux["indices"])
         return out, aux
 
+    def data_init(params, state, embed, rng):
+        """vqtorch's kmeans_init: the raw codebook becomes the k-means centroids of the first batch
+        (k-means++ seeding, then ``kmeans_steps`` Lloyd iterations; the affine transform starts at
+        the identity, so these are the effective codes too)."""
+        if not variant.kmeans:
+            return params, state
+        rows = getval(_rows(getval(embed()))[0])
+        codebook = vq.kmeans_plus_plus(rows, s.num_codes, rng, s.kmeans_steps)
+        if variant.ema:
+            return params, dict(state, codebook=codebook, ema=vq.ema_init(codebook))
+        return dict(params, codebook=codebook), state
+
     def before_step(params, state, embed):
         if not variant.alternating:
             return params, state, None
@@ -237,4 +270,4 @@ def _vq_quantizer(name, variant, s, dim):
             params, state = dict(params, codebook=codebook), dict(state, steps_unused=unused)
         return params, state
 
-    return Quantizer(name, s.num_codes, dim, init, apply, before_step, after_step)
+    return Quantizer(name, s.num_codes, dim, init, apply, data_init, before_step, after_step)

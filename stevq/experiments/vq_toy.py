@@ -15,11 +15,12 @@ give the paper's divergence figure; the curves show utilisation, perplexity, rec
 and the distribution gap.
 """
 import dataclasses
+import sys
 
 import numpy as np
 
 from stevq import backend, data, runio, validate, vq
-from stevq.experiments import vq_models, vq_quantizers, vq_training
+from stevq.experiments import scheduler, vq_models, vq_quantizers, vq_training
 from stevq.experiments.vq_plots import plt
 
 NAME = "vq-toy"
@@ -33,24 +34,24 @@ class Config:
     """Settings of the toy experiment; ``None`` fields take the quick/full default."""
     quick: bool = False
     seed: int = 0
-    shift_seeds: int | None = None               # covariate shift: seeds seed .. seed + n - 1
+    shift_seeds: int | None = None               # covariate shift: seeds n seed .. n seed + n - 1
     shift_affine_lrs: tuple = (1.0, 4.0)         # affine learning-rate multipliers tried there
     shift_readings: tuple = tuple(READINGS)      # how N(0, 0.5 I), N(-1, 0.3 I) are read
-    data_dim: int = 8
-    train_size: int = 3072
-    eval_size: int = 1024
-    num_codes: int = 128
+    data_dim: int = 8                    # dimension of the Gaussian data
+    train_size: int = 3072               # training points
+    eval_size: int = 1024                # held-out points: metrics and pictures
+    num_codes: int = 128                 # codebook size
     code_scales: tuple = (1.0, 5.0)              # codebook initialised as N(0, scale^2 I)
-    variants: tuple = ("ste", "affine+alt+sync")
-    steps: int | None = None
-    batch_size: int = 128
-    lr: float = 3e-3
-    record_every: int | None = None
+    variants: tuple = ("ste", "affine+alt+sync")  # quantizer variants (keys of vq_quantizers.VARIANTS, not fsq)
+    steps: int | None = None             # Adam steps per autoencoder run
+    batch_size: int = 128                # mini-batch size
+    lr: float = 3e-3                     # Adam step size
+    record_every: int | None = None      # steps between two points of the curves
     snapshots: int = 4                           # pictures per run, evenly spaced, step 0 included
-    beta: float = 0.25
-    nu: float = 1.0
-    affine_lr: float = 4.0
-    alt_rate: float = 0.5
+    beta: float = 0.25                   # commitment weight: L_codebook + beta L_commitment
+    nu: float = 1.0                      # sync: the chosen codes get nu x the task gradient
+    affine_lr: float = 4.0               # affine: learning-rate multiplier of the shared scale and shift
+    alt_rate: float = 0.5                # alternating: fraction of the way the busiest code moves to its members' mean
     dtype: str = "float64"
 
     def __post_init__(self):
@@ -73,6 +74,9 @@ class Config:
         for value in self.shift_affine_lrs + self.code_scales:
             validate.number(value, "shift_affine_lrs/code_scales", low=0.0, low_inclusive=False)
         validate.choice(self.dtype, "dtype", ("float32", "float64"))
+        validate.number(self.lr, "lr", low=0.0, low_inclusive=False)
+        vq_quantizers.Settings(num_codes=self.num_codes, beta=self.beta, nu=self.nu, affine_lr=self.affine_lr,
+                               alt_rate=self.alt_rate, dtype=self.dtype)  # checks the quantizer settings
 
 
 def snapshot_steps(config):
@@ -81,10 +85,11 @@ def snapshot_steps(config):
 
 
 def covariate_shift_part(config, reading, affine_lr):
-    """Huh et al.'s toy over ``config.shift_seeds`` seeds: per parameterisation the mean (and
-    min, max) over seeds of the fraction of codes never updated and ever chosen, and the gap."""
+    """Huh et al.'s toy over ``config.shift_seeds`` = n seeds (n seed .. n seed + n - 1, so that
+    runs with different ``seed`` share none): per parameterisation the mean (and min, max) over
+    them of the fraction of codes never updated and ever chosen, and the gap."""
     embedding_var, code_var = READINGS[reading]
-    runs = [vq.covariate_shift(PARAMETERIZATIONS, seed=config.seed + k, affine_lr=affine_lr,
+    runs = [vq.covariate_shift(PARAMETERIZATIONS, seed=config.seed * config.shift_seeds + k, affine_lr=affine_lr,
                                embedding_var=embedding_var, code_var=code_var)
             for k in range(config.shift_seeds)]
     rows = []
@@ -119,7 +124,8 @@ def autoencoder_part(config, variant, code_scale, train_data, eval_data, show_pr
                                   "reconstruction", (config.data_dim,))
     params, state = vq_training.init_network(network, np.random.default_rng(config.seed))
     schedule = vq_training.Schedule(config.steps, config.batch_size, config.lr, config.record_every,
-                                    config.seed + 1, snapshot_steps=snapshot_steps(config))
+                                    config.seed + 1, snapshot_steps=snapshot_steps(config),
+                                    snapshot_rows=config.eval_size)  # the pictures show the points the summary counts
     result = vq_training.train(network, params, state, train_data, eval_data, schedule,
                                f"{variant} (codes x{code_scale:g})", show_progress)
     final = {key: values[-1] for key, values in result["history"].items()}
@@ -127,24 +133,43 @@ def autoencoder_part(config, variant, code_scale, train_data, eval_data, show_pr
             "snapshots": result["snapshots"]}
 
 
+SEED_TABLES = {"covariate_shift": ("reading", "parameterization", "affine_lr", "seeds"),
+               "autoencoder": ("variant", "code_scale")}
+
+
+def plan(config):
+    """The covariate-shift parts (one per reading and affine lr) and one autoencoder part per
+    (codebook scale, variant)."""
+    return ([scheduler.Part(f"shift-{reading}-affine_lr{a:g}", args=("shift", reading, a))
+             for reading in config.shift_readings for a in config.shift_affine_lrs]
+            + [scheduler.Part(f"ae-{variant}-codes{scale:g}", args=("ae", variant, scale))
+               for scale in config.code_scales for variant in config.variants])
+
+
+def compute_part(config, part, run_dir, progress):
+    kind, *args = part.args
+    if kind == "shift":
+        return covariate_shift_part(config, *args)
+    return autoencoder_part(config, *args, *gaussian_data(config), progress)
+
+
 def run(config, out_dir, progress=True):
     """Both parts of the toy experiment; writes figures, metrics.json and summary.md."""
-    record = runio.Run(out_dir, config)
-    shift = [row for reading in config.shift_readings for a in config.shift_affine_lrs
-             for row in record.part(f"shift-{reading}-affine_lr{a:g}",
-                                    lambda r=reading, a=a: covariate_shift_part(config, r, a))["rows"]]
-    train_data, eval_data = gaussian_data(config)
-    runs = [record.part(f"ae-{variant}-codes{scale:g}",
-                        lambda v=variant, s=scale: autoencoder_part(config, v, s, train_data, eval_data, progress))
-            for scale in config.code_scales for variant in config.variants]
+    return scheduler.run_one(sys.modules[__name__], config, out_dir, progress)
+
+
+def summarize(config, results):
+    """(metrics, summary, figures) from the parts' results (by part name)."""
+    parts = plan(config)
+    shift = [row for part in parts if part.args[0] == "shift" for row in results[part.name]["rows"]]
+    runs = [results[part.name] for part in parts if part.args[0] == "ae"]
     table = [dict(variant=r["variant"], code_scale=r["code_scale"],
                   **{k: r["final"][k] for k in ("utilisation", "perplexity", "dead_codes", "score",
                                                 "mean_gap", "var_gap", "sliced_wasserstein")}) for r in runs]
     metrics = {"covariate_shift": shift, "autoencoder": table,
                "curves": {f"{r['variant']}-codes{r['code_scale']:g}": r["history"] for r in runs}}
     figures = {"divergence": figure_divergence(runs), "toy_curves": figure_curves(runs)}
-    record.finish(metrics, summary(config, shift, table), figures)
-    return metrics
+    return metrics, summary(config, shift, table), figures
 
 
 def figure_divergence(runs):
@@ -214,5 +239,5 @@ def _findings(table):
         here = [r for r in table if r["code_scale"] == scale]
         lines.append(f"- codes x{scale:g}: " + "; ".join(
             f"{r['variant']} uses {100 * r['utilisation']:.1f}% of the codes ({r['dead_codes']} dead, gap "
-            f"{r['sliced_wasserstein']:.3g}), MSE {r['score']:.4f}" for r in here) + ".")
+            f"{runio.readable(r['sliced_wasserstein'], 3)}), MSE {runio.readable(r['score'])}" for r in here) + ".")
     return lines

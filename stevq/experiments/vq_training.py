@@ -1,18 +1,21 @@
 """One training loop for every quantizer variant (``vq_quantizers``), with the diagnostics of
 Huh et al. (2023) recorded along the way.
 
-A ``Network`` is encoder -> quantizer -> readout (a decoder trained on squared error, or a
-classifier head trained on cross-entropy). Each step:
+A ``Network`` is encoder -> quantizer -> readout (a decoder trained on squared or absolute error,
+or a classifier head trained on cross-entropy). Each step:
 
+    0. (first step only) ``quantizer.data_init``  (k-means initialisation from the first batch)
     1. ``quantizer.before_step``  (alternating optimisation refines the codebook for the current
                                   assignments, which the step then re-uses)
-    2. loss = task loss + quantizer loss, its gradient, one Adam step on every parameter
+    2. loss = task loss + quantizer_weight * quantizer loss, its gradient, one Adam (or AdamW) step
+       on every parameter
     3. ``quantizer.after_step``   (EMA codebook update, dead-code replacement)
 
 Every ``record_every`` steps the network is evaluated on a fixed evaluation set: the task score
 (reconstruction MSE or accuracy), codebook utilisation, perplexity, dead codes and the distribution
 gap between embeddings and codes (``stevq.metrics``); also the utilisation over the training
 batches since the last record and the fraction of codes that received gradient at that step.
+At every step the share of codes chosen in the current batch ("active", vqtorch's "active %") is kept.
 A NaN or inf in the encoder output, the loss or the evaluation stops the run with
 ``runio.NonFiniteError`` naming the step and the last good metrics. On a GPU a step reads one
 pair of numbers back to the host (the loss and the encoder output's largest |value|, checked
@@ -20,6 +23,7 @@ together); the library's own per-array checks are left to that check
 (``validate.values_checked_by_caller``) and the chosen codes are read back once per record.
 """
 import dataclasses
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -32,7 +36,12 @@ from stevq.data import minibatch_indices
 
 TASKS = ("reconstruction", "classification")
 
-Network = namedtuple("Network", "encoder quantizer readout task input_shape")
+LOSSES = ("mse", "l1")
+
+# quantizer_weight multiplies the quantizer's loss (vqtorch's examples: 10); reconstruction_loss is
+# "mse" (mean squared error) or "l1" (mean absolute error, vqtorch's autoencoder example)
+Network = namedtuple("Network", "encoder quantizer readout task input_shape quantizer_weight reconstruction_loss",
+                     defaults=(1.0, "mse"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,18 +49,28 @@ class Schedule:
     """How a network is trained and how often it is measured."""
     steps: int
     batch_size: int = 128
-    lr: float = 1e-3                 # Adam, on every parameter (networks and codebook)
+    lr: float = 1e-3                 # on every parameter (networks and codebook)
     record_every: int = 25
     seed: int = 0                    # mini-batch order and dead-code draws
     gap_rows: int = 4096             # embeddings used for the distribution gap
     snapshot_steps: tuple = ()       # steps at which embeddings and codes are kept (2-D pictures)
     snapshot_rows: int = 512
+    optimizer: str = "adam"          # or "adamw" (PyTorch's AdamW, decoupled weight_decay)
+    weight_decay: float = 0.01       # adamw only
 
     def __post_init__(self):
         validate.number(self.steps, "steps", low=0, integer=True)
         for name in ("batch_size", "record_every", "gap_rows", "snapshot_rows"):
             validate.number(getattr(self, name), name, low=1, integer=True)
         validate.number(self.lr, "lr", low=0.0, low_inclusive=False)
+        validate.choice(self.optimizer, "optimizer", ("adam", "adamw"))
+        validate.number(self.weight_decay, "weight_decay", low=0.0)
+
+    def make_optimizer(self):
+        """The ``stevq.optim`` triple of this schedule."""
+        if self.optimizer == "adamw":
+            return optim.adamw(self.lr, weight_decay=self.weight_decay)
+        return optim.adam(self.lr)
 
 
 class Data:
@@ -82,8 +101,11 @@ def init_network(network, rng):
 
 
 def task_loss(network, prediction, x, y):
-    """Mean squared reconstruction error, or the mean cross-entropy of the class logits."""
+    """Mean squared (or, with reconstruction_loss="l1", absolute) reconstruction error, or the mean
+    cross-entropy of the class logits."""
     if network.task == "reconstruction":
+        if network.reconstruction_loss == "l1":
+            return ops.mean_absolute_error(prediction, x)
         return ops.mean(ops.square(ops.subtract(prediction, x)))
     return ops.cross_entropy(prediction, y)
 
@@ -110,17 +132,19 @@ def evaluate(network, params, state, data, gap_rows=4096, keep_rows=0, step=None
     ``last_good`` and ``where`` go into the message if the encoder output is not finite.
 
     Returns (scores, kept): scores = {"score", "utilisation", "perplexity", "dead_codes",
-    "mean_gap", "var_gap", "sliced_wasserstein"}, with "score" the MSE (reconstruction) or the
-    accuracy (classification); kept = {"indices": all indices (host), "z_e": the first
+    "mean_gap", "var_gap", "sliced_wasserstein"}, with "score" the MSE (reconstruction; then also
+    "mae", the mean absolute error) or the accuracy (classification); kept = {"indices": all indices (host), "z_e": the first
     ``keep_rows`` embeddings, "codebook"} for saving and pictures.
     """
     num_codes = network.quantizer.num_codes
-    index_chunks, embedding_chunks, total, count = [], [], 0.0, 0
+    index_chunks, embedding_chunks, total, absolute, count = [], [], 0.0, 0.0, 0
     for x, y in data.chunks():
         prediction, aux = forward(network, params, state, x, None, step, last_good, where)
         xp = namespace_of(prediction)
         if network.task == "reconstruction":
-            total += float(task_loss(network, prediction, x, y)) * x.shape[0]
+            error = prediction - x
+            total += float(xp.mean(error * error)) * x.shape[0]
+            absolute += float(xp.mean(xp.abs(error))) * x.shape[0]
         else:
             total += float(xp.sum(xp.astype(xp.argmax(prediction, axis=1) == y, xp.float64)))
         count += x.shape[0]
@@ -134,6 +158,8 @@ def evaluate(network, params, state, data, gap_rows=4096, keep_rows=0, step=None
     scores = {"score": total / count, "utilisation": metrics.utilisation(index_chunks, num_codes),
               "perplexity": metrics.perplexity(index_chunks, num_codes),
               "dead_codes": metrics.dead_codes(index_chunks, num_codes)}
+    if network.task == "reconstruction":
+        scores["mae"] = absolute / count
     scores.update(metrics.distribution_gap(embeddings[:gap_rows, ...], codebook))
     kept = {"indices": np.concatenate([to_numpy(i) for i in index_chunks]),
             "z_e": to_numpy(embeddings[:keep_rows, ...]), "codebook": to_numpy(codebook)}
@@ -156,13 +182,14 @@ def train(network, params, state, data, eval_data, schedule, description="traini
     """Train ``network`` from (params, state), recording on ``eval_data``. Returns a dict with the
     final "params" and "state", the "history" (a list per metric, one entry per record, step 0
     included) and the "snapshots" (step, first embeddings, codebook, their indices; host arrays)
-    taken at ``schedule.snapshot_steps``."""
+    taken at ``schedule.snapshot_steps``, and "active": the share of codes chosen in each step's
+    batch (one entry per step)."""
     quantizer, num_codes = network.quantizer, network.quantizer.num_codes
     rng = np.random.default_rng(schedule.seed)
     batches = minibatch_indices(rng, data.size, schedule.batch_size)
-    opt_init, opt_update, get_params = optim.adam(schedule.lr)
+    opt_init, opt_update, get_params = schedule.make_optimizer()
     opt_state = opt_init(params)
-    history, snapshots, last_good = {}, [], None
+    history, snapshots, active, last_good = {}, [], [], None
     window = np.zeros(num_codes, dtype=np.int64)  # how often each code was chosen since the last record
     chosen = []  # the step's indices since the last record, on the device until the record
 
@@ -170,14 +197,21 @@ def train(network, params, state, data, eval_data, schedule, description="traini
         prediction, aux = forward(network, p, quantizer_state, x, indices, step, last_good, description, side)
         side.update(indices=getval(aux["indices"]), z_e=getval(aux["z_e"]))
         loss = task_loss(network, prediction, x, y)
-        return loss if aux["loss"] is None else ops.add(loss, aux["loss"])
+        if aux["loss"] is None:
+            return loss
+        return ops.add(loss, aux["loss"] if network.quantizer_weight == 1.0 else
+                       ops.multiply(network.quantizer_weight, aux["loss"]))
     gradient = value_and_grad(objective)
 
     def record(step, train_loss, coverage):
         nonlocal last_good, window
-        if chosen:
-            codes = to_numpy(namespace_of(chosen[0]).concat(chosen, axis=0)).astype(np.int64)
-            window += np.bincount(codes, minlength=num_codes)
+        if chosen:  # the steps' codes since the last record, read back in one transfer
+            xp = namespace_of(chosen[0])
+            codes = to_numpy(xp.concat([xp.reshape(c, (-1,)) for c in chosen], axis=0)).astype(np.int64)
+            for step_codes in np.split(codes, np.cumsum([math.prod(c.shape) for c in chosen])[:-1]):
+                counts = np.bincount(step_codes, minlength=num_codes)
+                window += counts
+                active.append(float(np.mean(counts > 0)))
             chosen.clear()
         keep = schedule.snapshot_rows if step in schedule.snapshot_steps else 0
         where = f"{description} (evaluation)"
@@ -199,6 +233,13 @@ def train(network, params, state, data, eval_data, schedule, description="traini
         x, y = data.take(next(batches))
         current = params
         with validate.values_checked_by_caller():  # by the one check of the loss below
+            if step == 1:
+                quantizer_params, state = quantizer.data_init(
+                    params["quantizer"], state, lambda: network.encoder[1](current["encoder"], x), rng)
+                if quantizer_params is not params["quantizer"]:
+                    params = dict(params, quantizer=quantizer_params)
+                    opt_state = _with_params(opt_state, params)
+                    current = params
             quantizer_params, state, indices = quantizer.before_step(
                 params["quantizer"], state, lambda: network.encoder[1](current["encoder"], x))
             if quantizer_params is not params["quantizer"]:
@@ -221,4 +262,4 @@ def train(network, params, state, data, eval_data, schedule, description="traini
             codebook_gradient = grads["quantizer"].get("codebook")
             coverage = None if codebook_gradient is None else metrics.gradient_coverage(codebook_gradient)
             record(step, loss_value, coverage)
-    return {"params": params, "state": state, "history": history, "snapshots": snapshots}
+    return {"params": params, "state": state, "history": history, "snapshots": snapshots, "active": active}

@@ -34,11 +34,13 @@ lr 0.05 and at lr 0.01 alike). The descent theorem's small step has to be small 
 """
 import dataclasses
 import math
+import sys
 
 import numpy as np
 
 from stevq import runio, ste, validate
 from stevq.backend import asarray, to_numpy
+from stevq.experiments import scheduler
 from stevq.theory import yin2019
 
 NAME = "yin2019-toy"
@@ -49,19 +51,19 @@ class Config:
     """Settings; quick mode shortens the runs (``effective`` gives the values used)."""
     quick: bool = False
     seed: int = 0
-    m: int = 10
-    n: int = 20
-    lr: float = 0.05
-    steps: int = 4000
-    runs: int = 20
-    teacher_shift: float = 0.3
+    m: int = 10                          # number of filters (teacher and student), m >= 2
+    n: int = 20                          # input dimension of each filter
+    lr: float = 0.05                     # step size of coarse gradient descent
+    steps: int = 4000                    # steps per run (quick mode: at most 1000)
+    runs: int = 20                       # random initialisations (quick mode: at most 8)
+    teacher_shift: float = 0.3           # v* = N(0, I_m) + teacher_shift (must leave spurious minima)
     init_w_scale: float = 1.0        # w0 ~ N(0, init_w_scale^2 I_n), v0 ~ N(0, I_m)
     start_gap: float = 0.05          # runs next to a spurious minimum start at theta0 = pi - start_gap
     near: float = 0.05               # "approach": pi - theta < near ...
     dwell: int = 100                 # ... for at least this many steps
     tail: int = 1000                 # "never settles": f rises at least unsettled_rises times
     unsettled_rises: int = 10        #  in the last `tail` steps
-    sample_sizes: tuple = (10, 100, 1000, 100000)
+    sample_sizes: tuple = (10, 100, 1000, 100000)  # Figure 1: sample sizes N (quick mode: those <= 1000)
     step_sizes: int = 81             # points in the Figure-1 step-size grid
     plot_every: int = 10             # stored curves keep every plot_every-th step
 
@@ -74,6 +76,11 @@ def effective(config):
     for field in ("lr", "start_gap", "near", "init_w_scale"):
         validate.number(getattr(config, field), field, low=0.0, low_inclusive=False)
     validate.number(config.teacher_shift, "teacher_shift")
+    if not isinstance(config.sample_sizes, tuple) or not config.sample_sizes:
+        raise ValueError(f"sample_sizes: expected a non-empty tuple of integers, got {config.sample_sizes!r}")
+    for size in config.sample_sizes:
+        validate.number(size, "sample_sizes", low=1, integer=True)
+    teacher(config)  # raises when this teacher has no spurious minimum
     if not config.quick:
         return config
     return dataclasses.replace(config, steps=min(config.steps, 1000), runs=min(config.runs, 8),
@@ -128,6 +135,22 @@ def random_start_counts(trajectory, config):
             "approach_and_never_settle": int((approach & unsettled).sum()),
             "converged_spurious": int(_converged_to_spurious(trajectory, f_spurious, f_zero).sum()),
             "converged_global": int((trajectory.f[-1] < 1e-9 * f_zero).sum())}
+
+
+def stop_if_diverged(trajectories, part):
+    """Raise ``runio.NonFiniteError`` naming the first step (and run) at which f, theta or ||w||
+    stopped being finite, with the last good values, e.g. after a step size far too large."""
+    for name, trajectory in trajectories.items():
+        values = {"f": trajectory.f, "theta": trajectory.theta, "w_norm": trajectory.w_norm}
+        rows = {key: np.reshape(value, (len(value), -1)) for key, value in values.items()}
+        bad = np.any([~np.isfinite(value) for value in rows.values()], axis=0)
+        if bad.any():
+            step = int(np.argmax(bad.any(axis=1)))
+            run = int(np.argmax(bad[step]))
+            runio.check_finite(step, {key: float(value[step, run]) for key, value in rows.items()},
+                               {key: float(value[step - 1, run]) for key, value in rows.items()} if step else None,
+                               where=f"{part}, {name} STE, run {run}: coarse gradient descent")
+    return trajectories
 
 
 def spurious_start(config):
@@ -210,36 +233,45 @@ def _curves(trajectory, config):
             "theta": trajectory.theta[keep].tolist(), "w_norm": trajectory.w_norm[keep].tolist()}
 
 
-def run(config, out_dir, progress=True):
-    """Run the four parts (resumable), write figures, metrics.json and summary.md; print the counts."""
+SEED_TABLES = {"random_starts": ("runs",), "spurious_start": (), "ratio_at_smallest_t": (),
+               "identity_grad_norm_at_spurious": ()}
+PARTS = ("random_starts", "spurious_start", "ratio", "figure1")
+
+
+def plan(config):
+    """The four parts, each from the teacher and initialisations drawn from ``config.seed``."""
+    return [scheduler.Part(name) for name in PARTS]
+
+
+def compute_part(config, part, run_dir, progress):
     config = effective(config)
-    run_dir = runio.Run(out_dir, config)
+    if part.name == "random_starts":
+        with np.errstate(over="ignore", invalid="ignore"):  # a divergence is reported by stop_if_diverged
+            trajectories = stop_if_diverged(random_starts(config), "random starts")
+        return {name: {"counts": random_start_counts(t, config), "curves": _curves(t, config)}
+                for name, t in trajectories.items()}
+    if part.name == "spurious_start":
+        with np.errstate(over="ignore", invalid="ignore"):
+            trajectories = stop_if_diverged(spurious_start(config), "spurious start")
+        return {name: {"summary": spurious_start_summary(t, config), "curves": _curves(t, config)}
+                for name, t in trajectories.items()}
+    if part.name == "ratio":
+        return ratio_path(config)
+    return {name: one_step_losses(config, name) for name in ste.SURROGATES}
+
+
+def run(config, out_dir, progress=True):
+    """Run the four parts (resumable), write figures, metrics.json and summary.md (the command line
+    prints it). A step size so large that the descent diverges stops with ``runio.NonFiniteError``."""
+    return scheduler.run_one(sys.modules[__name__], config, out_dir, progress)
+
+
+def summarize(config, results):
+    """(metrics, summary, figures) from the four parts' results."""
+    config = effective(config)
     v_star, w_star = teacher(config)
     v_sp, w_sp, f_spurious = _spurious(v_star, w_star)
     m = config.m
-
-    def random_part():
-        trajectories = random_starts(config)
-        return {name: {"counts": random_start_counts(t, config), "curves": _curves(t, config)}
-                for name, t in trajectories.items()}
-
-    def spurious_part():
-        trajectories = spurious_start(config)
-        return {name: {"summary": spurious_start_summary(t, config), "curves": _curves(t, config)}
-                for name, t in trajectories.items()}
-
-    parts = ["random_starts", "spurious_start", "ratio", "figure1"]
-    results = {}
-    for part in runio.progress(parts, "yin2019-toy", enabled=progress):
-        if part == "random_starts":
-            results[part] = run_dir.part(part, random_part)
-        elif part == "spurious_start":
-            results[part] = run_dir.part(part, spurious_part)
-        elif part == "ratio":
-            results[part] = run_dir.part(part, lambda: ratio_path(config))
-        else:
-            results[part] = run_dir.part(part, lambda: {name: one_step_losses(config, name)
-                                                         for name in ste.SURROGATES})
     identity_norm = float(np.linalg.norm(yin2019.expected_coarse_grad(v_sp, w_sp, v_star, w_star, "identity")))
     metrics = {
         "teacher": {"v_star": v_star.tolist(), "ones_v_star": float(v_star.sum()),
@@ -251,10 +283,7 @@ def run(config, out_dir, progress=True):
         "spurious_start": {name: r["summary"] for name, r in results["spurious_start"].items()},
         "ratio_at_smallest_t": {name: results["ratio"][name][0] for name in ste.SURROGATES},
     }
-    summary = _summary(config, metrics)
-    print(summary)
-    run_dir.finish(metrics, summary, figures=figures(config, results, f_spurious))
-    return metrics
+    return metrics, _summary(config, metrics), figures(config, results, f_spurious)
 
 
 def _summary(config, metrics):
@@ -280,55 +309,94 @@ def _summary(config, metrics):
 
 # ------------------------------------------------------------------------------------------ figures
 
+# One style per STE, so that curves that coincide (ReLU and clipped ReLU often do) stay visible:
+# a solid line, circles on a solid line, a dashed line on top.
+STYLES = {"identity": {"ls": "-", "lw": 1.2}, "relu": {"ls": "-", "lw": 1.2, "marker": "o", "ms": 4, "mfc": "none"},
+          "clipped_relu": {"ls": "--", "lw": 1.6}}
+
+
+def coincidence_notes(curves, rtol=0.05):
+    """{name: " (identical to X)" or " (within 1.9% of X)"} for each curve that lies within ``rtol``
+    (relative, everywhere) of an earlier one: said in the legend, since one would hide the other."""
+    notes, seen = {}, []
+    for name, values in curves.items():
+        values = np.asarray(values, dtype=float)
+        for other, other_values in seen:
+            if values.shape != other_values.shape:
+                continue
+            if np.array_equal(values, other_values):
+                notes[name] = f" (identical to {other})"
+                break
+            scale = np.maximum(np.abs(other_values), np.finfo(float).tiny)
+            gap = float(np.max(np.abs(values - other_values) / scale)) if values.size else 0.0
+            if gap < rtol:
+                notes[name] = f" (within {100 * gap:.2g}% of {other})"
+                break
+        seen.append((name, values))
+    return notes
+
+
+def _plot_stes(axis, x, curves, plot="plot"):
+    """One line per STE in its own style, the legend noting coinciding ones."""
+    notes = coincidence_notes(curves)
+    for name, values in curves.items():
+        getattr(axis, plot)(x, values, label=name + notes.get(name, ""),
+                            markevery=max(len(x) // 12, 1), **STYLES.get(name, {}))
+
+
 def figures(config, results, f_spurious):
     """The four figures from the stored parts."""
     import matplotlib.pyplot as plt
     names = ste.SURROGATES
     out = {}
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), sharey=True, layout="constrained")
     for ax, name in zip(axes, names):
         curves = results["random_starts"][name]["curves"]
         f = np.maximum(np.asarray(curves["f"]), 1e-17)
         ax.semilogy(curves["step"], f, lw=0.8)
         ax.axhline(f_spurious, color="k", ls="--", lw=0.8, label="f at the spurious minimum")
         ax.set(title=f"{name} STE", xlabel="step")
-    axes[0].set_ylabel("population loss f")
+    axes[0].set_ylabel("population loss f (one line per run)")
     axes[0].legend()
-    fig.suptitle("Coarse gradient descent from the same random initialisations")
+    fig.suptitle(f"Coarse gradient descent from the same {config.runs} random initialisations (lr {config.lr:g})")
     out["loss_curves"] = fig
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for name in names:
-        curves = results["spurious_start"][name]["curves"]
-        axes[0].plot(curves["step"], np.asarray(curves["f"]) - f_spurious, label=name)
-        axes[1].semilogy(curves["step"], np.maximum(math.pi - np.asarray(curves["theta"]), 1e-17), label=name)
-        axes[2].semilogy(curves["step"], curves["w_norm"], label=name)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), layout="constrained")
+    curves = {name: results["spurious_start"][name]["curves"] for name in names}
+    step = curves[names[0]]["step"]
+    _plot_stes(axes[0], step, {name: np.asarray(c["f"]) - f_spurious for name, c in curves.items()})
+    _plot_stes(axes[1], step, {name: np.maximum(math.pi - np.asarray(c["theta"]), 1e-17) for name, c in curves.items()},
+               "semilogy")
+    _plot_stes(axes[2], step, {name: c["w_norm"] for name, c in curves.items()}, "semilogy")
     axes[0].set_yscale("symlog", linthresh=1e-6)
-    axes[0].set(xlabel="step", ylabel="f - f(spurious minimum)")
-    axes[1].set(xlabel="step", ylabel="pi - theta")
-    axes[2].set(xlabel="step", ylabel="||w||")
-    axes[0].legend()
-    fig.suptitle(f"Started next to a spurious minimum: theta0 = pi - {config.start_gap}")
+    axes[0].set(xlabel="step", ylabel="f - f(spurious minimum)", title="loss above the spurious minimum")
+    axes[1].set(xlabel="step", ylabel="pi - theta (floored at 1e-17)", title="angle to the spurious minimum")
+    axes[2].set(xlabel="step", ylabel="||w||", title="norm of the first-layer weights")
+    for ax in axes:
+        ax.legend(fontsize=8, loc="best")
+    fig.suptitle(f"Started next to a spurious minimum: theta0 = pi - {config.start_gap}, v0 = its v")
     out["spurious_start"] = fig
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name in names:
-        ax.loglog(results["ratio"]["t"], np.abs(results["ratio"][name]), label=name)
+    fig, ax = plt.subplots(figsize=(6.5, 4.4), layout="constrained")
+    _plot_stes(ax, results["ratio"]["t"], {name: np.abs(results["ratio"][name]) for name in names}, "loglog")
     ax.set(xlabel="distance t (theta = pi - t, v = v_spurious + t u)",
            ylabel="||E g||^2 / (||df/dv||^2 + <E g, df/dw>)",
-           title="Approaching the spurious minimum")
-    ax.legend()
+           title="Approaching the spurious minimum: step over first-order decrease")
+    ax.legend(fontsize=8)
     out["ratio"] = fig
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), sharey=True, layout="constrained")
     for ax, name in zip(axes, names):
         data = results["figure1"][name]
-        for size, losses in data["empirical"].items():
-            ax.plot(data["eta"], losses, label=f"N = {size}")
-        ax.plot(data["eta"], data["population"], "k--", label="population loss")
+        # the population curve underneath, wide and pale, so that a large-N curve on it stays visible
+        ax.plot(data["eta"], data["population"], color="0.6", lw=5, alpha=0.5, label="population loss", zorder=1)
+        for k, (size, losses) in enumerate(data["empirical"].items()):
+            ax.plot(data["eta"], losses, lw=1.1, marker="os^D"[k % 4], ms=3, markevery=max(len(losses) // 10, 1),
+                    label=f"N = {size}", zorder=2)
         ax.set(title=f"{name} STE", xlabel="step size eta")
     axes[0].set_ylabel("empirical loss after one coarse-gradient step")
-    axes[0].legend()
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Yin et al. 2019, Figure 1: the loss on N samples after one coarse-gradient step of size eta")
     out["figure1"] = fig
     return out

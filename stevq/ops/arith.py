@@ -111,6 +111,33 @@ def clip(x, low, high):
     return xp.minimum(xp.maximum(x, low), high)
 
 
+_GELU_C = 0.7978845608028654  # sqrt(2 / pi)
+_GELU_A = 0.044715
+
+
+def _gelu_tanh(x):
+    """tanh(u), u = sqrt(2/pi) (x + 0.044715 x^3): shared by GELU's value and its derivative."""
+    return namespace_of(x).tanh(_GELU_C * (x + _GELU_A * x * x * x))
+
+
+@primitive
+def gelu(x):
+    """GELU, tanh form (Hendrycks and Gimpel 2016): x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+    d/dx = (1 + t)/2 + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2),  t = tanh(...).
+
+    PyTorch's default is the exact form x Phi(x) with the normal CDF Phi; the tanh form is
+    ``approximate='tanh'`` there. It is used here because neither NumPy nor the array API has erf,
+    and the two differ by less than 5e-4 everywhere (a closed form on every backend instead of
+    a hand-rolled erf series)."""
+    return 0.5 * x * (1.0 + _gelu_tanh(x))
+
+
+def _gelu_vjp(ans, x):
+    t = _gelu_tanh(x)
+    return lambda g: g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _GELU_C * (1.0 + 3.0 * _GELU_A * x * x))
+
+
+defvjp(gelu, _gelu_vjp)
 defvjp(exp, lambda ans, x: lambda g: g * ans)
 defvjp(log, lambda ans, x: lambda g: g / x)
 defvjp(tanh, lambda ans, x: lambda g: g * (1.0 - ans * ans))
@@ -144,9 +171,13 @@ defvjp(where, None, _where_vjp(True), _where_vjp(False))
 
 @primitive
 def heaviside(x):
-    """The binary step 1{x > 0} as floats. Its true derivative is zero almost everywhere, and
+    """The binary step 1{x > 0} as floats, NaN where x is NaN (as relu and NumPy's heaviside do, so
+    that a diverged network is seen, not hidden). Its true derivative is zero almost everywhere, and
     autograd is told exactly that: this is why quantized networks need a straight-through estimator."""
-    return as_float(x > 0, x)
+    xp = namespace_of(x)
+    # min(max(x, 0), 0) is 0 for every number, +-inf included, and NaN for NaN (maximum and minimum
+    # propagate NaN); cheaper than where(isnan(x), x, step), which branches on every element
+    return as_float(x > 0, x) + xp.minimum(xp.maximum(x, 0.0), 0.0)
 
 
 @primitive

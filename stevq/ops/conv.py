@@ -12,6 +12,11 @@ NumPy's elementwise functions keep the memory order of their inputs, so the next
 input channels-last already and the transposes cost nothing. ``im2col``/``col2im`` (columns in
 (c, i, j) order, as in the textbooks) are the same two operations with the columns rearranged.
 Only slicing, stack, reshape, permute_dims and matmul are used, so it runs on every backend.
+
+A stride-1 convolution with fewer output than input channels takes another route (``_tap_conv2d``):
+multiply every padded pixel by every tap first, (N Hp Wp, C) @ (C, kh kw O), then add the tap
+products shifted into place. Its large array has kh kw O columns instead of kh kw C, so a decoder's
+last layer (16 -> 1 channels at 28 x 28) moves 16 times fewer numbers.
 """
 from autograd.extend import defvjp, primitive
 
@@ -19,8 +24,8 @@ from ..backend import namespace_of
 from ._util import as_float
 from .arith import add, matmul
 from .patches import add_block_patches, block_patches, output_size, tap_blocks
-from .reductions import mean
-from .shape import broadcast_to, getitem, reshape, transpose
+from .reductions import max, mean
+from .shape import getitem, reshape, transpose
 
 
 def _check_conv_shapes(x, weight, op, weight_channel_axis):
@@ -72,9 +77,66 @@ def conv2d(x, weight, stride=1, padding=0):
     out_h, out_w = output_size(h, kh, stride, padding), output_size(w, kw, stride, padding)
     if out_h < 1 or out_w < 1:
         raise ValueError(f"x: conv2d of a {h}x{w} image with a {kh}x{kw} kernel and padding {padding} is empty")
+    if stride == 1 and out_channels < in_channels and kh * kw > 1:
+        return _tap_conv2d(x, weight, padding, out_h, out_w)
     rows = block_patches(_channels_last(x), kh, kw, stride, padding)
     kernel = reshape(transpose(tap_blocks(weight, stride), (2, 4, 3, 5, 1, 0)), (-1, out_channels))
     return _channels_first(reshape(matmul(rows, kernel), (n, out_h, out_w, out_channels)))
+
+
+@primitive
+def _pad(x, padding):
+    """Zero-pad the two spatial axes of a channels-last (N, H, W, C) image."""
+    xp = namespace_of(x)
+    n, h, w, c = x.shape
+    out = xp.zeros((n, h + 2 * padding, w + 2 * padding, c), dtype=x.dtype)
+    out[:, padding:padding + h, padding:padding + w, :] = x
+    return out
+
+
+defvjp(_pad, lambda ans, x, padding: lambda g: g[:, padding:padding + x.shape[1], padding:padding + x.shape[2], :])
+
+
+def _tap_slices(kh, kw, out_h, out_w):
+    """(tap, rows, columns) of every kernel tap: tap i kw + j reads the window at offset (i, j)."""
+    return [(i * kw + j, slice(i, i + out_h), slice(j, j + out_w)) for i in range(kh) for j in range(kw)]
+
+
+@primitive
+def _shift_add(products, kh, kw, out_h, out_w):
+    """out[n, y, x, o] = sum_{i, j} products[n, y + i, x + j, i kw + j, o]: the tap products of every
+    padded pixel, (N, Hp, Wp, kh kw, O), added into the (N, out_h, out_w, O) output."""
+    taps = _tap_slices(kh, kw, out_h, out_w)
+    (t0, r0, c0), (t1, r1, c1) = taps[0], taps[1]
+    out = products[:, r0, c0, t0, :] + products[:, r1, c1, t1, :]
+    for t, rows, cols in taps[2:]:
+        out += products[:, rows, cols, t, :]
+    return out
+
+
+def _shift_add_vjp(ans, products, kh, kw, out_h, out_w):
+    """Every tap's window of the products receives the output gradient g."""
+    def vjp(g):
+        grad = namespace_of(g).zeros(products.shape, dtype=g.dtype)
+        for t, rows, cols in _tap_slices(kh, kw, out_h, out_w):
+            grad[:, rows, cols, t, :] = g
+        return grad
+    return vjp
+
+
+defvjp(_shift_add, _shift_add_vjp)
+
+
+def _tap_conv2d(x, weight, padding, out_h, out_w):
+    """Stride-1 conv2d as (padded pixels) @ (every tap's kernel), then the shifted products added."""
+    out_channels, in_channels, kh, kw = weight.shape
+    padded = _channels_last(x)
+    if padding:
+        padded = _pad(padded, padding)
+    n, hp, wp, _ = padded.shape
+    kernel = reshape(transpose(weight, (1, 2, 3, 0)), (in_channels, kh * kw * out_channels))
+    products = reshape(matmul(reshape(padded, (n * hp * wp, in_channels)), kernel), (n, hp, wp, kh * kw, out_channels))
+    return _channels_first(_shift_add(products, kh, kw, out_h, out_w))
 
 
 def conv_transpose2d(x, weight, stride=1, padding=0, output_padding=0):
@@ -150,17 +212,44 @@ def max_pool2d(x, size=2):
     return _channels_first(_window_max(_pool_view(x, size)))
 
 
+def global_max_pool2d(x):
+    """(N, C, H, W) -> (N, C): the maximum of every feature map (PyTorch's AdaptiveMaxPool2d((1, 1))
+    then Flatten). The gradient goes to each map's maximum; tied maxima share it."""
+    if len(x.shape) != 4:
+        raise ValueError(f"x: pooling expects a 4-D (batch, channels, height, width) array, got shape {tuple(x.shape)}")
+    return max(x, axis=(2, 3))
+
+
 def avg_pool2d(x, size=2):
     """Mean over non-overlapping size x size windows."""
     return _channels_first(mean(_pool_view(x, size), axis=(2, 4)))
 
 
+@primitive
+def _repeat_pixels(x, factor):
+    """(N, H, W, C) -> (N, H factor, W factor, C): every pixel copied into a factor x factor block."""
+    xp = namespace_of(x)
+    n, h, w, c = x.shape
+    blocks = xp.broadcast_to(xp.reshape(x, (n, h, 1, w, 1, c)), (n, h, factor, w, factor, c))
+    return xp.reshape(blocks, (n, h * factor, w * factor, c))
+
+
+def _repeat_pixels_vjp(ans, x, factor):
+    """Each block's gradients summed: the window sums of ``_over_windows``."""
+    n, h, w, c = x.shape
+    return lambda g: _over_windows(lambda a, b: a + b, namespace_of(g).reshape(g, (n, h, factor, w, factor, c)))
+
+
+defvjp(_repeat_pixels, _repeat_pixels_vjp)
+
+
 def upsample_nearest(x, factor=2):
     """Nearest-neighbour upsampling: every pixel becomes a factor x factor block.
-    A broadcast, so its VJP sums each block."""
-    n, c, h, w = x.shape
-    blocks = broadcast_to(reshape(x, (n, c, h, 1, w, 1)), (n, c, h, factor, w, factor))
-    return reshape(blocks, (n, c, h * factor, w * factor))
+    A broadcast, so its VJP sums each block. Computed channels last, where a convolution's output
+    lies in memory: runs of C adjacent numbers are copied."""
+    if len(x.shape) != 4:
+        raise ValueError(f"x: upsampling expects a 4-D (batch, channels, height, width) array, got shape {tuple(x.shape)}")
+    return _channels_first(_repeat_pixels(_channels_last(x), factor))
 
 
 def add_channel_bias(x, bias):

@@ -1,4 +1,4 @@
-"""log-softmax and cross-entropy."""
+"""log-softmax, cross-entropy and the mean absolute error."""
 from autograd.extend import defvjp, primitive
 
 from autograd.tracer import getval
@@ -6,7 +6,7 @@ from autograd.tracer import getval
 from .. import validate
 from ..backend import namespace_of
 from .reductions import mean, sum
-from .arith import multiply, negative
+from .arith import abs, multiply, negative, subtract
 from .shape import one_hot
 
 
@@ -34,3 +34,11 @@ def cross_entropy(logits, labels):
                          f"[{int(xp.min(labels))}, {int(xp.max(labels))}]")
     picked = multiply(log_softmax(logits, axis=-1), one_hot(labels, logits.shape[-1], logits.dtype))
     return negative(mean(sum(picked, axis=-1)))
+
+
+def mean_absolute_error(prediction, target):
+    """L1 loss: mean over all elements of |prediction - target| (PyTorch's ``nn.L1Loss``);
+    d/dprediction = sign(prediction - target) / N (zero where they are equal)."""
+    validate.array(prediction, "prediction", finite=False)
+    validate.array(target, "target", finite=False, shape=tuple(prediction.shape))
+    return mean(abs(subtract(prediction, target)))

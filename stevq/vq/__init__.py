@@ -5,7 +5,7 @@ Formulas: ../shared/reference/vq.md.
 """
 from .codebook import (ema_init, ema_reset_codes, ema_update, kmeans_plus_plus, replace_dead_codes,
                        track_usage)
-from .core import (codebook_grad, codebook_loss, commitment_loss, lookup, nearest_code, quantize,
+from .core import (VQ_LOSS_CONVENTIONS, codebook_grad, codebook_loss, commitment_loss, lookup, nearest_code, quantize,
                    squared_distances, straight_through, vq_loss)
 from .covariate_shift import covariate_shift
 from .fixes import (Refinement, affine_codebook, init_affine, init_running_affine, refine_codebook,

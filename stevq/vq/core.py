@@ -90,27 +90,28 @@ def nearest_code(z, codebook, metric="l2"):
         cosine:  q_i = argmax_k (z_i . c_k) / (||z_i|| ||c_k||)
 
     ||z_i||^2 is the same for every k, so the L2 search skips it (fewer roundings, same argmin).
-    The scores come from (N, D) x (D, K) matmuls (the factor -2 is folded into the codes, an exact
-    scaling), over blocks of rows of ``SCORE_BLOCK // K``, never an N x K x D broadcast. Ties go to
-    the lowest index (argmin returns the first minimum). Not differentiable: it works on the
-    values, never on the trace.
+    The scores come from (N, D) x (D, K) matmuls over blocks of ``SCORE_BLOCK // K`` rows, never an
+    N x K x D broadcast. For L2 the code norms ride in the matmul: each block of rows gets a column
+    of ones and the weights a row ||c_k||^2 under -2 C^T (an exact scaling), so that the scores
+    need no second pass over memory. Ties go to the lowest index (argmin returns the first
+    minimum). Not differentiable: it works on the values, never on the trace.
     """
     check_embeddings(z, codebook)
     validate.choice(metric, "metric", METRICS)
     flat, table = _rows(z), getval(codebook)
     xp = namespace_of(flat)
-    if metric == "l2":
-        code_norms, weights = xp.sum(table * table, axis=1), xp.matrix_transpose(-2.0 * table)
+    if metric == "l2":  # [z_i, 1] . [-2 c_k, ||c_k||^2] = ||c_k||^2 - 2 z_i . c_k
+        weights = xp.concat([xp.matrix_transpose(-2.0 * table), xp.sum(table * table, axis=1)[None, :]], axis=0)
+        ones = xp.ones((1, 1), dtype=flat.dtype)
     else:
-        code_norms, flat = None, _unit_rows(flat)
-        weights = xp.matrix_transpose(-_unit_rows(table))
+        flat, weights = _unit_rows(flat), xp.matrix_transpose(-_unit_rows(table))
     count, rows = flat.shape[0], max(1, SCORE_BLOCK // table.shape[0])
     blocks = []
     for start in range(0, max(count, 1), rows):  # an empty z still gets its (empty) argmin
-        score = (flat if rows >= count else flat[start:min(start + rows, count), ...]) @ weights
-        if code_norms is not None:
-            score += code_norms
-        blocks.append(xp.argmin(score, axis=1))
+        block = flat if rows >= count else flat[start:min(start + rows, count), ...]
+        if metric == "l2":
+            block = xp.concat([block, xp.broadcast_to(ones, (block.shape[0], 1))], axis=1)
+        blocks.append(xp.argmin(block @ weights, axis=1))
     indices = blocks[0] if len(blocks) == 1 else xp.concat(blocks)
     return xp.reshape(indices, tuple(getval(z).shape[:-1]))
 

@@ -1,0 +1,218 @@
+"""Huh et al.'s (2023) MNIST ablation, re-implemented the way their code runs it (vqtorch,
+examples/autoencoder.py and examples/classification.py; ../shared/reference/vq.md).
+
+Both of their networks (``vq_models.pool_encoder`` -> VQ on 32-D vectors with 256 codes -> the
+``upsample_decoder`` trained on L1, or the ``pool_classifier`` trained on cross-entropy), PyTorch's
+default initialisation, inputs scaled to [-1, 1], AdamW (lr 3e-4, weight decay 0.01) on every
+parameter, batch 256, 1000 steps, loss = task loss + 10 * vq loss in their convention
+(1 - beta) L_com + beta L_cb with beta = 0.95. The rows:
+
+    baseline                 plain STE, codebook N(0, 1) (nn.Embedding's default)
+    kmeans                   + k-means initialisation from the first batch
+    kmeans+sync              + synchronized update (nu = 2 autoencoder, 1 classifier)
+    kmeans+sync+affine       + affine re-parameterisation (affine_lr = 2 autoencoder, 10 classifier)
+    kmeans+sync+affine+alt   + alternating optimisation (no official run: vqtorch's in-place
+                             update refuses beta != 1 and fails with the affine codebook)
+    alt                      baseline + alternating optimisation (stevq's inner codebook step)
+    dead-code                baseline + dead-code replacement (codes unused for 20 steps re-seeded)
+    fsq                      FSQ with levels (8, 6, 5) = 240 codes in place of the VQ layer (the
+                             encoder's last convolution has 3 channels), no auxiliary loss
+    sync, affine             (not in the default list) one fix at a time on the baseline
+
+The first four rows are cumulative, as in their scripts. Every row of a model starts from the same
+network weights and sees the same first epoch of mini-batches. Measured: the share of the codebook
+used by each training batch ("active %", their progress bar) at every step, and every
+``record_every`` steps on the first ``test_size`` test images the utilisation, perplexity, dead
+codes, the gap between embeddings and codes, and the reconstruction error (MSE and L1) or the
+accuracy. Each (model, row) is a resumable part seeded from (config.seed, model), independent of the
+others.
+"""
+import dataclasses
+import zlib
+
+import numpy as np
+
+from stevq import backend, data, runio, validate
+from stevq.experiments import vq_models, vq_plots, vq_quantizers, vq_training
+from stevq.experiments.vq_quantizers import Variant
+
+NAME = "vq-ablation"
+MODELS = {"autoencoder": "reconstruction", "classifier": "classification"}
+ROWS = {
+    "baseline": Variant(),
+    "kmeans": Variant(kmeans=True),
+    "kmeans+sync": Variant(kmeans=True, estimator="sync"),
+    "kmeans+sync+affine": Variant(kmeans=True, estimator="sync", affine=True),
+    "kmeans+sync+affine+alt": Variant(kmeans=True, estimator="sync", affine=True, alternating=True),
+    "alt": Variant(alternating=True),
+    "dead-code": Variant(dead_code=True),
+    "fsq": Variant(fsq=True),
+    "sync": Variant(estimator="sync"),
+    "affine": Variant(affine=True),
+}
+DEFAULT_ROWS = tuple(ROWS)[:8]
+FINAL_KEYS = ("active", "utilisation", "perplexity", "dead_codes", "mean_gap", "sliced_wasserstein", "score")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Settings of the ablation; ``None`` fields take the quick/full default. The defaults are
+    the published ones."""
+    quick: bool = False
+    seed: int = 0
+    data: str = "fashion-mnist"      # or "mnist"
+    data_dir: str | None = None      # extra directory to look for the IDX files in
+    models: tuple | None = None      # subset of ("autoencoder", "classifier")
+    rows: tuple | None = None        # keys of ROWS
+    train_size: int | None = None    # first n training images
+    test_size: int | None = None     # first n test images: every measurement
+    steps: int | None = None
+    batch_size: int | None = None
+    record_every: int | None = None
+    lr: float = 3e-4                 # AdamW
+    weight_decay: float = 0.01       # AdamW (PyTorch's default)
+    num_codes: int = 256
+    latent_dim: int = 32
+    beta: float = 0.95               # vqtorch's convention: (1 - beta) L_com + beta L_cb
+    vq_weight: float = 10.0          # loss = task loss + vq_weight * vq loss ("alpha" in their scripts)
+    nu_autoencoder: float = 2.0
+    nu_classifier: float = 1.0
+    affine_lr_autoencoder: float = 2.0
+    affine_lr_classifier: float = 10.0
+    init_scale: float = 1.0          # baseline codebook N(0, init_scale^2)
+    alt_rate: float = 0.5
+    alt_steps: int = 1
+    dead_threshold: int = 20
+    kmeans_steps: int = 10
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        quick = {"models": tuple(MODELS), "rows": DEFAULT_ROWS, "train_size": 256, "test_size": 128,
+                 "steps": 30, "batch_size": 16, "record_every": 10}
+        full = {"models": tuple(MODELS), "rows": DEFAULT_ROWS, "train_size": 60000, "test_size": 5000,
+                "steps": 1000, "batch_size": 256, "record_every": 250}
+        for field, value in (quick if self.quick else full).items():
+            if getattr(self, field) is None:
+                object.__setattr__(self, field, value)
+        for field in ("models", "rows"):
+            value = getattr(self, field)
+            object.__setattr__(self, field, tuple(value) if isinstance(value, (list, tuple)) else (value,))
+        validate.choice(self.data, "data", ("fashion-mnist", "mnist"))
+        for model in self.models:
+            validate.choice(model, "models", tuple(MODELS))
+        for row in self.rows:
+            validate.choice(row, "rows", tuple(ROWS))
+        for field in ("train_size", "test_size", "steps", "batch_size", "record_every", "latent_dim"):
+            validate.number(getattr(self, field), field, low=1, integer=True)
+        validate.number(self.lr, "lr", low=0.0, low_inclusive=False)
+        validate.number(self.vq_weight, "vq_weight", low=0.0)
+        if self.batch_size > self.train_size:
+            raise ValueError(f"batch_size: {self.batch_size} exceeds train_size {self.train_size}")
+        if any(ROWS[row].kmeans for row in self.rows) and self.batch_size * 49 < self.num_codes:
+            raise ValueError(f"batch_size: k-means initialisation needs at least {self.num_codes} embeddings "
+                             f"in the first batch (49 per image), got batch_size {self.batch_size}")
+        validate.choice(self.dtype, "dtype", ("float32", "float64"))
+        for model in self.models:
+            self.settings(model)  # checks the quantizer settings
+
+    def settings(self, model):
+        """The quantizer settings of ``model`` (its own nu and affine_lr, as in their two scripts)."""
+        return vq_quantizers.Settings(
+            num_codes=self.num_codes, beta=self.beta, convention="vqtorch", init_scale=self.init_scale,
+            nu=getattr(self, f"nu_{model}"), affine_lr=getattr(self, f"affine_lr_{model}"),
+            alt_rate=self.alt_rate, alt_steps=self.alt_steps, dead_threshold=self.dead_threshold,
+            kmeans_steps=self.kmeans_steps, dtype=self.dtype)
+
+
+def load_data(config):
+    """(train, test) ``vq_training.Data``: 1 x 28 x 28 images scaled to [-1, 1], with labels."""
+    loader = data.load_fashion_mnist if config.data == "fashion-mnist" else data.load_mnist
+    images = loader(config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
+                    dtype=config.dtype, layout="NCHW")
+    return (vq_training.Data(2 * images.train_images - 1, images.train_labels, config.dtype),
+            vq_training.Data(2 * images.test_images - 1, images.test_labels, config.dtype))
+
+
+def build(config, model, row):
+    """The ``vq_training.Network`` of one (model, row)."""
+    quantizer = vq_quantizers.make_quantizer(row, config.settings(model), config.latent_dim, ROWS[row])
+    readout = (vq_models.upsample_decoder(dtype=config.dtype) if model == "autoencoder"
+               else vq_models.pool_classifier(dtype=config.dtype))
+    return vq_training.Network(vq_models.pool_encoder(quantizer.latent_dim, dtype=config.dtype), quantizer,
+                               readout, MODELS[model], vq_models.IMAGE_SHAPE, config.vq_weight, "l1")
+
+
+def part_name(model, row):
+    return f"{model}-{row}"
+
+
+def part_seed(config, model, purpose):
+    """A seed from (config.seed, model, purpose) alone: every row of a model shares it."""
+    return zlib.crc32(f"{config.seed}/{model}/{purpose}".encode())
+
+
+def schedule(config, model):
+    return vq_training.Schedule(config.steps, config.batch_size, config.lr, config.record_every,
+                                part_seed(config, model, "batches"), optimizer="adamw",
+                                weight_decay=config.weight_decay)
+
+
+def train_part(config, model, row, datasets, show_progress=True):
+    """One (model, row) run: train, measuring on the test images every ``record_every`` steps."""
+    train_data, test_data = datasets
+    network = build(config, model, row)
+    params, state = vq_training.init_network(network, np.random.default_rng(part_seed(config, model, "init")))
+    result = vq_training.train(network, params, state, train_data, test_data, schedule(config, model),
+                               part_name(model, row), show_progress)
+    history, active = result["history"], result["active"]
+    final = {key: history[key][-1] for key in history if key not in ("step", "train_loss")}
+    final["active"] = float(np.mean(active[-max(1, len(active) // 20):]))  # last 5% of the steps
+    quantizer = result["params"]["quantizer"]
+    affine = {key: float(np.linalg.norm(backend.to_numpy(quantizer[key]))) for key in ("scale", "shift")
+              if key in quantizer}
+    return {"model": model, "row": row, "variant": row, "num_codes": network.quantizer.num_codes,
+            "settings": dataclasses.asdict(config.settings(model)), "quantizer": dataclasses.asdict(ROWS[row]),
+            "final": final, "history": history, "active": active, "affine_norms": affine}
+
+
+def run(config, out_dir, progress=True):
+    """Every (model, row) of ``config``; writes the figures, metrics.json and summary.md."""
+    record = runio.Run(out_dir, config)
+    datasets = load_data(config)
+    parts = [record.part(part_name(model, row), lambda m=model, r=row: train_part(config, m, r, datasets, progress))
+             for model in config.models for row in config.rows]
+    rows = [dict(model=p["model"], row=p["row"], codes=p["num_codes"], mae=p["final"].get("mae"),
+                 **{key: p["final"][key] for key in FINAL_KEYS}) for p in parts]
+    metrics = {"rows": rows,
+               "curves": {part_name(p["model"], p["row"]): p["history"] for p in parts},
+               "active": {part_name(p["model"], p["row"]): p["active"] for p in parts},
+               "affine_norms": {part_name(p["model"], p["row"]): p["affine_norms"] for p in parts}}
+    figures = {"active": vq_plots.figure_active(parts, config.models, config.rows)}
+    for model in config.models:
+        # one column: FSQ's 240 codes are drawn with the VQ rows
+        here = [dict(p, num_codes=config.num_codes) for p in parts if p["model"] == model]
+        figures[f"curves_{model}"] = vq_plots.figure_curves(here, MODELS[model], (config.num_codes,), config.rows)
+        figures[f"final_{model}"] = vq_plots.figure_final(here, MODELS[model], (config.num_codes,), config.rows)
+    record.finish(metrics, summary(config, rows), figures)
+    return metrics
+
+
+def summary(config, rows):
+    lines = [f"# Huh et al.'s MNIST ablation (vqtorch protocol){' - quick' if config.quick else ''}", "",
+             f"Data: {config.data} in [-1, 1], first {config.train_size} training images; measured on the first "
+             f"{config.test_size} test images. {config.steps} AdamW steps (lr {config.lr:g}, weight decay "
+             f"{config.weight_decay:g}, batch {config.batch_size}); {config.num_codes} codes on {config.latent_dim}-D "
+             f"vectors (7 x 7 per image); loss = task + {config.vq_weight:g} * ((1 - beta) L_com + beta L_cb), "
+             f"beta {config.beta:g}; nu {config.nu_autoencoder:g} / {config.nu_classifier:g} and affine_lr "
+             f"{config.affine_lr_autoencoder:g} / {config.affine_lr_classifier:g} (autoencoder / classifier); "
+             f"{config.dtype}, backend {backend.name()}, seed {config.seed}.", "",
+             "active: share of the codes used by a training batch (mean over the last 5% of the steps; "
+             "vqtorch's \"active %\"); utilisation: share of the codes used on the test images; dead_codes: "
+             "codes never used there; mean_gap and sliced_wasserstein: gap between the test embeddings and the "
+             "(effective) codebook; score: reconstruction MSE (mae: L1) or accuracy. FSQ has 240 codes.", ""]
+    for model in config.models:
+        here = [r for r in rows if r["model"] == model]
+        columns = ["row", "codes", *FINAL_KEYS] + (["mae"] if MODELS[model] == "reconstruction" else [])
+        score = "test MSE" if MODELS[model] == "reconstruction" else "test accuracy"
+        lines += [f"## {model} (score = {score})", "", runio.markdown_table(here, columns), ""]
+    return "\n".join(lines) + "\n"

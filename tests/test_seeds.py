@@ -1,0 +1,102 @@
+"""Several seeds and worker processes: --seeds / --jobs, the scheduler, mean ± sd over seeds."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from stevq.__main__ import main
+from stevq.experiments import scheduler, seeds
+from test_cli import SYNTHETIC
+
+SMALL = [*SYNTHETIC, "--set", "stes=('identity', 'relu')", "--set", "instability_from=relu"]
+
+
+def _metrics(path):
+    return json.loads(path.read_text())["metrics"]
+
+
+def test_two_workers_give_the_numbers_of_one(tmp_path, capsys):
+    runs = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}"
+        assert main(["run", "quant-act", "--quick", "--seeds", "0,1", "--jobs", jobs, "--out", str(out),
+                     "--no-progress", *SMALL]) == 0
+        runs[jobs] = out
+    for name in ("metrics.json", "seed-0/metrics.json", "seed-1/metrics.json"):
+        assert _metrics(runs["1"] / name) == _metrics(runs["2"] / name), name  # bit for bit
+    one, two = _metrics(runs["2"] / "seed-0/metrics.json"), _metrics(runs["2"] / "seed-1/metrics.json")
+    assert one["grid"][0]["train_loss"] != two["grid"][0]["train_loss"]  # the seeds differ
+    # The aggregate: mean and sample sd of the seeds' own numbers, which it lists.
+    aggregate = _metrics(runs["2"] / "metrics.json")
+    assert aggregate["seeds"] == [0, 1]
+    cell = aggregate["mean_sd"]["grid"][1]
+    assert (cell["net"], cell["bits"], cell["ste"]) == ("mlp", 2, "relu")
+    values = [one["grid"][1]["train_loss"], two["grid"][1]["train_loss"]]
+    assert cell["train_loss"]["values"] == values
+    assert cell["train_loss"]["mean"] == pytest.approx(np.mean(values))
+    assert cell["train_loss"]["sd"] == pytest.approx(np.std(values, ddof=1))
+    summary = (runs["2"] / "summary.md").read_text()
+    assert "mean ± sd over 2 seeds (0, 1)" in summary
+    assert f"{cell['train_loss']['mean']:.4g} ± {cell['train_loss']['sd']:.2g}" in summary
+    assert (runs["2"] / "seed-1" / "summary.md").is_file() and (runs["2"] / "seed-1" / "loss_curves.png").is_file()
+
+
+def test_a_resumed_run_over_seeds_computes_only_the_missing_parts(tmp_path, capsys):
+    out = tmp_path / "run"
+    command = ["run", "quant-act", "--quick", "--seeds", "3,4", "--jobs", "2", "--out", str(out), "--no-progress",
+               *SMALL, "--set", "instability_steps=0"]
+    assert main(command) == 0
+    stamps = {path: path.stat().st_mtime_ns for path in out.glob("seed-*/parts/*")}
+    before = _metrics(out / "metrics.json")
+    lost = [out / "seed-4" / "parts" / "mlp-2bit-relu.json", out / "seed-3" / "parts" / "mlp-float.json"]
+    for path in lost:
+        path.unlink()
+    assert main(command) == 0
+    changed = {path for path in out.glob("seed-*/parts/*") if path.stat().st_mtime_ns != stamps.get(path)}
+    assert changed == {path.with_suffix(suffix) for path in lost for suffix in (".json", ".npz")}
+    assert _metrics(out / "metrics.json") == before
+
+
+def test_seed_and_jobs_errors_are_usage_errors(tmp_path, capsys):
+    base = ["run", "quant-act", "--quick", "--out", str(tmp_path / "x"), "--no-progress"]
+    for arguments, message in ((["--seeds", "0,one"], "--seeds: expected integers"),
+                               (["--seeds", "1,1"], "distinct"), (["--seeds", "0,-1"], "non-negative"),
+                               (["--seed", "1", "--seeds", "2,3"], "give either --seeds or --seed"),
+                               (["--set", "seed=1", "--seeds", "2,3"], "give either --seeds or --seed"),
+                               (["--jobs", "0"], "--jobs")):
+        assert main(base + arguments) == 2, arguments
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_failing_part_in_a_worker_stops_the_run_and_keeps_the_others(tmp_path, capsys):
+    out = tmp_path / "nan"
+    assert main(["run", "quant-act", "--quick", "--seeds", "0,1", "--jobs", "2", "--out", str(out), "--no-progress",
+                 *SMALL, "--set", "lr=1e38"]) == 1
+    error = capsys.readouterr().err
+    assert "non-finite values at step" in error and "mlp-float" in error
+
+
+def test_statistic_and_aggregate():
+    stat = seeds.statistic([1.0, 2.0, 4.0])
+    assert stat["mean"] == pytest.approx(7 / 3) and stat["sd"] == pytest.approx(np.std([1, 2, 4], ddof=1))
+    assert seeds.statistic([5])["sd"] == 0.0 and math.isnan(seeds.statistic([1.0, "nan"])["mean"])
+    per_seed = {0: {"rows": [{"K": 64, "variant": "ste", "score": 0.5, "ok": True, "note": "a"}], "curves": [1, 2]},
+                1: {"rows": [{"K": 64, "variant": "ste", "score": 0.7, "ok": False, "note": "b"}], "curves": [3, 4]}}
+    row = seeds.aggregate(per_seed, {"rows": ("K", "variant")})["mean_sd"]["rows"][0]
+    assert (row["K"], row["variant"]) == (64, "ste") and row["score"]["mean"] == pytest.approx(0.6)
+    assert row["ok"]["mean"] == 0.5 and row["note"] == {"values": ["a", "b"]}
+    per_seed[1]["rows"][0]["K"] = 128
+    with pytest.raises(ValueError, match="key field 'K'"):
+        seeds.aggregate(per_seed, {"rows": ("K", "variant")})
+    assert seeds.cell(seeds.statistic([1.0, 3.0])) == "2 ± 1.4"
+
+
+def test_parts_run_after_the_parts_they_need():
+    parts = [scheduler.Part("b", ("a",)), scheduler.Part("c", ("b", "a")), scheduler.Part("a")]
+    assert [p.name for p in scheduler.ordered(parts)] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="needs"):
+        scheduler.ordered([scheduler.Part("b", ("a",))])
+    with pytest.raises(ValueError, match="circular"):
+        scheduler.ordered([scheduler.Part("a", ("b",)), scheduler.Part("b", ("a",))])
