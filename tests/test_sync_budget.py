@@ -3,11 +3,12 @@ step may read back at most 2 values on average (its loss and one combined finite
 
 The CuPy test double counts the reads (tests/support/sync_meter.py keeps the count per training
 loop, evaluations excluded). The VectorQuantizer step is measured in-process for every variant;
-every experiment runs as ``python -m stevq run NAME --quick --backend cupy`` on the double, with
-its sizes shrunk by ``--set`` to keep CI short (same code paths, fewer steps and images), and must
-finish with zero refused implicit conversions. The counts are printed in the session summary.
+every experiment runs as ``python -m stevq run NAME --quick --backend cupy`` on the double (the
+meter rides along in every process through tests/support/sitecustomize.py), with its sizes shrunk
+by ``--set`` to keep CI short (same code paths, fewer steps and images), and must finish with zero
+refused implicit conversions. The counts are printed in the session summary.
 """
-import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,8 @@ SHRUNK = {
     "quant-act": ["--set", "train_size=512", "--set", "test_size=128", "--set", "loss_eval_size=128",
                   "--set", "pretrain_steps=20", "--set", "steps=12", "--set", "instability_steps=6",
                   "--set", "bits=(2,)", "--set", "stes=('identity','clipped_relu')"],
+    "vq-ablation": ["--set", "models=autoencoder", "--set", "steps=12", "--set", "record_every=6",
+                    "--set", "train_size=128", "--set", "test_size=64"],
     "vq-bottleneck": ["--set", "train_size=256", "--set", "test_size=64", "--set", "curve_size=64",
                       "--set", "steps=12", "--set", "record_every=6"],
     "vq-toy": ["--set", "shift_seeds=1", "--set", "steps=20", "--set", "record_every=10",
@@ -55,19 +58,18 @@ SHRUNK = {
 
 @pytest.mark.parametrize("name", sorted(SHRUNK))
 def test_quick_run_on_the_cupy_double(name, tmp_path):
-    report_path = tmp_path / "sync.json"
-    command = [sys.executable, str(ROOT / "tests" / "support" / "sync_meter.py"), str(report_path),
-               "run", name, "--quick", "--backend", "cupy", "--no-progress", "--out", str(tmp_path / "run"),
-               *SHRUNK[name]]
+    meter = tmp_path / "meter"
+    command = [sys.executable, "-m", "stevq", "run", name, "--quick", "--backend", "cupy", "--no-progress",
+               "--out", str(tmp_path / "run"), *SHRUNK[name]]
     env = cupy_env()
-    env["PYTHONPATH"] = ":".join([str(ROOT), str(ROOT / "tests"), env["PYTHONPATH"]])
-    env["MPLBACKEND"] = "Agg"
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests" / "support"), env["PYTHONPATH"]])
+    env.update(MPLBACKEND="Agg", STEVQ_SYNC_METER=str(meter))
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(report_path.read_text())
+    report = sync_meter.merged(meter)
     assert report["transfers"].get("implicit", 0) == 0, report
     for loop, row in report["loops"].items():
         REPORTED[f"{name}: {loop}"] = row["per_step"]
         assert row["per_step"] <= BUDGET, (loop, row, report["sites"])
     if name != "yin2019-toy":  # its descent runs in closed form on the host by design
-        assert report["steps"] > 0
+        assert report["steps"] > 0, report

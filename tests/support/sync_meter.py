@@ -5,20 +5,24 @@ covariate-shift descent) and the evaluations they call; a transfer made inside a
 an evaluation belongs to the training steps. ``report()`` gives, per loop description (the variant),
 the steps, the transfers in the steps, and their ratio, plus the double's counters.
 
-Run as ``python tests/support/sync_meter.py REPORT.json run NAME --quick --backend cupy ...``: it
-executes ``python -m stevq run ...`` (through runpy) with the meter installed and writes the report.
+For a command line run (``python -m stevq run ...``, whose parts run in spawned worker processes)
+put tests/support and tests/fake_cupy on PYTHONPATH and set STEVQ_SYNC_METER to a folder: the
+``sitecustomize`` module here installs the meter in every process and each process writes its
+report to FOLDER/PID.json (``merged`` adds them up).
 """
+import atexit
 import collections
 import functools
 import importlib
 import json
-import runpy
-import sys
+import os
+import pathlib
 
 import cupy
 
 loops = collections.defaultdict(lambda: {"steps": 0, "transfers": 0, "in_evaluation": 0})
 _active = []  # descriptions of the loops being run (innermost last)
+_on_loop_end = []  # callbacks after each metered loop (a process's report to disk)
 
 
 def _total():
@@ -39,6 +43,8 @@ def _wrap_loop(module, name, steps_of, description_of, patch=setattr):
             _active.pop()
             loops[key]["steps"] += steps_of(args, kwargs)
             loops[key]["transfers"] += _total() - before
+            for callback in _on_loop_end:
+                callback()
     patch(module, name, metered)
 
 
@@ -88,13 +94,32 @@ def report():
             "transfers": dict(cupy.transfers), "sites": dict(cupy.transfer_sites.most_common(15))}
 
 
-if __name__ == "__main__":
-    path, argv = sys.argv[1], sys.argv[2:]
+def install_for_process(folder):
+    """Install the meter in this process; write its report to FOLDER/PID.json after every loop
+    and at exit."""
+    path = pathlib.Path(folder) / f"{os.getpid()}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write():
+        path.write_text(json.dumps(report()))
     cupy.record_sites = True
     install()
-    sys.argv = ["stevq"] + argv
-    try:
-        runpy.run_module("stevq", run_name="__main__", alter_sys=True)
-    finally:
-        with open(path, "w") as file:
-            json.dump(report(), file, indent=1)
+    _on_loop_end.append(write)
+    atexit.register(write)
+
+
+def merged(folder):
+    """The reports of every process under ``folder`` added up, in the form of ``report()``."""
+    rows, kinds, sites = collections.defaultdict(collections.Counter), collections.Counter(), collections.Counter()
+    for path in pathlib.Path(folder).glob("*.json"):
+        part = json.loads(path.read_text())
+        for key, row in part["loops"].items():
+            rows[key].update({k: row[k] for k in ("steps", "transfers", "in_evaluation")})
+        kinds.update(part["transfers"])
+        sites.update(part["sites"])
+    loops_out = {key: dict(row, per_step=(row["transfers"] - row["in_evaluation"]) / row["steps"] if row["steps"] else None)
+                 for key, row in rows.items()}
+    steps = sum(r["steps"] for r in loops_out.values())
+    in_steps = sum(r["transfers"] - r["in_evaluation"] for r in loops_out.values())
+    return {"loops": loops_out, "steps": steps, "per_step": in_steps / steps if steps else None,
+            "transfers": dict(kinds), "sites": dict(sites.most_common(15))}
