@@ -5,6 +5,8 @@
     python -m stevq run NAME [--quick] [--backend numpy|cupy|array_api_strict] [--seed N | --seeds 0,1,2]
                         [--jobs N] [--out DIR] [--data-dir DIR] [--set FIELD=VALUE ...] [--no-progress]
     python -m stevq report DIR                   the summary tables of a run, or of every run below DIR
+    python -m stevq claims DIR [--out FILE]      the ledger of the papers' claims from the runs below DIR
+                                                 (default FILE: docs/claims.md)
 
 A run writes config.json, metrics.json, PNG figures and summary.md into DIR (default
 runs/NAME, or runs/NAME-quick in quick mode). Running the same command again after an interruption
@@ -211,6 +213,22 @@ def command_run(args):
     return 0
 
 
+def command_claims(args):
+    from stevq.experiments import claims
+    root = pathlib.Path(args.dir)
+    if not root.is_dir():
+        raise UsageError(f"claims: {root} is not a directory")
+    out = pathlib.Path(args.out)
+    if out.exists() and out.is_dir():
+        raise UsageError(f"--out: {out} is a directory; expected a file name such as docs/claims.md")
+    rows = claims.write(root, out)
+    counts = {}
+    for row in rows:
+        counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
+    print(f"{len(rows)} claims: " + ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) + f"; written to {out}")
+    return 0
+
+
 def command_report(args):
     root = pathlib.Path(args.dir)
     if not root.is_dir():
@@ -222,7 +240,7 @@ def command_report(args):
             print(f"==> {path.parent} <==")
         print(path.read_text())
     for directory in unfinished:
-        parts = len(list((directory / "parts").glob("*.json")))
+        parts = len(list(directory.glob("**/parts/*.json")))  # a run over seeds: its seed-N/parts
         print(f"unfinished run: {directory} ({parts} parts done); run it again to finish")
     if not summaries and not unfinished:
         raise UsageError(f"report: no results under {root} (no summary.md or config.json found)")
@@ -232,7 +250,7 @@ def command_report(args):
 def parser():
     from stevq.backend import BACKENDS
     top = argparse.ArgumentParser(prog="python -m stevq", description="stevq experiments: run them and read their results.")
-    commands = top.add_subparsers(dest="command", required=True, metavar="{list,show,run,report}")
+    commands = top.add_subparsers(dest="command", required=True, metavar="{list,show,run,report,claims}")
     commands.add_parser("list", help="list the experiments").set_defaults(handler=command_list)
     show = commands.add_parser("show", help="an experiment's settings: types, quick and full defaults, meaning")
     show.add_argument("name", help="experiment name (see: python -m stevq list)")
@@ -254,6 +272,10 @@ def parser():
     report = commands.add_parser("report", help="print the summary tables of a results directory")
     report.add_argument("dir", help="a run directory, or a directory holding several")
     report.set_defaults(handler=command_report)
+    ledger = commands.add_parser("claims", help="write the ledger of the papers' claims from the runs below a directory")
+    ledger.add_argument("dir", help="a directory holding runs (e.g. runs)")
+    ledger.add_argument("--out", default="docs/claims.md", help="the Markdown file to write (default: docs/claims.md)")
+    ledger.set_defaults(handler=command_claims)
     return top
 
 

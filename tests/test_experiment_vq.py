@@ -169,7 +169,7 @@ def test_alternating_step_moves_the_busiest_code_the_stated_fraction(backend):
     indices = np.argmin(((rows[:, None] - codebook[None]) ** 2).sum(-1), axis=1)
     busiest = np.bincount(indices, minlength=5).argmax()
     lr = vq_quantizers.alternating_lr(stevq.asarray(rows), stevq.asarray(indices), 5, rate=0.5)
-    assert lr == pytest.approx(0.5 * 30 * 3 / (2 * np.bincount(indices).max()))
+    assert float(lr) == pytest.approx(0.5 * 30 * 3 / (2 * np.bincount(indices).max()))
     refined = vq.refine_codebook(stevq.asarray(codebook), stevq.asarray(rows), stevq.asarray(indices), lr)
     mean = rows[indices == busiest].mean(axis=0)
     expected = codebook[busiest] + 0.5 * (mean - codebook[busiest])
