@@ -51,7 +51,7 @@ def _load(name):
         except ImportError as err:
             raise ImportError("backend 'cupy' needs CuPy and a CUDA GPU: pip install cupy-cuda12x "
                               "(or cupy-cuda13x: the wheel matching your CUDA driver) and "
-                              "pip install -e .[gpu]. stevq does not fall back to NumPy.") from err
+                              "pip install -e '.[gpu]'. stevq does not fall back to NumPy.") from err
         try:
             devices = cupy.cuda.runtime.getDeviceCount()
         except Exception as err:  # CUDA driver missing or broken
@@ -62,7 +62,7 @@ def _load(name):
         try:
             import array_api_compat.cupy as xp
         except ImportError as err:
-            raise ImportError("backend 'cupy' needs array-api-compat: pip install -e .[gpu]") from err
+            raise ImportError("backend 'cupy' needs array-api-compat: pip install -e '.[gpu]'") from err
         array_type = cupy.ndarray
     from . import boxes  # late import: boxes call stevq.ops, which needs this module
     boxes.register(array_type)
