@@ -18,6 +18,7 @@ CuPy rows are left out and the output says why. The BLAS of NumPy and its kernel
 import argparse
 import json
 import os
+import pathlib
 import platform
 import statistics
 import sys
@@ -135,8 +136,7 @@ def main(argv=None):
     result = {"environment": environment(), "settings": vars(args), "batch": batch, "num_codes": codes,
               "rows": rows, "numpy_over_cupy": ratios, "cupy_skipped": skipped}
     if args.json:
-        with open(args.json, "w") as file:
-            json.dump(result, file, indent=1)
+        pathlib.Path(args.json).write_text(json.dumps(result, indent=1))
     return result
 
 

@@ -13,7 +13,7 @@ Loss normalisation used throughout stevq.vq: a *mean over all N * D elements* (P
 from autograd.tracer import getval
 
 from .. import ops, ste, validate
-from ..backend import namespace_of, to_numpy
+from ..backend import device_of, namespace_of, to_numpy
 
 METRICS = ("l2", "cosine")
 
@@ -102,7 +102,7 @@ def nearest_code(z, codebook, metric="l2"):
     xp = namespace_of(flat)
     if metric == "l2":  # [z_i, 1] . [-2 c_k, ||c_k||^2] = ||c_k||^2 - 2 z_i . c_k
         weights = xp.concat([xp.matrix_transpose(-2.0 * table), xp.sum(table * table, axis=1)[None, :]], axis=0)
-        ones = xp.ones((1, 1), dtype=flat.dtype)
+        ones = xp.ones((1, 1), dtype=flat.dtype, device=device_of(flat))
     else:
         flat, weights = _unit_rows(flat), xp.matrix_transpose(-_unit_rows(table))
     count, rows = flat.shape[0], max(1, SCORE_BLOCK // table.shape[0])

@@ -225,49 +225,35 @@ def _function(numpy_function, name):
     return device_function
 
 
-def _binary(name, reflected_name):
+def _operator(name, kind, reflected_name=None):
+    """ndarray's operator ``name``: kind "binary" (x op y), "reflected" (y op x) or "inplace"."""
     numpy_operator = getattr(_np.ndarray, name)
+    allowed = (ndarray, _numbers.Number, _np.generic) + ((_np.ndarray, list, tuple) if kind == "binary" else ())
 
     def method(self, other):
-        # CuPy's rule (cupy/_core/core.pyx, _should_use_rop): an operand that sets
-        # __array_ufunc__ = None, or has a higher __array_priority__, gets its reflected operator.
-        if not isinstance(other, (ndarray, _numbers.Number, _np.generic, _np.ndarray, list, tuple)):
-            if getattr(type(other), "__array_ufunc__", False) is None:
+        if not isinstance(other, allowed):
+            # CuPy's rule (cupy/_core/core.pyx, _should_use_rop): an operand that sets
+            # __array_ufunc__ = None gets its reflected operator; other unknown types are refused.
+            if kind == "binary" and getattr(type(other), "__array_ufunc__", False) is None:
                 return getattr(other, reflected_name)(self)
             raise TypeError(f"Unsupported type {type(other)}")
-        return _wrap(numpy_operator(self._data, _unwrap(other)))
-    method.__name__ = name
-    return method
-
-
-def _reflected(name):
-    numpy_operator = getattr(_np.ndarray, name)
-
-    def method(self, other):
-        if not isinstance(other, (ndarray, _numbers.Number, _np.generic)):
-            raise TypeError(f"Unsupported type {type(other)}")
-        return _wrap(numpy_operator(self._data, _unwrap(other)))
-    method.__name__ = name
-    return method
-
-
-def _inplace(name):
-    numpy_operator = getattr(_np.ndarray, name)
-
-    def method(self, other):
-        self._data = numpy_operator(self._data, _unwrap(other))
-        return self
+        result = numpy_operator(self._data, _unwrap(other))  # a host array raises in _unwrap
+        if kind == "inplace":
+            self._data = result
+            return self
+        return _wrap(result)
     method.__name__ = name
     return method
 
 
 for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul",
               "and", "or", "xor", "lshift", "rshift"):
-    setattr(ndarray, f"__{_name}__", _binary(f"__{_name}__", f"__r{_name}__"))
-    setattr(ndarray, f"__r{_name}__", _reflected(f"__r{_name}__"))
-    setattr(ndarray, f"__i{_name}__", _inplace(f"__i{_name}__"))
+    setattr(ndarray, f"__{_name}__", _operator(f"__{_name}__", "binary", f"__r{_name}__"))
+    setattr(ndarray, f"__r{_name}__", _operator(f"__r{_name}__", "reflected"))
+    setattr(ndarray, f"__i{_name}__", _operator(f"__i{_name}__", "inplace"))
 for _name in ("lt", "le", "gt", "ge", "eq", "ne"):
-    setattr(ndarray, f"__{_name}__", _binary(f"__{_name}__", f"__{ {'lt': 'gt', 'le': 'ge', 'gt': 'lt', 'ge': 'le', 'eq': 'eq', 'ne': 'ne'}[_name]}__"))
+    _mirror = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le", "eq": "eq", "ne": "ne"}[_name]
+    setattr(ndarray, f"__{_name}__", _operator(f"__{_name}__", "binary", f"__{_mirror}__"))
 for _name in ("neg", "pos", "abs", "invert"):
     setattr(ndarray, f"__{_name}__", (lambda op: lambda self: _wrap(op(self._data)))(getattr(_np.ndarray, f"__{_name}__")))
 ndarray.__hash__ = None
