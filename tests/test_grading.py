@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+import stevq
 from stevq import grading, ops
 from stevq.fsq import EPS
 from stevq.grading import solutions
@@ -149,3 +150,16 @@ def test_wrong_solution_fails_naming_the_mistake(name, wrong, words):
     report = grading.GRADERS[name](wrong)
     assert not report.passed, f"{name}: a wrong solution passed"
     assert words in str(report), str(report)
+
+
+def test_a_numpy_student_passes_under_cupy():
+    """Graders hand the student's function NumPy arrays and compare on the host: plain NumPy code
+    is right on a GPU machine too."""
+    def lookup_vjp(g, indices, num_codes):
+        out = np.zeros((num_codes, g.shape[1]))
+        np.add.at(out, np.asarray(indices), np.asarray(g))
+        return out
+
+    with stevq.use("cupy"):
+        report = grading.check_lookup_vjp(lookup_vjp)
+    assert report, str(report)

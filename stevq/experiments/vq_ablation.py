@@ -67,24 +67,24 @@ class Config:
     rows: tuple | None = None        # keys of ROWS
     train_size: int | None = None    # first n training images
     test_size: int | None = None     # first n test images: every measurement
-    steps: int | None = None
-    batch_size: int | None = None
-    record_every: int | None = None
+    steps: int | None = None         # AdamW steps per run
+    batch_size: int | None = None    # mini-batch size
+    record_every: int | None = None  # steps between two measurements on the test images
     lr: float = 3e-4                 # AdamW
     weight_decay: float = 0.01       # AdamW (PyTorch's default)
-    num_codes: int = 256
-    latent_dim: int = 32
+    num_codes: int = 256             # codebook size
+    latent_dim: int = 32             # VQ code dimension
     beta: float = 0.95               # vqtorch's convention: (1 - beta) L_com + beta L_cb
     vq_weight: float = 10.0          # loss = task loss + vq_weight * vq loss ("alpha" in their scripts)
-    nu_autoencoder: float = 2.0
-    nu_classifier: float = 1.0
-    affine_lr_autoencoder: float = 2.0
-    affine_lr_classifier: float = 10.0
+    nu_autoencoder: float = 2.0      # sync: the chosen codes get nu x the task gradient (autoencoder)
+    nu_classifier: float = 1.0       # sync: the same for the classifier
+    affine_lr_autoencoder: float = 2.0  # affine: learning-rate multiplier of scale and shift (autoencoder)
+    affine_lr_classifier: float = 10.0  # affine: the same for the classifier
     init_scale: float = 1.0          # baseline codebook N(0, init_scale^2)
-    alt_rate: float = 0.5
-    alt_steps: int = 1
-    dead_threshold: int = 20
-    kmeans_steps: int = 10
+    alt_rate: float = 0.5            # alternating: fraction of the way the busiest code moves to its members' mean
+    alt_steps: int = 1               # alternating: codebook steps before each training step
+    dead_threshold: int = 20         # dead-code: re-seed codes unused for this many steps
+    kmeans_steps: int = 10           # k-means initialisation: Lloyd iterations
     dtype: str = "float32"
 
     def __post_init__(self):

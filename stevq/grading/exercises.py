@@ -154,7 +154,7 @@ def check_sync_straight_through(sync_straight_through, seed=0):
                 raise Mistake(f"the forward value must equal z_q (nu = {nu}); " + worst(out, host_q))
 
             def loss(a, b):
-                return ops.sum(ops.multiply(sync_straight_through(a, b, nu), g))
+                return ops.sum(ops.multiply(sync_straight_through(a, b, nu), host_g))  # a, b: host arrays
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # autograd warns when the output ignores an input
                 grad_e = as_host(run_student(grad(loss, 0), z_e, z_q), "the gradient to z_e", host_q.shape)

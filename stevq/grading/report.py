@@ -42,7 +42,10 @@ class Mistake(Exception):
 
 
 def run_student(function, *args, **kwargs):
-    """Call the student's function; turn "not implemented yet" and crashes into a Mistake."""
+    """Call the student's function on host (NumPy) copies of the array arguments, whatever the
+    backend: students write NumPy, and under CuPy a device array would make np.* raise TypeError.
+    Turn "not implemented yet" and crashes into a Mistake."""
+    args = tuple(to_numpy(a) if is_array(a) else a for a in args)
     try:
         return function(*args, **kwargs)
     except NotImplementedError as error:
