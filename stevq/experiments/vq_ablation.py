@@ -237,5 +237,21 @@ def summary(config, rows):
         here = [r for r in rows if r["model"] == model]
         columns = ["row", "codes", *FINAL_KEYS] + (["mae"] if MODELS[model] == "reconstruction" else [])
         score = "test MSE" if MODELS[model] == "reconstruction" else "test accuracy"
-        lines += [f"## {model} (score = {score})", "", runio.markdown_table(here, columns), ""]
+        lines += [f"## {model} (score = {score})", "", runio.markdown_table(here, columns), *_findings(here, model), ""]
     return "\n".join(lines) + "\n"
+
+
+def _findings(rows, model):
+    """Each row against the baseline, in words: active codes per batch, test utilisation, score."""
+    by_row = {r["row"]: r for r in rows}
+    if "baseline" not in by_row:
+        return []
+
+    def said(r):
+        score = (f"test MSE {r['score']:.4f}, L1 {r['mae']:.4f}" if MODELS[model] == "reconstruction"
+                 else f"test accuracy {100 * r['score']:.1f}%")
+        return (f"{100 * r['active']:.1f}% of the codes active per batch, {100 * r['utilisation']:.1f}% used on the "
+                f"test images, {score}")
+    lines = [f"- baseline: {said(by_row['baseline'])}."]
+    lines += [f"- {name}: {said(r)}." for name, r in by_row.items() if name != "baseline"]
+    return lines
