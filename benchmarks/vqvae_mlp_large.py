@@ -54,7 +54,7 @@ def contenders(torch_available):
 
 
 REFERENCES = {FAST: ONE_HOT, ONE_HOT: FAST}  # rows compared with each other, not with the step
-REPEATS = {ONE_HOT: 3}  # half a second a call
+REPEATS = {"stevq": 5, "PyTorch": 5, ONE_HOT: 3}  # the steps take 0.3-1 s, the one-hot gradient 0.5 s
 TITLE = "(e) MLP VQ-VAE 784-512-64, K = 16,384 x 64, batch 4096: training step; codebook gradient alone"
 TARGETS = (("PyTorch", 1.0),)
 MEMORY_TARGETS = ((FAST, 64),)

@@ -88,3 +88,13 @@ def test_engine_small():
         assert match and math.isfinite(float(match.group(1))), row
     differences = [float(x) for x in re.findall(r"gradients within ([0-9.e+-]+) of stevq's", out)]
     assert len(differences) == 3 and max(differences) < 1e-5
+
+
+def test_scaling_table_small(tmp_path):
+    """scaling.py prints (and writes) one row per (batch, K) cell with a time and a memory column."""
+    out = _run("scaling.py", "--batches", "2", "3", "--codes", "4", "--repeats", "1", "--no-torch",
+               "--markdown", str(tmp_path / "t.md"))
+    rows = re.findall(r"^\| (\d+) \| (\d+) \| ([0-9.]+) \(([0-9.]+)\) \| (\d+) \| - \| - \| - \|$", out, re.MULTILINE)
+    assert [(batch, codes) for batch, codes, *_ in rows] == [("2", "4"), ("3", "4")]
+    assert all(float(wall) > 0 and math.isfinite(float(cpu)) for _, _, wall, cpu, _ in rows)
+    assert (tmp_path / "t.md").read_text().count("\n| ") == 3  # header and two rows

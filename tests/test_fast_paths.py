@@ -146,6 +146,7 @@ def test_adam_float32_follows_the_float64_formula():
 @pytest.mark.parametrize("count, codes, dim, index_shape", [
     (50, 7, 3, (50,)),        # more positions than codes: every row sums several gradients
     (6, 40, 2, (2, 3)),       # more codes than positions: most rows stay exactly zero
+    (3, 80, 2, (3,)),         # K > 16 N: NumPy's scatter-add route
     (1, 1, 1, (1,)),
     (0, 4, 2, (0,)),          # no positions: an all-zero gradient
 ])

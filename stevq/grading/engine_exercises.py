@@ -16,7 +16,10 @@ from .report import Mistake, as_host, close, grade, name_factor, run_student, sc
 
 
 def _student_grad(function, args, argnum, g, name, shape):
-    """d/d args[argnum] of sum(function(*args) * g), computed by autograd through the student's code."""
+    """d/d args[argnum] of sum(function(*args) * g), computed by autograd through the student's code
+    (on host arrays: run_student hands the student NumPy copies)."""
+    g = to_numpy(g)
+
     def loss(*values):
         return ops.sum(ops.multiply(function(*values), g))
     with warnings.catch_warnings():

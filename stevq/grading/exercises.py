@@ -146,7 +146,7 @@ def check_straight_through_output(straight_through_output, seed=0):
             raise Mistake("the forward value must equal z_q; " + worst(out, host_q))
 
         def loss(a, b):
-            return ops.sum(ops.multiply(straight_through_output(a, b), g))
+            return ops.sum(ops.multiply(straight_through_output(a, b), host_g))  # a, b: host arrays
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # autograd warns when the output ignores an input
             grad_e = as_host(run_student(grad(loss, 0), z_e, z_q), "the gradient to z_e", host_q.shape)
@@ -189,7 +189,7 @@ def check_sync_straight_through(sync_straight_through, seed=0):
                 raise Mistake(f"the forward value must equal z_q (nu = {nu}); " + worst(out, host_q))
 
             def loss(a, b):
-                return ops.sum(ops.multiply(sync_straight_through(a, b, nu), g))
+                return ops.sum(ops.multiply(sync_straight_through(a, b, nu), host_g))  # a, b: host arrays
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # autograd warns when the output ignores an input
                 grad_e = as_host(run_student(grad(loss, 0), z_e, z_q), "the gradient to z_e", host_q.shape)
@@ -387,7 +387,7 @@ def check_fsq_quantize(fsq_quantize, seed=0):
             raise Mistake("wrong codes " + worst(got, expected, "(row, channel)"))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            got = as_host(run_student(grad(lambda x: ops.sum(ops.multiply(fsq_quantize(x, levels), asarray(g)))), asarray(z)),
+            got = as_host(run_student(grad(lambda x: ops.sum(ops.multiply(fsq_quantize(x, levels), g))), asarray(z)),
                           "the gradient of fsq_quantize", z.shape)
         expected = to_numpy(grad(lambda x: ops.sum(ops.multiply(fsq.quantize(x, levels), asarray(g))))(asarray(z)))
         if close(got, expected):

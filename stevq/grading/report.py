@@ -46,8 +46,11 @@ _FORBIDDEN = []  # stevq functions the exercise being graded asks the student to
 
 
 def run_student(function, *args, **kwargs):
-    """Call the student's function; turn "not implemented yet", crashes and calls to the stevq
-    function the exercise asks for (see ``grade``'s ``forbidden``) into a Mistake."""
+    """Call the student's function on host (NumPy) copies of the array arguments, whatever the
+    backend: students write NumPy, and under CuPy a device array would make np.* raise TypeError.
+    Turn "not implemented yet", crashes and calls to the stevq function the exercise asks for (see
+    ``grade``'s ``forbidden``) into a Mistake."""
+    args = tuple(to_numpy(a) if is_array(a) else a for a in args)
     with forbid(*_FORBIDDEN) as calls:
         try:
             result = function(*args, **kwargs)
