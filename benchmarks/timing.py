@@ -74,6 +74,21 @@ def step_memory(step, steps=2):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, "whole-process peak RSS (ru_maxrss)"
 
 
+def traced_peak(step):
+    """Megabytes: the peak of NumPy's allocations during one call of ``step`` above those alive before
+    it (tracemalloc, which NumPy reports its array buffers to). Unlike the resident set, this does not
+    depend on what the allocator kept from earlier calls; it sees NumPy's allocations only."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        step()
+        return (tracemalloc.get_traced_memory()[1] - before) / 2 ** 20
+    finally:
+        tracemalloc.stop()
+
+
 def blas_report(torch=None):
     """One line per numerical library: NumPy's BLAS, its version and kernel (threadpoolctl), PyTorch's
     BLAS and CPU capability, and the OPENBLAS_* variables of this process."""

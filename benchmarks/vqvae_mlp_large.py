@@ -58,3 +58,4 @@ REPEATS = {"stevq": 5, "PyTorch": 5, ONE_HOT: 3}  # the steps take 0.3-1 s, the 
 TITLE = "(e) MLP VQ-VAE 784-512-64, K = 16,384 x 64, batch 4096: training step; codebook gradient alone"
 TARGETS = (("PyTorch", 1.0),)
 MEMORY_TARGETS = ((FAST, 64),)
+TRACED = (FAST, ONE_HOT)  # their memory also as the peak of NumPy's allocations (timing.traced_peak)

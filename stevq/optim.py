@@ -80,6 +80,7 @@ def _adam(lr, b1, b2, eps, weight_decay, donate):
     if not isinstance(donate, bool):
         raise TypeError(f"donate: expected True or False, got {donate!r}")
     keep = 1.0 - lr * weight_decay
+    scratch = {}  # donate=True: leaf number -> its scratch array from the step before
 
     def init(params):
         zeros = lambda p: namespace_of(p).zeros_like(p)
@@ -97,19 +98,26 @@ def _adam(lr, b1, b2, eps, weight_decay, donate):
         leaves = zip(tree_leaves(params), tree_leaves(tree_map(lambda p, g: g, params, grads)),
                      tree_leaves(mean), tree_leaves(second))
         new = [_adam_leaf(p, g, m, s, (p, m, s) if donate else _empty_like(p, m, s),
-                          1 - b1, 1 - b2, size, eps_scaled, keep) for p, g, m, s in leaves]
+                          1 - b1, 1 - b2, size, eps_scaled, keep, scratch.get(i) if donate else None)
+               for i, (p, g, m, s) in enumerate(leaves)]
+        if donate:  # keep each leaf's scratch array for the next step (a donated state reuses buffers)
+            scratch.update((i, leaf[3]) for i, leaf in enumerate(new))
         return tuple(tree_unflatten(tree, [leaf[i] for leaf in new]) for i, tree in enumerate(state))
 
     return init, update, lambda state: state[0]
 
 
-def _adam_leaf(p, g, m, s, out, w1, w2, size, eps, keep):
+def _adam_leaf(p, g, m, s, out, w1, w2, size, eps, keep, scratch=None):
     """One Adam step of one leaf, written into ``out`` = (p', m', s') (new arrays, or p, m, s
-    themselves when donated). One scratch array and 12 passes over memory; on NumPy every
-    operation writes into an existing array (``out=``), elsewhere (the array API has no ``out=``)
-    the results are new arrays. Returns (p', m', s')."""
+    themselves when donated). One scratch array (``scratch`` if given and of the leaf's shape and
+    dtype) and 12 passes over memory; on NumPy every operation writes into an existing array
+    (``out=``), elsewhere (the array API has no ``out=``) the results are new arrays.
+    Returns (p', m', s', the scratch array)."""
     out_p, out_m, out_s = out
-    scratch = g - m
+    if scratch is not None and scratch.shape == g.shape and scratch.dtype == g.dtype and namespace_of(g) is np:
+        scratch = np.subtract(g, m, out=scratch)
+    else:
+        scratch = g - m
     scratch *= w1
     out_m = _into(namespace_of(m).add, m, scratch, out_m)         # m + (1 - b1)(g - m)
     scratch = _into(namespace_of(g).multiply, g, g, scratch)
@@ -121,7 +129,7 @@ def _adam_leaf(p, g, m, s, out, w1, w2, size, eps, keep):
     scratch = _into(namespace_of(s).divide, out_m, scratch, scratch)
     scratch *= -size
     decayed = p if keep == 1.0 else keep * p
-    return _into(namespace_of(p).add, decayed, scratch, out_p), out_m, out_s
+    return _into(namespace_of(p).add, decayed, scratch, out_p), out_m, out_s, scratch
 
 
 def _into(function, a, b, out):
