@@ -1,4 +1,4 @@
-"""Execute the lecture and assignment notebooks in place, so that their stored outputs match the code.
+"""Execute the lecture notebooks in place, so that their stored outputs match the code.
 
     python lectures/build.py                 # every notebook, full mode
     python lectures/build.py --quick         # every notebook, quick mode (STEVQ_QUICK=1)
@@ -27,12 +27,12 @@ from nbclient.exceptions import CellExecutionError
 
 LECTURES = Path(__file__).resolve().parent
 REPOSITORY = LECTURES.parent
-PATTERNS = ("*.ipynb", "assignments/*.ipynb")
+PATTERNS = ("*.ipynb",)  # the assignments are built by assignments/course.py (Otter-Grader), without outputs
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
 def notebooks(root=LECTURES):
-    """Every lecture and assignment notebook under ``root``, in name order."""
+    """Every lecture notebook under ``root``, in name order."""
     found = []
     for pattern in PATTERNS:
         found += sorted(path for path in Path(root).glob(pattern) if ".ipynb_checkpoints" not in path.parts)

@@ -5,6 +5,8 @@
     python -m stevq run NAME [--quick] [--backend numpy|cupy|array_api_strict] [--seed N | --seeds 0,1,2]
                         [--jobs N] [--out DIR] [--data-dir DIR] [--set FIELD=VALUE ...] [--no-progress]
     python -m stevq report DIR                   the summary tables of a run, or of every run below DIR
+    python -m stevq claims DIR [--out FILE]      the ledger of the papers' claims from the runs below DIR
+                                                 (default FILE: docs/claims.md)
 
 A run writes config.json, metrics.json, PNG figures and summary.md into DIR (default
 runs/NAME, or runs/NAME-quick in quick mode). Running the same command again after an interruption
@@ -22,6 +24,7 @@ import argparse
 import os
 import pathlib
 import sys
+import tempfile
 
 EXIT_USAGE, EXIT_TRAINING, EXIT_INTERRUPTED = 2, 1, 130
 
@@ -61,9 +64,6 @@ def build_config(module, args):
     if args.data_dir is not None:
         if "data_dir" not in fields:
             raise UsageError(f"--data-dir: experiment {args.name!r} does not read an image data set")
-        if not pathlib.Path(args.data_dir).expanduser().is_dir():
-            raise UsageError(f"--data-dir: expected a directory holding the IDX files, got {args.data_dir!r} "
-                             "(no such directory)")
         values["data_dir"] = str(args.data_dir)
     for assignment in args.set or []:
         field, separator, text = assignment.partition("=")
@@ -82,6 +82,10 @@ def build_config(module, args):
         if field == "seed" and value is not None and value < 0:
             raise UsageError(f"--set seed: expected an integer >= 0, got {value}")
         values[field] = value
+    directory = values.get("data_dir")
+    if directory is not None and not pathlib.Path(directory).expanduser().is_dir():
+        option = "--data-dir" if args.data_dir is not None and directory == str(args.data_dir) else "--set data_dir"
+        raise UsageError(f"{option}: expected a directory holding the IDX files, got {directory!r} (no such directory)")
     try:
         config = module.Config(**values)
         getattr(module, "effective", lambda c: c)(config)  # checks made where the config is run
@@ -100,8 +104,10 @@ def check_out_dir(out_dir):
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise UsageError(f"--out: {ancestor} is a file, so {path} cannot be made; expected a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise UsageError(f"--out: no permission to write in {ancestor}; choose another directory")
+    try:  # the only sure test (permissions, read-only file systems, root): make and remove a directory
+        os.rmdir(tempfile.mkdtemp(dir=ancestor, prefix=".stevq-probe-"))
+    except OSError as err:
+        raise UsageError(f"--out: cannot write in {ancestor} ({err.strerror}); choose another directory") from None
     return path
 
 
@@ -207,6 +213,22 @@ def command_run(args):
     return 0
 
 
+def command_claims(args):
+    from stevq.experiments import claims
+    root = pathlib.Path(args.dir)
+    if not root.is_dir():
+        raise UsageError(f"claims: {root} is not a directory")
+    out = pathlib.Path(args.out)
+    if out.exists() and out.is_dir():
+        raise UsageError(f"--out: {out} is a directory; expected a file name such as docs/claims.md")
+    rows = claims.write(root, out)
+    counts = {}
+    for row in rows:
+        counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
+    print(f"{len(rows)} claims: " + ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) + f"; written to {out}")
+    return 0
+
+
 def command_report(args):
     root = pathlib.Path(args.dir)
     if not root.is_dir():
@@ -218,7 +240,7 @@ def command_report(args):
             print(f"==> {path.parent} <==")
         print(path.read_text())
     for directory in unfinished:
-        parts = len(list((directory / "parts").glob("*.json")))
+        parts = len(list(directory.glob("**/parts/*.json")))  # a run over seeds: its seed-N/parts
         print(f"unfinished run: {directory} ({parts} parts done); run it again to finish")
     if not summaries and not unfinished:
         raise UsageError(f"report: no results under {root} (no summary.md or config.json found)")
@@ -228,7 +250,7 @@ def command_report(args):
 def parser():
     from stevq.backend import BACKENDS
     top = argparse.ArgumentParser(prog="python -m stevq", description="stevq experiments: run them and read their results.")
-    commands = top.add_subparsers(dest="command", required=True, metavar="{list,show,run,report}")
+    commands = top.add_subparsers(dest="command", required=True, metavar="{list,show,run,report,claims}")
     commands.add_parser("list", help="list the experiments").set_defaults(handler=command_list)
     show = commands.add_parser("show", help="an experiment's settings: types, quick and full defaults, meaning")
     show.add_argument("name", help="experiment name (see: python -m stevq list)")
@@ -250,6 +272,10 @@ def parser():
     report = commands.add_parser("report", help="print the summary tables of a results directory")
     report.add_argument("dir", help="a run directory, or a directory holding several")
     report.set_defaults(handler=command_report)
+    ledger = commands.add_parser("claims", help="write the ledger of the papers' claims from the runs below a directory")
+    ledger.add_argument("dir", help="a directory holding runs (e.g. runs)")
+    ledger.add_argument("--out", default="docs/claims.md", help="the Markdown file to write (default: docs/claims.md)")
+    ledger.set_defaults(handler=command_claims)
     return top
 
 

@@ -10,6 +10,15 @@ namespace used by the tests to prove that no NumPy-only function sneaks in).
 
 The environment variable ``STEVQ_BACKEND`` chooses the backend at start-up. There is no silent
 fallback: asking for CuPy without CuPy or without a GPU raises an error that says what to install.
+
+Default floating dtype (parameters, codebooks, one-hot counts made without an explicit ``dtype``):
+float64 on NumPy and array_api_strict, where exactness is cheap; float32 on CuPy, because most
+GPUs run float64 at 1/2 to 1/64 of the float32 speed. ``stevq.use("cupy", dtype="float64")``
+keeps float64 on the GPU (the tests do, to compare backends to 1e-9). ``stevq.asarray`` keeps the
+dtype of the data it is given unless told otherwise.
+
+Host data never mixes silently with device arrays: a NumPy array handed to a public function under
+CuPy (or array_api_strict) is an error naming the argument; move it with ``stevq.asarray``.
 """
 import os
 
@@ -18,7 +27,9 @@ import numpy as np
 BACKENDS = ("numpy", "cupy", "array_api_strict")
 FLOAT_DTYPES = ("float32", "float64")
 
-_active = {"name": None, "xp": None}
+DEFAULT_FLOAT = {"numpy": "float64", "array_api_strict": "float64", "cupy": "float32"}
+
+_active = {"name": None, "xp": None, "dtype": None}
 _namespace_by_type = {np.ndarray: np, np.float64: np, np.float32: np, np.float16: np,
                       np.int64: np, np.int32: np, np.bool_: np}
 
@@ -38,9 +49,9 @@ def _load(name):
         try:
             import cupy
         except ImportError as err:
-            raise ImportError("backend 'cupy' needs CuPy and a CUDA GPU: pip install -e .[gpu] "
-                              "(which installs cupy-cuda12x; pick the cupy-cudaXXx wheel matching "
-                              "your CUDA driver). stevq does not fall back to NumPy.") from err
+            raise ImportError("backend 'cupy' needs CuPy and a CUDA GPU: pip install cupy-cuda12x "
+                              "(or cupy-cuda13x: the wheel matching your CUDA driver) and "
+                              "pip install -e '.[gpu]'. stevq does not fall back to NumPy.") from err
         try:
             devices = cupy.cuda.runtime.getDeviceCount()
         except Exception as err:  # CUDA driver missing or broken
@@ -51,7 +62,7 @@ def _load(name):
         try:
             import array_api_compat.cupy as xp
         except ImportError as err:
-            raise ImportError("backend 'cupy' needs array-api-compat: pip install -e .[gpu]") from err
+            raise ImportError("backend 'cupy' needs array-api-compat: pip install -e '.[gpu]'") from err
         array_type = cupy.ndarray
     from . import boxes  # late import: boxes call stevq.ops, which needs this module
     boxes.register(array_type)
@@ -59,11 +70,13 @@ def _load(name):
     return xp
 
 
-def _activate(name):
+def _activate(name, dtype=None):
     if name not in BACKENDS:
         raise ValueError(f"backend: unknown name {name!r}; expected one of {BACKENDS}")
+    if dtype is not None and dtype not in FLOAT_DTYPES:
+        raise ValueError(f"dtype: expected one of {FLOAT_DTYPES} or None (the backend's default), got {dtype!r}")
     xp = _load(name)
-    _active["name"], _active["xp"] = name, xp
+    _active["name"], _active["xp"], _active["dtype"] = name, xp, dtype or DEFAULT_FLOAT[name]
 
 
 def _ensure_active():
@@ -74,22 +87,23 @@ def _ensure_active():
 class use:
     """Make ``name`` the active backend; also a context manager that restores the previous one.
 
-    ``name`` is one of ``"numpy"``, ``"cupy"``, ``"array_api_strict"``.
+    ``name`` is one of ``"numpy"``, ``"cupy"``, ``"array_api_strict"``; ``dtype`` ("float32" or
+    "float64") overrides the backend's default floating dtype (see the module docstring).
     """
 
-    def __init__(self, name):
+    def __init__(self, name, dtype=None):
         if not isinstance(name, str):
             raise TypeError(f"backend: name must be a string, one of {BACKENDS}, got {type(name).__name__}")
         _ensure_active()
-        self.previous = _active["name"]
+        self.previous = (_active["name"], _active["dtype"])
         self.name = name
-        _activate(name)
+        _activate(name, dtype)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc_info):
-        _activate(self.previous)
+        _activate(*self.previous)
         return False
 
 
@@ -115,8 +129,17 @@ def namespace_of(*values):
     return xp()
 
 
-def resolve_dtype(name_or_dtype="float64"):
-    """The active backend's dtype object for ``"float32"``/``"float64"`` (or one already given)."""
+def default_float():
+    """Name of the active backend's default floating dtype ("float64", or "float32" on CuPy)."""
+    _ensure_active()
+    return _active["dtype"]
+
+
+def resolve_dtype(name_or_dtype=None):
+    """The active backend's dtype object for ``"float32"``/``"float64"`` (or one already given);
+    None: the default floating dtype."""
+    if name_or_dtype is None:
+        name_or_dtype = default_float()
     if isinstance(name_or_dtype, str):
         if name_or_dtype not in FLOAT_DTYPES + ("int64", "int32", "bool"):
             raise ValueError(f"dtype: expected one of {FLOAT_DTYPES}, got {name_or_dtype!r}")
@@ -128,6 +151,13 @@ def is_array(value):
     """True for an array of any registered backend (not a Python scalar or list)."""
     _ensure_active()
     return type(value) in _namespace_by_type and not isinstance(value, np.generic)
+
+
+def device_of(x):
+    """The device an array lives on (``x.device``; None for a Python scalar): new arrays made
+    next to ``x`` pass it as ``device=``, so nothing lands on a default device by accident."""
+    from autograd.tracer import getval
+    return getattr(getval(x), "device", None)
 
 
 def to_numpy(x):
@@ -143,9 +173,11 @@ def to_numpy(x):
     return np.asarray(x)
 
 
-def asarray(x, dtype=None):
+def asarray(x, dtype=None, device=None):
     """Move host data (NumPy arrays, lists, scalars) or another backend's array to the active
-    backend, optionally casting to ``dtype`` (a name such as ``"float32"`` or a dtype object)."""
+    backend, optionally casting to ``dtype`` (a name such as ``"float32"`` or a dtype object),
+    onto ``device`` (default: the backend's default device; pass ``device_of(other)`` to put it
+    next to another array)."""
     namespace = xp()
     if type(x) in _namespace_by_type and namespace_of(x) is not namespace:
         x = to_numpy(x)
@@ -153,4 +185,4 @@ def asarray(x, dtype=None):
         dtype = resolve_dtype(dtype)
     if namespace is np:
         return np.asarray(x, dtype=dtype)
-    return namespace.asarray(np.asarray(x) if isinstance(x, (list, tuple)) else x, dtype=dtype)
+    return namespace.asarray(np.asarray(x) if isinstance(x, (list, tuple)) else x, dtype=dtype, device=device)

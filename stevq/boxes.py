@@ -20,6 +20,9 @@ def _ops():
 class DeviceBox(Box):
     """A traced array of a non-NumPy backend. Arithmetic goes through ``stevq.ops``."""
     __slots__ = []
+    # NumPy's convention, which CuPy follows: ``raw_array * box`` and ``raw @ box`` call the box's
+    # reflected operator instead of the array's ufunc (which would fail on an unknown type).
+    __array_ufunc__ = None
 
     shape = property(lambda self: self._value.shape)
     ndim = property(lambda self: self._value.ndim)
@@ -73,25 +76,26 @@ class DeviceVSpace(VSpace):
         self.shape = tuple(value.shape)
         self.dtype = value.dtype
         self.xp = namespace_of(value)
+        self.device = getattr(value, "device", None)
 
     size = property(lambda self: math.prod(self.shape))
     ndim = property(lambda self: len(self.shape))
 
     def zeros(self):
-        return self.xp.zeros(self.shape, dtype=self.dtype)
+        return self.xp.zeros(self.shape, dtype=self.dtype, device=self.device)
 
     def ones(self):
-        return self.xp.ones(self.shape, dtype=self.dtype)
+        return self.xp.ones(self.shape, dtype=self.dtype, device=self.device)
 
     def randn(self):
         sample = np.random.standard_normal(self.shape)
-        return self.xp.asarray(sample, dtype=self.dtype)
+        return self.xp.asarray(sample, dtype=self.dtype, device=self.device)
 
     def standard_basis(self):
         for i in range(self.size):
             basis = np.zeros(self.size)
             basis[i] = 1.0
-            yield self.xp.asarray(np.reshape(basis, self.shape), dtype=self.dtype)
+            yield self.xp.asarray(np.reshape(basis, self.shape), dtype=self.dtype, device=self.device)
 
     def _add(self, x, y):
         return x + y

@@ -19,7 +19,7 @@ import numpy as np
 from autograd.tracer import getval
 
 from . import ops, validate
-from .backend import asarray, namespace_of
+from .backend import asarray, device_of, namespace_of, resolve_dtype
 from .ste import round_ste
 
 EPS = 1e-3
@@ -55,20 +55,20 @@ def recommended_levels(log2_size):
     return RECOMMENDED_LEVELS[log2_size]
 
 
-def _constants(levels, dtype):
+def _constants(levels, dtype, device=None):
     """Per-channel half-width h, offset o, shift s and half-level count floor(L/2) as backend arrays."""
     level = np.asarray(levels, dtype=np.float64)
     half_width = (level - 1) * (1 + EPS) / 2
     offset = np.where(level % 2 == 0, 0.5, 0.0)
     shift = np.arctanh(offset / half_width)
-    return tuple(asarray(value, dtype) for value in (half_width, offset, shift, np.floor(level / 2)))
+    return tuple(asarray(value, dtype, device) for value in (half_width, offset, shift, np.floor(level / 2)))
 
 
 def bound(z, levels):
     """bound(z) = tanh(z + s) h - o, channel-wise over the last axis (differentiable)."""
     levels = check_levels(levels)
     _check_channels(z, levels, "z")
-    half_width, offset, shift, _ = _constants(levels, z.dtype)
+    half_width, offset, shift, _ = _constants(levels, z.dtype, device_of(z))
     return ops.subtract(ops.multiply(ops.tanh(ops.add(z, shift)), half_width), offset)
 
 
@@ -77,7 +77,7 @@ def quantize(z, levels):
     straight-through gradient through the rounding. Values lie on the grid of ``implicit_codebook``."""
     levels = check_levels(levels)
     _check_channels(z, levels, "z")
-    half_levels = _constants(levels, z.dtype)[3]
+    half_levels = _constants(levels, z.dtype, device_of(z))[3]
     return ops.divide(round_ste(bound(z, levels)), half_levels)
 
 
@@ -100,15 +100,15 @@ def codes_to_indices(codes, levels):
     _check_channels(codes, levels, "codes")
     value = getval(codes)
     xp = namespace_of(value)
-    half_levels = _constants(levels, value.dtype)[3]
+    half_levels = _constants(levels, value.dtype, device_of(value))[3]
     digits = xp.astype(xp.round(value * half_levels + half_levels), xp.int64)
-    level = asarray(np.asarray(levels, dtype=np.int64))
-    if bool(xp.any(digits < 0)) or bool(xp.any(digits >= level)):
+    level = asarray(np.asarray(levels, dtype=np.int64), device=device_of(value))
+    if validate.values_are_checked() and bool(xp.any((digits < 0) | (digits >= level))):
         raise ValueError(f"codes: values are not on the FSQ grid of levels {levels}")
-    return xp.sum(digits * asarray(_basis(levels)), axis=-1)
+    return xp.sum(digits * asarray(_basis(levels), device=device_of(value)), axis=-1)
 
 
-def indices_to_codes(indices, levels, dtype="float64"):
+def indices_to_codes(indices, levels, dtype=None):
     """Codes (..., d) of integer ``indices`` (...): digit_i = (index // prod_{j<i} L_j) mod L_i,
     z^_i = (digit_i - floor(L_i/2)) / floor(L_i/2). Indices must lie in [0, prod(L))."""
     levels = check_levels(levels)
@@ -116,15 +116,17 @@ def indices_to_codes(indices, levels, dtype="float64"):
     value = getval(indices)
     xp = namespace_of(value)
     size = math.prod(levels)
-    if value.size and (int(xp.min(value)) < 0 or int(xp.max(value)) >= size):
+    if value.size and validate.values_are_checked() and bool(xp.any((value < 0) | (value >= size))):
         raise ValueError(f"indices: values must lie in [0, {size}) for levels {levels}, got min "
                          f"{int(xp.min(value))} and max {int(xp.max(value))}")
-    digits = (xp.expand_dims(value, axis=-1) // asarray(_basis(levels))) % asarray(np.asarray(levels, dtype=np.int64))
-    half_levels = _constants(levels, dtype)[3]
+    device = device_of(value)
+    digits = ((xp.expand_dims(value, axis=-1) // asarray(_basis(levels), device=device))
+              % asarray(np.asarray(levels, dtype=np.int64), device=device))
+    half_levels = _constants(levels, resolve_dtype(dtype), device)[3]
     return (xp.astype(digits, half_levels.dtype) - half_levels) / half_levels
 
 
-def implicit_codebook(levels, dtype="float64"):
+def implicit_codebook(levels, dtype=None):
     """All prod(L) codes as a (prod(L), d) array, row k the code of index k."""
     size = codebook_size(levels)
     return indices_to_codes(asarray(np.arange(size, dtype=np.int64)), levels, dtype)

@@ -11,7 +11,7 @@ from autograd import grad
 from autograd.tracer import getval
 
 from . import validate
-from .backend import asarray, namespace_of
+from .backend import asarray, device_of, namespace_of, resolve_dtype
 from .ops import one_hot
 from .vq.core import _rows, check_codebook, check_embeddings, check_indices
 
@@ -33,14 +33,15 @@ def code_counts(index_batches, num_codes):
     n_k = sum over batches of one_hot(indices)^T 1."""
     batches = _window(index_batches, num_codes)
     xp = namespace_of(getval(batches[0]))
-    total = xp.zeros((num_codes,), dtype=xp.float64)
+    dtype = resolve_dtype(None)  # exact counts up to 2^24 per code in float32
+    total = xp.zeros((num_codes,), dtype=dtype, device=device_of(batches[0]))
     for batch in batches:
         flat = xp.reshape(getval(batch), (-1,))
-        # one-hot rows in chunks: a whole test set at once would be an N x K float64 array
+        # one-hot rows in chunks: a whole test set at once would be an N x K float array
         size = flat.shape[0]
         for start in range(0, size, COUNT_CHUNK):
             chunk = flat[start:min(start + COUNT_CHUNK, size)]
-            total = total + xp.sum(one_hot(chunk, num_codes, xp.float64), axis=0)
+            total = total + xp.sum(one_hot(chunk, num_codes, dtype), axis=0)
     return total
 
 
@@ -110,12 +111,13 @@ def sliced_wasserstein(a, b, num_projections=128, seed=0):
         raise ValueError("a, b: need at least one point in each cloud")
     xp = namespace_of(a)
     directions = np.random.default_rng(seed).standard_normal((num_projections, a.shape[1]))
-    directions = asarray(directions / np.linalg.norm(directions, axis=1, keepdims=True), a.dtype)
+    device = device_of(a)
+    directions = asarray(directions / np.linalg.norm(directions, axis=1, keepdims=True), a.dtype, device)
     rank_a, rank_b, weight = _quantile_pairs(a.shape[0], b.shape[0])
     sorted_a = xp.sort(a @ xp.matrix_transpose(directions), axis=0)
     sorted_b = xp.sort(b @ xp.matrix_transpose(directions), axis=0)
-    gap = xp.take(sorted_a, asarray(rank_a), axis=0) - xp.take(sorted_b, asarray(rank_b), axis=0)
-    squared = xp.sum(xp.expand_dims(asarray(weight, a.dtype), axis=1) * gap * gap, axis=0)
+    gap = xp.take(sorted_a, asarray(rank_a, device=device), axis=0) - xp.take(sorted_b, asarray(rank_b, device=device), axis=0)
+    squared = xp.sum(xp.expand_dims(asarray(weight, a.dtype, device), axis=1) * gap * gap, axis=0)
     return math.sqrt(float(xp.mean(squared)))
 
 

@@ -13,11 +13,12 @@ import math
 import numpy as np
 
 from . import ops, ste, validate
-from .backend import asarray
+from .backend import asarray, resolve_dtype
 
 
 def _float_dtype(dtype):
-    return validate.choice(dtype, "dtype", ("float32", "float64"))
+    """None is the backend's default floating dtype (float32 on CuPy, else float64)."""
+    return validate.choice(dtype, "dtype", ("float32", "float64", None))
 
 
 def _rng(rng):
@@ -58,7 +59,7 @@ def _weights(rng, shape, fan_in, normal_std, weight_init):
     return rng.uniform(-bound, bound, shape), rng.uniform(-bound, bound, out)
 
 
-def Dense(out_dim, dtype="float64", weight_init="normal"):
+def Dense(out_dim, dtype=None, weight_init="normal"):
     """Fully connected layer y = x W + b, W ~ N(0, 1/fan_in) (LeCun normal), b = 0
     (weight_init="uniform": PyTorch's default, see ``_weights``)."""
     validate.number(out_dim, "out_dim", low=1, integer=True)
@@ -69,7 +70,7 @@ def Dense(out_dim, dtype="float64", weight_init="normal"):
         input_shape = _input_shape(input_shape, "Dense")
         fan_in = input_shape[-1]
         weight, bias = _weights(rng, (fan_in, out_dim), fan_in, 1.0 / math.sqrt(fan_in), weight_init)
-        params = {"W": asarray(weight, dtype), "b": asarray(bias, dtype)}
+        params = {"W": asarray(weight, resolve_dtype(dtype)), "b": asarray(bias, resolve_dtype(dtype))}
         return tuple(input_shape[:-1]) + (out_dim,), params
 
     def apply(params, x):
@@ -89,7 +90,7 @@ def _check_conv_arguments(out_channels, kernel, stride, padding, dtype):
     _float_dtype(dtype)
 
 
-def Conv(out_channels, kernel=3, stride=1, padding=0, dtype="float64", weight_init="normal"):
+def Conv(out_channels, kernel=3, stride=1, padding=0, dtype=None, weight_init="normal"):
     """2-D convolution on NCHW inputs, He-normal weights (out, in, k, k), zero bias
     (weight_init="uniform": PyTorch's default, see ``_weights``)."""
     _check_conv_arguments(out_channels, kernel, stride, padding, dtype)
@@ -101,7 +102,7 @@ def Conv(out_channels, kernel=3, stride=1, padding=0, dtype="float64", weight_in
                                    ops.output_size(width, kernel, stride, padding))
         fan_in = channels * kernel * kernel
         weight, bias = _weights(rng, (out_channels, channels, kernel, kernel), fan_in, math.sqrt(2.0 / fan_in), weight_init)
-        return (out_channels,) + out_size, {"W": asarray(weight, dtype), "b": asarray(bias, dtype)}
+        return (out_channels,) + out_size, {"W": asarray(weight, resolve_dtype(dtype)), "b": asarray(bias, resolve_dtype(dtype))}
 
     def apply(params, x):
         validate.array(x, "x", ndim=4, finite=False)
@@ -111,7 +112,7 @@ def Conv(out_channels, kernel=3, stride=1, padding=0, dtype="float64", weight_in
     return init, apply
 
 
-def ConvTranspose(out_channels, kernel=4, stride=2, padding=1, dtype="float64"):
+def ConvTranspose(out_channels, kernel=4, stride=2, padding=1, dtype=None):
     """Transposed 2-D convolution (learned upsampling), weights (in, out, k, k), zero bias.
     Output size (H - 1) stride - 2 padding + kernel."""
     _check_conv_arguments(out_channels, kernel, stride, padding, dtype)
@@ -123,7 +124,7 @@ def ConvTranspose(out_channels, kernel=4, stride=2, padding=1, dtype="float64"):
         # He normal with the fan-in of one output pixel: channels * kernel^2 / stride^2 taps
         fan_in = channels * kernel * kernel / stride ** 2
         weight = _rng(rng).standard_normal((channels, out_channels, kernel, kernel)) * math.sqrt(2.0 / fan_in)
-        return (out_channels,) + out_size, {"W": asarray(weight, dtype), "b": asarray(np.zeros(out_channels), dtype)}
+        return (out_channels,) + out_size, {"W": asarray(weight, resolve_dtype(dtype)), "b": asarray(np.zeros(out_channels), resolve_dtype(dtype))}
 
     def apply(params, x):
         validate.array(x, "x", ndim=4, finite=False)

@@ -34,8 +34,9 @@ def tree_leaves(tree):
 
 
 def sgd(lr, momentum=0.0):
-    """SGD with heavy-ball momentum:  v <- momentum v + g,   p <- p - lr v."""
-    validate.number(lr, "lr", low=0.0, low_inclusive=False)
+    """SGD with heavy-ball momentum:  v <- momentum v + g,   p <- p - lr v
+    (``lr`` a number or a 0-d array on the device)."""
+    validate.rate(lr, "lr")
     validate.number(momentum, "momentum", low=0.0, high=1.0)
 
     def init(params):

@@ -1,14 +1,48 @@
 """Checks at the public boundary: every error names the argument and what was expected.
 
 They look at values only (through ``getval``), never at the trace, so they cost one reduction for
-the finiteness check and nothing in the backward pass.
+the finiteness check and nothing in the backward pass. On a GPU that reduction is also a
+device-to-host transfer (the host must read the answer): training loops therefore run their steps
+inside ``values_checked_by_caller()``, which skips the value checks (NaN/inf, index ranges) of the
+functions they call, and check one combined number per step themselves (the loss).
 """
+import contextlib
 import numbers
+import threading
 
 import numpy as np
 from autograd.tracer import getval
 
+from . import backend
 from .backend import is_array, namespace_of
+
+_caller_checks = threading.local()
+
+
+@contextlib.contextmanager
+def values_checked_by_caller():
+    """Inside the block, ``array(finite=True)`` and other checks that read array values back to the
+    host are skipped: the caller (a training loop) checks its loss once per step instead, and a
+    NaN anywhere in the step reaches that loss. Shapes, dtypes and backends are still checked."""
+    _caller_checks.depth = getattr(_caller_checks, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _caller_checks.depth -= 1
+
+
+def values_are_checked():
+    """False inside ``values_checked_by_caller()``: skip checks that read values back."""
+    return not getattr(_caller_checks, "depth", 0)
+
+
+def _host_array_error(value, name):
+    """The error for an array of another backend than the active one (e.g. a NumPy array under CuPy)."""
+    active = backend.name()
+    kind = "a NumPy (host) array" if isinstance(value, (np.ndarray, np.generic)) else \
+        f"an array of another backend ({type(value).__module__.split('.')[0]})"
+    return TypeError(f"{name}: got {kind} while the active backend is {active!r}; move it there first "
+                     f"with stevq.asarray({name}) (stevq never computes on the CPU behind your back)")
 
 
 class NonFiniteInputError(ValueError):
@@ -23,17 +57,21 @@ def _is_int_dtype(xp, dtype):
     return dtype in (xp.int8, xp.int16, xp.int32, xp.int64, xp.uint8, xp.uint16, xp.uint32, xp.uint64)
 
 
-def array(x, name, ndim=None, dtype="float", finite=True, shape=None):
+def array(x, name, ndim=None, dtype="float", finite=True, shape=None, host=False):
     """Check that ``x`` is an array of the active backend with the stated properties.
 
     ``ndim`` an int or a tuple of allowed ints; ``dtype`` "float", "int" or None (any);
-    ``shape`` a tuple where None means any length. Returns the (possibly boxed) ``x`` unchanged.
+    ``shape`` a tuple where None means any length; ``host=True`` also accepts an array of another
+    backend (for functions documented to compute in their inputs' own namespace, e.g. the closed
+    forms of ``stevq.theory``). Returns the (possibly boxed) ``x`` unchanged.
     """
     value = getval(x)
     if not is_array(value):
         raise TypeError(f"{name}: expected an array of the active backend, got {type(value).__name__} "
                         "(convert host data with stevq.asarray)")
     xp = namespace_of(value)
+    if xp is not backend.xp() and not host:
+        raise _host_array_error(value, name)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if value.ndim not in allowed:
@@ -49,9 +87,20 @@ def array(x, name, ndim=None, dtype="float", finite=True, shape=None):
                         f"{value.dtype}")
     if dtype == "int" and not _is_int_dtype(xp, value.dtype):
         raise TypeError(f"{name}: expected an integer array, got dtype {value.dtype}")
-    if finite and dtype == "float" and not bool(xp.all(xp.isfinite(value))):
+    if finite and dtype == "float" and values_are_checked() and not bool(xp.all(xp.isfinite(value))):
         raise NonFiniteInputError(f"{name}: contains NaN or inf")
     return x
+
+
+def rate(x, name):
+    """A step size: a positive real number, or a 0-d float array of the active backend (one computed
+    on the device, e.g. from the data; its sign is checked only where values are checked)."""
+    if is_array(getval(x)):
+        array(x, name, ndim=0)
+        if values_are_checked() and not bool(getval(x) > 0):
+            raise ValueError(f"{name}: expected a value > 0, got {float(getval(x))!r}")
+        return x
+    return number(x, name, low=0.0, low_inclusive=False)
 
 
 def same_last_dim(a, a_name, b, b_name):

@@ -66,3 +66,28 @@ def test_rerun_resumes_from_the_stored_parts(quick_run, monkeypatch):
     again = toy.run(toy.Config(quick=True), out_dir, progress=False)
     assert again["random_starts"] == metrics["random_starts"]
     assert again["spurious_start"] == metrics["spurious_start"]
+
+
+def test_every_figure_has_titles_labelled_axes_and_visible_coinciding_curves(quick_run):
+    from stevq.experiments import yin2019_figures
+    out, _ = quick_run
+    config = toy.effective(toy.Config(quick=True))
+    results = {name: json.loads((out / "parts" / f"{name}.json").read_text())
+               for name in ("random_starts", "spurious_start", "ratio", "figure1")}
+    _, _, f_spurious = toy._spurious(*toy.teacher(config))
+    for name, figure in yin2019_figures.figures(config, results, f_spurious).items():
+        axes = figure.get_axes()
+        assert figure._suptitle is not None or all(axis.get_title() for axis in axes), name
+        assert all(axis.get_xlabel() for axis in axes) and axes[0].get_ylabel(), name
+        if name in ("ratio", "spurious_start"):  # one style per STE: no two lines drawn alike
+            styles = [(line.get_linestyle(), line.get_marker()) for line in axes[-1].get_lines()]
+            assert len(set(styles)) == len(styles) == 3, (name, styles)
+
+
+def test_coinciding_curves_are_named_in_the_legend():
+    from stevq.experiments.yin2019_figures import coincidence_notes
+    base = np.array([1.0, 2.0, 4.0])
+    notes = coincidence_notes({"identity": -base, "relu": base, "clipped_relu": base.copy()})
+    assert notes == {"clipped_relu": " (identical to relu)"}
+    notes = coincidence_notes({"relu": base, "clipped_relu": base * 1.01, "identity": base * 3})
+    assert notes == {"clipped_relu": " (within 1% of relu)"}

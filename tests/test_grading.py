@@ -1,26 +1,68 @@
 """The graders: each passes the reference solution (on both CPU backends), fails the untouched
-template, and fails deliberately wrong solutions with a message that names the mistake."""
+template, fails deliberately wrong solutions with a message that names the mistake, and gives zero
+to a solution that calls the stevq function it was asked to write. The reference solutions are read
+from the master notebooks (instructor material in lectures/assignments/master/), not the package."""
+import functools
+import importlib.util
 import math
+import types
+from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
+from autograd.extend import defvjp, primitive
 
-from stevq import grading, ops
+import stevq
+from stevq import fsq, grading, ops, ste, vq
 from stevq.fsq import EPS
-from stevq.grading import solutions
+from stevq.theory import yin2019
+
+MASTERS = Path(__file__).resolve().parent.parent / "lectures" / "assignments" / "master"
+
+
+def _reference_solutions():
+    """{function name: reference solution}: the imports and solution cells of every master notebook
+    (a master runs as plain Python: its prompts are string literals), each in its own namespace."""
+    found = {}
+    for path in sorted(MASTERS.glob("A*.ipynb")):
+        namespace = {}
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code" and ("BEGIN SOLUTION" in cell.source
+                                             or cell.source.lstrip().startswith(("import", "from"))):
+                exec(compile(cell.source, f"{path.name}", "exec"), namespace)
+        found.update({name: namespace[name] for name in grading.GRADERS if name in namespace})
+    return found
+
+
+solutions = types.SimpleNamespace(**_reference_solutions())
+
+
+def test_every_grader_has_a_reference_solution_in_a_master_notebook():
+    assert sorted(vars(solutions)) == sorted(grading.GRADERS)
+
+
+def test_the_solutions_are_not_in_the_package():
+    assert importlib.util.find_spec("stevq.grading.solutions") is None
 
 
 def template(name):
     def todo(*args):
         raise NotImplementedError(f"TODO: write {name}")
-    return todo
+    return primitive(todo) if name in ("straight_through", "rotation_trick") else todo  # as in the notebooks
 
 
 @pytest.mark.parametrize("name", sorted(grading.GRADERS))
 def test_reference_solution_passes(name, backend):
-    report = grading.GRADERS[name](getattr(solutions, name))
-    assert report.passed, str(report)
-    assert "PASSED" in str(report)
+    """On every backend: the graders hand the student NumPy copies (students write NumPy). Except
+    fsq_quantize off NumPy: it asks for stevq.ste.round_ste, which refuses host arrays when another
+    backend is active (by design); the notebooks run on NumPy."""
+    if name == "fsq_quantize" and backend != "numpy":
+        pytest.skip("round_ste refuses host arrays while another backend is active")
+    for seed in (0, 1):
+        report = grading.GRADERS[name](getattr(solutions, name), seed=seed)
+        assert report.passed, str(report)
+        assert "PASSED" in str(report)
 
 
 @pytest.mark.parametrize("name", sorted(grading.GRADERS))
@@ -137,11 +179,121 @@ WRONG_FSQ = [
     (lambda z, levels: np.tanh(z) * 2.0, "wrong values for the channels"),
 ]
 
-CASES = ([("lookup_vjp", *case) for case in WRONG_LOOKUP_VJP]
-         + [("codebook_grad", *case) for case in WRONG_CODEBOOK_GRAD]
-         + [("sync_straight_through", *case) for case in WRONG_SYNC]
-         + [("expected_relu_coarse_grad", *case) for case in WRONG_RELU]
-         + [("fsq_bound", *case) for case in WRONG_FSQ])
+WRONG_PLAIN_STE = [
+    (lambda z_e, z_q: ops.add(z_q, ops.stop_gradient(ops.subtract(z_e, z_q))), "wrong term"),
+    (lambda z_e, z_q: ops.add(ops.stop_gradient(z_e), ops.subtract(z_q, ops.stop_gradient(z_e))), "goes to z_q instead"),
+    (lambda z_e, z_q: ops.add(z_e, ops.subtract(z_q, ops.stop_gradient(z_e))), "z_q receives dL/dout as well"),
+]
+
+WRONG_IDENTITY = [
+    (relu_variant(), "ReLU STE's expected"),
+    (relu_variant(square=False, cross=0.0, scale=1 / math.sqrt(2 * math.pi), unit_w=False), "w^ = w/||w||"),
+    (relu_variant(square=False, cross=0.0, scale=1 / (2 * math.sqrt(2 * math.pi))), "not 1/(2 sqrt(2 pi))"),
+]
+
+
+def quantize_variant(divide=True, through=True):
+    def quantize(z, levels):
+        bounded = solutions.fsq_bound(z, levels)
+        rounded = ste.round_ste(bounded) if through else ops.round(bounded)
+        return ops.divide(rounded, np.floor(np.asarray(levels) / 2)) if divide else rounded
+    return quantize
+
+
+WRONG_FSQ_QUANTIZE = [
+    (quantize_variant(divide=False), "divide the rounded values by floor(L/2)"),
+    (quantize_variant(through=False), "round with stevq.ste.round_ste"),
+    (lambda z, levels: ops.divide(solutions.fsq_bound(z, levels), np.floor(np.asarray(levels) / 2)), "you did not round"),
+]
+
+
+def wrong_primitive(vjp_value, vjp_surrogate, forward=lambda value, surrogate: value):
+    wrapped = primitive(lambda forward_value, surrogate: forward(forward_value, surrogate))
+    defvjp(wrapped, lambda ans, a, b: vjp_value, lambda ans, a, b: vjp_surrogate)
+    return wrapped
+
+
+WRONG_STE_PRIMITIVE = [
+    (lambda value, surrogate: value, "not an autograd primitive"),
+    (wrong_primitive(lambda g: g, lambda g: g), "must receive no gradient"),
+    (wrong_primitive(lambda g: g, lambda g: 0 * g), "swapped"),
+    (wrong_primitive(lambda g: 0 * g, lambda g: -g), "sign error"),
+    (wrong_primitive(lambda g: 0 * g, lambda g: g, forward=lambda value, surrogate: surrogate), "forward value is the surrogate"),
+]
+
+WRONG_BINARY_STEP = [
+    (lambda x: solutions.straight_through(ops.heaviside(x), x), "identity STE"),
+    (lambda x: ops.heaviside(x), "no gradient reaches x"),
+    (lambda x: solutions.straight_through(ops.heaviside(x), ops.clip(x, 0.0, 1.0)), "clipped-ReLU"),
+    (lambda x: solutions.straight_through(ops.relu(x), ops.relu(x)), "forward value is relu(x)"),
+    (lambda x: solutions.straight_through(ops.heaviside(ops.add(x, 1e-300)) * 0 + (x >= 0), ops.relu(x)), "x >= 0"),
+]
+
+
+def one_hot_np(indices, num_codes):
+    return (np.asarray(indices)[:, None] == np.arange(num_codes)).astype(float)
+
+
+WRONG_CLUSTER_STATS = [
+    (lambda z, i, k: (one_hot_np(i, k).sum(0), one_hot_np(i, k).T @ z / np.maximum(one_hot_np(i, k).sum(0), 1)[:, None]), "means of each code"),
+    (lambda z, i, k: (one_hot_np(i, k).sum(1), one_hot_np(i, k).T @ z), "expected (6,)"),
+    (lambda z, i, k: one_hot_np(i, k).T @ z, "a pair (counts, sums)"),
+]
+
+
+def ema_variant(**switches):
+    from stevq.grading import engine_exercises
+    return lambda counts, sums, z_e, indices, decay, eps: engine_exercises._ema_variant(
+        counts, sums, z_e, indices, decay, eps, **switches)
+
+
+WRONG_EMA = [
+    (ema_variant(swap=True), "swapped"),
+    (ema_variant(decay_unused=False), "nobody chose must decay"),
+    (ema_variant(smooth=False), "Laplace smoothing is missing"),
+    (ema_variant(times_total=False), "is a probability"),
+]
+
+
+def rotation_variant(**switches):
+    from stevq.grading import engine_exercises
+    return lambda g, z_e, z_q: engine_exercises._rotation_variant(g, z_e, z_q, **switches)
+
+
+WRONG_ROTATION_VJP = [
+    (lambda g, z_e, z_q: g, "straight-through gradient"),
+    (rotation_variant(transpose=False), "not its transpose"),
+    (rotation_variant(scale="1"), "||q|| / ||e|| is missing"),
+    (rotation_variant(scale="e/q"), "inverted"),
+    (rotation_variant(unit_r=False), "unit vector"),
+    (rotation_variant(last_sign=-1.0), "sign error in the last term"),
+]
+
+
+def rotation_primitive(vjp_e):
+    wrapped = primitive(lambda z_e, z_q: z_q)
+    defvjp(wrapped, lambda ans, z_e, z_q: lambda g: vjp_e(g, z_e, z_q), None)
+    return wrapped
+
+
+WRONG_ROTATION_TRICK = [
+    (lambda z_e, z_q: vq.straight_through(z_e, z_q), "not an autograd primitive"),
+    (rotation_primitive(lambda g, z_e, z_q: g), "that is the STE"),
+    (rotation_primitive(rotation_variant(transpose=False)), "must receive rotation_vjp"),
+]
+
+WRONG = {"lookup_vjp": WRONG_LOOKUP_VJP, "codebook_grad": WRONG_CODEBOOK_GRAD,
+         "straight_through_output": WRONG_PLAIN_STE, "sync_straight_through": WRONG_SYNC,
+         "expected_identity_coarse_grad": WRONG_IDENTITY, "expected_relu_coarse_grad": WRONG_RELU,
+         "fsq_bound": WRONG_FSQ, "fsq_quantize": WRONG_FSQ_QUANTIZE,
+         "straight_through": WRONG_STE_PRIMITIVE, "binary_step": WRONG_BINARY_STEP,
+         "cluster_stats": WRONG_CLUSTER_STATS, "ema_update": WRONG_EMA,
+         "rotation_vjp": WRONG_ROTATION_VJP, "rotation_trick": WRONG_ROTATION_TRICK}
+CASES = [(name, *case) for name, cases in WRONG.items() for case in cases]
+
+
+def test_every_grader_has_wrong_solutions():
+    assert sorted(WRONG) == sorted(grading.GRADERS)
 
 
 @pytest.mark.parametrize("name, wrong, words", CASES, ids=[f"{c[0]}-{c[2][:30]}" for c in CASES])
@@ -149,3 +301,63 @@ def test_wrong_solution_fails_naming_the_mistake(name, wrong, words):
     report = grading.GRADERS[name](wrong)
     assert not report.passed, f"{name}: a wrong solution passed"
     assert words in str(report), str(report)
+
+
+# ---- a submission that calls stevq's own implementation of what it was asked to write
+
+from stevq.vq import codebook_grad as renamed_codebook_grad  # noqa: E402  (bound before any grader runs)
+
+STORED = {"bound": fsq.bound}
+
+CALLS_STEVQ = [
+    ("lookup_vjp", lambda g, i, k: __import__("autograd").grad(
+        lambda c: ops.sum(ops.multiply(ops.take_rows(c, i), g)))(np.zeros((k, g.shape[1])))),
+    ("codebook_grad", lambda z, i, c: vq.codebook_grad(z, i, c.shape[0], c)),
+    ("codebook_grad", lambda z, i, c: renamed_codebook_grad(z, i, c.shape[0], c)),
+    ("codebook_grad", lambda z, i, c: functools.partial(renamed_codebook_grad, z)(i, c.shape[0], c)),
+    ("straight_through_output", lambda z_e, z_q: vq.straight_through(z_e, z_q)),
+    ("sync_straight_through", lambda z_e, z_q, nu: vq.sync_straight_through(z_e, z_q, nu)),
+    ("expected_identity_coarse_grad", lambda *args: yin2019.expected_coarse_grad(*args, "identity")),
+    ("expected_relu_coarse_grad", lambda *args: yin2019.expected_coarse_grad(*args, "relu")),
+    ("fsq_bound", lambda z, levels: STORED["bound"](z, levels)),
+    ("fsq_quantize", lambda z, levels: fsq.quantize(z, levels)),
+    ("straight_through", ste.straight_through),
+    ("binary_step", lambda x: ste.binary_step(x, "relu")),
+    ("ema_update", lambda n, m, z, i, d, e: (lambda s, c: (s["counts"], s["sums"], c))(
+        *vq.ema_update({"counts": n, "sums": m}, z, i, d, e))),
+    ("rotation_vjp", lambda g, z_e, z_q: __import__("autograd").grad(
+        lambda e: ops.sum(ops.multiply(vq.rotation_trick(e, z_q), g)))(z_e)),
+]
+
+
+@pytest.mark.parametrize("name, cheat", CALLS_STEVQ, ids=[f"{c[0]}-{i}" for i, c in enumerate(CALLS_STEVQ)])
+def test_calling_stevqs_own_implementation_scores_zero(name, cheat):
+    report = grading.GRADERS[name](cheat)
+    assert not report.passed, f"{name}: a call of stevq's implementation passed"
+    assert "stevq's own implementation" in str(report) and "scores zero" in str(report), str(report)
+
+
+def test_the_guard_survives_except_and_restores_the_function():
+    def swallowing(z, i, c):
+        try:
+            return vq.codebook_grad(z, i, c.shape[0], c)
+        except BaseException:
+            return solutions.codebook_grad(z, i, c)
+    report = grading.check_codebook_grad(swallowing)
+    assert not report.passed and "stevq.vq.core.codebook_grad" in str(report), str(report)
+    rng = np.random.default_rng(0)  # and the real function works again afterwards
+    z, c = rng.standard_normal((4, 2)), rng.standard_normal((3, 2))
+    assert vq.codebook_grad(z, np.array([0, 1, 1, 0]), 3, c).shape == (3, 2)
+
+
+def test_a_numpy_student_passes_under_cupy():
+    """Graders hand the student's function NumPy arrays and compare on the host: plain NumPy code
+    is right on a GPU machine too."""
+    def lookup_vjp(g, indices, num_codes):
+        out = np.zeros((num_codes, g.shape[1]))
+        np.add.at(out, np.asarray(indices), np.asarray(g))
+        return out
+
+    with stevq.use("cupy"):
+        report = grading.check_lookup_vjp(lookup_vjp)
+    assert report, str(report)

@@ -97,7 +97,7 @@ def test_alternating_optimisation_lowers_the_loss_and_the_encoder_step_sees_new_
     # by hand: plain loss of the refined codebook with the same assignments
     new_codebook = stevq.to_numpy(refined.params["codebook"])
     chosen = stevq.to_numpy(indices)
-    assert np.mean((new_codebook[chosen] - z) ** 2) == pytest.approx(refined.losses[-1], rel=1e-12)
+    assert np.mean((new_codebook[chosen] - z) ** 2) == pytest.approx(float(refined.losses[-1]), rel=1e-12)
     assert not np.allclose(new_codebook, codebook)
     out, aux = apply(refined.params, x, indices=indices)
     np.testing.assert_array_equal(stevq.to_numpy(out), new_codebook[chosen])

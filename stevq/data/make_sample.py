@@ -24,7 +24,7 @@ import numpy as np
 from ..runio import atomic_write_bytes
 from .fetch import sha256_hex
 from .idx import decompress
-from .mnist import FASHION_MNIST, FILES, _accepted_digests, load_fashion_mnist, locate_files
+from .mnist import FASHION_MNIST, _accepted_digests, load_fashion_mnist, locate_files
 
 PER_CLASS_TRAIN, PER_CLASS_TEST = 600, 200
 ARCHIVE = pathlib.Path(__file__).resolve().parent / "fashion_mnist_sample.npz"

@@ -51,6 +51,9 @@ def _figure(rows, columns, width, height, **options):
 
 
 COLOURS = {"identity": "tab:red", "relu": "tab:blue", "clipped_relu": "tab:green"}
+# ReLU and clipped-ReLU curves often lie on each other: circles under a dashed line keep both visible
+STYLES = {"identity": {"ls": "-"}, "relu": {"ls": "-", "marker": "o", "ms": 4, "mfc": "none"},
+          "clipped_relu": {"ls": "--", "lw": 1.8}}
 
 
 def figure_curves(config, floats, grid):
@@ -62,13 +65,15 @@ def figure_curves(config, floats, grid):
             axis.axhline(r["train_loss"], color="grey", linestyle=":", label="float ReLU")
     for r in grid:
         axis = axes[config.nets.index(r["net"])][config.bits.index(r["bits"])]
-        axis.semilogy(r["history"]["step"], r["history"]["train_loss"], color=COLOURS[r["ste"]], label=r["ste"])
+        axis.semilogy(r["history"]["step"], r["history"]["train_loss"], color=COLOURS[r["ste"]], label=r["ste"],
+                      **STYLES.get(r["ste"], {}))
         axis.set_title(f"{r['net']}, {r['bits']}-bit activations", fontsize=10)
     for axis in axes[-1]:
         axis.set_xlabel("step")
     for row in axes:
         row[0].set_ylabel("training loss")
     axes[0][0].legend(title="STE", fontsize=8)
+    figure.suptitle("Training loss of the quantized networks, from the float ReLU network (dotted)", fontsize=11)
     figure.tight_layout()
     return figure
 
@@ -87,7 +92,8 @@ def figure_accuracy(config, grid):
         axis.set_xticks(np.arange(len(config.bits)), [f"{b} bit" for b in config.bits])
         low = min(100 * r["test_accuracy"] for r in grid if r["net"] == net)
         axis.set_ylim(max(0.0, low - 5.0), 100.0)
-        axis.set_title(net)
+        axis.set_title(f"{net}: test accuracy after training")
+        axis.set_xlabel("activation bit width")
         axis.set_ylabel("test accuracy (%)")
     axes[0][0].legend(title="STE", fontsize=8)
     figure.tight_layout()
@@ -109,6 +115,8 @@ def figure_instability(config, results):
     for row in axes:
         for axis in row:
             axis.legend(fontsize=8)
+    figure.suptitle("Continuing from a trained network:\nthe identity STE (solid) against the STE it was "
+                    "trained with (dashed)", fontsize=10)
     figure.tight_layout()
     return figure
 

@@ -26,6 +26,8 @@ deviation over seeds (``seeds``). The (seed, part) pairs still missing run in a 
 worker processes started with the 'spawn' method and one BLAS thread each (set in their
 environment before NumPy loads), ``jobs = 1`` included: OpenBLAS's thread count changes the last
 bits of a float32 product, so only the same thread count everywhere gives the same numbers.
+Workers are spawned, so a script that calls ``run_seeds`` needs the usual
+``if __name__ == "__main__":`` guard (the command line has it).
 """
 import concurrent.futures
 import contextlib
@@ -124,8 +126,7 @@ def run_seeds(module, config, seeds, out_dir, jobs=None, progress=True):
         raise ValueError(f"seeds: expected distinct seeds, got {seeds}")
     jobs = default_jobs() if jobs is None else jobs
     configs = {seed: effective(module, dataclasses.replace(config, seed=seed)) for seed in seeds}
-    for seed in seeds:
-        prepare(module, configs[seed])
+    prepare(module, configs[seeds[0]])  # the data (the same for every seed): no data, no run
     if len(seeds) > 1:  # checked first: another run's directory is refused before anything is written
         top = runio.Run(out_dir, across_seeds.top_config(effective(module, config), seeds))
     records = {seed: runio.Run(seed_dir(out_dir, seed, seeds), configs[seed]) for seed in seeds}

@@ -12,7 +12,7 @@ Text accepted:
     bool     true, false, yes, no, on, off, 1, 0 (any case)
     int      42, -3, 1_000            float   0.05, 1e-3, 2 (finite)
     str      mnist, 'mnist', "mnist"
-    tuple    64,256   (64, 256)   [64, 256]   64 (one element)   () (empty)
+    tuple    64,256   (64, 256)   [64, 256]   64 (one element); never empty
     None     None (only where the annotation allows it: the quick/full default is then used)
 """
 import dataclasses
@@ -145,7 +145,7 @@ def convert(setting, text):
         return _scalar(text, setting.kind, what)
     inner = text[1:-1] if text[:1] + text[-1:] in ("()", "[]") else text
     if not inner.strip():
-        return ()
+        raise SettingError(f"{what} expects at least one value, e.g. {_example(setting.element)}")
     items = inner.split(",")
     if items[-1].strip() == "" and len(items) > 1:  # "(64,)": a trailing comma
         items = items[:-1]
@@ -174,7 +174,7 @@ def describe(name, module):
     widths = [min(max(len(row[i]) for row in rows + [header]), 28) for i in range(4)]
     doc = (module.__doc__ or "").strip().splitlines()
     lines = [f"{name}: {doc[0] if doc else ''}", "",
-             f"settings (change one with --set FIELD=VALUE; quick: with --quick; None: the mode's default):", ""]
+             "settings (change one with --set FIELD=VALUE; quick: with --quick; None: the mode's default):", ""]
     for row in [header] + rows:
         cells = [cell if len(cell) <= width else cell[:width - 3] + "..." for cell, width in zip(row, widths)]
         lines.append("  " + "  ".join(f"{cell:<{width}}" for cell, width in zip(cells, widths)) + "  " + row[4])

@@ -28,12 +28,13 @@ accuracy. Each (model, row) is a resumable part seeded from (config.seed, model)
 others.
 """
 import dataclasses
+import sys
 import zlib
 
 import numpy as np
 
 from stevq import backend, data, runio, validate
-from stevq.experiments import vq_models, vq_plots, vq_quantizers, vq_training
+from stevq.experiments import scheduler, vq_models, vq_plots, vq_quantizers, vq_training
 from stevq.experiments.vq_quantizers import Variant
 
 NAME = "vq-ablation"
@@ -66,29 +67,29 @@ class Config:
     rows: tuple | None = None        # keys of ROWS
     train_size: int | None = None    # first n training images
     test_size: int | None = None     # first n test images: every measurement
-    steps: int | None = None
-    batch_size: int | None = None
-    record_every: int | None = None
+    steps: int | None = None         # AdamW steps per run
+    batch_size: int | None = None    # mini-batch size
+    record_every: int | None = None  # steps between two measurements on the test images
     lr: float = 3e-4                 # AdamW
     weight_decay: float = 0.01       # AdamW (PyTorch's default)
-    num_codes: int = 256
-    latent_dim: int = 32
+    num_codes: int = 256             # codebook size
+    latent_dim: int = 32             # VQ code dimension
     beta: float = 0.95               # vqtorch's convention: (1 - beta) L_com + beta L_cb
     vq_weight: float = 10.0          # loss = task loss + vq_weight * vq loss ("alpha" in their scripts)
-    nu_autoencoder: float = 2.0
-    nu_classifier: float = 1.0
-    affine_lr_autoencoder: float = 2.0
-    affine_lr_classifier: float = 10.0
+    nu_autoencoder: float = 2.0      # sync: the chosen codes get nu x the task gradient (autoencoder)
+    nu_classifier: float = 1.0       # sync: the same for the classifier
+    affine_lr_autoencoder: float = 2.0  # affine: learning-rate multiplier of scale and shift (autoencoder)
+    affine_lr_classifier: float = 10.0  # affine: the same for the classifier
     init_scale: float = 1.0          # baseline codebook N(0, init_scale^2)
-    alt_rate: float = 0.5
-    alt_steps: int = 1
-    dead_threshold: int = 20
-    kmeans_steps: int = 10
+    alt_rate: float = 0.5            # alternating: fraction of the way the busiest code moves to its members' mean
+    alt_steps: int = 1               # alternating: codebook steps before each training step
+    dead_threshold: int = 20         # dead-code: re-seed codes unused for this many steps
+    kmeans_steps: int = 10           # k-means initialisation: Lloyd iterations
     dtype: str = "float32"
 
     def __post_init__(self):
-        quick = {"models": tuple(MODELS), "rows": DEFAULT_ROWS, "train_size": 256, "test_size": 128,
-                 "steps": 30, "batch_size": 16, "record_every": 10}
+        quick = {"models": tuple(MODELS), "rows": DEFAULT_ROWS, "train_size": 256, "test_size": 64,
+                 "steps": 16, "batch_size": 8, "record_every": 8}
         full = {"models": tuple(MODELS), "rows": DEFAULT_ROWS, "train_size": 60000, "test_size": 5000,
                 "steps": 1000, "batch_size": 256, "record_every": 250}
         for field, value in (quick if self.quick else full).items():
@@ -128,7 +129,7 @@ def load_data(config):
     """(train, test) ``vq_training.Data``: 1 x 28 x 28 images scaled to [-1, 1], with labels."""
     loader = data.load_fashion_mnist if config.data == "fashion-mnist" else data.load_mnist
     images = loader(config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                    dtype=config.dtype, layout="NCHW")
+                    dtype=config.dtype, layout="NCHW", sample=config.quick)
     return (vq_training.Data(2 * images.train_images - 1, images.train_labels, config.dtype),
             vq_training.Data(2 * images.test_images - 1, images.test_labels, config.dtype))
 
@@ -175,12 +176,35 @@ def train_part(config, model, row, datasets, show_progress=True):
             "final": final, "history": history, "active": active, "affine_norms": affine}
 
 
+SEED_TABLES = {"rows": ("model", "row", "codes")}
+
+
+def plan(config):
+    """One part per (model, row): ``scheduler.Part(name, args=(model, row))``."""
+    return [scheduler.Part(part_name(model, row), args=(model, row)) for model in config.models for row in config.rows]
+
+
+_datasets = vq_training.cached_loader(load_data)
+
+
+def prepare(config):
+    """Load the data before a run directory is made (no data, no run)."""
+    _datasets(config)
+
+
+def compute_part(config, part, run_dir, progress):
+    model, row = part.args
+    return train_part(config, model, row, _datasets(config), progress)
+
+
 def run(config, out_dir, progress=True):
     """Every (model, row) of ``config``; writes the figures, metrics.json and summary.md."""
-    record = runio.Run(out_dir, config)
-    datasets = load_data(config)
-    parts = [record.part(part_name(model, row), lambda m=model, r=row: train_part(config, m, r, datasets, progress))
-             for model in config.models for row in config.rows]
+    return scheduler.run_one(sys.modules[__name__], config, out_dir, progress)
+
+
+def summarize(config, results):
+    """(metrics, summary, figures) from the parts' results (by part name)."""
+    parts = [results[part.name] for part in plan(config)]
     rows = [dict(model=p["model"], row=p["row"], codes=p["num_codes"], mae=p["final"].get("mae"),
                  **{key: p["final"][key] for key in FINAL_KEYS}) for p in parts]
     metrics = {"rows": rows,
@@ -193,8 +217,7 @@ def run(config, out_dir, progress=True):
         here = [dict(p, num_codes=config.num_codes) for p in parts if p["model"] == model]
         figures[f"curves_{model}"] = vq_plots.figure_curves(here, MODELS[model], (config.num_codes,), config.rows)
         figures[f"final_{model}"] = vq_plots.figure_final(here, MODELS[model], (config.num_codes,), config.rows)
-    record.finish(metrics, summary(config, rows), figures)
-    return metrics
+    return metrics, summary(config, rows), figures
 
 
 def summary(config, rows):
@@ -214,5 +237,21 @@ def summary(config, rows):
         here = [r for r in rows if r["model"] == model]
         columns = ["row", "codes", *FINAL_KEYS] + (["mae"] if MODELS[model] == "reconstruction" else [])
         score = "test MSE" if MODELS[model] == "reconstruction" else "test accuracy"
-        lines += [f"## {model} (score = {score})", "", runio.markdown_table(here, columns), ""]
+        lines += [f"## {model} (score = {score})", "", runio.markdown_table(here, columns), *_findings(here, model), ""]
     return "\n".join(lines) + "\n"
+
+
+def _findings(rows, model):
+    """Each row against the baseline, in words: active codes per batch, test utilisation, score."""
+    by_row = {r["row"]: r for r in rows}
+    if "baseline" not in by_row:
+        return []
+
+    def said(r):
+        score = (f"test MSE {r['score']:.4f}, L1 {r['mae']:.4f}" if MODELS[model] == "reconstruction"
+                 else f"test accuracy {100 * r['score']:.1f}%")
+        return (f"{100 * r['active']:.1f}% of the codes active per batch, {100 * r['utilisation']:.1f}% used on the "
+                f"test images, {score}")
+    lines = [f"- baseline: {said(by_row['baseline'])}."]
+    lines += [f"- {name}: {said(r)}." for name, r in by_row.items() if name != "baseline"]
+    return lines

@@ -13,7 +13,6 @@ over training (recorded on a smaller evaluation set every ``record_every`` steps
 resumable part (``runio.Run.part``); its test-set code indices are kept in ``parts/NAME.indices.npz``.
 """
 import dataclasses
-import functools
 import io
 import sys
 
@@ -156,19 +155,17 @@ def plan(config):
             for model in config.models for size in config.sizes for variant in config.variants]
 
 
-@functools.lru_cache(maxsize=1)
-def _datasets(config, backend_name):
-    return load_data(config)
+_datasets = vq_training.cached_loader(load_data)
 
 
 def prepare(config):
     """Load the data before a run directory is made (no data, no run)."""
-    _datasets(config, backend.name())
+    _datasets(config)
 
 
 def compute_part(config, part, run_dir, progress):
     model, size, variant = part.args
-    return train_part(config, model, size, variant, _datasets(config, backend.name()), run_dir, progress)
+    return train_part(config, model, size, variant, _datasets(config), run_dir, progress)
 
 
 def run(config, out_dir, progress=True):

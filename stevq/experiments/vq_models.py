@@ -75,13 +75,13 @@ def pool_classifier(classes=10, width=64, dtype="float32"):
                      nn.Dense(classes, dtype, "uniform"))
 
 
-def mlp_encoder(latent_dim=2, hidden=64, dtype="float64"):
+def mlp_encoder(latent_dim=2, hidden=64, dtype=None):
     """Vectors -> latent_dim embeddings: dense(hidden) -> ReLU -> dense(hidden) -> ReLU -> dense(latent)."""
     _check(hidden, latent_dim)
     return nn.serial(nn.Dense(hidden, dtype), nn.Relu, nn.Dense(hidden, dtype), nn.Relu, nn.Dense(latent_dim, dtype))
 
 
-def mlp_decoder(out_dim, hidden=64, dtype="float64"):
+def mlp_decoder(out_dim, hidden=64, dtype=None):
     """latent vectors -> out_dim reconstructions (same shape as ``mlp_encoder``, mirrored)."""
     _check(hidden, out_dim)
     return nn.serial(nn.Dense(hidden, dtype), nn.Relu, nn.Dense(hidden, dtype), nn.Relu, nn.Dense(out_dim, dtype))

@@ -49,6 +49,7 @@ def figure_curves(parts, task, sizes, variants):
         for column in range(len(sizes)):
             axes[0][column].set_yscale("log")
     axes[1][0].legend(fontsize=7, ncol=2)
+    figure.suptitle(f"{task.capitalize()} through a VQ bottleneck: test-set metrics during training", fontsize=11)
     figure.tight_layout()
     return figure
 
@@ -68,6 +69,9 @@ def figure_final(parts, task, sizes, variants):
         axes[0][column].set_title(f"K = {size}", fontsize=10)
     axes[0][0].set_ylabel("codes used on the test set (%)")
     axes[1][0].set_ylabel(SCORE_LABEL[task] + (" (%)" if task == "classification" else ""))
+    for axis in axes[-1]:
+        axis.set_xlabel("quantizer variant")
+    figure.suptitle(f"{task.capitalize()} through a VQ bottleneck: after training", fontsize=11)
     figure.tight_layout()
     return figure
 
@@ -89,5 +93,6 @@ def figure_active(parts, models, variants, smooth=10):
         axes[0][column].set_xlabel("step")
     axes[0][0].set_ylabel(f"active codes per batch (%, mean of {smooth} steps)")
     axes[0][0].legend(fontsize=7, ncol=2)
+    figure.suptitle("Share of the codebook used by each training batch", fontsize=11)
     figure.tight_layout()
     return figure

@@ -187,18 +187,20 @@ def alternating_lr(rows, indices, num_codes, rate, gain=1.0):
     lr (Huh et al.'s example uses 50) diverges once a code holds a large share of the batch, which
     is exactly what happens under index collapse. Here lr = rate / max_k h_k: the busiest code moves
     ``rate`` of the way, the others proportionally less, never more than that.
+    A 0-d array in the dtype of ``rows``, left on the device (no host round trip per step).
     """
     xp = namespace_of(rows)
-    busiest = float(xp.max(xp.sum(ops.one_hot(indices, num_codes, rows.dtype), axis=0)))
+    busiest = xp.max(xp.sum(ops.one_hot(indices, num_codes, rows.dtype), axis=0))
     return rate * rows.shape[0] * rows.shape[1] / (2.0 * busiest * gain * gain)
 
 
 def _affine_gain(params, affine_lr):
-    """Largest |1 + a s| of the learned affine codebook (1 without one)."""
+    """Largest |1 + a s| of the learned affine codebook, at least 1e-3 (1 without one); a 0-d
+    array on the device when there is one."""
     if "scale" not in params:
         return 1.0
     xp = namespace_of(params["scale"])
-    return max(float(xp.max(xp.abs(1.0 + affine_lr * params["scale"]))), 1e-3)
+    return xp.maximum(xp.max(xp.abs(1.0 + affine_lr * params["scale"])), 1e-3)
 
 
 def _vq_quantizer(name, variant, s, dim):

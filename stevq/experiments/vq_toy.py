@@ -189,7 +189,12 @@ def figure_divergence(runs):
             axis.set_title(f"{r['variant']}, codes x{r['code_scale']:g}\nstep {snap['step']}: "
                            f"{len(chosen)}/{len(codebook)} codes chosen", fontsize=8)
             axis.tick_params(labelsize=7)
+        axes[row][0].set_ylabel("latent coordinate 2", fontsize=8)
+    for axis in axes[-1]:
+        axis.set_xlabel("latent coordinate 1", fontsize=8)
     axes[0][0].legend(fontsize=7, loc="upper left")
+    figure.suptitle(f"2-D latents of the {len(runs[0]['snapshots'][0]['z_e'])} held-out points, the codes, and the "
+                    "codes they choose, over training", fontsize=10)
     figure.tight_layout()
     return figure
 
@@ -198,8 +203,9 @@ def figure_curves(runs):
     """Utilisation, perplexity, reconstruction MSE and sliced Wasserstein gap over training."""
     panels = (("utilisation", "codebook utilisation"), ("perplexity", "perplexity"),
               ("score", "reconstruction MSE"), ("sliced_wasserstein", "gap (sliced W2)"))
-    figure, axes = plt().subplots(1, len(panels), figsize=(4.0 * len(panels), 3.2))
+    figure, axes = plt().subplots(1, len(panels), figsize=(4.0 * len(panels), 3.5))
     for axis, (key, label) in zip(axes, panels):
+        axis.set_title(label, fontsize=10)
         for r in runs:
             style = "-" if r["variant"] == "ste" else "--"
             axis.plot(r["history"]["step"], r["history"][key], style,
@@ -207,6 +213,7 @@ def figure_curves(runs):
         axis.set_xlabel("step")
         axis.set_ylabel(label)
     axes[0].legend(fontsize=7)
+    figure.suptitle("Toy VQ autoencoder, measured on the held-out points during training", fontsize=11)
     figure.tight_layout()
     return figure
 

@@ -17,9 +17,14 @@ gap between embeddings and codes (``stevq.metrics``); also the utilisation over 
 batches since the last record and the fraction of codes that received gradient at that step.
 At every step the share of codes chosen in the current batch ("active", vqtorch's "active %") is kept.
 A NaN or inf in the encoder output, the loss or the evaluation stops the run with
-``runio.NonFiniteError`` naming the step and the last good metrics.
+``runio.NonFiniteError`` naming the step and the last good metrics. On a GPU a step reads one
+pair of numbers back to the host (the loss and the encoder output's largest |value|, checked
+together); the library's own per-array checks are left to that check
+(``validate.values_checked_by_caller``) and the chosen codes are read back once per record.
 """
 import dataclasses
+import functools
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -28,6 +33,7 @@ from autograd.tracer import getval
 from stevq import metrics, ops, optim, runio, validate
 from stevq.autodiff import value_and_grad
 from stevq.backend import asarray, namespace_of, to_numpy
+from stevq.backend import name as backend_name
 from stevq.data import minibatch_indices
 
 TASKS = ("reconstruction", "classification")
@@ -88,6 +94,15 @@ class Data:
             yield self.x[start:stop, ...], None if self.y is None else self.y[start:stop]
 
 
+def cached_loader(load_data):
+    """``load_data(config)`` computed once per (config, backend) in a process, for an experiment's
+    ``prepare`` and ``compute_part`` (``scheduler``): the parts of a run share one copy of the data."""
+    @functools.lru_cache(maxsize=1)
+    def cached(config, backend_name):
+        return load_data(config)
+    return lambda config: cached(config, backend_name())
+
+
 def init_network(network, rng):
     """Initial (params, quantizer_state) of ``network``; ``rng`` a numpy Generator."""
     latent_shape, encoder = network.encoder[0](rng, network.input_shape)
@@ -106,12 +121,18 @@ def task_loss(network, prediction, x, y):
     return ops.cross_entropy(prediction, y)
 
 
-def forward(network, params, state, x, indices=None, step=None, last_good=None, where="forward"):
-    """(prediction, aux) for inputs ``x``; the encoder output is checked for NaN/inf first."""
+def forward(network, params, state, x, indices=None, step=None, last_good=None, where="forward", side=None):
+    """(prediction, aux) for inputs ``x``; the encoder output is checked for NaN/inf first, or, in a
+    training step (``side`` a dict), its largest |value| is left in side["encoder_max_abs"] on the
+    device for the step's one combined check."""
     z_e = network.encoder[1](params["encoder"], x)
     value = getval(z_e)
     xp = namespace_of(value)
-    runio.check_finite(step, {"encoder_output_max_abs": float(xp.max(xp.abs(value)))}, last_good, where)
+    largest = xp.max(xp.abs(value))
+    if side is None:
+        runio.check_finite(step, {"encoder_output_max_abs": float(largest)}, last_good, where)
+    else:
+        side["encoder_max_abs"] = largest
     out, aux = network.quantizer.apply(params["quantizer"], state, z_e, indices)
     return network.readout[1](params["readout"], out), aux
 
@@ -156,6 +177,12 @@ def evaluate(network, params, state, data, gap_rows=4096, keep_rows=0, step=None
     return scores, kept
 
 
+def _read_back(*scalars):
+    """0-d device arrays as Python floats, in one device-to-host transfer."""
+    xp = namespace_of(scalars[0])
+    return [float(v) for v in to_numpy(xp.stack([xp.astype(s, xp.float64) for s in scalars]))]
+
+
 def _with_params(opt_state, params):
     """The optimizer state with its parameters replaced (every ``stevq.optim`` state is a tuple
     whose first item is the parameter tree): the quantizer changes parameters outside the optimizer."""
@@ -175,9 +202,10 @@ def train(network, params, state, data, eval_data, schedule, description="traini
     opt_state = opt_init(params)
     history, snapshots, active, last_good = {}, [], [], None
     window = np.zeros(num_codes, dtype=np.int64)  # how often each code was chosen since the last record
+    chosen = []  # the step's indices since the last record, on the device until the record
 
     def objective(p, quantizer_state, x, y, indices, step, side):
-        prediction, aux = forward(network, p, quantizer_state, x, indices, step, last_good, description)
+        prediction, aux = forward(network, p, quantizer_state, x, indices, step, last_good, description, side)
         side.update(indices=getval(aux["indices"]), z_e=getval(aux["z_e"]))
         loss = task_loss(network, prediction, x, y)
         if aux["loss"] is None:
@@ -188,6 +216,14 @@ def train(network, params, state, data, eval_data, schedule, description="traini
 
     def record(step, train_loss, coverage):
         nonlocal last_good, window
+        if chosen:  # the steps' codes since the last record, read back in one transfer
+            xp = namespace_of(chosen[0])
+            codes = to_numpy(xp.concat([xp.reshape(c, (-1,)) for c in chosen], axis=0)).astype(np.int64)
+            for step_codes in np.split(codes, np.cumsum([math.prod(c.shape) for c in chosen])[:-1]):
+                counts = np.bincount(step_codes, minlength=num_codes)
+                window += counts
+                active.append(float(np.mean(counts > 0)))
+            chosen.clear()
         keep = schedule.snapshot_rows if step in schedule.snapshot_steps else 0
         where = f"{description} (evaluation)"
         scores, kept = evaluate(network, params, state, eval_data, schedule.gap_rows, keep, step, last_good, where)
@@ -207,32 +243,34 @@ def train(network, params, state, data, eval_data, schedule, description="traini
     for step in runio.progress(range(1, schedule.steps + 1), description, show_progress):
         x, y = data.take(next(batches))
         current = params
-        if step == 1:
-            quantizer_params, state = quantizer.data_init(
-                params["quantizer"], state, lambda: network.encoder[1](current["encoder"], x), rng)
+        with validate.values_checked_by_caller():  # by the one check of the loss below
+            if step == 1:
+                quantizer_params, state = quantizer.data_init(
+                    params["quantizer"], state, lambda: network.encoder[1](current["encoder"], x), rng)
+                if quantizer_params is not params["quantizer"]:
+                    params = dict(params, quantizer=quantizer_params)
+                    opt_state = _with_params(opt_state, params)
+                    current = params
+            quantizer_params, state, indices = quantizer.before_step(
+                params["quantizer"], state, lambda: network.encoder[1](current["encoder"], x))
             if quantizer_params is not params["quantizer"]:
                 params = dict(params, quantizer=quantizer_params)
                 opt_state = _with_params(opt_state, params)
-                current = params
-        quantizer_params, state, indices = quantizer.before_step(
-            params["quantizer"], state, lambda: network.encoder[1](current["encoder"], x))
-        if quantizer_params is not params["quantizer"]:
-            params = dict(params, quantizer=quantizer_params)
-            opt_state = _with_params(opt_state, params)
-        side = {}
-        loss, grads = gradient(params, state, x, y, indices, step, side)
-        runio.check_finite(step, {"loss": float(loss)}, last_good, where=description)
+            side = {}
+            loss, grads = gradient(params, state, x, y, indices, step, side)
+        loss_value, encoder_max_abs = _read_back(loss, side["encoder_max_abs"])
+        runio.check_finite(step, {"loss": loss_value, "encoder_output_max_abs": encoder_max_abs},
+                           last_good, where=description)
         opt_state = opt_update(step - 1, grads, opt_state)
         params = get_params(opt_state)
-        quantizer_params, state = quantizer.after_step(params["quantizer"], state, side, rng)
+        with validate.values_checked_by_caller():
+            quantizer_params, state = quantizer.after_step(params["quantizer"], state, side, rng)
         if quantizer_params is not params["quantizer"]:
             params = dict(params, quantizer=quantizer_params)
             opt_state = _with_params(opt_state, params)
-        counts = np.bincount(to_numpy(side["indices"]).astype(np.int64), minlength=num_codes)
-        window += counts
-        active.append(float(np.mean(counts > 0)))
+        chosen.append(side["indices"])
         if step % schedule.record_every == 0 or step == schedule.steps or step in schedule.snapshot_steps:
             codebook_gradient = grads["quantizer"].get("codebook")
             coverage = None if codebook_gradient is None else metrics.gradient_coverage(codebook_gradient)
-            record(step, float(loss), coverage)
+            record(step, loss_value, coverage)
     return {"params": params, "state": state, "history": history, "snapshots": snapshots, "active": active}

@@ -1,25 +1,48 @@
 """Graders for the course assignments in lectures/assignments/.
 
-Each ``check_*`` function takes the student's function, runs it on random inputs, compares it with
-stevq's reference and returns a ``Report`` that says PASSED, or what is wrong and how to fix it:
+Each ``check_*`` function takes the student's function, runs it on random inputs (``seed`` picks
+them), compares it with stevq's reference and returns a ``Report`` that says PASSED, or what is
+wrong and how to fix it. A submission that calls the stevq function it was asked to write fails
+with a message saying so (``guard``).
 
-    check_lookup_vjp(lookup_vjp)                         # one_hot(indices)^T @ g
-    check_codebook_grad(codebook_grad)                   # 2/(N D) one_hot(q)^T (C[q] - Z)
-    check_sync_straight_through(sync_straight_through)   # Huh et al.'s synchronised update
-    check_expected_relu_coarse_grad(expected_relu_coarse_grad)   # Yin et al.'s closed form
-    check_fsq_bound(fsq_bound)                           # Mentzer et al.'s bound
+    check_lookup_vjp(lookup_vjp)                         # A1: one_hot(indices)^T @ g
+    check_codebook_grad(codebook_grad)                   # A1: 2/(N D) one_hot(q)^T (C[q] - Z)
+    check_straight_through_output(straight_through_output)   # A2: the plain VQ STE output
+    check_sync_straight_through(sync_straight_through)   # A2: Huh et al.'s synchronised update
+    check_expected_identity_coarse_grad(expected_identity_coarse_grad)   # A3: Yin et al., identity STE
+    check_expected_relu_coarse_grad(expected_relu_coarse_grad)   # A3: Yin et al., ReLU STE
+    check_fsq_bound(fsq_bound)                           # A4: Mentzer et al.'s bound
+    check_fsq_quantize(fsq_quantize)                     # A4: round_ste(bound) / floor(L/2)
+    check_straight_through(straight_through)             # A5: the STE as an autograd primitive
+    check_binary_step(binary_step)                       # A5: the ReLU STE through it
+    check_cluster_stats(cluster_stats)                   # A6: n_k and s_k of a batch
+    check_ema_update(ema_update)                         # A6: one EMA codebook step
+    check_rotation_vjp(rotation_vjp)                     # A7: (||q||/||e||) R^T g
+    check_rotation_trick(rotation_trick)                 # A7: the rule as a primitive
 
-``stevq.grading.solutions`` holds reference solutions for instructors (and the tests).
+The reference solutions are instructor material: they live in the master notebooks of
+lectures/assignments/master/, not in this package.
 """
-from . import solutions
-from .exercises import (check_codebook_grad, check_expected_relu_coarse_grad, check_fsq_bound,
-                        check_lookup_vjp, check_sync_straight_through)
+from .engine_exercises import (check_binary_step, check_cluster_stats, check_ema_update, check_rotation_trick,
+                               check_rotation_vjp, check_straight_through)
+from .exercises import (check_codebook_grad, check_expected_identity_coarse_grad, check_expected_relu_coarse_grad,
+                        check_fsq_bound, check_fsq_quantize, check_lookup_vjp, check_straight_through_output,
+                        check_sync_straight_through)
 from .report import Report
 
 GRADERS = {
     "lookup_vjp": check_lookup_vjp,
     "codebook_grad": check_codebook_grad,
+    "straight_through_output": check_straight_through_output,
     "sync_straight_through": check_sync_straight_through,
+    "expected_identity_coarse_grad": check_expected_identity_coarse_grad,
     "expected_relu_coarse_grad": check_expected_relu_coarse_grad,
     "fsq_bound": check_fsq_bound,
+    "fsq_quantize": check_fsq_quantize,
+    "straight_through": check_straight_through,
+    "binary_step": check_binary_step,
+    "cluster_stats": check_cluster_stats,
+    "ema_update": check_ema_update,
+    "rotation_vjp": check_rotation_vjp,
+    "rotation_trick": check_rotation_trick,
 }

@@ -14,6 +14,7 @@ from autograd import grad
 
 from .. import fsq, ops, vq
 from ..backend import asarray, to_numpy
+from ..ops import shape as _shape
 from ..theory import yin2019
 from .report import Mistake, as_host, close, grade, name_factor, run_student, scale_factor, worst
 
@@ -77,7 +78,7 @@ def check_lookup_vjp(lookup_vjp, seed=0):
             raise Mistake("wrong values " + worst(got, expected, "code") +
                           f" (indices = {indices.tolist()})")
         return ["correct on 3 random inputs, including a code chosen 3+ times and unused codes"]
-    return grade("lookup_vjp (the VJP of a codebook lookup)", checks)
+    return grade("lookup_vjp (the VJP of a codebook lookup)", checks, forbidden=(_shape._take_rows_vjp,))
 
 
 def check_codebook_grad(codebook_grad, seed=0):
@@ -112,7 +113,7 @@ def check_codebook_grad(codebook_grad, seed=0):
             raise Mistake("wrong values " + worst(got, expected, "code") +
                           f" (indices = {indices.tolist()})")
         return ["correct on 3 random inputs; unused codes get exactly zero, as they must"]
-    return grade("codebook_grad (the gradient of the codebook loss)", checks)
+    return grade("codebook_grad (the gradient of the codebook loss)", checks, forbidden=(vq.codebook_grad,))
 
 
 # ------------------------------------------------------ assignment 2: the synchronised straight-through
@@ -128,6 +129,40 @@ def _named_multiple(got, reference, nu):
         if abs(factor - value) < 1e-6:
             return label
     return f"{factor:.4g}"
+
+
+def check_straight_through_output(straight_through_output, seed=0):
+    """Grade ``straight_through_output(z_e, z_q)``: the plain VQ straight-through output
+    z_e + sg(z_q - z_e), forward z_q, gradient dL/dout to z_e and nothing to z_q, as
+    ``stevq.vq.straight_through``."""
+    def checks():
+        rng = np.random.default_rng(seed)
+        z_e, z_q, g = (asarray(rng.standard_normal((5, 3))) for _ in range(3))
+        host_e, host_q, host_g = to_numpy(z_e), to_numpy(z_q), to_numpy(g)
+        out = as_host(run_student(straight_through_output, z_e, z_q), "straight_through_output", host_q.shape)
+        if close(out, host_e):
+            raise Mistake("the forward value is z_e, not z_q: the stop-gradient is on the wrong term")
+        if not close(out, host_q, rtol=1e-12, atol=1e-12):
+            raise Mistake("the forward value must equal z_q; " + worst(out, host_q))
+
+        def loss(a, b):
+            return ops.sum(ops.multiply(straight_through_output(a, b), host_g))  # a, b: host arrays
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # autograd warns when the output ignores an input
+            grad_e = as_host(run_student(grad(loss, 0), z_e, z_q), "the gradient to z_e", host_q.shape)
+            grad_q = as_host(run_student(grad(loss, 1), z_e, z_q), "the gradient to z_q", host_q.shape)
+        if close(grad_e, 0 * host_g) and close(grad_q, host_g):
+            raise Mistake("the gradient goes to z_q instead of z_e: that is z_q + sg(z_e - z_q) "
+                          "(or plain z_q); the encoder must receive dL/dout")
+        if close(grad_q, host_g):
+            raise Mistake("z_q receives dL/dout as well: the difference z_q - z_e must be inside the stop-gradient")
+        if _named_multiple(grad_e, host_g, 1.0) != "1":
+            raise Mistake("the encoder (z_e) must receive dL/dout unchanged; " + worst(grad_e, host_g))
+        if not close(grad_q, 0 * host_g):
+            raise Mistake("z_q must receive no gradient from the plain STE; " + worst(grad_q, 0 * host_g))
+        return ["forward z_q; dL/dout to z_e and nothing to z_q, as stevq.vq.straight_through"]
+    return grade("straight_through_output (the plain VQ straight-through output)", checks,
+                 forbidden=(vq.straight_through,))
 
 
 def check_sync_straight_through(sync_straight_through, seed=0):
@@ -154,7 +189,7 @@ def check_sync_straight_through(sync_straight_through, seed=0):
                 raise Mistake(f"the forward value must equal z_q (nu = {nu}); " + worst(out, host_q))
 
             def loss(a, b):
-                return ops.sum(ops.multiply(sync_straight_through(a, b, nu), g))
+                return ops.sum(ops.multiply(sync_straight_through(a, b, nu), host_g))  # a, b: host arrays
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # autograd warns when the output ignores an input
                 grad_e = as_host(run_student(grad(loss, 0), z_e, z_q), "the gradient to z_e", host_q.shape)
@@ -182,7 +217,8 @@ def check_sync_straight_through(sync_straight_through, seed=0):
                 notes.append(f"forward equals z_q up to rounding (largest difference "
                              f"{np.max(np.abs(out - host_q)):.1e}); stevq.ste.straight_through makes it exact")
         return ["correct forward value and gradients for nu = 0.7 and nu = 2.0"] + notes[:1]
-    return grade("sync_straight_through (the synchronised update of Huh et al.)", checks)
+    return grade("sync_straight_through (the synchronised update of Huh et al.)", checks,
+                 forbidden=(vq.sync_straight_through,))
 
 
 # ------------------------------------------------------ assignment 3: the expected ReLU coarse gradient
@@ -210,6 +246,36 @@ RELU_MISTAKES = (
      "this is the expected coarse gradient of the *identity* STE, 1/sqrt(2 pi) (||v||^2 w^ - (v^T v*) w*^); "
      "the ReLU STE passes gradient only where Zw > 0, which halves it and adds the (1^T v) terms"),
 )
+
+
+def check_expected_identity_coarse_grad(expected_identity_coarse_grad, seed=0):
+    """Grade ``expected_identity_coarse_grad(v, w, v_star, w_star) -> (n,)``, Yin et al.'s
+    E_Z g_id = 1/sqrt(2 pi) (||v||^2 w^ - (v^T v*) w*^), against ``stevq.theory.yin2019``."""
+    def checks():
+        rng = np.random.default_rng(seed)
+        for trial in range(3):
+            v, v_star = rng.standard_normal(6), rng.standard_normal(6)
+            w, w_star = rng.standard_normal(4) * (0.5 + 3 * trial), rng.standard_normal(4) * (1 + trial)
+            args = tuple(asarray(a) for a in (v, w, v_star, w_star))
+            expected = to_numpy(yin2019.expected_coarse_grad(*args, "identity"))
+            got = as_host(run_student(expected_identity_coarse_grad, *args), "expected_identity_coarse_grad", (4,))
+            if close(got, expected):
+                continue
+            identity = dict(square_term=False, cross_sign=0.0, scale=1.0 / SQRT_2PI)
+            if close(got, _relu_formula(v, w, v_star, w_star)):
+                raise Mistake("this is the ReLU STE's expected coarse gradient; the identity STE passes the "
+                              "gradient everywhere: 1/sqrt(2 pi) (||v||^2 w^ - (v^T v*) w*^)")
+            for switches, meaning in RELU_MISTAKES[:2]:
+                if close(got, _relu_formula(v, w, v_star, w_star, **identity, **switches)):
+                    raise Mistake(meaning)
+            factor = scale_factor(got, expected)
+            if factor is not None:
+                raise Mistake(name_factor(factor, {1.0: "", SQRT_2PI: "the factor 1/sqrt(2 pi) is missing",
+                                                   0.5: "the identity STE has 1/sqrt(2 pi), not 1/(2 sqrt(2 pi))"}))
+            raise Mistake("wrong values " + worst(got, expected, "component"))
+        return ["correct at 3 random points (several ||w|| and ||w*||)"]
+    return grade("expected_identity_coarse_grad (Yin et al. 2019)", checks,
+                 forbidden=(yin2019.expected_coarse_grad,))
 
 
 def check_expected_relu_coarse_grad(expected_relu_coarse_grad, seed=0):
@@ -241,7 +307,7 @@ def check_expected_relu_coarse_grad(expected_relu_coarse_grad, seed=0):
             raise Mistake(f"wrong values (||w|| = {np.linalg.norm(w):.3g}, ||w*|| = "
                           f"{np.linalg.norm(w_star):.3g}) " + worst(got, expected, "component"))
         return ["correct at 4 random points (several ||w||, ||w*|| = 1 and 2.5)"]
-    return grade("expected_relu_coarse_grad (Yin et al. 2019)", checks)
+    return grade("expected_relu_coarse_grad (Yin et al. 2019)", checks, forbidden=(yin2019.expected_coarse_grad,))
 
 
 # ------------------------------------------------------------------- assignment 4: the FSQ bound
@@ -300,4 +366,37 @@ def check_fsq_bound(fsq_bound, seed=0):
         counts = {levels[i]: len(np.unique(np.round(got[:, i]))) for i in range(len(levels))}
         raise Mistake(f"wrong values for the channels with L = {wrong} " + worst(got, expected, "(row, channel)")
                       + f"; round(your bound) takes {counts} distinct values (L: count), expected L each")
-    return grade("fsq_bound (finite scalar quantization)", checks)
+    return grade("fsq_bound (finite scalar quantization)", checks, forbidden=(fsq.bound,))
+
+
+def check_fsq_quantize(fsq_quantize, seed=0):
+    """Grade ``fsq_quantize(z, levels)``: round_ste(bound(z)) / floor(L/2) per channel, forward
+    and gradient (identity straight-through through the rounding), against ``stevq.fsq.quantize``."""
+    def checks():
+        rng = np.random.default_rng(seed)
+        levels = (2, 3, 5, 8)
+        z, g = rng.standard_normal((32, 4)) * 2, rng.standard_normal((32, 4))
+        expected = to_numpy(fsq.quantize(asarray(z), levels))
+        got = as_host(run_student(fsq_quantize, asarray(z), levels), "fsq_quantize", z.shape)
+        half = np.floor(np.asarray(levels) / 2)
+        if not close(got, expected):
+            if close(got, expected * half):
+                raise Mistake("divide the rounded values by floor(L/2), so that the codes lie in [-1, 1]")
+            if close(got, to_numpy(fsq.bound(asarray(z), levels)) / half):
+                raise Mistake("you did not round: the codes are round(bound(z)) / floor(L/2)")
+            raise Mistake("wrong codes " + worst(got, expected, "(row, channel)"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = as_host(run_student(grad(lambda x: ops.sum(ops.multiply(fsq_quantize(x, levels), g))), asarray(z)),
+                          "the gradient of fsq_quantize", z.shape)
+        expected = to_numpy(grad(lambda x: ops.sum(ops.multiply(fsq.quantize(x, levels), asarray(g))))(asarray(z)))
+        if close(got, expected):
+            return ["codes and gradient agree with stevq.fsq.quantize"]
+        if close(got, 0 * expected):
+            raise Mistake("no gradient reaches z: rounding has derivative zero; round with stevq.ste.round_ste "
+                          "(the identity straight-through estimator)")
+        if close(got, expected * half):
+            raise Mistake("the gradient misses the factor 1/floor(L/2): divide after rounding, inside the graph")
+        raise Mistake("wrong gradient " + worst(got, expected, "(row, channel)"))
+    return grade("fsq_quantize (FSQ codes with a straight-through gradient)", checks,
+                 forbidden=(fsq.quantize, fsq.bound))

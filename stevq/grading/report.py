@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 
 from ..backend import is_array, to_numpy
+from .guard import ReferenceCalled, forbid, qualified_name
 
 RTOL, ATOL = 1e-6, 1e-9
 
@@ -41,17 +42,33 @@ class Mistake(Exception):
     """Raised inside a grader to stop at the first problem; its message goes into the report."""
 
 
+_FORBIDDEN = []  # stevq functions the exercise being graded asks the student to write (set by grade)
+
+
 def run_student(function, *args, **kwargs):
-    """Call the student's function; turn "not implemented yet" and crashes into a Mistake."""
-    try:
-        return function(*args, **kwargs)
-    except NotImplementedError as error:
-        raise Mistake(f"not implemented yet: {error or 'the function raises NotImplementedError'}. "
-                      "Replace the `raise NotImplementedError` line with your code.") from None
-    except Exception as error:  # the student's bug, reported in words instead of a traceback
-        shapes = ", ".join(f"{tuple(a.shape)}" if hasattr(a, "shape") else repr(a) for a in args)
-        raise Mistake(f"your function raised {type(error).__name__}: {error} "
-                      f"(called with arguments of shapes/values {shapes})") from None
+    """Call the student's function on host (NumPy) copies of the array arguments, whatever the
+    backend: students write NumPy, and under CuPy a device array would make np.* raise TypeError.
+    Turn "not implemented yet", crashes and calls to the stevq function the exercise asks for (see
+    ``grade``'s ``forbidden``) into a Mistake."""
+    args = tuple(to_numpy(a) if is_array(a) else a for a in args)
+    with forbid(*_FORBIDDEN) as calls:
+        try:
+            result = function(*args, **kwargs)
+        except ReferenceCalled:
+            pass
+        except NotImplementedError as error:
+            if not calls:
+                raise Mistake(f"not implemented yet: {error or 'the function raises NotImplementedError'}. "
+                              "Replace the `raise NotImplementedError` line with your code.") from None
+        except Exception as error:  # the student's bug, reported in words instead of a traceback
+            if not calls:
+                shapes = ", ".join(f"{tuple(a.shape)}" if hasattr(a, "shape") else repr(a) for a in args)
+                raise Mistake(f"your function raised {type(error).__name__}: {error} "
+                              f"(called with arguments of shapes/values {shapes})") from None
+        if calls:
+            raise Mistake(f"your code calls {calls[0]}, stevq's own implementation of what this part asks "
+                          "you to write: this part scores zero until you write it yourself.")
+    return result
 
 
 def as_host(result, name, shape):
@@ -113,11 +130,18 @@ def worst(got, expected, label="entry"):
     return f"at {label} {where}: got {got[index]!r}, expected {expected[index]!r}"
 
 
-def grade(exercise, checks):
+def grade(exercise, checks, forbidden=()):
     """Run ``checks`` (a function that raises Mistake at the first problem and returns a list of
-    notes) and wrap the outcome in a Report."""
+    notes) and wrap the outcome in a Report. While ``checks`` runs, every call of the student's code
+    through ``run_student`` fails if it reaches one of the ``forbidden`` stevq functions."""
+    for function in forbidden:
+        qualified_name(function)  # a TypeError here is the grader's bug, not the student's
+    previous = list(_FORBIDDEN)
+    _FORBIDDEN[:] = forbidden
     try:
         notes = checks() or []
     except Mistake as mistake:
         return Report(exercise, False, [str(mistake)])
+    finally:
+        _FORBIDDEN[:] = previous
     return Report(exercise, True, list(notes))

@@ -23,7 +23,7 @@ import math
 from autograd.extend import defvjp, primitive
 from autograd.tracer import getval
 
-from ..backend import namespace_of
+from ..backend import device_of, namespace_of
 from .shape import concat, reshape
 
 
@@ -63,7 +63,7 @@ def _to_blocks(x, stride, padding, hb, wb):
     n, h, w, c = x.shape
     if stride == 1 and padding == 0 and (hb, wb) == (h, w):
         return x
-    blocks = xp.zeros((n, hb, wb, stride, stride, c), dtype=x.dtype)
+    blocks = xp.zeros((n, hb, wb, stride, stride, c), dtype=x.dtype, device=device_of(x))
     for r, y0, rows, top in _phases(h, stride, padding):
         for q, x0, cols, left in _phases(w, stride, padding):
             blocks[:, top:top + rows, left:left + cols, r, q, :] = x[:, y0::stride, x0::stride, :]
@@ -78,7 +78,7 @@ def _from_blocks(blocks, stride, padding, image_shape):
     if stride == 1 and padding == 0 and (hb, wb) == (h, w):
         return blocks
     blocks = xp.reshape(blocks, (n, hb, wb, stride, stride, c))
-    image = xp.empty((n, h, w, c), dtype=blocks.dtype)
+    image = xp.empty((n, h, w, c), dtype=blocks.dtype, device=device_of(blocks))
     for r, y0, rows, top in _phases(h, stride, padding):
         for q, x0, cols, left in _phases(w, stride, padding):
             image[:, y0::stride, x0::stride, :] = blocks[:, top:top + rows, left:left + cols, r, q, :]
@@ -108,7 +108,7 @@ def add_block_patches(rows, image_shape, kh, kw, stride=1, padding=0):
         return xp.reshape(rows, (n, h, w, c))
     (out_h, bh, hb), (out_w, bw, wb) = _grid(h, kh, stride, padding), _grid(w, kw, stride, padding)
     patches = xp.reshape(rows, (n, out_h, out_w, bh * bw, stride * stride * c))
-    blocks = xp.zeros((n, hb, wb, stride * stride * c), dtype=rows.dtype)
+    blocks = xp.zeros((n, hb, wb, stride * stride * c), dtype=rows.dtype, device=device_of(rows))
     for a in range(bh):
         for b in range(bw):
             blocks[:, a:a + out_h, b:b + out_w, :] += patches[:, :, :, a * bw + b, :]
@@ -128,7 +128,7 @@ def tap_blocks(kernel, stride):
     bh, bw = math.ceil(kh / stride), math.ceil(kw / stride)
     xp = namespace_of(getval(kernel))
     if bh * stride > kh:
-        kernel = concat([kernel, xp.zeros((a, b, bh * stride - kh, kw), dtype=kernel.dtype)], axis=2)
+        kernel = concat([kernel, xp.zeros((a, b, bh * stride - kh, kw), dtype=kernel.dtype, device=device_of(kernel))], axis=2)
     if bw * stride > kw:
-        kernel = concat([kernel, xp.zeros((a, b, bh * stride, bw * stride - kw), dtype=kernel.dtype)], axis=3)
+        kernel = concat([kernel, xp.zeros((a, b, bh * stride, bw * stride - kw), dtype=kernel.dtype, device=device_of(kernel))], axis=3)
     return reshape(kernel, (a, b, bh, stride, bw, stride))

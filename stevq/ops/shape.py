@@ -7,7 +7,7 @@ import math
 import numpy as np
 from autograd.extend import defvjp, defvjp_argnum, notrace_primitive, primitive
 
-from ..backend import namespace_of
+from ..backend import device_of, namespace_of, resolve_dtype
 from ._util import unbroadcast
 
 
@@ -84,7 +84,7 @@ def _getitem_vjp(ans, x, index):
 
     def vjp(g):
         xp = namespace_of(g)
-        grad = xp.zeros(x.shape, dtype=g.dtype)
+        grad = xp.zeros(x.shape, dtype=g.dtype, device=device_of(g))
         if len(target) != len(index):
             g = xp.reshape(g, tuple(grad[target].shape))
         grad[target] = g
@@ -97,10 +97,12 @@ defvjp(getitem, _getitem_vjp)
 
 @notrace_primitive
 def one_hot(indices, num_classes, dtype=None):
-    """one_hot(i)[..., k] = 1{i == k}, as floats (``dtype``, default float64). Not differentiable."""
+    """one_hot(i)[..., k] = 1{i == k}, as floats (``dtype``, default: the backend's default float).
+    Not differentiable."""
     xp = namespace_of(indices)
-    dtype = xp.float64 if dtype is None else dtype
-    return xp.astype(xp.expand_dims(indices, axis=-1) == xp.arange(num_classes), dtype)
+    dtype = resolve_dtype(dtype)
+    classes = xp.arange(num_classes, dtype=indices.dtype, device=device_of(indices))
+    return xp.astype(xp.expand_dims(indices, axis=-1) == classes, dtype)
 
 
 @primitive
@@ -149,7 +151,7 @@ def _take_rows_vjp(ans, table, indices):
             return np.reshape(_segment_sums(flat, rows, table.shape[0]), table.shape)
         # one_hot(indices)^T built directly as (K, N) rows: a contiguous operand for the matmul,
         # and half the time of building (N, K) and transposing it
-        picks_t = xp.astype(xp.expand_dims(xp.arange(table.shape[0]), axis=1) == xp.expand_dims(flat, axis=0), g.dtype)
+        picks_t = xp.astype(xp.expand_dims(xp.arange(table.shape[0], device=device_of(flat)), axis=1) == xp.expand_dims(flat, axis=0), g.dtype)
         return xp.reshape(picks_t @ rows, table.shape)
     return vjp
 

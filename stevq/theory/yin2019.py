@@ -40,8 +40,8 @@ SQRT_2PI = math.sqrt(2.0 * math.pi)
 # ----------------------------------------------------------------------------------------- helpers
 
 def _float64(x, name, ndim=None):
-    """Validated ``x`` as float64 in its own namespace."""
-    validate.array(x, name, ndim=ndim)
+    """Validated ``x`` as float64 in its own namespace (host NumPy arrays welcome on any backend)."""
+    validate.array(x, name, ndim=ndim, host=True)
     xp = namespace_of(x)
     return xp.astype(x, xp.float64)
 

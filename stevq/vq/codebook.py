@@ -5,7 +5,7 @@ import numpy as np
 from autograd.tracer import getval
 
 from .. import ops, validate
-from ..backend import asarray, namespace_of, to_numpy
+from ..backend import asarray, device_of, namespace_of, to_numpy
 from .core import _rows, check_codebook, check_embeddings, check_indices, nearest_code
 
 
@@ -104,6 +104,8 @@ def kmeans_plus_plus(z, num_codes, rng, lloyd_steps=0):
     probability D(z_i)^2 / sum_j D(z_j)^2, D the distance to the nearest code chosen so far.
     Then ``lloyd_steps`` k-means iterations (each code moves to the mean of its members; a code
     with no members stays). Random draws come from the numpy Generator ``rng`` on the host.
+    The seeding is sequential (each draw needs the distances to the codes drawn before), so it runs
+    on the host on one copy of the embeddings: one device-to-host transfer instead of one per code.
     """
     validate.array(z, "z")
     validate.number(num_codes, "num_codes", low=1, integer=True)
@@ -113,18 +115,18 @@ def kmeans_plus_plus(z, num_codes, rng, lloyd_steps=0):
     flat = _rows(z)
     if flat.shape[0] < 1:
         raise ValueError("z: need at least one embedding")
-    xp = namespace_of(flat)
-    chosen = [int(rng.integers(flat.shape[0]))]
-    nearest = xp.sum((flat - flat[chosen[0], ...]) ** 2, axis=1)
+    xp, host = namespace_of(flat), to_numpy(getval(flat))
+    chosen = [int(rng.integers(host.shape[0]))]
+    nearest = np.sum((host - host[chosen[0]]) ** 2, axis=1)
     for _ in range(num_codes - 1):
-        weights = np.cumsum(to_numpy(nearest).astype(np.float64))
+        weights = np.cumsum(nearest.astype(np.float64))
         if weights[-1] > 0:
             pick = int(np.searchsorted(weights, rng.random() * weights[-1], side="right"))
         else:  # every embedding already coincides with a code: repeat a uniform draw
-            pick = int(rng.integers(flat.shape[0]))
-        chosen.append(min(pick, flat.shape[0] - 1))
-        nearest = xp.minimum(nearest, xp.sum((flat - flat[chosen[-1], ...]) ** 2, axis=1))
-    codebook = xp.take(flat, asarray(np.asarray(chosen)), axis=0)
+            pick = int(rng.integers(host.shape[0]))
+        chosen.append(min(pick, host.shape[0] - 1))
+        nearest = np.minimum(nearest, np.sum((host - host[chosen[-1]]) ** 2, axis=1))
+    codebook = xp.take(flat, asarray(np.asarray(chosen), device=device_of(flat)), axis=0)
     for _ in range(lloyd_steps):
         codebook = _lloyd_step(flat, codebook)
     return codebook

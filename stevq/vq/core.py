@@ -13,7 +13,7 @@ Loss normalisation used throughout stevq.vq: a *mean over all N * D elements* (P
 from autograd.tracer import getval
 
 from .. import ops, ste, validate
-from ..backend import namespace_of
+from ..backend import device_of, namespace_of, to_numpy
 
 METRICS = ("l2", "cosine")
 
@@ -41,9 +41,9 @@ def check_indices(indices, num_codes, name="indices"):
     validate.number(num_codes, "num_codes", low=1, integer=True)
     validate.array(indices, name, dtype="int")
     value = getval(indices)
-    if value.size:
+    if value.size and validate.values_are_checked():
         xp = namespace_of(value)
-        low, high = int(xp.min(value)), int(xp.max(value))
+        low, high = (int(v) for v in to_numpy(xp.stack([xp.min(value), xp.max(value)])))  # one read
         if low < 0 or high >= num_codes:
             raise ValueError(f"{name}: values must lie in [0, {num_codes}), got min {low} and max {high}")
     return indices
@@ -102,7 +102,7 @@ def nearest_code(z, codebook, metric="l2"):
     xp = namespace_of(flat)
     if metric == "l2":  # [z_i, 1] . [-2 c_k, ||c_k||^2] = ||c_k||^2 - 2 z_i . c_k
         weights = xp.concat([xp.matrix_transpose(-2.0 * table), xp.sum(table * table, axis=1)[None, :]], axis=0)
-        ones = xp.ones((1, 1), dtype=flat.dtype)
+        ones = xp.ones((1, 1), dtype=flat.dtype, device=device_of(flat))
     else:
         flat, weights = _unit_rows(flat), xp.matrix_transpose(-_unit_rows(table))
     count, rows = flat.shape[0], max(1, SCORE_BLOCK // table.shape[0])

@@ -40,18 +40,19 @@ def _run(name, embeddings, initial_codes, steps, lr, affine_lr):
 
     chosen = xp.zeros((num_codes,), dtype=xp.bool)
     moved = xp.zeros((num_codes,), dtype=xp.bool)
-    for _ in range(steps):
-        if name == "running":
-            stats = update_running_affine(stats, embeddings, params["codebook"])
-        before = codes(params)
-        indices = nearest_code(embeddings, before)
-        chosen = chosen | (xp.sum(ops.one_hot(indices, num_codes, before.dtype), axis=0) > 0)
-        grads = grad(loss)(params, indices)
-        params = {key: params[key] - lr * grads[key] for key in params}
-        # the codes used at the next step: for "running" that includes the refreshed statistics
-        after = codes(params) if stats is None else running_affine_codebook(
-            params["codebook"], update_running_affine(stats, embeddings, params["codebook"]))
-        moved = moved | xp.any(after != before, axis=1)
+    with validate.values_checked_by_caller():  # no reads per step: distribution_gap checks the final codes
+        for _ in range(steps):
+            if name == "running":
+                stats = update_running_affine(stats, embeddings, params["codebook"])
+            before = codes(params)
+            indices = nearest_code(embeddings, before)
+            chosen = chosen | (xp.sum(ops.one_hot(indices, num_codes, before.dtype), axis=0) > 0)
+            grads = grad(loss)(params, indices)
+            params = {key: params[key] - lr * grads[key] for key in params}
+            # the codes used at the next step: for "running" that includes the refreshed statistics
+            after = codes(params) if stats is None else running_affine_codebook(
+                params["codebook"], update_running_affine(stats, embeddings, params["codebook"]))
+            moved = moved | xp.any(after != before, axis=1)
     final = after if steps else codes(params)
     count = lambda mask: float(xp.sum(xp.astype(mask, xp.float64))) / num_codes
     return {"never_updated": 1.0 - count(moved), "ever_chosen": count(chosen),

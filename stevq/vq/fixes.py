@@ -19,7 +19,7 @@ from autograd import value_and_grad
 from autograd.tracer import getval
 
 from .. import ops, optim, ste, validate
-from ..backend import asarray, namespace_of
+from ..backend import asarray, namespace_of, resolve_dtype
 from .core import _check_pair, _rows, check_codebook, check_indices, codebook_loss
 
 
@@ -56,12 +56,12 @@ def _check_groups(codebook, groups):
         raise ValueError(f"groups: {groups} groups do not divide the {codebook.shape[0]} codes evenly")
 
 
-def init_affine(dim, groups=1, dtype="float64"):
+def init_affine(dim, groups=1, dtype=None):
     """Parameters of the learned affine codebook: {"scale": 0, "shift": 0}, each (groups, dim),
     so that the re-parameterised codebook starts equal to the plain one."""
     validate.number(dim, "dim", low=1, integer=True)
     validate.number(groups, "groups", low=1, integer=True)
-    zeros = np.zeros((groups, dim))
+    zeros, dtype = np.zeros((groups, dim)), resolve_dtype(dtype)
     return {"scale": asarray(zeros, dtype), "shift": asarray(zeros, dtype)}
 
 
@@ -90,11 +90,12 @@ def affine_codebook(codebook, scale, shift, lr_scale=1.0, groups=1):
     return _grouped(codebook, ops.add(1.0, pieces[0]), pieces[1])
 
 
-def init_running_affine(dim, groups=1, dtype="float64"):
+def init_running_affine(dim, groups=1, dtype=None):
     """Running statistics for ``running_affine_codebook``: embedding mean/variance (D,), code
     mean/variance per group (groups, D), and the number of updates so far."""
     validate.number(dim, "dim", low=1, integer=True)
     validate.number(groups, "groups", low=1, integer=True)
+    dtype = resolve_dtype(dtype)
     return {"z_mean": asarray(np.zeros(dim), dtype), "z_var": asarray(np.ones(dim), dtype),
             "code_mean": asarray(np.zeros((groups, dim)), dtype),
             "code_var": asarray(np.ones((groups, dim)), dtype), "updates": 0}
@@ -159,10 +160,13 @@ def refine_codebook(params, z_e, indices, lr, inner_steps=1, momentum=0.0, veloc
     itself or any parameter tree with ``codebook_fn(params) -> codebook`` (e.g. an affine one);
     ``momentum`` and ``velocity`` (returned, to carry to the next call) give heavy-ball SGD.
 
+    ``lr`` is a number or a 0-d array on the device (``alternating_lr`` computes one from the batch).
+
     Returns Refinement(params, velocity, losses) with losses[t] the loss before step t + 1 and
-    losses[-1] the loss after the last step (inner_steps + 1 numbers).
+    losses[-1] the loss after the last step (inner_steps + 1 0-d arrays, left on the device:
+    ``float`` them to read them, which on a GPU waits for the device).
     """
-    validate.number(lr, "lr", low=0.0, low_inclusive=False)
+    validate.rate(lr, "lr")
     validate.number(inner_steps, "inner_steps", low=0, integer=True)
     codebook_fn = (lambda p: p) if codebook_fn is None else codebook_fn
     start = codebook_fn(params)
@@ -181,7 +185,7 @@ def refine_codebook(params, z_e, indices, lr, inner_steps=1, momentum=0.0, veloc
     losses = []
     for step in range(inner_steps):
         value, grads = value_and_grad(loss)(get_params(state))
-        losses.append(float(value))
+        losses.append(value)
         state = opt_update(step, grads, state)
-    losses.append(float(loss(get_params(state))))
+    losses.append(loss(get_params(state)))
     return Refinement(get_params(state), state[1], losses)

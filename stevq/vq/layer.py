@@ -14,7 +14,7 @@ alternating optimisation does after ``refine_codebook``.
 import numpy as np
 
 from .. import ops, validate
-from ..backend import asarray
+from ..backend import asarray, resolve_dtype
 from .core import METRICS, VQ_LOSS_CONVENTIONS, check_indices, nearest_code, straight_through, vq_loss
 from .fixes import affine_codebook, init_affine, running_affine_codebook, sync_straight_through
 from .rotation import rotation_trick
@@ -55,7 +55,7 @@ def from_rows(rows, order, moved_shape):
 
 def VectorQuantizer(num_codes, beta=0.25, estimator="ste", nu=1.0, affine=None, affine_lr=1.0,
                     groups=1, metric="l2", convention="vqvae", channel_axis=-1, init_scale=1.0,
-                    dtype="float64"):
+                    dtype=None):
     """A vector-quantization layer with K = ``num_codes`` codes over the channel axis of its input.
 
     ``estimator``: "ste" (out = z_e + sg(z_q - z_e)), "sync" (``sync_straight_through`` with ``nu``)
@@ -70,7 +70,7 @@ def VectorQuantizer(num_codes, beta=0.25, estimator="ste", nu=1.0, affine=None, 
     validate.choice(affine, "affine", AFFINE)
     validate.choice(metric, "metric", METRICS)
     validate.choice(convention, "convention", VQ_LOSS_CONVENTIONS)
-    validate.choice(dtype, "dtype", ("float32", "float64"))
+    validate.choice(dtype, "dtype", ("float32", "float64", None))
     validate.number(init_scale, "init_scale", low=0.0, low_inclusive=False)
     validate.number(nu, "nu")
     validate.number(groups, "groups", low=1, integer=True)
@@ -81,7 +81,7 @@ def VectorQuantizer(num_codes, beta=0.25, estimator="ste", nu=1.0, affine=None, 
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
         dim = tuple(input_shape)[channel_axis if channel_axis < 0 else channel_axis - 1]
-        params = {"codebook": asarray(init_scale * rng.standard_normal((num_codes, dim)), dtype)}
+        params = {"codebook": asarray(init_scale * rng.standard_normal((num_codes, dim)), resolve_dtype(dtype))}
         if affine == "learned":
             params.update(init_affine(dim, groups, dtype))
         return tuple(input_shape), params

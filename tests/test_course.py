@@ -1,0 +1,318 @@
+"""The course tooling end to end (lectures/assignments/course.py on top of Otter-Grader): building
+every assignment, and grading, per assignment, the reference notebook (full marks), the untouched
+student notebook (zero, a message per part), three deliberately wrong submissions (partial marks, the
+message names the mistake) and one that calls stevq's own implementation (zero for that part). Also
+a notebook that is not a notebook, one that runs past the time limit, and the command's bad input.
+
+Skipped without otter-grader (the course extra, pip install -e ".[course]"); CI installs it.
+Everything is built and graded once per session, by the command line, in a subprocess.
+"""
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytest.importorskip("otter", reason="otter-grader (the course extra) is not installed")
+
+ROOT = Path(__file__).resolve().parent.parent
+COURSE = ROOT / "lectures" / "assignments" / "course.py"
+NAMES = sorted(path.stem for path in (ROOT / "lectures" / "assignments" / "master").glob("A*.ipynb"))
+QUESTIONS = {
+    "A1_codebook_gradient": ["lookup_vjp", "codebook_grad"],
+    "A2_sync_straight_through": ["straight_through_output", "sync_straight_through"],
+    "A3_relu_coarse_gradient": ["expected_identity_coarse_grad", "expected_relu_coarse_grad"],
+    "A4_fsq_bound": ["fsq_bound", "fsq_quantize"],
+    "A5_ste_primitive": ["straight_through", "binary_step"],
+    "A6_ema_codebook": ["cluster_stats", "ema_update"],
+    "A7_rotation_trick": ["rotation_vjp", "rotation_trick"],
+}
+
+# Per assignment: {submission: ({function: cell source replacing the answer}, wrong part, words)}.
+# The other answer cells get the reference solution; "calls_stevq" calls stevq's implementation.
+SUBMISSIONS = {
+    "A1_codebook_gradient": {
+        "sign": ({"codebook_grad": "def codebook_grad(z_e, indices, codebook):\n"
+                  "    return -2.0 / z_e.size * lookup_vjp(codebook[indices] - z_e, indices, codebook.shape[0])"},
+                 "codebook_grad", "sign error"),
+        "no_mean": ({"codebook_grad": "def codebook_grad(z_e, indices, codebook):\n"
+                     "    return 2.0 * lookup_vjp(codebook[indices] - z_e, indices, codebook.shape[0])"},
+                    "codebook_grad", "forgot the 1/(N*D) normalisation"),
+        "mean_over_n": ({"codebook_grad": "def codebook_grad(z_e, indices, codebook):\n"
+                         "    return 2.0 / len(z_e) * lookup_vjp(codebook[indices] - z_e, indices, codebook.shape[0])"},
+                        "codebook_grad", "divided by N only"),
+        "calls_stevq": ({"codebook_grad": "from stevq.vq import codebook_grad as reference\n\n"
+                         "def codebook_grad(z_e, indices, codebook):\n"
+                         "    return reference(z_e, indices, codebook.shape[0], codebook)"},
+                        "codebook_grad", "stevq's own implementation"),
+    },
+    "A2_sync_straight_through": {
+        "plain": ({"sync_straight_through": "def sync_straight_through(z_e, z_q, nu):\n"
+                   "    return straight_through_output(z_e, z_q)"}, "sync_straight_through", "plain STE"),
+        "pitfall": ({"sync_straight_through": "def sync_straight_through(z_e, z_q, nu):\n"
+                     "    return ops.multiply(nu, straight_through_output(z_e, z_q))"}, "sync_straight_through", "pitfall"),
+        "no_cancel": ({"sync_straight_through": "def sync_straight_through(z_e, z_q, nu):\n"
+                       "    return ops.add(straight_through_output(z_e, z_q), ops.multiply(nu, z_q))"},
+                      "sync_straight_through", "(1 + nu) z_q"),
+        "calls_stevq": ({"straight_through_output": "def straight_through_output(z_e, z_q):\n"
+                         "    return vq.straight_through(z_e, z_q)"}, "straight_through_output", "stevq's own implementation"),
+    },
+    "A3_relu_coarse_gradient": {
+        "identity": ({"expected_relu_coarse_grad": "def expected_relu_coarse_grad(v, w, v_star, w_star):\n"
+                      "    return expected_identity_coarse_grad(v, w, v_star, w_star)"},
+                     "expected_relu_coarse_grad", "*identity* STE"),
+        "raw_w": ({"expected_relu_coarse_grad": "def expected_relu_coarse_grad(v, w, v_star, w_star):\n"
+                   "    along = v @ v + v.sum() ** 2 - v.sum() * v_star.sum()\n"
+                   "    return (along * w - (v @ v_star) * w_star / np.linalg.norm(w_star)) / (2 * np.sqrt(2 * np.pi))"},
+                  "expected_relu_coarse_grad", "w^ = w/||w||"),
+        "cross_sign": ({"expected_relu_coarse_grad": "def expected_relu_coarse_grad(v, w, v_star, w_star):\n"
+                        "    along = v @ v + v.sum() ** 2 + v.sum() * v_star.sum()\n"
+                        "    return (along * w / np.linalg.norm(w) - (v @ v_star) * w_star / np.linalg.norm(w_star)) / (2 * np.sqrt(2 * np.pi))"},
+                       "expected_relu_coarse_grad", "sign error in the term"),
+        "calls_stevq": ({"expected_relu_coarse_grad": "def expected_relu_coarse_grad(v, w, v_star, w_star):\n"
+                         "    return yin2019.expected_coarse_grad(v, w, v_star, w_star, 'relu')"},
+                        "expected_relu_coarse_grad", "stevq's own implementation"),
+    },
+    "A4_fsq_bound": {
+        "no_divide": ({"fsq_quantize": "def fsq_quantize(z, levels):\n    return stevq.ste.round_ste(fsq_bound(z, levels))"},
+                      "fsq_quantize", "divide the rounded values by floor(L/2)"),
+        "no_ste": ({"fsq_quantize": "def fsq_quantize(z, levels):\n"
+                    "    return ops.divide(ops.round(fsq_bound(z, levels)), np.floor(np.asarray(levels) / 2))"},
+                   "fsq_quantize", "round with stevq.ste.round_ste"),
+        "no_round": ({"fsq_quantize": "def fsq_quantize(z, levels):\n"
+                      "    return ops.divide(fsq_bound(z, levels), np.floor(np.asarray(levels) / 2))"},
+                     "fsq_quantize", "you did not round"),
+        "calls_stevq": ({"fsq_quantize": "def fsq_quantize(z, levels):\n    return fsq.quantize(z, levels)"},
+                        "fsq_quantize", "stevq's own implementation"),
+    },
+    "A5_ste_primitive": {
+        "identity": ({"binary_step": "def binary_step(x):\n    return straight_through(ops.heaviside(x), x)"},
+                     "binary_step", "identity STE"),
+        "clipped": ({"binary_step": "def binary_step(x):\n    return straight_through(ops.heaviside(x), ops.clip(x, 0.0, 1.0))"},
+                    "binary_step", "clipped-ReLU STE"),
+        "no_ste": ({"binary_step": "def binary_step(x):\n    return ops.heaviside(x)"}, "binary_step", "no gradient reaches x"),
+        "calls_stevq": ({"binary_step": "def binary_step(x):\n    return stevq.ste.binary_step(x, 'relu')"},
+                        "binary_step", "stevq's own implementation"),
+    },
+    "A6_ema_codebook": {
+        "swapped": ({"ema_update": "def ema_update(counts, sums, z_e, indices, decay, eps):\n"
+                     "    n, s = cluster_stats(z_e, indices, counts.shape[0])\n"
+                     "    counts, sums = (1 - decay) * counts + decay * n, (1 - decay) * sums + decay * s\n"
+                     "    total = counts.sum()\n"
+                     "    return counts, sums, sums / ((counts + eps) / (total + len(counts) * eps) * total)[:, None]"},
+                    "ema_update", "swapped"),
+        "no_smoothing": ({"ema_update": "def ema_update(counts, sums, z_e, indices, decay, eps):\n"
+                          "    n, s = cluster_stats(z_e, indices, counts.shape[0])\n"
+                          "    counts, sums = decay * counts + (1 - decay) * n, decay * sums + (1 - decay) * s\n"
+                          "    return counts, sums, sums / counts[:, None]"},
+                         "ema_update", "Laplace smoothing is missing"),
+        "unused_frozen": ({"ema_update": "def ema_update(counts, sums, z_e, indices, decay, eps):\n"
+                           "    n, s = cluster_stats(z_e, indices, counts.shape[0])\n"
+                           "    chosen = n > 0\n"
+                           "    counts = np.where(chosen, decay * counts + (1 - decay) * n, counts)\n"
+                           "    sums = np.where(chosen[:, None], decay * sums + (1 - decay) * s, sums)\n"
+                           "    total = counts.sum()\n"
+                           "    return counts, sums, sums / ((counts + eps) / (total + len(counts) * eps) * total)[:, None]"},
+                          "ema_update", "nobody chose must decay"),
+        "calls_stevq": ({"ema_update": "def ema_update(counts, sums, z_e, indices, decay, eps):\n"
+                         "    state, codebook = vq.ema_update({'counts': counts, 'sums': sums}, z_e, indices, decay, eps)\n"
+                         "    return state['counts'], state['sums'], codebook"},
+                        "ema_update", "stevq's own implementation"),
+    },
+    "A7_rotation_trick": {
+        "not_primitive": ({"rotation_trick": "def rotation_trick(z_e, z_q):\n    return z_q"},
+                          "rotation_trick", "not an autograd primitive"),
+        "ste_rule": ({"rotation_trick": "@primitive\ndef rotation_trick(z_e, z_q):\n    return z_q\n\n"
+                      "defvjp(rotation_trick, lambda ans, z_e, z_q: lambda g: g, None)"},
+                     "rotation_trick", "that is the STE"),
+        "forward_e": ({"rotation_trick": "@primitive\ndef rotation_trick(z_e, z_q):\n    return z_e\n\n"
+                       "defvjp(rotation_trick, lambda ans, z_e, z_q: lambda g: rotation_vjp(g, z_e, z_q), None)"},
+                      "rotation_trick", "the forward value is z_e"),
+        "calls_stevq": ({"rotation_trick": "def rotation_trick(z_e, z_q):\n    return vq.rotation_trick(z_e, z_q)"},
+                        "rotation_trick", "stevq's own implementation"),
+    },
+}
+SLEEPER = "import time\ntime.sleep(10_000)"
+TIMEOUT = 20
+
+
+def _course(*args, check=True):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    result = subprocess.run([sys.executable, str(COURSE), *map(str, args)], capture_output=True, text=True, env=env)
+    if check:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def _defined(source):
+    match = re.search(r"^def (\w+)\(", source, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def _submission(student, reference, replacements):
+    """The student notebook with every answer cell filled: by ``replacements`` where given, else by
+    the reference solution of the same function (from the autograder's solution notebook)."""
+    solved = {_defined(cell.source): cell.source for cell in reference.cells if cell.cell_type == "code"}
+    notebook = nbformat.from_dict(json.loads(json.dumps(student)))
+    for cell in notebook.cells:
+        name = _defined(cell.source) if "otter_answer_cell" in cell.metadata.get("tags", []) else None
+        if name:
+            cell.source = replacements.get(name, solved[name])
+    return notebook
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """Build every assignment, write the submissions, grade them all in one command; returns paths."""
+    root = tmp_path_factory.mktemp("course")
+    build = _course("build", "--out", root / "dist")
+    submissions = root / "submissions"
+    for name in NAMES:
+        student = nbformat.read(root / "dist" / name / "student" / f"{name}.ipynb", as_version=4)
+        reference = nbformat.read(root / "dist" / name / "autograder" / f"{name}.ipynb", as_version=4)
+        folder = submissions / name
+        folder.mkdir(parents=True)
+        nbformat.write(reference, folder / "reference.ipynb")
+        nbformat.write(student, folder / "untouched.ipynb")
+        for label, (replacements, _, _) in SUBMISSIONS[name].items():
+            nbformat.write(_submission(student, reference, replacements), folder / f"{label}.ipynb")
+    (submissions / "broken.ipynb").write_text("{ this is not json")
+    grade = _course("grade", submissions, "--out", root / "graded", "--autograders", root / "dist", "--timeout", 300)
+    return {"root": root, "build": build, "grade": grade, "graded": root / "graded"}
+
+
+def _results(course, name, label):
+    return json.loads((course["graded"] / "results" / name / f"{label}.json").read_text())
+
+
+def _part_scores(results):
+    return {test["name"]: (test.get("score", 0), test["max_score"], test.get("output", ""))
+            for test in results["tests"] if "max_score" in test}
+
+
+def test_building_every_assignment_succeeds(course):
+    assert len(NAMES) >= 7
+    for name in NAMES:
+        student = course["root"] / "dist" / name / "student" / f"{name}.ipynb"
+        assert student.is_file() and (course["root"] / "dist" / name / "autograder" / "autograder.zip").is_file()
+        assert name in course["build"].stdout
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_reference_scores_full_marks(course, name):
+    parts = _part_scores(_results(course, name, "reference"))
+    assert sorted(parts) == sorted(QUESTIONS[name])
+    assert all(score == possible > 0 for score, possible, _ in parts.values()), parts
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_untouched_notebook_scores_zero_with_a_message_per_part(course, name):
+    parts = _part_scores(_results(course, name, "untouched"))
+    assert sorted(parts) == sorted(QUESTIONS[name])
+    for part, (score, possible, output) in parts.items():
+        assert score == 0 and possible > 0
+        assert f"TODO: write {part}" in output and "not implemented yet" in output, output
+
+
+CASES = [(name, label) for name in NAMES for label in SUBMISSIONS[name]]
+
+
+@pytest.mark.parametrize("name, label", CASES, ids=[f"{n[:2]}-{label}" for n, label in CASES])
+def test_a_wrong_submission_scores_partial_marks_naming_the_mistake(course, name, label):
+    _, wrong_part, words = SUBMISSIONS[name][label]
+    parts = _part_scores(_results(course, name, label))
+    score, possible, output = parts[wrong_part]
+    assert score == 0, f"{wrong_part}: {score} / {possible}\n{output}"
+    assert words in output, output
+    others = {part: value for part, value in parts.items() if part != wrong_part}
+    assert others and all(value[0] == value[1] > 0 for value in others.values()), others
+
+
+def test_the_csv_has_one_row_per_submission_and_the_scores(course):
+    with open(course["graded"] / "scores.csv", newline="") as handle:
+        rows = {row["submission"]: row for row in csv.DictReader(handle)}
+    assert len(rows) == len(NAMES) * (2 + 4) + 1
+    for name in NAMES:
+        reference, untouched = rows[f"{name}/reference"], rows[f"{name}/untouched"]
+        assert float(reference["score"]) == float(reference["max_score"]) > 0
+        assert float(untouched["score"]) == 0 and untouched["status"].startswith("graded")
+        for label in SUBMISSIONS[name]:
+            row = rows[f"{name}/{label}"]
+            assert 0 < float(row["score"]) < float(row["max_score"]), row
+            assert float(row[SUBMISSIONS[name][label][1]]) == 0, row
+    assert rows["broken"]["status"].startswith("not a readable notebook") and float(rows["broken"]["score"]) == 0
+
+
+def test_results_are_in_gradescope_format_and_feedback_is_written(course):
+    results = _results(course, "A1_codebook_gradient", "sign")
+    assert {"tests"} <= set(results) and all({"name", "output"} <= set(test) for test in results["tests"])
+    assert any(test.get("visibility") == "after_published" for test in results["tests"])  # hidden tests
+    feedback = (course["graded"] / "feedback" / "A1_codebook_gradient" / "sign.txt").read_text()
+    assert "Score: 3 / 6" in feedback and "sign error" in feedback
+    assert "not a readable notebook" in (course["graded"] / "feedback" / "broken.txt").read_text()
+
+
+def test_a_submission_past_the_time_limit_scores_zero_with_a_clear_line(course, tmp_path):
+    student = nbformat.read(course["root"] / "dist" / NAMES[0] / "student" / f"{NAMES[0]}.ipynb", as_version=4)
+    student.cells.insert(1, nbformat.v4.new_code_cell(SLEEPER))
+    nbformat.write(student, tmp_path / "sleeper.ipynb")
+    result = _course("grade", tmp_path, "--out", tmp_path / "graded", "--autograders", course["root"] / "dist",
+                     "--timeout", TIMEOUT)
+    assert f"did not finish within the time limit of {TIMEOUT} s" in result.stdout
+    with open(tmp_path / "graded" / "scores.csv", newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert float(row["score"]) == 0 and "time limit" in row["status"]
+
+
+def _solution_lines(notebook):
+    """The code lines between # BEGIN SOLUTION and # END SOLUTION in a master-format notebook."""
+    lines, inside = set(), False
+    for cell in notebook.cells:
+        for line in cell.source.split("\n") if cell.cell_type == "code" else []:
+            if "# BEGIN SOLUTION" in line or "# END SOLUTION" in line:
+                inside = "# BEGIN SOLUTION" in line
+            elif inside and line.strip():
+                lines.add(line.strip())
+    return lines
+
+
+def test_no_student_notebook_contains_a_solution(course):
+    for name in NAMES:
+        reference = nbformat.read(course["root"] / "dist" / name / "autograder" / f"{name}.ipynb", as_version=4)
+        solution = _solution_lines(reference)
+        assert len(solution) >= 2, f"{name}: no solution found in the reference notebook"
+        for student in (course["root"] / "dist" / name / "student" / f"{name}.ipynb",
+                        ROOT / "lectures" / "assignments" / f"{name}.ipynb"):
+            notebook = nbformat.read(student, as_version=4)
+            student_lines = {line.strip() for cell in notebook.cells for line in cell.source.split("\n")}
+            assert not solution & student_lines, f"{student}: {solution & student_lines}"
+            assert "BEGIN SOLUTION" not in json.dumps(notebook)
+            assert "hidden=True" not in json.dumps(notebook.metadata.get("otter", {}).get("tests", {}))
+
+
+@pytest.mark.parametrize("args, words", [
+    (["grade", "/nonexistent", "--out", "/tmp/x"], "submissions: /nonexistent is not a folder"),
+    (["grade", ".", "--out", "/tmp/x", "--timeout", "-1"], "--timeout: expected a positive number"),
+    (["grade", ".", "--out", "/tmp/x", "--jobs", "0"], "--jobs: expected a positive integer"),
+    (["grade", ".", "--out", "/tmp/x", "--autograders", "/nonexistent"], "no autograder zips"),
+    (["build", "A9_nothing", "--out", "/tmp/x"], "no assignment ['A9_nothing']"),
+])
+def test_bad_input_is_an_error_line_and_exit_status_2(args, words):
+    result = _course(*args, check=False)
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and words in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_student_notebooks_in_the_repository_are_the_built_ones(course):
+    """lectures/assignments/A*.ipynb (what students open) are `course.py build --publish`'s output."""
+    for name in NAMES:
+        committed = nbformat.read(ROOT / "lectures" / "assignments" / f"{name}.ipynb", as_version=4)
+        built = nbformat.read(course["root"] / "dist" / name / "student" / f"{name}.ipynb", as_version=4)
+        assert [cell.source for cell in committed.cells] == [cell.source for cell in built.cells], (
+            f"{name}: run python lectures/assignments/course.py build --publish")
+        assert committed.metadata["otter"] == built.metadata["otter"]

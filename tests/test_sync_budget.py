@@ -1,0 +1,75 @@
+"""The sync budget: on a GPU every host read of a device value waits for the device, so a training
+step may read back at most 2 values on average (its loss and one combined finiteness check).
+
+The CuPy test double counts the reads (tests/support/sync_meter.py keeps the count per training
+loop, evaluations excluded). The VectorQuantizer step is measured in-process for every variant;
+every experiment runs as ``python -m stevq run NAME --quick --backend cupy`` on the double (the
+meter rides along in every process through tests/support/sitecustomize.py), with its sizes shrunk
+by ``--set`` to keep CI short (same code paths, fewer steps and images), and must finish with zero
+refused implicit conversions. The counts are printed in the session summary.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import CUPY_IS_DOUBLE, cupy_env
+
+import stevq
+from stevq.experiments import vq_quantizers, vq_training
+from support import sync_meter
+
+pytestmark = pytest.mark.skipif(not CUPY_IS_DOUBLE, reason="counts transfers: the CuPy test double only")
+BUDGET = 2.0
+ROOT = Path(__file__).resolve().parent.parent
+REPORTED = {}  # printed by conftest's pytest_terminal_summary
+
+
+@pytest.mark.parametrize("variant", sorted(vq_quantizers.VARIANTS))
+def test_vector_quantizer_step_stays_within_the_budget(variant, monkeypatch):
+    from test_experiment_vq import _toy_network
+    sync_meter.install(monkeypatch.setattr)
+    with stevq.use("cupy"):
+        network = _toy_network(variant, 64 if variant == "fsq" else 16, "float32")
+        params, state = vq_training.init_network(network, np.random.default_rng(0))
+        data = vq_training.Data(np.random.default_rng(7).standard_normal((96, 6)))
+        schedule = vq_training.Schedule(12, batch_size=32, record_every=6, seed=1)
+        vq_training.train(network, params, state, data, data, schedule, variant, show_progress=False)
+    (row,) = sync_meter.report()["loops"].values()
+    REPORTED[f"VectorQuantizer step, {variant}"] = row["per_step"]
+    assert row["steps"] == 12 and row["per_step"] <= BUDGET, (row, sync_meter.report()["sites"])
+
+
+SHRUNK = {
+    "quant-act": ["--set", "train_size=512", "--set", "test_size=128", "--set", "loss_eval_size=128",
+                  "--set", "pretrain_steps=20", "--set", "steps=12", "--set", "instability_steps=6",
+                  "--set", "bits=(2,)", "--set", "stes=('identity','clipped_relu')"],
+    "vq-ablation": ["--set", "models=autoencoder", "--set", "steps=12", "--set", "record_every=6",
+                    "--set", "train_size=128", "--set", "test_size=64"],
+    "vq-bottleneck": ["--set", "train_size=256", "--set", "test_size=64", "--set", "curve_size=64",
+                      "--set", "steps=12", "--set", "record_every=6"],
+    "vq-toy": ["--set", "shift_seeds=1", "--set", "steps=20", "--set", "record_every=10",
+               "--set", "train_size=512", "--set", "eval_size=256", "--set", "num_codes=32"],
+    "yin2019-toy": [],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHRUNK))
+def test_quick_run_on_the_cupy_double(name, tmp_path):
+    meter = tmp_path / "meter"
+    command = [sys.executable, "-m", "stevq", "run", name, "--quick", "--backend", "cupy", "--no-progress",
+               "--out", str(tmp_path / "run"), *SHRUNK[name]]
+    env = cupy_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests" / "support"), env["PYTHONPATH"]])
+    env.update(MPLBACKEND="Agg", STEVQ_SYNC_METER=str(meter))
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = sync_meter.merged(meter)
+    assert report["transfers"].get("implicit", 0) == 0, report
+    for loop, row in report["loops"].items():
+        REPORTED[f"{name}: {loop}"] = row["per_step"]
+        assert row["per_step"] <= BUDGET, (loop, row, report["sites"])
+    if name != "yin2019-toy":  # its descent runs in closed form on the host by design
+        assert report["steps"] > 0, report
