@@ -35,7 +35,7 @@ from stevq import backend, nn, ops, optim, runio, ste, validate
 from stevq.autodiff import grad, value_and_grad
 from stevq.backend import asarray, to_numpy
 from stevq.data import minibatch_indices
-from stevq.experiments import models, scheduler
+from stevq.experiments import models, scheduler, settings
 from stevq.experiments import quant_act_report as report
 
 
@@ -74,12 +74,7 @@ class Config:
         full = {"nets": ("mlp", "lenet5"), "train_size": 60000, "test_size": 10000,
                 "loss_eval_size": 5000, "pretrain_steps": 1200, "steps": 700, "eval_every": 70,
                 "instability_lrs": (0.01, 0.05), "instability_steps": 150, "instability_eval_every": 15}
-        for field, value in (quick if self.quick else full).items():
-            if getattr(self, field) is None:
-                object.__setattr__(self, field, value)
-        for field in ("nets", "mlp_hidden", "bits", "stes", "instability_from", "instability_lrs"):
-            value = getattr(self, field)
-            object.__setattr__(self, field, tuple(value) if isinstance(value, (list, tuple)) else (value,))
+        settings.fill_mode_defaults(self, quick, full, ("nets", "mlp_hidden", "bits", "stes", "instability_from", "instability_lrs"))
         validate.choice(self.data, "data", ("fashion-mnist", "mnist", "synthetic"))
         for net in self.nets:
             validate.choice(net, "nets", tuple(models.NETWORKS))

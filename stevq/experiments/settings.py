@@ -34,6 +34,17 @@ COMMON = {"quick": "the quick mode: fewer, shorter runs on less data (the --quic
           "dtype": "floating-point type of the data and parameters: float32 or float64"}
 
 
+def fill_mode_defaults(config, quick, full, tuple_fields):
+    """In a frozen Config's ``__post_init__``: give every ``None`` field its quick or full default
+    (by ``config.quick``), and make each of ``tuple_fields`` a tuple (a lone value becomes a 1-tuple)."""
+    for field, value in (quick if config.quick else full).items():
+        if getattr(config, field) is None:
+            object.__setattr__(config, field, value)
+    for field in tuple_fields:
+        value = getattr(config, field)
+        object.__setattr__(config, field, tuple(value) if isinstance(value, (list, tuple)) else (value,))
+
+
 class SettingError(ValueError):
     """A --set value that does not fit its field; the message names the field and what it expects."""
 

@@ -34,7 +34,7 @@ import zlib
 import numpy as np
 
 from stevq import backend, data, runio, validate
-from stevq.experiments import scheduler, vq_models, vq_plots, vq_quantizers, vq_training
+from stevq.experiments import scheduler, settings, vq_models, vq_plots, vq_quantizers, vq_training
 from stevq.experiments.vq_quantizers import Variant
 
 NAME = "vq-ablation"
@@ -92,12 +92,7 @@ class Config:
                  "steps": 16, "batch_size": 8, "record_every": 8}
         full = {"models": tuple(MODELS), "rows": DEFAULT_ROWS, "train_size": 60000, "test_size": 5000,
                 "steps": 1000, "batch_size": 256, "record_every": 250}
-        for field, value in (quick if self.quick else full).items():
-            if getattr(self, field) is None:
-                object.__setattr__(self, field, value)
-        for field in ("models", "rows"):
-            value = getattr(self, field)
-            object.__setattr__(self, field, tuple(value) if isinstance(value, (list, tuple)) else (value,))
+        settings.fill_mode_defaults(self, quick, full, ("models", "rows"))
         validate.choice(self.data, "data", ("fashion-mnist", "mnist"))
         for model in self.models:
             validate.choice(model, "models", tuple(MODELS))

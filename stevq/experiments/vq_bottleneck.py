@@ -19,7 +19,7 @@ import sys
 import numpy as np
 
 from stevq import backend, data, runio, validate
-from stevq.experiments import scheduler, vq_models, vq_plots, vq_quantizers, vq_training
+from stevq.experiments import scheduler, settings, vq_models, vq_plots, vq_quantizers, vq_training
 
 NAME = "vq-bottleneck"
 MODELS = {"vqvae": "reconstruction", "classifier": "classification"}
@@ -61,12 +61,7 @@ class Config:
         full = {"models": tuple(MODELS), "sizes": (64, 256, 1024), "variants": tuple(vq_quantizers.VARIANTS),
                 "train_size": 60000, "test_size": 2000, "curve_size": 256, "steps": 300, "batch_size": 128,
                 "record_every": 25}
-        for field, value in (quick if self.quick else full).items():
-            if getattr(self, field) is None:
-                object.__setattr__(self, field, value)
-        for field in ("models", "sizes", "variants"):
-            value = getattr(self, field)
-            object.__setattr__(self, field, tuple(value) if isinstance(value, (list, tuple)) else (value,))
+        settings.fill_mode_defaults(self, quick, full, ("models", "sizes", "variants"))
         validate.choice(self.data, "data", ("fashion-mnist", "mnist"))
         for model in self.models:
             validate.choice(model, "models", tuple(MODELS))

@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 from stevq import backend, data, runio, validate, vq
-from stevq.experiments import scheduler, vq_models, vq_quantizers, vq_training
+from stevq.experiments import scheduler, settings, vq_models, vq_quantizers, vq_training
 from stevq.experiments.vq_plots import plt
 
 NAME = "vq-toy"
@@ -57,12 +57,7 @@ class Config:
     def __post_init__(self):
         quick = {"shift_seeds": 3, "steps": 150, "record_every": 25}
         full = {"shift_seeds": 20, "steps": 1500, "record_every": 50}
-        for field, value in (quick if self.quick else full).items():
-            if getattr(self, field) is None:
-                object.__setattr__(self, field, value)
-        for field in ("shift_affine_lrs", "shift_readings", "code_scales", "variants"):
-            value = getattr(self, field)
-            object.__setattr__(self, field, tuple(value) if isinstance(value, (list, tuple)) else (value,))
+        settings.fill_mode_defaults(self, quick, full, ("shift_affine_lrs", "shift_readings", "code_scales", "variants"))
         for reading in self.shift_readings:
             validate.choice(reading, "shift_readings", tuple(READINGS))
         for variant in self.variants:  # the pictures need 2-D codes: every VQ variant, not FSQ
