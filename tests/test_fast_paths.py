@@ -58,6 +58,12 @@ def _block_patches_by_hand(x, kh, kw, stride, padding):
     ((1, 7, 5, 1), 2, 3, 3, 2),   # stride 3, a 7-pixel image cut into blocks of 3
     ((1, 1, 2, 2), 1, 1, 2, 0),   # an image smaller than a block
     ((2, 3, 3, 2), 3, 3, 1, 1),   # stride 1: plain (i, j, c) order
+    # the cases above have fewer than FEW_CHANNELS channels (one strided copy per tap); these
+    # have more and take the block copies
+    ((2, 5, 6, 4), 3, 3, 2, 1),
+    ((1, 6, 6, 5), 4, 4, 2, 1),
+    ((1, 7, 5, 4), 2, 3, 3, 2),
+    ((2, 3, 3, 6), 3, 3, 1, 1),
 ])
 def test_block_patches_by_hand_adjoint_and_gradients(backend, shape, kh, kw, stride, padding):
     r = np.random.default_rng(1)
@@ -204,3 +210,21 @@ def test_adam_donated_state_gives_the_same_steps(backend):
 def test_adam_donate_must_be_a_bool():
     with pytest.raises(TypeError, match="donate"):
         optim.adam(0.1, donate="yes")
+
+
+@pytest.mark.parametrize("layout, axes", [
+    ("channels-last seen as NCHW", (0, 2, 3)),   # a conv bias gradient: rows @ ones
+    ("contiguous", (0,)),                        # a dense bias gradient
+    ("contiguous", (1, 2)),                      # kept axis first: table @ ones
+    ("strided", (0, 2)),                         # scattered memory: NumPy's own sum
+])
+def test_sum_axes_fast_path_equals_numpy_sum(layout, axes):
+    from stevq.ops._util import sum_axes, unbroadcast
+    r = np.random.default_rng(3)
+    base = r.standard_normal((3, 5, 4, 6))
+    g = {"channels-last seen as NCHW": base.transpose(0, 3, 1, 2), "contiguous": base,
+         "strided": base[:, ::2, :, ::2]}[layout]
+    np.testing.assert_allclose(sum_axes(g, axes), np.sum(g, axis=axes), rtol=1e-13, atol=1e-13)
+    like = np.zeros(tuple(1 if a in axes else n for a, n in enumerate(g.shape)))
+    np.testing.assert_allclose(unbroadcast(g, like), np.sum(g, axis=axes, keepdims=True), rtol=1e-13, atol=1e-13)
+    assert unbroadcast(g, like).shape == like.shape

