@@ -9,6 +9,7 @@ Submodules are imported on first use (``stevq.vq``, ``stevq.theory``, ...).
 import importlib
 
 from . import backend, ops
+from .allocator import keep_freed_memory
 from .autodiff import grad, value_and_grad
 from .backend import asarray, to_numpy, use
 

@@ -173,7 +173,7 @@ def seeds_and_jobs(module, args):
 
 
 def command_run(args):
-    from stevq import backend, data, runio
+    from stevq import allocator, backend, data, runio
     from stevq.experiments import scheduler
     module = _experiment(args.name)
     seeds, jobs = seeds_and_jobs(module, args)
@@ -185,6 +185,7 @@ def command_run(args):
         switch = backend.use(args.backend or backend.name())
     except (ImportError, RuntimeError, ValueError) as err:
         raise UsageError(f"--backend: {err}") from err
+    allocator.keep_freed_memory()  # each step's arrays reuse the last step's memory (stevq.allocator)
     with switch:
         try:
             if hasattr(module, "plan"):  # every (seed, part) in worker processes

@@ -38,7 +38,7 @@ import os
 import pathlib
 from collections import namedtuple
 
-from stevq import backend, runio
+from stevq import allocator, backend, runio
 
 Part = namedtuple("Part", "name after args", defaults=((), None))
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -158,6 +158,7 @@ def _environment(values):
 
 
 def _worker_start(backend_name):
+    allocator.keep_freed_memory()  # as in the main process (stevq.allocator)
     backend.use(backend_name)
 
 
