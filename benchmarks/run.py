@@ -5,6 +5,7 @@
                                              #     and OPENBLAS_L2_SIZE unset (OpenBLAS's own choice)
     python benchmarks/run.py --suite         # ... and (d): the test suite and the lectures (minutes)
     python benchmarks/run.py --threads 2 --repeats 40 --cases ab --json results.json
+    python benchmarks/run.py --malloc default  # glibc's own malloc thresholds for every contender
 
 Cases (one module each): (a) ``vqvae_mlp``: a training step of an MLP VQ-VAE; (b) ``vqvae_conv``:
 a training step of the experiments' conv VQ-VAE; (c) ``lookup``: nearest code against a matmul
@@ -18,6 +19,9 @@ BLAS of NumPy through OPENBLAS_NUM_THREADS/OMP_NUM_THREADS, set before NumPy is 
 in the fixed order its case lists, ``--rounds`` times; the table shows the median and the 25-75 %
 spread of the pooled calls, wall and CPU time, and the extra memory of a step. The BLAS, its kernel
 and the OPENBLAS_* variables are printed with the table, with the load average of the machine.
+Every contender's process gets the same malloc setting (``--malloc``): by default it keeps freed
+memory for reuse (``stevq.allocator``), which removes the page faults of every later step for
+PyTorch as for stevq; ``--malloc default`` measures glibc's own behaviour.
 PyTorch is optional: without it (or with ``--no-torch``) its rows and ratios are left out and the
 output says so.
 """
@@ -38,6 +42,11 @@ sys.path[:0] = [HERE, ROOT]
 
 import timing  # noqa: E402  (no NumPy import: threads are set first)
 
+MALLOC_LINES = {
+    "kept": "malloc: every contender's process keeps freed memory for reuse (stevq.keep_freed_memory: glibc's "
+            "mmap threshold 32 MiB, trim threshold 1 GiB), as python -m stevq run does",
+    "default": "malloc: glibc's default thresholds in every contender's process (freed memory goes back to the "
+               "kernel; the next step page-faults)"}
 CASES = {"a": "vqvae_mlp", "b": "vqvae_conv", "c": "lookup", "e": "vqvae_mlp_large"}
 
 
@@ -53,6 +62,10 @@ def parse(argv=None):
     parser.add_argument("--kernels", action="store_true",
                         help="also run the NumPy contenders with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset")
     parser.add_argument("--suite", action="store_true", help="also time the test suite and the lectures (d)")
+    parser.add_argument("--malloc", choices=("kept", "default"), default="kept",
+                        help="kept (default): every contender's process keeps freed memory for reuse "
+                             "(stevq.keep_freed_memory, glibc's mallopt), as python -m stevq run does; "
+                             "default: glibc's own thresholds for every contender")
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--child", nargs=3, metavar=("CASE", "CONTENDER", "FIRST_FILE"), help=argparse.SUPPRESS)
     parser.add_argument("--sizes", help=argparse.SUPPRESS)  # "n_in,hidden,D,K,batch" for case a (scaling.py)
@@ -77,6 +90,9 @@ def run_child(args):
     """Child mode: build one contender, keep its first result, time it, measure its memory; print JSON."""
     import numpy as np
     case, name, first_file = args.child
+    if args.malloc == "kept":  # the same allocator setting for every contender, PyTorch included
+        from stevq import allocator
+        allocator.keep_freed_memory()
     module = importlib.import_module(CASES[case])
     torch = import_torch(args) if "PyTorch" in name else None  # torch's libraries stay out of the others
     factory = module.contenders(True)[name]
@@ -99,7 +115,7 @@ def measure(case, name, args, env=None, sizes=None):
     with tempfile.TemporaryDirectory() as folder:
         first_file = os.path.join(folder, "first.npy")
         command = [sys.executable, os.path.abspath(__file__), "--child", case, name, first_file,
-                   "--threads", str(args.threads), "--repeats", str(args.repeats)]
+                   "--threads", str(args.threads), "--repeats", str(args.repeats), "--malloc", args.malloc]
         command += ["--small"] * args.small + ["--no-memory"] * args.no_memory
         command += [] if sizes is None else ["--sizes", ",".join(map(str, sizes))]
         done = subprocess.run(command, capture_output=True, text=True, env=env or os.environ.copy())
@@ -258,8 +274,10 @@ def main(argv=None):
           f"its own process, {args.rounds} x {args.repeats} calls{'; SMALL sizes (smoke test)' if args.small else ''}")
     print(f"PyTorch {torch.__version__}" if torch is not None
           else "PyTorch: not installed or --no-torch; its rows and ratios are left out")
+    print(MALLOC_LINES[args.malloc])
     print(load_line())
     results = {"started": started, "threads": args.threads, "repeats": args.repeats, "rounds": args.rounds,
+               "malloc": args.malloc,
                "small": args.small, "torch": None if torch is None else torch.__version__, "cases": []}
     for case in args.cases:
         result = run_case(case, args, torch is not None)
