@@ -34,6 +34,7 @@ def parse(argv=None):
     parser.add_argument("--repeats", type=int, default=10, help="timed calls of the smallest cells")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--malloc", choices=("kept", "default"), default="kept", help="as in run.py")
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args(argv)
     if min(args.batches + args.codes + [args.repeats, args.threads]) < 1:
@@ -48,13 +49,13 @@ def main(argv=None):
     names = ["stevq"] + ["PyTorch"] * torch_available
     header = ("| batch | K | stevq ms wall (CPU) | stevq MB | PyTorch ms wall (CPU) | PyTorch MB | stevq / PyTorch wall (CPU) |\n"
               "|---:|---:|---:|---:|---:|---:|---:|")
-    lines = [run.load_line()]
+    lines = [run.load_line() + "; " + run.MALLOC_LINES[args.malloc]]
     print(lines[0])
     print(header)
     for batch in args.batches:
         for codes in args.codes:
             child_args = argparse.Namespace(threads=args.threads, repeats=repeats_for(batch, codes, args.repeats),
-                                            small=False, no_memory=False)
+                                            small=False, no_memory=False, malloc=args.malloc)
             cells = {}
             for name in names:
                 result = run.measure("a", name, child_args, sizes=(N_IN, HIDDEN, DIM, codes, batch))
