@@ -160,7 +160,7 @@ def summarize(pooled, module):
     case names in ``REFERENCES``."""
     rows = []
     for name, entry in pooled.items():
-        reference = pooled[getattr(module, "REFERENCES", {}).get(name, "stevq")]
+        reference = pooled.get(getattr(module, "REFERENCES", {}).get(name, "stevq"), entry)  # absent: itself
         wall_ref, cpu_ref = timing.spread(reference["wall"])[0], timing.spread(reference["cpu"])[0]
         wall, cpu = timing.spread(entry["wall"]), timing.spread(entry["cpu"])
         memory = [m for m in entry["memory_mb"] if m is not None]

@@ -41,7 +41,8 @@ def problem(small=False, seed=0, sizes=None):
     return {"x": x, "layers": layers, "codebook": codebook}
 
 
-def stevq_step(small=False, sizes=None):
+def _stevq_problem(small, sizes):
+    """(loss(params), params) of the stevq step: the layers, quantizer and batch of ``problem``."""
     import stevq
     from stevq import nn, ops, vq
     n_in, hidden, dim, _, _ = sizes_of(small, sizes)
@@ -59,7 +60,33 @@ def stevq_step(small=False, sizes=None):
         z, aux = quantizer(p["quantizer"], encoder(p["encoder"], x))
         reconstruction = ops.mean(ops.square(ops.subtract(decoder(p["decoder"], z), x)))
         return ops.add(reconstruction, aux["loss"])
-    return timing.stevq_adam_step(loss, params, LR)
+    return loss, params
+
+
+def stevq_step(small=False, sizes=None):
+    return timing.stevq_adam_step(*_stevq_problem(small, sizes), LR)
+
+
+def stevq_forward_backward(small=False, sizes=None):
+    """The step without its update: the loss and the gradients of the same parameters, every call."""
+    from stevq import autodiff
+    loss, params = _stevq_problem(small, sizes)
+    loss_and_grads = autodiff.value_and_grad(loss)
+    return lambda: float(loss_and_grads(params)[0])
+
+
+def stevq_adam_alone(small=False, sizes=None):
+    """The update without the step: ``optim.adam(donate=True)`` applied to one fixed set of gradients."""
+    from stevq import autodiff, optim
+    loss, params = _stevq_problem(small, sizes)
+    grads = autodiff.value_and_grad(loss)(params)[1]
+    opt_init, opt_update, _ = optim.adam(LR, donate=True)
+    state = {"opt": opt_init(params), "step": 0}
+
+    def step():
+        state["opt"] = opt_update(state["step"], grads, state["opt"])
+        state["step"] += 1
+    return step
 
 
 def autograd_step(small=False, sizes=None):
@@ -128,9 +155,9 @@ def torch_nearest(torch, z, codebook):
         return torch.addmm((codebook * codebook).sum(1), z, codebook.T, alpha=-2).argmin(1)
 
 
-def torch_step(small=False, sizes=None):
-    """What a PyTorch user writes: nn.Linear's layout ((out, in) weights, ``F.linear``), the addmm
-    nearest code, ``mse_loss``, fused Adam, ``zero_grad(set_to_none=True)``."""
+def _torch_problem(small, sizes):
+    """(loss(), optimizer) of the PyTorch step: what a PyTorch user writes: nn.Linear's layout
+    ((out, in) weights, ``F.linear``), the addmm nearest code, ``mse_loss``, fused Adam."""
     import torch
     import torch.nn.functional as F
     data = problem(small, sizes=sizes)
@@ -141,26 +168,64 @@ def torch_step(small=False, sizes=None):
     optimizer = torch_adam(torch, [t for pair in tensors for t in pair] + [codebook], LR)
     (w1, b1), (w2, b2), (w3, b3), (w4, b4) = tensors
 
-    def step():
-        optimizer.zero_grad(set_to_none=True)
+    def loss():
         z_e = F.linear(torch.relu(F.linear(x, w1, b1)), w2, b2)
         z_q = codebook[torch_nearest(torch, z_e.detach(), codebook.detach())]
         z = z_e + (z_q - z_e).detach()
         x_hat = F.linear(torch.relu(F.linear(z, w3, b3)), w4, b4)
-        loss = (F.mse_loss(x_hat, x) + F.mse_loss(z_q, z_e.detach()) + BETA * F.mse_loss(z_e, z_q.detach()))
+        return F.mse_loss(x_hat, x) + F.mse_loss(z_q, z_e.detach()) + BETA * F.mse_loss(z_e, z_q.detach())
+    return loss, optimizer
+
+
+def torch_step(small=False, sizes=None):
+    """The whole step, ``zero_grad(set_to_none=True)`` first."""
+    loss_of, optimizer = _torch_problem(small, sizes)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_of()
         loss.backward()
         optimizer.step()
         return float(loss.detach())
     return step
 
 
+def torch_forward_backward(small=False, sizes=None):
+    loss_of, optimizer = _torch_problem(small, sizes)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_of()
+        loss.backward()
+        return float(loss.detach())
+    return step
+
+
+def torch_adam_alone(small=False, sizes=None):
+    """The fused Adam step on one fixed set of gradients."""
+    loss_of, optimizer = _torch_problem(small, sizes)
+    loss_of().backward()
+    return optimizer.step
+
+
 def contenders(torch_available):
-    """name -> factory(small) of a step callable (returning the loss); stevq first."""
+    """name -> factory(small) of a step callable (returning the loss); stevq first. The last rows
+    split the step: forward + backward alone, and Adam alone (each pair compared with each other)."""
     found = {"stevq": stevq_step, "autograd.numpy": autograd_step}
     if torch_available:
         found["PyTorch"] = torch_step
+    found[FB_STEVQ] = stevq_forward_backward
+    if torch_available:
+        found[FB_TORCH] = torch_forward_backward
+    found[ADAM_STEVQ] = stevq_adam_alone
+    if torch_available:
+        found[ADAM_TORCH] = torch_adam_alone
     return found
 
 
+FB_STEVQ, FB_TORCH = "stevq, forward + backward alone", "PyTorch, forward + backward alone"
+ADAM_STEVQ, ADAM_TORCH = "stevq, Adam alone (12 NumPy passes)", "PyTorch, fused Adam alone"
+# each PyTorch part is compared with the same part of stevq (its ratio: stevq part / PyTorch part)
+REFERENCES = {FB_STEVQ: FB_STEVQ, FB_TORCH: FB_STEVQ, ADAM_STEVQ: ADAM_STEVQ, ADAM_TORCH: ADAM_STEVQ}
 TITLE = "(a) MLP VQ-VAE 784-512-64, K = 512 x 64, batch 256: forward + VQ + backward + Adam"
 TARGETS = (("PyTorch", 1.0),)
