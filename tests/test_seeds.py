@@ -100,3 +100,55 @@ def test_parts_run_after_the_parts_they_need():
         scheduler.ordered([scheduler.Part("b", ("a",))])
     with pytest.raises(ValueError, match="circular"):
         scheduler.ordered([scheduler.Part("a", ("b",)), scheduler.Part("b", ("a",))])
+
+
+def _children(pid):
+    """PIDs of the live processes whose parent is ``pid`` (Linux /proc)."""
+    import pathlib
+    found = []
+    for status in pathlib.Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid) and not fields.get("State", "").strip().startswith("Z"):
+            found.append(int(status.parent.name))
+    return found
+
+
+def _alive(pid):
+    import pathlib
+    try:
+        return not (pathlib.Path(f"/proc/{pid}/status").read_text().split("State:")[1].strip().startswith("Z"))
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self"), reason="needs Linux /proc to find the workers")
+def test_sigterm_stops_the_workers_too(tmp_path):
+    """``kill PID`` of a run with --jobs 2 ends the workers as well (they used to outlive the parent)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    slow = [*SMALL, "--set", "pretrain_steps=100000"]  # parts that would run for minutes
+    run = subprocess.Popen([sys.executable, "-m", "stevq", "run", "quant-act", "--quick", "--seeds", "0,1",
+                            "--jobs", "2", "--out", str(tmp_path / "run"), "--no-progress", *slow],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    workers = []
+    while len(workers) < 2 and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.5)
+        # the spawn context starts a resource tracker too; the workers are the ones running stevq
+        workers = [pid for pid in _children(run.pid)
+                   if "multiprocessing" in open(f"/proc/{pid}/cmdline").read() and "resource_tracker" not in open(f"/proc/{pid}/cmdline").read()]
+    assert len(workers) == 2, (workers, run.poll())
+    time.sleep(2)  # the workers are inside their parts
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers), [pid for pid in workers if _alive(pid)]

@@ -36,6 +36,8 @@ import importlib
 import multiprocessing
 import os
 import pathlib
+import signal
+import threading
 from collections import namedtuple
 
 from stevq import allocator, backend, runio
@@ -157,6 +159,23 @@ def _environment(values):
                 os.environ[name] = value
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """In the main thread, SIGTERM (``kill``, a batch system's time limit) stops the workers as
+    Ctrl-C does; without this the parent would die and its spawned workers run on."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _worker_start(backend_name):
     allocator.keep_freed_memory()  # as in the main process (stevq.allocator)
     backend.use(backend_name)
@@ -181,7 +200,7 @@ def _run_pool(module, todo, configs, records, jobs, progress):
     bar = runio.progress(range(len(todo)), f"{_label(module)}: parts, {workers} workers", progress and workers > 1)
     bar = bar if hasattr(bar, "update") else None
     context = multiprocessing.get_context("spawn")
-    with _environment(ONE_THREAD):
+    with _environment(ONE_THREAD), _sigterm_as_interrupt():
         pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context,
                                                       initializer=_worker_start, initargs=(backend.name(),))
         try:
