@@ -10,6 +10,7 @@ Loss normalisation used throughout stevq.vq: a *mean over all N * D elements* (P
 
     L_cb  = 1/(N D) sum_i ||sg(z_i) - c_{q_i}||^2,    L_com = 1/(N D) sum_i ||z_i - sg(c_{q_i})||^2.
 """
+import numpy as np
 from autograd.tracer import getval
 
 from .. import ops, ste, validate
@@ -77,10 +78,11 @@ def squared_distances(z, codebook):
     return xp.reshape(squared, tuple(getval(z).shape[:-1]) + (table.shape[0],))
 
 
-# Scores are computed for this many (embedding, code) pairs at a time: a 1 MB float32 block stays
-# in the CPU cache for the bias addition and the argmin, where one (N, K) array would go through
-# main memory three times (matmul, addition, argmin) and cost page faults on first touch.
-SCORE_BLOCK = 1 << 18
+# Scores are computed for this many (embedding, code) pairs at a time: a 4 MB float32 block stays
+# in the CPU cache between the matmul that writes it and the argmin that reads it, where one (N, K)
+# array would go through main memory twice and cost page faults on first touch. (1 MB blocks: 1.17x
+# the bare matmul on 65,536 x 64 against 1,024 codes; 4 MB: 0.97x, AMD EPYC with 1 MB of L2.)
+SCORE_BLOCK = 1 << 20
 
 
 def nearest_code(z, codebook, metric="l2"):
@@ -106,6 +108,8 @@ def nearest_code(z, codebook, metric="l2"):
     else:
         flat, weights = _unit_rows(flat), xp.matrix_transpose(-_unit_rows(table))
     count, rows = flat.shape[0], max(1, SCORE_BLOCK // table.shape[0])
+    if xp is np and count > rows:
+        return np.reshape(_nearest_in_buffers(flat, weights, rows, metric == "l2"), tuple(getval(z).shape[:-1]))
     blocks = []
     for start in range(0, max(count, 1), rows):  # an empty z still gets its (empty) argmin
         block = flat if rows >= count else flat[start:min(start + rows, count), ...]
@@ -114,6 +118,25 @@ def nearest_code(z, codebook, metric="l2"):
         blocks.append(xp.argmin(block @ weights, axis=1))
     indices = blocks[0] if len(blocks) == 1 else xp.concat(blocks)
     return xp.reshape(indices, tuple(getval(z).shape[:-1]))
+
+
+def _nearest_in_buffers(flat, weights, rows, with_ones):
+    """NumPy, several blocks: the same search with one (rows, K) score buffer and one (rows, D [+ 1])
+    block buffer for all blocks (``matmul(..., out=)``): a fresh 1 MB array per block would cost
+    page faults and writes to memory that a reused, cached buffer does not (issue 13: 143 ms against
+    115 ms for 65,536 x 64 against 1,024 codes)."""
+    count, dim = flat.shape
+    scores = np.empty((rows, weights.shape[1]), dtype=np.result_type(flat, weights))
+    block = np.empty((rows, weights.shape[0]), dtype=flat.dtype)
+    if with_ones:
+        block[:, dim] = 1.0
+    indices = np.empty(count, dtype=np.intp)
+    for start in range(0, count, rows):
+        size = min(rows, count - start)
+        block[:size, :dim] = flat[start:start + size]
+        np.matmul(block[:size], weights, out=scores[:size])
+        np.argmin(scores[:size], axis=1, out=indices[start:start + size])
+    return indices
 
 
 def lookup(codebook, indices):
