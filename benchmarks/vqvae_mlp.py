@@ -177,28 +177,26 @@ def _torch_problem(small, sizes):
     return loss, optimizer
 
 
-def torch_step(small=False, sizes=None):
-    """The whole step, ``zero_grad(set_to_none=True)`` first."""
+def _torch_backward_step(small, sizes, update):
+    """zero_grad(set_to_none=True), loss, backward, and (``update``) the fused Adam step."""
     loss_of, optimizer = _torch_problem(small, sizes)
 
     def step():
         optimizer.zero_grad(set_to_none=True)
         loss = loss_of()
         loss.backward()
-        optimizer.step()
+        if update:
+            optimizer.step()
         return float(loss.detach())
     return step
+
+
+def torch_step(small=False, sizes=None):
+    return _torch_backward_step(small, sizes, update=True)
 
 
 def torch_forward_backward(small=False, sizes=None):
-    loss_of, optimizer = _torch_problem(small, sizes)
-
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_of()
-        loss.backward()
-        return float(loss.detach())
-    return step
+    return _torch_backward_step(small, sizes, update=False)
 
 
 def torch_adam_alone(small=False, sizes=None):
