@@ -140,6 +140,18 @@ def progress(iterable, description, enabled=True, total=None):
     return tqdm(iterable, desc=description, total=total, leave=False, dynamic_ncols=True)
 
 
+def _data_text(origin):
+    """A data origin (``stevq.data.origin``) in a few words."""
+    if not origin:
+        return "data not recorded"
+    if "files" in origin:
+        digests = ", ".join(digest[:12] for digest in origin["files"].values())
+        return f"{origin['data']} IDX files, SHA-256 {digests}"
+    if "sample" in origin:
+        return f"{origin['data']} sample inside stevq ({origin['sample']})"
+    return str(origin.get("data"))
+
+
 class Run:
     """A results directory with resumable parts.
 
@@ -149,14 +161,25 @@ class Run:
         run.finish(summary_rows, figures={"curves": fig})
     """
 
-    def __init__(self, out_dir, config):
+    def __init__(self, out_dir, config, data=None):
+        """``data``: what the run reads (``stevq.data.origin``), stored in config.json as
+        "data_origin": a run is never resumed over other data."""
         self.dir = pathlib.Path(out_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.config = _plain(config)
+        if data is not None:
+            self.config = {**self.config, "data_origin": _plain(data)}
         config_path = self.dir / "config.json"
-        if config_path.exists() and load_json(config_path) != self.config:
+        stored = load_json(config_path) if config_path.exists() else None
+        if stored is not None and stored != self.config:
+            if {k: v for k, v in stored.items() if k != "data_origin"} == \
+                    {k: v for k, v in self.config.items() if k != "data_origin"}:
+                raise ValueError(f"out_dir: {self.dir} holds a run computed on other data "
+                                 f"({_data_text(stored.get('data_origin'))}; this run would read "
+                                 f"{_data_text(self.config.get('data_origin'))}): resuming over different data "
+                                 "would mix them; give the same data (--data-dir), or another --out directory")
             raise ValueError(f"out_dir: {self.dir} holds a run with a different config; "
                              "choose another --out directory or delete it")
+        self.dir.mkdir(parents=True, exist_ok=True)
         save_json(config_path, self.config)
 
     def part_path(self, name):

@@ -7,17 +7,19 @@
 - ``sample``: the real Fashion-MNIST sample shipped in the package (6000 + 2000 images), used when
   the files are absent and what is asked for fits in it (quick modes, lectures in quick mode).
 - ``synthetic``: ``gaussian`` and ``gaussian_clusters`` for the toy experiments.
-- ``batches``: ``minibatch_indices``, endless shuffled mini-batches from a seeded generator.
+- ``batches``: ``minibatch_indices``, endless shuffled mini-batches from a seeded generator (epoch by
+  epoch), and ``fresh_shuffle_indices`` (each batch from a fresh shuffle).
 
 Everything here works on the host (NumPy); ``stevq.asarray`` moves arrays to the active backend.
 """
-from .batches import minibatch_indices
+from .batches import fresh_shuffle_indices, minibatch_indices
 from .fetch import DataUnavailableError
 from .idx import read_idx, write_idx
 from .mnist import (FASHION_MNIST, FASHION_MNIST_CLASSES, FILES, MNIST, MNIST_CLASSES, ImageData, Source,
-                    data_home, load_fashion_mnist, load_images, load_mnist, load_sample)
+                    data_home, load_fashion_mnist, load_images, load_mnist, load_sample, origin)
 from .synthetic import gaussian, gaussian_clusters
 
 __all__ = ["DataUnavailableError", "FASHION_MNIST", "FASHION_MNIST_CLASSES", "FILES", "ImageData", "MNIST",
+           "fresh_shuffle_indices",
            "MNIST_CLASSES", "Source", "data_home", "gaussian", "gaussian_clusters", "load_fashion_mnist",
-           "load_images", "load_mnist", "load_sample", "minibatch_indices", "read_idx", "write_idx"]
+           "load_images", "load_mnist", "load_sample", "origin", "minibatch_indices", "read_idx", "write_idx"]

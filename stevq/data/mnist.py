@@ -297,6 +297,30 @@ def load_images(source, directory=None, *, train_limit=None, test_limit=None, dt
     return ImageData(*splits)
 
 
+def _sha256(path):
+    import hashlib
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def origin(source, directory=None, *, train_limit=None, test_limit=None, sample=True, cache_dir=None):
+    """Which data ``load_images`` with the same arguments reads, found as it finds it (after the
+    files were fetched; nothing is downloaded here): ``{"data": name, "files": {file: SHA-256}}``
+    for the IDX files on disk, or ``{"data": name, "sample": archive, "sha256": its SHA-256}`` for
+    the sample inside the package. A run stores it, so that results are never mixed across data."""
+    use_sample = sample and _fits_sample(source, directory, train_limit, test_limit)
+    try:
+        paths = locate_files(source, directory, cache_dir, download_missing=False)
+    except DataUnavailableError:
+        if not use_sample:
+            raise
+        return {"data": source.name, "sample": source.sample, "sha256": _sha256(embedded.path_of(source.sample))}
+    return {"data": source.name, "files": {filename: _sha256(path) for filename, path in sorted(paths.items())}}
+
+
 def load_mnist(directory=None, **options):
     """MNIST (LeCun, Cortes, Burges): 60000 train and 10000 test handwritten digits, 28 x 28.
 

@@ -283,6 +283,17 @@ def datasets(config, backend_name):
     return Dataset(train_x, train_y, config.dtype), Dataset(test_x, test_y, config.dtype)
 
 
+def data_origin(config):
+    """The IDX files (their SHA-256) or the embedded sample that ``load_data`` reads; synthetic
+    data is drawn from the seed."""
+    if config.data == "synthetic":
+        return {"data": "generated"}
+    from stevq import data
+    source = data.FASHION_MNIST if config.data == "fashion-mnist" else data.MNIST
+    return data.origin(source, config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
+                       sample=config.quick)
+
+
 def prepare(config):
     """Load the data before a run directory is made (no data, no run)."""
     datasets(config, backend.name())

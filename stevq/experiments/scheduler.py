@@ -38,9 +38,11 @@ import os
 import pathlib
 import signal
 import threading
+import time
 from collections import namedtuple
 
 from stevq import allocator, backend, runio
+from stevq.experiments import provenance
 
 Part = namedtuple("Part", "name after args", defaults=((), None))
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -92,12 +94,18 @@ def summarize_run(module, config, record, parts):
 
 def run_one(module, config, out_dir, progress=True):
     """One seed, every part in this process in plan order; returns the metrics."""
+    started, clock = provenance.now(), time.perf_counter()
     config = effective(module, config)
     prepare(module, config)
-    record = runio.Run(out_dir, config)
+    data = provenance.data_of(module, config)
+    record = runio.Run(out_dir, config, data)
     parts = ordered(module.plan(config))
-    _run_here(module, [(config.seed, part) for part in parts], {config.seed: config}, {config.seed: record}, progress)
-    return summarize_run(module, config, record, parts)
+    todo = [(config.seed, part) for part in parts if not record.part_path(part.name).exists()]
+    _run_here(module, todo, {config.seed: config}, {config.seed: record}, progress)
+    metrics = summarize_run(module, config, record, parts)
+    provenance.save_run(record.dir, data, [record.dir], [part.name for part in parts],
+                        provenance.invocation(started, time.perf_counter() - clock, 1, len(todo)))
+    return metrics
 
 
 def _label(module):
@@ -108,7 +116,16 @@ def _run_here(module, todo, configs, records, progress):
     """Compute the (seed, part) pairs of ``todo`` in this process, in order (finished ones are
     loaded by ``runio.Run.part``), under one progress bar over the parts."""
     for seed, part in runio.progress(todo, f"{_label(module)}: parts", progress and len(todo) > 1):
-        records[seed].part(part.name, lambda s=seed, p=part: module.compute_part(configs[s], p, records[s].dir, progress))
+        compute_and_save(module, configs[seed], part, records[seed].dir, progress)
+
+
+def compute_and_save(module, config, part, run_dir, progress):
+    """Compute one part, record its provenance (commit, seconds), then store the part itself."""
+    clock, cpu = time.perf_counter(), time.process_time()
+    result = module.compute_part(config, part, pathlib.Path(run_dir), progress)
+    provenance.save_part(run_dir, part.name, time.perf_counter() - clock, time.process_time() - cpu)
+    runio.save_json(pathlib.Path(run_dir) / "parts" / f"{part.name}.json", result)
+    return result
 
 
 def seed_dir(out_dir, seed, seeds):
@@ -126,17 +143,23 @@ def run_seeds(module, config, seeds, out_dir, jobs=None, progress=True):
     seeds = list(seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds: expected distinct seeds, got {seeds}")
+    started, clock = provenance.now(), time.perf_counter()
+    provenance.commit()  # read now, when the code this run uses was loaded
     jobs = default_jobs() if jobs is None else jobs
     configs = {seed: effective(module, dataclasses.replace(config, seed=seed)) for seed in seeds}
     prepare(module, configs[seeds[0]])  # the data (the same for every seed): no data, no run
+    data = provenance.data_of(module, configs[seeds[0]])
     if len(seeds) > 1:  # checked first: another run's directory is refused before anything is written
-        top = runio.Run(out_dir, across_seeds.top_config(effective(module, config), seeds))
-    records = {seed: runio.Run(seed_dir(out_dir, seed, seeds), configs[seed]) for seed in seeds}
+        top = runio.Run(out_dir, across_seeds.top_config(effective(module, config), seeds), data)
+    records = {seed: runio.Run(seed_dir(out_dir, seed, seeds), configs[seed], data) for seed in seeds}
     plans = {seed: ordered(module.plan(configs[seed])) for seed in seeds}
     todo = [(seed, part) for seed in seeds for part in plans[seed] if not records[seed].part_path(part.name).exists()]
     if todo:
         _run_pool(module, todo, configs, records, jobs, progress)
     per_seed = {seed: summarize_run(module, configs[seed], records[seed], plans[seed]) for seed in seeds}
+    names = [part.name for part in plans[seeds[0]]]
+    provenance.save_run(out_dir, data, [records[s].dir for s in seeds], names,
+                        provenance.invocation(started, time.perf_counter() - clock, jobs, len(todo)))
     if len(seeds) == 1:
         return per_seed[seeds[0]]
     metrics = across_seeds.aggregate(per_seed, module.SEED_TABLES)
@@ -179,13 +202,12 @@ def _sigterm_as_interrupt():
 def _worker_start(backend_name):
     allocator.keep_freed_memory()  # as in the main process (stevq.allocator)
     backend.use(backend_name)
+    provenance.commit()  # read now, when the code this worker runs was loaded
 
 
 def _worker_part(module_name, config, part, run_dir, progress):
     """In a worker: compute one part and store it as the main process would."""
-    module = importlib.import_module(module_name)
-    result = module.compute_part(config, part, pathlib.Path(run_dir), progress)
-    runio.save_json(pathlib.Path(run_dir) / "parts" / f"{part.name}.json", result)
+    compute_and_save(importlib.import_module(module_name), config, part, run_dir, progress)
     return part.name
 
 

@@ -52,6 +52,16 @@ ROWS = {
     "affine": Variant(affine=True),
 }
 DEFAULT_ROWS = tuple(ROWS)[:8]
+# The choices of each protocol where stevq and the authors' code differ (settings left at None take
+# them): "stevq" is this experiment's own; "vqtorch" reproduces what vqtorch's examples do
+# (../shared/reference/vqtorch-ablation.md, copied in docs/reference/vqtorch-ablation.md): torchpq's
+# farthest-point k-means with up to 100 Lloyd iterations, every batch from a fresh shuffle, and only
+# the four cumulative rows their scripts run.
+PROTOCOLS = {
+    "stevq": {"kmeans_seeding": "kmeans++", "kmeans_steps": 10, "batches": "epochs", "rows": DEFAULT_ROWS},
+    "vqtorch": {"kmeans_seeding": "farthest", "kmeans_steps": 100, "batches": "fresh-shuffle",
+                "rows": ("baseline", "kmeans", "kmeans+sync", "kmeans+sync+affine")},
+}
 FINAL_KEYS = ("active", "utilisation", "perplexity", "dead_codes", "mean_gap", "sliced_wasserstein", "score")
 
 
@@ -84,16 +94,24 @@ class Config:
     alt_rate: float = 0.5            # alternating: fraction of the way the busiest code moves to its members' mean
     alt_steps: int = 1               # alternating: codebook steps before each training step
     dead_threshold: int = 20         # dead-code: re-seed codes unused for this many steps
-    kmeans_steps: int = 10           # k-means initialisation: Lloyd iterations
+    protocol: str = "stevq"          # "stevq", or "vqtorch": the authors' code's choices for the None settings below
+    kmeans_seeding: str | None = None  # k-means initialisation: "kmeans++" (D^2 sampling) or "farthest" (torchpq's)
+    kmeans_steps: int | None = None  # k-means initialisation: Lloyd iterations (farthest: at most this many)
+    kmeans_tol: float = 1e-4         # farthest: stop once the codes move less (sum of squares)
+    batches: str | None = None       # "epochs" (a shuffle per epoch) or "fresh-shuffle" (a shuffle per batch)
     dtype: str = "float32"
 
     def __post_init__(self):
-        quick = {"models": tuple(MODELS), "rows": DEFAULT_ROWS, "train_size": 256, "test_size": 64,
-                 "steps": 16, "batch_size": 8, "record_every": 8}
-        full = {"models": tuple(MODELS), "rows": DEFAULT_ROWS, "train_size": 60000, "test_size": 5000,
-                "steps": 1000, "batch_size": 256, "record_every": 250}
+        validate.choice(self.protocol, "protocol", tuple(PROTOCOLS))
+        choices = PROTOCOLS[self.protocol]
+        quick = {"models": tuple(MODELS), "train_size": 256, "test_size": 64, "steps": 16, "batch_size": 8,
+                 "record_every": 8, **choices}
+        full = {"models": tuple(MODELS), "train_size": 60000, "test_size": 5000, "steps": 1000,
+                "batch_size": 256, "record_every": 250, **choices}
         settings.fill_mode_defaults(self, quick, full, ("models", "rows"))
         validate.choice(self.data, "data", ("fashion-mnist", "mnist"))
+        validate.choice(self.kmeans_seeding, "kmeans_seeding", vq_quantizers.KMEANS_SEEDINGS)
+        validate.choice(self.batches, "batches", vq_training.BATCHES)
         for model in self.models:
             validate.choice(model, "models", tuple(MODELS))
         for row in self.rows:
@@ -117,7 +135,8 @@ class Config:
             num_codes=self.num_codes, beta=self.beta, convention="vqtorch", init_scale=self.init_scale,
             nu=getattr(self, f"nu_{model}"), affine_lr=getattr(self, f"affine_lr_{model}"),
             alt_rate=self.alt_rate, alt_steps=self.alt_steps, dead_threshold=self.dead_threshold,
-            kmeans_steps=self.kmeans_steps, dtype=self.dtype)
+            kmeans_steps=self.kmeans_steps, kmeans_seeding=self.kmeans_seeding, kmeans_tol=self.kmeans_tol,
+            dtype=self.dtype)
 
 
 def load_data(config):
@@ -150,7 +169,7 @@ def part_seed(config, model, purpose):
 def schedule(config, model):
     return vq_training.Schedule(config.steps, config.batch_size, config.lr, config.record_every,
                                 part_seed(config, model, "batches"), optimizer="adamw",
-                                weight_decay=config.weight_decay)
+                                weight_decay=config.weight_decay, batches=config.batches)
 
 
 def train_part(config, model, row, datasets, show_progress=True):
@@ -180,6 +199,13 @@ def plan(config):
 
 
 _datasets = vq_training.cached_loader(load_data)
+
+
+def data_origin(config):
+    """The IDX files (their SHA-256) or the embedded sample that ``load_data`` reads."""
+    source = data.FASHION_MNIST if config.data == "fashion-mnist" else data.MNIST
+    return data.origin(source, config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
+                       sample=config.quick)
 
 
 def prepare(config):
@@ -223,7 +249,8 @@ def summary(config, rows):
              f"vectors (7 x 7 per image); loss = task + {config.vq_weight:g} * ((1 - beta) L_com + beta L_cb), "
              f"beta {config.beta:g}; nu {config.nu_autoencoder:g} / {config.nu_classifier:g} and affine_lr "
              f"{config.affine_lr_autoencoder:g} / {config.affine_lr_classifier:g} (autoencoder / classifier); "
-             f"{config.dtype}, backend {backend.name()}, seed {config.seed}.", "",
+             f"{config.dtype}, backend {backend.name()}, seed {config.seed}. Protocol {config.protocol}: "
+             f"k-means {config.kmeans_seeding} with {config.kmeans_steps} Lloyd steps, batches {config.batches}.", "",
              "active: share of the codes used by a training batch (mean over the last 5% of the steps; "
              "vqtorch's \"active %\"); utilisation: share of the codes used on the test images; dead_codes: "
              "codes never used there; mean_gap and sliced_wasserstein: gap between the test embeddings and the "

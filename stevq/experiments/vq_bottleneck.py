@@ -153,6 +153,13 @@ def plan(config):
 _datasets = vq_training.cached_loader(load_data)
 
 
+def data_origin(config):
+    """The IDX files (their SHA-256) or the embedded sample that ``load_data`` reads."""
+    source = data.FASHION_MNIST if config.data == "fashion-mnist" else data.MNIST
+    return data.origin(source, config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
+                       sample=config.quick)
+
+
 def prepare(config):
     """Load the data before a run directory is made (no data, no run)."""
     _datasets(config)

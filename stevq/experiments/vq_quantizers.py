@@ -68,6 +68,8 @@ VARIANTS = {
 
 # FSQ levels whose grid size is close to a VQ codebook size (Mentzer et al.'s recommended sets
 # for 2^8 and 2^10 codes; 4 x 4 x 4 for 64).
+KMEANS_SEEDINGS = ("kmeans++", "farthest")
+
 FSQ_LEVELS = {64: (4, 4, 4), 256: (8, 6, 5), 1024: (8, 5, 5, 5)}
 
 
@@ -88,7 +90,12 @@ class Settings:
     ema_decay: float = 0.99
     dead_threshold: int = 20        # dead-code: re-seed codes unused for this many steps
     dead_noise: float = 0.01
-    kmeans_steps: int = 10          # k-means initialisation: Lloyd iterations after k-means++ seeding
+    kmeans_steps: int = 10          # k-means initialisation: Lloyd iterations after the seeding
+    # "kmeans++": D^2 sampling then kmeans_steps Lloyd iterations (empty codes stay); "farthest":
+    # torchpq's "kmeans++" as vqtorch calls it, farthest-point seeding then up to kmeans_steps Lloyd
+    # iterations, stopping once the codes move less than kmeans_tol (empty codes go to the origin)
+    kmeans_seeding: str = "kmeans++"
+    kmeans_tol: float = 1e-4
     dtype: str = "float32"
 
     def __post_init__(self):
@@ -102,6 +109,8 @@ class Settings:
         validate.number(self.ema_decay, "ema_decay", low=0.0, high=1.0)
         validate.number(self.dead_threshold, "dead_threshold", low=1, integer=True)
         validate.number(self.kmeans_steps, "kmeans_steps", low=0, integer=True)
+        validate.choice(self.kmeans_seeding, "kmeans_seeding", KMEANS_SEEDINGS)
+        validate.number(self.kmeans_tol, "kmeans_tol", low=0.0)
         validate.choice(self.convention, "convention", vq.VQ_LOSS_CONVENTIONS)
         if self.convention == "vqtorch":
             validate.number(self.beta, "beta", low=0.0, high=1.0)
@@ -236,12 +245,15 @@ def _vq_quantizer(name, variant, s, dim):
 
     def data_init(params, state, embed, rng):
         """vqtorch's kmeans_init: the raw codebook becomes the k-means centroids of the first batch
-        (k-means++ seeding, then ``kmeans_steps`` Lloyd iterations; the affine transform starts at
-        the identity, so these are the effective codes too)."""
+        (k-means++ or farthest-point seeding, then Lloyd iterations, ``Settings.kmeans_seeding``; the
+        affine transform starts at the identity, so these are the effective codes too)."""
         if not variant.kmeans:
             return params, state
         rows = getval(_rows(getval(embed()))[0])
-        codebook = vq.kmeans_plus_plus(rows, s.num_codes, rng, s.kmeans_steps)
+        if s.kmeans_seeding == "farthest":
+            codebook = vq.kmeans_farthest(rows, s.num_codes, rng, s.kmeans_steps, s.kmeans_tol)
+        else:
+            codebook = vq.kmeans_plus_plus(rows, s.num_codes, rng, s.kmeans_steps)
         if variant.ema:
             return params, dict(state, codebook=codebook, ema=vq.ema_init(codebook))
         return dict(params, codebook=codebook), state

@@ -34,11 +34,14 @@ from stevq import metrics, ops, optim, runio, validate
 from stevq.autodiff import value_and_grad
 from stevq.backend import asarray, namespace_of, to_numpy
 from stevq.backend import name as backend_name
-from stevq.data import minibatch_indices
+from stevq.data import fresh_shuffle_indices, minibatch_indices
 
 TASKS = ("reconstruction", "classification")
 
 LOSSES = ("mse", "l1")
+
+# how mini-batches are drawn: epoch by epoch (data.minibatch_indices) or each from a fresh shuffle
+BATCHES = ("epochs", "fresh-shuffle")
 
 # quantizer_weight multiplies the quantizer's loss (vqtorch's examples: 10); reconstruction_loss is
 # "mse" (mean squared error) or "l1" (mean absolute error, vqtorch's autoencoder example)
@@ -59,6 +62,7 @@ class Schedule:
     snapshot_rows: int = 512
     optimizer: str = "adam"          # or "adamw" (PyTorch's AdamW, decoupled weight_decay)
     weight_decay: float = 0.01       # adamw only
+    batches: str = "epochs"          # or "fresh-shuffle": each batch from a new shuffle (vqtorch's examples)
 
     def __post_init__(self):
         validate.number(self.steps, "steps", low=0, integer=True)
@@ -67,6 +71,7 @@ class Schedule:
         validate.number(self.lr, "lr", low=0.0, low_inclusive=False)
         validate.choice(self.optimizer, "optimizer", ("adam", "adamw"))
         validate.number(self.weight_decay, "weight_decay", low=0.0)
+        validate.choice(self.batches, "batches", BATCHES)
 
     def make_optimizer(self):
         """The ``stevq.optim`` triple of this schedule."""
@@ -197,7 +202,8 @@ def train(network, params, state, data, eval_data, schedule, description="traini
     batch (one entry per step)."""
     quantizer, num_codes = network.quantizer, network.quantizer.num_codes
     rng = np.random.default_rng(schedule.seed)
-    batches = minibatch_indices(rng, data.size, schedule.batch_size)
+    draw = minibatch_indices if schedule.batches == "epochs" else fresh_shuffle_indices
+    batches = draw(rng, data.size, schedule.batch_size)
     opt_init, opt_update, get_params = schedule.make_optimizer()
     opt_state = opt_init(params)
     history, snapshots, active, last_good = {}, [], [], None

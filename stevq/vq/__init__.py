@@ -3,7 +3,7 @@ VQ-VAE losses and the codebook gradient written out; EMA, dead-code replacement 
 the three fixes of Huh et al. 2023; the rotation trick; a small VQ layer; the toy covariate shift.
 Formulas: ../shared/reference/vq.md.
 """
-from .codebook import (ema_init, ema_reset_codes, ema_update, kmeans_plus_plus, replace_dead_codes,
+from .codebook import (ema_init, ema_reset_codes, ema_update, kmeans_farthest, kmeans_plus_plus, replace_dead_codes,
                        track_usage)
 from .core import (VQ_LOSS_CONVENTIONS, codebook_grad, codebook_loss, commitment_loss, lookup, nearest_code, quantize,
                    squared_distances, straight_through, vq_loss)

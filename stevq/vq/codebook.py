@@ -1,5 +1,5 @@
 """Codebook maintenance in common use, all on values (no gradient): the EMA codebook update,
-dead-code replacement and k-means++ initialisation (../shared/reference/vq.md, sections 1-2).
+dead-code replacement and k-means initialisation (k-means++ or torchpq's farthest-point seeding) (../shared/reference/vq.md, sections 1-2).
 """
 import numpy as np
 from autograd.tracer import getval
@@ -132,10 +132,45 @@ def kmeans_plus_plus(z, num_codes, rng, lloyd_steps=0):
     return codebook
 
 
-def _lloyd_step(flat, codebook):
-    """Move every code to the mean of the embeddings nearest to it; empty codes stay."""
+def kmeans_farthest(z, num_codes, rng, max_steps=100, tol=1e-4):
+    """A (num_codes, D) codebook as vqtorch's ``kmeans_init`` makes it with torchpq's
+    ``KMeans(init_mode="kmeans++")``: *farthest-point* seeding (the first code a uniform draw,
+    each next one the embedding farthest from every code chosen so far:
+    argmax_i min_k |z_i - c_k|^2, deterministic after the first), then Lloyd iterations
+    until sum_k |c_k^new - c_k|^2 <= ``tol`` or ``max_steps`` iterations. As in torchpq, a code
+    left with no members moves to the origin (its new centroid is a sum over no embeddings).
+    Unlike ``kmeans_plus_plus`` (D^2 sampling), the seeding picks outliers first.
+    """
+    validate.array(z, "z")
+    validate.number(num_codes, "num_codes", low=1, integer=True)
+    validate.number(max_steps, "max_steps", low=0, integer=True)
+    validate.number(tol, "tol", low=0.0)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+    flat = _rows(z)
+    if flat.shape[0] < 1:
+        raise ValueError("z: need at least one embedding")
+    xp, host = namespace_of(flat), to_numpy(getval(flat))
+    chosen = [int(rng.integers(host.shape[0]))]
+    nearest = np.sum((host - host[chosen[0]]) ** 2, axis=1)
+    for _ in range(num_codes - 1):
+        chosen.append(int(np.argmax(nearest)))
+        nearest = np.minimum(nearest, np.sum((host - host[chosen[-1]]) ** 2, axis=1))
+    codebook = xp.take(flat, asarray(np.asarray(chosen), device=device_of(flat)), axis=0)
+    for _ in range(max_steps):
+        moved = _lloyd_step(flat, codebook, empty="origin")
+        change = float(xp.sum((moved - codebook) ** 2))
+        codebook = moved
+        if change <= tol:
+            break
+    return codebook
+
+
+def _lloyd_step(flat, codebook, empty="stay"):
+    """Move every code to the mean of the embeddings nearest to it; a code with no members stays
+    (``empty="stay"``) or moves to the origin (``empty="origin"``, torchpq's rule)."""
     xp = namespace_of(flat)
     picks = ops.one_hot(nearest_code(flat, codebook), codebook.shape[0], flat.dtype)
     counts = xp.expand_dims(xp.sum(picks, axis=0), axis=1)
     means = (xp.matrix_transpose(picks) @ flat) / xp.where(counts > 0, counts, xp.ones_like(counts))
-    return xp.where(counts > 0, means, codebook)
+    return xp.where(counts > 0, means, codebook if empty == "stay" else xp.zeros_like(codebook))

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The record: every experiment in full mode over seeds 0, 1, 2, into records/NAME/.
+# Usage: bash records/run.sh [NAME ...]   (default: all, cheapest first; each resumes per part)
+# Run it on an otherwise idle machine: the wall times it records are those of two cores.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-2}
+declare -A COMMANDS=(
+  [yin2019-toy]="yin2019-toy"
+  [vq-toy]="vq-toy"
+  [vq-ablation]="vq-ablation"
+  [vq-ablation-vqtorch]="vq-ablation --set protocol=vqtorch"
+  [quant-act]="quant-act"
+  [vq-bottleneck]="vq-bottleneck --set sizes=256,1024"
+)
+ORDER=(yin2019-toy vq-toy vq-ablation vq-ablation-vqtorch quant-act vq-bottleneck)
+names=("$@")
+[ ${#names[@]} -eq 0 ] && names=("${ORDER[@]}")
+for name in "${names[@]}"; do
+  [ -n "${COMMANDS[$name]:-}" ] || { echo "error: unknown record $name; known: ${ORDER[*]}" >&2; exit 2; }
+  echo "== $name: python -m stevq run ${COMMANDS[$name]} --seeds 0,1,2 --jobs $JOBS --out records/$name ($(date -u +%H:%M:%S))"
+  # shellcheck disable=SC2086
+  python -m stevq run ${COMMANDS[$name]} --seeds 0,1,2 --jobs "$JOBS" --out "records/$name" --no-progress \
+    > "records/$name.log" 2>&1
+  echo "   exit $? ($(date -u +%H:%M:%S))"
+done
