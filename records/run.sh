@@ -5,6 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
+OUT=${RECORDS:-records}   # where the records go (default: this checkout's records/)
 declare -A COMMANDS=(
   [yin2019-toy]="yin2019-toy"
   [vq-toy]="vq-toy"
@@ -18,9 +19,9 @@ names=("$@")
 [ ${#names[@]} -eq 0 ] && names=("${ORDER[@]}")
 for name in "${names[@]}"; do
   [ -n "${COMMANDS[$name]:-}" ] || { echo "error: unknown record $name; known: ${ORDER[*]}" >&2; exit 2; }
-  echo "== $name: python -m stevq run ${COMMANDS[$name]} --seeds 0,1,2 --jobs $JOBS --out records/$name ($(date -u +%H:%M:%S))"
+  echo "== $name: python -m stevq run ${COMMANDS[$name]} --seeds 0,1,2 --jobs $JOBS --out $OUT/$name ($(date -u +%H:%M:%S))"
   # shellcheck disable=SC2086
-  python -m stevq run ${COMMANDS[$name]} --seeds 0,1,2 --jobs "$JOBS" --out "records/$name" --no-progress \
-    > "records/$name.log" 2>&1
+  python -m stevq run ${COMMANDS[$name]} --seeds 0,1,2 --jobs "$JOBS" --out "$OUT/$name" --no-progress \
+    > "$OUT/$name.log" 2>&1
   echo "   exit $? ($(date -u +%H:%M:%S))"
 done
