@@ -36,7 +36,7 @@ def test_toy_quick_writes_its_files(toy_run):
     for name in ("config.json", "metrics.json", "summary.md", "divergence.png", "toy_curves.png"):
         assert (out / name).stat().st_size > 0, name
     stored = json.loads((out / "metrics.json").read_text())
-    assert stored["config"]["quick"] is True and len(stored["metrics"]["autoencoder"]) == 4
+    assert stored["config"]["quick"] is True and len(stored["metrics"]["autoencoder"]) == 6
     assert "| std | standard | 4 |" in (out / "summary.md").read_text()
     # covariate shift: with standard codes many are never updated, affine ones all move
     rows = {(r["reading"], r["parameterization"], r["affine_lr"]): r for r in metrics["covariate_shift"]}
@@ -67,6 +67,20 @@ def test_toy_snapshots_hold_the_nearest_codes(toy_run):
         assert len(np.unique(snapshot["indices"])) == round(recorded * config.num_codes)
     for utilisation, dead in zip(history["utilisation"], history["dead_codes"]):
         assert 0 < utilisation <= 1 and dead == round((1 - utilisation) * config.num_codes)
+
+
+def test_toy_commitment_error_is_the_snapshots_distance_to_their_codes(toy_run):
+    """The recorded commitment error, recomputed from the saved embeddings and their nearest codes
+    (the "ste" variant: the effective codebook is the raw one); the STE error is a finite ratio."""
+    config, out, _ = toy_run
+    part = json.loads((out / "parts" / "ae-ste-codes1.json").read_text())
+    history = part["history"]
+    for snapshot in part["snapshots"]:
+        z_e, codebook = np.asarray(snapshot["z_e"]), np.asarray(snapshot["codebook"])
+        by_hand = np.mean(np.sum((z_e - codebook[np.asarray(snapshot["indices"])]) ** 2, axis=1))
+        recorded = history["commitment_error"][history["step"].index(snapshot["step"])]
+        assert recorded == pytest.approx(by_hand, rel=1e-10)
+    assert all(0 < e < 10 for e in history["ste_relative_error"]) and all(-1 <= c <= 1 for c in history["ste_cosine"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -91,3 +91,31 @@ def test_coinciding_curves_are_named_in_the_legend():
     assert notes == {"clipped_relu": " (identical to relu)"}
     notes = coincidence_notes({"relu": base, "clipped_relu": base * 1.01, "identity": base * 3})
     assert notes == {"clipped_relu": " (within 1% of relu)"}
+
+
+def test_the_engines_monte_carlo_coarse_gradient_matches_the_closed_forms(quick_run):
+    """At the spurious minimum: every coordinate of the engine's Monte Carlo mean within 5 standard
+    errors of the closed form; the identity STE's far from 0, the others' within noise of 0."""
+    _, metrics = quick_run
+    mc = metrics["monte_carlo"]
+    assert all(mc[name]["max_abs_z"] < 5 for name in mc)
+    assert mc["identity"]["mc_norm"] > 5 * mc["identity"]["se_norm"]
+    assert mc["relu"]["closed_norm"] < 1e-12 and mc["relu"]["mc_norm"] < 3 * mc["relu"]["se_norm"]
+
+
+def test_correlation_and_step_sizes_count_what_they_say():
+    config = toy.effective(toy.Config(quick=True, runs=3, steps=200))
+    v_star, w_star = toy.teacher(config)
+    rng = np.random.default_rng(0)
+    v, w = rng.standard_normal((5, config.m)), rng.standard_normal((5, config.n))
+    got = toy.checks.correlation(v_star, w_star, 5, np.random.default_rng(0))
+    _, dw = yin2019.population_grad(v, w, v_star, w_star)
+    for name in ("identity", "relu", "clipped_relu"):
+        inner = [float(yin2019.expected_coarse_grad(v[i], w[i], v_star, w_star, name) @ dw[i]) for i in range(5)]
+        assert got[name]["share_positive"] == np.mean(np.asarray(inner) >= 0)
+    v0, w0 = rng.standard_normal((3, config.m)), rng.standard_normal((3, config.n))
+    sweep = toy.checks.step_sizes(v0, w0, v_star, w_star, 0.05, 200)
+    assert sweep["lr"] == [0.05, 0.01, 0.002]
+    for row in sweep["relu"]:
+        t = yin2019.coarse_gradient_descent(v0, w0, v_star, w_star, "relu", row["lr"], 200)
+        assert row["monotone_share"] == np.mean(~t.f_increased.any(axis=0))

@@ -73,7 +73,7 @@ class Config:
                  "instability_steps": 40, "instability_eval_every": 5}
         full = {"nets": ("mlp", "lenet5"), "train_size": 60000, "test_size": 10000,
                 "loss_eval_size": 5000, "pretrain_steps": 1200, "steps": 700, "eval_every": 70,
-                "instability_lrs": (0.01, 0.05), "instability_steps": 150, "instability_eval_every": 15}
+                "instability_lrs": (0.001, 0.01, 0.05), "instability_steps": 150, "instability_eval_every": 15}
         settings.fill_mode_defaults(self, quick, full, ("nets", "mlp_hidden", "bits", "stes", "instability_from", "instability_lrs"))
         validate.choice(self.data, "data", ("fashion-mnist", "mnist", "synthetic"))
         for net in self.nets:

@@ -9,17 +9,21 @@ deviations: variances 0.25 and 0.09).
 
 Part 2, a small autoencoder on Gaussian data: x ~ N(0, I) in ``data_dim`` dimensions, an MLP
 encoder to a 2-D latent, a VQ layer, an MLP decoder, trained on squared error with Adam. Standard
-VQ ("ste") against Huh et al.'s fixes ("affine+alt+sync"), each from codebooks initialised at
-several scales. Snapshots of the embeddings P, the codes C and the chosen codes Q over training
+VQ ("ste") against alternating optimisation alone and Huh et al.'s fixes ("affine+alt+sync"), each
+from codebooks initialised at several scales. Snapshots of the embeddings P, the codes C and the chosen codes Q over training
 give the paper's divergence figure; the curves show utilisation, perplexity, reconstruction error
-and the distribution gap.
+and the distribution gap, and every record measures the STE's gradient error beside the commitment
+error (``ste_error``).
 """
 import dataclasses
 import sys
 
 import numpy as np
 
-from stevq import backend, data, runio, validate, vq
+from autograd.tracer import getval
+
+from stevq import backend, data, metrics, runio, validate, vq
+from stevq.backend import namespace_of
 from stevq.experiments import scheduler, settings, vq_models, vq_quantizers, vq_training
 from stevq.experiments.vq_plots import plt
 
@@ -42,7 +46,7 @@ class Config:
     eval_size: int = 1024                # held-out points: metrics and pictures
     num_codes: int = 128                 # codebook size
     code_scales: tuple = (1.0, 5.0)              # codebook initialised as N(0, scale^2 I)
-    variants: tuple = ("ste", "affine+alt+sync")  # quantizer variants (keys of vq_quantizers.VARIANTS, not fsq)
+    variants: tuple = ("ste", "alternating", "affine+alt+sync")  # quantizer variants (keys of vq_quantizers.VARIANTS, not fsq)
     steps: int | None = None             # Adam steps per autoencoder run
     batch_size: int = 128                # mini-batch size
     lr: float = 3e-3                     # Adam step size
@@ -122,10 +126,29 @@ def autoencoder_part(config, variant, code_scale, train_data, eval_data, show_pr
                                     config.seed + 1, snapshot_steps=snapshot_steps(config),
                                     snapshot_rows=config.eval_size)  # the pictures show the points the summary counts
     result = vq_training.train(network, params, state, train_data, eval_data, schedule,
-                               f"{variant} (codes x{code_scale:g})", show_progress)
+                               f"{variant} (codes x{code_scale:g})", show_progress, ste_error(network, eval_data))
     final = {key: values[-1] for key, values in result["history"].items()}
     return {"variant": variant, "code_scale": code_scale, "final": final, "history": result["history"],
             "snapshots": result["snapshots"]}
+
+
+def ste_error(network, eval_data):
+    """``measure`` for ``vq_training.train``: on the evaluation points, the straight-through
+    gradient's error (``metrics.ste_gradient_error``: the decoder's loss gradient at z_q against
+    the one at z_e, the decoder held fixed) and the commitment error mean ||z_e - z_q||^2, which
+    Huh et al. (2023) say the gradient error grows with."""
+    def measure(params, state):
+        x = eval_data.x
+        z_e = network.encoder[1](params["encoder"], x)
+        _, aux = network.quantizer.apply(params["quantizer"], state, z_e)
+        z_e, z_q = getval(aux["z_e"]), getval(aux["z_q"])
+        decoded_loss = lambda z: vq_training.task_loss(network, network.readout[1](params["readout"], z), x, None)
+        error = metrics.ste_gradient_error(decoded_loss, z_e, z_q)
+        xp = namespace_of(z_e)
+        commitment = float(xp.mean(xp.sum((z_e - z_q) ** 2, axis=-1)))
+        return {"ste_relative_error": error["relative_error"], "ste_cosine": error["cosine"],
+                "commitment_error": commitment}
+    return measure
 
 
 SEED_TABLES = {"covariate_shift": ("reading", "parameterization", "affine_lr", "seeds"),
@@ -160,7 +183,8 @@ def summarize(config, results):
     runs = [results[part.name] for part in parts if part.args[0] == "ae"]
     table = [dict(variant=r["variant"], code_scale=r["code_scale"],
                   **{k: r["final"][k] for k in ("utilisation", "perplexity", "dead_codes", "score",
-                                                "mean_gap", "var_gap", "sliced_wasserstein")}) for r in runs]
+                                                "mean_gap", "var_gap", "sliced_wasserstein", "ste_relative_error",
+                                                "ste_cosine", "commitment_error")}) for r in runs]
     metrics = {"covariate_shift": shift, "autoencoder": table,
                "curves": {f"{r['variant']}-codes{r['code_scale']:g}": r["history"] for r in runs}}
     figures = {"divergence": figure_divergence(runs), "toy_curves": figure_curves(runs)}
@@ -227,9 +251,11 @@ def summary(config, shift, table):
              f"-> {config.data_dim}-D, {config.steps} Adam steps (lr {config.lr:g}, batch "
              f"{config.batch_size}), measured on {config.eval_size} held-out points", "",
              runio.markdown_table(table, ["variant", "code_scale", "utilisation", "perplexity", "dead_codes",
-                                          "score", "mean_gap", "var_gap", "sliced_wasserstein"]),
-             "score: reconstruction MSE; code_scale: the codebook starts as N(0, scale^2 I). Pictures: "
-             "divergence.png; curves: toy_curves.png.", "", *_findings(table),
+                                          "score", "mean_gap", "var_gap", "sliced_wasserstein",
+                                          "commitment_error", "ste_relative_error"]),
+             "score: reconstruction MSE; code_scale: the codebook starts as N(0, scale^2 I); commitment_error: "
+             "mean ||z_e - z_q||^2; ste_relative_error: ||g(z_q) - g(z_e)|| / ||g(z_e)||, g the decoder loss's "
+             "gradient (metrics.ste_gradient_error). Pictures: divergence.png; curves: toy_curves.png.", "", *_findings(table),
              "", f"Backend {backend.name()}, {config.dtype}, seed {config.seed}."]
     return "\n".join(lines) + "\n"
 

@@ -194,8 +194,10 @@ def _with_params(opt_state, params):
     return (params,) + tuple(opt_state[1:])
 
 
-def train(network, params, state, data, eval_data, schedule, description="training", show_progress=True):
-    """Train ``network`` from (params, state), recording on ``eval_data``. Returns a dict with the
+def train(network, params, state, data, eval_data, schedule, description="training", show_progress=True,
+          measure=None):
+    """Train ``network`` from (params, state), recording on ``eval_data``; ``measure(params, state)``
+    (optional) returns more numbers for each record (e.g. the STE's gradient error). Returns a dict with the
     final "params" and "state", the "history" (a list per metric, one entry per record, step 0
     included) and the "snapshots" (step, first embeddings, codebook, their indices; host arrays)
     taken at ``schedule.snapshot_steps``, and "active": the share of codes chosen in each step's
@@ -233,7 +235,7 @@ def train(network, params, state, data, eval_data, schedule, description="traini
         keep = schedule.snapshot_rows if step in schedule.snapshot_steps else 0
         where = f"{description} (evaluation)"
         scores, kept = evaluate(network, params, state, eval_data, schedule.gap_rows, keep, step, last_good, where)
-        scores = dict(step=step, train_loss=train_loss, **scores)
+        scores = dict(step=step, train_loss=train_loss, **scores, **(measure(params, state) if measure else {}))
         scores["window_utilisation"] = float(np.mean(window > 0)) if window.any() else None
         scores["grad_coverage"] = coverage
         runio.check_finite(step, scores, last_good, where)

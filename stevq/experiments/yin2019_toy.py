@@ -41,6 +41,7 @@ import numpy as np
 from stevq import runio, ste, validate
 from stevq.backend import asarray, to_numpy
 from stevq.experiments import scheduler
+from stevq.experiments import yin2019_checks as checks
 from stevq.experiments.yin2019_figures import figures
 from stevq.theory import yin2019
 
@@ -67,12 +68,15 @@ class Config:
     sample_sizes: tuple = (10, 100, 1000, 100000)  # Figure 1: sample sizes N (quick mode: those <= 1000)
     step_sizes: int = 81             # points in the Figure-1 step-size grid
     plot_every: int = 10             # stored curves keep every plot_every-th step
+    mc_samples: int = 200000         # Monte Carlo inputs for the engine's coarse gradient at the spurious minimum (quick: 20000)
+    correlation_points: int = 2000   # random (v, w) at which <E g, df/dw> is measured
 
 
 def effective(config):
     """The config actually run (checked): quick mode uses fewer, shorter runs and smaller samples."""
     for field, low in (("m", 2), ("n", 2), ("steps", 1), ("runs", 1), ("dwell", 1), ("tail", 1),
-                       ("unsettled_rises", 1), ("step_sizes", 2), ("plot_every", 1)):
+                       ("unsettled_rises", 1), ("step_sizes", 2), ("plot_every", 1), ("mc_samples", 100),
+                       ("correlation_points", 1)):
         validate.number(getattr(config, field), field, low=low, integer=True)
     for field in ("lr", "start_gap", "near", "init_w_scale"):
         validate.number(getattr(config, field), field, low=0.0, low_inclusive=False)
@@ -87,7 +91,7 @@ def effective(config):
     return dataclasses.replace(config, steps=min(config.steps, 1000), runs=min(config.runs, 8),
                                tail=min(config.tail, 250), dwell=min(config.dwell, 25),
                                sample_sizes=tuple(s for s in config.sample_sizes if s <= 1000),
-                               step_sizes=min(config.step_sizes, 41))
+                               step_sizes=min(config.step_sizes, 41), mc_samples=min(config.mc_samples, 20000))
 
 
 def teacher(config):
@@ -235,12 +239,14 @@ def _curves(trajectory, config):
 
 
 SEED_TABLES = {"random_starts": ("runs",), "spurious_start": (), "ratio_at_smallest_t": (),
-               "identity_grad_norm_at_spurious": ()}
-PARTS = ("random_starts", "spurious_start", "ratio", "figure1")
+               "identity_grad_norm_at_spurious": (), "monte_carlo": ("samples",), "correlation": ("points",),
+               "step_sizes": ("lr",)}
+PARTS = ("random_starts", "spurious_start", "ratio", "figure1", "monte_carlo", "correlation", "step_sizes")
+MC_BATCHES = 50  # batch means of the Monte Carlo part (its standard errors come from their spread)
 
 
 def plan(config):
-    """The four parts, each from the teacher and initialisations drawn from ``config.seed``."""
+    """The parts, each from the teacher and initialisations drawn from ``config.seed``."""
     return [scheduler.Part(name) for name in PARTS]
 
 
@@ -258,6 +264,17 @@ def compute_part(config, part, run_dir, progress):
                 for name, t in trajectories.items()}
     if part.name == "ratio":
         return ratio_path(config)
+    v_star, w_star = teacher(config)
+    if part.name == "monte_carlo":
+        return checks.monte_carlo(v_star, w_star, config.mc_samples, config.mc_samples // MC_BATCHES,
+                                  np.random.default_rng([config.seed, 5]))
+    if part.name == "correlation":
+        return checks.correlation(v_star, w_star, config.correlation_points, np.random.default_rng([config.seed, 6]))
+    if part.name == "step_sizes":
+        rng = np.random.default_rng([config.seed, 1])  # the initialisations of random_starts
+        v0 = rng.standard_normal((config.runs, config.m))
+        w0 = config.init_w_scale * rng.standard_normal((config.runs, config.n))
+        return checks.step_sizes(v0, w0, v_star, w_star, config.lr, config.steps)
     return {name: one_step_losses(config, name) for name in ste.SURROGATES}
 
 
@@ -283,6 +300,10 @@ def summarize(config, results):
         "random_starts": {name: r["counts"] for name, r in results["random_starts"].items()},
         "spurious_start": {name: r["summary"] for name, r in results["spurious_start"].items()},
         "ratio_at_smallest_t": {name: results["ratio"][name][0] for name in ste.SURROGATES},
+        "monte_carlo": {name: {key: r[key] for key in ("samples", "max_abs_z", "closed_norm", "mc_norm", "se_norm")}
+                        for name, r in results["monte_carlo"].items()},
+        "correlation": results["correlation"],
+        "step_sizes": {name: results["step_sizes"][name] for name in ste.SURROGATES},
     }
     return metrics, _summary(config, metrics), figures(config, results, f_spurious)
 
@@ -305,4 +326,12 @@ def _summary(config, metrics):
             + f"\n## Started next to the spurious minimum (theta0 = pi - {config.start_gap})\n\n"
             + runio.markdown_table(starts)
             + "\n## Ratio ||E g||^2 / (||df/dv||^2 + <E g, df/dw>) at distance 1e-6 from it\n\n"
-            + runio.markdown_table([{"STE": k, "ratio": v} for k, v in metrics["ratio_at_smallest_t"].items()]))
+            + runio.markdown_table([{"STE": k, "ratio": v} for k, v in metrics["ratio_at_smallest_t"].items()])
+            + "\n## The engine's Monte Carlo coarse gradient at the spurious minimum against the closed form\n\n"
+            + "max_abs_z: the largest difference of a coordinate, in standard errors.\n\n"
+            + runio.markdown_table([{"STE": k, **v} for k, v in metrics["monte_carlo"].items()])
+            + f"\n## <E g, df/dw> at {config.correlation_points} random (v, w)\n\n"
+            + runio.markdown_table([{"STE": k, **v} for k, v in metrics["correlation"].items()])
+            + "\n## Smaller steps, the same number of steps, the same starts\n\n"
+            + "critical_share: runs ending with ||df/dv|| + ||E g|| below 1e-3 of its start.\n\n"
+            + runio.markdown_table([{"STE": k, **row} for k, rows in metrics["step_sizes"].items() for row in rows]))
