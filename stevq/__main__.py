@@ -5,8 +5,11 @@
     python -m stevq run NAME [--quick] [--backend numpy|cupy|array_api_strict] [--seed N | --seeds 0,1,2]
                         [--jobs N] [--out DIR] [--data-dir DIR] [--set FIELD=VALUE ...] [--no-progress]
     python -m stevq report DIR                   the summary tables of a run, or of every run below DIR
-    python -m stevq claims DIR [--out FILE]      the ledger of the papers' claims from the runs below DIR
-                                                 (default FILE: docs/claims.md)
+    python -m stevq claims DIR [--out FILE] [--readme README.md]
+                                                 the ledger of the papers' claims from the runs below DIR
+                                                 (default FILE: docs/claims.md); with --readme, also the
+                                                 README's record tables (python -m stevq claims records
+                                                 --readme README.md regenerates both from the record)
 
 A run writes config.json, metrics.json, PNG figures and summary.md into DIR (default
 runs/NAME, or runs/NAME-quick in quick mode). Running the same command again after an interruption
@@ -215,6 +218,7 @@ def command_run(args):
 
 
 def command_claims(args):
+    from stevq import runio
     from stevq.experiments import claims
     root = pathlib.Path(args.dir)
     if not root.is_dir():
@@ -222,7 +226,18 @@ def command_claims(args):
     out = pathlib.Path(args.out)
     if out.exists() and out.is_dir():
         raise UsageError(f"--out: {out} is a directory; expected a file name such as docs/claims.md")
+    readme = None
+    if args.readme is not None:
+        try:
+            readme = claims.tables.update_readme(root, args.readme)
+        except OSError as err:
+            raise UsageError(f"--readme: cannot read {args.readme}: {err.strerror}") from None
+        except ValueError as err:
+            raise UsageError(f"--{err}") from None
     rows = claims.write(root, out)
+    if readme is not None:
+        runio.save_text(args.readme, readme)
+        print(f"record tables written to {args.readme}")
     counts = {}
     for row in rows:
         counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
@@ -276,6 +291,8 @@ def parser():
     ledger = commands.add_parser("claims", help="write the ledger of the papers' claims from the runs below a directory")
     ledger.add_argument("dir", help="a directory holding runs (e.g. runs)")
     ledger.add_argument("--out", default="docs/claims.md", help="the Markdown file to write (default: docs/claims.md)")
+    ledger.add_argument("--readme", metavar="FILE", help="also rewrite the record tables between the markers of FILE "
+                        "(the README)")
     ledger.set_defaults(handler=command_claims)
     return top
 

@@ -1,30 +1,25 @@
-"""The ledger of claims: every claim of the three papers that stevq tests, with the command that
-tests it, stevq's numbers over seeds and a verdict, built from run outputs (``metrics.json``).
+"""The ledger: every claim (``catalogue.CLAIMS``) decided from finished runs, with the command that
+tests it, stevq's numbers over seeds, the rule, the verdict and, for the authors' example, what
+their own code shows.
 
-    python -m stevq claims runs/ [--out docs/claims.md]
-
-``find_runs`` collects the finished runs below a directory: a run over several seeds is the
-directory holding ``seed-N/metrics.json`` (every finished seed counts), a single-seed run its own
-``metrics.json``; the experiment is recognised from its metrics. Each claim (``claims_list``)
-takes the per-seed metrics of one run, computes its numbers (mean ± sample sd over the seeds) and
-a list of *checks*, each a condition on those numbers stated in the claim's rule. The verdict is
-computed, never typed: **reproduced** when every check holds, **partly** when some do (the row
-says which: the regime), **not reproduced** when none does. Of several runs of an experiment the
-ledger uses the first that has what the claim needs, full mode before quick, then more seeds, then
-the newest; a claim without one says "not run" and gives the command.
+``find_runs`` collects the finished runs below a directory (``records/`` for the committed record):
+a run over several seeds is the directory holding ``seed-N/metrics.json``, a single-seed run its own
+``metrics.json``; the experiment is recognised from its metrics. The verdict is computed, never
+typed: **reproduced** when every check of the rule holds, **partly** when some do (the row says
+which: the regime), **not reproduced** when none does. Only a full-mode run over at least three seeds
+decides; from a quick or a smaller run the row says **indicative** and what it would say. Of several
+runs the ledger uses the first that has what the claim needs: full mode before quick, then more
+seeds, then the newest.
 """
 import dataclasses
-import datetime
 import pathlib
 
 from stevq import runio
-from stevq.experiments import seeds as across_seeds
+from stevq.experiments.claims.catalogue import CLAIMS
+from stevq.experiments.claims.rules import VERDICTS, Missing, verdict
 
-VERDICTS = ("reproduced", "partly", "not reproduced")
-
-
-class Missing(Exception):
-    """The run lacks a number the claim needs."""
+INDICATIVE = "indicative"
+MIN_SEEDS = 3
 
 
 @dataclasses.dataclass
@@ -40,6 +35,10 @@ class RunRecord:
     @property
     def quick(self):
         return bool(self.config.get("quick"))
+
+    @property
+    def decides(self):
+        return not self.quick and len(self.seeds) >= MIN_SEEDS
 
 
 def experiment_of(metrics):
@@ -73,10 +72,10 @@ def find_runs(root):
     for path in sorted(root.rglob("metrics.json")):
         directory = path.parent
         stored = _load(path)
-        if stored is None or "seeds" in stored.get("metrics", {}) and "mean_sd" in stored["metrics"]:
+        if not isinstance(stored, dict) or "seeds" in stored.get("metrics", {}) and "mean_sd" in stored["metrics"]:
             continue  # a multi-seed run's aggregate: its seed directories are read instead
         parent_config = _load(directory.parent / "config.json") if directory.name.startswith("seed-") else None
-        if parent_config is not None and "seeds" in parent_config:
+        if isinstance(parent_config, dict) and "seeds" in parent_config:
             continue  # read with its parent below
         metrics = stored.get("metrics", {})
         name = experiment_of(metrics)
@@ -89,7 +88,7 @@ def find_runs(root):
         if not isinstance(config, dict) or "seeds" not in config:
             continue
         found = [(seed, _load(config_path.parent / f"seed-{seed}" / "metrics.json")) for seed in config["seeds"]]
-        found = [(seed, stored) for seed, stored in found if stored is not None]
+        found = [(seed, stored) for seed, stored in found if isinstance(stored, dict)]
         name = found and experiment_of(found[0][1].get("metrics", {}))
         if name:
             mtime = max((config_path.parent / f"seed-{s}" / "metrics.json").stat().st_mtime for s, _ in found)
@@ -101,69 +100,16 @@ def find_runs(root):
     return runs
 
 
-# ---------------------------------------------------------------- numbers and checks
-
-
-def values(metrics, get):
-    """``get(metrics)`` for every seed; a missing entry raises ``Missing``."""
-    out = []
-    for one in metrics:
-        try:
-            value = get(one)
-        except (KeyError, IndexError, StopIteration, TypeError) as err:
-            raise Missing(str(err)) from None
-        out.append(across_seeds.NON_FINITE.get(value, value) if isinstance(value, str) else float(value))
-    return out
-
-
-def mean(xs):
-    return across_seeds.statistic(xs)["mean"]
-
-
-def ms(xs, scale=1.0, digits=3, unit=""):
-    """``mean ± sd`` of ``xs`` (times ``scale``)."""
-    stat = across_seeds.statistic([x * scale for x in xs])
-    return f"{stat['mean']:.{digits}g} ± {stat['sd']:.2g}{unit}"
-
-
-def clearly_better(before, after, higher_is_better=True):
-    """Paired by seed: the mean change (after - before, signed so that positive is better) exceeds
-    the sample standard deviation of the changes (any positive change for one seed)."""
-    stat = across_seeds.statistic([(a - b) * (1 if higher_is_better else -1) for a, b in zip(after, before)])
-    return stat["mean"] > stat["sd"] if stat["n"] > 1 else stat["mean"] > 0
-
-
-def row_where(rows, **keys):
-    """The row of ``rows`` whose fields equal ``keys``."""
-    return next(r for r in rows if all(r.get(k) == v for k, v in keys.items()))
-
-
-def verdict(checks):
-    """(verdict, regime) from ``[(label, holds), ...]``."""
-    if not checks:
-        raise Missing("no checks")
-    held = [label for label, holds in checks if holds]
-    failed = [label for label, holds in checks if not holds]
-    if not failed:
-        return VERDICTS[0], "; ".join(held)
-    if not held:
-        return VERDICTS[2], "; ".join(failed)
-    return VERDICTS[1], f"holds: {'; '.join(held)}. fails: {'; '.join(failed)}"
-
-
-# ---------------------------------------------------------------- commands
-
-
 def _setting(value):
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value))
     return str(value)
 
 
-def command(record=None, experiment=None):
-    """The command that makes ``record`` (or, for a claim not run, the full run of ``experiment``)."""
+def command(record=None, claim=None):
+    """The command that makes ``record`` (or, for a claim not run, the full run of its experiment)."""
     if record is None:
-        return f"python -m stevq run {experiment} --seeds 0,1,2"
+        return " ".join(filter(None, ["python -m stevq run", claim.experiment, claim.settings, "--seeds 0,1,2"]))
     from stevq.experiments import get
     module = get(record.experiment)
     words = ["python -m stevq run", record.experiment] + (["--quick"] if record.quick else [])
@@ -180,32 +126,36 @@ def command(record=None, experiment=None):
     return " ".join(words)
 
 
-# ---------------------------------------------------------------- the ledger
-
-
 def evaluate(claim, runs):
     """(record or None, numbers, verdict, regime) of ``claim`` from the first run that has what it needs."""
     for record in runs.get(claim.experiment, []):
+        if not claim.where(record.config):
+            continue
         try:
             numbers, checks = claim.test(record.metrics, record.seeds)
             found, regime = verdict(checks)
         except Missing:
             continue
         mode = "quick mode" if record.quick else "full mode"
+        if not record.decides:
+            regime = (f"{found} on this run, which cannot decide: a verdict needs {MIN_SEEDS} seeds of a full-mode "
+                      f"run ({regime})")
+            found = INDICATIVE
         return record, f"{numbers} (n = {len(record.seeds)} seeds, {mode})", found, regime
     return None, "not run", "not run", ""
 
 
 def ledger(root):
     """The rows of the ledger: one dict per claim."""
-    from stevq.experiments.claims_list import CLAIMS
     runs = find_runs(root)
     rows = []
     for number, claim in enumerate(CLAIMS, 1):
         record, numbers, found, regime = evaluate(claim, runs)
+        where = str(record.dir.relative_to(root)) if record and record.dir.is_relative_to(root) else \
+            (str(record.dir) if record else "")
         rows.append({"number": number, "paper": claim.paper, "claim": claim.statement, "rule": claim.rule,
-                     "command": command(record, claim.experiment), "run": str(record.dir) if record else "",
-                     "numbers": numbers, "verdict": found, "regime": regime})
+                     "command": command(record, claim), "run": where, "numbers": numbers, "verdict": found,
+                     "regime": regime, "authors": claim.authors})
     return rows
 
 
@@ -213,25 +163,44 @@ def _escape(text):
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _provenance(root, rows):
+    """One line per run the ledger read: its commits, data and time (its provenance.json)."""
+    lines = []
+    for run in sorted({r["run"] for r in rows if r["run"]}):
+        record = _load(pathlib.Path(root) / run / "provenance.json")
+        if not isinstance(record, dict):
+            lines.append(f"- `{run}`: no provenance.json")
+            continue
+        data = record.get("data", {})
+        data = (f"{data.get('data')} IDX files (SHA-256 of train-images {data['files'].get('train-images-idx3-ubyte.gz', '?')[:16]}...)"
+                if "files" in data else f"{data.get('data')} sample inside stevq" if "sample" in data else data.get("data"))
+        wall = sum(i.get("wall_seconds", 0) for i in record.get("invocations", []))
+        lines.append(f"- `{run}`: commit {', '.join(c[:10] for c in record.get('commits', []))}; data {data}; "
+                     f"{record.get('parts', '?')} parts, {record.get('part_seconds_total', 0) / 60:.1f} core-minutes; "
+                     f"wall time {wall / 60:.1f} min over {len(record.get('invocations', []))} invocation(s)")
+    return lines
+
+
 def markdown(rows, root):
-    """docs/claims.md: the table, then how each verdict was computed."""
-    counts = {v: sum(r["verdict"] == v for r in rows) for v in (*VERDICTS, "not run")}
+    """docs/claims.md: the table, the rules, and where the numbers come from."""
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in (*VERDICTS, INDICATIVE, "not run")}
     lines = ["# Claims of the three papers, tested by stevq", "",
-             f"Generated by `python -m stevq claims {root}` on {datetime.date.today().isoformat()} from the runs below "
-             f"`{root}`; do not edit by hand. Numbers: mean ± sample standard deviation over the seeds of the run "
-             "named in the row (every seed's value is in its metrics.json). Verdict: **reproduced** when every check "
-             "of the claim's rule holds, **partly** when some do (the row says which: that is the regime), **not "
-             "reproduced** when none does; a claim whose run is missing says *not run* and gives the command. "
-             "\"Clearly better\" means, paired by seed, a mean change in the better direction larger than the "
-             "standard deviation of the changes.", "",
+             f"Generated by `python -m stevq claims {root}` from the runs below `{root}`; do not edit by hand (a test "
+             "regenerates it). Numbers: mean ± sample standard deviation over the seeds of the run named in the row "
+             "(every seed's value is in its metrics.json). Verdict: **reproduced** when every check of the claim's rule "
+             "holds, **partly** when some do (the row says which: that is the regime), **not reproduced** when none "
+             f"does. Only a full-mode run over at least {MIN_SEEDS} seeds decides; a quicker run gives an "
+             "**indicative** row. A claim whose run is missing says *not run* and gives the command.", "",
              "Totals: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + ".", "",
-             "| # | paper | claim | command | stevq (mean ± sd over seeds) | verdict |", "|---|---|---|---|---|---|"]
+             "| # | paper | claim | command | stevq (mean ± sd over seeds) | authors' code | verdict |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         verdict_cell = f"**{r['verdict']}**" + (f": {r['regime']}" if r["regime"] else "")
         lines.append(f"| {r['number']} | {r['paper']} | {_escape(r['claim'])} | `{r['command']}` | "
-                     f"{_escape(r['numbers'])} | {_escape(verdict_cell)} |")
+                     f"{_escape(r['numbers'])} | {_escape(r['authors'] or '-')} | {_escape(verdict_cell)} |")
     lines += ["", "## Rules", ""]
     lines += [f"{r['number']}. {r['rule']}" + (f" Run: `{r['run']}`." if r["run"] else "") for r in rows]
+    lines += ["", "## Where the numbers come from", "", *_provenance(root, rows)]
     return "\n".join(lines) + "\n"
 
 
@@ -240,4 +209,3 @@ def write(root, out):
     rows = ledger(root)
     runio.save_text(out, markdown(rows, root))
     return rows
-
