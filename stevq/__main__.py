@@ -26,8 +26,10 @@ interrupted.
 import argparse
 import os
 import pathlib
+import signal
 import sys
 import tempfile
+import threading
 
 EXIT_USAGE, EXIT_TRAINING, EXIT_INTERRUPTED = 2, 1, 130
 
@@ -97,9 +99,24 @@ def build_config(module, args):
     return config
 
 
+def check_seeds(module, config, seeds):
+    """Every seed of --seeds makes a valid run (a seed can make a setting impossible, e.g. a toy
+    teacher without spurious minima); checked before anything runs."""
+    import dataclasses
+    for seed in seeds:
+        try:
+            getattr(module, "effective", lambda c: c)(dataclasses.replace(config, seed=seed))
+        except (TypeError, ValueError) as err:
+            raise UsageError(f"--seeds: seed {seed}: {err}") from None
+
+
 def check_out_dir(out_dir):
     """``--out`` must be a directory, or a place where one can be made; nothing is created here."""
     path = pathlib.Path(out_dir).expanduser()
+    longest = max((len(os.fsencode(part)) for part in path.parts), default=0)
+    if longest > 255 or len(os.fsencode(str(path.absolute()))) > 4000:
+        raise UsageError(f"--out: the path is too long for the file system (a name of {longest} bytes; at most 255 "
+                         "per name); choose a shorter directory name")
     if path.exists() and not path.is_dir():
         raise UsageError(f"--out: {path} is a file; expected a directory (existing or to be made)")
     ancestor = path if path.exists() else path.parent
@@ -172,7 +189,15 @@ def seeds_and_jobs(module, args):
             raise UsageError(f"--seeds: experiment {args.name!r} runs one seed at a time; use --seed N")
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs: expected a number of worker processes >= 1, got {args.jobs}")
-    return seeds, args.jobs
+    jobs = args.jobs
+    if jobs is not None:
+        from stevq.experiments import scheduler
+        cores = scheduler.default_jobs()
+        if jobs > cores:
+            print(f"note: --jobs {jobs} is more than the {cores} cores this process may use; running {cores} workers "
+                  "(more would only share the cores and multiply the memory)", file=sys.stderr)
+            jobs = cores
+    return seeds, jobs
 
 
 def command_run(args):
@@ -183,22 +208,29 @@ def command_run(args):
     if seeds is not None:
         args.seed = seeds[0]
     config = build_config(module, args)
+    if seeds:
+        check_seeds(module, config, seeds)
+    if args.out is not None and not args.out.strip():
+        raise UsageError("--out: expected a directory name, got an empty string (leave --out out for the default "
+                         f"runs/{args.name})")
     out_dir = check_out_dir(args.out or f"runs/{args.name}{'-quick' if config.quick else ''}")
     try:
         switch = backend.use(args.backend or backend.name())
     except (ImportError, RuntimeError, ValueError) as err:
         raise UsageError(f"--backend: {err}") from err
     allocator.keep_freed_memory()  # each step's arrays reuse the last step's memory (stevq.allocator)
+    if threading.current_thread() is threading.main_thread():
+        # a shell starts background jobs with SIGINT ignored; `kill -INT` on this process should still
+        # stop the run (and its workers) as Ctrl-C does
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     with switch:
         try:
             if hasattr(module, "plan"):  # every (seed, part) in worker processes
                 scheduler.run_seeds(module, config, seeds or [config.seed], out_dir, jobs, not args.no_progress)
             else:
                 module.run(config, out_dir, progress=not args.no_progress)
-        except ValueError as err:
-            if str(err).startswith("out_dir:"):  # runio.Run: the directory holds a run with another config
-                raise UsageError(str(err)) from err
-            raise
+        except (runio.OutDirError, runio.SetupError) as err:  # another run's directory, data that do not fit
+            raise UsageError(str(err)) from None
         except data.DataUnavailableError as err:
             raise UsageError(str(err).replace(data.mnist.DIRECTORY_HINT, "--data-dir DIR")) from None
         except OSError as err:  # e.g. the directory made read-only while running
@@ -234,10 +266,17 @@ def command_claims(args):
             raise UsageError(f"--readme: cannot read {args.readme}: {err.strerror}") from None
         except ValueError as err:
             raise UsageError(f"--{err}") from None
-    rows = claims.write(root, out)
-    if readme is not None:
-        runio.save_text(args.readme, readme)
-        print(f"record tables written to {args.readme}")
+    for path, reason in claims.damaged_results(root):
+        print(f"warning: {path} is damaged ({reason}); its run is left out of the ledger", file=sys.stderr)
+    try:
+        rows = claims.write(root, out)
+        if readme is not None:
+            runio.save_text(args.readme, readme)
+            print(f"record tables written to {args.readme}")
+    except runio.NotARegularFile as err:
+        raise UsageError(f"--out: {err}") from None
+    except OSError as err:
+        raise UsageError(f"--out: cannot write {err.filename or out}: {err.strerror}") from None
     counts = {}
     for row in rows:
         counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
@@ -258,6 +297,9 @@ def command_report(args):
     for directory in unfinished:
         parts = len(list(directory.glob("**/parts/*.json")))  # a run over seeds: its seed-N/parts
         print(f"unfinished run: {directory} ({parts} parts done); run it again to finish")
+    from stevq.experiments import claims
+    for path, reason in claims.damaged_results(root):
+        print(f"damaged result: {path} ({reason}); run its command again (finished parts are reused) to rewrite it")
     if not summaries and not unfinished:
         raise UsageError(f"report: no results under {root} (no summary.md or config.json found)")
     return 0
@@ -298,12 +340,15 @@ def parser():
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
     try:
+        args = parser().parse_args(argv)
         return args.handler(args)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # before or after a run's own handler (e.g. while importing): no traceback
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `python -m stevq report runs | head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -49,6 +49,10 @@ class DeviceBox(Box):
     def __matmul__(self, other): return _ops().matmul(self, other)
     def __rmatmul__(self, other): return _ops().matmul(other, self)
     def __pow__(self, power): return _ops().power(self, power)
+    def __rpow__(self, base): return _ops().power(base, self)
+    def __mod__(self, other): return _ops().remainder(self, other)
+    def __rmod__(self, other): return _ops().remainder(other, self)
+    def __pos__(self): return self
     def __abs__(self): return _ops().abs(self)
 
     # Comparisons are not differentiable: they act on the value and return a plain boolean array.

@@ -5,11 +5,13 @@ crash) never sees half a file. A run is made of named *parts* (one training run 
 stores each finished part's metrics in ``parts/NAME.json`` and skips it when the same run is
 started again in the same directory, so an interrupted run resumes where it stopped.
 """
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import pathlib
+import stat
 import tempfile
 
 import numpy as np
@@ -30,11 +32,46 @@ def _umask():
     return mask
 
 
+class NotARegularFile(ValueError):
+    """A result would replace something that is not a regular file (a device, a FIFO, a socket, a
+    directory): stevq refuses rather than rename over it."""
+
+
+class SetupError(ValueError):
+    """A run cannot start: its data or settings do not fit (the message names which and why)."""
+
+
+class OutDirError(ValueError):
+    """The results directory cannot take this run (another run's, other data, damaged)."""
+
+
+class RunLocked(OutDirError):
+    """Another process is running into the same results directory."""
+
+
+def _regular_target(path):
+    """``path`` itself, or the file a symbolic link at ``path`` points to (a write goes through the
+    link); raises NotARegularFile when the target exists and is not a regular file."""
+    target = pathlib.Path(os.path.realpath(path)) if os.path.islink(path) else pathlib.Path(path)
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return target
+    if not stat.S_ISREG(mode):
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a character device" if stat.S_ISCHR(mode) else
+                "a block device" if stat.S_ISBLK(mode) else "a FIFO" if stat.S_ISFIFO(mode) else
+                "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise NotARegularFile(f"{path}: is {kind}; stevq writes its results only to regular files (a file is "
+                              "written to a temporary name and renamed over the old one)")
+    return target
+
+
 def atomic_write_bytes(path, data):
     """Write ``data`` to ``path`` through a temporary file and an atomic rename. The file gets the
     mode any new file gets (0666 less the umask: 0644 under umask 022), not the temporary file's
-    0600."""
-    path = pathlib.Path(path)
+    0600. Only a regular file is ever replaced (``NotARegularFile`` otherwise, e.g. for /dev/null);
+    a symbolic link is written through, to the file it names."""
+    path = _regular_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
@@ -152,6 +189,28 @@ def _data_text(origin):
     return str(origin.get("data"))
 
 
+@contextlib.contextmanager
+def locked(directory):
+    """Hold an exclusive lock on ``directory`` (made if missing) for the block: a second process
+    asking for the same directory gets ``RunLocked`` at once instead of computing the same parts."""
+    import fcntl
+    directory = pathlib.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    handle = os.open(directory / ".stevq.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(handle, 32, 0).decode(errors="replace").strip() or "another process"
+            raise RunLocked(f"out_dir: {directory} is in use by another stevq run (pid {holder}); wait for it to "
+                            "finish, or choose another --out directory") from None
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, str(os.getpid()).encode(), 0)
+        yield directory
+    finally:
+        os.close(handle)  # releases the lock
+
+
 class Run:
     """A results directory with resumable parts.
 
@@ -165,22 +224,34 @@ class Run:
         """``data``: what the run reads (``stevq.data.origin``), stored in config.json as
         "data_origin": a run is never resumed over other data."""
         self.dir = pathlib.Path(out_dir)
-        self.config = _plain(config)
-        if data is not None:
-            self.config = {**self.config, "data_origin": _plain(data)}
-        config_path = self.dir / "config.json"
-        stored = load_json(config_path) if config_path.exists() else None
-        if stored is not None and stored != self.config:
-            if {k: v for k, v in stored.items() if k != "data_origin"} == \
-                    {k: v for k, v in self.config.items() if k != "data_origin"}:
-                raise ValueError(f"out_dir: {self.dir} holds a run computed on other data "
-                                 f"({_data_text(stored.get('data_origin'))}; this run would read "
-                                 f"{_data_text(self.config.get('data_origin'))}): resuming over different data "
-                                 "would mix them; give the same data (--data-dir), or another --out directory")
-            raise ValueError(f"out_dir: {self.dir} holds a run with a different config; "
-                             "choose another --out directory or delete it")
+        self.config = self.check(out_dir, config, data)
         self.dir.mkdir(parents=True, exist_ok=True)
-        save_json(config_path, self.config)
+        save_json(self.dir / "config.json", self.config)
+
+    @staticmethod
+    def check(out_dir, config, data=None):
+        """The config.json of a run of ``config`` over ``data`` in ``out_dir``; ValueError (naming
+        out_dir) when the directory holds another run, or the same run over other data."""
+        directory = pathlib.Path(out_dir)
+        wanted = _plain(config)
+        if data is not None:
+            wanted = {**wanted, "data_origin": _plain(data)}
+        config_path = directory / "config.json"
+        try:
+            stored = load_json(config_path) if config_path.exists() else None
+        except ValueError:
+            raise OutDirError(f"out_dir: {config_path} is damaged (not JSON); delete it, or choose another --out "
+                             "directory") from None
+        if stored is not None and stored != wanted:
+            if isinstance(stored, dict) and {k: v for k, v in stored.items() if k != "data_origin"} == \
+                    {k: v for k, v in wanted.items() if k != "data_origin"}:
+                raise OutDirError(f"out_dir: {directory} holds a run computed on other data "
+                                 f"({_data_text(stored.get('data_origin'))}; this run would read "
+                                 f"{_data_text(wanted.get('data_origin'))}): resuming over different data "
+                                 "would mix them; give the same data (--data-dir), or another --out directory")
+            raise OutDirError(f"out_dir: {directory} holds a run with a different config; "
+                             "choose another --out directory or delete it")
+        return wanted
 
     def part_path(self, name):
         return self.dir / "parts" / f"{name}.json"

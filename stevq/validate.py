@@ -125,6 +125,15 @@ def number(x, name, low=None, high=None, integer=False, low_inclusive=True, high
     return x
 
 
+def distinct(values, name):
+    """The items of ``values`` (a list of things to run) must differ: a repeated one would run twice
+    and show as two rows."""
+    repeated = sorted({repr(v) for v in values if list(values).count(v) > 1})
+    if repeated:
+        raise ValueError(f"{name}: expected distinct values, got {', '.join(repeated)} more than once in {tuple(values)}")
+    return values
+
+
 def choice(x, name, options):
     """``x`` must be one of ``options``."""
     if x not in options:

@@ -183,3 +183,15 @@ def test_lecture_8_runs_on_the_cupy_double(tmp_path, monkeypatch):
     report = json.loads(text.split("CUPY-DOUBLE", 1)[1])
     assert "cupy" in report["available"]
     assert report.get("implicit", 0) == 0, report
+
+
+def test_raw_device_array_to_the_power_of_a_traced_array(on_cupy):
+    """``raw ** box`` and ``raw % box`` reach the box's reflected operator under grad (NumPy's
+    convention, which CuPy follows); the gradient is autograd.numpy's."""
+    import autograd.numpy as anp
+    from autograd import grad
+    raw0, x0 = np.array([1.3, 2.0, 0.7]), np.array([0.5, 1.5, 2.0])
+    raw = stevq.asarray(raw0)
+    got = stevq.grad(lambda x: ops.sum(raw ** x) + ops.sum(raw % x) + ops.sum(+x))(stevq.asarray(x0))
+    want = grad(lambda x: anp.sum(raw0 ** x) + anp.sum(raw0 % x) + anp.sum(x))(x0)
+    np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=1e-12)

@@ -75,6 +75,8 @@ class Config:
                 "loss_eval_size": 5000, "pretrain_steps": 1200, "steps": 700, "eval_every": 70,
                 "instability_lrs": (0.001, 0.01, 0.05), "instability_steps": 150, "instability_eval_every": 15}
         settings.fill_mode_defaults(self, quick, full, ("nets", "mlp_hidden", "bits", "stes", "instability_from", "instability_lrs"))
+        for field in ("nets", "bits", "stes", "instability_from", "instability_lrs"):  # mlp_hidden may repeat a width
+            validate.distinct(getattr(self, field), field)
         validate.choice(self.data, "data", ("fashion-mnist", "mnist", "synthetic"))
         for net in self.nets:
             validate.choice(net, "nets", tuple(models.NETWORKS))

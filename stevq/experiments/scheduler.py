@@ -61,8 +61,19 @@ def effective(module, config):
 
 
 def prepare(module, config):
-    if hasattr(module, "prepare"):
+    """Load what the parts need (``module.prepare``); data or settings that do not fit (a truncated
+    or damaged data file, more examples than the data set has) raise ``runio.SetupError``."""
+    if not hasattr(module, "prepare"):
+        return
+    try:
         module.prepare(config)
+    except (ValueError, EOFError, OSError) as err:
+        if isinstance(err, (FileNotFoundError, runio.SetupError)):  # DataUnavailableError: its own message
+            raise
+        # the loaders name their own arguments; the settings that feed them are train_size / test_size
+        message = str(err).replace("train_limit:", "train_size (train_limit):").replace("test_limit:",
+                                                                                      "test_size (test_limit):")
+        raise runio.SetupError(message) from err
 
 
 def ordered(parts):
@@ -98,13 +109,15 @@ def run_one(module, config, out_dir, progress=True):
     config = effective(module, config)
     prepare(module, config)
     data = provenance.data_of(module, config)
-    record = runio.Run(out_dir, config, data)
-    parts = ordered(module.plan(config))
-    todo = [(config.seed, part) for part in parts if not record.part_path(part.name).exists()]
-    _run_here(module, todo, {config.seed: config}, {config.seed: record}, progress)
-    metrics = summarize_run(module, config, record, parts)
-    provenance.save_run(record.dir, data, [record.dir], [part.name for part in parts],
-                        provenance.invocation(started, time.perf_counter() - clock, 1, len(todo)))
+    runio.Run.check(out_dir, config, data)  # another run's directory is refused before anything is made
+    with runio.locked(out_dir):
+        record = runio.Run(out_dir, config, data)
+        parts = ordered(module.plan(config))
+        todo = [(config.seed, part) for part in parts if not record.part_path(part.name).exists()]
+        _run_here(module, todo, {config.seed: config}, {config.seed: record}, progress)
+        metrics = summarize_run(module, config, record, parts)
+        provenance.save_run(record.dir, data, [record.dir], [part.name for part in parts],
+                            provenance.invocation(started, time.perf_counter() - clock, 1, len(todo)))
     return metrics
 
 
@@ -149,21 +162,27 @@ def run_seeds(module, config, seeds, out_dir, jobs=None, progress=True):
     configs = {seed: effective(module, dataclasses.replace(config, seed=seed)) for seed in seeds}
     prepare(module, configs[seeds[0]])  # the data (the same for every seed): no data, no run
     data = provenance.data_of(module, configs[seeds[0]])
-    if len(seeds) > 1:  # checked first: another run's directory is refused before anything is written
-        top = runio.Run(out_dir, across_seeds.top_config(effective(module, config), seeds), data)
-    records = {seed: runio.Run(seed_dir(out_dir, seed, seeds), configs[seed], data) for seed in seeds}
-    plans = {seed: ordered(module.plan(configs[seed])) for seed in seeds}
-    todo = [(seed, part) for seed in seeds for part in plans[seed] if not records[seed].part_path(part.name).exists()]
-    if todo:
-        _run_pool(module, todo, configs, records, jobs, progress)
-    per_seed = {seed: summarize_run(module, configs[seed], records[seed], plans[seed]) for seed in seeds}
-    names = [part.name for part in plans[seeds[0]]]
-    provenance.save_run(out_dir, data, [records[s].dir for s in seeds], names,
-                        provenance.invocation(started, time.perf_counter() - clock, jobs, len(todo)))
-    if len(seeds) == 1:
-        return per_seed[seeds[0]]
-    metrics = across_seeds.aggregate(per_seed, module.SEED_TABLES)
-    top.finish(metrics, across_seeds.summary(_label(module), config, metrics, {s: records[s].dir for s in seeds}))
+    top_config = across_seeds.top_config(effective(module, config), seeds) if len(seeds) > 1 else None
+    if top_config is not None:  # another run's directory is refused before anything is written
+        runio.Run.check(out_dir, top_config, data)
+    for seed in seeds:
+        runio.Run.check(seed_dir(out_dir, seed, seeds), configs[seed], data)
+    with runio.locked(out_dir):
+        top = runio.Run(out_dir, top_config, data) if top_config is not None else None
+        records = {seed: runio.Run(seed_dir(out_dir, seed, seeds), configs[seed], data) for seed in seeds}
+        plans = {seed: ordered(module.plan(configs[seed])) for seed in seeds}
+        todo = [(seed, part) for seed in seeds for part in plans[seed]
+                if not records[seed].part_path(part.name).exists()]
+        if todo:
+            _run_pool(module, todo, configs, records, jobs, progress)
+        per_seed = {seed: summarize_run(module, configs[seed], records[seed], plans[seed]) for seed in seeds}
+        names = [part.name for part in plans[seeds[0]]]
+        provenance.save_run(out_dir, data, [records[s].dir for s in seeds], names,
+                            provenance.invocation(started, time.perf_counter() - clock, jobs, len(todo)))
+        if top is None:
+            return per_seed[seeds[0]]
+        metrics = across_seeds.aggregate(per_seed, module.SEED_TABLES)
+        top.finish(metrics, across_seeds.summary(_label(module), config, metrics, {s: records[s].dir for s in seeds}))
     return metrics
 
 

@@ -109,6 +109,8 @@ class Config:
         full = {"models": tuple(MODELS), "train_size": 60000, "test_size": 5000, "steps": 1000,
                 "batch_size": 256, "record_every": 250, **choices}
         settings.fill_mode_defaults(self, quick, full, ("models", "rows"))
+        validate.distinct(self.models, "models")
+        validate.distinct(self.rows, "rows")
         validate.choice(self.data, "data", ("fashion-mnist", "mnist"))
         validate.choice(self.kmeans_seeding, "kmeans_seeding", vq_quantizers.KMEANS_SEEDINGS)
         validate.choice(self.batches, "batches", vq_training.BATCHES)

@@ -62,6 +62,8 @@ class Config:
                 "train_size": 60000, "test_size": 2000, "curve_size": 256, "steps": 300, "batch_size": 128,
                 "record_every": 25}
         settings.fill_mode_defaults(self, quick, full, ("models", "sizes", "variants"))
+        for field in ("models", "sizes", "variants"):
+            validate.distinct(getattr(self, field), field)
         validate.choice(self.data, "data", ("fashion-mnist", "mnist"))
         for model in self.models:
             validate.choice(model, "models", tuple(MODELS))

@@ -277,9 +277,15 @@ def _vq_quantizer(name, variant, s, dim):
             state = dict(state, ema=ema, codebook=codebook)
         if variant.dead_code:
             unused = vq.track_usage(state["steps_unused"], aux["indices"])
-            codebook, unused, _ = vq.replace_dead_codes(params["codebook"], unused, aux["z_e"], rng,
-                                                        s.dead_threshold, s.dead_noise)
-            params, state = dict(params, codebook=codebook), dict(state, steps_unused=unused)
+            if variant.ema:  # the codebook is the EMA state's: re-seed it there and restart the replaced codes' EMA
+                codebook, unused, replaced = vq.replace_dead_codes(state["codebook"], unused, aux["z_e"], rng,
+                                                                   s.dead_threshold, s.dead_noise)
+                state = dict(state, codebook=codebook, ema=vq.ema_reset_codes(state["ema"], codebook, replaced),
+                             steps_unused=unused)
+            else:
+                codebook, unused, _ = vq.replace_dead_codes(params["codebook"], unused, aux["z_e"], rng,
+                                                            s.dead_threshold, s.dead_noise)
+                params, state = dict(params, codebook=codebook), dict(state, steps_unused=unused)
         return params, state
 
     return Quantizer(name, s.num_codes, dim, init, apply, data_init, before_step, after_step)

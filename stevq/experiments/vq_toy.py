@@ -62,6 +62,8 @@ class Config:
         quick = {"shift_seeds": 3, "steps": 150, "record_every": 25}
         full = {"shift_seeds": 20, "steps": 1500, "record_every": 50}
         settings.fill_mode_defaults(self, quick, full, ("shift_affine_lrs", "shift_readings", "code_scales", "variants"))
+        for field in ("shift_affine_lrs", "shift_readings", "code_scales", "variants"):
+            validate.distinct(getattr(self, field), field)
         for reading in self.shift_readings:
             validate.choice(reading, "shift_readings", tuple(READINGS))
         for variant in self.variants:  # the pictures need 2-D codes: every VQ variant, not FSQ

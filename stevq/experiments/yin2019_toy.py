@@ -85,6 +85,7 @@ def effective(config):
         raise ValueError(f"sample_sizes: expected a non-empty tuple of integers, got {config.sample_sizes!r}")
     for size in config.sample_sizes:
         validate.number(size, "sample_sizes", low=1, integer=True)
+    validate.distinct(config.sample_sizes, "sample_sizes")
     teacher(config)  # raises when this teacher has no spurious minimum
     if not config.quick:
         return config

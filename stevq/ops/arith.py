@@ -4,6 +4,8 @@ One line per rule, as in autograd's numpy_vjps.py: ``defvjp(f, vjp_wrt_x, vjp_wr
 vjp maker receives the forward answer and the inputs and returns ``g -> gradient``.
 Operands may be arrays of the active backend or Python scalars; broadcasting follows NumPy.
 """
+import math
+
 from autograd.extend import defvjp, primitive
 
 from ..backend import namespace_of
@@ -42,8 +44,14 @@ def negative(x):
 
 @primitive
 def power(x, p):
-    """x ** p for a constant exponent p (not differentiated)."""
+    """x ** p; d/dx = p x^(p-1), d/dp = x^p log x (log 1 where x = 0, as autograd does)."""
     return x ** p
+
+
+@primitive
+def remainder(x, y):
+    """x mod y (the sign of y, as Python's %); d/dx = 1, d/dy = -floor(x / y)."""
+    return x % y
 
 
 defvjp(add, lambda ans, x, y: lambda g: unbroadcast(g, x), lambda ans, x, y: lambda g: unbroadcast(g, y))
@@ -51,7 +59,18 @@ defvjp(subtract, lambda ans, x, y: lambda g: unbroadcast(g, x), lambda ans, x, y
 defvjp(multiply, lambda ans, x, y: lambda g: unbroadcast(g * y, x), lambda ans, x, y: lambda g: unbroadcast(g * x, y))
 defvjp(divide, lambda ans, x, y: lambda g: unbroadcast(g / y, x), lambda ans, x, y: lambda g: unbroadcast(-g * ans / y, y))
 defvjp(negative, lambda ans, x: lambda g: -g)
-defvjp(power, lambda ans, x, p: lambda g: g * p * x ** (p - 1))
+defvjp(power, lambda ans, x, p: lambda g: unbroadcast(g * p * x ** (p - 1), x),
+       lambda ans, x, p: lambda g: unbroadcast(g * ans * _log_or_zero(x), p))
+defvjp(remainder, lambda ans, x, y: lambda g: unbroadcast(g, x),
+       lambda ans, x, y: lambda g: unbroadcast(-g * namespace_of(x, y).floor(x / y), y))
+
+
+def _log_or_zero(x):
+    """log x, and 0 where x = 0 (the exponent's gradient of 0 ** p, as autograd's numpy rule)."""
+    if isinstance(x, (int, float)):
+        return math.log(x) if x != 0 else 0.0
+    xp = namespace_of(x)
+    return xp.log(xp.where(x == 0, xp.ones_like(x), x))
 
 
 @primitive

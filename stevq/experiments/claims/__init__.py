@@ -4,8 +4,8 @@
 and ``tables`` (the README's record tables)."""
 from stevq.experiments.claims import tables
 from stevq.experiments.claims.catalogue import CLAIMS
-from stevq.experiments.claims.ledger import INDICATIVE, find_runs, ledger, markdown, write
+from stevq.experiments.claims.ledger import INDICATIVE, damaged_results, find_runs, ledger, markdown, write
 from stevq.experiments.claims.rules import VERDICTS, Claim, Missing, clearly_better, spearman, verdict, within
 
-__all__ = ["CLAIMS", "tables", "INDICATIVE", "VERDICTS", "Claim", "Missing", "clearly_better", "find_runs", "ledger", "markdown",
+__all__ = ["CLAIMS", "tables", "INDICATIVE", "VERDICTS", "Claim", "Missing", "clearly_better", "damaged_results", "find_runs", "ledger", "markdown",
            "spearman", "verdict", "within", "write"]

@@ -65,6 +65,24 @@ def _load(path):
         return None
 
 
+def damaged_results(root):
+    """``[(path, reason)]`` for every metrics.json below ``root`` that is not a run's result: not
+    JSON (truncated), or JSON of another shape. The ledger leaves them out and says so."""
+    damaged = []
+    for path in sorted(pathlib.Path(root).rglob("metrics.json")):
+        try:
+            stored = runio.load_json(path)
+        except (OSError, ValueError) as err:
+            damaged.append((path, f"not readable JSON: {err}"))
+            continue
+        if not isinstance(stored, dict) or not isinstance(stored.get("metrics"), dict) or \
+                not isinstance(stored.get("config", {}), dict):
+            damaged.append((path, "not the shape of a run's metrics.json (a 'metrics' and a 'config' object)"))
+        elif "mean_sd" not in stored["metrics"] and experiment_of(stored["metrics"]) is None:
+            damaged.append((path, "its metrics belong to no known experiment"))
+    return damaged
+
+
 def find_runs(root):
     """``{experiment: [RunRecord, ...]}``, each list in order of preference."""
     root = pathlib.Path(root)
@@ -77,7 +95,9 @@ def find_runs(root):
         parent_config = _load(directory.parent / "config.json") if directory.name.startswith("seed-") else None
         if isinstance(parent_config, dict) and "seeds" in parent_config:
             continue  # read with its parent below
-        metrics = stored.get("metrics", {})
+        metrics = stored.get("metrics")
+        if not isinstance(metrics, dict) or not isinstance(stored.get("config", {}), dict):
+            continue  # damaged: named by damaged_results
         name = experiment_of(metrics)
         if name:
             config = stored.get("config", {})
@@ -88,7 +108,8 @@ def find_runs(root):
         if not isinstance(config, dict) or "seeds" not in config:
             continue
         found = [(seed, _load(config_path.parent / f"seed-{seed}" / "metrics.json")) for seed in config["seeds"]]
-        found = [(seed, stored) for seed, stored in found if isinstance(stored, dict)]
+        found = [(seed, stored) for seed, stored in found
+                 if isinstance(stored, dict) and isinstance(stored.get("metrics"), dict)]
         name = found and experiment_of(found[0][1].get("metrics", {}))
         if name:
             mtime = max((config_path.parent / f"seed-{s}" / "metrics.json").stat().st_mtime for s, _ in found)
@@ -201,6 +222,9 @@ def markdown(rows, root):
     lines += ["", "## Rules", ""]
     lines += [f"{r['number']}. {r['rule']}" + (f" Run: `{r['run']}`." if r["run"] else "") for r in rows]
     lines += ["", "## Where the numbers come from", "", *_provenance(root, rows)]
+    damaged = damaged_results(root)
+    if damaged:
+        lines += ["", "## Damaged results, left out", "", *(f"- `{path}`: {reason}" for path, reason in damaged)]
     return "\n".join(lines) + "\n"
 
 
