@@ -201,15 +201,22 @@ def Upsample(factor=2):
     return _stateless(lambda x: ops.upsample_nearest(x, factor), lambda s: (s[0], s[1] * factor, s[2] * factor))
 
 
+def _backward(backward):
+    """A surrogate name of ``ste.REGISTRY`` or a ``ste.Surrogate``, checked once here."""
+    return backward if isinstance(backward, str) and backward in ste.SURROGATES else ste.surrogate(backward, "backward")
+
+
 def BinaryAct(backward="relu"):
-    """Binary activation 1{x > 0} with a straight-through backward rule (see ``stevq.ste``)."""
-    validate.choice(backward, "backward", ste.SURROGATES)
+    """Binary activation 1{x > 0} with a straight-through backward rule (see ``stevq.ste``): any
+    registered surrogate name or a ``ste.Surrogate`` of one's own."""
+    backward = _backward(backward)
     return _stateless(lambda x: ste.binary_step(x, backward))
 
 
 def QuantReLU(bits=2, step=None, backward="clipped_relu"):
-    """k-bit quantized ReLU activation with a straight-through backward rule (see ``stevq.ste``)."""
-    validate.choice(backward, "backward", ste.SURROGATES)
+    """k-bit quantized ReLU activation with a straight-through backward rule (see ``stevq.ste``); a
+    surrogate other than the three of Yin et al. is used as given (not rescaled to the top level)."""
+    backward = _backward(backward)
     validate.number(bits, "bits", low=1, high=16, integer=True)
     if step is not None:
         validate.number(step, "step", low=0.0, low_inclusive=False)

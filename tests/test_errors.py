@@ -88,10 +88,10 @@ def test_serial_checks_the_parameter_list(backend):
     (lambda: nn.AvgPool(1.5), TypeError, r"^size:"),
     (lambda: nn.Upsample(0), ValueError, r"^factor:"),
     (lambda: nn.Reshape((2, 0)), ValueError, r"^input_shape: Reshape"),
-    (lambda: nn.BinaryAct("sign"), ValueError, r"^backward: expected one of \('identity', 'relu', 'clipped_relu'\)"),
+    (lambda: nn.BinaryAct("sign"), ValueError, r"^backward: expected one of \('identity', 'relu', 'clipped_relu', 'leaky_clipped_relu'"),
     (lambda: nn.QuantReLU(bits=0), ValueError, r"^bits:"),
     (lambda: nn.QuantReLU(bits=2, step=0.0), ValueError, r"^step: expected a value > 0"),
-    (lambda: nn.QuantReLU(backward="tanh"), ValueError, r"^backward:"),
+    (lambda: nn.QuantReLU(backward="softsign"), ValueError, r"^backward:"),
 ], ids=["dense-out0", "dense-float-out", "dense-dtype", "conv-kernel", "conv-stride", "conv-padding",
         "conv-bool-channels", "convT-kernel", "convT-stride", "maxpool-size", "avgpool-size", "upsample",
         "reshape", "binary-backward", "quant-bits", "quant-step", "quant-backward"])

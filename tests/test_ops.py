@@ -68,6 +68,10 @@ ELEMENTWISE = [
     case("power-3", lambda x: ops.power(x, 3), lambda x: x ** 3, lambda r: [normal(r, 2, 3)]),
     case("power-half", lambda x: ops.power(x, 0.5), lambda x: x ** 0.5, lambda r: [positive(r, 2, 3)]),
     case("power-minus-2", lambda x: ops.power(x, -2), lambda x: x ** -2, lambda r: [nonzero(r, 2, 3)]),
+    case("power-exponent-too", ops.power, lambda x, p: x ** p, lambda r: [positive(r, 2, 3), normal(r, 3)]),
+    case("power-scalar-base", lambda p: ops.power(2.0, p), lambda p: 2.0 ** p, lambda r: [normal(r, 2, 3)]),
+    case("remainder", ops.remainder, lambda x, y: x % y,
+         lambda r: [r.uniform(0.2, 0.8, (2, 3)), r.uniform(1.5, 2.5, (3,))]),
     case("exp", ops.exp, anp.exp, lambda r: [normal(r, 2, 3)]),
     case("log", ops.log, anp.log, lambda r: [positive(r, 2, 3)]),
     case("tanh", ops.tanh, anp.tanh, lambda r: [2 * normal(r, 2, 3)]),
@@ -311,7 +315,7 @@ def test_log_softmax_is_stable_for_large_logits(backend):
 
 def test_every_public_op_is_covered():
     """A new function in stevq.ops must come with a case in this file or in test_ops_conv.py."""
-    covered = {"add", "subtract", "multiply", "divide", "negative", "power", "exp", "log", "tanh", "sigmoid",
+    covered = {"add", "subtract", "multiply", "divide", "negative", "power", "remainder", "exp", "log", "tanh", "sigmoid",
                "relu", "gelu", "abs", "square", "sqrt", "clip", "where", "heaviside", "round", "floor", "ceil",
                "matmul", "sum", "mean", "max", "min", "reshape", "transpose", "matrix_transpose",
                "broadcast_to", "expand_dims", "getitem", "concat", "stack", "take_rows", "one_hot",

@@ -49,7 +49,7 @@ class Config:
     nets: tuple | None = None            # subset of ("mlp", "lenet5")
     mlp_hidden: tuple = (256, 256, 256, 256)  # widths of the MLP's hidden layers
     bits: tuple = (1, 2, 4)              # activation bit widths of the grid
-    stes: tuple = ste.SURROGATES         # backward passes (straight-through surrogates) of the grid
+    stes: tuple = ste.SURROGATES         # backward passes of the grid: names of stevq.ste.REGISTRY
     normalize: bool = True               # batch standardisation before every quantized activation
     train_size: int | None = None        # training examples used (first n of the training set)
     test_size: int | None = None         # test examples used (first n of the test set)
@@ -84,8 +84,10 @@ class Config:
             validate.number(width, "mlp_hidden", low=1, integer=True)
         for bits in self.bits + (self.instability_bits,):
             validate.number(bits, "bits", low=1, high=8, integer=True)
-        for name in self.stes + self.instability_from:
-            validate.choice(name, "stes", ste.SURROGATES)
+        for name in self.stes:  # any registered surrogate (stevq.ste.REGISTRY)
+            validate.choice(name, "stes", tuple(ste.REGISTRY))
+        for name in self.instability_from:
+            validate.choice(name, "instability_from", ste.SURROGATES)
         for field in ("train_size", "test_size", "loss_eval_size", "batch_size", "eval_every",
                       "instability_eval_every"):
             validate.number(getattr(self, field), field, low=1, integer=True)

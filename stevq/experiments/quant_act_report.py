@@ -1,4 +1,6 @@
 """Tables, figures and the Markdown summary of the quantized-activation experiment (``quant_act``)."""
+import collections
+
 import numpy as np
 
 from stevq import runio
@@ -50,7 +52,9 @@ def _figure(rows, columns, width, height, **options):
     return figure, figure.subplots(rows, columns, squeeze=False, **options)
 
 
-COLOURS = {"identity": "tab:red", "relu": "tab:blue", "clipped_relu": "tab:green"}
+COLOURS = collections.defaultdict(lambda: "tab:gray", {"identity": "tab:red", "relu": "tab:blue",
+                                                       "clipped_relu": "tab:green", "leaky_clipped_relu": "tab:olive",
+                                                       "tanh": "tab:purple", "approx_sign": "tab:orange"})
 # ReLU and clipped-ReLU curves often lie on each other: circles under a dashed line keep both visible
 STYLES = {"identity": {"ls": "-"}, "relu": {"ls": "-", "marker": "o", "ms": 4, "mfc": "none"},
           "clipped_relu": {"ls": "--", "lw": 1.8}}

@@ -30,9 +30,10 @@ import math
 import numpy as np
 from autograd import grad
 
-from .. import ops, validate
+from .. import ops, ste as surrogates, validate
 from ..backend import asarray, namespace_of, to_numpy
 from ..ste import SURROGATES, binary_step
+from . import quadrature
 
 SQRT_2PI = math.sqrt(2.0 * math.pi)
 
@@ -141,8 +142,21 @@ def _clipped_relu_coefficients(theta, w_norm):
     return p0, p, q
 
 
+def _surrogate_of(ste):
+    """One of the three closed forms (its name), or a ``stevq.ste.Surrogate`` for quadrature: any
+    registered name beyond the three, or a Surrogate of one's own (the registered Surrogate objects of
+    the three force quadrature too, which is how the tests compare the two)."""
+    if isinstance(ste, str) and ste in SURROGATES:
+        return ste
+    return surrogates.surrogate(ste, "ste")
+
+
 def _expected_coarse(v, v_star, geo, ste):
     xp = namespace_of(v)
+    if not isinstance(ste, str):  # any other surrogate: quadrature (stevq.theory.quadrature), on the host
+        host = quadrature.expected_coarse_batch(ste.mu_prime, ste.kinks, *(to_numpy(a) for a in (
+            v, v_star, geo.w_hat, geo.e_perp, geo.w_norm, geo.theta)))
+        return host if isinstance(v, np.ndarray) else asarray(host, "float64")
     vv, v_vs = _dot(v, v), _dot(v, v_star)
     ones_v, ones_vs = xp.sum(v, axis=-1), xp.sum(v_star)
     if ste == "identity":
@@ -210,8 +224,11 @@ def expected_coarse_grad(v, w, v_star, w_star, ste):
           p  = (1 + cos(theta) (2 Phi(c / sin theta) - 1)) / (2 sqrt(2 pi)) - phi(c) Phi(c cot theta)
           E g = (p0 / 2) h w^ - (v^T v*) (p w^ + q e_perp)
     (the clipped-ReLU form tends to the ReLU one as ||w|| -> 0, since then c -> infinity).
+    Any other surrogate (a name of ``stevq.ste.REGISTRY`` or a ``stevq.ste.Surrogate``) is integrated
+    numerically (``stevq.theory.quadrature``); passing ``stevq.ste.REGISTRY[name]`` for one of the three
+    forces the quadrature too.
     """
-    validate.choice(ste, "ste", SURROGATES)
+    ste = _surrogate_of(ste)
     v, w, v_star, w_star = _params(v, w, v_star, w_star)
     geo = _geometry(w, w_star)
     _require_nonzero(geo.w_norm)
@@ -252,7 +269,7 @@ def coarse_grad(v, w, Z, v_star, w_star, ste):
 
         dl/dv = sigma(Z w) r,   g_mu = Z^T (mu'(Z w) * v) r,   r = v^T sigma(Z w) - v*^T sigma(Z w*).
     """
-    validate.choice(ste, "ste", SURROGATES)
+    ste = _surrogate_of(ste)
     v, w, Z, v_star, w_star = _check_batch(v, w, Z, v_star, w_star)
 
     def mean_loss(v, w):
@@ -359,7 +376,7 @@ def coarse_gradient_descent(v0, w0, v_star, w_star, ste, lr, steps, batch=None, 
     from ``numpy.random.default_rng(seed)``. v0 (m,) and w0 (n,), or (R, m) and (R, n) for R runs
     at once. Returns a ``Trajectory``; its f is always the population loss.
     """
-    validate.choice(ste, "ste", SURROGATES)
+    ste = _surrogate_of(ste)
     validate.number(lr, "lr", low=0.0, low_inclusive=False)
     validate.number(steps, "steps", low=0, integer=True)
     if batch is not None:
