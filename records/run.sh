@@ -14,7 +14,12 @@ declare -A COMMANDS=(
   [quant-act]="quant-act"
   [vq-bottleneck]="vq-bottleneck --set sizes=256,1024"
 )
-ORDER=(yin2019-toy vq-toy vq-ablation vq-ablation-vqtorch quant-act vq-bottleneck)
+for surrogate in identity relu clipped_relu leaky_clipped_relu tanh approx_sign; do
+  COMMANDS[ste-check-$surrogate]="ste-check --set ste=$surrogate"
+done
+ORDER=(yin2019-toy vq-toy vq-ablation vq-ablation-vqtorch quant-act vq-bottleneck
+       ste-check-identity ste-check-relu ste-check-clipped_relu ste-check-leaky_clipped_relu ste-check-tanh
+       ste-check-approx_sign)
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=("${ORDER[@]}")
 for name in "${names[@]}"; do

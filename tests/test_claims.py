@@ -38,6 +38,10 @@ def runs(tmp_path_factory):
             continue
         module = get(name)
         scheduler.run_seeds(module, module.Config(quick=True, **settings), SEEDS, root / name, jobs=2, progress=False)
+    check = get("ste-check")  # one run per surrogate
+    for name in ("identity", "relu", "clipped_relu", "leaky_clipped_relu", "tanh", "approx_sign"):
+        scheduler.run_seeds(check, check.Config(quick=True, ste=name, steps=60, runs=3, angles=3, norms=2), SEEDS,
+                            root / f"ste-check-{name}", jobs=2, progress=False)
     ablation = get("vq-ablation")  # and the authors' protocol
     scheduler.run_seeds(ablation, ablation.Config(quick=True, protocol="vqtorch", steps=4, record_every=2,
                                                   models=("classifier",)), SEEDS, root / "vq-ablation-vqtorch",
@@ -53,7 +57,8 @@ def test_every_claim_has_a_command_numbers_with_spread_and_a_verdict(runs, tmp_p
     assert f"written to {out}" in capsys.readouterr().out
     rows = claims.ledger(runs)
     assert len(rows) == len(CLAIMS) >= 22
-    assert {r["paper"].split(",")[0] for r in rows} == {"Yin et al. 2019", "Huh et al. 2023", "Mentzer et al. 2023"}
+    assert {r["paper"].split(",")[0] for r in rows} == {"Yin et al. 2019", "Huh et al. 2023", "Mentzer et al. 2023",
+                                                         "stevq (ste-check): surrogates beyond the papers'"}
     text = out.read_text()
     for row in rows:
         assert row["command"].startswith("python -m stevq run ") and "--quick --seeds 0,1" in row["command"], row

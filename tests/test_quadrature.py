@@ -133,3 +133,24 @@ def test_quant_act_and_the_layers_take_any_registered_surrogate(tmp_path, capsys
     np.testing.assert_allclose(stevq.to_numpy(gradient), stevq.to_numpy(mine.mu_prime(np.array([[-0.2, 0.3, 0.9]]))))
     with pytest.raises(TypeError, match="^backward: expected a registered name"):
         nn.BinaryAct(backward=3)
+
+
+def test_ste_check_gives_yin_et_al_s_verdicts_in_one_command(tmp_path, capsys):
+    from stevq.__main__ import main
+    from stevq.experiments import ste_check
+    small = ["--set", "angles=4", "--set", "norms=3"]
+    verdicts = {}
+    for name in ("identity", "relu"):
+        out = tmp_path / name
+        assert main(["run", "ste-check", "--quick", "--no-progress", "--set", f"ste={name}", *small, "--out", str(out)]) == 0
+        verdicts[name] = __import__("json").loads((out / "metrics.json").read_text())["metrics"]
+        assert (out / "map.png").stat().st_size > 10_000
+    assert verdicts["identity"]["verdict"]["word"] == "like the identity STE"
+    assert verdicts["relu"]["verdict"]["word"] == "like clipped ReLU"
+    # the map is the correlation lemma: for ReLU, E g is a descent direction everywhere on it
+    assert np.min(verdicts["relu"]["map"]["cosine"]) >= 0
+    assert "**Verdict: like clipped ReLU.**" in capsys.readouterr().out
+    assert ste_check.verdict({"grad_norm_at_spurious": 0.5, "identity_grad_norm_at_spurious": 0.9, "converged": True,
+                              "increases": 0}, {"critical": 20, "runs": 20})[0] == "mixed"
+    assert main(["run", "ste-check", "--quick", "--set", "ste=sigmoid", "--out", str(tmp_path / "bad")]) == 2
+    assert "ste: expected one of" in capsys.readouterr().err

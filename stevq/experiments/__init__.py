@@ -8,6 +8,7 @@ import importlib
 
 EXPERIMENTS = {
     "quant-act": "stevq.experiments.quant_act",
+    "ste-check": "stevq.experiments.ste_check",
     "vq-ablation": "stevq.experiments.vq_ablation",
     "vq-bottleneck": "stevq.experiments.vq_bottleneck",
     "vq-toy": "stevq.experiments.vq_toy",

@@ -6,7 +6,12 @@ from stevq.experiments.claims import huh, mentzer, yin
 from stevq.experiments.claims.rules import Claim
 
 YIN, HUH, EXAMPLES, MENTZER = yin.YIN, huh.HUH, huh.EXAMPLES, mentzer.MENTZER
+STEVQ = "stevq (ste-check): surrogates beyond the papers'"
 PAIRED = "\"Clearly\": paired by seed, the mean change in the better direction exceeds the sd of the changes."
+
+
+def _ste_is(name):
+    return lambda config: config.get("ste") == name
 
 
 def stevq_protocol(config):
@@ -44,6 +49,17 @@ CLAIMS = [
           "Per seed: started next to a spurious minimum, the identity STE does not converge and f rises at least 10 "
           "times, ReLU and clipped ReLU converge, and the identity STE's ratio ||E g||^2 / (||df/dv||^2 + "
           "<E g, df/dw>) at distance 1e-6 exceeds 1e3.", yin.identity_unstable),
+    # ---------------------------------------------------------------- any surrogate on Yin et al.'s model
+    *(Claim(YIN if name in ("identity", "relu", "clipped_relu") else STEVQ,
+            (f"Through the generic check (ste-check), the {name} STE behaves {expected}." if name in
+             ("identity", "relu", "clipped_relu") else
+             f"The {name} surrogate behaves {expected} on Yin et al.'s model (stevq's question; no paper claims it)."),
+            "ste-check", f"Per seed: `ste-check --set ste={name}` says \"{expected}\" (its verdict: E g at the "
+            "spurious minimiser, the run started next to it, the random starts reaching a critical point).",
+            yin.ste_check(expected), _ste_is(name), settings=f"--set ste={name}")
+      for name, expected in (("identity", "like the identity STE"), ("relu", "like clipped ReLU"),
+                             ("clipped_relu", "like clipped ReLU"), ("leaky_clipped_relu", "like clipped ReLU"),
+                             ("tanh", "like clipped ReLU"), ("approx_sign", "like clipped ReLU"))),
     # ---------------------------------------------------------------- Yin et al. 2019, MNIST scale
     Claim(YIN, "At MNIST scale, at 2 and 4 bits, the identity STE gives the worst training loss of the three STEs "
                "(on Fashion-MNIST here).", "quant-act",

@@ -45,6 +45,8 @@ def experiment_of(metrics):
     """The experiment that wrote ``metrics`` (None if unknown)."""
     if "grid" in metrics and "instability" in metrics:
         return "quant-act"
+    if "verdict" in metrics and "ste" in metrics:
+        return "ste-check"
     if "random_starts" in metrics:
         return "yin2019-toy"
     if "covariate_shift" in metrics:

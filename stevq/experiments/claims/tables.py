@@ -108,8 +108,19 @@ def vq_ablation(record):
             *_table(["model", "row", "codes used %", "active %", "score", "authors' codes used %", "authors' score"], rows)]
 
 
+def ste_check(record):
+    m = record.metrics
+    converged = values(m, lambda x: x["spurious"]["converged"])
+    critical = values(m, lambda x: x["random_starts"]["critical"] / x["random_starts"]["runs"])
+    return [f"**ste-check, {m[0]['ste']}**: " + _origin(record), "",
+            *_table(["verdict per seed", "||E g|| at the spurious minimum", "converges next to it",
+                     "random starts at a critical point"],
+                    [[", ".join(x["verdict"]["word"] for x in m), ms(values(m, lambda x: x["spurious"]["grad_norm_at_spurious"])),
+                      ms(converged, 100, unit="%"), ms(critical, 100, unit="%")]])]
+
+
 WRITERS = {"yin2019-toy": yin2019_toy, "vq-toy": vq_toy, "quant-act": quant_act, "vq-bottleneck": vq_bottleneck,
-           "vq-ablation": vq_ablation}
+           "vq-ablation": vq_ablation, "ste-check": ste_check}
 
 
 def markdown(root):

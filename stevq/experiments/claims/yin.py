@@ -121,3 +121,18 @@ def clipped_best(metrics, seeds):
     if not checks:
         raise Missing("no 2- or 4-bit rows")
     return "training loss: " + "; ".join(numbers), checks
+
+
+def ste_check(expected):
+    """The ste-check run of one surrogate gives ``expected`` ("like clipped ReLU" or "like the
+    identity STE") in every seed."""
+    def test(metrics, seeds):
+        words = [m["verdict"]["word"] for m in metrics]
+        norms = values(metrics, lambda m: m["spurious"]["grad_norm_at_spurious"])
+        critical = values(metrics, lambda m: m["random_starts"]["critical"] / m["random_starts"]["runs"])
+        converged = values(metrics, lambda m: m["spurious"]["converged"])
+        return (f"{metrics[0]['ste']}: ||E g|| at the spurious minimum {ms(norms)}; the run next to it converges in "
+                f"{100 * mean(converged):.0f}% of the seeds; random starts at a critical point {ms(critical, 100, unit='%')}; "
+                f"verdicts: {', '.join(words)}",
+                [(f"seed {seed}: {word}", word == expected) for seed, word in zip(seeds, words)])
+    return test
