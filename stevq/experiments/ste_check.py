@@ -50,12 +50,15 @@ class Config:
     teacher_shift: float = 0.3       # v* = N(0, I_m) + teacher_shift
     start_gap: float = 0.05          # the run next to the spurious minimum starts at theta0 = pi - start_gap
     angles: int | None = None        # map: points in theta (0, pi)
-    norms: int | None = None         # map: points in ||w||, log-spaced in [0.03, 10]
+    norms: int | None = None         # map: points in ||w||, log-spaced over norm_range
+    norm_range: tuple = (0.03, 10.0)  # map: the smallest and largest ||w||
 
     def __post_init__(self):
         from stevq.experiments import settings
         settings.fill_mode_defaults(self, {"steps": 1000, "runs": 8, "angles": 12, "norms": 8},
-                                    {"steps": 4000, "runs": 20, "angles": 36, "norms": 24}, ())
+                                    {"steps": 4000, "runs": 20, "angles": 36, "norms": 24}, ("norm_range",))
+        if len(self.norm_range) != 2 or not 0 < self.norm_range[0] < self.norm_range[1]:
+            raise ValueError(f"norm_range: expected two numbers 0 < low < high, got {self.norm_range}")
         validate.choice(self.ste, "ste", tuple(ste.REGISTRY))
         for field in ("m", "n", "steps", "runs", "angles", "norms"):
             validate.number(getattr(self, field), field, low=2 if field in ("m", "n", "angles", "norms") else 1,
@@ -81,7 +84,7 @@ def cosine_map(config):
     direction -= (direction @ w_star) * w_star
     direction /= np.linalg.norm(direction)
     thetas = np.linspace(0.0, math.pi, config.angles + 2)[1:-1]
-    norms = np.logspace(math.log10(0.03), 1.0, config.norms)
+    norms = np.logspace(math.log10(config.norm_range[0]), math.log10(config.norm_range[1]), config.norms)
     w = (np.cos(thetas)[:, None, None] * w_star + np.sin(thetas)[:, None, None] * direction) * norms[None, :, None]
     w = w.reshape(-1, config.n)
     v = np.broadcast_to(v_sp, (w.shape[0], config.m))
