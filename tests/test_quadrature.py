@@ -16,10 +16,23 @@ def _point(rng, m, n):
             rng.standard_normal(n))
 
 
+def _near_the_axis(rng, m, n, gap, side):
+    """A point with theta = gap or pi - gap (where Phi(u cot theta) is nearly a step)."""
+    v, v_star, w_star = rng.standard_normal(m), rng.standard_normal(m), rng.standard_normal(n)
+    unit = w_star / np.linalg.norm(w_star)
+    other = rng.standard_normal(n)
+    other -= (other @ unit) * unit
+    theta = gap if side == 0 else np.pi - gap
+    w = (np.cos(theta) * unit + np.sin(theta) * other / np.linalg.norm(other)) * rng.uniform(0.3, 3.0)
+    return v, w, v_star, w_star
+
+
 def test_quadrature_equals_the_three_closed_forms():
+    """50 random points, and 10 within 1e-1 .. 1e-6 of theta = 0 and pi."""
     rng = np.random.default_rng(0)
-    for _ in range(50):
-        v, w, v_star, w_star = _point(rng, 6, 5)
+    points = [_point(rng, 6, 5) for _ in range(50)]
+    points += [_near_the_axis(rng, 6, 5, gap, side) for gap in (1e-1, 1e-2, 1e-3, 1e-4, 1e-6) for side in (0, 1)]
+    for v, w, v_star, w_star in points:
         for name in ste.SURROGATES:
             closed = yin2019.expected_coarse_grad(v, w, v_star, w_star, name)
             quadrature = yin2019.expected_coarse_grad(v, w, v_star, w_star, ste.REGISTRY[name])

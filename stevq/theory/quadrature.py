@@ -17,7 +17,8 @@ w*, s = ||w||, and integrating t out in closed form):
 
 Each of A, B, C1, C2 is one integral over u ~ N(0, 1), computed here by adaptive Gauss-Legendre
 quadrature (a 10-point rule checked against a 21-point one on every interval, bisecting where they
-disagree) on [-12, 12], split at 0 and at the surrogate's kinks divided by s. With mu' = 1 this
+disagree) on [-12, 12], split at 0, at the surrogate's kinks divided by s, and near theta = 0 or pi
+(where Phi(u cot theta) is nearly a step) at a geometric ladder of points around 0. With mu' = 1 this
 gives the identity STE's closed form: A = 0, B = 1/sqrt(2 pi), C1 = cos(theta)/sqrt(2 pi),
 C2 = sin(theta)/sqrt(2 pi) (tests/test_quadrature.py checks all three closed forms to 1e-10).
 """
@@ -62,7 +63,11 @@ def coefficients(mu_prime, w_norm, theta, kinks=(), tol=1e-13, max_rounds=60):
     s = float(w_norm)
     sin, cos = math.sin(theta), math.cos(theta)
     cot = cos / sin if sin > 1e-300 else (math.inf if cos > 0 else -math.inf)
-    cuts = sorted({-LIMIT, 0.0, LIMIT, *(k / s for k in kinks if -LIMIT < k / s < LIMIT)})
+    cuts = {-LIMIT, 0.0, LIMIT, *(k / s for k in kinks if -LIMIT < k / s < LIMIT)}
+    width = 1.0 / abs(cot) if cot != 0 else math.inf  # Phi(u cot) and phi(u cot) change over |u| ~ width
+    if width < 1.0:  # near theta = 0 or pi: a narrow feature at u = 0 that both rules could step over
+        cuts |= {sign * width * 2.0 ** j for sign in (-1, 1) for j in range(0, 40) if width * 2.0 ** j < LIMIT}
+    cuts = sorted(cuts)
     a, b = np.array(cuts[:-1]), np.array(cuts[1:])
     total = np.zeros(4)
     for _ in range(max_rounds):
