@@ -41,9 +41,17 @@ def _backward(g, end_node):
 
 
 def _like_leaf(gradient, leaf):
-    """NumPy turns 0-d results into scalars (np.float64); give a 0-d array leaf a 0-d array gradient."""
-    if type(gradient) is not type(leaf) and is_array(leaf):
-        return namespace_of(leaf).asarray(gradient)
+    """The gradient as an array of the leaf's kind and floating dtype. NumPy turns 0-d results into
+    scalars (np.float64): a 0-d array leaf gets a 0-d array gradient. And one dtype rule on every
+    backend: a gradient has its parameter's dtype (float64 data reaching a float32 parameter gives
+    a float32 gradient), so that no optimizer step changes a parameter's dtype."""
+    if not is_array(leaf):
+        return gradient
+    xp = namespace_of(leaf)
+    if type(gradient) is not type(leaf):
+        gradient = xp.asarray(gradient)
+    if gradient.dtype != leaf.dtype and xp.isdtype(leaf.dtype, "real floating"):
+        gradient = xp.astype(gradient, leaf.dtype)
     return gradient
 
 

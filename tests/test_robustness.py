@@ -209,3 +209,21 @@ def test_reflected_and_power_operators_under_grad_on_every_backend(backend, name
     got = stevq.grad(lambda x: ops.sum(ours(x, stevq.asarray(raw0))))(stevq.asarray(x0))
     want = grad(lambda x: anp.sum(reference(x, raw0)))(x0)
     np.testing.assert_allclose(stevq.to_numpy(got), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("make", ["adam", "adamw", "sgd"])
+def test_one_dtype_rule_a_parameter_keeps_its_dtype(backend, make):
+    """float64 data reaching a float32 parameter: the gradient is float32 and every optimizer step
+    keeps the parameter float32, on every backend (it was float64 after one step on CuPy and
+    array_api_strict)."""
+    from stevq import optim
+    rng = np.random.default_rng(0)
+    W = stevq.asarray(rng.standard_normal((3, 2)).astype(np.float32))
+    x = stevq.asarray(rng.standard_normal((4, 3)))  # float64
+    gradient = stevq.grad(lambda p: ops.sum(ops.matmul(x, p["W"])))({"W": W})
+    assert gradient["W"].dtype == W.dtype
+    init, update, get_params = getattr(optim, make)(1e-3, **({"momentum": 0.9} if make == "sgd" else {}))
+    state = init({"W": W})
+    for step in range(2):
+        state = update(step, stevq.grad(lambda p: ops.sum(ops.matmul(x, p["W"])))(get_params(state)), state)
+    assert get_params(state)["W"].dtype == W.dtype
