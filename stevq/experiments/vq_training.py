@@ -143,7 +143,7 @@ def forward(network, params, state, x, indices=None, step=None, last_good=None, 
 
 
 def evaluate(network, params, state, data, gap_rows=4096, keep_rows=0, step=None, last_good=None,
-             where="evaluation"):
+             where="evaluation", measure=None):
     """Metrics of the network on all of ``data`` (chunks of 500, no gradient); ``step``,
     ``last_good`` and ``where`` go into the message if the encoder output is not finite.
 
@@ -177,6 +177,8 @@ def evaluate(network, params, state, data, gap_rows=4096, keep_rows=0, step=None
     if network.task == "reconstruction":
         scores["mae"] = absolute / count
     scores.update(metrics.distribution_gap(embeddings[:gap_rows, ...], codebook))
+    if measure is not None:  # the caller's own numbers on the same parameters (e.g. the STE's gradient error)
+        scores.update(measure(params, state))
     kept = {"indices": np.concatenate([to_numpy(i) for i in index_chunks]),
             "z_e": to_numpy(embeddings[:keep_rows, ...]), "codebook": to_numpy(codebook)}
     return scores, kept
@@ -234,8 +236,9 @@ def train(network, params, state, data, eval_data, schedule, description="traini
             chosen.clear()
         keep = schedule.snapshot_rows if step in schedule.snapshot_steps else 0
         where = f"{description} (evaluation)"
-        scores, kept = evaluate(network, params, state, eval_data, schedule.gap_rows, keep, step, last_good, where)
-        scores = dict(step=step, train_loss=train_loss, **scores, **(measure(params, state) if measure else {}))
+        scores, kept = evaluate(network, params, state, eval_data, schedule.gap_rows, keep, step, last_good, where,
+                                measure)
+        scores = dict(step=step, train_loss=train_loss, **scores)
         scores["window_utilisation"] = float(np.mean(window > 0)) if window.any() else None
         scores["grad_coverage"] = coverage
         runio.check_finite(step, scores, last_good, where)
