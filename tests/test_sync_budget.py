@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from conftest import CUPY_IS_DOUBLE, cupy_env
 
+import cupy
+
 import stevq
 from stevq.experiments import vq_quantizers, vq_training
 from support import sync_meter
@@ -75,3 +77,33 @@ def test_quick_run_on_the_cupy_double(name, tmp_path):
         assert row["per_step"] <= BUDGET, (loop, row, report["sites"])
     if name not in ("yin2019-toy", "ste-check"):  # their descent runs on the host (closed forms, quadrature) by design
         assert report["steps"] > 0, report
+
+
+def test_a_loop_written_with_the_public_layer_reads_back_only_its_loss():
+    """Lecture 8's loop: nn layers, the public VectorQuantizer and Adam, the loss read once per step.
+    The layer checks values only outside a gradient (it scanned x and the codebook every step)."""
+    from stevq import nn, ops, optim, vq
+    from stevq.autodiff import value_and_grad
+    with stevq.use("cupy"):
+        rng = np.random.default_rng(0)
+        data = stevq.asarray(rng.standard_normal((320, 8)), "float32")
+        encoder, decoder = nn.serial(nn.Dense(16), nn.Relu, nn.Dense(4)), nn.serial(nn.Dense(16), nn.Relu, nn.Dense(8))
+        quantizer = vq.VectorQuantizer(32)
+        params = {"e": encoder[0](rng, (8,))[1], "q": quantizer[0](rng, (4,))[1], "d": decoder[0](rng, (4,))[1]}
+
+        def loss(p, x):
+            out, aux = quantizer[1](p["q"], encoder[1](p["e"], x))
+            return ops.add(ops.mean(ops.square(ops.subtract(decoder[1](p["d"], out), x))), aux["loss"])
+        init, update, get_params = optim.adam(1e-3)
+        state, loss_and_grad = init(params), value_and_grad(loss)
+        before = sum(n for kind, n in cupy.transfers.items() if kind != "implicit")
+        for step in range(10):
+            value, grads = loss_and_grad(get_params(state), data[32 * step:32 * (step + 1)])
+            state = update(step, grads, state)
+            float(value)
+        per_step = (sum(n for kind, n in cupy.transfers.items() if kind != "implicit") - before) / 10
+        REPORTED["public VectorQuantizer + Adam loop (lecture 8)"] = per_step
+        assert per_step == 1.0
+        bad = stevq.asarray(np.full((4, 4), np.nan), "float32")
+        with pytest.raises(ValueError, match="x: contains NaN"):  # outside a gradient the values are checked
+            quantizer[1](params["q"], bad)

@@ -11,7 +11,10 @@ the effective ``codebook``. State that is not learned by gradient stays with the
 dead-code state (``stevq.vq.codebook``). Passing ``indices`` re-uses assignments made earlier, as
 alternating optimisation does after ``refine_codebook``.
 """
+import contextlib
+
 import numpy as np
+from autograd.tracer import isbox
 
 from .. import ops, validate
 from ..backend import asarray, resolve_dtype
@@ -87,10 +90,18 @@ def VectorQuantizer(num_codes, beta=0.25, estimator="ste", nu=1.0, affine=None, 
         return tuple(input_shape), params
 
     def apply(params, x, stats=None, indices=None):
-        validate.array(x, "x", ndim=(2, 3, 4, 5))
+        # One check at this boundary. Under a gradient (x traced: a training step) the values are
+        # left to the loop's one read of its loss per step, where a NaN anywhere shows up: scanning
+        # x and the codebook here would cost a device-to-host read each on a GPU.
+        training = isbox(x)
+        validate.array(x, "x", ndim=(2, 3, 4, 5), finite=not training)
         if affine == "running" and stats is None:
             raise ValueError("stats: affine='running' needs the running statistics "
                              "(stevq.vq.init_running_affine / update_running_affine)")
+        with validate.values_checked_by_caller() if training else contextlib.nullcontext():
+            return _apply(params, x, stats, indices)
+
+    def _apply(params, x, stats, indices):
         z_e, order, moved_shape = to_rows(x, channel_axis)
         codebook = layer_codebook(params, stats if affine == "running" else None, affine_lr, groups)
         if indices is None:
