@@ -155,3 +155,14 @@ def test_alternating_dead_code_and_fsq_rows_are_what_they_say():
     network, params, state, x = _network("autoencoder", "fsq")
     assert (network.quantizer.num_codes, network.quantizer.latent_dim) == (240, 3)  # levels (8, 6, 5)
     assert tuple(network.encoder[1](params["encoder"], x).shape) == (8, 3, 7, 7)
+
+
+def test_the_quick_summary_says_what_it_cannot_show(quick_run):
+    """16 quick steps never reach the dead-code threshold, and the classifier stays near chance: the
+    summary says so where its numbers are read; accuracy is a percentage there as in the figures."""
+    config, out, _ = quick_run
+    summary = (out / "summary.md").read_text()
+    assert "## Caveats of the quick mode" in summary
+    assert f"{config.steps} steps never reach the dead-code threshold of {config.dead_threshold}" in summary
+    assert "| row | codes | active | utilisation | perplexity | dead_codes | mean_gap | sliced_wasserstein | accuracy_percent |" \
+        in summary

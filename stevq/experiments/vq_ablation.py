@@ -258,11 +258,33 @@ def summary(config, rows):
              "codes never used there; mean_gap and sliced_wasserstein: gap between the test embeddings and the "
              "(effective) codebook; score: reconstruction MSE (mae: L1) or accuracy. FSQ has 240 codes.", ""]
     for model in config.models:
-        here = [r for r in rows if r["model"] == model]
-        columns = ["row", "codes", *FINAL_KEYS] + (["mae"] if MODELS[model] == "reconstruction" else [])
-        score = "test MSE" if MODELS[model] == "reconstruction" else "test accuracy"
+        here = [dict(r, accuracy_percent=100 * r["score"]) if MODELS[model] == "classification" else r
+                for r in rows if r["model"] == model]
+        reconstruction = MODELS[model] == "reconstruction"
+        columns = ["row", "codes", *FINAL_KEYS] + (["mae"] if reconstruction else [])
+        if not reconstruction:  # the accuracy as a percentage, as in the findings and the figures
+            columns[columns.index("score")] = "accuracy_percent"
+        score = "test MSE" if reconstruction else "test accuracy (%)"
         lines += [f"## {model} (score = {score})", "", runio.markdown_table(here, columns), *_findings(here, model), ""]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _caveats(config, rows)) + "\n"
+
+
+def _caveats(config, rows):
+    """What a short run cannot show, said where its numbers are read."""
+    notes = []
+    if "dead-code" in config.rows and config.steps < config.dead_threshold:
+        notes.append(f"- {config.steps} steps never reach the dead-code threshold of {config.dead_threshold} unused "
+                     "steps: no code is ever replaced, so the dead-code row trains as the baseline does and does "
+                     "not test the fix.")
+    low = [r for r in rows if MODELS[r["model"]] == "classification" and r["score"] < 0.2]
+    if low:
+        notes.append(f"- {len(low)} classifier rows are within 10 points of chance (10%, e.g. "
+                     f"{100 * low[0]['score']:.0f}% for {low[0]['row']}): too little training to rank the rows.")
+    if config.quick and notes:
+        notes = ["## Caveats of the quick mode", "", "The quick mode checks the code, not the claims:", *notes, ""]
+    elif notes:
+        notes = ["## Caveats", "", *notes, ""]
+    return notes
 
 
 def _findings(rows, model):

@@ -4,10 +4,10 @@ utilisation against the task score, the share of codes active in each training b
 """
 import numpy as np
 
-CURVE_PANELS = (("score", None), ("utilisation", "codebook utilisation (test set)"),
+CURVE_PANELS = (("score", None), ("utilisation", "codes used, test (%)"),
                 ("perplexity", "perplexity"), ("dead_codes", "dead codes"),
                 ("sliced_wasserstein", "gap: sliced W2(z_e, codes)"))
-SCORE_LABEL = {"reconstruction": "reconstruction MSE (test)", "classification": "accuracy (test)"}
+SCORE_LABEL = {"reconstruction": "reconstruction MSE (test)", "classification": "accuracy, test (%)"}
 
 
 def plt():
@@ -33,12 +33,16 @@ def figure_curves(parts, task, sizes, variants):
     one line per variant."""
     colours = _colours(variants)
     figure, axes = plt().subplots(len(CURVE_PANELS), len(sizes), squeeze=False, sharex=True,
-                                  figsize=(4.2 * len(sizes), 2.4 * len(CURVE_PANELS)))
+                                  figsize=(max(5.5, 4.2 * len(sizes)), 2.4 * len(CURVE_PANELS) + 0.8),
+                                  layout="constrained")
     for part in parts:
         column = sizes.index(part["num_codes"])
         history = part["history"]
         for row, (key, _) in enumerate(CURVE_PANELS):
-            axes[row][column].plot(history["step"], history[key], _style(part["variant"]),
+            # accuracy and utilisation in %, as in every other figure and summary
+            scale = 100.0 if key == "utilisation" or (key == "score" and task == "classification") else 1.0
+            values = [None if v is None else scale * v for v in history[key]]
+            axes[row][column].plot(history["step"], values, _style(part["variant"]),
                                    color=colours[part["variant"]], label=part["variant"], linewidth=1.3)
     for column, size in enumerate(sizes):
         axes[0][column].set_title(f"K = {size}", fontsize=10)
@@ -48,16 +52,17 @@ def figure_curves(parts, task, sizes, variants):
     if task == "reconstruction":
         for column in range(len(sizes)):
             axes[0][column].set_yscale("log")
-    axes[1][0].legend(fontsize=7, ncol=2)
+    handles, labels = axes[1][0].get_legend_handles_labels()
+    figure.legend(handles, labels, fontsize=8, ncol=min(len(labels), 5), loc="outside lower center")
     figure.suptitle(f"{task.capitalize()} through a VQ bottleneck: test-set metrics during training", fontsize=11)
-    figure.tight_layout()
     return figure
 
 
 def figure_final(parts, task, sizes, variants):
     """Bars per variant: final utilisation (top row) and the task score (bottom row), per size."""
     colours = _colours(variants)
-    figure, axes = plt().subplots(2, len(sizes), squeeze=False, figsize=(4.2 * len(sizes), 6.0))
+    figure, axes = plt().subplots(2, len(sizes), squeeze=False, figsize=(max(5.5, 4.2 * len(sizes)), 6.4),
+                                  layout="constrained")
     for column, size in enumerate(sizes):
         here = [p for v in variants for p in parts if p["variant"] == v and p["num_codes"] == size]
         positions = np.arange(len(here))
@@ -67,12 +72,11 @@ def figure_final(parts, task, sizes, variants):
             axes[row][column].bar(positions, values, color=[colours[p["variant"]] for p in here])
             axes[row][column].set_xticks(positions, [p["variant"] for p in here], rotation=60, fontsize=7, ha="right")
         axes[0][column].set_title(f"K = {size}", fontsize=10)
-    axes[0][0].set_ylabel("codes used on the test set (%)")
-    axes[1][0].set_ylabel(SCORE_LABEL[task] + (" (%)" if task == "classification" else ""))
+    axes[0][0].set_ylabel("codes used, test (%)")
+    axes[1][0].set_ylabel("accuracy, test (%)" if task == "classification" else SCORE_LABEL[task])
     for axis in axes[-1]:
         axis.set_xlabel("quantizer variant")
     figure.suptitle(f"{task.capitalize()} through a VQ bottleneck: after training", fontsize=11)
-    figure.tight_layout()
     return figure
 
 
@@ -81,7 +85,8 @@ def figure_active(parts, models, variants, smooth=10):
     a moving average over ``smooth`` steps, one line per variant (parts carry "model", "variant" and
     "active", one entry per step)."""
     colours = _colours(variants)
-    figure, axes = plt().subplots(1, len(models), squeeze=False, figsize=(5.0 * len(models), 3.4))
+    figure, axes = plt().subplots(1, len(models), squeeze=False, figsize=(5.0 * len(models), 4.0),
+                                  layout="constrained")
     for part in parts:
         active = 100 * np.asarray(part["active"], dtype=float)
         width = max(1, min(smooth, len(active)))
@@ -91,8 +96,8 @@ def figure_active(parts, models, variants, smooth=10):
     for column, model in enumerate(models):
         axes[0][column].set_title(model, fontsize=10)
         axes[0][column].set_xlabel("step")
-    axes[0][0].set_ylabel(f"active codes per batch (%, mean of {smooth} steps)")
-    axes[0][0].legend(fontsize=7, ncol=2)
+    axes[0][0].set_ylabel(f"active codes per batch (%)\nmean of {smooth} steps")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, fontsize=8, ncol=min(len(labels), 5), loc="outside lower center")
     figure.suptitle("Share of the codebook used by each training batch", fontsize=11)
-    figure.tight_layout()
     return figure
