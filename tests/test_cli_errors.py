@@ -216,3 +216,72 @@ def test_divergence_in_a_later_part_keeps_the_finished_ones(tmp_path, monkeypatc
     assert ("spurious start, identity STE, run 0: coarse gradient descent produced non-finite values at step 5: "
             "{'f': nan}; last good metrics: {'f': ") in str(error.value)
     assert (out / "parts" / "random_starts.json").is_file() and not (out / "parts" / "spurious_start.json").exists()
+
+
+# Thirty-odd more mistakes (issue 22), each one error line, exit 2, nothing made. Each entry: the
+# command line (without --out) and a fragment of the message.
+MORE = [
+    (["run", "vq-ablation", "--set", "protocol=pytorch"], "protocol: expected one of ('stevq', 'vqtorch')"),
+    (["run", "vq-ablation", "--set", "kmeans_seeding=random"], "kmeans_seeding: expected one of"),
+    (["run", "vq-ablation", "--set", "batches=shuffle"], "batches: expected one of ('epochs', 'fresh-shuffle')"),
+    (["run", "vq-ablation", "--set", "models=transformer"], "models: expected one of"),
+    (["run", "vq-ablation", "--set", "models=autoencoder,autoencoder"], "models: expected distinct values"),
+    (["run", "vq-ablation", "--set", "rows=baseline,baseline"], "rows: expected distinct values"),
+    (["run", "vq-ablation", "--set", "rows=bogus"], "rows: expected one of"),
+    (["run", "vq-ablation", "--set", "beta=1.5"], "beta"),
+    (["run", "vq-ablation", "--set", "kmeans_tol=-1"], "kmeans_tol"),
+    (["run", "vq-ablation", "--quick", "--set", "batch_size=4"], "k-means initialisation needs at least 256"),
+    (["run", "vq-bottleneck", "--set", "sizes=1"], "sizes"),
+    (["run", "vq-bottleneck", "--set", "sizes=64,64"], "sizes: expected distinct values"),
+    (["run", "vq-bottleneck", "--set", "variants=vqgan"], "variants: expected one of"),
+    (["run", "quant-act", "--set", "bits=9"], "bits"),
+    (["run", "quant-act", "--set", "bits=2,2"], "bits: expected distinct values"),
+    (["run", "quant-act", "--set", "nets=resnet"], "nets: expected one of"),
+    (["run", "quant-act", "--set", "stes=sigmoid"], "stes: expected one of"),
+    (["run", "quant-act", "--set", "instability_from=tanh"], "instability_from: expected one of"),
+    (["run", "quant-act", "--set", "instability_lrs=0"], "instability_lrs"),
+    (["run", "yin2019-toy", "--set", "teacher_shift=5"], "no spurious minimum"),
+    (["run", "yin2019-toy", "--set", "m=1"], "m: expected a value >= 2"),
+    (["run", "yin2019-toy", "--set", "sample_sizes=0"], "sample_sizes"),
+    (["run", "yin2019-toy", "--set", "mc_samples=10"], "mc_samples: expected a value >= 100"),
+    (["run", "vq-toy", "--set", "variants=fsq"], "variants: expected one of"),
+    (["run", "vq-toy", "--set", "shift_readings=volume"], "shift_readings: expected one of"),
+    (["run", "vq-toy", "--set", "code_scales=1,1"], "code_scales: expected distinct values"),
+    (["run", "ste-check", "--set", "ste=sigmoid"], "ste: expected one of"),
+    (["run", "ste-check", "--set", "norm_range=5,1"], "norm_range: expected two numbers 0 < low < high"),
+    (["run", "ste-check", "--set", "norm_range=1"], "norm_range: expected two numbers"),
+    (["run", "ste-check", "--set", "angles=1"], "angles: expected a value >= 2"),
+    (["run", "yin2019-toy", "--jobs", "0"], "--jobs: expected a number of worker processes >= 1"),
+    (["run", "yin2019-toy", "--seeds", "0,0"], "--seeds: expected distinct non-negative integers"),
+    (["run", "yin2019-toy", "--seeds", "a,b"], "--seeds: expected integers separated by commas"),
+    (["run", "yin2019-toy", "--seeds=-1,2"], "--seeds: expected distinct non-negative integers"),
+    (["run", "yin2019-toy", "--seeds", "0,1", "--seed", "3"], "--seeds: give either --seeds or --seed"),
+    (["run", "transformer"], "experiment: unknown name 'transformer'"),
+]
+
+
+@pytest.mark.parametrize("arguments, message", MORE, ids=[" ".join(a) for a, _ in MORE])
+def test_thirty_more_mistakes_are_one_error_line(arguments, message, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*arguments, "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and error.count("error:") == 1 and "Traceback" not in error, error
+    assert message in error, error
+    assert not out.exists()
+
+
+def test_claims_and_report_mistakes(tmp_path, capsys):
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "README.md").write_text("no markers here\n")
+    cases = [(["claims", str(tmp_path / "a_file")], "claims: "),
+             (["claims", str(tmp_path), "--out", str(tmp_path / "c.md"), "--readme", str(tmp_path / "missing.md")],
+              "--readme: cannot read"),
+             (["claims", str(tmp_path), "--out", str(tmp_path / "c.md"), "--readme", str(tmp_path / "README.md")],
+              "--readme: " + str(tmp_path / "README.md") + " has no record-table markers"),
+             (["report", str(tmp_path / "a_file")], "report: "),
+             (["report", str(tmp_path / "nowhere")], "report: ")]
+    for arguments, message in cases:
+        assert main(arguments) == 2, arguments
+        error = capsys.readouterr().err
+        assert error.startswith("error: ") and message in error and "Traceback" not in error, (arguments, error)
+    assert (tmp_path / "README.md").read_text() == "no markers here\n" and not (tmp_path / "c.md").exists()
