@@ -237,6 +237,7 @@ def serial(*layers):
     def apply(params, x):
         if len(params) != len(applies):
             raise ValueError(f"params: expected {len(applies)} layer dicts, got {len(params)}")
+        validate.on_backend(params, "params")
         for layer_apply, layer_params in zip(applies, params):
             x = layer_apply(layer_params, x)
         return x

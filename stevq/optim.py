@@ -44,6 +44,8 @@ def sgd(lr, momentum=0.0):
 
     def update(step, grads, state):
         params, velocity = state
+        validate.on_backend(grads, "grads")
+        validate.on_backend(params, "params")
         velocity = tree_map(_heavy_ball(momentum), velocity, grads)
         return tree_map(_descend(lr), params, velocity), velocity
 
@@ -89,6 +91,8 @@ def _adam(lr, b1, b2, eps, weight_decay, donate):
 
     def update(step, grads, state):
         params, mean, second = state
+        validate.on_backend(grads, "grads")
+        validate.on_backend(params, "params")
         t = step + 1
         # lr (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps) = size m / (sqrt(s) + eps'), with
         # size = lr sqrt(1 - b2^t) / (1 - b1^t) and eps' = eps sqrt(1 - b2^t): one pass fewer per leaf

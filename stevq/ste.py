@@ -155,6 +155,8 @@ def straight_through(forward_value, surrogate):
     i.e. y = sg(forward_value) + surrogate - sg(surrogate), but without the rounding error of that sum.
     The two must have the same shape (the gradient of one is handed to the other unchanged).
     """
+    for name, value in (("forward_value", forward_value), ("surrogate", surrogate)):
+        validate.array(value, name, dtype=None, finite=False)  # arrays of the active backend (no silent host result)
     if tuple(getattr(surrogate, "shape", ())) != tuple(getattr(forward_value, "shape", ())):
         raise ValueError(f"surrogate: shape {tuple(getattr(surrogate, 'shape', ()))} does not match "
                          f"forward_value's {tuple(getattr(forward_value, 'shape', ()))}")

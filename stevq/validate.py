@@ -92,6 +92,24 @@ def array(x, name, ndim=None, dtype="float", finite=True, shape=None, host=False
     return x
 
 
+def on_backend(tree, name):
+    """Every array leaf of ``tree`` (dicts, lists, tuples) belongs to the active backend: the error
+    names the leaf (``params[0]['W']``). A type check only, no value is read."""
+    def walk(node, path):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{path}[{key!r}]")
+        elif isinstance(node, (list, tuple)):
+            for index, value in enumerate(node):
+                walk(value, f"{path}[{index}]")
+        else:
+            value = getval(node)
+            if is_array(value) and namespace_of(value) is not backend.xp():
+                raise _host_array_error(value, path)
+    walk(tree, name)
+    return tree
+
+
 def rate(x, name):
     """A step size: a positive real number, or a 0-d float array of the active backend (one computed
     on the device, e.g. from the data; its sign is checked only where values are checked)."""

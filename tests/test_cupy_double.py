@@ -195,3 +195,50 @@ def test_raw_device_array_to_the_power_of_a_traced_array(on_cupy):
     got = stevq.grad(lambda x: ops.sum(raw ** x) + ops.sum(raw % x) + ops.sum(+x))(stevq.asarray(x0))
     want = grad(lambda x: anp.sum(raw0 ** x) + anp.sum(raw0 % x) + anp.sum(x))(x0)
     np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=1e-12)
+
+
+def _swaps():
+    from stevq import nn, optim
+    from stevq.experiments import vq_training
+    h2 = np.ones((4, 3))
+    stats = lambda: vq.init_running_affine(3)
+    host_stats = lambda: {k: (stevq.to_numpy(v) if k != "updates" else v) for k, v in vq.init_running_affine(3).items()}
+    layers = nn.serial(nn.Dense(2))
+
+    def params():
+        return layers[0](np.random.default_rng(0), (3,))[1]
+    adam, sgd = optim.adam(1e-3), optim.sgd(1e-3, momentum=0.9)
+    device = lambda: stevq.asarray(h2)
+    return [
+        ("ste.straight_through forward_value", lambda: ste.straight_through(h2, device()), "forward_value"),
+        ("ste.straight_through surrogate", lambda: ste.straight_through(device(), h2), "surrogate"),
+        ("ops.one_hot", lambda: ops.one_hot(np.array([0, 1]), 3), "indices"),
+        ("ops.add", lambda: ops.add(device(), h2), "y"),
+        ("ops.matmul", lambda: ops.matmul(h2, stevq.asarray(np.ones((3, 2)))), "x"),
+        ("ops.take_rows", lambda: ops.take_rows(h2, stevq.asarray(np.array([0]))), "table"),
+        ("vq.update_running_affine z_e", lambda: vq.update_running_affine(stats(), h2, device()), "z_e"),
+        ("vq.update_running_affine stats", lambda: vq.update_running_affine(host_stats(), device(), device()),
+         "stats['z_mean']"),
+        ("nn.serial params", lambda: layers[1]([{k: stevq.to_numpy(v) for k, v in params()[0].items()}], device()),
+         "params[0]['W']"),
+        ("optim.adam grads", lambda: adam[1](0, {"W": h2}, adam[0]({"W": device()})), "grads['W']"),
+        ("optim.sgd grads", lambda: sgd[1](0, {"W": h2}, sgd[0]({"W": device()})), "grads['W']"),
+        ("optim.sgd params", lambda: sgd[1](0, {"W": device()}, (({"W": h2}), {"W": device()})), "params['W']"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(12), ids=[name for name, _, _ in _swaps()])
+def test_a_host_array_swapped_into_an_argument_is_named(on_cupy, index):
+    """Issue 22's holes: each was silent (a host result) or CuPy's generic "Unsupported type"."""
+    import re
+    name, call, argument = _swaps()[index]
+    with pytest.raises(TypeError, match=rf"^{re.escape(argument)}: got a NumPy \(host\) array while the active "
+                                        rf"backend is 'cupy'"):
+        call()
+
+
+def test_training_data_already_on_the_device_stays_there(on_cupy):
+    from stevq.experiments import vq_training
+    x = stevq.asarray(np.ones((8, 3)), "float32")
+    data = vq_training.Data(x, stevq.asarray(np.arange(8)))
+    assert isinstance(data.x, cupy.ndarray) and data.x.dtype == cupy.float32 and data.y.dtype == cupy.int64

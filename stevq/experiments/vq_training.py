@@ -32,7 +32,7 @@ from autograd.tracer import getval
 
 from stevq import metrics, ops, optim, runio, validate
 from stevq.autodiff import value_and_grad
-from stevq.backend import asarray, namespace_of, to_numpy
+from stevq.backend import asarray, is_array, namespace_of, to_numpy
 from stevq.backend import name as backend_name
 from stevq.data import fresh_shuffle_indices, minibatch_indices
 
@@ -84,8 +84,9 @@ class Data:
     """Inputs ``x`` and (for classification) integer labels ``y`` on the active backend."""
 
     def __init__(self, x, y=None, dtype="float32"):
-        self.x = asarray(np.asarray(x), dtype)
-        self.y = None if y is None else asarray(np.asarray(y, dtype=np.int64))
+        # host data is moved to the active backend; an array already there stays (no host round trip)
+        self.x = asarray(x if is_array(x) else np.asarray(x), dtype)
+        self.y = None if y is None else asarray(y if is_array(y) else np.asarray(y), "int64")
         self.size = int(self.x.shape[0])
 
     def take(self, rows):

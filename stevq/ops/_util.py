@@ -1,9 +1,36 @@
-"""Helpers shared by the primitives: the namespace of raw arrays, un-broadcasting, masks."""
+"""Helpers shared by the primitives: the namespace of raw arrays, un-broadcasting, masks, and the
+names of operands on the wrong device."""
+import functools
 import math
 
 import numpy as np
 
-from ..backend import namespace_of
+from .. import backend
+from ..backend import is_array, namespace_of
+
+
+def off_backend(value):
+    """True for an array that is not of the active backend (a NumPy array under CuPy, say)."""
+    return is_array(value) and namespace_of(value) is not backend.xp()
+
+
+def named_operands(*names):
+    """Decorate a primitive's computation: when it fails (CuPy's "Unsupported type" for a host
+    operand), say which operand is on the wrong backend and how to move it. Costs nothing when it
+    succeeds."""
+    def decorate(function):
+        @functools.wraps(function)
+        def checked(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except (TypeError, ValueError):
+                for name, value in zip(names, args):
+                    if off_backend(value):
+                        from ..validate import _host_array_error
+                        raise _host_array_error(value, name) from None
+                raise
+        return checked
+    return decorate
 
 
 def shape_of(x):

@@ -8,7 +8,7 @@ import numpy as np
 from autograd.extend import defvjp, defvjp_argnum, notrace_primitive, primitive
 
 from ..backend import device_of, namespace_of, resolve_dtype
-from ._util import unbroadcast
+from ._util import named_operands, off_backend, unbroadcast
 
 
 @notrace_primitive
@@ -99,6 +99,9 @@ defvjp(getitem, _getitem_vjp)
 def one_hot(indices, num_classes, dtype=None):
     """one_hot(i)[..., k] = 1{i == k}, as floats (``dtype``, default: the backend's default float).
     Not differentiable."""
+    if off_backend(indices):  # would compute on the host and return a host array
+        from ..validate import _host_array_error
+        raise _host_array_error(indices, "indices")
     xp = namespace_of(indices)
     dtype = resolve_dtype(dtype)
     classes = xp.arange(num_classes, dtype=indices.dtype, device=device_of(indices))
@@ -106,6 +109,7 @@ def one_hot(indices, num_classes, dtype=None):
 
 
 @primitive
+@named_operands("table", "indices")
 def take_rows(table, indices):
     """table[indices]: the rows of a (K, D) table picked by integer ``indices`` of any shape.
 

@@ -110,8 +110,10 @@ def update_running_affine(stats, z_e, codebook, momentum=0.1):
     copies the batch statistics, so the initial 0/1 do not linger for ~1/momentum steps.
     """
     check_codebook(codebook)
+    validate.array(z_e, "z_e")
     validate.same_last_dim(codebook, "codebook", z_e, "z_e")
     validate.number(momentum, "momentum", low=0.0, high=1.0)
+    validate.on_backend({key: stats[key] for key in ("z_mean", "z_var", "code_mean", "code_var")}, "stats")
     groups = stats["code_mean"].shape[0]
     _check_groups(codebook, groups)
     flat, table = _rows(z_e), getval(codebook)
