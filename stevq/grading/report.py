@@ -5,6 +5,7 @@ import dataclasses
 
 import numpy as np
 
+from .. import backend
 from ..backend import is_array, to_numpy
 from .guard import ReferenceCalled, forbid, qualified_name
 
@@ -46,12 +47,14 @@ _FORBIDDEN = []  # stevq functions the exercise being graded asks the student to
 
 
 def run_student(function, *args, **kwargs):
-    """Call the student's function on host (NumPy) copies of the array arguments, whatever the
-    backend: students write NumPy, and under CuPy a device array would make np.* raise TypeError.
+    """Call the student's function on host (NumPy) copies of the array arguments, with the NumPy
+    backend active, whatever the backend outside: students write NumPy (the notebooks run on it),
+    under CuPy a device array would make np.* raise TypeError, and the stevq functions a solution may
+    call (ops.one_hot, ste.round_ste) refuse host arrays while another backend is active.
     Turn "not implemented yet", crashes and calls to the stevq function the exercise asks for (see
     ``grade``'s ``forbidden``) into a Mistake."""
     args = tuple(to_numpy(a) if is_array(a) else a for a in args)
-    with forbid(*_FORBIDDEN) as calls:
+    with backend.use("numpy"), forbid(*_FORBIDDEN) as calls:
         try:
             result = function(*args, **kwargs)
         except ReferenceCalled:
