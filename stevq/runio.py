@@ -185,7 +185,9 @@ def _data_text(origin):
         digests = ", ".join(digest[:12] for digest in origin["files"].values())
         return f"{origin['data']} IDX files, SHA-256 {digests}"
     if "sample" in origin:
-        return f"{origin['data']} sample inside stevq ({origin['sample']})"
+        return f"{origin['data']} sample inside stevq ({origin['sample']}, SHA-256 {origin['sha256'][:12]})"
+    if origin.get("data") == "generated":
+        return "generated from the seed (no data files)"
     return str(origin.get("data"))
 
 
@@ -270,5 +272,7 @@ class Run:
         for name, figure in (figures or {}).items():
             save_figure(figure, self.dir / f"{name}.png")
         save_json(self.dir / "metrics.json", {"config": self.config, "metrics": metrics})
+        if "data_origin" in self.config:  # every summary says what it was computed from
+            summary_markdown = summary_markdown.rstrip("\n") + f"\n\nData: {_data_text(self.config['data_origin'])}.\n"
         save_text(self.dir / "summary.md", summary_markdown)
         return self.dir

@@ -94,6 +94,8 @@ def test_every_part_names_its_commit_data_and_time(tmp_path, capsys, monkeypatch
             part = json.loads((out / f"seed-{seed}" / "provenance" / f"{name}.json").read_text())
             assert part["seconds"] > 0 and part["cpu_seconds"] >= 0 and part["commit"] == provenance.commit()
     assert [i["parts_computed"] for i in record["invocations"]] == [4]
+    for summary in (out / "summary.md", out / "seed-0" / "summary.md"):  # every summary names its data
+        assert summary.read_text().rstrip().splitlines()[-1].startswith("Data: fashion-mnist ")
     (out / "seed-1" / "parts" / "classifier-kmeans.json").unlink()
     assert main([*SMALL, "--seeds", "0,1", "--jobs", "1", "--out", str(out)]) == 0
     again = json.loads((out / "provenance.json").read_text())
