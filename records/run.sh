@@ -14,10 +14,14 @@ declare -A COMMANDS=(
   [quant-act]="quant-act"
   [vq-bottleneck]="vq-bottleneck --set sizes=256,1024"
 )
+# controlled experiments: stevq's protocol with one of the authors' choices switched on, the published rows
+PUBLISHED="--set rows=baseline,kmeans,kmeans+sync,kmeans+sync+affine"
+COMMANDS[vq-ablation-farthest]="vq-ablation --set kmeans_seeding=farthest --set kmeans_steps=100 $PUBLISHED"
+COMMANDS[vq-ablation-fresh]="vq-ablation --set batches=fresh-shuffle $PUBLISHED"
 for surrogate in identity relu clipped_relu leaky_clipped_relu tanh approx_sign; do
   COMMANDS[ste-check-$surrogate]="ste-check --set ste=$surrogate"
 done
-ORDER=(yin2019-toy vq-toy vq-ablation vq-ablation-vqtorch quant-act vq-bottleneck
+ORDER=(yin2019-toy vq-toy vq-ablation vq-ablation-vqtorch quant-act vq-bottleneck vq-ablation-farthest vq-ablation-fresh
        ste-check-identity ste-check-relu ste-check-clipped_relu ste-check-leaky_clipped_relu ste-check-tanh
        ste-check-approx_sign)
 names=("$@")

@@ -15,7 +15,9 @@ def _ste_is(name):
 
 
 def stevq_protocol(config):
-    return config.get("protocol", "stevq") == "stevq"
+    """stevq's own protocol with its own choices (not a controlled run that switches one of them)."""
+    return (config.get("protocol", "stevq") == "stevq" and config.get("kmeans_seeding", "kmeans++") == "kmeans++"
+            and config.get("batches", "epochs") == "epochs")
 
 
 def vqtorch_protocol(config):
