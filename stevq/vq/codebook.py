@@ -107,26 +107,14 @@ def kmeans_plus_plus(z, num_codes, rng, lloyd_steps=0):
     The seeding is sequential (each draw needs the distances to the codes drawn before), so it runs
     on the host on one copy of the embeddings: one device-to-host transfer instead of one per code.
     """
-    validate.array(z, "z")
-    validate.number(num_codes, "num_codes", low=1, integer=True)
     validate.number(lloyd_steps, "lloyd_steps", low=0, integer=True)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
-    flat = _rows(z)
-    if flat.shape[0] < 1:
-        raise ValueError("z: need at least one embedding")
-    xp, host = namespace_of(flat), to_numpy(getval(flat))
-    chosen = [int(rng.integers(host.shape[0]))]
-    nearest = np.sum((host - host[chosen[0]]) ** 2, axis=1)
-    for _ in range(num_codes - 1):
+
+    def d2_sample(nearest, rng):
         weights = np.cumsum(nearest.astype(np.float64))
         if weights[-1] > 0:
-            pick = int(np.searchsorted(weights, rng.random() * weights[-1], side="right"))
-        else:  # every embedding already coincides with a code: repeat a uniform draw
-            pick = int(rng.integers(host.shape[0]))
-        chosen.append(min(pick, host.shape[0] - 1))
-        nearest = np.minimum(nearest, np.sum((host - host[chosen[-1]]) ** 2, axis=1))
-    codebook = xp.take(flat, asarray(np.asarray(chosen), device=device_of(flat)), axis=0)
+            return min(int(np.searchsorted(weights, rng.random() * weights[-1], side="right")), nearest.shape[0] - 1)
+        return int(rng.integers(nearest.shape[0]))  # every embedding already coincides with a code: uniform
+    flat, codebook = _seed(z, num_codes, rng, d2_sample)
     for _ in range(lloyd_steps):
         codebook = _lloyd_step(flat, codebook)
     return codebook
@@ -141,10 +129,25 @@ def kmeans_farthest(z, num_codes, rng, max_steps=100, tol=1e-4):
     left with no members moves to the origin (its new centroid is a sum over no embeddings).
     Unlike ``kmeans_plus_plus`` (D^2 sampling), the seeding picks outliers first.
     """
-    validate.array(z, "z")
-    validate.number(num_codes, "num_codes", low=1, integer=True)
     validate.number(max_steps, "max_steps", low=0, integer=True)
     validate.number(tol, "tol", low=0.0)
+    flat, codebook = _seed(z, num_codes, rng, lambda nearest, rng: int(np.argmax(nearest)))
+    xp = namespace_of(flat)
+    for _ in range(max_steps):
+        moved = _lloyd_step(flat, codebook, empty="origin")
+        change = float(xp.sum((moved - codebook) ** 2))
+        codebook = moved
+        if change <= tol:
+            break
+    return codebook
+
+
+def _seed(z, num_codes, rng, next_pick):
+    """(rows of z, the seeded codebook): the first code a uniform draw, each next one the row
+    ``next_pick(squared distances to the nearest code so far, rng)`` returns; on the host, on one
+    copy of the embeddings (each pick needs the distances to the codes picked before)."""
+    validate.array(z, "z")
+    validate.number(num_codes, "num_codes", low=1, integer=True)
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
     flat = _rows(z)
@@ -154,16 +157,9 @@ def kmeans_farthest(z, num_codes, rng, max_steps=100, tol=1e-4):
     chosen = [int(rng.integers(host.shape[0]))]
     nearest = np.sum((host - host[chosen[0]]) ** 2, axis=1)
     for _ in range(num_codes - 1):
-        chosen.append(int(np.argmax(nearest)))
+        chosen.append(next_pick(nearest, rng))
         nearest = np.minimum(nearest, np.sum((host - host[chosen[-1]]) ** 2, axis=1))
-    codebook = xp.take(flat, asarray(np.asarray(chosen), device=device_of(flat)), axis=0)
-    for _ in range(max_steps):
-        moved = _lloyd_step(flat, codebook, empty="origin")
-        change = float(xp.sum((moved - codebook) ** 2))
-        codebook = moved
-        if change <= tol:
-            break
-    return codebook
+    return flat, xp.take(flat, asarray(np.asarray(chosen), device=device_of(flat)), axis=0)
 
 
 def _lloyd_step(flat, codebook, empty="stay"):
