@@ -4,7 +4,7 @@ autograd traces a computation by wrapping arrays in Boxes. For NumPy it brings i
 for any other array type stevq registers ``DeviceBox`` (whose operators call stevq primitives, so the
 backward pass never leaves the device) and ``DeviceVSpace`` (zeros/ones/size/inner product made by
 the array's own namespace). Registration is by exact type, see
-``../shared/reference/autograd-engine-notes.md``.
+``docs/reference/autograd-engine-notes.md``.
 """
 import math
 

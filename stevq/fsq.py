@@ -1,5 +1,5 @@
 """Finite scalar quantization (Mentzer, Minnen, Agustsson, Tschannen 2023, "Finite Scalar
-Quantization: VQ-VAE Made Simple"; ../shared/reference/vq.md, section 3).
+Quantization: VQ-VAE Made Simple"; docs/reference/vq.md, section 3).
 
 Each of the d channels is bounded and rounded to one of L_i levels, so the codebook is implicit:
 the grid of prod(L_i) points. No codebook loss, no commitment loss, no codes to die.

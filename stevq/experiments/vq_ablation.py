@@ -1,5 +1,5 @@
 """Huh et al.'s (2023) MNIST ablation, re-implemented the way their code runs it (vqtorch,
-examples/autoencoder.py and examples/classification.py; ../shared/reference/vq.md).
+examples/autoencoder.py and examples/classification.py; docs/reference/vq.md).
 
 Both of their networks (``vq_models.pool_encoder`` -> VQ on 32-D vectors with 256 codes -> the
 ``upsample_decoder`` trained on L1, or the ``pool_classifier`` trained on cross-entropy), PyTorch's
@@ -54,7 +54,7 @@ ROWS = {
 DEFAULT_ROWS = tuple(ROWS)[:8]
 # The choices of each protocol where stevq and the authors' code differ (settings left at None take
 # them): "stevq" is this experiment's own; "vqtorch" reproduces what vqtorch's examples do
-# (../shared/reference/vqtorch-ablation.md, copied in docs/reference/vqtorch-ablation.md): torchpq's
+# (docs/reference/vqtorch-ablation.md): torchpq's
 # farthest-point k-means with up to 100 Lloyd iterations, every batch from a fresh shuffle, and only
 # the four cumulative rows their scripts run.
 PROTOCOLS = {

@@ -15,7 +15,7 @@ Every variant is one ``Quantizer`` with the same five functions, so a single tra
         embed() returns the current embeddings z_e (called only by the variants that need them)
     after_step(params, state, aux, rng) -> (params, state)         EMA and dead-code replacement
 
-The variants (Huh et al. 2023 for the fixes; ../shared/reference/vq.md):
+The variants (Huh et al. 2023 for the fixes; docs/reference/vq.md):
 
     ste              codebook trained by the codebook loss, L = L_task + L_cb + beta L_com
     ema              codebook = EMA of its members (``vq.ema_update``), L = L_task + beta L_com

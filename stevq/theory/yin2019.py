@@ -15,7 +15,7 @@ of a surrogate mu (identity, ReLU or clipped ReLU) and gives the *coarse gradien
 
 while dl/dv = sigma(Z w) r is exact. This module gives f, its gradient and E_Z g_mu in closed form,
 the sample loss and the coarse gradient computed by stevq's engine (through ``stevq.ste``), the
-critical points of f, and coarse gradient descent. Formulas: ../shared/reference/yin2019.md;
+critical points of f, and coarse gradient descent. Formulas: docs/reference/yin2019.md;
 each one is checked against Monte Carlo in tests/test_yin2019.py.
 
 Shapes: v is (..., m), w is (..., n), v_star (m,), w_star (n,); leading axes are independent

@@ -1,7 +1,7 @@
 """Vector quantization made explicit (issue 3): nearest codes, straight-through outputs, the
 VQ-VAE losses and the codebook gradient written out; EMA, dead-code replacement and k-means++;
 the three fixes of Huh et al. 2023; the rotation trick; a small VQ layer; the toy covariate shift.
-Formulas: ../shared/reference/vq.md.
+Formulas: docs/reference/vq.md.
 """
 from .codebook import (ema_init, ema_reset_codes, ema_update, kmeans_farthest, kmeans_plus_plus, replace_dead_codes,
                        track_usage)

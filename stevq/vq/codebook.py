@@ -1,5 +1,6 @@
 """Codebook maintenance in common use, all on values (no gradient): the EMA codebook update,
-dead-code replacement and k-means initialisation (k-means++ or torchpq's farthest-point seeding) (../shared/reference/vq.md, sections 1-2).
+dead-code replacement and k-means initialisation (k-means++ or torchpq's
+farthest-point seeding; docs/reference/vq.md, sections 1-2).
 """
 import numpy as np
 from autograd.tracer import getval

@@ -1,6 +1,6 @@
 """Vector quantization with every step explicit: nearest code, lookup, straight-through output,
 the two VQ-VAE losses and the codebook gradient written out (van den Oord et al. 2017, "Neural
-Discrete Representation Learning"; formulas in ../shared/reference/vq.md, section 1).
+Discrete Representation Learning"; formulas in docs/reference/vq.md, section 1).
 
 Notation: z_e (N, D) encoder outputs (any leading shape (..., D) is accepted), codebook C (K, D),
 q_i = argmin_k ||z_i - c_k||^2 the chosen index, z_q = C[q] the chosen codes, sg = stop-gradient.

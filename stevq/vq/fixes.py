@@ -1,6 +1,6 @@
 """The three fixes of Huh, Cheung, Agrawal and Isola (ICML 2023), "Straightening Out the
 Straight-Through Estimator: Overcoming Optimization Challenges in Vector Quantized Networks"
-(formulas in ../shared/reference/vq.md, section 2).
+(formulas in docs/reference/vq.md, section 2).
 
 Their diagnosis: codebook updates are sparse (only chosen codes move), so the code distribution
 drifts away from the embedding distribution and fewer and fewer codes are chosen.
