@@ -18,9 +18,8 @@ from typing import Callable
 import numpy as np
 from autograd.extend import defvjp, primitive
 
-from . import ops
+from . import backend, ops, validate
 from .backend import namespace_of
-from . import validate
 
 SURROGATES = ("identity", "relu", "clipped_relu")  # Yin et al.'s three, with closed forms in theory.yin2019
 
@@ -131,7 +130,8 @@ def surrogate(spec, argument="surrogate"):
         return spec
     probe = np.linspace(-3.0, 3.0, 13)
     try:
-        value = np.asarray(spec.mu_prime(probe), dtype=float)
+        with backend.use("numpy"):  # a host probe, whatever the backend
+            value = np.asarray(spec.mu_prime(probe), dtype=float)
     except Exception as err:  # noqa: BLE001 - any failure of the user's function, named
         raise ValueError(f"{argument}: surrogate {spec.name!r}: mu' failed on a test array: {type(err).__name__}: {err}") from err
     if value.shape != probe.shape:

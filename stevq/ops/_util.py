@@ -14,23 +14,49 @@ def off_backend(value):
     return is_array(value) and namespace_of(value) is not backend.xp()
 
 
+def _check_operand(value, name, active):
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_operand(item, f"{name}[{index}]", active)
+    elif type(value) in _ARRAY_TYPES and not isinstance(value, np.generic) and namespace_of(value) is not active:
+        from ..validate import _host_array_error
+        raise _host_array_error(value, name)
+
+
+_ARRAY_TYPES = backend._namespace_by_type  # registered array types (updated as backends load)
+
+
 def named_operands(*names):
-    """Decorate a primitive's computation: when it fails (CuPy's "Unsupported type" for a host
-    operand), say which operand is on the wrong backend and how to move it. Costs nothing when it
-    succeeds."""
+    """Decorate a primitive's computation: every array among its positional arguments must belong to
+    the active backend, else a TypeError names the argument and how to move it (a NumPy array under
+    CuPy would otherwise be computed on the host, or fail with CuPy's generic "Unsupported type").
+    A type lookup per operand: no value is read."""
     def decorate(function):
         @functools.wraps(function)
         def checked(*args, **kwargs):
-            try:
-                return function(*args, **kwargs)
-            except (TypeError, ValueError):
-                for name, value in zip(names, args):
-                    if off_backend(value):
-                        from ..validate import _host_array_error
-                        raise _host_array_error(value, name) from None
-                raise
+            active = backend.xp()
+            for name, value in zip(names, args):
+                _check_operand(value, name, active)
+            for name, value in kwargs.items():
+                _check_operand(value, name, active)
+            return function(*args, **kwargs)
         return checked
     return decorate
+
+
+def primitive(function):
+    """``autograd.extend.primitive`` of ``function`` with its array arguments checked (``named_operands``,
+    by the names of its positional parameters; a ``*arrays`` parameter names its items)."""
+    import inspect
+    from autograd.extend import primitive as autograd_primitive
+    names = []
+    for parameter in inspect.signature(function).parameters.values():
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            names.append(parameter.name)
+        elif parameter.kind is parameter.VAR_POSITIONAL:
+            names += [f"{parameter.name}[{i}]" for i in range(64)]
+            break
+    return autograd_primitive(named_operands(*names)(function))
 
 
 def shape_of(x):

@@ -6,35 +6,31 @@ Operands may be arrays of the active backend or Python scalars; broadcasting fol
 """
 import math
 
-from autograd.extend import defvjp, primitive
+from autograd.extend import defvjp
 
 from ..backend import namespace_of
-from ._util import as_float, named_operands, unbroadcast
+from ._util import as_float, primitive, unbroadcast
 
 
 @primitive
-@named_operands("x", "y")
 def add(x, y):
     """x + y."""
     return x + y
 
 
 @primitive
-@named_operands("x", "y")
 def subtract(x, y):
     """x - y."""
     return x - y
 
 
 @primitive
-@named_operands("x", "y")
 def multiply(x, y):
     """x * y (elementwise)."""
     return x * y
 
 
 @primitive
-@named_operands("x", "y")
 def divide(x, y):
     """x / y (elementwise)."""
     return x / y
@@ -47,14 +43,12 @@ def negative(x):
 
 
 @primitive
-@named_operands("x", "p")
 def power(x, p):
     """x ** p; d/dx = p x^(p-1), d/dp = x^p log x (log 1 where x = 0, as autograd does)."""
     return x ** p
 
 
 @primitive
-@named_operands("x", "y")
 def remainder(x, y):
     """x mod y (the sign of y, as Python's %); d/dx = 1, d/dy = -floor(x / y)."""
     return x % y
@@ -231,7 +225,6 @@ defvjp(ceil, _zero_vjp)
 
 
 @primitive
-@named_operands("x", "y")
 def matmul(x, y):
     """x @ y for x of shape (..., n, k) and y of shape (..., k, m) or (k,); batch axes broadcast.
     VJPs: dx = g @ y^T, dy = x^T @ g, each summed over broadcast batch axes."""

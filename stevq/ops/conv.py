@@ -18,10 +18,10 @@ multiply every padded pixel by every tap first, (N Hp Wp, C) @ (C, kh kw O), the
 products shifted into place. Its large array has kh kw O columns instead of kh kw C, so a decoder's
 last layer (16 -> 1 channels at 28 x 28) moves 16 times fewer numbers.
 """
-from autograd.extend import defvjp, primitive
+from autograd.extend import defvjp
 
 from ..backend import namespace_of
-from ._util import as_float
+from ._util import as_float, primitive
 from .arith import add, matmul
 from .patches import add_block_patches, block_patches, output_size, tap_blocks
 from .reductions import max, mean

@@ -1,5 +1,7 @@
 """log-softmax, cross-entropy and the mean absolute error."""
-from autograd.extend import defvjp, primitive
+from autograd.extend import defvjp
+
+from ._util import primitive
 
 from autograd.tracer import getval
 

@@ -5,10 +5,10 @@ an equal share of a sum, 1/N of a mean, and all of a max only where it was the m
 """
 import math
 
-from autograd.extend import defvjp, primitive
+from autograd.extend import defvjp
 
 from ..backend import namespace_of
-from ._util import as_float, keepdims_shape, normalize_axis
+from ._util import as_float, keepdims_shape, normalize_axis, primitive
 
 
 def _spread(g, x, axis, keepdims):

@@ -5,10 +5,10 @@ They move values without changing them, so each VJP moves the gradient back the 
 import math
 
 import numpy as np
-from autograd.extend import defvjp, defvjp_argnum, notrace_primitive, primitive
+from autograd.extend import defvjp, defvjp_argnum, notrace_primitive
 
 from ..backend import device_of, namespace_of, resolve_dtype
-from ._util import named_operands, off_backend, unbroadcast
+from ._util import off_backend, primitive, unbroadcast
 
 
 @notrace_primitive
@@ -109,7 +109,6 @@ def one_hot(indices, num_classes, dtype=None):
 
 
 @primitive
-@named_operands("table", "indices")
 def take_rows(table, indices):
     """table[indices]: the rows of a (K, D) table picked by integer ``indices`` of any shape.
 

@@ -26,6 +26,8 @@ import math
 
 import numpy as np
 
+from .. import backend
+
 SQRT_2PI = math.sqrt(2.0 * math.pi)
 LIMIT = 12.0   # phi(12) ~ 5e-32: beyond it nothing of these integrals is left
 _LOW, _HIGH = (np.polynomial.legendre.leggauss(n) for n in (10, 21))
@@ -60,7 +62,11 @@ def _rule(nodes_weights, a, b):
 def coefficients(mu_prime, w_norm, theta, kinks=(), tol=1e-13, max_rounds=60):
     """(A, B, C1, C2) for one point (||w|| = ``w_norm`` > 0, ``theta`` in [0, pi]); ``mu_prime`` a
     vectorised function of a host NumPy array."""
-    s = float(w_norm)
+    with backend.use("numpy"):  # mu' (written with stevq.ops) runs on the host nodes, whatever the backend
+        return _coefficients(mu_prime, float(w_norm), theta, kinks, tol, max_rounds)
+
+
+def _coefficients(mu_prime, s, theta, kinks, tol, max_rounds):
     sin, cos = math.sin(theta), math.cos(theta)
     cot = cos / sin if sin > 1e-300 else (math.inf if cos > 0 else -math.inf)
     cuts = {-LIMIT, 0.0, LIMIT, *(k / s for k in kinks if -LIMIT < k / s < LIMIT)}

@@ -151,6 +151,7 @@ def lookup(codebook, indices):
 
 def quantize(z_e, codebook, metric="l2"):
     """(z_q, indices): the nearest codes of ``z_e`` (differentiable in the codebook) and their indices."""
+    check_embeddings(z_e, codebook, "z_e")
     indices = nearest_code(z_e, codebook, metric)
     return ops.take_rows(codebook, indices), indices
 
