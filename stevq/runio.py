@@ -214,13 +214,10 @@ def locked(directory):
 
 
 class Run:
-    """A results directory with resumable parts.
-
-        run = Run(out_dir, config)
-        for name in part_names:
-            metrics = run.part(name, lambda: train_one(name))   # skipped if already on disk
-        run.finish(summary_rows, figures={"curves": fig})
-    """
+    """A results directory with resumable parts: its config.json (checked against the directory's
+    own, data included), ``parts/NAME.json`` per finished part (written by
+    ``experiments.scheduler.compute_and_save``, which skips a part already on disk), and ``finish``'s
+    figures, metrics.json and summary.md."""
 
     def __init__(self, out_dir, config, data=None):
         """``data``: what the run reads (``stevq.data.origin``), stored in config.json as
@@ -257,15 +254,6 @@ class Run:
 
     def part_path(self, name):
         return self.dir / "parts" / f"{name}.json"
-
-    def part(self, name, compute):
-        """Metrics of part ``name``: loaded if finished earlier, else computed and saved."""
-        path = self.part_path(name)
-        if path.exists():
-            return load_json(path)
-        result = compute()
-        save_json(path, result)
-        return result
 
     def finish(self, metrics, summary_markdown, figures=None):
         """Write figures (PNG), ``metrics.json`` and ``summary.md``."""

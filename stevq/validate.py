@@ -92,21 +92,23 @@ def array(x, name, ndim=None, dtype="float", finite=True, shape=None, host=False
     return x
 
 
-def on_backend(tree, name):
-    """Every array leaf of ``tree`` (dicts, lists, tuples) belongs to the active backend: the error
-    names the leaf (``params[0]['W']``). A type check only, no value is read."""
-    def walk(node, path):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(value, f"{path}[{key!r}]")
-        elif isinstance(node, (list, tuple)):
-            for index, value in enumerate(node):
-                walk(value, f"{path}[{index}]")
-        else:
-            value = getval(node)
-            if is_array(value) and namespace_of(value) is not backend.xp():
-                raise _host_array_error(value, path)
-    walk(tree, name)
+def on_backend(tree, name, active=None):
+    """Every array leaf of ``tree`` (an array, or dicts, lists, tuples of them) belongs to the active
+    backend (``active``, a namespace, if the caller has it at hand): the error names the leaf
+    (``params[0]['W']``). A type lookup only, no value is read: ``stevq.ops`` runs it on every
+    primitive's arguments."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            on_backend(value, f"{name}[{key!r}]", active)
+    elif isinstance(tree, (list, tuple)):
+        for index, value in enumerate(tree):
+            on_backend(value, f"{name}[{index}]", active)
+    else:
+        value = getval(tree)
+        kind = type(value)
+        if kind in backend._namespace_by_type and not isinstance(value, np.generic) and \
+                namespace_of(value) is not (active or backend.xp()):
+            raise _host_array_error(value, name)
     return tree
 
 

@@ -126,8 +126,8 @@ def _label(module):
 
 
 def _run_here(module, todo, configs, records, progress):
-    """Compute the (seed, part) pairs of ``todo`` in this process, in order (finished ones are
-    loaded by ``runio.Run.part``), under one progress bar over the parts."""
+    """Compute the (seed, part) pairs of ``todo`` (the parts not yet on disk) in this process, in
+    order, under one progress bar over the parts."""
     for seed, part in runio.progress(todo, f"{_label(module)}: parts", progress and len(todo) > 1):
         compute_and_save(module, configs[seed], part, records[seed].dir, progress)
 

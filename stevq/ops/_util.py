@@ -6,57 +6,38 @@ import math
 import numpy as np
 
 from .. import backend
-from ..backend import is_array, namespace_of
+from ..backend import namespace_of
+from ..validate import on_backend
 
 
-def off_backend(value):
-    """True for an array that is not of the active backend (a NumPy array under CuPy, say)."""
-    return is_array(value) and namespace_of(value) is not backend.xp()
-
-
-def _check_operand(value, name, active):
-    if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            _check_operand(item, f"{name}[{index}]", active)
-    elif type(value) in _ARRAY_TYPES and not isinstance(value, np.generic) and namespace_of(value) is not active:
-        from ..validate import _host_array_error
-        raise _host_array_error(value, name)
-
-
-_ARRAY_TYPES = backend._namespace_by_type  # registered array types (updated as backends load)
-
-
-def named_operands(*names):
-    """Decorate a primitive's computation: every array among its positional arguments must belong to
-    the active backend, else a TypeError names the argument and how to move it (a NumPy array under
-    CuPy would otherwise be computed on the host, or fail with CuPy's generic "Unsupported type").
-    A type lookup per operand: no value is read."""
+def named_operands(*names, rest=None):
+    """Decorate a primitive's computation: every array among its arguments must belong to the active
+    backend (``validate.on_backend``), else a TypeError names the argument (a NumPy array under CuPy
+    would otherwise be computed on the host, or fail with CuPy's generic "Unsupported type").
+    ``names``: the positional parameters; ``rest``: the name of a ``*args`` parameter, whose items
+    are named ``rest[i]``. A type lookup per operand: no value is read."""
     def decorate(function):
         @functools.wraps(function)
         def checked(*args, **kwargs):
             active = backend.xp()
-            for name, value in zip(names, args):
-                _check_operand(value, name, active)
+            for index, value in enumerate(args):
+                on_backend(value, names[index] if index < len(names) else f"{rest}[{index - len(names)}]", active)
             for name, value in kwargs.items():
-                _check_operand(value, name, active)
+                on_backend(value, name, active)
             return function(*args, **kwargs)
         return checked
     return decorate
 
 
 def primitive(function):
-    """``autograd.extend.primitive`` of ``function`` with its array arguments checked (``named_operands``,
-    by the names of its positional parameters; a ``*arrays`` parameter names its items)."""
+    """``autograd.extend.primitive`` of ``function`` with its array arguments checked
+    (``named_operands``, by the names of its parameters)."""
     import inspect
     from autograd.extend import primitive as autograd_primitive
-    names = []
-    for parameter in inspect.signature(function).parameters.values():
-        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
-            names.append(parameter.name)
-        elif parameter.kind is parameter.VAR_POSITIONAL:
-            names += [f"{parameter.name}[{i}]" for i in range(64)]
-            break
-    return autograd_primitive(named_operands(*names)(function))
+    parameters = inspect.signature(function).parameters.values()
+    names = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    rest = next((p.name for p in parameters if p.kind is p.VAR_POSITIONAL), None)
+    return autograd_primitive(named_operands(*names, rest=rest)(function))
 
 
 def shape_of(x):

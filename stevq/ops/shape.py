@@ -8,7 +8,7 @@ import numpy as np
 from autograd.extend import defvjp, defvjp_argnum, notrace_primitive
 
 from ..backend import device_of, namespace_of, resolve_dtype
-from ._util import off_backend, primitive, unbroadcast
+from ._util import named_operands, primitive, unbroadcast
 
 
 @notrace_primitive
@@ -96,12 +96,10 @@ defvjp(getitem, _getitem_vjp)
 
 
 @notrace_primitive
+@named_operands("indices")  # a host array would be computed on the host and returned as one
 def one_hot(indices, num_classes, dtype=None):
     """one_hot(i)[..., k] = 1{i == k}, as floats (``dtype``, default: the backend's default float).
     Not differentiable."""
-    if off_backend(indices):  # would compute on the host and return a host array
-        from ..validate import _host_array_error
-        raise _host_array_error(indices, "indices")
     xp = namespace_of(indices)
     dtype = resolve_dtype(dtype)
     classes = xp.arange(num_classes, dtype=indices.dtype, device=device_of(indices))
