@@ -29,6 +29,7 @@ import numpy as np
 
 from stevq import runio, ste, validate
 from stevq.experiments import scheduler
+from stevq.experiments import yin2019_checks as checks
 from stevq.experiments import yin2019_toy as toy
 from stevq.theory import yin2019
 
@@ -80,8 +81,7 @@ def _surrogate(config):
 def cosine_map(config):
     v_star, w_star = toy.teacher(config._toy())
     v_sp, _, _ = toy._spurious(v_star, w_star)
-    direction = np.random.default_rng([config.seed, 2]).standard_normal(config.n)
-    direction -= (direction @ w_star) * w_star
+    direction = toy.away_direction(config._toy(), w_star)
     direction /= np.linalg.norm(direction)
     thetas = np.linspace(0.0, math.pi, config.angles + 2)[1:-1]
     norms = np.logspace(math.log10(config.norm_range[0]), math.log10(config.norm_range[1]), config.norms)
@@ -100,10 +100,7 @@ def spurious(config):
     v_sp, w_sp, f_spurious = toy._spurious(v_star, w_star)
     norm = float(np.linalg.norm(yin2019.expected_coarse_grad(v_sp, w_sp, v_star, w_star, _surrogate(config))))
     identity = float(np.linalg.norm(yin2019.expected_coarse_grad(v_sp, w_sp, v_star, w_star, "identity")))
-    direction = np.random.default_rng([config.seed, 2]).standard_normal(config.n)
-    direction -= (direction @ w_star) * w_star
-    theta0 = math.pi - config.start_gap
-    w0 = math.cos(theta0) * w_star + math.sin(theta0) * direction / np.linalg.norm(direction)
+    _, w0 = toy.spurious_start_point(config._toy())
     with np.errstate(over="ignore", invalid="ignore"):
         trajectory = yin2019.coarse_gradient_descent(v_sp, w0, v_star, w_star, _surrogate(config), config.lr,
                                                      config.steps)
@@ -118,16 +115,12 @@ def random_starts(config):
     name = _surrogate(config)
     with np.errstate(over="ignore", invalid="ignore"):
         trajectory = yin2019.coarse_gradient_descent(v0, w0, v_star, w_star, name, config.lr, config.steps)
-    start = _coarse_norm(v0, w0, v_star, w_star, name)
-    final = _coarse_norm(trajectory.v, trajectory.w, v_star, w_star, name) / start
+    start = checks.coarse_norm(v0, w0, v_star, w_star, name)
+    final = checks.coarse_norm(trajectory.v, trajectory.w, v_star, w_star, name) / start
     return {"runs": config.runs, "monotone": int((~trajectory.f_increased.any(axis=0)).sum()),
             "critical": int((final < CRITICAL).sum()), "median_final_over_start": float(np.median(final)),
             "final_f": trajectory.f[-1].tolist()}
 
-
-def _coarse_norm(v, w, v_star, w_star, name):
-    dv, _ = yin2019.population_grad(v, w, v_star, w_star)
-    return np.linalg.norm(dv, axis=-1) + np.linalg.norm(yin2019.expected_coarse_grad(v, w, v_star, w_star, name), axis=-1)
 
 
 PARTS = {"map": cosine_map, "spurious": spurious, "random_starts": random_starts}

@@ -69,7 +69,8 @@ def correlation(v_star, w_star, points, rng):
     return out
 
 
-def _coarse_norm(v, w, v_star, w_star, name):
+def coarse_norm(v, w, v_star, w_star, name):
+    """||df/dv|| + ||E g||: zero at a critical point of coarse gradient descent."""
     dv, _ = yin2019.population_grad(v, w, v_star, w_star)
     coarse = yin2019.expected_coarse_grad(v, w, v_star, w_star, name)
     return np.linalg.norm(dv, axis=-1) + np.linalg.norm(coarse, axis=-1)
@@ -80,11 +81,11 @@ def step_sizes(v0, w0, v_star, w_star, lr, steps):
     out = {"lr": [lr / d for d in STEP_DIVISORS]}
     for name in ste.SURROGATES:
         rows = []
-        start = _coarse_norm(v0, w0, v_star, w_star, name)
+        start = coarse_norm(v0, w0, v_star, w_star, name)
         for step in out["lr"]:
             with np.errstate(over="ignore", invalid="ignore"):
                 trajectory = yin2019.coarse_gradient_descent(v0, w0, v_star, w_star, name, step, steps)
-            final = _coarse_norm(trajectory.v, trajectory.w, v_star, w_star, name) / start
+            final = coarse_norm(trajectory.v, trajectory.w, v_star, w_star, name) / start
             rows.append({"lr": step, "monotone_share": float(np.mean(~trajectory.f_increased.any(axis=0))),
                          "critical_share": float(np.mean(final < CRITICAL)),
                          "median_final_over_start": float(np.median(final))})

@@ -159,15 +159,27 @@ def stop_if_diverged(trajectories, part):
     return trajectories
 
 
+def away_direction(config, w_star):
+    """The random direction of the runs next to the spurious minimum (from ``config.seed``),
+    orthogonal to w* (not normalised)."""
+    direction = np.random.default_rng([config.seed, 2]).standard_normal(config.n)
+    return direction - (direction @ w_star) * w_star
+
+
+def spurious_start_point(config):
+    """(v0, w0): the spurious minimiser's v and the unit vector at angle pi - start_gap from w*."""
+    v_star, w_star = teacher(config)
+    v_sp, _, _ = _spurious(v_star, w_star)
+    direction = away_direction(config, w_star)
+    theta0 = math.pi - config.start_gap
+    return v_sp, math.cos(theta0) * w_star + math.sin(theta0) * direction / np.linalg.norm(direction)
+
+
 def spurious_start(config):
     """{ste: Trajectory} from v0 = the spurious minimiser's v and w0 the unit vector at angle
     pi - start_gap from w* (towards a random direction), with expected gradients."""
     v_star, w_star = teacher(config)
-    v_sp, _, _ = _spurious(v_star, w_star)
-    direction = np.random.default_rng([config.seed, 2]).standard_normal(config.n)
-    direction -= (direction @ w_star) * w_star
-    theta0 = math.pi - config.start_gap
-    w0 = math.cos(theta0) * w_star + math.sin(theta0) * direction / np.linalg.norm(direction)
+    v_sp, w0 = spurious_start_point(config)
     return {name: yin2019.coarse_gradient_descent(v_sp, w0, v_star, w_star, name, config.lr, config.steps)
             for name in ste.SURROGATES}
 
