@@ -12,12 +12,22 @@ stevq`` finds this checkout even without ``pip install -e .``.
 The executed notebook records which mode produced its outputs (in its metadata and in a last line of
 its first cell) and a SHA-256 of its code cells; ``tests/test_lectures.py`` recomputes that hash, so a code cell edited after the last
 build (outputs no longer matching the code) fails the tests until this script is run again.
+
+It also records the numbers each code cell prints in quick mode on the data sample inside stevq (what
+CI runs), timings left out: ``quick_numbers`` in the metadata. ``tests/test_lectures.py`` reruns every
+lecture in quick mode and compares what it prints with them, to the printed digit, so a change to
+stevq that alters what a lecture computes fails the tests until the lecture is built again (a full
+build stores full-mode outputs and runs quick mode once more for these numbers).
+
+    python lectures/build.py --numbers-only  # refresh quick_numbers only, keeping the stored outputs
 """
 import argparse
+import contextlib
 import hashlib
 import os
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -66,6 +76,56 @@ def kernel_environment(quick):
     return env
 
 
+@contextlib.contextmanager
+def sample_data_only():
+    """Kernels started inside see no Fashion-MNIST files (an empty ``STEVQ_DATA``, ``STEVQ_NO_SYSTEM_DATA``
+    set), so the lectures run on the real sample inside stevq, as on a machine without the data (CI's
+    quick runs and the numbers stored for them)."""
+    saved = {name: os.environ.get(name) for name in ("STEVQ_DATA", "STEVQ_NO_SYSTEM_DATA")}
+    with tempfile.TemporaryDirectory(prefix="stevq-empty-cache-") as empty:
+        os.environ.update(STEVQ_DATA=empty, STEVQ_NO_SYSTEM_DATA="1")
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+# A number as printed: 3, -0.25, 1.4e+00, 92.3% (not the digits inside a name such as float32 or A3).
+NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?%?")
+# A timing: the number is followed by a unit of time; it differs from run to run, so it is left out.
+TIMING = re.compile(r"\s*(?:s|ms|us|seconds?|min|minutes?|it/s|s/it)\b")
+
+
+def printed_numbers(notebook):
+    """The numbers each code cell printed, as printed (strings), one list per code cell: standard
+    output and the text of results; not standard error (warnings, progress bars), not the text that
+    stands in for a figure, not timings."""
+    found = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        texts = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stdout":
+                texts.append(out.get("text", ""))
+            elif "text/plain" in out.get("data", {}) and "image/png" not in out.get("data", {}):
+                texts.append(out["data"]["text/plain"])
+        text = "".join(texts)
+        found.append([match.group() for match in NUMBER.finditer(text) if not TIMING.match(text, match.end())])
+    return found
+
+
+def quick_numbers(path, timeout=300):
+    """``printed_numbers`` of a fresh quick-mode run of the notebook at ``path``, on the sample data,
+    as stored: one line per code cell, the numbers separated by spaces."""
+    with sample_data_only():
+        return [" ".join(numbers) for numbers in printed_numbers(execute(path, quick=True, timeout=timeout))]
+
+
 class NotebookError(RuntimeError):
     """A cell raised: the message names the notebook, the cell number and the error."""
 
@@ -108,9 +168,24 @@ def stamp_first_cell(notebook):
 
 
 def build(path, quick=False, timeout=1800):
-    """Execute ``path`` and write it back with its outputs; return the seconds it took."""
+    """Execute ``path`` and write it back with its outputs and its quick-mode numbers; return the
+    seconds it took."""
     start = time.perf_counter()
     notebook = stamp_first_cell(execute(path, quick=quick, timeout=timeout))
+    notebook.metadata["stevq"]["quick_numbers"] = quick_numbers(path)
+    nbformat.write(notebook, str(path))
+    return time.perf_counter() - start
+
+
+def refresh_numbers(path):
+    """Store a fresh quick run's numbers in ``path``, keeping its outputs; refused when the code cells
+    changed since the outputs were stored (build it instead). Returns the seconds it took."""
+    start = time.perf_counter()
+    notebook = nbformat.read(path, as_version=4)
+    if notebook.metadata.get("stevq", {}).get("code_sha256") != code_hash(notebook):
+        raise NotebookError(f"{Path(path).name}: code changed since its outputs were stored; "
+                            f"build it (python lectures/build.py {Path(path).name})")
+    notebook.metadata["stevq"]["quick_numbers"] = quick_numbers(path)
     nbformat.write(notebook, str(path))
     return time.perf_counter() - start
 
@@ -119,6 +194,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="notebooks (paths or globs relative to lectures/); default all")
     parser.add_argument("--quick", action="store_true", help="quick mode (STEVQ_QUICK=1)")
+    parser.add_argument("--numbers-only", action="store_true",
+                        help="only refresh the stored quick-mode numbers, keeping the outputs")
     args = parser.parse_args(argv)
     paths = notebooks()
     if args.names:
@@ -130,7 +207,11 @@ def main(argv=None):
             chosen.update(matches)
         paths = [p for p in paths if p in chosen]
     for path in paths:
-        seconds = build(path, quick=args.quick)
+        try:
+            seconds = refresh_numbers(path) if args.numbers_only else build(path, quick=args.quick)
+        except NotebookError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
         size = path.stat().st_size / 1024
         print(f"{path.relative_to(LECTURES)}: {seconds:.1f} s, {size:.0f} KB", flush=True)
 

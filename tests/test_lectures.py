@@ -42,14 +42,12 @@ def _run(path):
 
 
 @pytest.fixture(scope="module")
-def quick_runs(tmp_path_factory):
+def quick_runs():
     """{("as is", path): executed notebook or NotebookError}, every notebook in quick mode,
-    on a machine without Fashion-MNIST files as far as the kernels can tell (an empty STEVQ_DATA,
-    STEVQ_NO_SYSTEM_DATA set): the lectures run on the sample inside the package, as anywhere."""
+    on a machine without Fashion-MNIST files as far as the kernels can tell (build.sample_data_only):
+    the lectures run on the sample inside the package, as anywhere."""
     jobs = {("as is", path): path for path in NOTEBOOKS}
-    with pytest.MonkeyPatch.context() as patch:  # the kernels inherit this environment
-        patch.setenv("STEVQ_DATA", str(tmp_path_factory.mktemp("empty-cache")))
-        patch.setenv("STEVQ_NO_SYSTEM_DATA", "1")
+    with build.sample_data_only():  # the kernels inherit this environment
         with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
             futures = {key: pool.submit(_run, source) for key, source in jobs.items()}
             return {key: future.result() for key, future in futures.items()}
@@ -103,6 +101,54 @@ def test_stored_outputs_match_the_code(path):
     if path in LECTURE_NOTEBOOKS:
         assert _images(notebook) >= 1, f"{path.name}: no stored figure"
     assert path.stat().st_size <= MAX_KILOBYTES * 1024, f"{path.name}: {path.stat().st_size // 1024} KB"
+
+
+@pytest.mark.parametrize("path", LECTURE_NOTEBOOKS, ids=_id)
+def test_a_fresh_quick_run_prints_the_stored_numbers(path, quick_runs):
+    """What a lecture computes has not changed since it was built: a fresh quick run prints, cell by
+    cell, the numbers stored at build time (to the printed digit, timings left out)."""
+    stored = nbformat.read(path, as_version=4).metadata.get("stevq", {}).get("quick_numbers")
+    assert stored is not None, f"{path.name}: no quick-mode numbers stored; run python lectures/build.py {path.name}"
+    stored = [line.split() for line in stored]
+    fresh = build.printed_numbers(_executed(quick_runs, ("as is", path)))
+    assert len(fresh) == len(stored), f"{path.name}: {len(fresh)} code cells, numbers stored for {len(stored)}"
+    code_cells = [i for i, cell in enumerate(nbformat.read(path, as_version=4).cells) if cell.cell_type == "code"]
+    for index, now, then in zip(code_cells, fresh, stored):
+        differ = next((k for k in range(max(len(now), len(then)))
+                       if k >= len(now) or k >= len(then) or now[k] != then[k]), None)
+        assert differ is None, (
+            f"{path.name}, cell {index}: number {differ + 1} printed is "
+            f"{now[differ] if differ < len(now) else 'missing'}, stored "
+            f"{then[differ] if differ < len(then) else 'missing'} (printed {now}, stored {then}); "
+            f"stevq's results changed since the lecture was built: run python lectures/build.py {path.name}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", LECTURE_NOTEBOOKS, ids=_id)
+def test_stored_outputs_equal_a_fresh_run_in_their_mode(path):
+    """The outputs users read were computed by the current stevq: a fresh run in the stored mode
+    (full for the committed lectures, on the machine's data as build.py uses it) prints the same
+    numbers, cell by cell. Minutes per lecture: pytest -m slow tests/test_lectures.py."""
+    notebook = nbformat.read(path, as_version=4)
+    quick = notebook.metadata.get("stevq", {}).get("mode") == "quick"
+    fresh = build.printed_numbers(build.execute(path, quick=quick, timeout=1800))
+    stored = build.printed_numbers(notebook)
+    code_cells = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
+    differ = [(index, then, now) for index, now, then in zip(code_cells, fresh, stored) if now != then]
+    assert not differ, f"{path.name}: stored outputs differ from a fresh run (cell, stored, fresh): {differ}"
+
+
+def test_printed_numbers_keep_digits_and_leave_out_timings():
+    cell = nbformat.v4.new_code_cell("print(...)")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                           text="numpy: 1.08 s for 200 steps (5.4 ms/step), loss 0.2703, acc 92.3%\n"),
+                    nbformat.v4.new_output("stream", name="stderr", text="100%|####| 40/40 [00:01<00:00]\n"),
+                    nbformat.v4.new_output("execute_result", data={"text/plain": "array([ 5., -1.4e-03]) float32 A3"},
+                                           execution_count=1),
+                    nbformat.v4.new_output("display_data", data={"text/plain": "<Figure size 640x480>",
+                                                                 "image/png": ""})]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("1.0"), cell])
+    assert build.printed_numbers(notebook) == [["200", "0.2703", "92.3%", "5.", "-1.4e-03"]]
 
 
 def test_the_mode_stamp_replaces_the_previous_one():
