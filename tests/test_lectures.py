@@ -8,6 +8,7 @@ session; the parametrised tests then look at the results.
 import concurrent.futures
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -136,6 +137,56 @@ def test_stored_outputs_equal_a_fresh_run_in_their_mode(path):
     code_cells = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
     differ = [(index, then, now) for index, now, then in zip(code_cells, fresh, stored) if now != then]
     assert not differ, f"{path.name}: stored outputs differ from a fresh run (cell, stored, fresh): {differ}"
+
+
+# In prose, a quoted result: a decimal number or a percentage, outside $math$ and `code`.
+QUOTED = re.compile(r"(?<![\w.])(?:\d+\.\d+|\.\d+)(?:[eE][-+]?\d+)?(?:\s?%)?|(?<![\w.])\d+\s?%")
+NOT_PROSE = re.compile(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`", re.S)
+
+
+def _rounds_to(quoted, values):
+    """Whether some value, rounded to the digits ``quoted`` shows, is ``quoted`` (a percentage may
+    quote a fraction times 100; a sign may be left out)."""
+    text = quoted.replace(" ", "")
+    percent, text = text.endswith("%"), text.rstrip("%")
+    mantissa, _, exponent = text.lower().partition("e")
+    digits = len(mantissa.partition(".")[2])
+    half_unit = 0.5 * 10.0 ** (int(exponent or 0) - digits) * (1 + 1e-9)
+    scales = (1.0, 100.0) if percent else (1.0,)
+    return any(abs(abs(value) * scale - float(text)) <= half_unit for value in values for scale in scales)
+
+
+def unsupported_quotes(notebook):
+    """(cell, number) for every number the prose quotes that is neither printed in a stored output (up
+    to the rounding the prose shows), nor a setting written in a code cell, nor listed with its source
+    in the notebook's metadata ``quoted_from_elsewhere`` (a paper's numbers, say)."""
+    values = [float(n.rstrip("%")) for cell in build.printed_numbers(notebook) for n in cell]
+    values += [float(m.group().rstrip("%")) for cell in notebook.cells if cell.cell_type == "code"
+               for m in build.NUMBER.finditer(cell.source)]
+    elsewhere = notebook.metadata.get("quoted_from_elsewhere", {})
+    return [(index, m.group()) for index, cell in enumerate(notebook.cells) if cell.cell_type == "markdown"
+            for m in QUOTED.finditer(NOT_PROSE.sub(" ", cell.source))
+            if m.group() not in elsewhere and not _rounds_to(m.group(), values)]
+
+
+@pytest.mark.parametrize("path", LECTURE_NOTEBOOKS, ids=_id)
+def test_the_prose_quotes_only_numbers_the_outputs_show(path):
+    notebook = nbformat.read(path, as_version=4)
+    missing = unsupported_quotes(notebook)
+    assert not missing, (f"{path.name}: the text quotes numbers no stored output shows (cell, number): {missing}; "
+                         "print them, or name their source in the metadata's quoted_from_elsewhere")
+    for quoted, source in notebook.metadata.get("quoted_from_elsewhere", {}).items():
+        assert quoted in "".join(c.source for c in notebook.cells if c.cell_type == "markdown") and source, quoted
+
+
+def test_a_quote_no_output_shows_is_found():
+    cell = nbformat.v4.new_code_cell("train(lr=0.03)")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="accuracy 0.8741, loss 1.4e-03\n")]
+    text = nbformat.v4.new_markdown_cell("87.4 % and 87 % at lr 0.03, loss 1.4e-3; $0.25$, `0.5`; 87.5 %, 0.01, 91%")
+    notebook = nbformat.v4.new_notebook(cells=[cell, text])
+    assert unsupported_quotes(notebook) == [(1, "87.5 %"), (1, "0.01"), (1, "91%")]
+    notebook.metadata["quoted_from_elsewhere"] = {"91%": "a paper"}
+    assert unsupported_quotes(notebook) == [(1, "87.5 %"), (1, "0.01")]
 
 
 def test_printed_numbers_keep_digits_and_leave_out_timings():
