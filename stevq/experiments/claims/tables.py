@@ -103,6 +103,11 @@ def vq_ablation(record):
                      f"{theirs['utilisation'][0]:g} ± {theirs['utilisation'][1]:g}" if theirs else "-",
                      f"{theirs['score'][0]:g} ± {theirs['score'][1]:g}{unit}" if theirs else "-"])
     protocol = record.config.get("protocol", "stevq")
+    switched = [text for key, default, text in (("kmeans_seeding", "kmeans++", "farthest-point k-means"),
+                                                ("batches", "epochs", "fresh-shuffle batches"))
+                if record.config.get(key, default) != default]
+    if protocol == "stevq" and switched:  # a controlled run: one of the authors' choices switched on
+        protocol = f"stevq with only {' and '.join(switched)} switched on (controlled)"
     return [f"**Huh et al.'s MNIST example, protocol {protocol}** (score: test L1 for the autoencoder, test accuracy for "
             "the classifier): " + _origin(record), "",
             *_table(["model", "row", "codes used %", "active %", "score", "authors' codes used %", "authors' score"], rows)]
