@@ -46,6 +46,10 @@ def runs(tmp_path_factory):
     scheduler.run_seeds(ablation, ablation.Config(quick=True, protocol="vqtorch", steps=4, record_every=2,
                                                   models=("classifier",)), SEEDS, root / "vq-ablation-vqtorch",
                         jobs=2, progress=False)
+    for name, switched in (("farthest", dict(kmeans_seeding="farthest")), ("fresh", dict(batches="fresh-shuffle"))):
+        scheduler.run_seeds(ablation, ablation.Config(quick=True, steps=4, record_every=2, models=("classifier",),
+                                                      rows=("baseline", "kmeans"), **switched), SEEDS,
+                            root / f"vq-ablation-{name}", jobs=2, progress=False)  # the controlled runs
     assert main(["run", "quant-act", "--quick", "--seeds", "0,1", "--out", str(root / "quant-act"), "--no-progress",
                  *SYNTHETIC, "--set", "instability_from=relu"]) == 0
     return root
