@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import nbformat
 from nbclient import NotebookClient
@@ -81,17 +82,9 @@ def sample_data_only():
     """Kernels started inside see no Fashion-MNIST files (an empty ``STEVQ_DATA``, ``STEVQ_NO_SYSTEM_DATA``
     set), so the lectures run on the real sample inside stevq, as on a machine without the data (CI's
     quick runs and the numbers stored for them)."""
-    saved = {name: os.environ.get(name) for name in ("STEVQ_DATA", "STEVQ_NO_SYSTEM_DATA")}
     with tempfile.TemporaryDirectory(prefix="stevq-empty-cache-") as empty:
-        os.environ.update(STEVQ_DATA=empty, STEVQ_NO_SYSTEM_DATA="1")
-        try:
+        with mock.patch.dict(os.environ, {"STEVQ_DATA": empty, "STEVQ_NO_SYSTEM_DATA": "1"}):
             yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
 
 # A number as printed: 3, -0.25, 1.4e+00, 92.3% (not the digits inside a name such as float32 or A3).
