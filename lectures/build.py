@@ -20,6 +20,11 @@ stevq that alters what a lecture computes fails the tests until the lecture is b
 build stores full-mode outputs and runs quick mode once more for these numbers).
 
     python lectures/build.py --numbers-only  # refresh quick_numbers only, keeping the stored outputs
+
+Each lecture ends with exercises; their solutions are markdown cells tagged ``solution``. For a course
+that hands the lectures out without them:
+
+    python lectures/build.py --without-solutions DIR   # copies of the lectures, solution cells removed
 """
 import argparse
 import contextlib
@@ -119,6 +124,16 @@ def quick_numbers(path, timeout=300):
         return [" ".join(numbers) for numbers in printed_numbers(execute(path, quick=True, timeout=timeout))]
 
 
+SOLUTION_TAG = "solution"
+
+
+def without_solutions(notebook):
+    """A copy of ``notebook`` without its cells tagged ``solution`` (the exercises' solutions)."""
+    copy = nbformat.from_dict(notebook)
+    copy.cells = [cell for cell in copy.cells if SOLUTION_TAG not in cell.get("metadata", {}).get("tags", [])]
+    return copy
+
+
 class NotebookError(RuntimeError):
     """A cell raised: the message names the notebook, the cell number and the error."""
 
@@ -187,6 +202,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="notebooks (paths or globs relative to lectures/); default all")
     parser.add_argument("--quick", action="store_true", help="quick mode (STEVQ_QUICK=1)")
+    parser.add_argument("--without-solutions", metavar="DIR",
+                        help="write copies of the lectures without their solution cells into DIR (nothing is run)")
     parser.add_argument("--numbers-only", action="store_true",
                         help="only refresh the stored quick-mode numbers, keeping the outputs")
     args = parser.parse_args(argv)
@@ -199,6 +216,15 @@ def main(argv=None):
                 parser.error(f"no notebook matches {name!r}")
             chosen.update(matches)
         paths = [p for p in paths if p in chosen]
+    if args.without_solutions:
+        folder = Path(args.without_solutions)
+        if folder.exists() and not folder.is_dir():
+            parser.error(f"--without-solutions: {folder} is not a directory")
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in paths:
+            nbformat.write(without_solutions(nbformat.read(path, as_version=4)), str(folder / path.name))
+            print(f"{folder / path.name}: without solutions")
+        return 0
     for path in paths:
         try:
             seconds = refresh_numbers(path) if args.numbers_only else build(path, quick=args.quick)

@@ -189,6 +189,26 @@ def test_a_quote_no_output_shows_is_found():
     assert unsupported_quotes(notebook) == [(1, "87.5 %"), (1, "0.01")]
 
 
+@pytest.mark.parametrize("path", LECTURE_NOTEBOOKS, ids=_id)
+def test_three_exercises_or_more_with_solutions_a_course_can_remove(path, tmp_path):
+    notebook = nbformat.read(path, as_version=4)
+    exercises = [c.source for c in notebook.cells if c.cell_type == "markdown" and "**Exercises.**" in c.source]
+    assert exercises and "(3)" in exercises[-1], f"{path.name}: fewer than three numbered exercises"
+    solutions = [c for c in notebook.cells if build.SOLUTION_TAG in c.get("metadata", {}).get("tags", [])]
+    assert solutions and all("(3)" in c.source for c in solutions), (
+        f"{path.name}: the exercises need a solution cell tagged {build.SOLUTION_TAG!r} answering each")
+    assert build.main([str(path), "--without-solutions", str(tmp_path)]) == 0
+    student = nbformat.read(tmp_path / path.name, as_version=4)
+    assert len(student.cells) == len(notebook.cells) - len(solutions)
+    assert not any("*Solutions" in c.source for c in student.cells), path.name
+
+
+def test_every_assignment_is_linked_from_a_lecture():
+    text = "".join(path.read_text() for path in LECTURE_NOTEBOOKS)
+    for master in sorted((LECTURES / "assignments" / "master").glob("A*.ipynb")):
+        assert f"assignments/{master.name}" in text, f"{master.name} is not linked from any lecture"
+
+
 def test_printed_numbers_keep_digits_and_leave_out_timings():
     cell = nbformat.v4.new_code_cell("print(...)")
     cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
