@@ -108,12 +108,13 @@ def test_stored_outputs_match_the_code(path):
 def test_a_fresh_quick_run_prints_the_stored_numbers(path, quick_runs):
     """What a lecture computes has not changed since it was built: a fresh quick run prints, cell by
     cell, the numbers stored at build time (to the printed digit, timings left out)."""
-    stored = nbformat.read(path, as_version=4).metadata.get("stevq", {}).get("quick_numbers")
+    notebook = nbformat.read(path, as_version=4)
+    stored = notebook.metadata.get("stevq", {}).get("quick_numbers")
     assert stored is not None, f"{path.name}: no quick-mode numbers stored; run python lectures/build.py {path.name}"
     stored = [line.split() for line in stored]
     fresh = build.printed_numbers(_executed(quick_runs, ("as is", path)))
     assert len(fresh) == len(stored), f"{path.name}: {len(fresh)} code cells, numbers stored for {len(stored)}"
-    code_cells = [i for i, cell in enumerate(nbformat.read(path, as_version=4).cells) if cell.cell_type == "code"]
+    code_cells = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
     for index, now, then in zip(code_cells, fresh, stored):
         differ = next((k for k in range(max(len(now), len(then)))
                        if k >= len(now) or k >= len(then) or now[k] != then[k]), None)

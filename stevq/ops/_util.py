@@ -1,9 +1,11 @@
 """Helpers shared by the primitives: the namespace of raw arrays, un-broadcasting, masks, and the
 names of operands on the wrong device."""
 import functools
+import inspect
 import math
 
 import numpy as np
+from autograd.extend import primitive as autograd_primitive
 
 from .. import backend
 from ..backend import namespace_of
@@ -32,8 +34,6 @@ def named_operands(*names, rest=None):
 def primitive(function):
     """``autograd.extend.primitive`` of ``function`` with its array arguments checked
     (``named_operands``, by the names of its parameters)."""
-    import inspect
-    from autograd.extend import primitive as autograd_primitive
     parameters = inspect.signature(function).parameters.values()
     names = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     rest = next((p.name for p in parameters if p.kind is p.VAR_POSITIONAL), None)

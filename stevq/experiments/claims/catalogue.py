@@ -16,18 +16,18 @@ def _ste_is(name):
 
 def stevq_protocol(config):
     """stevq's own protocol with its own choices (not a controlled run that switches one of them)."""
-    return (config.get("protocol", "stevq") == "stevq" and config.get("kmeans_seeding", "kmeans++") == "kmeans++"
-            and config.get("batches", "epochs") == "epochs")
+    return config.get("protocol", "stevq") == "stevq" and not huh.switched_choices(config)
 
 
 def vqtorch_protocol(config):
     return config.get("protocol") == "vqtorch"
 
 
-def only(kmeans_seeding="kmeans++", batches="epochs"):
-    """stevq's protocol with one of the authors' choices switched on: a controlled run."""
-    return lambda config: (config.get("protocol", "stevq") == "stevq" and config.get("batches", "epochs") == batches
-                           and config.get("kmeans_seeding", "kmeans++") == kmeans_seeding)
+def only(setting):
+    """stevq's protocol with one of the authors' choices (huh.CHOICES, by ``setting``) switched on:
+    a controlled run."""
+    return lambda config: (config.get("protocol", "stevq") == "stevq"
+                           and [choice[0] for choice in huh.switched_choices(config)] == [setting])
 
 
 CLAIMS = [
@@ -136,12 +136,12 @@ CLAIMS = [
     Claim(EXAMPLES, "Controlled: stevq's protocol with only the authors' k-means (farthest-point seeding, up to 100 "
                     "Lloyd steps; batches still epoch by epoch) reproduces the authors' code on every published row.",
           "vq-ablation", "As the previous claims, for the run with that one choice switched.", huh.agrees_with_authors,
-          only(kmeans_seeding="farthest"), "docs/reference/vqtorch-ablation.md",
+          only("kmeans_seeding"), "docs/reference/vqtorch-ablation.md",
           "--set kmeans_seeding=farthest --set kmeans_steps=100"),
     Claim(EXAMPLES, "Controlled: stevq's protocol with only the authors' batches (each from a fresh shuffle; k-means++ "
                     "seeding still) reproduces the authors' code on every published row.",
           "vq-ablation", "As the previous claims, for the run with that one choice switched.", huh.agrees_with_authors,
-          only(batches="fresh-shuffle"), "docs/reference/vqtorch-ablation.md", "--set batches=fresh-shuffle"),
+          only("batches"), "docs/reference/vqtorch-ablation.md", "--set batches=fresh-shuffle"),
     # ---------------------------------------------------------------- Huh et al. 2023, stevq's conv VQ-VAE
     Claim(HUH, "Index collapse: a VQ-VAE trained with the plain STE uses a small part of a codebook it could use.",
           "vq-bottleneck", "Per codebook size: the plain STE uses under 50% of the codes on the test images and "

@@ -23,6 +23,16 @@ AUTHORS = {
 }
 SCORE = {"autoencoder": ("test L1", "mae", 1.0, ""), "classifier": ("test accuracy", "score", 100.0, "%")}
 
+# Where stevq's vq-ablation protocol and the authors' code differ: (setting, stevq's value, short name,
+# what the authors' value is). A run of protocol stevq that switches some of them is a controlled run.
+CHOICES = (("kmeans_seeding", "kmeans++", "farthest", "farthest-point k-means"),
+           ("batches", "epochs", "fresh", "fresh-shuffle batches"))
+
+
+def switched_choices(config):
+    """The CHOICES whose setting in a vq-ablation ``config`` is not stevq's own value, in order."""
+    return [choice for choice in CHOICES if config.get(choice[0], choice[1]) != choice[1]]
+
 
 def authors(model, row):
     """The authors' code's numbers for one row, in words."""

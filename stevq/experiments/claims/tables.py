@@ -4,7 +4,7 @@ experiment, each cell the mean ± sd over the record's seeds. ``python -m stevq 
 it and fails if the committed README differs."""
 import pathlib
 
-from stevq.experiments.claims.huh import AUTHORS, SCORE
+from stevq.experiments.claims.huh import AUTHORS, SCORE, switched_choices
 from stevq.experiments.claims.ledger import command, find_runs
 from stevq.experiments.claims.rules import ms, row_where, values
 
@@ -103,11 +103,9 @@ def vq_ablation(record):
                      f"{theirs['utilisation'][0]:g} ± {theirs['utilisation'][1]:g}" if theirs else "-",
                      f"{theirs['score'][0]:g} ± {theirs['score'][1]:g}{unit}" if theirs else "-"])
     protocol = record.config.get("protocol", "stevq")
-    switched = [text for key, default, text in (("kmeans_seeding", "kmeans++", "farthest-point k-means"),
-                                                ("batches", "epochs", "fresh-shuffle batches"))
-                if record.config.get(key, default) != default]
-    if protocol == "stevq" and switched:  # a controlled run: one of the authors' choices switched on
-        protocol = f"stevq with only {' and '.join(switched)} switched on (controlled)"
+    switched = switched_choices(record.config)
+    if protocol == "stevq" and switched:  # a controlled run: some of the authors' choices switched on
+        protocol = f"stevq with only {' and '.join(choice[3] for choice in switched)} switched on (controlled)"
     return [f"**Huh et al.'s MNIST example, protocol {protocol}** (score: test L1 for the autoencoder, test accuracy for "
             "the classifier): " + _origin(record), "",
             *_table(["model", "row", "codes used %", "active %", "score", "authors' codes used %", "authors' score"], rows)]
