@@ -126,7 +126,8 @@ def build(out=DEFAULT_BUILD, names=None, publish=False, masters_dir=None, log=pr
 def _start(job, isolated, hide, keep):
     """Start one submission's ``otter run`` in its own folder (course_grade.prepare), sandboxed."""
     import course_grade
-    argv, environment = course_grade.prepare(job["workdir"], job["path"], job["kernel_zip"], job["uid"])
+    argv, environment = course_grade.prepare(job["workdir"], job["path"], job["kernel_zip"], job["uid"],
+                                             f"{job['assignment']}.ipynb")
     if isolated:
         argv = course_grade.sandbox_command(argv, job["workdir"], job["uid"], hide, keep)
     log = open(job["workdir"].parent / f"{job['workdir'].name}.log", "wb")
@@ -179,7 +180,7 @@ def _feedback(key, assignment, line, tests, errors):
     return "\n".join(lines) + "\n"
 
 
-def grade(submissions, out, timeout=120.0, jobs=None, autograders=DEFAULT_BUILD, log=print):
+def grade(submissions, out, timeout=120.0, jobs=None, autograders=DEFAULT_BUILD, assignment=None, log=print):
     """Grade every notebook under ``submissions``; write scores.csv, results/ and feedback/ in ``out``.
     Returns the rows of scores.csv as dicts."""
     _require_otter()
@@ -194,6 +195,8 @@ def grade(submissions, out, timeout=120.0, jobs=None, autograders=DEFAULT_BUILD,
     known = {path.parent.parent.name: path for path in sorted(autograders.glob("*/autograder/autograder.zip"))}
     if not known:
         raise UsageError(f"--autograders: no autograder zips under {autograders}; run `course.py build --out {autograders}` first")
+    if assignment is not None and assignment not in known:
+        raise UsageError(f"--assignment: no autograder for {assignment!r} under {autograders}; built: {sorted(known)}")
     paths = sorted(p for p in submissions.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
     if not paths:
         raise UsageError(f"submissions: no .ipynb notebooks under {submissions}")
@@ -217,15 +220,15 @@ def grade(submissions, out, timeout=120.0, jobs=None, autograders=DEFAULT_BUILD,
         entries = {}
         for path in paths:
             key = path.relative_to(submissions).with_suffix("").as_posix()
-            assignment, problem = course_grade.identify(path, known)
-            entries[key] = (assignment, problem)
+            found, problem = course_grade.identify(path, known, default=assignment)
+            entries[key] = (found, problem)
             if problem is None:
-                work.append({"key": key, "path": path, "assignment": assignment, "kernel_zip": private / f"{assignment}.zip",
+                work.append({"key": key, "path": path, "assignment": found, "kernel_zip": private / f"{found}.zip",
                              "workdir": scratch / str(len(work)), "uid": first_uid + len(work) if isolated else None})
         start = time.perf_counter()
         _run_all(work, timeout, workers, isolated, hide, private / "keep")
         by_key = {job["key"]: job for job in work}
-        for key, (assignment, problem) in entries.items():
+        for key, (name, problem) in entries.items():
             job, tests, errors = by_key.get(key), None, []
             if problem is not None:
                 line = problem
@@ -234,21 +237,22 @@ def grade(submissions, out, timeout=120.0, jobs=None, autograders=DEFAULT_BUILD,
             else:
                 line = "graded" if job["status"] == "ok" else f"graded; Otter stopped early, {job['status']}"
             if job is not None:
-                tests = course_grade.judge(points[assignment], job["workdir"] / "transcripts", fixtures[assignment])
+                tests = course_grade.judge(points[name], job["workdir"], fixtures[name])
                 try:
-                    errors = json.loads((job["workdir"] / "out" / "errors.json").read_text())[:20]
+                    errors = json.loads(course_grade.record.read_inside(job["workdir"], "out/errors.json", 100_000))[:20]
+                    errors = [e for e in errors if isinstance(e, dict) and {"cell", "ename", "evalue"} <= set(e)]
                 except (OSError, ValueError):
                     errors = []
                 if errors and job["status"] == "ok":
                     line += f"; {len(errors)} cell(s) raised an error (see feedback)"
                 shutil.rmtree(job["workdir"], ignore_errors=True)
-            possible = {part: sum(p for p, _ in cases) for part, cases in points.get(assignment, {}).items()}
+            possible = {part: sum(p for p, _ in cases) for part, cases in points.get(name, {}).items()}
             results = {"score": sum(t["score"] for t in tests or []), "tests": tests or []}
-            for folder, text in (("results", json.dumps(results, indent=1)), ("feedback", _feedback(key, assignment, line, tests, errors))):
+            for folder, text in (("results", json.dumps(results, indent=1)), ("feedback", _feedback(key, name, line, tests, errors))):
                 target = out / folder / f"{key}.{'json' if folder == 'results' else 'txt'}"
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text)
-            row = {"submission": key, "assignment": assignment or "", "status": line,
+            row = {"submission": key, "assignment": name or "", "status": line,
                    "score": results["score"], "max_score": sum(possible.values())}
             row.update({part: 0.0 for part in possible})
             row.update({t["name"]: t["score"] for t in tests or []})
@@ -286,12 +290,15 @@ def main(argv=None):
     grade_parser.add_argument("--timeout", type=float, default=120.0, help="seconds per submission (default %(default)s)")
     grade_parser.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: CPU count)")
     grade_parser.add_argument("--autograders", default=str(DEFAULT_BUILD), help="the build folder (default %(default)s)")
+    grade_parser.add_argument("--assignment", default=None, help="the assignment of a notebook whose metadata is unreadable "
+                              "(default: the folder of that name above it, or the only one built)")
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
             build(args.out, args.names, publish=args.publish, masters_dir=args.masters)
         else:
-            grade(args.submissions, args.out, timeout=args.timeout, jobs=args.jobs, autograders=args.autograders)
+            grade(args.submissions, args.out, timeout=args.timeout, jobs=args.jobs, autograders=args.autograders,
+                  assignment=args.assignment)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

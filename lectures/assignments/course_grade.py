@@ -64,10 +64,12 @@ def points_of(autograder):
     return parts
 
 
-def identify(path, known):
+def identify(path, known, default=None):
     """(assignment, problem): the assignment from the notebook's Otter metadata (never its file
-    name); failing that, from a folder of that name above it, with the problem that stopped grading."""
+    name); when that is unreadable, the folder of an assignment's name above it, else ``default``
+    (or the only assignment built), with the problem that stopped grading."""
     folder = next((part for part in reversed(Path(path).parent.parts) if part in known), None)
+    folder = folder or default or (next(iter(known)) if len(known) == 1 else None)
     try:
         notebook = json.loads(Path(path).read_text(encoding="utf-8"))
         name = notebook.get("metadata", {}).get("otter", {}).get("assignment_name")
@@ -98,7 +100,7 @@ def kernel_zip(autograder, target):
     return fixtures
 
 
-def judge(part_points, transcripts, fixtures):
+def judge(part_points, workdir, fixtures):
     """Replay every check on the submission's recorded answers with the true fixtures:
     [{"name", "score", "max_score", "output"}] per part."""
     record.load_fixtures(fixtures)
@@ -109,8 +111,8 @@ def judge(part_points, transcripts, fixtures):
             verdict = None
             for seed in grading.SEEDS[hidden]:
                 try:
-                    answers = record.read_transcript(transcripts, f"{part}-{seed}")
-                except (OSError, ValueError) as error:
+                    answers = record.read_transcript(workdir, f"{part}-{seed}")
+                except Exception as error:  # missing, a link, not JSON/npz: the submission's doing
                     verdict = (f"no answers recorded for this check ({type(error).__name__}): the notebook "
                                "stopped, or the part's check cell did not run")
                     break
@@ -182,11 +184,11 @@ def _q(text):
     return "'" + str(text).replace("'", "'\"'\"'") + "'"
 
 
-def prepare(workdir, submission, kernel_autograder, uid):
-    """The submission's folder: its notebook, the kernel's zip, HOME, IPYTHONDIR (a startup file
+def prepare(workdir, submission, kernel_autograder, uid, notebook_name):
+    """The submission's folder: its notebook (named as the assignment's, which its first cell opens), the kernel's zip, HOME, IPYTHONDIR (a startup file
     that keeps exit() from shutting the kernel down), TMPDIR; owned by ``uid`` when isolating."""
     workdir.mkdir(mode=0o700)
-    shutil.copy(submission, workdir / "submission.ipynb")
+    shutil.copy(submission, workdir / notebook_name)
     shutil.copy(kernel_autograder, workdir / "autograder.zip")
     startup = workdir / "ipython" / "profile_default" / "startup"
     startup.mkdir(parents=True)
@@ -201,7 +203,7 @@ def prepare(workdir, submission, kernel_autograder, uid):
                    "USER": "student", "LOGNAME": "student", "IPYTHONDIR": str(workdir / "ipython"),
                    "TMPDIR": str(workdir / "tmp"), "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1",
                    "STEVQ_QUICK": "1", "JUPYTER_PLATFORM_DIRS": "1", record.TRANSCRIPT: str(workdir / "transcripts")}
-    argv = [sys.executable, "-c", CHILD, str(workdir / "submission.ipynb"), str(workdir / "autograder.zip"),
+    argv = [sys.executable, "-c", CHILD, str(workdir / notebook_name), str(workdir / "autograder.zip"),
             str(workdir / "out")]
     return argv, environment
 

@@ -189,16 +189,29 @@ def _write_transcript(folder, name, answers):
     (folder / f"{name}.json").write_text(json.dumps(entries))
 
 
-def read_transcript(folder, name, limit=50_000_000):
-    """The answers of ``folder/name.json/.npz``, read without following links or unpickling."""
-    def read(path):
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(descriptor, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise ValueError(f"{path.name} is not a plain file")
-            return handle.read(limit)
-    entries = json.loads(read(Path(folder) / f"{name}.json"))
-    with np.load(io.BytesIO(read(Path(folder) / f"{name}.npz")), allow_pickle=False) as data:
+def read_inside(folder, relative, limit=50_000_000):
+    """The bytes of ``folder/relative``, opened one component at a time without following links
+    (a submission owns everything below ``folder``, and could plant links to other files there)."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        *folders, name = Path(relative).parts
+        for part in folders:
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=descriptor)
+            os.close(descriptor)
+            descriptor = inner
+        handle = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=descriptor)
+    finally:
+        os.close(descriptor)
+    with os.fdopen(handle, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            raise ValueError(f"{relative} is not a plain file")
+        return stream.read(limit)
+
+
+def read_transcript(folder, name):
+    """The answers of ``folder/transcripts/name.json`` and ``.npz``: no link followed, nothing unpickled."""
+    entries = json.loads(read_inside(folder, f"transcripts/{name}.json"))
+    with np.load(io.BytesIO(read_inside(folder, f"transcripts/{name}.npz")), allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files}
     return [(str(kind), _decode(value, arrays)) for kind, value in entries]
 
