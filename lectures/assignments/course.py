@@ -208,6 +208,11 @@ def grade(submissions, out, timeout=120.0, jobs=None, autograders=DEFAULT_BUILD,
     out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="stevq-grade-"))
     os.chmod(scratch, 0o711)  # a submission's user may enter its own folder, list nothing
+    closed = [str(p) for p in scratch.parents if isolated and not os.stat(p).st_mode & 0o001]
+    if closed:
+        shutil.rmtree(scratch)
+        raise UsageError(f"TMPDIR: other users cannot enter {closed[0]}, so submissions could not reach their "
+                         "folders; point TMPDIR to a folder they can enter (mode o+x)")
     private = scratch / "grader"
     private.mkdir(mode=0o700)
     hide = sorted({str(REPOSITORY), str(out), str(submissions), str(autograders), str(MASTERS)}

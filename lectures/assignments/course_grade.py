@@ -5,7 +5,8 @@ HOME, IPYTHONDIR and TMPDIR. When the grader runs as root it runs as a user of i
 ``setpriv``) in a mount namespace (``unshare``) where the checkout, the build folder, the
 submissions, the output folder and any installed stevq are covered by empty folders: it cannot read
 the masters or the full library, nor write anything but its own folder; other submissions' folders
-belong to other uids. Its kernel gets the autograder's tests and the course build of stevq, and
+belong to other uids; with ``ip`` at hand it also gets a network of its own with nothing but
+loopback (no download of stevq's public source). Its kernel gets the autograder's tests and the course build of stevq, and
 fixtures of placeholders only (``grading.record``'s collect mode), never the expected values.
 
 Judge. The kernel writes the student's answers to every check it ran (``grading.record``); after the
@@ -167,7 +168,8 @@ def _blocked_prefixes():
 
 def sandbox_command(argv, workdir, uid, hide, keep):
     """argv wrapped to run as ``uid`` in a mount namespace with ``hide`` covered by empty folders."""
-    lines = ["set -e"]
+    network = shutil.which("ip") is not None  # a network namespace of its own, loopback only (the kernel's sockets)
+    lines = ["set -e"] + (["ip link set lo up"] if network else [])
     for index, (ancestor, child) in enumerate(_blocked_prefixes()):
         saved = f"{keep}/{index}"
         lines += [f"mkdir -p {_q(saved)}", f"mount --bind {_q(ancestor + '/' + child)} {_q(saved)}",
@@ -177,7 +179,8 @@ def sandbox_command(argv, workdir, uid, hide, keep):
         lines.append(f"[ -d {_q(folder)} ] && mount -t tmpfs -o mode=755,size=1m tmpfs {_q(folder)} || true")
     lines.append(f"exec setpriv --reuid={uid} --regid={uid} --clear-groups --no-new-privs "
                  + " ".join(_q(a) for a in argv))
-    return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", "\n".join(lines)]
+    return ["unshare", "--mount", "--propagation", "private", *(["--net"] if network else []), "--",
+            "/bin/sh", "-c", "\n".join(lines)]
 
 
 def _q(text):
