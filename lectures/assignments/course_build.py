@@ -30,7 +30,10 @@ STUB = "raise NotImplementedError({!r})"
 MESSAGE = ("left out of the course build of stevq, which grades the assignment that asks for it: "
            "write it yourself")
 # Private helpers that compute what a part asks for, left out with it.
-EXTRA = {"lookup_vjp": [("ops/shape.py", "_segment_sums")]}
+EXTRA = {"lookup_vjp": [("ops/shape.py", "_segment_sums")],
+         **{part: [("theory/yin2019.py", "_expected_coarse"), ("theory/quadrature.py", "expected_coarse"),
+                   ("theory/quadrature.py", "expected_coarse_batch")]
+            for part in ("expected_identity_coarse_grad", "expected_relu_coarse_grad")}}
 
 
 class BuildError(Exception):
