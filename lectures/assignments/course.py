@@ -1,20 +1,22 @@
 """Run a course with stevq's assignments: build them for students, grade what students hand in.
 
-    python lectures/assignments/course.py build [--out DIR] [--publish] [NAMES...]
-    python lectures/assignments/course.py grade SUBMISSIONS --out DIR [--timeout 120] [--jobs N]
+    python lectures/assignments/course.py build [--masters DIR] [--out DIR] [--publish] [NAMES...]
+    python lectures/assignments/course.py grade SUBMISSIONS --out DIR [--timeout 120] [--jobs N] [--assignment NAME]
 
-``build`` turns every master notebook (master/A*.ipynb: solutions and tests, instructor material)
-into DIR/<name>/student/<name>.ipynb (no solutions, public checks only) and
-DIR/<name>/autograder/autograder.zip (public and hidden tests, the Gradescope autograder), with
-Otter-Grader's ``otter assign``. ``--publish`` also copies the student notebooks next to this script,
-where the repository keeps them.
+``build`` turns every master notebook (master/A*.ipynb, or those in --masters: solutions and tests,
+instructor material) into DIR/<name>/student/ (the notebook without solutions, its public tests,
+the graders) and DIR/<name>/autograder/autograder.zip, with Otter-Grader's ``otter assign``; the
+zip also carries the course build of stevq and the graders with their fixtures (``course_build``),
+so that it grades with no stevq installed. ``--publish`` also copies the student notebooks and
+public tests next to this script, where the repository keeps them.
 
 ``grade`` grades every notebook under SUBMISSIONS (any depth; the assignment is read from the
-notebook's metadata, else from its file name) with ``otter run`` (no container: it runs in this
-Python environment, which must have stevq). It writes DIR/scores.csv (one row per submission: total
-and points per part), DIR/results/<submission>.json (Otter's Gradescope results) and
-DIR/feedback/<submission>.txt (what each test said, for the student). A submission that does not
-finish within ``--timeout`` seconds, or is not a readable notebook, scores zero with a line saying so.
+notebook's metadata, never its file name), each with ``otter run`` in a sandbox of its own, and
+scores it by replaying the checks on its recorded answers outside the sandbox (``course_grade``).
+It writes DIR/scores.csv (one row per submission: total and points per part),
+DIR/results/<submission>.json (Gradescope's format) and DIR/feedback/<submission>.txt (what each
+check said, for the student). A submission past ``--timeout`` seconds scores the checks it had
+run; one that is not a readable notebook scores zero; a line says so.
 
 Needs the course extra: pip install -e ".[course]". Bad input: an ``error:`` line and exit 2.
 """

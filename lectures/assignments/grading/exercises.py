@@ -1,10 +1,8 @@
 """The graders of the course assignments (lectures/assignments/). Each one calls the student's
-function on random inputs of the active backend, compares it with stevq's reference, and when they
-disagree looks for the typical mistakes (a sign, a forgotten normalisation, a gradient given to an
-unused code, the known nu pitfall, ...) so that the report says what is wrong, not only that it is.
-
-    from stevq import grading
-    grading.check_codebook_grad(my_codebook_grad)      # -> Report; print it or leave it last in a cell
+function on random inputs, compares it with stevq's result (``record.reference``: computed, or
+recorded at build time), and when they disagree looks for the typical mistakes (a sign, a forgotten
+normalisation, a gradient given to an unused code, the nu pitfall, ...) so that the report says what
+is wrong, not only that it is: ``grading.check_codebook_grad(my_codebook_grad)`` -> Report.
 """
 import math
 import warnings
