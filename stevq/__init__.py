@@ -16,7 +16,7 @@ from .backend import asarray, to_numpy, use
 __version__ = "0.1.0"
 
 _SUBMODULES = ("ste", "nn", "optim", "testing", "validate", "vq", "fsq", "metrics", "data", "theory",
-               "runio", "experiments", "grading")
+               "runio", "experiments")
 
 
 def __getattr__(name):

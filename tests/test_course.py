@@ -11,8 +11,10 @@ import csv
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -141,8 +143,9 @@ SLEEPER = "import time\ntime.sleep(10_000)"
 TIMEOUT = 20
 
 
-def _course(*args, check=True):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+def _course(*args, check=True, **variables):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
+               **variables)
     result = subprocess.run([sys.executable, str(COURSE), *map(str, args)], capture_output=True, text=True, env=env)
     if check:
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -181,7 +184,7 @@ def course(tmp_path_factory):
         nbformat.write(student, folder / "untouched.ipynb")
         for label, (replacements, _, _) in SUBMISSIONS[name].items():
             nbformat.write(_submission(student, reference, replacements), folder / f"{label}.ipynb")
-    (submissions / "broken.ipynb").write_text("{ this is not json")
+    (submissions / NAMES[0] / "broken.ipynb").write_text("{ this is not json")
     grade = _course("grade", submissions, "--out", root / "graded", "--autograders", root / "dist", "--timeout", 300)
     return {"root": root, "build": build, "grade": grade, "graded": root / "graded"}
 
@@ -237,6 +240,7 @@ def test_the_csv_has_one_row_per_submission_and_the_scores(course):
     with open(course["graded"] / "scores.csv", newline="") as handle:
         rows = {row["submission"]: row for row in csv.DictReader(handle)}
     assert len(rows) == len(NAMES) * (2 + 4) + 1
+    broken = rows[f"{NAMES[0]}/broken"]
     for name in NAMES:
         reference, untouched = rows[f"{name}/reference"], rows[f"{name}/untouched"]
         assert float(reference["score"]) == float(reference["max_score"]) > 0
@@ -245,24 +249,32 @@ def test_the_csv_has_one_row_per_submission_and_the_scores(course):
             row = rows[f"{name}/{label}"]
             assert 0 < float(row["score"]) < float(row["max_score"]), row
             assert float(row[SUBMISSIONS[name][label][1]]) == 0, row
-    assert rows["broken"]["status"].startswith("not a readable notebook") and float(rows["broken"]["score"]) == 0
+    assert broken["status"].startswith("not a readable notebook") and float(broken["score"]) == 0
+    assert broken["assignment"] == NAMES[0] and float(broken["max_score"]) == 6  # 0 of the assignment's points
 
 
 def test_results_are_in_gradescope_format_and_feedback_is_written(course):
     results = _results(course, "A1_codebook_gradient", "sign")
-    assert {"tests"} <= set(results) and all({"name", "output"} <= set(test) for test in results["tests"])
-    assert any(test.get("visibility") == "after_published" for test in results["tests"])  # hidden tests
+    assert {"score", "tests"} <= set(results) and results["score"] == 3
+    assert all({"name", "score", "max_score", "output"} <= set(test) for test in results["tests"])
+    assert any("hidden checks: failed" in test["output"] for test in results["tests"])
     feedback = (course["graded"] / "feedback" / "A1_codebook_gradient" / "sign.txt").read_text()
     assert "Score: 3 / 6" in feedback and "sign error" in feedback
-    assert "not a readable notebook" in (course["graded"] / "feedback" / "broken.txt").read_text()
+    assert "not a readable notebook" in (course["graded"] / "feedback" / NAMES[0] / "broken.txt").read_text()
 
 
 def test_a_submission_past_the_time_limit_scores_zero_with_a_clear_line(course, tmp_path):
     student = nbformat.read(course["root"] / "dist" / NAMES[0] / "student" / f"{NAMES[0]}.ipynb", as_version=4)
     student.cells.insert(1, nbformat.v4.new_code_cell(SLEEPER))
-    nbformat.write(student, tmp_path / "sleeper.ipynb")
-    result = _course("grade", tmp_path, "--out", tmp_path / "graded", "--autograders", course["root"] / "dist",
-                     "--timeout", TIMEOUT)
+    (tmp_path / "in").mkdir()
+    temporary = Path(tempfile.mkdtemp(prefix="stevq-test-"))  # under /tmp: submissions' users can enter it
+    os.chmod(temporary, 0o711)
+    nbformat.write(student, tmp_path / "in" / "sleeper.ipynb")
+    result = _course("grade", tmp_path / "in", "--out", tmp_path / "graded", "--autograders", course["root"] / "dist",
+                     "--timeout", TIMEOUT, TMPDIR=str(temporary))
+    left = list(temporary.iterdir())
+    shutil.rmtree(temporary)
+    assert not left, f"the grader's temporary folder is left with {left}"
     assert f"did not finish within the time limit of {TIMEOUT} s" in result.stdout
     with open(tmp_path / "graded" / "scores.csv", newline="") as handle:
         (row,) = list(csv.DictReader(handle))

@@ -5,6 +5,7 @@ from the master notebooks (instructor material in lectures/assignments/master/),
 import functools
 import importlib.util
 import math
+import sys
 import types
 from pathlib import Path
 
@@ -14,11 +15,14 @@ import pytest
 from autograd.extend import defvjp, primitive
 
 import stevq
-from stevq import fsq, grading, ops, ste, vq
+from stevq import fsq, ops, ste, vq
 from stevq.fsq import EPS
 from stevq.theory import yin2019
 
-MASTERS = Path(__file__).resolve().parent.parent / "lectures" / "assignments" / "master"
+COURSE = Path(__file__).resolve().parent.parent / "lectures" / "assignments"
+MASTERS = COURSE / "master"
+sys.path.insert(0, str(COURSE))
+import grading  # noqa: E402  (the course's graders, beside the assignments: not part of stevq)
 
 
 def _reference_solutions():
@@ -42,8 +46,10 @@ def test_every_grader_has_a_reference_solution_in_a_master_notebook():
     assert sorted(vars(solutions)) == sorted(grading.GRADERS)
 
 
-def test_the_solutions_are_not_in_the_package():
-    assert importlib.util.find_spec("stevq.grading.solutions") is None
+def test_the_package_holds_no_grading_code_and_no_masters():
+    assert importlib.util.find_spec("stevq.grading") is None
+    package = Path(stevq.__file__).parent
+    assert not list(package.rglob("*.ipynb")) and not list(package.rglob("*grading*"))
 
 
 def template(name):
@@ -240,7 +246,7 @@ WRONG_CLUSTER_STATS = [
 
 
 def ema_variant(**switches):
-    from stevq.grading import engine_exercises
+    from grading import engine_exercises
     return lambda counts, sums, z_e, indices, decay, eps: engine_exercises._ema_variant(
         counts, sums, z_e, indices, decay, eps, **switches)
 
@@ -254,7 +260,7 @@ WRONG_EMA = [
 
 
 def rotation_variant(**switches):
-    from stevq.grading import engine_exercises
+    from grading import engine_exercises
     return lambda g, z_e, z_q: engine_exercises._rotation_variant(g, z_e, z_q, **switches)
 
 

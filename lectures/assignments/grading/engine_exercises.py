@@ -9,10 +9,11 @@ import warnings
 import numpy as np
 from autograd import grad
 
-from .. import ops, ste, vq
-from ..backend import asarray, to_numpy
-from ..vq import rotation as _rotation
-from .report import Mistake, as_host, close, grade, name_factor, run_student, scale_factor, worst
+from stevq import ops, ste, vq
+from stevq.backend import asarray, to_numpy
+from stevq.vq import rotation as _rotation
+from .record import reference
+from .report import Mistake, as_host, close, grade, name_factor, run_student, scale_factor, student_fact, worst
 
 
 def _student_grad(function, args, argnum, g, name, shape):
@@ -34,7 +35,7 @@ def _student_grad(function, args, argnum, g, name, shape):
 
 
 def _require_primitive(function, name):
-    if not getattr(function, "_is_autograd_primitive", False):
+    if not student_fact("primitive", lambda: getattr(function, "_is_autograd_primitive", False)):
         raise Mistake(f"{name} is not an autograd primitive: decorate it with @primitive and give its "
                       "backward rule with defvjp (the assignment is about writing the VJP yourself)")
 
@@ -57,23 +58,23 @@ def check_straight_through(straight_through, seed=0):
             if not np.array_equal(out, host_value):
                 raise Mistake("the forward value must be forward_value exactly " + worst(out, host_value))
             _require_primitive(straight_through, "straight_through")
-            reference = [to_numpy(grad(lambda a, b: ops.sum(ops.multiply(ste.straight_through(a, b), g)), k)(value, surrogate))
-                         for k in (0, 1)]
+            expected = reference("grads", lambda: tuple(to_numpy(grad(lambda a, b: ops.sum(ops.multiply(
+                ste.straight_through(a, b), g)), k)(value, surrogate)) for k in (0, 1)))
             to_value = _student_grad(straight_through, (value, surrogate), 0, g, "the gradient to forward_value", shape)
             to_surrogate = _student_grad(straight_through, (value, surrogate), 1, g, "the gradient to surrogate", shape)
             if close(to_value, host_g) and close(to_surrogate, 0 * host_g):
                 raise Mistake("the two VJPs are swapped: forward_value receives dL/dy and the surrogate "
                               "nothing; defvjp takes the rule of argument 0 (forward_value) first")
-            if not close(to_value, reference[0]):
+            if not close(to_value, expected[0]):
                 raise Mistake("forward_value must receive no gradient (its VJP returns zeros of g's shape): "
-                              "it is a quantized value whose true derivative is zero; " + worst(to_value, reference[0]))
-            if not close(to_surrogate, reference[1]):
+                              "it is a quantized value whose true derivative is zero; " + worst(to_value, expected[0]))
+            if not close(to_surrogate, expected[1]):
                 factor = scale_factor(to_surrogate, host_g)
                 message = name_factor(factor, {1.0: ""}) if factor is not None else None
                 raise Mistake("the surrogate must receive dL/dy unchanged (its VJP is g -> g)"
                               + (f"; {message}" if message else "; " + worst(to_surrogate, host_g)))
         return ["forward value exact; gradient g to the surrogate and 0 to forward_value, as stevq.ste"]
-    return grade("straight_through (an autograd primitive with its own defvjp)", checks,
+    return grade("straight_through (an autograd primitive with its own defvjp)", checks, seed=seed,
                  forbidden=(ste.straight_through,))
 
 
@@ -85,7 +86,7 @@ def check_binary_step(binary_step, seed=0):
         x = rng.standard_normal(24) * 1.5
         x[:3] = 0.0
         out = as_host(run_student(binary_step, asarray(x)), "binary_step", x.shape)
-        expected = to_numpy(ste.binary_step(asarray(x), "relu"))
+        expected = reference("step", lambda: to_numpy(ste.binary_step(asarray(x), "relu")))
         if close(out[3:], np.maximum(x[3:], 0.0)):
             raise Mistake("the forward value is relu(x), the surrogate: the forward value is the step 1{x > 0}")
         if close(out[3:], expected[3:]) and not close(out[:3], expected[:3]):
@@ -94,7 +95,8 @@ def check_binary_step(binary_step, seed=0):
             raise Mistake("wrong forward value (expected 1{x > 0}) " + worst(out, expected, "x index"))
         x, g = x[3:], rng.standard_normal(21)
         got = _student_grad(binary_step, (asarray(x),), 0, asarray(g), "the gradient of binary_step", x.shape)
-        expected = to_numpy(grad(lambda a: ops.sum(ops.multiply(ste.binary_step(a, "relu"), asarray(g))))(asarray(x)))
+        expected = reference("grad", lambda: to_numpy(grad(lambda a: ops.sum(ops.multiply(ste.binary_step(a, "relu"),
+                                                                                    asarray(g))))(asarray(x))))
         if close(got, expected):
             return ["forward 1{x > 0} (0 at x = 0) and the ReLU STE gradient g 1{x > 0}, as stevq.ste.binary_step"]
         if close(got, 0 * g):
@@ -108,7 +110,7 @@ def check_binary_step(binary_step, seed=0):
         if close(got, g * (x < 0)):
             raise Mistake("your gradient flows where x < 0 instead of x > 0: sign error in the surrogate")
         raise Mistake("wrong gradient (expected g 1{x > 0}) " + worst(got, expected, "x index"))
-    return grade("binary_step (the ReLU straight-through estimator)", checks,
+    return grade("binary_step (the ReLU straight-through estimator)", checks, seed=seed,
                  forbidden=(ste.binary_step, ste.straight_through, ste.quantized_relu))
 
 
@@ -143,7 +145,7 @@ def check_cluster_stats(cluster_stats, seed=0):
                 raise Mistake("sums[k] is the sum of the embeddings that chose code k "
                               + worst(sums, expected, "(code, dim)"))
         return ["correct counts and sums on 3 random inputs, including codes nobody chose"]
-    return grade("cluster_stats (the batch statistics of the EMA update)", checks, forbidden=(vq.ema_update,))
+    return grade("cluster_stats (the batch statistics of the EMA update)", checks, seed=seed, forbidden=(vq.ema_update,))
 
 
 def _ema_variant(counts, sums, z_e, indices, decay, eps, swap=False, smooth=True, times_total=True,
@@ -170,6 +172,11 @@ EMA_MISTAKES = (
 )
 
 
+def _ema_reference(state, z_e, indices, decay, eps):
+    new_state, codebook = vq.ema_update(state, asarray(z_e), asarray(indices), decay, eps)
+    return to_numpy(new_state["counts"]), to_numpy(new_state["sums"]), to_numpy(codebook)
+
+
 def check_ema_update(ema_update, seed=0):
     """Grade ``ema_update(counts, sums, z_e, indices, decay, eps) -> (counts, sums, codebook)``, one
     EMA codebook step with Laplace smoothing, against ``stevq.vq.ema_update``."""
@@ -180,8 +187,7 @@ def check_ema_update(ema_update, seed=0):
             counts = rng.uniform(0.5, 3.0, num_codes)
             sums = rng.standard_normal((num_codes, z_e.shape[1])) * counts[:, None]
             state = {"counts": asarray(counts), "sums": asarray(sums)}
-            new_state, codebook = vq.ema_update(state, asarray(z_e), asarray(indices), decay, eps)
-            expected = to_numpy(new_state["counts"]), to_numpy(new_state["sums"]), to_numpy(codebook)
+            expected = reference("step", lambda: _ema_reference(state, z_e, indices, decay, eps))
             result = run_student(ema_update, asarray(counts), asarray(sums), asarray(z_e), asarray(indices), decay, eps)
             if not isinstance(result, (tuple, list)) or len(result) != 3:
                 raise Mistake("ema_update must return a triple (counts, sums, codebook)")
@@ -197,7 +203,7 @@ def check_ema_update(ema_update, seed=0):
                 if not close(a, b):
                     raise Mistake(f"wrong {name} (decay = {decay}, eps = {eps}) " + worst(a, b, "entry"))
         return ["counts, sums and codebook agree with stevq.vq.ema_update for two (decay, eps)"]
-    return grade("ema_update (the EMA codebook update)", checks, forbidden=(vq.ema_update,))
+    return grade("ema_update (the EMA codebook update)", checks, seed=seed, forbidden=(vq.ema_update,))
 
 
 # ------------------------------------------------------ assignment 7: the rotation trick's backward rule
@@ -235,7 +241,8 @@ def _rotation_data(rng, num=7, dim=4):
 
 
 def _rotation_reference(g, z_e, z_q):
-    return to_numpy(grad(lambda e: ops.sum(ops.multiply(vq.rotation_trick(e, asarray(z_q)), asarray(g))))(asarray(z_e)))
+    return reference("vjp", lambda: to_numpy(grad(lambda e: ops.sum(ops.multiply(vq.rotation_trick(e, asarray(z_q)),
+                                                                              asarray(g))))(asarray(z_e))))
 
 
 ROTATION_FORBIDDEN = (vq.rotation_trick, _rotation._rotate_onto_code, _rotation._rotation_vjp)
@@ -263,7 +270,7 @@ def check_rotation_vjp(rotation_vjp, seed=0):
                 raise Mistake(name_factor(factor, {1.0: "", 2.0: "your result is twice the correct one"}))
             raise Mistake("wrong values " + worst(got, expected, "(row, dim)"))
         return ["agrees with autograd through stevq.vq.rotation_trick on 3 random batches"]
-    return grade("rotation_vjp (the rotation trick's backward rule)", checks, forbidden=ROTATION_FORBIDDEN)
+    return grade("rotation_vjp (the rotation trick's backward rule)", checks, seed=seed, forbidden=ROTATION_FORBIDDEN)
 
 
 def check_rotation_trick(rotation_trick, seed=0):
@@ -283,9 +290,10 @@ def check_rotation_trick(rotation_trick, seed=0):
         to_q = _student_grad(rotation_trick, args, 1, asarray(g), "the gradient to z_q", g.shape)
         if close(to_e, g):
             raise Mistake("z_e receives g unchanged: that is the STE; its VJP must call your rotation_vjp")
-        if not close(to_e, _rotation_reference(g, z_e, z_q)):
-            raise Mistake("z_e must receive rotation_vjp(g, z_e, z_q) " + worst(to_e, _rotation_reference(g, z_e, z_q), "(row, dim)"))
+        expected = _rotation_reference(g, z_e, z_q)
+        if not close(to_e, expected):
+            raise Mistake("z_e must receive rotation_vjp(g, z_e, z_q) " + worst(to_e, expected, "(row, dim)"))
         if not close(to_q, 0 * g):
             raise Mistake("z_q must receive no gradient from the rotation trick (its VJP returns zeros)")
         return ["forward z_q exactly; gradient (||q||/||e||) R^T g to z_e and 0 to z_q, as stevq.vq.rotation_trick"]
-    return grade("rotation_trick (an autograd primitive with the rotation rule)", checks, forbidden=ROTATION_FORBIDDEN)
+    return grade("rotation_trick (an autograd primitive with the rotation rule)", checks, seed=seed, forbidden=ROTATION_FORBIDDEN)

@@ -5,8 +5,9 @@ import dataclasses
 
 import numpy as np
 
-from .. import backend
-from ..backend import is_array, to_numpy
+from stevq import backend
+from stevq.backend import is_array, to_numpy
+from . import record
 from .guard import ReferenceCalled, forbid, qualified_name
 
 RTOL, ATOL = 1e-6, 1e-9
@@ -44,6 +45,7 @@ class Mistake(Exception):
 
 
 _FORBIDDEN = []  # stevq functions the exercise being graded asks the student to write (set by grade)
+FORBIDDEN_BY_PART = {}  # part -> those functions, as graded last (course.py build leaves their bodies out)
 
 
 def run_student(function, *args, **kwargs):
@@ -51,8 +53,25 @@ def run_student(function, *args, **kwargs):
     backend active, whatever the backend outside: students write NumPy (the notebooks run on it),
     under CuPy a device array would make np.* raise TypeError, and the stevq functions a solution may
     call (ops.one_hot, ste.round_ste) refuse host arrays while another backend is active.
-    Turn "not implemented yet", crashes and calls to the stevq function the exercise asks for (see
-    ``grade``'s ``forbidden``) into a Mistake."""
+    Turn "not implemented yet", crashes (``exit()`` and KeyboardInterrupt included: they cost this
+    part only) and calls to the stevq function the exercise asks for (see ``grade``'s ``forbidden``)
+    into a Mistake. The result comes back as plain data (``record.answer``), the same whether the
+    function ran here or its answers are replayed from a transcript (``record.replaying``)."""
+    if record.replaying_now():
+        kind, value = record.next_answer()
+        if kind == "mistake":
+            raise Mistake(str(value))
+        if kind != "answer":
+            raise record.ReplayEnded(f"the transcript has a {kind} where the check expects an answer")
+        return value
+    try:
+        return record.log_answer("answer", record.answer(_call(function, args, kwargs), to_numpy))
+    except Mistake as mistake:
+        record.log_answer("mistake", str(mistake))
+        raise
+
+
+def _call(function, args, kwargs):
     args = tuple(to_numpy(a) if is_array(a) else a for a in args)
     with backend.use("numpy"), forbid(*_FORBIDDEN) as calls:
         try:
@@ -63,7 +82,7 @@ def run_student(function, *args, **kwargs):
             if not calls:
                 raise Mistake(f"not implemented yet: {error or 'the function raises NotImplementedError'}. "
                               "Replace the `raise NotImplementedError` line with your code.") from None
-        except Exception as error:  # the student's bug, reported in words instead of a traceback
+        except BaseException as error:  # the student's bug, reported in words instead of a traceback
             if not calls:
                 shapes = ", ".join(f"{tuple(a.shape)}" if hasattr(a, "shape") else repr(a) for a in args)
                 raise Mistake(f"your function raised {type(error).__name__}: {error} "
@@ -74,10 +93,22 @@ def run_student(function, *args, **kwargs):
     return result
 
 
+def student_fact(name, thunk):
+    """A yes/no fact about the student's code (e.g. "is an autograd primitive"), recorded like an answer."""
+    if record.replaying_now():
+        kind, value = record.next_answer()
+        if kind != "fact" or not isinstance(value, bool):
+            raise record.ReplayEnded(f"the transcript has a {kind} where the check expects the fact {name}")
+        return value
+    return record.log_answer("fact", bool(thunk()))
+
+
 def as_host(result, name, shape):
     """The student's result as a float64 NumPy array of the expected ``shape``, or a Mistake."""
     if result is None:
         raise Mistake(f"{name} returned None: did you forget the `return`?")
+    if isinstance(result, record.Opaque):
+        raise Mistake(f"{name} returned a {result.type_name}, expected an array")
     if not (is_array(result) or isinstance(result, (np.ndarray, list, tuple, float, int))):
         try:
             result = to_numpy(result)
@@ -93,7 +124,10 @@ def as_host(result, name, shape):
 
 
 def close(got, expected, rtol=RTOL, atol=ATOL):
-    """Elementwise agreement within rtol * |expected| + atol (NaN never agrees)."""
+    """Elementwise agreement within rtol * |expected| + atol (NaN never agrees); a placeholder
+    expected value (``record``'s collect mode) agrees with anything."""
+    if record.is_placeholder(got, expected):
+        return True
     return bool(np.all(np.abs(got - expected) <= atol + rtol * np.abs(expected)))
 
 
@@ -133,17 +167,20 @@ def worst(got, expected, label="entry"):
     return f"at {label} {where}: got {got[index]!r}, expected {expected[index]!r}"
 
 
-def grade(exercise, checks, forbidden=()):
+def grade(exercise, checks, forbidden=(), seed=0):
     """Run ``checks`` (a function that raises Mistake at the first problem and returns a list of
     notes) and wrap the outcome in a Report. While ``checks`` runs, every call of the student's code
-    through ``run_student`` fails if it reaches one of the ``forbidden`` stevq functions."""
+    through ``run_student`` fails if it reaches one of the ``forbidden`` stevq functions. The part
+    (the exercise's first word) and ``seed`` name the check's expected values (``record.reference``)."""
     for function in forbidden:
         qualified_name(function)  # a TypeError here is the grader's bug, not the student's
     previous = list(_FORBIDDEN)
     _FORBIDDEN[:] = forbidden
+    FORBIDDEN_BY_PART[exercise.split()[0]] = tuple(forbidden)
     try:
-        notes = checks() or []
-    except Mistake as mistake:
+        with record.context(exercise.split()[0], seed):
+            notes = checks() or []
+    except (Mistake, record.ReplayEnded) as mistake:
         return Report(exercise, False, [str(mistake)])
     finally:
         _FORBIDDEN[:] = previous

@@ -1,10 +1,8 @@
 """The graders of the course assignments (lectures/assignments/). Each one calls the student's
-function on random inputs of the active backend, compares it with stevq's reference, and when they
-disagree looks for the typical mistakes (a sign, a forgotten normalisation, a gradient given to an
-unused code, the known nu pitfall, ...) so that the report says what is wrong, not only that it is.
-
-    from stevq import grading
-    grading.check_codebook_grad(my_codebook_grad)      # -> Report; print it or leave it last in a cell
+function on random inputs, compares it with stevq's result (``record.reference``: computed, or
+recorded at build time), and when they disagree looks for the typical mistakes (a sign, a forgotten
+normalisation, a gradient given to an unused code, the nu pitfall, ...) so that the report says what
+is wrong, not only that it is: ``grading.check_codebook_grad(my_codebook_grad)`` -> Report.
 """
 import math
 import warnings
@@ -12,10 +10,11 @@ import warnings
 import numpy as np
 from autograd import grad
 
-from .. import fsq, ops, vq
-from ..backend import asarray, to_numpy
-from ..ops import shape as _shape
-from ..theory import yin2019
+from stevq import fsq, ops, vq
+from stevq.backend import asarray, to_numpy
+from stevq.ops import shape as _shape
+from stevq.theory import yin2019
+from .record import reference
 from .report import Mistake, as_host, close, grade, name_factor, run_student, scale_factor, worst
 
 SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -57,7 +56,8 @@ def check_lookup_vjp(lookup_vjp, seed=0):
             g = rng.standard_normal((indices.shape[0], codebook.shape[1]))
             num_codes = codebook.shape[0]
             g_b, idx_b = asarray(g), asarray(indices)
-            expected = to_numpy(grad(lambda c: ops.sum(ops.multiply(ops.take_rows(c, idx_b), g_b)))(asarray(codebook)))
+            expected = reference("vjp", lambda: to_numpy(grad(lambda c: ops.sum(ops.multiply(ops.take_rows(c, idx_b), g_b)))(
+                asarray(codebook))))
             got = as_host(run_student(lookup_vjp, g_b, idx_b, num_codes), "lookup_vjp", expected.shape)
             if close(got, expected):
                 continue
@@ -78,7 +78,7 @@ def check_lookup_vjp(lookup_vjp, seed=0):
             raise Mistake("wrong values " + worst(got, expected, "code") +
                           f" (indices = {indices.tolist()})")
         return ["correct on 3 random inputs, including a code chosen 3+ times and unused codes"]
-    return grade("lookup_vjp (the VJP of a codebook lookup)", checks, forbidden=(_shape._take_rows_vjp,))
+    return grade("lookup_vjp (the VJP of a codebook lookup)", checks, seed=seed, forbidden=(_shape._take_rows_vjp,))
 
 
 def check_codebook_grad(codebook_grad, seed=0):
@@ -91,7 +91,7 @@ def check_codebook_grad(codebook_grad, seed=0):
             z_e, codebook, indices = _assignment_data(rng)
             (num, dim), num_codes = z_e.shape, codebook.shape[0]
             args = asarray(z_e), asarray(indices), asarray(codebook)
-            expected = to_numpy(vq.codebook_grad(args[0], args[1], num_codes, args[2]))
+            expected = reference("grad", lambda: to_numpy(vq.codebook_grad(args[0], args[1], num_codes, args[2])))
             got = as_host(run_student(codebook_grad, *args), "codebook_grad", expected.shape)
             if close(got, expected):
                 continue
@@ -113,7 +113,7 @@ def check_codebook_grad(codebook_grad, seed=0):
             raise Mistake("wrong values " + worst(got, expected, "code") +
                           f" (indices = {indices.tolist()})")
         return ["correct on 3 random inputs; unused codes get exactly zero, as they must"]
-    return grade("codebook_grad (the gradient of the codebook loss)", checks, forbidden=(vq.codebook_grad,))
+    return grade("codebook_grad (the gradient of the codebook loss)", checks, seed=seed, forbidden=(vq.codebook_grad,))
 
 
 # ------------------------------------------------------ assignment 2: the synchronised straight-through
@@ -161,7 +161,7 @@ def check_straight_through_output(straight_through_output, seed=0):
         if not close(grad_q, 0 * host_g):
             raise Mistake("z_q must receive no gradient from the plain STE; " + worst(grad_q, 0 * host_g))
         return ["forward z_q; dL/dout to z_e and nothing to z_q, as stevq.vq.straight_through"]
-    return grade("straight_through_output (the plain VQ straight-through output)", checks,
+    return grade("straight_through_output (the plain VQ straight-through output)", checks, seed=seed,
                  forbidden=(vq.straight_through,))
 
 
@@ -217,7 +217,7 @@ def check_sync_straight_through(sync_straight_through, seed=0):
                 notes.append(f"forward equals z_q up to rounding (largest difference "
                              f"{np.max(np.abs(out - host_q)):.1e}); stevq.ste.straight_through makes it exact")
         return ["correct forward value and gradients for nu = 0.7 and nu = 2.0"] + notes[:1]
-    return grade("sync_straight_through (the synchronised update of Huh et al.)", checks,
+    return grade("sync_straight_through (the synchronised update of Huh et al.)", checks, seed=seed,
                  forbidden=(vq.sync_straight_through,))
 
 
@@ -257,7 +257,7 @@ def check_expected_identity_coarse_grad(expected_identity_coarse_grad, seed=0):
             v, v_star = rng.standard_normal(6), rng.standard_normal(6)
             w, w_star = rng.standard_normal(4) * (0.5 + 3 * trial), rng.standard_normal(4) * (1 + trial)
             args = tuple(asarray(a) for a in (v, w, v_star, w_star))
-            expected = to_numpy(yin2019.expected_coarse_grad(*args, "identity"))
+            expected = reference("grad", lambda: to_numpy(yin2019.expected_coarse_grad(*args, "identity")))
             got = as_host(run_student(expected_identity_coarse_grad, *args), "expected_identity_coarse_grad", (4,))
             if close(got, expected):
                 continue
@@ -274,7 +274,7 @@ def check_expected_identity_coarse_grad(expected_identity_coarse_grad, seed=0):
                                                    0.5: "the identity STE has 1/sqrt(2 pi), not 1/(2 sqrt(2 pi))"}))
             raise Mistake("wrong values " + worst(got, expected, "component"))
         return ["correct at 3 random points (several ||w|| and ||w*||)"]
-    return grade("expected_identity_coarse_grad (Yin et al. 2019)", checks,
+    return grade("expected_identity_coarse_grad (Yin et al. 2019)", checks, seed=seed,
                  forbidden=(yin2019.expected_coarse_grad,))
 
 
@@ -289,7 +289,7 @@ def check_expected_relu_coarse_grad(expected_relu_coarse_grad, seed=0):
             w, w_star = rng.standard_normal(n) * (0.5 + 3 * trial), rng.standard_normal(n)
             w_star *= (1.0 if trial < 2 else 2.5) / np.linalg.norm(w_star)  # ||w*|| = 1, then not
             args = tuple(asarray(a) for a in (v, w, v_star, w_star))
-            expected = to_numpy(yin2019.expected_coarse_grad(*args, "relu"))
+            expected = reference("grad", lambda: to_numpy(yin2019.expected_coarse_grad(*args, "relu")))
             got = as_host(run_student(expected_relu_coarse_grad, *args), "expected_relu_coarse_grad", (n,))
             if close(got, expected):
                 continue
@@ -307,7 +307,7 @@ def check_expected_relu_coarse_grad(expected_relu_coarse_grad, seed=0):
             raise Mistake(f"wrong values (||w|| = {np.linalg.norm(w):.3g}, ||w*|| = "
                           f"{np.linalg.norm(w_star):.3g}) " + worst(got, expected, "component"))
         return ["correct at 4 random points (several ||w||, ||w*|| = 1 and 2.5)"]
-    return grade("expected_relu_coarse_grad (Yin et al. 2019)", checks, forbidden=(yin2019.expected_coarse_grad,))
+    return grade("expected_relu_coarse_grad (Yin et al. 2019)", checks, seed=seed, forbidden=(yin2019.expected_coarse_grad,))
 
 
 # ------------------------------------------------------------------- assignment 4: the FSQ bound
@@ -344,7 +344,7 @@ def check_fsq_bound(fsq_bound, seed=0):
         rng = np.random.default_rng(seed)
         levels = (2, 3, 4, 5, 8)
         z = np.concatenate([rng.standard_normal((64, 5)) * 2, np.linspace(-12, 12, 481)[:, None] * np.ones(5)])
-        expected = to_numpy(fsq.bound(asarray(z), levels))
+        expected = reference("bound", lambda: to_numpy(fsq.bound(asarray(z), levels)))
         got = as_host(run_student(fsq_bound, asarray(z), levels), "fsq_bound", expected.shape)
         if close(got, expected):
             counts = [len(np.unique(np.round(got[:, i]))) for i in range(len(levels))]
@@ -366,7 +366,7 @@ def check_fsq_bound(fsq_bound, seed=0):
         counts = {levels[i]: len(np.unique(np.round(got[:, i]))) for i in range(len(levels))}
         raise Mistake(f"wrong values for the channels with L = {wrong} " + worst(got, expected, "(row, channel)")
                       + f"; round(your bound) takes {counts} distinct values (L: count), expected L each")
-    return grade("fsq_bound (finite scalar quantization)", checks, forbidden=(fsq.bound,))
+    return grade("fsq_bound (finite scalar quantization)", checks, seed=seed, forbidden=(fsq.bound,))
 
 
 def check_fsq_quantize(fsq_quantize, seed=0):
@@ -376,20 +376,22 @@ def check_fsq_quantize(fsq_quantize, seed=0):
         rng = np.random.default_rng(seed)
         levels = (2, 3, 5, 8)
         z, g = rng.standard_normal((32, 4)) * 2, rng.standard_normal((32, 4))
-        expected = to_numpy(fsq.quantize(asarray(z), levels))
+        expected = reference("codes", lambda: to_numpy(fsq.quantize(asarray(z), levels)))
+        bounded = reference("bound", lambda: to_numpy(fsq.bound(asarray(z), levels)))
         got = as_host(run_student(fsq_quantize, asarray(z), levels), "fsq_quantize", z.shape)
         half = np.floor(np.asarray(levels) / 2)
         if not close(got, expected):
             if close(got, expected * half):
                 raise Mistake("divide the rounded values by floor(L/2), so that the codes lie in [-1, 1]")
-            if close(got, to_numpy(fsq.bound(asarray(z), levels)) / half):
+            if close(got, bounded / half):
                 raise Mistake("you did not round: the codes are round(bound(z)) / floor(L/2)")
             raise Mistake("wrong codes " + worst(got, expected, "(row, channel)"))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             got = as_host(run_student(grad(lambda x: ops.sum(ops.multiply(fsq_quantize(x, levels), g))), asarray(z)),
                           "the gradient of fsq_quantize", z.shape)
-        expected = to_numpy(grad(lambda x: ops.sum(ops.multiply(fsq.quantize(x, levels), asarray(g))))(asarray(z)))
+        expected = reference("grad", lambda: to_numpy(grad(lambda x: ops.sum(ops.multiply(fsq.quantize(x, levels),
+                                                                                  asarray(g))))(asarray(z))))
         if close(got, expected):
             return ["codes and gradient agree with stevq.fsq.quantize"]
         if close(got, 0 * expected):
@@ -398,5 +400,5 @@ def check_fsq_quantize(fsq_quantize, seed=0):
         if close(got, expected * half):
             raise Mistake("the gradient misses the factor 1/floor(L/2): divide after rounding, inside the graph")
         raise Mistake("wrong gradient " + worst(got, expected, "(row, channel)"))
-    return grade("fsq_quantize (FSQ codes with a straight-through gradient)", checks,
+    return grade("fsq_quantize (FSQ codes with a straight-through gradient)", checks, seed=seed,
                  forbidden=(fsq.quantize, fsq.bound))

@@ -37,7 +37,7 @@ def _replacement_code(function, marker):
     source += "".join(f"    {name} = None\n" for name in free)
     source += "    def _inner(*args, **kwargs):\n"
     source += "".join(f"        {name}\n" for name in free)
-    source += "        import stevq.grading.guard as guard\n        guard._intercept()\n"
+    source += f"        import {__name__} as guard\n        guard._intercept()\n"
     source += "    return _inner\n"
     scope = {}
     exec(compile(source, f"<forbidden {marker}>", "exec"), scope)
