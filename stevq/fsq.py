@@ -16,9 +16,9 @@ import math
 import numbers
 
 import numpy as np
-from autograd.tracer import getval
 
 from . import ops, validate
+from .autodiff import getval
 from .backend import asarray, device_of, namespace_of, resolve_dtype
 from .ste import round_ste
 

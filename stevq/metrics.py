@@ -8,12 +8,12 @@ import math
 
 import numpy as np
 from autograd import grad
-from autograd.tracer import getval
 
 from . import validate
+from .autodiff import getval
 from .backend import asarray, device_of, namespace_of, resolve_dtype
 from .ops import one_hot
-from .vq.core import _rows, check_codebook, check_embeddings, check_indices
+from .vq import as_rows
 
 
 def _window(index_batches, num_codes):
@@ -21,7 +21,7 @@ def _window(index_batches, num_codes):
     if not batches:
         raise ValueError("index_batches: empty window; pass at least one array of indices")
     for batch in batches:
-        check_indices(batch, num_codes, "index_batches")
+        validate.indices(batch, num_codes, "index_batches")
     return batches
 
 
@@ -79,7 +79,7 @@ def quantization_error(z_e, z_q):
     validate.array(z_q, "z_q")
     if tuple(z_e.shape) != tuple(z_q.shape):
         raise ValueError(f"z_q: shape {tuple(z_q.shape)} does not match z_e's {tuple(z_e.shape)}")
-    difference = _rows(z_e) - _rows(z_q)
+    difference = as_rows(z_e) - as_rows(z_q)
     xp = namespace_of(difference)
     return float(xp.mean(xp.sum(difference * difference, axis=1)))
 
@@ -130,8 +130,8 @@ def distribution_gap(z, codebook, num_projections=128, seed=0):
 
     Each is 0 when the two clouds match in that respect. The affine fix of Huh et al. targets the
     first two directly; the sliced distance also sees shape."""
-    check_embeddings(z, codebook)
-    flat, table = _rows(z), getval(codebook)
+    validate.embeddings(z, codebook)
+    flat, table = as_rows(z), getval(codebook)
     xp = namespace_of(flat)
     mean_diff = xp.mean(flat, axis=0) - xp.mean(table, axis=0)
     var_diff = xp.var(flat, axis=0) - xp.var(table, axis=0)
@@ -142,7 +142,7 @@ def distribution_gap(z, codebook, num_projections=128, seed=0):
 
 def gradient_coverage(codebook_gradient):
     """Fraction of codes (rows of a (K, D) codebook gradient) that received any non-zero gradient."""
-    check_codebook(codebook_gradient, "codebook_gradient")
+    validate.codebook(codebook_gradient, "codebook_gradient")
     value = getval(codebook_gradient)
     xp = namespace_of(value)
     touched = xp.any(value != 0, axis=1)

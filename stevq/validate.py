@@ -11,9 +11,9 @@ import numbers
 import threading
 
 import numpy as np
-from autograd.tracer import getval
 
 from . import backend
+from .autodiff import getval
 from .backend import is_array, namespace_of
 
 _caller_checks = threading.local()
@@ -159,3 +159,47 @@ def choice(x, name, options):
     if x not in options:
         raise ValueError(f"{name}: expected one of {tuple(options)}, got {x!r}")
     return x
+
+
+# The shapes of vector quantization (stevq.vq, stevq.metrics): a codebook C (K, D), embeddings z
+# (..., D), integer code indices in [0, K).
+
+def codebook(table, name="codebook"):
+    """``table`` must be a finite float array of shape (K, D) with K >= 1."""
+    array(table, name, ndim=2)
+    if table.shape[0] == 0:
+        raise ValueError(f"{name}: empty codebook (shape {tuple(table.shape)}); need at least one code")
+    return table
+
+
+def embeddings(z, table, name="z"):
+    """``z`` must be a finite float array (..., D) whose last dimension matches the codebook
+    ``table``'s (itself checked as a codebook)."""
+    array(z, name)
+    if z.ndim < 1:
+        raise ValueError(f"{name}: expected an array of shape (..., D), got a 0-d array")
+    codebook(table)
+    same_last_dim(table, "codebook", z, name)
+    return z
+
+
+def indices(x, num_codes, name="indices"):
+    """``x`` must be an integer array with every value in [0, num_codes) (one read of its minimum
+    and maximum)."""
+    number(num_codes, "num_codes", low=1, integer=True)
+    array(x, name, dtype="int")
+    value = getval(x)
+    if value.size and values_are_checked():
+        xp = namespace_of(value)
+        low, high = (int(v) for v in backend.to_numpy(xp.stack([xp.min(value), xp.max(value)])))
+        if low < 0 or high >= num_codes:
+            raise ValueError(f"{name}: values must lie in [0, {num_codes}), got min {low} and max {high}")
+    return x
+
+
+def embedding_pair(z_e, z_q):
+    """Embeddings ``z_e`` and their codes ``z_q``: float arrays of one shape (values not read)."""
+    array(z_e, "z_e", finite=False)
+    array(z_q, "z_q", finite=False)
+    if tuple(z_e.shape) != tuple(z_q.shape):
+        raise ValueError(f"z_q: shape {tuple(z_q.shape)} does not match z_e's {tuple(z_e.shape)}")

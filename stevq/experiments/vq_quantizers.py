@@ -35,9 +35,9 @@ import math
 from collections import namedtuple
 
 import numpy as np
-from autograd.tracer import getval
 
 from stevq import fsq, ops, validate, vq
+from stevq.autodiff import getval
 from stevq.backend import asarray, namespace_of
 from stevq.vq.layer import from_rows, to_rows
 

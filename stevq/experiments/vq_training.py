@@ -28,10 +28,9 @@ import math
 from collections import namedtuple
 
 import numpy as np
-from autograd.tracer import getval
 
 from stevq import metrics, ops, optim, runio, validate
-from stevq.autodiff import value_and_grad
+from stevq.autodiff import getval, value_and_grad
 from stevq.backend import asarray, is_array, namespace_of, to_numpy
 from stevq.backend import name as backend_name
 from stevq.data import fresh_shuffle_indices, minibatch_indices

@@ -1,14 +1,12 @@
 """log-softmax, cross-entropy and the mean absolute error."""
 from autograd.extend import defvjp
 
-from ._util import primitive
-
-from autograd.tracer import getval
-
 from .. import validate
+from ..autodiff import getval
 from ..backend import namespace_of
-from .reductions import mean, sum
+from ._util import primitive
 from .arith import abs, multiply, negative, subtract
+from .reductions import mean, sum
 from .shape import one_hot
 
 

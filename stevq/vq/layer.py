@@ -14,11 +14,11 @@ alternating optimisation does after ``refine_codebook``.
 import contextlib
 
 import numpy as np
-from autograd.tracer import isbox
 
 from .. import ops, validate
+from ..autodiff import isbox
 from ..backend import asarray, resolve_dtype
-from .core import METRICS, VQ_LOSS_CONVENTIONS, check_indices, nearest_code, straight_through, vq_loss
+from .core import METRICS, VQ_LOSS_CONVENTIONS, nearest_code, straight_through, vq_loss
 from .fixes import affine_codebook, init_affine, running_affine_codebook, sync_straight_through
 from .rotation import rotation_trick
 
@@ -107,7 +107,7 @@ def VectorQuantizer(num_codes, beta=0.25, estimator="ste", nu=1.0, affine=None, 
         if indices is None:
             indices = nearest_code(z_e, codebook, metric)
         else:
-            check_indices(indices, num_codes)
+            validate.indices(indices, num_codes)
             indices = ops.reshape(indices, (-1,))
         z_q = ops.take_rows(codebook, indices)
         if estimator == "ste":

@@ -8,11 +8,10 @@ the affine re-parameterisation every code moves through the shared scale and shi
 import numpy as np
 from autograd import grad
 
-from .. import ops, validate
+from .. import metrics, ops, validate
 from ..backend import asarray, namespace_of
-from .. import metrics  # module import: stevq.metrics itself imports stevq.vq.core
-from .core import codebook_loss, nearest_code
-from .fixes import affine_codebook, init_affine, init_running_affine, running_affine_codebook, update_running_affine
+from ..vq import (affine_codebook, codebook_loss, init_affine, init_running_affine, nearest_code,
+                  running_affine_codebook, update_running_affine)
 
 PARAMETERIZATIONS = ("standard", "affine", "running")
 
