@@ -49,8 +49,8 @@ def squared_distances(z, codebook):
 
 # Scores are computed for this many (embedding, code) pairs at a time: a 4 MB float32 block stays
 # in the CPU cache between the matmul that writes it and the argmin that reads it, where one (N, K)
-# array would go through main memory twice and cost page faults on first touch. (1 MB blocks: 1.17x
-# the bare matmul on 65,536 x 64 against 1,024 codes; 4 MB: 0.97x, AMD EPYC with 1 MB of L2.)
+# array would go through main memory twice and cost page faults on first touch (block sizes
+# measured: benchmarks/README.md, "(c) nearest code").
 SCORE_BLOCK = 1 << 20
 
 
@@ -93,8 +93,8 @@ def nearest_code(z, codebook, metric="l2"):
 def _nearest_in_buffers(flat, weights, rows, with_ones):
     """NumPy: the same search with one (rows, K) score buffer and one (rows, D [+ 1])
     block buffer for all blocks (``matmul(..., out=)``): a fresh 4 MB array per block would cost
-    page faults and writes to memory that a reused, cached buffer does not (issue 13: 143 ms against
-    115 ms for 65,536 x 64 against 1,024 codes)."""
+    page faults and writes to memory that a reused, cached buffer does not (benchmarks/README.md,
+    "(c) nearest code")."""
     count, dim = flat.shape
     scores = np.empty((rows, weights.shape[1]), dtype=np.result_type(flat, weights))
     block = np.empty((rows, weights.shape[0]), dtype=flat.dtype)
