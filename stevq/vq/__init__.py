@@ -11,3 +11,4 @@ from .fixes import (Refinement, affine_codebook, init_affine, init_running_affin
                     running_affine_codebook, sync_straight_through, update_running_affine)
 from .layer import VectorQuantizer, layer_codebook
 from .rotation import rotation_trick
+from . import unchecked  # noqa: E402  (the kernels, for training loops)

@@ -7,7 +7,7 @@ import numpy as np
 from .. import ops, validate
 from ..autodiff import getval
 from ..backend import asarray, device_of, namespace_of, to_numpy
-from .core import as_rows, nearest_code
+from .core import _nearest_code, as_rows
 
 
 def ema_init(codebook, initial_count=1.0):
@@ -19,6 +19,10 @@ def ema_init(codebook, initial_count=1.0):
     """
     validate.codebook(codebook)
     validate.number(initial_count, "initial_count", low=0.0, low_inclusive=False)
+    return _ema_init(codebook, initial_count)
+
+
+def _ema_init(codebook, initial_count=1.0):
     table = getval(codebook)
     xp = namespace_of(table)
     return {"counts": xp.full((table.shape[0],), initial_count, dtype=table.dtype),
@@ -41,6 +45,11 @@ def ema_update(state, z_e, indices, decay=0.99, eps=1e-5):
     validate.indices(indices, sums.shape[0])
     validate.number(decay, "decay", low=0.0, high=1.0)
     validate.number(eps, "eps", low=0.0)
+    return _ema_update(state, z_e, indices, decay, eps)
+
+
+def _ema_update(state, z_e, indices, decay=0.99, eps=1e-5):
+    sums, counts = state["sums"], state["counts"]
     flat = as_rows(z_e)
     xp = namespace_of(flat)
     picks = ops.one_hot(xp.reshape(getval(indices), (-1,)), sums.shape[0], flat.dtype)
@@ -54,7 +63,14 @@ def ema_update(state, z_e, indices, decay=0.99, eps=1e-5):
 def ema_reset_codes(state, codebook, replaced, initial_count=1.0):
     """EMA state with the codes flagged in the boolean (K,) array ``replaced`` restarted at
     ``codebook`` (as ``ema_init`` would), the others unchanged. Use after ``replace_dead_codes``."""
-    fresh = ema_init(codebook, initial_count)
+    validate.codebook(codebook)
+    validate.array(replaced, "replaced", shape=(codebook.shape[0],), dtype=None)
+    validate.number(initial_count, "initial_count", low=0.0, low_inclusive=False)
+    return _ema_reset_codes(state, codebook, replaced, initial_count)
+
+
+def _ema_reset_codes(state, codebook, replaced, initial_count=1.0):
+    fresh = _ema_init(codebook, initial_count)
     xp = namespace_of(fresh["sums"])
     return {"counts": xp.where(replaced, fresh["counts"], state["counts"]),
             "sums": xp.where(xp.expand_dims(replaced, axis=1), fresh["sums"], state["sums"])}
@@ -65,6 +81,10 @@ def track_usage(steps_unused, indices):
     ``steps_unused`` is an integer (K,) array (start from zeros)."""
     validate.array(steps_unused, "steps_unused", ndim=1, dtype="int")
     validate.indices(indices, steps_unused.shape[0])
+    return _track_usage(steps_unused, indices)
+
+
+def _track_usage(steps_unused, indices):
     xp = namespace_of(steps_unused)
     used = xp.sum(ops.one_hot(xp.reshape(getval(indices), (-1,)), steps_unused.shape[0], xp.float32), axis=0) > 0
     return xp.where(used, xp.zeros_like(steps_unused), steps_unused + 1)
@@ -89,6 +109,10 @@ def replace_dead_codes(codebook, steps_unused, z_e, rng, threshold, noise=0.01):
     validate.number(noise, "noise", low=0.0)
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+    return _replace_dead_codes(codebook, steps_unused, z_e, rng, threshold, noise)
+
+
+def _replace_dead_codes(codebook, steps_unused, z_e, rng, threshold, noise=0.01):
     table, flat = getval(codebook), as_rows(z_e)
     xp = namespace_of(table)
     picked = asarray(rng.integers(flat.shape[0], size=table.shape[0]))
@@ -167,7 +191,7 @@ def _lloyd_step(flat, codebook, empty="stay"):
     """Move every code to the mean of the embeddings nearest to it; a code with no members stays
     (``empty="stay"``) or moves to the origin (``empty="origin"``, torchpq's rule)."""
     xp = namespace_of(flat)
-    picks = ops.one_hot(nearest_code(flat, codebook), codebook.shape[0], flat.dtype)
+    picks = ops.one_hot(_nearest_code(flat, codebook, "l2"), codebook.shape[0], flat.dtype)
     counts = xp.expand_dims(xp.sum(picks, axis=0), axis=1)
     means = (xp.matrix_transpose(picks) @ flat) / xp.where(counts > 0, counts, xp.ones_like(counts))
     return xp.where(counts > 0, means, codebook if empty == "stay" else xp.zeros_like(codebook))

@@ -69,6 +69,11 @@ def nearest_code(z, codebook, metric="l2"):
     """
     validate.embeddings(z, codebook)
     validate.choice(metric, "metric", METRICS)
+    return _nearest_code(z, codebook, metric)
+
+
+def _nearest_code(z, codebook, metric="l2"):
+    """``nearest_code`` on checked arguments."""
     flat, table = as_rows(z), getval(codebook)
     xp = namespace_of(flat)
     if metric == "l2":  # [z_i, 1] . [-2 c_k, ||c_k||^2] = ||c_k||^2 - 2 z_i . c_k
@@ -121,7 +126,8 @@ def lookup(codebook, indices):
 def quantize(z_e, codebook, metric="l2"):
     """(z_q, indices): the nearest codes of ``z_e`` (differentiable in the codebook) and their indices."""
     validate.embeddings(z_e, codebook, "z_e")
-    indices = nearest_code(z_e, codebook, metric)
+    validate.choice(metric, "metric", METRICS)
+    indices = _nearest_code(z_e, codebook, metric)
     return ops.take_rows(codebook, indices), indices
 
 
@@ -136,6 +142,10 @@ def straight_through(z_e, z_q):
     z_e + (z_q - z_e) with its rounding error; sg(z_q) keeps the codebook out of the trace.
     """
     validate.embedding_pair(z_e, z_q)
+    return _straight_through(z_e, z_q)
+
+
+def _straight_through(z_e, z_q):
     return ste.straight_through(ops.stop_gradient(z_q), z_e)
 
 
@@ -143,6 +153,10 @@ def codebook_loss(z_e, z_q):
     """L_cb = mean over all elements of (sg(z_e) - z_q)^2: pulls the chosen codes towards their
     members and leaves the encoder alone."""
     validate.embedding_pair(z_e, z_q)
+    return _codebook_loss(z_e, z_q)
+
+
+def _codebook_loss(z_e, z_q):
     return ops.mean(ops.square(ops.subtract(z_q, ops.stop_gradient(z_e))))
 
 
@@ -150,6 +164,10 @@ def commitment_loss(z_e, z_q):
     """L_com = mean over all elements of (z_e - sg(z_q))^2: pulls the encoder towards its codes
     and leaves the codebook alone."""
     validate.embedding_pair(z_e, z_q)
+    return _commitment_loss(z_e, z_q)
+
+
+def _commitment_loss(z_e, z_q):
     return ops.mean(ops.square(ops.subtract(z_e, ops.stop_gradient(z_q))))
 
 
@@ -164,12 +182,23 @@ def vq_loss(z_e, z_q, beta=0.25, convention="vqvae"):
         convention="vqtorch" (Huh et al.'s code; beta in [0, 1], their default 0.95):
             L = (1 - beta) * L_com + beta * L_cb
     """
+    validate.embedding_pair(z_e, z_q)
+    check_vq_loss_settings(beta, convention)
+    return _vq_loss(z_e, z_q, beta, convention)
+
+
+def check_vq_loss_settings(beta, convention):
+    """The hyperparameters of ``vq_loss`` (checked once, where a layer is built)."""
     validate.number(beta, "beta", low=0.0)
     validate.choice(convention, "convention", VQ_LOSS_CONVENTIONS)
     if convention == "vqtorch":
         validate.number(beta, "beta", low=0.0, high=1.0)
-        return ops.add(ops.multiply(1.0 - beta, commitment_loss(z_e, z_q)), ops.multiply(beta, codebook_loss(z_e, z_q)))
-    return ops.add(codebook_loss(z_e, z_q), ops.multiply(beta, commitment_loss(z_e, z_q)))
+
+
+def _vq_loss(z_e, z_q, beta, convention):
+    if convention == "vqtorch":
+        return ops.add(ops.multiply(1.0 - beta, _commitment_loss(z_e, z_q)), ops.multiply(beta, _codebook_loss(z_e, z_q)))
+    return ops.add(_codebook_loss(z_e, z_q), ops.multiply(beta, _commitment_loss(z_e, z_q)))
 
 
 def codebook_grad(z_e, indices, num_codes, codebook):

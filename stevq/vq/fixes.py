@@ -20,7 +20,7 @@ from autograd import value_and_grad
 from .. import ops, optim, ste, validate
 from ..autodiff import getval
 from ..backend import asarray, namespace_of, resolve_dtype
-from .core import as_rows, codebook_loss
+from .core import _codebook_loss, as_rows
 
 
 def sync_straight_through(z_e, z_q, nu):
@@ -37,6 +37,10 @@ def sync_straight_through(z_e, z_q, nu):
     """
     validate.embedding_pair(z_e, z_q)
     nu = validate.number(nu, "nu")
+    return _sync_straight_through(z_e, z_q, nu)
+
+
+def _sync_straight_through(z_e, z_q, nu):
     return ste.straight_through(ops.stop_gradient(z_q), ops.add(z_e, ops.multiply(nu, z_q)))
 
 
@@ -78,15 +82,23 @@ def affine_codebook(codebook, scale, shift, lr_scale=1.0, groups=1):
     validate.codebook(codebook)
     _check_groups(codebook, groups)
     validate.number(lr_scale, "lr_scale")
-    pieces = []
+    check_affine(codebook, scale, shift, groups)
+    return _affine_codebook(codebook, scale, shift, lr_scale, groups)
+
+
+def check_affine(codebook, scale, shift, groups, finite=True):
+    """``scale`` and ``shift`` of ``affine_codebook``: float arrays (groups, D), or (D,) for one group."""
     for name, value in (("scale", scale), ("shift", shift)):
-        validate.array(value, name, ndim=(1, 2))
-        if value.ndim == 1:
-            value = ops.reshape(value, (1, value.shape[0]))
-        if tuple(value.shape) != (groups, codebook.shape[1]):
+        validate.array(value, name, ndim=(1, 2), finite=finite)
+        shape = tuple(value.shape) if value.ndim == 2 else (1, value.shape[0])
+        if shape != (groups, codebook.shape[1]):
             raise ValueError(f"{name}: expected shape ({groups}, {codebook.shape[1]}) for {groups} "
                              f"group(s) of {codebook.shape[1]}-dimensional codes, got {tuple(value.shape)}")
-        pieces.append(ops.multiply(lr_scale, value))
+
+
+def _affine_codebook(codebook, scale, shift, lr_scale=1.0, groups=1):
+    pieces = [ops.multiply(lr_scale, value if value.ndim == 2 else ops.reshape(value, (1, value.shape[0])))
+              for value in (scale, shift)]
     return _grouped(codebook, ops.add(1.0, pieces[0]), pieces[1])
 
 
@@ -114,8 +126,12 @@ def update_running_affine(stats, z_e, codebook, momentum=0.1):
     validate.same_last_dim(codebook, "codebook", z_e, "z_e")
     validate.number(momentum, "momentum", low=0.0, high=1.0)
     validate.on_backend({key: stats[key] for key in ("z_mean", "z_var", "code_mean", "code_var")}, "stats")
+    _check_groups(codebook, stats["code_mean"].shape[0])
+    return _update_running_affine(stats, z_e, codebook, momentum)
+
+
+def _update_running_affine(stats, z_e, codebook, momentum=0.1):
     groups = stats["code_mean"].shape[0]
-    _check_groups(codebook, groups)
     flat, table = as_rows(z_e), getval(codebook)
     xp = namespace_of(flat)
     grouped = xp.reshape(table, (groups, table.shape[0] // groups, table.shape[1]))
@@ -138,8 +154,11 @@ def running_affine_codebook(codebook, stats, eps=1e-8):
     constants (statistics, not parameters); the raw codes still get the gradient scale_g * g.
     """
     validate.codebook(codebook)
-    groups = stats["code_mean"].shape[0]
-    _check_groups(codebook, groups)
+    _check_groups(codebook, stats["code_mean"].shape[0])
+    return _running_affine_codebook(codebook, stats, eps)
+
+
+def _running_affine_codebook(codebook, stats, eps=1e-8):
     xp = namespace_of(stats["z_var"])
     scale = xp.sqrt(stats["z_var"] / (stats["code_var"] + eps))
     shift = stats["z_mean"] - scale * stats["code_mean"]
@@ -175,12 +194,17 @@ def refine_codebook(params, z_e, indices, lr, inner_steps=1, momentum=0.0, veloc
     validate.codebook(start)
     validate.same_last_dim(start, "codebook", z_e, "z_e")
     validate.indices(indices, start.shape[0])
+    if tuple(indices.shape) != tuple(getval(z_e).shape[:-1]):
+        raise ValueError(f"indices: shape {tuple(indices.shape)} does not match z_e's {tuple(getval(z_e).shape[:-1])}")
+    return _refine_codebook(params, z_e, indices, lr, inner_steps, momentum, velocity, codebook_fn)
+
+
+def _refine_codebook(params, z_e, indices, lr, inner_steps=1, momentum=0.0, velocity=None, codebook_fn=None):
+    codebook_fn = (lambda p: p) if codebook_fn is None else codebook_fn
     target = ops.stop_gradient(getval(z_e))
-    if tuple(indices.shape) != tuple(target.shape[:-1]):
-        raise ValueError(f"indices: shape {tuple(indices.shape)} does not match z_e's {tuple(target.shape[:-1])}")
 
     def loss(p):
-        return codebook_loss(target, ops.take_rows(codebook_fn(p), indices))
+        return _codebook_loss(target, ops.take_rows(codebook_fn(p), indices))
 
     opt_init, opt_update, get_params = optim.sgd(lr, momentum)
     state = opt_init(params) if velocity is None else (params, velocity)
