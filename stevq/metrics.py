@@ -47,22 +47,38 @@ def code_counts(index_batches, num_codes):
 
 def utilisation(index_batches, num_codes):
     """Fraction of the K codes chosen at least once over the window (one batch: "active %")."""
-    counts = code_counts(index_batches, num_codes)
-    xp = namespace_of(counts)
-    return float(xp.sum(xp.astype(counts > 0, xp.float64))) / num_codes
+    return _utilisation(code_counts(index_batches, num_codes))
 
 
 def dead_codes(index_batches, num_codes):
     """Number of codes never chosen over the window."""
-    counts = code_counts(index_batches, num_codes)
-    xp = namespace_of(counts)
-    return int(xp.sum(xp.astype(counts == 0, xp.int64)))
+    return _dead_codes(code_counts(index_batches, num_codes))
 
 
 def perplexity(index_batches, num_codes):
     """exp(H(p)) of the code-usage distribution p_k = n_k / sum_j n_j over the window, with
     0 log 0 = 0: 1 when one code takes everything, K when usage is uniform."""
+    return _perplexity(code_counts(index_batches, num_codes))
+
+
+def code_usage(index_batches, num_codes):
+    """{"utilisation", "perplexity", "dead_codes"} of the window, from one ``code_counts`` (the
+    indices are checked and counted once)."""
     counts = code_counts(index_batches, num_codes)
+    return {"utilisation": _utilisation(counts), "perplexity": _perplexity(counts), "dead_codes": _dead_codes(counts)}
+
+
+def _utilisation(counts):
+    xp = namespace_of(counts)
+    return float(xp.sum(xp.astype(counts > 0, xp.float64))) / counts.shape[0]
+
+
+def _dead_codes(counts):
+    xp = namespace_of(counts)
+    return int(xp.sum(xp.astype(counts == 0, xp.int64)))
+
+
+def _perplexity(counts):
     xp = namespace_of(counts)
     total = xp.sum(counts)
     if float(total) == 0:
