@@ -125,6 +125,10 @@ def sliced_wasserstein(a, b, num_projections=128, seed=0):
     a, b = getval(a), getval(b)
     if a.shape[0] == 0 or b.shape[0] == 0:
         raise ValueError("a, b: need at least one point in each cloud")
+    return _sliced_wasserstein(a, b, num_projections, seed)
+
+
+def _sliced_wasserstein(a, b, num_projections, seed):
     xp = namespace_of(a)
     directions = np.random.default_rng(seed).standard_normal((num_projections, a.shape[1]))
     device = device_of(a)
@@ -147,13 +151,16 @@ def distribution_gap(z, codebook, num_projections=128, seed=0):
     Each is 0 when the two clouds match in that respect. The affine fix of Huh et al. targets the
     first two directly; the sliced distance also sees shape."""
     validate.embeddings(z, codebook)
+    validate.number(num_projections, "num_projections", low=1, integer=True)
     flat, table = as_rows(z), getval(codebook)
+    if flat.shape[0] == 0:
+        raise ValueError("z: need at least one embedding")
     xp = namespace_of(flat)
     mean_diff = xp.mean(flat, axis=0) - xp.mean(table, axis=0)
     var_diff = xp.var(flat, axis=0) - xp.var(table, axis=0)
     return {"mean_gap": math.sqrt(float(xp.sum(mean_diff * mean_diff))),
             "var_gap": math.sqrt(float(xp.sum(var_diff * var_diff))),
-            "sliced_wasserstein": sliced_wasserstein(flat, table, num_projections, seed)}
+            "sliced_wasserstein": _sliced_wasserstein(flat, table, num_projections, seed)}
 
 
 def gradient_coverage(codebook_gradient):

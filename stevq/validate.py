@@ -135,6 +135,15 @@ def distinct(values, name):
     return values
 
 
+def generator(rng, name="rng"):
+    """``rng`` must be a NumPy Generator: stevq draws its random numbers on the host, the same on
+    every backend."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{name}: expected a numpy.random.Generator (np.random.default_rng(seed)), "
+                        f"got {type(rng).__name__}")
+    return rng
+
+
 def choice(x, name, options):
     """``x`` must be one of ``options``."""
     if x not in options:
@@ -184,3 +193,20 @@ def embedding_pair(z_e, z_q):
     array(z_q, "z_q", finite=False)
     if tuple(z_e.shape) != tuple(z_q.shape):
         raise ValueError(f"z_q: shape {tuple(z_q.shape)} does not match z_e's {tuple(z_e.shape)}")
+
+
+def codebook_groups(table, groups):
+    """``groups`` (an int >= 1) must divide the codebook's K codes into equal groups."""
+    number(groups, "groups", low=1, integer=True)
+    if table.shape[0] % groups:
+        raise ValueError(f"groups: {groups} groups do not divide the {table.shape[0]} codes evenly")
+
+
+def affine(table, scale, shift, groups, finite=True):
+    """``scale`` and ``shift`` of an affine codebook: float arrays (groups, D), or (D,) for one group."""
+    for name, value in (("scale", scale), ("shift", shift)):
+        array(value, name, ndim=(1, 2), finite=finite)
+        shape = tuple(value.shape) if value.ndim == 2 else (1, value.shape[0])
+        if shape != (groups, table.shape[1]):
+            raise ValueError(f"{name}: expected shape ({groups}, {table.shape[1]}) for {groups} "
+                             f"group(s) of {table.shape[1]}-dimensional codes, got {tuple(value.shape)}")

@@ -40,7 +40,7 @@ def ema_update(state, z_e, indices, decay=0.99, eps=1e-5):
     No bias correction. With an EMA codebook only the commitment loss is trained by gradient.
     Common decays: 0.99 (VQ-VAE), 0.8 (vector-quantize-pytorch).
     """
-    sums, counts = state["sums"], state["counts"]
+    sums = state["sums"]
     validate.embeddings(z_e, sums, "z_e")
     validate.indices(indices, sums.shape[0])
     validate.number(decay, "decay", low=0.0, high=1.0)
@@ -107,8 +107,7 @@ def replace_dead_codes(codebook, steps_unused, z_e, rng, threshold, noise=0.01):
     validate.embeddings(z_e, codebook, "z_e")
     validate.number(threshold, "threshold", low=1, integer=True)
     validate.number(noise, "noise", low=0.0)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+    validate.generator(rng)
     return _replace_dead_codes(codebook, steps_unused, z_e, rng, threshold, noise)
 
 
@@ -173,8 +172,7 @@ def _seed(z, num_codes, rng, next_pick):
     copy of the embeddings (each pick needs the distances to the codes picked before)."""
     validate.array(z, "z")
     validate.number(num_codes, "num_codes", low=1, integer=True)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+    validate.generator(rng)
     flat = as_rows(z)
     if flat.shape[0] < 1:
         raise ValueError("z: need at least one embedding")

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import ops, ste, validate
 from ..autodiff import getval
-from ..backend import device_of, namespace_of, to_numpy
+from ..backend import device_of, namespace_of
 
 METRICS = ("l2", "cosine")
 

@@ -54,12 +54,6 @@ def _grouped(codebook, multiplier, offset):
     return ops.reshape(moved, (num_codes, dim))
 
 
-def _check_groups(codebook, groups):
-    validate.number(groups, "groups", low=1, integer=True)
-    if codebook.shape[0] % groups:
-        raise ValueError(f"groups: {groups} groups do not divide the {codebook.shape[0]} codes evenly")
-
-
 def init_affine(dim, groups=1, dtype=None):
     """Parameters of the learned affine codebook: {"scale": 0, "shift": 0}, each (groups, dim),
     so that the re-parameterised codebook starts equal to the plain one."""
@@ -80,20 +74,10 @@ def affine_codebook(codebook, scale, shift, lr_scale=1.0, groups=1):
     of them, including codes nobody chose.
     """
     validate.codebook(codebook)
-    _check_groups(codebook, groups)
+    validate.codebook_groups(codebook, groups)
     validate.number(lr_scale, "lr_scale")
-    check_affine(codebook, scale, shift, groups)
+    validate.affine(codebook, scale, shift, groups)
     return _affine_codebook(codebook, scale, shift, lr_scale, groups)
-
-
-def check_affine(codebook, scale, shift, groups, finite=True):
-    """``scale`` and ``shift`` of ``affine_codebook``: float arrays (groups, D), or (D,) for one group."""
-    for name, value in (("scale", scale), ("shift", shift)):
-        validate.array(value, name, ndim=(1, 2), finite=finite)
-        shape = tuple(value.shape) if value.ndim == 2 else (1, value.shape[0])
-        if shape != (groups, codebook.shape[1]):
-            raise ValueError(f"{name}: expected shape ({groups}, {codebook.shape[1]}) for {groups} "
-                             f"group(s) of {codebook.shape[1]}-dimensional codes, got {tuple(value.shape)}")
 
 
 def _affine_codebook(codebook, scale, shift, lr_scale=1.0, groups=1):
@@ -126,7 +110,7 @@ def update_running_affine(stats, z_e, codebook, momentum=0.1):
     validate.same_last_dim(codebook, "codebook", z_e, "z_e")
     validate.number(momentum, "momentum", low=0.0, high=1.0)
     validate.on_backend({key: stats[key] for key in ("z_mean", "z_var", "code_mean", "code_var")}, "stats")
-    _check_groups(codebook, stats["code_mean"].shape[0])
+    validate.codebook_groups(codebook, stats["code_mean"].shape[0])
     return _update_running_affine(stats, z_e, codebook, momentum)
 
 
@@ -154,7 +138,7 @@ def running_affine_codebook(codebook, stats, eps=1e-8):
     constants (statistics, not parameters); the raw codes still get the gradient scale_g * g.
     """
     validate.codebook(codebook)
-    _check_groups(codebook, stats["code_mean"].shape[0])
+    validate.codebook_groups(codebook, stats["code_mean"].shape[0])
     return _running_affine_codebook(codebook, stats, eps)
 
 

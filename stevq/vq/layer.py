@@ -11,14 +11,12 @@ the effective ``codebook``. State that is not learned by gradient stays with the
 dead-code state (``stevq.vq.codebook``). Passing ``indices`` re-uses assignments made earlier, as
 alternating optimisation does after ``refine_codebook``.
 """
-import numpy as np
 
 from .. import ops, validate
 from ..autodiff import isbox
 from ..backend import asarray, resolve_dtype
 from .core import METRICS, VQ_LOSS_CONVENTIONS, _nearest_code, _straight_through, _vq_loss, check_vq_loss_settings
-from .fixes import (_affine_codebook, _check_groups, _running_affine_codebook, _sync_straight_through, check_affine,
-                    init_affine)
+from .fixes import _affine_codebook, _running_affine_codebook, _sync_straight_through, init_affine
 from .rotation import _rotate_onto_code
 
 ESTIMATORS = ("ste", "sync", "rotation")
@@ -31,11 +29,11 @@ def layer_codebook(params, stats=None, affine_lr=1.0, groups=1):
     is given. Use it as ``codebook_fn`` of ``refine_codebook``."""
     validate.codebook(params["codebook"])
     validate.number(affine_lr, "affine_lr")
-    _check_groups(params["codebook"], groups)
+    validate.codebook_groups(params["codebook"], groups)
     if "scale" in params:
-        check_affine(params["codebook"], params["scale"], params["shift"], groups)
+        validate.affine(params["codebook"], params["scale"], params["shift"], groups)
     if stats is not None:
-        _check_groups(params["codebook"], stats["code_mean"].shape[0])
+        validate.codebook_groups(params["codebook"], stats["code_mean"].shape[0])
     return _layer_codebook(params, stats, affine_lr, groups)
 
 
@@ -93,8 +91,7 @@ def VectorQuantizer(num_codes, beta=0.25, estimator="ste", nu=1.0, affine=None, 
         raise ValueError(f"groups: {groups} groups do not divide the {num_codes} codes evenly")
 
     def init(rng, input_shape):
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+        validate.generator(rng)
         dim = tuple(input_shape)[channel_axis if channel_axis < 0 else channel_axis - 1]
         params = {"codebook": asarray(init_scale * rng.standard_normal((num_codes, dim)), resolve_dtype(dtype))}
         if affine == "learned":
@@ -112,12 +109,12 @@ def VectorQuantizer(num_codes, beta=0.25, estimator="ste", nu=1.0, affine=None, 
             raise ValueError(f"codebook: {codebook.shape[1]}-dimensional codes do not match the "
                              f"{x.shape[channel_axis % x.ndim]} channels of x (axis {channel_axis})")
         if "scale" in params:
-            check_affine(params["codebook"], params["scale"], params["shift"], groups, finite=not training)
+            validate.affine(params["codebook"], params["scale"], params["shift"], groups, finite=not training)
         if affine == "running":
             if stats is None:
                 raise ValueError("stats: affine='running' needs the running statistics "
                                  "(stevq.vq.init_running_affine / update_running_affine)")
-            _check_groups(params["codebook"], stats["code_mean"].shape[0])
+            validate.codebook_groups(params["codebook"], stats["code_mean"].shape[0])
         if indices is not None:
             validate.indices(indices, num_codes, read=not training)
         return _apply(params, x, stats, indices)
