@@ -2,6 +2,7 @@
 and the codebook gradient written out; EMA, dead-code replacement and k-means++; the three fixes
 of Huh et al. 2023; the rotation trick; a small VQ layer. (The toy covariate shift, which measures
 with ``stevq.metrics``, is ``stevq.theory.covariate_shift``.) Formulas: docs/reference/vq.md.
+``vq.unchecked``: the kernels of these functions without their input checks, for training loops.
 """
 from .codebook import (ema_init, ema_reset_codes, ema_update, kmeans_farthest, kmeans_plus_plus, replace_dead_codes,
                        track_usage)

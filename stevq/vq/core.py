@@ -9,6 +9,10 @@ Loss normalisation used throughout stevq.vq: a *mean over all N * D elements* (P
 ``mse_loss``, and the convention of the reference notes), so
 
     L_cb  = 1/(N D) sum_i ||sg(z_i) - c_{q_i}||^2,    L_com = 1/(N D) sum_i ||z_i - sg(c_{q_i})||^2.
+
+Checks. Each public function checks its inputs once (``stevq.validate``) and calls its kernel, the
+same name with a leading underscore, which checks nothing; the layer and the other modules of
+stevq.vq call the kernels, and ``stevq.vq.unchecked`` hands them to training loops.
 """
 import numpy as np
 
