@@ -5,8 +5,8 @@ gradients. glibc's malloc serves a block above its mmap threshold (128 KiB at st
 automatically up to 32 MiB) with fresh pages from the kernel, and gives freed memory at the top of
 its heap back to the kernel once more than the trim threshold is free. Either way the next step's
 arrays land on new pages, and the kernel zero-fills each 4 KiB page when it is first touched (a
-minor page fault). Measured on stevq's benchmarks (``benchmarks/README.md``): the conv VQ-VAE step
-took 4,400-5,700 page faults, 11-15 ms of system time in a 37-41 ms step.
+minor page fault). On stevq's conv VQ-VAE step these faults were a quarter to a third of the time
+(``benchmarks/README.md``, "Page faults").
 
 ``keep_freed_memory()`` fixes both thresholds (``mallopt``): blocks up to 32 MiB (the largest mmap
 threshold glibc accepts) come from the heap, and the heap is not trimmed until more than ``keep``

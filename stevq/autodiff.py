@@ -13,16 +13,21 @@ compare them with ``autograd.value_and_grad``); only the container bookkeeping i
 
 This is the one module of stevq that uses autograd's internals (``trace_stack``, ``new_box``,
 ``VJPNode.new_root``, ``toposort``, ``add_outgrads``), following ``autograd.core.backward_pass``
-of autograd 1.x; the rest of stevq uses autograd's public API only.
+of autograd 1.x; the rest of stevq uses autograd's public API (``autograd.extend``) and the two
+names re-exported here: ``getval(x)``, the value inside a traced box (``x`` itself when it is not
+traced), and ``isbox(x)``. It sits below ``stevq.backend`` (it imports no other stevq module but
+``stevq.tree``), so that every layer can see through a trace.
 """
 import warnings
 
+import numpy as np
 from autograd.core import VJPNode, add_outgrads, vspace
-from autograd.tracer import isbox, new_box, trace_stack
+from autograd.tracer import getval, isbox, new_box, trace_stack
 from autograd.util import toposort
 
-from .backend import is_array, namespace_of
-from .optim import tree_leaves, tree_unflatten
+from .tree import tree_leaves, tree_unflatten
+
+__all__ = ["getval", "grad", "isbox", "value_and_grad"]
 
 
 def _backward(g, end_node):
@@ -40,14 +45,25 @@ def _backward(g, end_node):
     return at_roots
 
 
+def _namespace_of_leaf(leaf):
+    """The array namespace of a leaf: NumPy for a NumPy array; for another backend's array, the one
+    its autograd vector space carries (``stevq.boxes.DeviceVSpace.xp``, registered by
+    ``stevq.backend`` when that backend is loaded); None for a Python or NumPy scalar."""
+    if isinstance(leaf, np.ndarray):
+        return np
+    if isinstance(leaf, (np.generic, int, float, complex)):
+        return None
+    return getattr(vspace(leaf), "xp", None)
+
+
 def _like_leaf(gradient, leaf):
     """The gradient as an array of the leaf's kind and floating dtype. NumPy turns 0-d results into
     scalars (np.float64): a 0-d array leaf gets a 0-d array gradient. And one dtype rule on every
     backend: a gradient has its parameter's dtype (float64 data reaching a float32 parameter gives
     a float32 gradient), so that no optimizer step changes a parameter's dtype."""
-    if not is_array(leaf):
+    xp = _namespace_of_leaf(leaf)
+    if xp is None:
         return gradient
-    xp = namespace_of(leaf)
     if type(gradient) is not type(leaf):
         gradient = xp.asarray(gradient)
     if gradient.dtype != leaf.dtype and xp.isdtype(leaf.dtype, "real floating"):

@@ -24,6 +24,8 @@ import os
 
 import numpy as np
 
+from .autodiff import getval
+
 BACKENDS = ("numpy", "cupy", "array_api_strict")
 FLOAT_DTYPES = ("float32", "float64")
 
@@ -32,10 +34,21 @@ DEFAULT_FLOAT = {"numpy": "float64", "array_api_strict": "float64", "cupy": "flo
 _active = {"name": None, "xp": None, "dtype": None}
 _namespace_by_type = {np.ndarray: np, np.float64: np, np.float32: np, np.float16: np,
                       np.int64: np, np.int32: np, np.bool_: np}
+_new_array_type_hooks = []
+
+
+def on_new_array_type(hook):
+    """Call ``hook(array_type)`` for the array type of every non-NumPy backend loaded, now for those
+    already loaded and later for each new one. ``stevq.boxes`` registers its autograd Box and VSpace
+    this way: they compute with ``stevq.ops``, which sits above this module."""
+    _new_array_type_hooks.append(hook)
+    for array_type, namespace in list(_namespace_by_type.items()):
+        if namespace is not np:
+            hook(array_type)
 
 
 def _load(name):
-    """Import the namespace of backend ``name`` and register its array type with autograd."""
+    """Import the namespace of backend ``name`` and announce its array type (``on_new_array_type``)."""
     if name == "numpy":
         return np
     if name == "array_api_strict":
@@ -64,9 +77,10 @@ def _load(name):
         except ImportError as err:
             raise ImportError("backend 'cupy' needs array-api-compat: pip install -e '.[gpu]'") from err
         array_type = cupy.ndarray
-    from . import boxes  # late import: boxes call stevq.ops, which needs this module
-    boxes.register(array_type)
-    _namespace_by_type[array_type] = xp
+    if array_type not in _namespace_by_type:
+        _namespace_by_type[array_type] = xp
+        for hook in _new_array_type_hooks:
+            hook(array_type)
     return xp
 
 
@@ -156,13 +170,11 @@ def is_array(value):
 def device_of(x):
     """The device an array lives on (``x.device``; None for a Python scalar): new arrays made
     next to ``x`` pass it as ``device=``, so nothing lands on a default device by accident."""
-    from autograd.tracer import getval
     return getattr(getval(x), "device", None)
 
 
 def to_numpy(x):
     """Copy a backend array (or anything array-like) to a NumPy array on the host."""
-    from autograd.tracer import getval
     x = getval(x)
     if isinstance(x, (np.ndarray, np.generic)):
         return np.asarray(x)

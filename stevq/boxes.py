@@ -4,17 +4,15 @@ autograd traces a computation by wrapping arrays in Boxes. For NumPy it brings i
 for any other array type stevq registers ``DeviceBox`` (whose operators call stevq primitives, so the
 backward pass never leaves the device) and ``DeviceVSpace`` (zeros/ones/size/inner product made by
 the array's own namespace). Registration is by exact type, see
-``docs/reference/autograd-engine-notes.md``.
+``docs/reference/autograd-engine-notes.md``; ``stevq.backend`` announces each backend's array type
+as it loads it, and this module registers that type (``backend.on_new_array_type``).
 """
 import math
 
 import numpy as np
 from autograd.extend import Box, VSpace
 
-
-def _ops():
-    from . import ops
-    return ops
+from . import backend, ops
 
 
 class DeviceBox(Box):
@@ -28,32 +26,32 @@ class DeviceBox(Box):
     ndim = property(lambda self: self._value.ndim)
     dtype = property(lambda self: self._value.dtype)
     size = property(lambda self: math.prod(self._value.shape))
-    T = property(lambda self: _ops().matrix_transpose(self))
+    T = property(lambda self: ops.matrix_transpose(self))
     mT = T
 
     def __len__(self):
         return self._value.shape[0]
 
     def __getitem__(self, index):
-        return _ops().getitem(self, index)
+        return ops.getitem(self, index)
 
-    def __neg__(self): return _ops().negative(self)
-    def __add__(self, other): return _ops().add(self, other)
-    def __radd__(self, other): return _ops().add(other, self)
-    def __sub__(self, other): return _ops().subtract(self, other)
-    def __rsub__(self, other): return _ops().subtract(other, self)
-    def __mul__(self, other): return _ops().multiply(self, other)
-    def __rmul__(self, other): return _ops().multiply(other, self)
-    def __truediv__(self, other): return _ops().divide(self, other)
-    def __rtruediv__(self, other): return _ops().divide(other, self)
-    def __matmul__(self, other): return _ops().matmul(self, other)
-    def __rmatmul__(self, other): return _ops().matmul(other, self)
-    def __pow__(self, power): return _ops().power(self, power)
-    def __rpow__(self, base): return _ops().power(base, self)
-    def __mod__(self, other): return _ops().remainder(self, other)
-    def __rmod__(self, other): return _ops().remainder(other, self)
+    def __neg__(self): return ops.negative(self)
+    def __add__(self, other): return ops.add(self, other)
+    def __radd__(self, other): return ops.add(other, self)
+    def __sub__(self, other): return ops.subtract(self, other)
+    def __rsub__(self, other): return ops.subtract(other, self)
+    def __mul__(self, other): return ops.multiply(self, other)
+    def __rmul__(self, other): return ops.multiply(other, self)
+    def __truediv__(self, other): return ops.divide(self, other)
+    def __rtruediv__(self, other): return ops.divide(other, self)
+    def __matmul__(self, other): return ops.matmul(self, other)
+    def __rmatmul__(self, other): return ops.matmul(other, self)
+    def __pow__(self, power): return ops.power(self, power)
+    def __rpow__(self, base): return ops.power(base, self)
+    def __mod__(self, other): return ops.remainder(self, other)
+    def __rmod__(self, other): return ops.remainder(other, self)
     def __pos__(self): return self
-    def __abs__(self): return _ops().abs(self)
+    def __abs__(self): return ops.abs(self)
 
     # Comparisons are not differentiable: they act on the value and return a plain boolean array.
     def __lt__(self, other): return self._value < _raw(other)
@@ -76,10 +74,9 @@ class DeviceVSpace(VSpace):
     """The vector space of arrays of one shape and dtype on a non-NumPy backend."""
 
     def __init__(self, value):
-        from .backend import namespace_of
         self.shape = tuple(value.shape)
         self.dtype = value.dtype
-        self.xp = namespace_of(value)
+        self.xp = backend.namespace_of(value)
         self.device = getattr(value, "device", None)
 
     size = property(lambda self: math.prod(self.shape))
@@ -122,3 +119,6 @@ def register(array_type):
     DeviceBox.register(array_type)
     VSpace.register(array_type, DeviceVSpace)
     _registered.add(array_type)
+
+
+backend.on_new_array_type(register)

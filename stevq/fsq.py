@@ -16,9 +16,9 @@ import math
 import numbers
 
 import numpy as np
-from autograd.tracer import getval
 
 from . import ops, validate
+from .autodiff import getval, isbox
 from .backend import asarray, device_of, namespace_of, resolve_dtype
 from .ste import round_ste
 
@@ -95,7 +95,8 @@ def _basis(levels):
 
 def codes_to_indices(codes, levels):
     """Integer index of each code (..., d) -> (...): sum_i digit_i prod_{j<i} L_j with
-    digit_i = z^_i floor(L_i/2) + floor(L_i/2). Not differentiable."""
+    digit_i = z^_i floor(L_i/2) + floor(L_i/2). Not differentiable. Codes off the grid are an
+    error, read from the values unless ``codes`` is traced (a training step: see ``stevq.validate``)."""
     levels = check_levels(levels)
     _check_channels(codes, levels, "codes")
     value = getval(codes)
@@ -103,7 +104,7 @@ def codes_to_indices(codes, levels):
     half_levels = _constants(levels, value.dtype, device_of(value))[3]
     digits = xp.astype(xp.round(value * half_levels + half_levels), xp.int64)
     level = asarray(np.asarray(levels, dtype=np.int64), device=device_of(value))
-    if validate.values_are_checked() and bool(xp.any((digits < 0) | (digits >= level))):
+    if not isbox(codes) and bool(xp.any((digits < 0) | (digits >= level))):  # read: not in a traced step
         raise ValueError(f"codes: values are not on the FSQ grid of levels {levels}")
     return xp.sum(digits * asarray(_basis(levels), device=device_of(value)), axis=-1)
 
@@ -116,7 +117,7 @@ def indices_to_codes(indices, levels, dtype=None):
     value = getval(indices)
     xp = namespace_of(value)
     size = math.prod(levels)
-    if value.size and validate.values_are_checked() and bool(xp.any((value < 0) | (value >= size))):
+    if value.size and bool(xp.any((value < 0) | (value >= size))):
         raise ValueError(f"indices: values must lie in [0, {size}) for levels {levels}, got min "
                          f"{int(xp.min(value))} and max {int(xp.max(value))}")
     device = device_of(value)

@@ -8,12 +8,12 @@ import math
 
 import numpy as np
 from autograd import grad
-from autograd.tracer import getval
 
 from . import validate
+from .autodiff import getval
 from .backend import asarray, device_of, namespace_of, resolve_dtype
 from .ops import one_hot
-from .vq.core import _rows, check_codebook, check_embeddings, check_indices
+from .vq import as_rows
 
 
 def _window(index_batches, num_codes):
@@ -21,7 +21,7 @@ def _window(index_batches, num_codes):
     if not batches:
         raise ValueError("index_batches: empty window; pass at least one array of indices")
     for batch in batches:
-        check_indices(batch, num_codes, "index_batches")
+        validate.indices(batch, num_codes, "index_batches")
     return batches
 
 
@@ -47,22 +47,38 @@ def code_counts(index_batches, num_codes):
 
 def utilisation(index_batches, num_codes):
     """Fraction of the K codes chosen at least once over the window (one batch: "active %")."""
-    counts = code_counts(index_batches, num_codes)
-    xp = namespace_of(counts)
-    return float(xp.sum(xp.astype(counts > 0, xp.float64))) / num_codes
+    return _utilisation(code_counts(index_batches, num_codes))
 
 
 def dead_codes(index_batches, num_codes):
     """Number of codes never chosen over the window."""
-    counts = code_counts(index_batches, num_codes)
-    xp = namespace_of(counts)
-    return int(xp.sum(xp.astype(counts == 0, xp.int64)))
+    return _dead_codes(code_counts(index_batches, num_codes))
 
 
 def perplexity(index_batches, num_codes):
     """exp(H(p)) of the code-usage distribution p_k = n_k / sum_j n_j over the window, with
     0 log 0 = 0: 1 when one code takes everything, K when usage is uniform."""
+    return _perplexity(code_counts(index_batches, num_codes))
+
+
+def code_usage(index_batches, num_codes):
+    """{"utilisation", "perplexity", "dead_codes"} of the window, from one ``code_counts`` (the
+    indices are checked and counted once)."""
     counts = code_counts(index_batches, num_codes)
+    return {"utilisation": _utilisation(counts), "perplexity": _perplexity(counts), "dead_codes": _dead_codes(counts)}
+
+
+def _utilisation(counts):
+    xp = namespace_of(counts)
+    return float(xp.sum(xp.astype(counts > 0, xp.float64))) / counts.shape[0]
+
+
+def _dead_codes(counts):
+    xp = namespace_of(counts)
+    return int(xp.sum(xp.astype(counts == 0, xp.int64)))
+
+
+def _perplexity(counts):
     xp = namespace_of(counts)
     total = xp.sum(counts)
     if float(total) == 0:
@@ -79,7 +95,7 @@ def quantization_error(z_e, z_q):
     validate.array(z_q, "z_q")
     if tuple(z_e.shape) != tuple(z_q.shape):
         raise ValueError(f"z_q: shape {tuple(z_q.shape)} does not match z_e's {tuple(z_e.shape)}")
-    difference = _rows(z_e) - _rows(z_q)
+    difference = as_rows(z_e) - as_rows(z_q)
     xp = namespace_of(difference)
     return float(xp.mean(xp.sum(difference * difference, axis=1)))
 
@@ -109,6 +125,10 @@ def sliced_wasserstein(a, b, num_projections=128, seed=0):
     a, b = getval(a), getval(b)
     if a.shape[0] == 0 or b.shape[0] == 0:
         raise ValueError("a, b: need at least one point in each cloud")
+    return _sliced_wasserstein(a, b, num_projections, seed)
+
+
+def _sliced_wasserstein(a, b, num_projections, seed):
     xp = namespace_of(a)
     directions = np.random.default_rng(seed).standard_normal((num_projections, a.shape[1]))
     device = device_of(a)
@@ -130,19 +150,22 @@ def distribution_gap(z, codebook, num_projections=128, seed=0):
 
     Each is 0 when the two clouds match in that respect. The affine fix of Huh et al. targets the
     first two directly; the sliced distance also sees shape."""
-    check_embeddings(z, codebook)
-    flat, table = _rows(z), getval(codebook)
+    validate.embeddings(z, codebook)
+    validate.number(num_projections, "num_projections", low=1, integer=True)
+    flat, table = as_rows(z), getval(codebook)
+    if flat.shape[0] == 0:
+        raise ValueError("z: need at least one embedding")
     xp = namespace_of(flat)
     mean_diff = xp.mean(flat, axis=0) - xp.mean(table, axis=0)
     var_diff = xp.var(flat, axis=0) - xp.var(table, axis=0)
     return {"mean_gap": math.sqrt(float(xp.sum(mean_diff * mean_diff))),
             "var_gap": math.sqrt(float(xp.sum(var_diff * var_diff))),
-            "sliced_wasserstein": sliced_wasserstein(flat, table, num_projections, seed)}
+            "sliced_wasserstein": _sliced_wasserstein(flat, table, num_projections, seed)}
 
 
 def gradient_coverage(codebook_gradient):
     """Fraction of codes (rows of a (K, D) codebook gradient) that received any non-zero gradient."""
-    check_codebook(codebook_gradient, "codebook_gradient")
+    validate.codebook(codebook_gradient, "codebook_gradient")
     value = getval(codebook_gradient)
     xp = namespace_of(value)
     touched = xp.any(value != 0, axis=1)

@@ -21,11 +21,7 @@ def _float_dtype(dtype):
     return validate.choice(dtype, "dtype", ("float32", "float64", None))
 
 
-def _rng(rng):
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng: expected a numpy.random.Generator (np.random.default_rng(seed)), "
-                        f"got {type(rng).__name__}")
-    return rng
+_rng = validate.generator
 
 
 def _input_shape(input_shape, layer, ndim=None):

@@ -5,7 +5,7 @@
     state = opt_update(step, grads, state)      # step counts from 0
     params = get_params(state)
 
-A parameter tree is a dict, list or tuple nesting backend arrays; ``tree_map`` walks it.
+A parameter tree is a dict, list or tuple nesting backend arrays; ``stevq.tree`` walks it.
 """
 import math
 
@@ -13,24 +13,7 @@ import numpy as np
 
 from . import validate
 from .backend import namespace_of
-
-
-def tree_map(function, tree, *rest):
-    """Apply ``function`` to the leaves of ``tree`` (and the matching leaves of ``rest``)."""
-    if isinstance(tree, dict):
-        return {key: tree_map(function, tree[key], *(other[key] for other in rest)) for key in tree}
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(tree_map(function, *items) for items in zip(tree, *rest))
-    return function(tree, *rest)
-
-
-def tree_leaves(tree):
-    """The leaves of ``tree`` in a fixed order."""
-    if isinstance(tree, dict):
-        return [leaf for key in tree for leaf in tree_leaves(tree[key])]
-    if isinstance(tree, (list, tuple)):
-        return [leaf for item in tree for leaf in tree_leaves(item)]
-    return [tree]
+from .tree import tree_leaves, tree_map, tree_unflatten  # noqa: F401  (part of optim's API)
 
 
 def sgd(lr, momentum=0.0):
@@ -166,9 +149,3 @@ def _descend(lr):
         new += p
         return new
     return update
-
-
-def tree_unflatten(tree, leaves):
-    """A tree shaped like ``tree`` holding ``leaves`` (in ``tree_leaves`` order)."""
-    leaves = iter(leaves)
-    return tree_map(lambda _: next(leaves), tree)

@@ -19,6 +19,7 @@ import numpy as np
 from autograd.extend import defvjp, primitive
 
 from . import backend, ops, validate
+from .autodiff import grad
 from .backend import namespace_of
 
 SURROGATES = ("identity", "relu", "clipped_relu")  # Yin et al.'s three, with closed forms in theory.yin2019
@@ -59,7 +60,6 @@ class Surrogate:
         """mu'(x), elementwise."""
         if self.derivative is not None:
             return self.derivative(x)
-        from .autodiff import grad
         return grad(lambda t: ops.sum(self.function(t)))(x)
 
     def backward_of(self, x):

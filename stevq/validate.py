@@ -1,39 +1,23 @@
 """Checks at the public boundary: every error names the argument and what was expected.
 
-They look at values only (through ``getval``), never at the trace, so they cost one reduction for
-the finiteness check and nothing in the backward pass. On a GPU that reduction is also a
-device-to-host transfer (the host must read the answer): training loops therefore run their steps
-inside ``values_checked_by_caller()``, which skips the value checks (NaN/inf, index ranges) of the
-functions they call, and check one combined number per step themselves (the loss).
+A public function checks its inputs once and then calls unchecked kernels (``stevq.vq.unchecked``
+lists those of stevq.vq); a hyperparameter is checked where it is given, in a constructor or a
+Config. The checks look at values only (through ``getval``), never at the trace, so they cost
+nothing in the backward pass.
+
+Reading a value back (is any element NaN or inf? do the indices lie in [0, K)?) costs one
+reduction, and on a GPU a device-to-host transfer: the host waits for the device. Such checks are
+made on the arrays a caller hands in, and *not* on traced arrays (inside ``stevq.grad``): a traced
+call is a training step, whose caller reads one loss per step, and a NaN anywhere in the step
+reaches that loss. Shapes, dtypes and backends are always checked.
 """
-import contextlib
 import numbers
-import threading
 
 import numpy as np
-from autograd.tracer import getval
 
 from . import backend
+from .autodiff import getval, isbox
 from .backend import is_array, namespace_of
-
-_caller_checks = threading.local()
-
-
-@contextlib.contextmanager
-def values_checked_by_caller():
-    """Inside the block, ``array(finite=True)`` and other checks that read array values back to the
-    host are skipped: the caller (a training loop) checks its loss once per step instead, and a
-    NaN anywhere in the step reaches that loss. Shapes, dtypes and backends are still checked."""
-    _caller_checks.depth = getattr(_caller_checks, "depth", 0) + 1
-    try:
-        yield
-    finally:
-        _caller_checks.depth -= 1
-
-
-def values_are_checked():
-    """False inside ``values_checked_by_caller()``: skip checks that read values back."""
-    return not getattr(_caller_checks, "depth", 0)
 
 
 def _host_array_error(value, name):
@@ -87,7 +71,7 @@ def array(x, name, ndim=None, dtype="float", finite=True, shape=None, host=False
                         f"{value.dtype}")
     if dtype == "int" and not _is_int_dtype(xp, value.dtype):
         raise TypeError(f"{name}: expected an integer array, got dtype {value.dtype}")
-    if finite and dtype == "float" and values_are_checked() and not bool(xp.all(xp.isfinite(value))):
+    if finite and dtype == "float" and not isbox(x) and not bool(xp.all(xp.isfinite(value))):
         raise NonFiniteInputError(f"{name}: contains NaN or inf")
     return x
 
@@ -114,12 +98,9 @@ def on_backend(tree, name, active=None):
 
 def rate(x, name):
     """A step size: a positive real number, or a 0-d float array of the active backend (one computed
-    on the device, e.g. from the data; its sign is checked only where values are checked)."""
+    on the device, e.g. from the data, whose sign is not read: that would stall the device)."""
     if is_array(getval(x)):
-        array(x, name, ndim=0)
-        if values_are_checked() and not bool(getval(x) > 0):
-            raise ValueError(f"{name}: expected a value > 0, got {float(getval(x))!r}")
-        return x
+        return array(x, name, ndim=0, finite=False)
     return number(x, name, low=0.0, low_inclusive=False)
 
 
@@ -154,8 +135,78 @@ def distinct(values, name):
     return values
 
 
+def generator(rng, name="rng"):
+    """``rng`` must be a NumPy Generator: stevq draws its random numbers on the host, the same on
+    every backend."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{name}: expected a numpy.random.Generator (np.random.default_rng(seed)), "
+                        f"got {type(rng).__name__}")
+    return rng
+
+
 def choice(x, name, options):
     """``x`` must be one of ``options``."""
     if x not in options:
         raise ValueError(f"{name}: expected one of {tuple(options)}, got {x!r}")
     return x
+
+
+# The shapes of vector quantization (stevq.vq, stevq.metrics): a codebook C (K, D), embeddings z
+# (..., D), integer code indices in [0, K).
+
+def codebook(table, name="codebook"):
+    """``table`` must be a finite float array of shape (K, D) with K >= 1."""
+    array(table, name, ndim=2)
+    if table.shape[0] == 0:
+        raise ValueError(f"{name}: empty codebook (shape {tuple(table.shape)}); need at least one code")
+    return table
+
+
+def embeddings(z, table, name="z"):
+    """``z`` must be a finite float array (..., D) whose last dimension matches the codebook
+    ``table``'s (itself checked as a codebook)."""
+    array(z, name)
+    if z.ndim < 1:
+        raise ValueError(f"{name}: expected an array of shape (..., D), got a 0-d array")
+    codebook(table)
+    same_last_dim(table, "codebook", z, name)
+    return z
+
+
+def indices(x, num_codes, name="indices", read=True):
+    """``x`` must be an integer array with every value in [0, num_codes): one read of its minimum
+    and maximum (``read=False``, for the indices of a traced call: dtype and backend only)."""
+    number(num_codes, "num_codes", low=1, integer=True)
+    array(x, name, dtype="int")
+    value = getval(x)
+    if value.size and read:
+        xp = namespace_of(value)
+        low, high = (int(v) for v in backend.to_numpy(xp.stack([xp.min(value), xp.max(value)])))
+        if low < 0 or high >= num_codes:
+            raise ValueError(f"{name}: values must lie in [0, {num_codes}), got min {low} and max {high}")
+    return x
+
+
+def embedding_pair(z_e, z_q):
+    """Embeddings ``z_e`` and their codes ``z_q``: float arrays of one shape (values not read)."""
+    array(z_e, "z_e", finite=False)
+    array(z_q, "z_q", finite=False)
+    if tuple(z_e.shape) != tuple(z_q.shape):
+        raise ValueError(f"z_q: shape {tuple(z_q.shape)} does not match z_e's {tuple(z_e.shape)}")
+
+
+def codebook_groups(table, groups):
+    """``groups`` (an int >= 1) must divide the codebook's K codes into equal groups."""
+    number(groups, "groups", low=1, integer=True)
+    if table.shape[0] % groups:
+        raise ValueError(f"groups: {groups} groups do not divide the {table.shape[0]} codes evenly")
+
+
+def affine(table, scale, shift, groups, finite=True):
+    """``scale`` and ``shift`` of an affine codebook: float arrays (groups, D), or (D,) for one group."""
+    for name, value in (("scale", scale), ("shift", shift)):
+        array(value, name, ndim=(1, 2), finite=finite)
+        shape = tuple(value.shape) if value.ndim == 2 else (1, value.shape[0])
+        if shape != (groups, table.shape[1]):
+            raise ValueError(f"{name}: expected shape ({groups}, {table.shape[1]}) for {groups} "
+                             f"group(s) of {table.shape[1]}-dimensional codes, got {tuple(value.shape)}")

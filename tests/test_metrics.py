@@ -93,3 +93,21 @@ def test_code_counts_in_chunks_equal_bincount(backend, monkeypatch):
     indices = np.random.default_rng(1).integers(0, 5, size=(3, 11))
     counts = metrics.code_counts([stevq.asarray(indices)], 5)
     np.testing.assert_array_equal(stevq.to_numpy(counts), np.bincount(indices.ravel(), minlength=5))
+
+
+def test_code_usage_counts_once_and_agrees_with_a_host_count(backend, monkeypatch):
+    """``code_usage`` gives the three usage metrics from one count of the window, equal to a NumPy
+    bincount of the same indices."""
+    rng = np.random.default_rng(4)
+    host = [rng.integers(0, 7, size=n) for n in (30, 11)]
+    window = [stevq.asarray(h) for h in host]
+    counted = []
+    counts_once = metrics.code_counts
+    monkeypatch.setattr(metrics, "code_counts", lambda *args: counted.append(1) or counts_once(*args))
+    usage = metrics.code_usage(window, 9)
+    assert len(counted) == 1 and list(usage) == ["utilisation", "perplexity", "dead_codes"]
+    n = np.bincount(np.concatenate(host), minlength=9)
+    p = n[n > 0] / n.sum()
+    assert usage["utilisation"] == pytest.approx(np.mean(n > 0), rel=1e-15)
+    assert usage["dead_codes"] == int(np.sum(n == 0))
+    assert usage["perplexity"] == pytest.approx(math.exp(-(p * np.log(p)).sum()), rel=1e-12)

@@ -6,7 +6,7 @@ import pytest
 from autograd import grad
 
 import stevq
-from stevq import ops, vq
+from stevq import ops, theory, vq
 
 
 def test_channel_first_and_channel_last_agree(backend):
@@ -70,7 +70,7 @@ def test_running_affine_layer_needs_stats(backend):
 @pytest.fixture(scope="module")
 def toy_numpy():
     with stevq.use("numpy"):
-        return vq.covariate_shift(("standard", "affine", "running"))
+        return theory.covariate_shift(("standard", "affine", "running"))
 
 
 def test_covariate_shift_standard_stays_affine_closes_the_gap(toy_numpy):
@@ -90,7 +90,7 @@ def test_covariate_shift_standard_stays_affine_closes_the_gap(toy_numpy):
 
 def test_covariate_shift_same_numbers_on_array_api_strict(toy_numpy):
     with stevq.use("array_api_strict"):
-        strict = vq.covariate_shift(("standard", "affine", "running"))
+        strict = theory.covariate_shift(("standard", "affine", "running"))
     for name, run in toy_numpy.items():
         assert strict[name]["never_updated"] == run["never_updated"]
         assert strict[name]["ever_chosen"] == run["ever_chosen"]

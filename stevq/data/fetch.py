@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from http.client import HTTPException
 
-from ..runio import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 from .idx import decompress
 
 MAX_DOWNLOAD_BYTES = 128 * 2 ** 20  # a bound, so that a misbehaving server cannot fill the disk

@@ -25,7 +25,7 @@ import zlib
 
 import numpy as np
 
-from ..runio import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 
 # IDX type code -> NumPy dtype (big-endian, as stored in the file).
 IDX_DTYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),

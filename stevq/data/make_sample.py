@@ -21,7 +21,7 @@ import pathlib
 
 import numpy as np
 
-from ..runio import atomic_write_bytes
+from ..atomic import atomic_write_bytes
 from .fetch import sha256_hex
 from .idx import decompress
 from .mnist import FASHION_MNIST, _accepted_digests, load_fashion_mnist, locate_files

@@ -237,8 +237,7 @@ def train(apply, params, train_set, phases, batch_size, seed, loss_eval_size, ev
         for phase_step in range(steps):
             next(bar, None)
             try:
-                with validate.values_checked_by_caller():  # by the one check of the loss below
-                    loss, grads = objective(get_params(state), *train_set.batch(next(batches)))
+                loss, grads = objective(get_params(state), *train_set.batch(next(batches)))  # traced: no value read
             except validate.NonFiniteInputError as err:  # a NaN or inf reached an STE in the forward pass
                 raise runio.NonFiniteError(f"{description} produced non-finite values at step {step}: "
                                            f"{err}; last good metrics: {runio.readable(last_good)}") from err

@@ -35,9 +35,9 @@ import math
 from collections import namedtuple
 
 import numpy as np
-from autograd.tracer import getval
 
 from stevq import fsq, ops, validate, vq
+from stevq.autodiff import getval
 from stevq.backend import asarray, namespace_of
 from stevq.vq.layer import from_rows, to_rows
 
@@ -166,8 +166,8 @@ def _fsq_quantizer(name, levels, dtype):
         rows, order, moved_shape = _rows(z_e)
         z_q = fsq.quantize(rows, levels)
         # the embeddings on the code scale (bounded, before rounding) for the distribution gap
-        scaled = getval(fsq.bound(getval(rows), levels)) / half_levels
-        aux = {"indices": fsq.codes_to_indices(getval(z_q), levels), "z_e": scaled, "z_q": getval(z_q),
+        scaled = getval(fsq.bound(rows, levels)) / half_levels  # rows traced in a step: no value read
+        aux = {"indices": fsq.codes_to_indices(z_q, levels), "z_e": scaled, "z_q": getval(z_q),
                "codebook": state["codebook"], "loss": None}
         return from_rows(z_q, order, moved_shape), aux
 
@@ -220,8 +220,8 @@ def _vq_quantizer(name, variant, s, dim):
             affine="learned" if variant.affine else None, affine_lr=s.affine_lr,
             channel_axis=channel_axis, init_scale=s.init_scale, dtype=s.dtype)
 
-    def codebook_of(params):
-        return vq.layer_codebook(params, None, s.affine_lr)
+    def codebook_of(params):  # between steps: the unchecked kernels (stevq.vq.unchecked), no value read back
+        return vq.unchecked.layer_codebook(params, None, s.affine_lr)
 
     def init(rng, latent_shape):
         _, params = layer_init[1 if len(latent_shape) == 3 else -1](rng, latent_shape)
@@ -262,28 +262,28 @@ def _vq_quantizer(name, variant, s, dim):
         if not variant.alternating:
             return params, state, None
         rows = getval(_rows(getval(embed()))[0])
-        indices = vq.nearest_code(rows, codebook_of(params))
+        indices = vq.unchecked.nearest_code(rows, codebook_of(params))
         # only the raw codes are refined: the shared affine scale and shift have a curvature about
         # K times larger (every code pulls on them), at which the codes' step size would diverge
         lr = alternating_lr(rows, indices, s.num_codes, s.alt_rate, _affine_gain(params, s.affine_lr))
-        refined = vq.refine_codebook({"codebook": params["codebook"]}, rows, indices, lr, s.alt_steps,
+        refined = vq.unchecked.refine_codebook({"codebook": params["codebook"]}, rows, indices, lr, s.alt_steps,
                                      s.alt_momentum, state["velocity"],
                                      lambda raw: codebook_of(dict(params, **raw)))
         return dict(params, **refined.params), dict(state, velocity=refined.velocity), indices
 
     def after_step(params, state, aux, rng):
         if variant.ema:
-            ema, codebook = vq.ema_update(state["ema"], aux["z_e"], aux["indices"], s.ema_decay)
+            ema, codebook = vq.unchecked.ema_update(state["ema"], aux["z_e"], aux["indices"], s.ema_decay)
             state = dict(state, ema=ema, codebook=codebook)
         if variant.dead_code:
-            unused = vq.track_usage(state["steps_unused"], aux["indices"])
+            unused = vq.unchecked.track_usage(state["steps_unused"], aux["indices"])
             if variant.ema:  # the codebook is the EMA state's: re-seed it there and restart the replaced codes' EMA
-                codebook, unused, replaced = vq.replace_dead_codes(state["codebook"], unused, aux["z_e"], rng,
+                codebook, unused, replaced = vq.unchecked.replace_dead_codes(state["codebook"], unused, aux["z_e"], rng,
                                                                    s.dead_threshold, s.dead_noise)
-                state = dict(state, codebook=codebook, ema=vq.ema_reset_codes(state["ema"], codebook, replaced),
+                state = dict(state, codebook=codebook, ema=vq.unchecked.ema_reset_codes(state["ema"], codebook, replaced),
                              steps_unused=unused)
             else:
-                codebook, unused, _ = vq.replace_dead_codes(params["codebook"], unused, aux["z_e"], rng,
+                codebook, unused, _ = vq.unchecked.replace_dead_codes(params["codebook"], unused, aux["z_e"], rng,
                                                             s.dead_threshold, s.dead_noise)
                 params, state = dict(params, codebook=codebook), dict(state, steps_unused=unused)
         return params, state

@@ -1,6 +1,6 @@
 """Toy Gaussian VQ (Huh et al. 2023): how the codes drift away from the embeddings, in pictures.
 
-Part 1, the covariate-shift setting (``stevq.vq.covariate_shift``): 512 fixed embeddings
+Part 1, the covariate-shift setting (``stevq.theory.covariate_shift``): 512 fixed embeddings
 P ~ N(0, 0.5 I), 128 codes C ~ N(-1 1, 0.3 I) in 2-D, 20 gradient steps on the codebook loss alone.
 Standard codes: only the chosen ones move, most are never updated. Affine codes (shared scale and
 shift, learned or from running statistics): every code moves. Repeated over several seeds, affine
@@ -20,9 +20,8 @@ import sys
 
 import numpy as np
 
-from autograd.tracer import getval
-
-from stevq import backend, data, metrics, runio, validate, vq
+from stevq import backend, data, metrics, runio, theory, validate, vq
+from stevq.autodiff import getval
 from stevq.backend import namespace_of
 from stevq.experiments import scheduler, settings, vq_models, vq_quantizers, vq_training
 from stevq.experiments.vq_plots import plt
@@ -90,7 +89,7 @@ def covariate_shift_part(config, reading, affine_lr):
     runs with different ``seed`` share none): per parameterisation the mean (and min, max) over
     them of the fraction of codes never updated and ever chosen, and the gap."""
     embedding_var, code_var = READINGS[reading]
-    runs = [vq.covariate_shift(PARAMETERIZATIONS, seed=config.seed * config.shift_seeds + k, affine_lr=affine_lr,
+    runs = [theory.covariate_shift(PARAMETERIZATIONS, seed=config.seed * config.shift_seeds + k, affine_lr=affine_lr,
                                embedding_var=embedding_var, code_var=code_var)
             for k in range(config.shift_seeds)]
     rows = []

@@ -19,8 +19,8 @@ At every step the share of codes chosen in the current batch ("active", vqtorch'
 A NaN or inf in the encoder output, the loss or the evaluation stops the run with
 ``runio.NonFiniteError`` naming the step and the last good metrics. On a GPU a step reads one
 pair of numbers back to the host (the loss and the encoder output's largest |value|, checked
-together); the library's own per-array checks are left to that check
-(``validate.values_checked_by_caller``) and the chosen codes are read back once per record.
+together); the traced step reads no other value (``stevq.validate``), the quantizer's maintenance
+between steps calls stevq.vq's unchecked kernels, and the chosen codes are read back once per record.
 """
 import dataclasses
 import functools
@@ -28,10 +28,9 @@ import math
 from collections import namedtuple
 
 import numpy as np
-from autograd.tracer import getval
 
 from stevq import metrics, ops, optim, runio, validate
-from stevq.autodiff import value_and_grad
+from stevq.autodiff import getval, value_and_grad
 from stevq.backend import asarray, is_array, namespace_of, to_numpy
 from stevq.backend import name as backend_name
 from stevq.data import fresh_shuffle_indices, minibatch_indices
@@ -255,28 +254,26 @@ def train(network, params, state, data, eval_data, schedule, description="traini
     for step in runio.progress(range(1, schedule.steps + 1), description, show_progress):
         x, y = data.take(next(batches))
         current = params
-        with validate.values_checked_by_caller():  # by the one check of the loss below
-            if step == 1:
-                quantizer_params, state = quantizer.data_init(
-                    params["quantizer"], state, lambda: network.encoder[1](current["encoder"], x), rng)
-                if quantizer_params is not params["quantizer"]:
-                    params = dict(params, quantizer=quantizer_params)
-                    opt_state = _with_params(opt_state, params)
-                    current = params
-            quantizer_params, state, indices = quantizer.before_step(
-                params["quantizer"], state, lambda: network.encoder[1](current["encoder"], x))
+        if step == 1:
+            quantizer_params, state = quantizer.data_init(
+                params["quantizer"], state, lambda: network.encoder[1](current["encoder"], x), rng)
             if quantizer_params is not params["quantizer"]:
                 params = dict(params, quantizer=quantizer_params)
                 opt_state = _with_params(opt_state, params)
-            side = {}
-            loss, grads = gradient(params, state, x, y, indices, step, side)
+                current = params
+        quantizer_params, state, indices = quantizer.before_step(
+            params["quantizer"], state, lambda: network.encoder[1](current["encoder"], x))
+        if quantizer_params is not params["quantizer"]:
+            params = dict(params, quantizer=quantizer_params)
+            opt_state = _with_params(opt_state, params)
+        side = {}
+        loss, grads = gradient(params, state, x, y, indices, step, side)
         loss_value, encoder_max_abs = _read_back(loss, side["encoder_max_abs"])
         runio.check_finite(step, {"loss": loss_value, "encoder_output_max_abs": encoder_max_abs},
                            last_good, where=description)
         opt_state = opt_update(step - 1, grads, opt_state)
         params = get_params(opt_state)
-        with validate.values_checked_by_caller():
-            quantizer_params, state = quantizer.after_step(params["quantizer"], state, side, rng)
+        quantizer_params, state = quantizer.after_step(params["quantizer"], state, side, rng)
         if quantizer_params is not params["quantizer"]:
             params = dict(params, quantizer=quantizer_params)
             opt_state = _with_params(opt_state, params)

@@ -1,14 +1,12 @@
 """log-softmax, cross-entropy and the mean absolute error."""
 from autograd.extend import defvjp
 
-from ._util import primitive
-
-from autograd.tracer import getval
-
 from .. import validate
+from ..autodiff import getval, isbox
 from ..backend import namespace_of
-from .reductions import mean, sum
+from ._util import primitive
 from .arith import abs, multiply, negative, subtract
+from .reductions import mean, sum
 from .shape import one_hot
 
 
@@ -26,11 +24,12 @@ defvjp(log_softmax, lambda ans, x, axis=-1: lambda g: g - namespace_of(g).exp(an
 
 def cross_entropy(logits, labels):
     """Mean over the batch of -log softmax(logits)[label], for logits (N, C) and integer labels (N,).
-    Shapes, dtypes and the label range are checked (no finiteness check: it is the training loop's)."""
+    Shapes, dtypes and the label range are checked (no finiteness check: it is the training loop's;
+    the range is not read back when ``logits`` are traced: a training step, see ``stevq.validate``)."""
     validate.array(logits, "logits", ndim=2, finite=False)
     validate.array(labels, "labels", ndim=1, dtype="int", shape=(logits.shape[0],))
     xp = namespace_of(getval(labels))
-    if labels.shape[0] and validate.values_are_checked() and \
+    if labels.shape[0] and not isbox(logits) and \
             bool(xp.any((labels < 0) | (labels >= logits.shape[-1]))):
         raise ValueError(f"labels: expected class indices in [0, {logits.shape[-1]}), got values in "
                          f"[{int(xp.min(labels))}, {int(xp.max(labels))}]")

@@ -21,8 +21,8 @@ order". With s = 1 it is the plain (i, j, c) order. ``tap_blocks`` lays a kernel
 import math
 
 from autograd.extend import defvjp
-from autograd.tracer import getval
 
+from ..autodiff import getval
 from ..backend import device_of, namespace_of
 from ._util import primitive
 from .shape import concat, reshape

@@ -116,10 +116,8 @@ def take_rows(table, indices):
     array. On NumPy the same sums are accumulated directly (``_segment_sums``): a ``bincount`` over
     the flat positions q_i D + d, O(N D + K D) time, float64 accumulation; or, when the table has
     many more rows than there are positions (K > 16 N), ``np.add.at`` into the zero table, whose
-    cost does not grow with a float64 K x D count array. Measured on one core, D = 64: N = 256,
-    K = 512: one-hot 0.46 ms, bincount 0.09 ms; N = 4096, K = 16384: one-hot 470 ms (and 256 MB),
-    bincount 4-8 ms; N = 64, K = 16384: one-hot 14.5 ms, bincount 4.4 ms, add.at 0.2 ms. (A sort
-    and ``np.add.reduceat`` measured between the two.) The array API has no scatter-add, so every
+    cost does not grow with a float64 K x D count array (timings of the three: benchmarks/README.md,
+    "The codebook gradient: linear in the data"). The array API has no scatter-add, so every
     other backend (CuPy, where the matmul is one fast GPU kernel, and array_api_strict) keeps the
     one-hot matmul.
     """

@@ -3,11 +3,11 @@ dead-code replacement and k-means initialisation (k-means++ or torchpq's
 farthest-point seeding; docs/reference/vq.md, sections 1-2).
 """
 import numpy as np
-from autograd.tracer import getval
 
 from .. import ops, validate
+from ..autodiff import getval
 from ..backend import asarray, device_of, namespace_of, to_numpy
-from .core import _rows, check_codebook, check_embeddings, check_indices, nearest_code
+from .core import _nearest_code, as_rows
 
 
 def ema_init(codebook, initial_count=1.0):
@@ -17,8 +17,12 @@ def ema_init(codebook, initial_count=1.0):
     so m_k / N_k is the initial code and an unused code stays where it is while both decay
     together (with counts starting at 0, an unused code would be divided by ~0 after smoothing).
     """
-    check_codebook(codebook)
+    validate.codebook(codebook)
     validate.number(initial_count, "initial_count", low=0.0, low_inclusive=False)
+    return _ema_init(codebook, initial_count)
+
+
+def _ema_init(codebook, initial_count=1.0):
     table = getval(codebook)
     xp = namespace_of(table)
     return {"counts": xp.full((table.shape[0],), initial_count, dtype=table.dtype),
@@ -36,12 +40,17 @@ def ema_update(state, z_e, indices, decay=0.99, eps=1e-5):
     No bias correction. With an EMA codebook only the commitment loss is trained by gradient.
     Common decays: 0.99 (VQ-VAE), 0.8 (vector-quantize-pytorch).
     """
-    sums, counts = state["sums"], state["counts"]
-    check_embeddings(z_e, sums, "z_e")
-    check_indices(indices, sums.shape[0])
+    sums = state["sums"]
+    validate.embeddings(z_e, sums, "z_e")
+    validate.indices(indices, sums.shape[0])
     validate.number(decay, "decay", low=0.0, high=1.0)
     validate.number(eps, "eps", low=0.0)
-    flat = _rows(z_e)
+    return _ema_update(state, z_e, indices, decay, eps)
+
+
+def _ema_update(state, z_e, indices, decay=0.99, eps=1e-5):
+    sums, counts = state["sums"], state["counts"]
+    flat = as_rows(z_e)
     xp = namespace_of(flat)
     picks = ops.one_hot(xp.reshape(getval(indices), (-1,)), sums.shape[0], flat.dtype)
     counts = decay * counts + (1.0 - decay) * xp.sum(picks, axis=0)
@@ -54,7 +63,14 @@ def ema_update(state, z_e, indices, decay=0.99, eps=1e-5):
 def ema_reset_codes(state, codebook, replaced, initial_count=1.0):
     """EMA state with the codes flagged in the boolean (K,) array ``replaced`` restarted at
     ``codebook`` (as ``ema_init`` would), the others unchanged. Use after ``replace_dead_codes``."""
-    fresh = ema_init(codebook, initial_count)
+    validate.codebook(codebook)
+    validate.array(replaced, "replaced", shape=(codebook.shape[0],), dtype=None)
+    validate.number(initial_count, "initial_count", low=0.0, low_inclusive=False)
+    return _ema_reset_codes(state, codebook, replaced, initial_count)
+
+
+def _ema_reset_codes(state, codebook, replaced, initial_count=1.0):
+    fresh = _ema_init(codebook, initial_count)
     xp = namespace_of(fresh["sums"])
     return {"counts": xp.where(replaced, fresh["counts"], state["counts"]),
             "sums": xp.where(xp.expand_dims(replaced, axis=1), fresh["sums"], state["sums"])}
@@ -64,7 +80,11 @@ def track_usage(steps_unused, indices):
     """Steps since each code was last chosen: 0 for the codes in ``indices``, +1 for the others.
     ``steps_unused`` is an integer (K,) array (start from zeros)."""
     validate.array(steps_unused, "steps_unused", ndim=1, dtype="int")
-    check_indices(indices, steps_unused.shape[0])
+    validate.indices(indices, steps_unused.shape[0])
+    return _track_usage(steps_unused, indices)
+
+
+def _track_usage(steps_unused, indices):
     xp = namespace_of(steps_unused)
     used = xp.sum(ops.one_hot(xp.reshape(getval(indices), (-1,)), steps_unused.shape[0], xp.float32), axis=0) > 0
     return xp.where(used, xp.zeros_like(steps_unused), steps_unused + 1)
@@ -80,16 +100,19 @@ def replace_dead_codes(codebook, steps_unused, z_e, rng, threshold, noise=0.01):
     replaced): the new codebook, the counters with the replaced codes reset to 0, and the boolean
     (K,) mask of replaced codes. Other codes are returned unchanged.
     """
-    check_codebook(codebook)
+    validate.codebook(codebook)
     validate.array(steps_unused, "steps_unused", ndim=1, dtype="int")
     if steps_unused.shape[0] != codebook.shape[0]:
         raise ValueError(f"steps_unused: {steps_unused.shape[0]} counters for {codebook.shape[0]} codes")
-    check_embeddings(z_e, codebook, "z_e")
+    validate.embeddings(z_e, codebook, "z_e")
     validate.number(threshold, "threshold", low=1, integer=True)
     validate.number(noise, "noise", low=0.0)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
-    table, flat = getval(codebook), _rows(z_e)
+    validate.generator(rng)
+    return _replace_dead_codes(codebook, steps_unused, z_e, rng, threshold, noise)
+
+
+def _replace_dead_codes(codebook, steps_unused, z_e, rng, threshold, noise=0.01):
+    table, flat = getval(codebook), as_rows(z_e)
     xp = namespace_of(table)
     picked = asarray(rng.integers(flat.shape[0], size=table.shape[0]))
     jitter = asarray(rng.standard_normal(table.shape), table.dtype)
@@ -149,9 +172,8 @@ def _seed(z, num_codes, rng, next_pick):
     copy of the embeddings (each pick needs the distances to the codes picked before)."""
     validate.array(z, "z")
     validate.number(num_codes, "num_codes", low=1, integer=True)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
-    flat = _rows(z)
+    validate.generator(rng)
+    flat = as_rows(z)
     if flat.shape[0] < 1:
         raise ValueError("z: need at least one embedding")
     xp, host = namespace_of(flat), to_numpy(getval(flat))
@@ -167,7 +189,7 @@ def _lloyd_step(flat, codebook, empty="stay"):
     """Move every code to the mean of the embeddings nearest to it; a code with no members stays
     (``empty="stay"``) or moves to the origin (``empty="origin"``, torchpq's rule)."""
     xp = namespace_of(flat)
-    picks = ops.one_hot(nearest_code(flat, codebook), codebook.shape[0], flat.dtype)
+    picks = ops.one_hot(_nearest_code(flat, codebook, "l2"), codebook.shape[0], flat.dtype)
     counts = xp.expand_dims(xp.sum(picks, axis=0), axis=1)
     means = (xp.matrix_transpose(picks) @ flat) / xp.where(counts > 0, counts, xp.ones_like(counts))
     return xp.where(counts > 0, means, codebook if empty == "stay" else xp.zeros_like(codebook))

@@ -9,48 +9,21 @@ Loss normalisation used throughout stevq.vq: a *mean over all N * D elements* (P
 ``mse_loss``, and the convention of the reference notes), so
 
     L_cb  = 1/(N D) sum_i ||sg(z_i) - c_{q_i}||^2,    L_com = 1/(N D) sum_i ||z_i - sg(c_{q_i})||^2.
+
+Checks. Each public function checks its inputs once (``stevq.validate``) and calls its kernel, the
+same name with a leading underscore, which checks nothing; the layer and the other modules of
+stevq.vq call the kernels, and ``stevq.vq.unchecked`` hands them to training loops.
 """
 import numpy as np
-from autograd.tracer import getval
 
 from .. import ops, ste, validate
-from ..backend import device_of, namespace_of, to_numpy
+from ..autodiff import getval
+from ..backend import device_of, namespace_of
 
 METRICS = ("l2", "cosine")
 
 
-def check_codebook(codebook, name="codebook"):
-    """``codebook`` must be a finite float array of shape (K, D) with K >= 1."""
-    validate.array(codebook, name, ndim=2)
-    if codebook.shape[0] == 0:
-        raise ValueError(f"{name}: empty codebook (shape {tuple(codebook.shape)}); need at least one code")
-    return codebook
-
-
-def check_embeddings(z, codebook, name="z"):
-    """``z`` must be a finite float array (..., D) whose last dimension matches ``codebook``'s."""
-    validate.array(z, name)
-    if z.ndim < 1:
-        raise ValueError(f"{name}: expected an array of shape (..., D), got a 0-d array")
-    check_codebook(codebook)
-    validate.same_last_dim(codebook, "codebook", z, name)
-    return z
-
-
-def check_indices(indices, num_codes, name="indices"):
-    """``indices`` must be an integer array with every value in [0, num_codes)."""
-    validate.number(num_codes, "num_codes", low=1, integer=True)
-    validate.array(indices, name, dtype="int")
-    value = getval(indices)
-    if value.size and validate.values_are_checked():
-        xp = namespace_of(value)
-        low, high = (int(v) for v in to_numpy(xp.stack([xp.min(value), xp.max(value)])))  # one read
-        if low < 0 or high >= num_codes:
-            raise ValueError(f"{name}: values must lie in [0, {num_codes}), got min {low} and max {high}")
-    return indices
-
-
-def _rows(z):
+def as_rows(z):
     """The raw value of ``z`` as an (N, D) matrix."""
     value = getval(z)
     return namespace_of(value).reshape(value, (-1, value.shape[-1]))
@@ -69,8 +42,8 @@ def squared_distances(z, codebook):
     Computed with one matmul through the expansion ||z||^2 - 2 z . c + ||c||^2, never by forming the
     N x K x D array of differences; tiny negative values from rounding are set to 0.
     """
-    check_embeddings(z, codebook)
-    flat, table = _rows(z), getval(codebook)
+    validate.embeddings(z, codebook)
+    flat, table = as_rows(z), getval(codebook)
     xp = namespace_of(flat)
     squared = (xp.sum(flat * flat, axis=1, keepdims=True) - 2.0 * (flat @ xp.matrix_transpose(table))
                + xp.sum(table * table, axis=1))
@@ -80,8 +53,8 @@ def squared_distances(z, codebook):
 
 # Scores are computed for this many (embedding, code) pairs at a time: a 4 MB float32 block stays
 # in the CPU cache between the matmul that writes it and the argmin that reads it, where one (N, K)
-# array would go through main memory twice and cost page faults on first touch. (1 MB blocks: 1.17x
-# the bare matmul on 65,536 x 64 against 1,024 codes; 4 MB: 0.97x, AMD EPYC with 1 MB of L2.)
+# array would go through main memory twice and cost page faults on first touch (block sizes
+# measured: benchmarks/README.md, "(c) nearest code").
 SCORE_BLOCK = 1 << 20
 
 
@@ -98,9 +71,14 @@ def nearest_code(z, codebook, metric="l2"):
     need no second pass over memory. Ties go to the lowest index (argmin returns the first
     minimum). Not differentiable: it works on the values, never on the trace.
     """
-    check_embeddings(z, codebook)
+    validate.embeddings(z, codebook)
     validate.choice(metric, "metric", METRICS)
-    flat, table = _rows(z), getval(codebook)
+    return _nearest_code(z, codebook, metric)
+
+
+def _nearest_code(z, codebook, metric="l2"):
+    """``nearest_code`` on checked arguments."""
+    flat, table = as_rows(z), getval(codebook)
     xp = namespace_of(flat)
     if metric == "l2":  # [z_i, 1] . [-2 c_k, ||c_k||^2] = ||c_k||^2 - 2 z_i . c_k
         weights = xp.concat([xp.matrix_transpose(-2.0 * table), xp.sum(table * table, axis=1)[None, :]], axis=0)
@@ -124,8 +102,8 @@ def nearest_code(z, codebook, metric="l2"):
 def _nearest_in_buffers(flat, weights, rows, with_ones):
     """NumPy: the same search with one (rows, K) score buffer and one (rows, D [+ 1])
     block buffer for all blocks (``matmul(..., out=)``): a fresh 4 MB array per block would cost
-    page faults and writes to memory that a reused, cached buffer does not (issue 13: 143 ms against
-    115 ms for 65,536 x 64 against 1,024 codes)."""
+    page faults and writes to memory that a reused, cached buffer does not (benchmarks/README.md,
+    "(c) nearest code")."""
     count, dim = flat.shape
     scores = np.empty((rows, weights.shape[1]), dtype=np.result_type(flat, weights))
     block = np.empty((rows, weights.shape[0]), dtype=flat.dtype)
@@ -144,23 +122,17 @@ def lookup(codebook, indices):
     """z_q = codebook[indices], differentiable in the codebook: the gradient reaching code k is the
     sum of the gradients of the positions that chose it, one_hot(indices)^T @ g (``ops.take_rows``);
     codes nobody chose get exactly zero."""
-    check_codebook(codebook)
-    check_indices(indices, codebook.shape[0])
+    validate.codebook(codebook)
+    validate.indices(indices, codebook.shape[0])
     return ops.take_rows(codebook, indices)
 
 
 def quantize(z_e, codebook, metric="l2"):
     """(z_q, indices): the nearest codes of ``z_e`` (differentiable in the codebook) and their indices."""
-    check_embeddings(z_e, codebook, "z_e")
-    indices = nearest_code(z_e, codebook, metric)
+    validate.embeddings(z_e, codebook, "z_e")
+    validate.choice(metric, "metric", METRICS)
+    indices = _nearest_code(z_e, codebook, metric)
     return ops.take_rows(codebook, indices), indices
-
-
-def _check_pair(z_e, z_q):
-    validate.array(z_e, "z_e", finite=False)
-    validate.array(z_q, "z_q", finite=False)
-    if tuple(z_e.shape) != tuple(z_q.shape):
-        raise ValueError(f"z_q: shape {tuple(z_q.shape)} does not match z_e's {tuple(z_e.shape)}")
 
 
 def straight_through(z_e, z_q):
@@ -173,21 +145,33 @@ def straight_through(z_e, z_q):
     and routes the gradient to its second, so the forward value is z_q bit for bit instead of
     z_e + (z_q - z_e) with its rounding error; sg(z_q) keeps the codebook out of the trace.
     """
-    _check_pair(z_e, z_q)
+    validate.embedding_pair(z_e, z_q)
+    return _straight_through(z_e, z_q)
+
+
+def _straight_through(z_e, z_q):
     return ste.straight_through(ops.stop_gradient(z_q), z_e)
 
 
 def codebook_loss(z_e, z_q):
     """L_cb = mean over all elements of (sg(z_e) - z_q)^2: pulls the chosen codes towards their
     members and leaves the encoder alone."""
-    _check_pair(z_e, z_q)
+    validate.embedding_pair(z_e, z_q)
+    return _codebook_loss(z_e, z_q)
+
+
+def _codebook_loss(z_e, z_q):
     return ops.mean(ops.square(ops.subtract(z_q, ops.stop_gradient(z_e))))
 
 
 def commitment_loss(z_e, z_q):
     """L_com = mean over all elements of (z_e - sg(z_q))^2: pulls the encoder towards its codes
     and leaves the codebook alone."""
-    _check_pair(z_e, z_q)
+    validate.embedding_pair(z_e, z_q)
+    return _commitment_loss(z_e, z_q)
+
+
+def _commitment_loss(z_e, z_q):
     return ops.mean(ops.square(ops.subtract(z_e, ops.stop_gradient(z_q))))
 
 
@@ -202,12 +186,23 @@ def vq_loss(z_e, z_q, beta=0.25, convention="vqvae"):
         convention="vqtorch" (Huh et al.'s code; beta in [0, 1], their default 0.95):
             L = (1 - beta) * L_com + beta * L_cb
     """
+    validate.embedding_pair(z_e, z_q)
+    check_vq_loss_settings(beta, convention)
+    return _vq_loss(z_e, z_q, beta, convention)
+
+
+def check_vq_loss_settings(beta, convention):
+    """The hyperparameters of ``vq_loss`` (checked once, where a layer is built)."""
     validate.number(beta, "beta", low=0.0)
     validate.choice(convention, "convention", VQ_LOSS_CONVENTIONS)
     if convention == "vqtorch":
         validate.number(beta, "beta", low=0.0, high=1.0)
-        return ops.add(ops.multiply(1.0 - beta, commitment_loss(z_e, z_q)), ops.multiply(beta, codebook_loss(z_e, z_q)))
-    return ops.add(codebook_loss(z_e, z_q), ops.multiply(beta, commitment_loss(z_e, z_q)))
+
+
+def _vq_loss(z_e, z_q, beta, convention):
+    if convention == "vqtorch":
+        return ops.add(ops.multiply(1.0 - beta, _commitment_loss(z_e, z_q)), ops.multiply(beta, _codebook_loss(z_e, z_q)))
+    return ops.add(_codebook_loss(z_e, z_q), ops.multiply(beta, _commitment_loss(z_e, z_q)))
 
 
 def codebook_grad(z_e, indices, num_codes, codebook):
@@ -219,12 +214,12 @@ def codebook_grad(z_e, indices, num_codes, codebook):
     N vectors of D elements (the loss is a mean over N * D elements). Only chosen codes get a
     non-zero row: the gradient is sparse, the root of the codebook's covariate shift (Huh et al. 2023).
     """
-    check_embeddings(z_e, codebook, "z_e")
+    validate.embeddings(z_e, codebook, "z_e")
     num_codes = validate.number(num_codes, "num_codes", low=1, integer=True)
     if codebook.shape[0] != num_codes:
         raise ValueError(f"num_codes: {num_codes} does not match the codebook's {codebook.shape[0]} codes")
-    check_indices(indices, num_codes)
-    flat, table = _rows(z_e), getval(codebook)
+    validate.indices(indices, num_codes)
+    flat, table = as_rows(z_e), getval(codebook)
     xp = namespace_of(flat)
     index_values = xp.reshape(getval(indices), (-1,))
     if index_values.shape[0] != flat.shape[0]:

@@ -16,11 +16,11 @@ from collections import namedtuple
 
 import numpy as np
 from autograd import value_and_grad
-from autograd.tracer import getval
 
 from .. import ops, optim, ste, validate
+from ..autodiff import getval
 from ..backend import asarray, namespace_of, resolve_dtype
-from .core import _check_pair, _rows, check_codebook, check_indices, codebook_loss
+from .core import _codebook_loss, as_rows
 
 
 def sync_straight_through(z_e, z_q, nu):
@@ -35,8 +35,12 @@ def sync_straight_through(z_e, z_q, nu):
     has exactly these derivatives and returns z_q bit for bit. (Applying nu to the STE output
     instead, nu * (z_e + sg(z_q - z_e)), only rescales the encoder gradient: a known pitfall.)
     """
-    _check_pair(z_e, z_q)
+    validate.embedding_pair(z_e, z_q)
     nu = validate.number(nu, "nu")
+    return _sync_straight_through(z_e, z_q, nu)
+
+
+def _sync_straight_through(z_e, z_q, nu):
     return ste.straight_through(ops.stop_gradient(z_q), ops.add(z_e, ops.multiply(nu, z_q)))
 
 
@@ -48,12 +52,6 @@ def _grouped(codebook, multiplier, offset):
     grouped = ops.reshape(codebook, (groups, num_codes // groups, dim))
     moved = ops.add(ops.multiply(grouped, ops.expand_dims(multiplier, 1)), ops.expand_dims(offset, 1))
     return ops.reshape(moved, (num_codes, dim))
-
-
-def _check_groups(codebook, groups):
-    validate.number(groups, "groups", low=1, integer=True)
-    if codebook.shape[0] % groups:
-        raise ValueError(f"groups: {groups} groups do not divide the {codebook.shape[0]} codes evenly")
 
 
 def init_affine(dim, groups=1, dtype=None):
@@ -75,18 +73,16 @@ def affine_codebook(codebook, scale, shift, lr_scale=1.0, groups=1):
     Because every code of a group shares s_g and b_g, a gradient from any chosen code moves all
     of them, including codes nobody chose.
     """
-    check_codebook(codebook)
-    _check_groups(codebook, groups)
+    validate.codebook(codebook)
+    validate.codebook_groups(codebook, groups)
     validate.number(lr_scale, "lr_scale")
-    pieces = []
-    for name, value in (("scale", scale), ("shift", shift)):
-        validate.array(value, name, ndim=(1, 2))
-        if value.ndim == 1:
-            value = ops.reshape(value, (1, value.shape[0]))
-        if tuple(value.shape) != (groups, codebook.shape[1]):
-            raise ValueError(f"{name}: expected shape ({groups}, {codebook.shape[1]}) for {groups} "
-                             f"group(s) of {codebook.shape[1]}-dimensional codes, got {tuple(value.shape)}")
-        pieces.append(ops.multiply(lr_scale, value))
+    validate.affine(codebook, scale, shift, groups)
+    return _affine_codebook(codebook, scale, shift, lr_scale, groups)
+
+
+def _affine_codebook(codebook, scale, shift, lr_scale=1.0, groups=1):
+    pieces = [ops.multiply(lr_scale, value if value.ndim == 2 else ops.reshape(value, (1, value.shape[0])))
+              for value in (scale, shift)]
     return _grouped(codebook, ops.add(1.0, pieces[0]), pieces[1])
 
 
@@ -109,14 +105,18 @@ def update_running_affine(stats, z_e, codebook, momentum=0.1):
     for the embeddings z_e (over all vectors) and for the raw codes of each group. The first update
     copies the batch statistics, so the initial 0/1 do not linger for ~1/momentum steps.
     """
-    check_codebook(codebook)
+    validate.codebook(codebook)
     validate.array(z_e, "z_e")
     validate.same_last_dim(codebook, "codebook", z_e, "z_e")
     validate.number(momentum, "momentum", low=0.0, high=1.0)
     validate.on_backend({key: stats[key] for key in ("z_mean", "z_var", "code_mean", "code_var")}, "stats")
+    validate.codebook_groups(codebook, stats["code_mean"].shape[0])
+    return _update_running_affine(stats, z_e, codebook, momentum)
+
+
+def _update_running_affine(stats, z_e, codebook, momentum=0.1):
     groups = stats["code_mean"].shape[0]
-    _check_groups(codebook, groups)
-    flat, table = _rows(z_e), getval(codebook)
+    flat, table = as_rows(z_e), getval(codebook)
     xp = namespace_of(flat)
     grouped = xp.reshape(table, (groups, table.shape[0] // groups, table.shape[1]))
     batch = {"z_mean": xp.mean(flat, axis=0), "z_var": xp.var(flat, axis=0),
@@ -137,9 +137,12 @@ def running_affine_codebook(codebook, stats, eps=1e-8):
     so the codes' per-dimension mean and variance match the embeddings'. scale and shift are
     constants (statistics, not parameters); the raw codes still get the gradient scale_g * g.
     """
-    check_codebook(codebook)
-    groups = stats["code_mean"].shape[0]
-    _check_groups(codebook, groups)
+    validate.codebook(codebook)
+    validate.codebook_groups(codebook, stats["code_mean"].shape[0])
+    return _running_affine_codebook(codebook, stats, eps)
+
+
+def _running_affine_codebook(codebook, stats, eps=1e-8):
     xp = namespace_of(stats["z_var"])
     scale = xp.sqrt(stats["z_var"] / (stats["code_var"] + eps))
     shift = stats["z_mean"] - scale * stats["code_mean"]
@@ -172,15 +175,20 @@ def refine_codebook(params, z_e, indices, lr, inner_steps=1, momentum=0.0, veloc
     validate.number(inner_steps, "inner_steps", low=0, integer=True)
     codebook_fn = (lambda p: p) if codebook_fn is None else codebook_fn
     start = codebook_fn(params)
-    check_codebook(start)
+    validate.codebook(start)
     validate.same_last_dim(start, "codebook", z_e, "z_e")
-    check_indices(indices, start.shape[0])
+    validate.indices(indices, start.shape[0])
+    if tuple(indices.shape) != tuple(getval(z_e).shape[:-1]):
+        raise ValueError(f"indices: shape {tuple(indices.shape)} does not match z_e's {tuple(getval(z_e).shape[:-1])}")
+    return _refine_codebook(params, z_e, indices, lr, inner_steps, momentum, velocity, codebook_fn)
+
+
+def _refine_codebook(params, z_e, indices, lr, inner_steps=1, momentum=0.0, velocity=None, codebook_fn=None):
+    codebook_fn = (lambda p: p) if codebook_fn is None else codebook_fn
     target = ops.stop_gradient(getval(z_e))
-    if tuple(indices.shape) != tuple(target.shape[:-1]):
-        raise ValueError(f"indices: shape {tuple(indices.shape)} does not match z_e's {tuple(target.shape[:-1])}")
 
     def loss(p):
-        return codebook_loss(target, ops.take_rows(codebook_fn(p), indices))
+        return _codebook_loss(target, ops.take_rows(codebook_fn(p), indices))
 
     opt_init, opt_update, get_params = optim.sgd(lr, momentum)
     state = opt_init(params) if velocity is None else (params, velocity)

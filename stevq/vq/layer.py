@@ -11,16 +11,13 @@ the effective ``codebook``. State that is not learned by gradient stays with the
 dead-code state (``stevq.vq.codebook``). Passing ``indices`` re-uses assignments made earlier, as
 alternating optimisation does after ``refine_codebook``.
 """
-import contextlib
-
-import numpy as np
-from autograd.tracer import isbox
 
 from .. import ops, validate
+from ..autodiff import isbox
 from ..backend import asarray, resolve_dtype
-from .core import METRICS, VQ_LOSS_CONVENTIONS, check_indices, nearest_code, straight_through, vq_loss
-from .fixes import affine_codebook, init_affine, running_affine_codebook, sync_straight_through
-from .rotation import rotation_trick
+from .core import METRICS, VQ_LOSS_CONVENTIONS, _nearest_code, _straight_through, _vq_loss, check_vq_loss_settings
+from .fixes import _affine_codebook, _running_affine_codebook, _sync_straight_through, init_affine
+from .rotation import _rotate_onto_code
 
 ESTIMATORS = ("ste", "sync", "rotation")
 AFFINE = (None, "learned", "running")
@@ -30,11 +27,22 @@ def layer_codebook(params, stats=None, affine_lr=1.0, groups=1):
     """The codebook the layer quantizes with: params["codebook"], re-parameterised by the learned
     affine transform when params holds "scale" and "shift", or by running statistics when ``stats``
     is given. Use it as ``codebook_fn`` of ``refine_codebook``."""
+    validate.codebook(params["codebook"])
+    validate.number(affine_lr, "affine_lr")
+    validate.codebook_groups(params["codebook"], groups)
+    if "scale" in params:
+        validate.affine(params["codebook"], params["scale"], params["shift"], groups)
+    if stats is not None:
+        validate.codebook_groups(params["codebook"], stats["code_mean"].shape[0])
+    return _layer_codebook(params, stats, affine_lr, groups)
+
+
+def _layer_codebook(params, stats=None, affine_lr=1.0, groups=1):
     codebook = params["codebook"]
     if "scale" in params:
-        codebook = affine_codebook(codebook, params["scale"], params["shift"], affine_lr, groups)
+        codebook = _affine_codebook(codebook, params["scale"], params["shift"], affine_lr, groups)
     if stats is not None:
-        codebook = running_affine_codebook(codebook, stats)
+        codebook = _running_affine_codebook(codebook, stats)
     return codebook
 
 
@@ -77,12 +85,13 @@ def VectorQuantizer(num_codes, beta=0.25, estimator="ste", nu=1.0, affine=None, 
     validate.number(init_scale, "init_scale", low=0.0, low_inclusive=False)
     validate.number(nu, "nu")
     validate.number(groups, "groups", low=1, integer=True)
+    validate.number(affine_lr, "affine_lr")
+    check_vq_loss_settings(beta, convention)
     if num_codes % groups:
         raise ValueError(f"groups: {groups} groups do not divide the {num_codes} codes evenly")
 
     def init(rng, input_shape):
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+        validate.generator(rng)
         dim = tuple(input_shape)[channel_axis if channel_axis < 0 else channel_axis - 1]
         params = {"codebook": asarray(init_scale * rng.standard_normal((num_codes, dim)), resolve_dtype(dtype))}
         if affine == "learned":
@@ -90,33 +99,41 @@ def VectorQuantizer(num_codes, beta=0.25, estimator="ste", nu=1.0, affine=None, 
         return tuple(input_shape), params
 
     def apply(params, x, stats=None, indices=None):
-        # One check at this boundary. Under a gradient (x traced: a training step) the values are
-        # left to the loop's one read of its loss per step, where a NaN anywhere shows up: scanning
-        # x and the codebook here would cost a device-to-host read each on a GPU.
+        # One check of every input at this boundary, then the unchecked kernels. Under a gradient
+        # (x traced: a training step) no value is read: the loop reads its loss once per step, where
+        # a NaN anywhere shows up, and on a GPU each read here would wait for the device.
         training = isbox(x)
         validate.array(x, "x", ndim=(2, 3, 4, 5), finite=not training)
-        if affine == "running" and stats is None:
-            raise ValueError("stats: affine='running' needs the running statistics "
-                             "(stevq.vq.init_running_affine / update_running_affine)")
-        with validate.values_checked_by_caller() if training else contextlib.nullcontext():
-            return _apply(params, x, stats, indices)
+        codebook = validate.array(params["codebook"], "codebook", ndim=2, finite=not training)
+        if codebook.shape[1] != x.shape[channel_axis % x.ndim]:
+            raise ValueError(f"codebook: {codebook.shape[1]}-dimensional codes do not match the "
+                             f"{x.shape[channel_axis % x.ndim]} channels of x (axis {channel_axis})")
+        if "scale" in params:
+            validate.affine(params["codebook"], params["scale"], params["shift"], groups, finite=not training)
+        if affine == "running":
+            if stats is None:
+                raise ValueError("stats: affine='running' needs the running statistics "
+                                 "(stevq.vq.init_running_affine / update_running_affine)")
+            validate.codebook_groups(params["codebook"], stats["code_mean"].shape[0])
+        if indices is not None:
+            validate.indices(indices, num_codes, read=not training)
+        return _apply(params, x, stats, indices)
 
     def _apply(params, x, stats, indices):
         z_e, order, moved_shape = to_rows(x, channel_axis)
-        codebook = layer_codebook(params, stats if affine == "running" else None, affine_lr, groups)
+        codebook = _layer_codebook(params, stats if affine == "running" else None, affine_lr, groups)
         if indices is None:
-            indices = nearest_code(z_e, codebook, metric)
+            indices = _nearest_code(z_e, codebook, metric)
         else:
-            check_indices(indices, num_codes)
             indices = ops.reshape(indices, (-1,))
         z_q = ops.take_rows(codebook, indices)
         if estimator == "ste":
-            out = straight_through(z_e, z_q)
+            out = _straight_through(z_e, z_q)
         elif estimator == "sync":
-            out = sync_straight_through(z_e, z_q, nu)
+            out = _sync_straight_through(z_e, z_q, nu)
         else:
-            out = rotation_trick(z_e, z_q)
-        aux = {"indices": ops.reshape(indices, moved_shape[:-1]), "loss": vq_loss(z_e, z_q, beta, convention),
+            out = _rotate_onto_code(z_e, z_q)
+        aux = {"indices": ops.reshape(indices, moved_shape[:-1]), "loss": _vq_loss(z_e, z_q, beta, convention),
                "z_e": z_e, "z_q": z_q, "codebook": codebook}
         return from_rows(out, order, moved_shape), aux
     return init, apply

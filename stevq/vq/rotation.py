@@ -19,7 +19,7 @@ from autograd.extend import defvjp, primitive
 
 from .. import validate
 from ..backend import namespace_of
-from .core import _check_pair, _unit_rows
+from .core import _unit_rows
 
 
 @primitive
@@ -54,6 +54,6 @@ def rotation_trick(z_e, z_q):
     ``z_e`` and ``z_q`` have the same shape (..., D). A vector z_e = 0 has no direction to rotate
     (and ||q|| / ||e|| is infinite): its gradient falls back to the STE's, dL/dz_e = dL/dout.
     """
-    _check_pair(z_e, z_q)
+    validate.embedding_pair(z_e, z_q)
     validate.array(z_e, "z_e")
     return _rotate_onto_code(z_e, z_q)

@@ -71,7 +71,7 @@ def install(patch=setattr):
     ``monkeypatch.setattr``, to undo it afterwards)."""
     loops.clear()
     from stevq.experiments import quant_act, vq_training
-    covariate_shift = importlib.import_module("stevq.vq.covariate_shift")
+    covariate_shift = importlib.import_module("stevq.theory.covariate_shift")
     _wrap_loop(vq_training, "train", lambda a, k: _argument(5, "schedule")(a, k).steps,
                _argument(6, "description", "training"), patch)
     _wrap_evaluation(vq_training, "evaluate", patch)
