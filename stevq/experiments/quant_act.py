@@ -38,6 +38,8 @@ from stevq.data import minibatch_indices
 from stevq.experiments import models, scheduler, settings
 from stevq.experiments import quant_act_report as report
 
+NAME = "quant-act"
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:

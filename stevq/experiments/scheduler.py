@@ -116,13 +116,13 @@ def run_one(module, config, out_dir, progress=True):
         todo = [(config.seed, part) for part in parts if not record.part_path(part.name).exists()]
         _run_here(module, todo, {config.seed: config}, {config.seed: record}, progress)
         metrics = summarize_run(module, config, record, parts)
-        provenance.save_run(record.dir, data, [record.dir], [part.name for part in parts],
+        provenance.save_run(record.dir, module.NAME, data, [record.dir], [part.name for part in parts],
                             provenance.invocation(started, time.perf_counter() - clock, 1, len(todo)))
     return metrics
 
 
 def _label(module):
-    return getattr(module, "NAME", module.__name__.rsplit(".", 1)[-1])
+    return module.NAME
 
 
 def _run_here(module, todo, configs, records, progress):
@@ -177,7 +177,7 @@ def run_seeds(module, config, seeds, out_dir, jobs=None, progress=True):
             _run_pool(module, todo, configs, records, jobs, progress)
         per_seed = {seed: summarize_run(module, configs[seed], records[seed], plans[seed]) for seed in seeds}
         names = [part.name for part in plans[seeds[0]]]
-        provenance.save_run(out_dir, data, [records[s].dir for s in seeds], names,
+        provenance.save_run(out_dir, module.NAME, data, [records[s].dir for s in seeds], names,
                             provenance.invocation(started, time.perf_counter() - clock, jobs, len(todo)))
         if top is None:
             return per_seed[seeds[0]]
