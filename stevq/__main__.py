@@ -140,10 +140,10 @@ def _inside(filename, directory):
 
 
 def _experiment(name):
-    from stevq import experiments
+    from stevq import experiments, validate
     try:
         return experiments.get(name)
-    except ValueError as err:
+    except validate.ArgumentError as err:
         raise UsageError(str(err)) from None
 
 
@@ -232,7 +232,7 @@ def command_run(args):
         except (runio.OutDirError, runio.SetupError) as err:  # another run's directory, data that do not fit
             raise UsageError(str(err)) from None
         except data.DataUnavailableError as err:
-            raise UsageError(str(err).replace(data.mnist.DIRECTORY_HINT, "--data-dir DIR")) from None
+            raise UsageError(err.advice("--data-dir DIR")) from None
         except OSError as err:  # e.g. the directory made read-only while running
             if not _inside(err.filename, out_dir):
                 raise
@@ -250,7 +250,7 @@ def command_run(args):
 
 
 def command_claims(args):
-    from stevq import runio
+    from stevq import runio, validate
     from stevq.experiments import claims
     root = pathlib.Path(args.dir)
     if not root.is_dir():
@@ -264,8 +264,8 @@ def command_claims(args):
             readme = claims.tables.update_readme(root, args.readme)
         except OSError as err:
             raise UsageError(f"--readme: cannot read {args.readme}: {err.strerror}") from None
-        except ValueError as err:
-            raise UsageError(f"--{err}") from None
+        except validate.ArgumentError as err:  # no record-table markers
+            raise UsageError(f"--readme: {err.message}") from None
     for path, reason in claims.damaged_results(root):
         print(f"warning: {path} is damaged ({reason}); its run is left out of the ledger", file=sys.stderr)
     try:

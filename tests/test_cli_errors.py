@@ -285,3 +285,16 @@ def test_claims_and_report_mistakes(tmp_path, capsys):
         error = capsys.readouterr().err
         assert error.startswith("error: ") and message in error and "Traceback" not in error, (arguments, error)
     assert (tmp_path / "README.md").read_text() == "no markers here\n" and not (tmp_path / "c.md").exists()
+
+
+def test_library_errors_carry_what_the_command_line_needs_as_attributes():
+    """The command line reads an error's argument and advice from the error, never from its text."""
+    from stevq import data, validate
+    error = validate.ArgumentError("train_limit", "asked for 7 examples, the data set has 6")
+    assert isinstance(error, ValueError) and error.argument == "train_limit"
+    assert str(error) == "train_limit: asked for 7 examples, the data set has 6"
+    assert error.renamed("train_size") == "train_size (train_limit): asked for 7 examples, the data set has 6"
+    missing = data.DataUnavailableError("or pass their directory as ", ", or set STEVQ_DATA.")
+    assert str(missing) == "or pass their directory as load_...(directory=...), or set STEVQ_DATA."
+    assert missing.advice("--data-dir DIR") == "or pass their directory as --data-dir DIR, or set STEVQ_DATA."
+    assert str(data.DataUnavailableError("x.gz: no mirror gave a good copy")) == "x.gz: no mirror gave a good copy"

@@ -6,6 +6,8 @@ PNG figures and summary.md into ``out_dir`` through ``stevq.runio``.
 """
 import importlib
 
+from stevq import validate
+
 EXPERIMENTS = {
     "quant-act": "stevq.experiments.quant_act",
     "ste-check": "stevq.experiments.ste_check",
@@ -19,5 +21,5 @@ EXPERIMENTS = {
 def get(name):
     """The experiment module registered as ``name``."""
     if name not in EXPERIMENTS:
-        raise ValueError(f"experiment: unknown name {name!r}; expected one of {sorted(EXPERIMENTS)}")
+        raise validate.ArgumentError("experiment", f"unknown name {name!r}; expected one of {sorted(EXPERIMENTS)}")
     return importlib.import_module(EXPERIMENTS[name])

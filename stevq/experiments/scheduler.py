@@ -41,7 +41,7 @@ import threading
 import time
 from collections import namedtuple
 
-from stevq import allocator, backend, runio
+from stevq import allocator, backend, runio, validate
 from stevq.experiments import provenance
 
 Part = namedtuple("Part", "name after args", defaults=((), None))
@@ -60,6 +60,10 @@ def effective(module, config):
     return module.effective(config) if hasattr(module, "effective") else config
 
 
+# the data loaders' arguments, as the settings that feed them are called
+SETTING_OF = {"train_limit": "train_size", "test_limit": "test_size"}
+
+
 def prepare(module, config):
     """Load what the parts need (``module.prepare``); data or settings that do not fit (a truncated
     or damaged data file, more examples than the data set has) raise ``runio.SetupError``."""
@@ -67,13 +71,13 @@ def prepare(module, config):
         return
     try:
         module.prepare(config)
-    except (ValueError, EOFError, OSError) as err:
-        if isinstance(err, (FileNotFoundError, runio.SetupError)):  # DataUnavailableError: its own message
-            raise
-        # the loaders name their own arguments; the settings that feed them are train_size / test_size
-        message = str(err).replace("train_limit:", "train_size (train_limit):").replace("test_limit:",
-                                                                                      "test_size (test_limit):")
-        raise runio.SetupError(message) from err
+    except validate.ArgumentError as err:
+        setting = SETTING_OF.get(err.argument)
+        raise runio.SetupError(err.renamed(setting) if setting else str(err)) from err
+    except (FileNotFoundError, runio.SetupError):  # DataUnavailableError: its own message
+        raise
+    except (ValueError, EOFError, OSError) as err:  # a truncated or damaged file
+        raise runio.SetupError(str(err)) from err
 
 
 def ordered(parts):
