@@ -38,29 +38,28 @@ class UsageError(Exception):
     """A mistake in the command line; the message says what to change."""
 
 
-def _description(module_path):
-    """First line of an experiment module's docstring."""
-    import importlib
+def _description(name):
+    """First line of an experiment's docstring."""
+    from stevq import experiments
     try:
-        module = importlib.import_module(module_path)
+        return experiments.get(name).description
     except Exception as err:  # one broken module must not hide the others
         return f"(cannot be imported: {type(err).__name__}: {err})"
-    return (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
 
 
 def command_list(args):
     from stevq.experiments import EXPERIMENTS
     width = max((len(name) for name in EXPERIMENTS), default=0)
     for name in sorted(EXPERIMENTS):
-        print(f"{name:<{width}}  {_description(EXPERIMENTS[name])}")
+        print(f"{name:<{width}}  {_description(name)}")
     return 0
 
 
-def build_config(module, args):
+def build_config(experiment, args):
     """The experiment's Config from --quick, --seed, --data-dir and --set FIELD=VALUE, each value
     converted by the type of its field and the whole Config checked: nothing is created before."""
     from stevq.experiments import settings
-    fields = {setting.name: setting for setting in settings.settings(module)}
+    fields = {setting.name: setting for setting in settings.settings(experiment)}
     values = {"quick": True} if args.quick else {}
     if args.seed is not None:
         if args.seed < 0:
@@ -92,20 +91,19 @@ def build_config(module, args):
         option = "--data-dir" if args.data_dir is not None and directory == str(args.data_dir) else "--set data_dir"
         raise UsageError(f"{option}: expected a directory holding the IDX files, got {directory!r} (no such directory)")
     try:
-        config = module.Config(**values)
-        getattr(module, "effective", lambda c: c)(config)  # checks made where the config is run
+        config = experiment.Config(**values)
     except (TypeError, ValueError) as err:
         raise UsageError(f"bad setting for {args.name!r}: {err}") from None
     return config
 
 
-def check_seeds(module, config, seeds):
+def check_seeds(config, seeds):
     """Every seed of --seeds makes a valid run (a seed can make a setting impossible, e.g. a toy
     teacher without spurious minima); checked before anything runs."""
     import dataclasses
     for seed in seeds:
         try:
-            getattr(module, "effective", lambda c: c)(dataclasses.replace(config, seed=seed))
+            dataclasses.replace(config, seed=seed)
         except (TypeError, ValueError) as err:
             raise UsageError(f"--seeds: seed {seed}: {err}") from None
 
@@ -149,7 +147,7 @@ def _experiment(name):
 
 def command_show(args):
     from stevq.experiments import settings
-    print(settings.describe(args.name, _experiment(args.name)), end="")
+    print(settings.describe(_experiment(args.name)), end="")
     return 0
 
 
@@ -166,13 +164,13 @@ class _RunHelp(argparse.Action):
             from stevq import experiments
             from stevq.experiments import settings
             if name in experiments.EXPERIMENTS:
-                print("\n" + settings.describe(name, experiments.get(name)), end="")
+                print("\n" + settings.describe(experiments.get(name)), end="")
             else:
                 print(f"\nunknown experiment {name!r}; the experiments: {', '.join(sorted(experiments.EXPERIMENTS))}")
         parser.exit()
 
 
-def seeds_and_jobs(module, args):
+def seeds_and_jobs(args):
     """The seeds (--seed N or --seeds 0,1,2; default the Config's) and the worker count (--jobs)."""
     if args.seeds is None:
         seeds = None
@@ -185,31 +183,28 @@ def seeds_and_jobs(module, args):
             raise UsageError(f"--seeds: expected integers separated by commas, like 0,1,2; got {args.seeds!r}") from None
         if any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
             raise UsageError(f"--seeds: expected distinct non-negative integers, got {args.seeds!r}")
-        if len(seeds) > 1 and not hasattr(module, "plan"):
-            raise UsageError(f"--seeds: experiment {args.name!r} runs one seed at a time; use --seed N")
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs: expected a number of worker processes >= 1, got {args.jobs}")
-    jobs = args.jobs
-    if jobs is not None:
-        from stevq.experiments import scheduler
-        cores = scheduler.default_jobs()
-        if jobs > cores:
-            print(f"note: --jobs {jobs} is more than the {cores} cores this process may use; running {cores} workers "
-                  "(more would only share the cores and multiply the memory)", file=sys.stderr)
-            jobs = cores
+    from stevq.experiments import workers
+    cores = workers.default_jobs()
+    jobs = cores if args.jobs is None else args.jobs
+    if jobs > cores:
+        print(f"note: --jobs {jobs} is more than the {cores} cores this process may use; running {cores} workers "
+              "(more would only share the cores and multiply the memory)", file=sys.stderr)
+        jobs = cores
     return seeds, jobs
 
 
 def command_run(args):
     from stevq import allocator, backend, data, runio
-    from stevq.experiments import scheduler
-    module = _experiment(args.name)
-    seeds, jobs = seeds_and_jobs(module, args)
+    from stevq.experiments import runner, workers
+    experiment = _experiment(args.name)
+    seeds, jobs = seeds_and_jobs(args)
     if seeds is not None:
         args.seed = seeds[0]
-    config = build_config(module, args)
+    config = build_config(experiment, args)
     if seeds:
-        check_seeds(module, config, seeds)
+        check_seeds(config, seeds)
     if args.out is not None and not args.out.strip():
         raise UsageError("--out: expected a directory name, got an empty string (leave --out out for the default "
                          f"runs/{args.name})")
@@ -225,10 +220,8 @@ def command_run(args):
         signal.signal(signal.SIGINT, signal.default_int_handler)
     with switch:
         try:
-            if hasattr(module, "plan"):  # every (seed, part) in worker processes
-                scheduler.run_seeds(module, config, seeds or [config.seed], out_dir, jobs, not args.no_progress)
-            else:
-                module.run(config, out_dir, progress=not args.no_progress)
+            with workers.processes(jobs) as executor:  # every (seed, part) in worker processes
+                runner.run(experiment, config, out_dir, seeds, executor, jobs, not args.no_progress)
         except (runio.OutDirError, runio.SetupError) as err:  # another run's directory, data that do not fit
             raise UsageError(str(err)) from None
         except data.DataUnavailableError as err:

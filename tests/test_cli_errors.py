@@ -131,14 +131,14 @@ def test_typed_settings_reach_the_config(tmp_path):
 def test_set_quick_false_is_full_mode_and_picks_the_full_directory(monkeypatch, tmp_path):
     """`--set quick=false` is the full mode (the text "false" used to be truthy); the default
     directory follows the mode the run has."""
-    from stevq.experiments import scheduler
+    from stevq.experiments import runner
     seen = {}
 
-    def fake_run(module, config, seeds, out_dir, jobs, progress):  # what the command line calls
+    def fake_run(experiment, config, out_dir, seeds, executor, jobs, progress):  # what the command line calls
         seen.update(config=config, out=out_dir)
         pathlib.Path(out_dir).mkdir(parents=True)
         (pathlib.Path(out_dir) / "summary.md").write_text("done\n")
-    monkeypatch.setattr(scheduler, "run_seeds", fake_run)
+    monkeypatch.setattr(runner, "run", fake_run)
     monkeypatch.chdir(tmp_path)
     assert main(["run", "yin2019-toy", "--set", "quick=false"]) == 0
     assert seen["config"].quick is False and str(seen["out"]) == "runs/yin2019-toy"
@@ -201,7 +201,8 @@ def test_divergence_in_a_later_part_keeps_the_finished_ones(tmp_path, monkeypatc
     (as a step size far too large would) and the run stops naming that part and step. (In this
     process, through the Python API: the command line's workers would not see the patch.)"""
     from stevq import runio
-    module = get("yin2019-toy")
+    from stevq.experiments import runner
+    from stevq.experiments import yin2019_toy as module
     real = module.spurious_start
 
     def diverging(config):
@@ -212,7 +213,7 @@ def test_divergence_in_a_later_part_keeps_the_finished_ones(tmp_path, monkeypatc
     monkeypatch.setattr(module, "spurious_start", diverging)
     out = tmp_path / "run"
     with pytest.raises(runio.NonFiniteError) as error:
-        module.run(module.Config(quick=True, runs=2, steps=60), out, progress=False)
+        runner.run(module.EXPERIMENT, module.Config(quick=True, runs=2, steps=60), out, progress=False)
     assert ("spurious start, identity STE, run 0: coarse gradient descent produced non-finite values at step 5: "
             "{'f': nan}; last good metrics: {'f': ") in str(error.value)
     assert (out / "parts" / "random_starts.json").is_file() and not (out / "parts" / "spurious_start.json").exists()

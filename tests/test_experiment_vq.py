@@ -10,7 +10,7 @@ import pytest
 
 import stevq
 from stevq import runio, vq
-from stevq.experiments import vq_bottleneck, vq_models, vq_quantizers, vq_toy, vq_training
+from stevq.experiments import runner, vq_bottleneck, vq_models, vq_quantizers, vq_toy, vq_training
 
 
 def _usage_from_indices(indices, num_codes):
@@ -28,7 +28,7 @@ def _usage_from_indices(indices, num_codes):
 def toy_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("vq_toy")
     config = vq_toy.Config(quick=True)
-    return config, out, vq_toy.run(config, out, progress=False)
+    return config, out, runner.run(vq_toy.EXPERIMENT, config, out, progress=False)
 
 
 def test_toy_quick_writes_its_files(toy_run):
@@ -92,7 +92,7 @@ def bottleneck_run(tmp_path_factory):
     """Quick mode on real Fashion-MNIST: the files if present, else the sample inside the package."""
     out = tmp_path_factory.mktemp("vq_bottleneck")
     config = vq_bottleneck.Config(quick=True)
-    return config, out, vq_bottleneck.run(config, out, progress=False)
+    return config, out, runner.run(vq_bottleneck.EXPERIMENT, config, out, progress=False)
 
 
 def test_bottleneck_quick_on_fashion_mnist_writes_its_files(bottleneck_run):
@@ -130,7 +130,7 @@ def test_bottleneck_resumes_from_finished_parts(bottleneck_run, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a finished part was trained again")
     monkeypatch.setattr(vq_bottleneck, "train_part", no_training)
-    assert vq_bottleneck.run(config, out, progress=False)["rows"] == metrics["rows"]
+    assert runner.run(vq_bottleneck.EXPERIMENT, config, out, progress=False)["rows"] == metrics["rows"]
 
 
 def test_bottleneck_config_names_bad_fields():

@@ -1,5 +1,6 @@
 """What a record needs to be trusted: the authors' k-means and batch drawing as settings (checked
 against by-hand versions), the data and commit of every run, and no resume over other data."""
+import dataclasses
 import json
 
 import numpy as np
@@ -102,7 +103,8 @@ def test_every_part_names_its_commit_data_and_time(tmp_path, capsys, monkeypatch
     assert [i["parts_computed"] for i in again["invocations"]] == [4, 1]
     assert all(i["wall_seconds"] > 0 and i["jobs"] == 1 for i in again["invocations"])
     # the same directory over other data: one error line, exit 2, nothing changed
-    monkeypatch.setattr(ablation, "data_origin", lambda config: {"data": "fashion-mnist", "sample": "x", "sha256": "0"})
+    other_data = lambda config: {"data": "fashion-mnist", "sample": "x", "sha256": "0"}  # noqa: E731
+    monkeypatch.setattr(ablation, "EXPERIMENT", dataclasses.replace(ablation.EXPERIMENT, data_origin=other_data))
     capsys.readouterr()
     assert main([*SMALL, "--seeds", "0,1", "--jobs", "1", "--out", str(out)]) == 2
     err = capsys.readouterr().err

@@ -138,8 +138,8 @@ def test_more_examples_than_the_data_has_is_an_error_line(tmp_path, capsys):
 
 
 def test_more_jobs_than_cores_are_capped_with_a_note(tmp_path, capsys, monkeypatch):
-    from stevq.experiments import scheduler
-    monkeypatch.setattr(scheduler, "default_jobs", lambda: 2)
+    from stevq.experiments import workers
+    monkeypatch.setattr(workers, "default_jobs", lambda: 2)
     assert main([*TOY, "--seeds", "0,1", "--jobs", "64", "--out", str(tmp_path / "run")]) == 0
     assert "note: --jobs 64 is more than the 2 cores" in capsys.readouterr().err
     assert json.loads((tmp_path / "run" / "provenance.json").read_text())["invocations"][0]["jobs"] == 2

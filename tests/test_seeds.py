@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from stevq.__main__ import main
-from stevq.experiments import scheduler, seeds
+from stevq.experiments import runner as seeds
+from stevq.experiments.protocol import Part, ordered
 from test_cli import SYNTHETIC
 
 SMALL = [*SYNTHETIC, "--set", "stes=('identity', 'relu')", "--set", "instability_from=relu"]
@@ -94,12 +95,12 @@ def test_statistic_and_aggregate():
 
 
 def test_parts_run_after_the_parts_they_need():
-    parts = [scheduler.Part("b", ("a",)), scheduler.Part("c", ("b", "a")), scheduler.Part("a")]
-    assert [p.name for p in scheduler.ordered(parts)] == ["a", "b", "c"]
+    parts = [Part("b", None, after=("a",)), Part("c", None, after=("b", "a")), Part("a", None)]
+    assert [p.name for p in ordered(parts)] == ["a", "b", "c"]
     with pytest.raises(ValueError, match="needs"):
-        scheduler.ordered([scheduler.Part("b", ("a",))])
+        ordered([Part("b", None, after=("a",))])
     with pytest.raises(ValueError, match="circular"):
-        scheduler.ordered([scheduler.Part("a", ("b",)), scheduler.Part("b", ("a",))])
+        ordered([Part("a", None, after=("b",)), Part("b", None, after=("a",))])
 
 
 def _children(pid):

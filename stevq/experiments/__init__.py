@@ -1,8 +1,9 @@
-"""The experiments: each a module with a ``Config`` dataclass (fields ``quick`` and ``seed`` among
-them) and ``run(config, out_dir, progress=True) -> dict`` that writes config.json, metrics.json,
-PNG figures and summary.md into ``out_dir`` through ``stevq.runio``.
+"""The experiments, each a module that defines ``EXPERIMENT``, a ``protocol.Experiment`` record (its
+name, ``Config`` dataclass, plan of parts, summary, tables over seeds and data), which
+``runner.run`` runs: it writes config.json, metrics.json, PNG figures and summary.md into the run
+directory through ``stevq.runio``.
 
-``EXPERIMENTS`` maps the command-line name to the module path; modules are imported on demand.
+``EXPERIMENTS`` maps the command-line name to the module; modules are imported on demand.
 """
 import importlib
 
@@ -19,7 +20,7 @@ EXPERIMENTS = {
 
 
 def get(name):
-    """The experiment module registered as ``name``."""
+    """The ``Experiment`` registered as ``name``."""
     if name not in EXPERIMENTS:
         raise validate.ArgumentError("experiment", f"unknown name {name!r}; expected one of {sorted(EXPERIMENTS)}")
-    return importlib.import_module(EXPERIMENTS[name])
+    return importlib.import_module(EXPERIMENTS[name]).EXPERIMENT

@@ -26,8 +26,6 @@ import dataclasses
 import functools
 import io
 import math
-import pathlib
-import sys
 
 import numpy as np
 
@@ -35,8 +33,9 @@ from stevq import backend, nn, ops, optim, runio, ste, validate
 from stevq.autodiff import grad, value_and_grad
 from stevq.backend import asarray, to_numpy
 from stevq.data import minibatch_indices
-from stevq.experiments import models, scheduler, settings
+from stevq.experiments import models, settings
 from stevq.experiments import quant_act_report as report
+from stevq.experiments.protocol import Experiment, Part
 
 NAME = "quant-act"
 
@@ -282,9 +281,8 @@ def load_params(path, dtype):
     return params
 
 
-@functools.lru_cache(maxsize=1)
-def datasets(config, backend_name):
-    """(train_set, test_set) of ``config`` on the backend ``backend_name`` (loaded once per process)."""
+def datasets(config):
+    """(train_set, test_set) of ``config`` on the active backend."""
     train_x, train_y, test_x, test_y = load_data(config)
     return Dataset(train_x, train_y, config.dtype), Dataset(test_x, test_y, config.dtype)
 
@@ -300,72 +298,67 @@ def data_origin(config):
                        sample=config.quick)
 
 
-def prepare(config):
-    """Load the data before a run directory is made (no data, no run)."""
-    datasets(config, backend.name())
+# ---------------------------------------------------------------- the parts: each trains from a fresh init or
+# from the saved parameters of the part it continues, in the run directory
 
 
-class Experiment:
-    """The parts of one run of the experiment: each trains from a fresh init or from the saved
-    parameters of the part it continues (``params_path``), in the run directory ``run_dir``."""
+def params_path(context, part):
+    return context.dir / "parts" / f"{part}.npz"
 
-    def __init__(self, config, run_dir, show_progress):
-        self.config, self.show_progress, self.dir = config, show_progress, pathlib.Path(run_dir)
-        self.train_set, self.test_set = datasets(config, backend.name())
 
-    def params_path(self, part):
-        return self.dir / "parts" / f"{part}.npz"
+def trained(context, part, apply, start, phases, seed, eval_every, extra):
+    """Part ``part``: train ``apply`` from the parameters of part ``start`` (or a fresh init when
+    ``start`` is a list of params), save the parameters, return the metrics."""
+    config, (train_set, test_set) = context.config, context.data
+    params = load_params(params_path(context, start), config.dtype) if isinstance(start, str) else start
+    params, history = train(apply, params, train_set, phases, config.batch_size,
+                            seed, config.loss_eval_size, eval_every, part, context.progress)
+    save_params(params_path(context, part), params)
+    test_loss, test_accuracy = evaluate(apply, params, test_set)
+    return dict(extra, train_loss=history["train_loss"][-1], test_loss=test_loss,
+                test_accuracy=test_accuracy, history=history)
 
-    def trained(self, part, apply, start, phases, seed, eval_every, extra):
-        """Part ``part``: train ``apply`` from the parameters of part ``start`` (or a fresh init
-        when ``start`` is a list of params), save the parameters, return the metrics."""
-        config = self.config
-        params = load_params(self.params_path(start), config.dtype) if isinstance(start, str) else start
-        params, history = train(apply, params, self.train_set, phases, config.batch_size,
-                                seed, config.loss_eval_size, eval_every, part, self.show_progress)
-        save_params(self.params_path(part), params)
-        test_loss, test_accuracy = evaluate(apply, params, self.test_set)
-        return dict(extra, train_loss=history["train_loss"][-1], test_loss=test_loss,
-                    test_accuracy=test_accuracy, history=history)
 
-    def pretrained(self, net):
-        """The float ReLU network every quantized network starts from."""
-        config = self.config
-        init, apply = build(net, models.relu_activation, config)
-        _, params = init(np.random.default_rng(config.seed), (1, 28, 28))
-        schedule = annealed(config.pretrain_steps, config.lr, config.momentum)
-        return self.trained(float_name(net), apply, params, schedule, config.seed + 1, config.eval_every,
-                            {"net": net, "bits": "float", "ste": "-"})
+def pretrained(context, net):
+    """The float ReLU network every quantized network starts from."""
+    config = context.config
+    init, apply = build(net, models.relu_activation, config)
+    _, params = init(np.random.default_rng(config.seed), (1, 28, 28))
+    schedule = annealed(config.pretrain_steps, config.lr, config.momentum)
+    return trained(context, float_name(net), apply, params, schedule, config.seed + 1, config.eval_every,
+                   {"net": net, "bits": "float", "ste": "-"})
 
-    def quantized(self, net, bits, backward):
-        """The ``bits``-bit network trained with the ``backward`` STE from the float network; every
-        STE sees the same mini-batches."""
-        config = self.config
-        _, apply = build(net, quantized_activation(bits, backward), config)
-        schedule = annealed(config.steps, config.lr, config.momentum)
-        return self.trained(quantized_name(net, bits, backward), apply, float_name(net), schedule,
-                            config.seed + 2, config.eval_every, {"net": net, "bits": bits, "ste": backward})
 
-    def continued(self, net, source, backward, lr):
-        """The instability test: continue the trained ``source``-STE network with the ``backward``
-        STE at step ``lr`` (plain SGD), on the same mini-batches for every ``backward``."""
-        config, bits = self.config, self.config.instability_bits
-        _, apply = build(net, quantized_activation(bits, backward), config)
-        return self.trained(continued_name(net, bits, source, backward, lr), apply, quantized_name(net, bits, source),
-                            [(config.instability_steps, optim.sgd(lr))], config.seed + 3,
-                            config.instability_eval_every,
-                            {"net": net, "bits": bits, "from": source, "continued_with": backward, "lr": lr})
+def quantized(context, net, bits, backward):
+    """The ``bits``-bit network trained with the ``backward`` STE from the float network; every
+    STE sees the same mini-batches."""
+    config = context.config
+    _, apply = build(net, quantized_activation(bits, backward), config)
+    schedule = annealed(config.steps, config.lr, config.momentum)
+    return trained(context, quantized_name(net, bits, backward), apply, float_name(net), schedule,
+                   config.seed + 2, config.eval_every, {"net": net, "bits": bits, "ste": backward})
 
-    def start_gradients(self, net, source):
-        """At the trained ``source``-STE network: the norm of the full-batch coarse gradient that
-        each STE computes (on the training-loss examples). A minimum for one STE is a point where
-        its own coarse gradient is small; the identity STE's need not be."""
-        config, bits = self.config, self.config.instability_bits
-        params = load_params(self.params_path(quantized_name(net, bits, source)), config.dtype)
-        norms = {backward: coarse_gradient_norm(build(net, quantized_activation(bits, backward), config)[1],
-                                                params, self.train_set, config.loss_eval_size)
-                 for backward in ste.SURROGATES}
-        return {"net": net, "bits": bits, "from": source, "coarse_gradient_norm": norms}
+
+def continued(context, net, source, backward, lr):
+    """The instability test: continue the trained ``source``-STE network with the ``backward``
+    STE at step ``lr`` (plain SGD), on the same mini-batches for every ``backward``."""
+    config, bits = context.config, context.config.instability_bits
+    _, apply = build(net, quantized_activation(bits, backward), config)
+    return trained(context, continued_name(net, bits, source, backward, lr), apply, quantized_name(net, bits, source),
+                   [(config.instability_steps, optim.sgd(lr))], config.seed + 3, config.instability_eval_every,
+                   {"net": net, "bits": bits, "from": source, "continued_with": backward, "lr": lr})
+
+
+def start_gradients(context, net, source):
+    """At the trained ``source``-STE network: the norm of the full-batch coarse gradient that each
+    STE computes (on the training-loss examples). A minimum for one STE is a point where its own
+    coarse gradient is small; the identity STE's need not be."""
+    config, bits = context.config, context.config.instability_bits
+    params = load_params(params_path(context, quantized_name(net, bits, source)), config.dtype)
+    norms = {backward: coarse_gradient_norm(build(net, quantized_activation(bits, backward), config)[1],
+                                            params, context.data[0], config.loss_eval_size)
+             for backward in ste.SURROGATES}
+    return {"net": net, "bits": bits, "from": source, "coarse_gradient_norm": norms}
 
 
 def float_name(net):
@@ -396,10 +389,6 @@ def coarse_gradient_norm(apply, params, dataset, limit):
 # ---------------------------------------------------------------- the run
 
 
-SEED_TABLES = {"float": ("net", "bits", "ste"), "grid": ("net", "bits", "ste"),
-               "instability": ("net", "bits", "from", "continued_with", "lr")}
-
-
 def _instability(config):
     return [(net, source, backward, lr) for net in config.nets for source in config.instability_from
             for lr in config.instability_lrs for backward in dict.fromkeys(("identity", source))]
@@ -410,26 +399,16 @@ def plan(config):
     networks and the coarse-gradient norms at their starting points; each quantized network
     continues its float network, the instability parts continue a quantized one."""
     bits = config.instability_bits
-    parts = [scheduler.Part(float_name(net), args=("pretrained", net)) for net in config.nets]
-    quantized = [(net, b, backward) for net in config.nets for b in config.bits for backward in config.stes]
-    quantized += [(net, bits, source) for net in config.nets for source in config.instability_from]
-    parts += [scheduler.Part(quantized_name(*q), (float_name(q[0]),), ("quantized", *q)) for q in dict.fromkeys(quantized)]
-    parts += [scheduler.Part(continued_name(net, bits, source, backward, lr), (quantized_name(net, bits, source),),
-                             ("continued", net, source, backward, lr))
+    parts = [Part(float_name(net), pretrained, (net,)) for net in config.nets]
+    grid = [(net, b, backward) for net in config.nets for b in config.bits for backward in config.stes]
+    grid += [(net, bits, source) for net in config.nets for source in config.instability_from]
+    parts += [Part(quantized_name(*q), quantized, q, (float_name(q[0]),)) for q in dict.fromkeys(grid)]
+    parts += [Part(continued_name(net, bits, source, backward, lr), continued, (net, source, backward, lr),
+                   (quantized_name(net, bits, source),))
               for net, source, backward, lr in _instability(config)]
-    parts += [scheduler.Part(f"{quantized_name(net, bits, source)}-coarse-gradients", (quantized_name(net, bits, source),),
-                             ("start_gradients", net, source)) for net in config.nets for source in config.instability_from]
+    parts += [Part(f"{quantized_name(net, bits, source)}-coarse-gradients", start_gradients, (net, source),
+                   (quantized_name(net, bits, source),)) for net in config.nets for source in config.instability_from]
     return parts
-
-
-def compute_part(config, part, run_dir, progress):
-    method, *args = part.args
-    return getattr(Experiment(config, run_dir, progress), method)(*args)
-
-
-def run(config, out_dir, progress=True):
-    """Train every (net, bits, STE) of ``config`` and the instability test; write the results."""
-    return scheduler.run_one(sys.modules[__name__], config, out_dir, progress)
 
 
 def summarize(config, results):
@@ -444,3 +423,9 @@ def summarize(config, results):
     metrics = report.metrics(floats, grid, instability, gradients)
     return (metrics, report.summary(config, metrics, backend.name()),
             report.figures(config, floats, grid, instability))
+
+
+EXPERIMENT = Experiment(NAME, Config, plan, summarize,
+                        {"float": ("net", "bits", "ste"), "grid": ("net", "bits", "ste"),
+                         "instability": ("net", "bits", "from", "continued_with", "lr")},
+                        load_data=datasets, data_origin=data_origin, doc=__doc__)

@@ -86,17 +86,11 @@ def _comments(config_class):
     return found
 
 
-def _resolved(module):
-    """(quick Config, full Config) as they run (through ``module.effective`` where there is one)."""
-    effective = getattr(module, "effective", lambda config: config)
-    return effective(module.Config(quick=True)), effective(module.Config(quick=False))
-
-
-def settings(module):
-    """The ``Setting`` of every field of ``module.Config``, in declaration order."""
-    config_class = module.Config
+def settings(experiment):
+    """The ``Setting`` of every field of ``experiment.Config``, in declaration order."""
+    config_class = experiment.Config
     hints = typing.get_type_hints(config_class)
-    quick, full = _resolved(module)
+    quick, full = config_class(quick=True), config_class(quick=False)
     descriptions = {**COMMON, **_comments(config_class), **getattr(config_class, "HELP", {})}
     found = []
     for field in dataclasses.fields(config_class):
@@ -177,14 +171,13 @@ def _shown(value):
     return str(value)
 
 
-def describe(name, module):
+def describe(experiment):
     """The text of ``python -m stevq show NAME``: every setting with its type, quick and full
     defaults and one line."""
-    rows = [(s.name, s.type_name(), _shown(s.quick), _shown(s.full), s.help) for s in settings(module)]
+    rows = [(s.name, s.type_name(), _shown(s.quick), _shown(s.full), s.help) for s in settings(experiment)]
     header = ("setting", "type", "quick", "full", "")
     widths = [min(max(len(row[i]) for row in rows + [header]), 28) for i in range(4)]
-    doc = (module.__doc__ or "").strip().splitlines()
-    lines = [f"{name}: {doc[0] if doc else ''}", "",
+    lines = [f"{experiment.name}: {experiment.description}", "",
              "settings (change one with --set FIELD=VALUE; quick: with --quick; None: the mode's default):", ""]
     for row in [header] + rows:
         cells = [cell if len(cell) <= width else cell[:width - 3] + "..." for cell, width in zip(row, widths)]

@@ -23,12 +23,11 @@ to it does not converge; **mixed** otherwise, with the numbers.
 """
 import dataclasses
 import math
-import sys
 
 import numpy as np
 
-from stevq import runio, ste, validate
-from stevq.experiments import scheduler
+from stevq import ste, validate
+from stevq.experiments.protocol import Experiment, config_part
 from stevq.experiments import yin2019_checks as checks
 from stevq.experiments import yin2019_toy as toy
 from stevq.theory import yin2019
@@ -122,17 +121,11 @@ def random_starts(config):
             "final_f": trajectory.f[-1].tolist()}
 
 
-
 PARTS = {"map": cosine_map, "spurious": spurious, "random_starts": random_starts}
-SEED_TABLES = {"spurious": (), "random_starts": ("runs",), "verdict": ()}
 
 
 def plan(config):
-    return [scheduler.Part(name) for name in PARTS]
-
-
-def compute_part(config, part, run_dir, progress):
-    return PARTS[part.name](config)
+    return [config_part(name, function) for name, function in PARTS.items()]
 
 
 def verdict(near, starts):
@@ -149,10 +142,6 @@ def verdict(near, starts):
     return "mixed", (f"E g at the spurious minimum {near['grad_norm_at_spurious']:.3g}; the run next to it "
                      f"{'converges' if near['converged'] else 'does not converge'}; {100 * critical:.0f}% of the "
                      "random starts reach a critical point")
-
-
-def run(config, out_dir, progress=True):
-    return scheduler.run_one(sys.modules[__name__], config, out_dir, progress)
 
 
 def summarize(config, results):
@@ -190,3 +179,7 @@ def _figure(config, cmap_data):
            title=f"{config.ste}: cos(E g, df/dw), v at the spurious minimiser's v")
     fig.colorbar(mesh, ax=ax, label="cosine (> 0: a descent direction)")
     return fig
+
+
+EXPERIMENT = Experiment(NAME, Config, plan, summarize, {"spurious": (), "random_starts": ("runs",), "verdict": ()},
+                        doc=__doc__)

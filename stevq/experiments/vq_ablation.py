@@ -28,13 +28,13 @@ accuracy. Each (model, row) is a resumable part seeded from (config.seed, model)
 others.
 """
 import dataclasses
-import sys
 import zlib
 
 import numpy as np
 
 from stevq import backend, data, runio, validate
-from stevq.experiments import scheduler, settings, vq_models, vq_plots, vq_quantizers, vq_training
+from stevq.experiments import settings, vq_models, vq_plots, vq_quantizers, vq_training
+from stevq.experiments.protocol import Experiment, Part
 from stevq.experiments.vq_quantizers import Variant
 
 NAME = "vq-ablation"
@@ -174,13 +174,13 @@ def schedule(config, model):
                                 weight_decay=config.weight_decay, batches=config.batches)
 
 
-def train_part(config, model, row, datasets, show_progress=True):
+def train_part(context, model, row):
     """One (model, row) run: train, measuring on the test images every ``record_every`` steps."""
-    train_data, test_data = datasets
+    config, (train_data, test_data) = context.config, context.data
     network = build(config, model, row)
     params, state = vq_training.init_network(network, np.random.default_rng(part_seed(config, model, "init")))
     result = vq_training.train(network, params, state, train_data, test_data, schedule(config, model),
-                               part_name(model, row), show_progress)
+                               part_name(model, row), context.progress)
     history, active = result["history"], result["active"]
     final = {key: history[key][-1] for key in history if key not in ("step", "train_loss")}
     final["active"] = float(np.mean(active[-max(1, len(active) // 20):]))  # last 5% of the steps
@@ -192,15 +192,9 @@ def train_part(config, model, row, datasets, show_progress=True):
             "final": final, "history": history, "active": active, "affine_norms": affine}
 
 
-SEED_TABLES = {"rows": ("model", "row", "codes")}
-
-
 def plan(config):
-    """One part per (model, row): ``scheduler.Part(name, args=(model, row))``."""
-    return [scheduler.Part(part_name(model, row), args=(model, row)) for model in config.models for row in config.rows]
-
-
-_datasets = vq_training.cached_loader(load_data)
+    """One part per (model, row)."""
+    return [Part(part_name(model, row), train_part, (model, row)) for model in config.models for row in config.rows]
 
 
 def data_origin(config):
@@ -208,21 +202,6 @@ def data_origin(config):
     source = data.FASHION_MNIST if config.data == "fashion-mnist" else data.MNIST
     return data.origin(source, config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
                        sample=config.quick)
-
-
-def prepare(config):
-    """Load the data before a run directory is made (no data, no run)."""
-    _datasets(config)
-
-
-def compute_part(config, part, run_dir, progress):
-    model, row = part.args
-    return train_part(config, model, row, _datasets(config), progress)
-
-
-def run(config, out_dir, progress=True):
-    """Every (model, row) of ``config``; writes the figures, metrics.json and summary.md."""
-    return scheduler.run_one(sys.modules[__name__], config, out_dir, progress)
 
 
 def summarize(config, results):
@@ -301,3 +280,7 @@ def _findings(rows, model):
     lines = [f"- baseline: {said(by_row['baseline'])}."]
     lines += [f"- {name}: {said(r)}." for name, r in by_row.items() if name != "baseline"]
     return lines
+
+
+EXPERIMENT = Experiment(NAME, Config, plan, summarize, {"rows": ("model", "row", "codes")},
+                        load_data=load_data, data_origin=data_origin, doc=__doc__)

@@ -14,12 +14,12 @@ resumable part (``runio.Run.part``); its test-set code indices are kept in ``par
 """
 import dataclasses
 import io
-import sys
 
 import numpy as np
 
 from stevq import backend, data, runio, validate
-from stevq.experiments import scheduler, settings, vq_models, vq_plots, vq_quantizers, vq_training
+from stevq.experiments import settings, vq_models, vq_plots, vq_quantizers, vq_training
+from stevq.experiments.protocol import Experiment, Part
 
 NAME = "vq-bottleneck"
 MODELS = {"vqvae": "reconstruction", "classifier": "classification"}
@@ -125,34 +125,28 @@ def save_indices(path, indices):
     runio.atomic_write_bytes(path, buffer.getvalue())
 
 
-def train_part(config, model, num_codes, variant, datasets, run_dir, show_progress):
+def train_part(context, model, num_codes, variant):
     """One (model, size, variant) run: train, then measure on the test images."""
-    train_data, curve_data, test_data = datasets
+    config, (train_data, curve_data, test_data) = context.config, context.data
     network = build(config, model, num_codes, variant)
     # same networks for every variant: the encoder's first layers and the readout draw from the same seed
     params, state = vq_training.init_network(network, np.random.default_rng(config.seed))
     schedule = vq_training.Schedule(config.steps, config.batch_size, config.lr, config.record_every, config.seed + 1)
     name = part_name(model, num_codes, variant)
-    result = vq_training.train(network, params, state, train_data, curve_data, schedule, name, show_progress)
+    result = vq_training.train(network, params, state, train_data, curve_data, schedule, name, context.progress)
     final, kept = vq_training.evaluate(network, result["params"], result["state"], test_data, schedule.gap_rows,
                                        step=config.steps, where=f"{name} (test set)")
     codes = network.quantizer.num_codes
-    save_indices(run_dir / "parts" / f"{name}.indices.npz", kept["indices"])
+    save_indices(context.dir / "parts" / f"{name}.indices.npz", kept["indices"])
     final["code_histogram"] = np.bincount(kept["indices"], minlength=codes).tolist()
     return {"model": model, "num_codes": num_codes, "codebook_size": codes, "variant": variant,
             "final": final, "history": result["history"]}
 
 
-SEED_TABLES = {"rows": ("model", "K", "codes", "variant")}
-
-
 def plan(config):
-    """One part per (model, size, variant): ``scheduler.Part(name, args=(model, size, variant))``."""
-    return [scheduler.Part(part_name(model, size, variant), args=(model, size, variant))
+    """One part per (model, size, variant)."""
+    return [Part(part_name(model, size, variant), train_part, (model, size, variant))
             for model in config.models for size in config.sizes for variant in config.variants]
-
-
-_datasets = vq_training.cached_loader(load_data)
 
 
 def data_origin(config):
@@ -160,21 +154,6 @@ def data_origin(config):
     source = data.FASHION_MNIST if config.data == "fashion-mnist" else data.MNIST
     return data.origin(source, config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
                        sample=config.quick)
-
-
-def prepare(config):
-    """Load the data before a run directory is made (no data, no run)."""
-    _datasets(config)
-
-
-def compute_part(config, part, run_dir, progress):
-    model, size, variant = part.args
-    return train_part(config, model, size, variant, _datasets(config), run_dir, progress)
-
-
-def run(config, out_dir, progress=True):
-    """Every (model, size, variant) of ``config``; writes the figures, metrics.json and summary.md."""
-    return scheduler.run_one(sys.modules[__name__], config, out_dir, progress)
 
 
 def summarize(config, results):
@@ -241,3 +220,7 @@ def summary(config, rows):
         lines += [f"## {model} (score = {score})", "",
                   runio.markdown_table(here, ["K", "codes", "variant", *FINAL_KEYS]), *_findings(here, model), ""]
     return "\n".join(lines) + "\n"
+
+
+EXPERIMENT = Experiment(NAME, Config, plan, summarize, {"rows": ("model", "K", "codes", "variant")},
+                        load_data=load_data, data_origin=data_origin, doc=__doc__)

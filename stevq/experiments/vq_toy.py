@@ -16,7 +16,6 @@ and the distribution gap, and every record measures the STE's gradient error bes
 error (``ste_error``).
 """
 import dataclasses
-import sys
 
 import numpy as np
 
@@ -24,7 +23,8 @@ from autograd.tracer import getval
 
 from stevq import backend, data, metrics, runio, validate, vq
 from stevq.backend import namespace_of
-from stevq.experiments import scheduler, settings, vq_models, vq_quantizers, vq_training
+from stevq.experiments import settings, vq_models, vq_quantizers, vq_training
+from stevq.experiments.protocol import Experiment, Part, config_part
 from stevq.experiments.vq_plots import plt
 
 NAME = "vq-toy"
@@ -113,9 +113,10 @@ def gaussian_data(config):
             vq_training.Data(points[config.train_size:], dtype=config.dtype))
 
 
-def autoencoder_part(config, variant, code_scale, train_data, eval_data, show_progress):
+def autoencoder_part(context, variant, code_scale):
     """One autoencoder run; every run starts from the same networks (seeded), only the codebook
     scale and the variant differ."""
+    config, (train_data, eval_data) = context.config, context.data
     settings = vq_quantizers.Settings(num_codes=config.num_codes, beta=config.beta, init_scale=code_scale,
                                       nu=config.nu, affine_lr=config.affine_lr, alt_rate=config.alt_rate,
                                       dtype=config.dtype)
@@ -128,7 +129,7 @@ def autoencoder_part(config, variant, code_scale, train_data, eval_data, show_pr
                                     config.seed + 1, snapshot_steps=snapshot_steps(config),
                                     snapshot_rows=config.eval_size)  # the pictures show the points the summary counts
     result = vq_training.train(network, params, state, train_data, eval_data, schedule,
-                               f"{variant} (codes x{code_scale:g})", show_progress, ste_error(network, eval_data))
+                               f"{variant} (codes x{code_scale:g})", context.progress, ste_error(network, eval_data))
     final = {key: values[-1] for key, values in result["history"].items()}
     return {"variant": variant, "code_scale": code_scale, "final": final, "history": result["history"],
             "snapshots": result["snapshots"]}
@@ -153,36 +154,20 @@ def ste_error(network, eval_data):
     return measure
 
 
-SEED_TABLES = {"covariate_shift": ("reading", "parameterization", "affine_lr", "seeds"),
-               "autoencoder": ("variant", "code_scale")}
-
-
 def plan(config):
     """The covariate-shift parts (one per reading and affine lr) and one autoencoder part per
     (codebook scale, variant)."""
-    return ([scheduler.Part(f"shift-{reading}-affine_lr{a:g}", args=("shift", reading, a))
+    return ([config_part(f"shift-{reading}-affine_lr{a:g}", covariate_shift_part, (reading, a))
              for reading in config.shift_readings for a in config.shift_affine_lrs]
-            + [scheduler.Part(f"ae-{variant}-codes{scale:g}", args=("ae", variant, scale))
+            + [Part(f"ae-{variant}-codes{scale:g}", autoencoder_part, (variant, scale))
                for scale in config.code_scales for variant in config.variants])
-
-
-def compute_part(config, part, run_dir, progress):
-    kind, *args = part.args
-    if kind == "shift":
-        return covariate_shift_part(config, *args)
-    return autoencoder_part(config, *args, *gaussian_data(config), progress)
-
-
-def run(config, out_dir, progress=True):
-    """Both parts of the toy experiment; writes figures, metrics.json and summary.md."""
-    return scheduler.run_one(sys.modules[__name__], config, out_dir, progress)
 
 
 def summarize(config, results):
     """(metrics, summary, figures) from the parts' results (by part name)."""
     parts = plan(config)
-    shift = [row for part in parts if part.args[0] == "shift" for row in results[part.name]["rows"]]
-    runs = [results[part.name] for part in parts if part.args[0] == "ae"]
+    shift = [row for part in parts if part.compute is not autoencoder_part for row in results[part.name]["rows"]]
+    runs = [results[part.name] for part in parts if part.compute is autoencoder_part]
     table = [dict(variant=r["variant"], code_scale=r["code_scale"],
                   **{k: r["final"][k] for k in ("utilisation", "perplexity", "dead_codes", "score",
                                                 "mean_gap", "var_gap", "sliced_wasserstein", "ste_relative_error",
@@ -271,3 +256,8 @@ def _findings(table):
             f"{r['variant']} uses {100 * r['utilisation']:.1f}% of the codes ({r['dead_codes']} dead, gap "
             f"{runio.readable(r['sliced_wasserstein'], 3)}), MSE {runio.readable(r['score'])}" for r in here) + ".")
     return lines
+
+
+EXPERIMENT = Experiment(NAME, Config, plan, summarize,
+                        {"covariate_shift": ("reading", "parameterization", "affine_lr", "seeds"),
+                         "autoencoder": ("variant", "code_scale")}, load_data=gaussian_data, doc=__doc__)

@@ -23,7 +23,6 @@ together); the library's own per-array checks are left to that check
 (``validate.values_checked_by_caller``) and the chosen codes are read back once per record.
 """
 import dataclasses
-import functools
 import math
 from collections import namedtuple
 
@@ -33,7 +32,6 @@ from autograd.tracer import getval
 from stevq import metrics, ops, optim, runio, validate
 from stevq.autodiff import value_and_grad
 from stevq.backend import asarray, is_array, namespace_of, to_numpy
-from stevq.backend import name as backend_name
 from stevq.data import fresh_shuffle_indices, minibatch_indices
 
 TASKS = ("reconstruction", "classification")
@@ -98,15 +96,6 @@ class Data:
         for start in range(0, self.size, size):
             stop = min(start + size, self.size)
             yield self.x[start:stop, ...], None if self.y is None else self.y[start:stop]
-
-
-def cached_loader(load_data):
-    """``load_data(config)`` computed once per (config, backend) in a process, for an experiment's
-    ``prepare`` and ``compute_part`` (``scheduler``): the parts of a run share one copy of the data."""
-    @functools.lru_cache(maxsize=1)
-    def cached(config, backend_name):
-        return load_data(config)
-    return lambda config: cached(config, backend_name())
 
 
 def init_network(network, rng):

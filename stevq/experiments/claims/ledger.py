@@ -116,13 +116,11 @@ def command(record=None, claim=None):
     """The command that makes ``record`` (or, for a claim not run, the full run of its experiment)."""
     if record is None:
         return " ".join(filter(None, ["python -m stevq run", claim.experiment, claim.settings, "--seeds 0,1,2"]))
-    module = get(record.experiment)
+    experiment = get(record.experiment)
     words = ["python -m stevq run", record.experiment] + (["--quick"] if record.quick else [])
     words.append(f"--seeds {','.join(map(str, record.seeds))}" if len(record.seeds) > 1 else f"--seed {record.seeds[0]}")
     try:
-        defaults = runio._plain(module.Config(quick=record.quick))
-        if hasattr(module, "effective"):
-            defaults = runio._plain(module.effective(module.Config(quick=record.quick)))
+        defaults = runio._plain(experiment.Config(quick=record.quick))
     except Exception:  # noqa: BLE001 - a changed Config: the command without --set
         defaults = record.config
     for field, value in record.config.items():
