@@ -3,7 +3,8 @@
     python -m stevq list                         the experiments, one line each
     python -m stevq show NAME                    NAME's settings: types, quick and full defaults, meaning
     python -m stevq run NAME [--quick] [--backend numpy|cupy|array_api_strict] [--seed N | --seeds 0,1,2]
-                        [--jobs N] [--out DIR] [--data-dir DIR] [--set FIELD=VALUE ...] [--no-progress]
+                        [--jobs N | --executor dask://HOST:PORT] [--out DIR] [--data-dir DIR]
+                        [--set FIELD=VALUE ...] [--no-progress]
     python -m stevq report DIR                   the summary tables of a run, or of every run below DIR
     python -m stevq claims DIR [--out FILE] [--readme README.md]
                                                  the ledger of the papers' claims from the runs below DIR
@@ -16,7 +17,8 @@ runs/NAME, or runs/NAME-quick in quick mode). Running the same command again aft
 loads the parts that finished and computes the rest. With ``--seeds 0,1,2`` each seed is a run
 in DIR/seed-N and DIR gets the mean ± sd over the seeds; the (seed, part) runs go to ``--jobs``
 worker processes (default: one per core) with one BLAS thread each, so any ``--jobs`` gives the
-same numbers, bit for bit. ``--set`` changes any field of the experiment's
+same numbers, bit for bit; ``--executor dask://HOST:PORT`` sends them to a Dask cluster instead
+(``stevq.experiments.workers``). ``--set`` changes any field of the experiment's
 Config, e.g. ``--set lr=0.05 --set bits=2,4 --set quick=yes``; the text is converted by the field's
 type (``stevq.experiments.settings``), and a value that does not fit is a usage error.
 
@@ -185,6 +187,8 @@ def seeds_and_jobs(args):
             raise UsageError(f"--seeds: expected distinct non-negative integers, got {args.seeds!r}")
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs: expected a number of worker processes >= 1, got {args.jobs}")
+    if args.executor is not None:  # a cluster: at most --jobs parts at a time if given, else every ready part
+        return seeds, args.jobs
     from stevq.experiments import workers
     cores = workers.default_jobs()
     jobs = cores if args.jobs is None else args.jobs
@@ -195,9 +199,21 @@ def seeds_and_jobs(args):
     return seeds, jobs
 
 
+def executor_of(args, jobs):
+    """The executor the parts go to: ``--executor dask://HOST:PORT`` (a Dask cluster), else ``jobs``
+    local worker processes (a context manager either way)."""
+    from stevq.experiments import workers
+    if args.executor is None:
+        return workers.processes(jobs)
+    scheme, _, address = args.executor.partition("://")
+    if scheme != "dask" or not address.strip():
+        raise UsageError(f"--executor: expected dask://HOST:PORT (the address of a Dask scheduler), got {args.executor!r}")
+    return workers.dask(f"tcp://{address.strip()}")
+
+
 def command_run(args):
-    from stevq import allocator, backend, data, runio
-    from stevq.experiments import runner, workers
+    from stevq import allocator, backend, data, runio, validate
+    from stevq.experiments import runner
     experiment = _experiment(args.name)
     seeds, jobs = seeds_and_jobs(args)
     if seeds is not None:
@@ -209,6 +225,7 @@ def command_run(args):
         raise UsageError("--out: expected a directory name, got an empty string (leave --out out for the default "
                          f"runs/{args.name})")
     out_dir = check_out_dir(args.out or f"runs/{args.name}{'-quick' if config.quick else ''}")
+    executor = executor_of(args, jobs)
     try:
         switch = backend.use(args.backend or backend.name())
     except (ImportError, RuntimeError, ValueError) as err:
@@ -220,8 +237,12 @@ def command_run(args):
         signal.signal(signal.SIGINT, signal.default_int_handler)
     with switch:
         try:
-            with workers.processes(jobs) as executor:  # every (seed, part) in worker processes
-                runner.run(experiment, config, out_dir, seeds, executor, jobs, not args.no_progress)
+            with executor as parts_go_to:  # every (seed, part) in worker processes, or on the cluster
+                runner.run(experiment, config, out_dir, seeds, parts_go_to, jobs, not args.no_progress)
+        except validate.ArgumentError as err:  # no Dask here, or no scheduler at that address
+            if err.argument != "executor":
+                raise
+            raise UsageError(f"--executor: {err.message}") from None
         except (runio.OutDirError, runio.SetupError) as err:  # another run's directory, data that do not fit
             raise UsageError(str(err)) from None
         except data.DataUnavailableError as err:
@@ -315,6 +336,9 @@ def parser():
     run.add_argument("--seed", type=int, help="random seed, an integer >= 0 (default: the Config's)")
     run.add_argument("--seeds", metavar="S1,S2,...", help="several seeds, e.g. 0,1,2: mean ± sd over them")
     run.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: the number of cores)")
+    run.add_argument("--executor", metavar="dask://HOST:PORT", help="compute the parts on the Dask cluster of that "
+                     "scheduler (pip install stevq[cluster]; the workers need this stevq and --out on a shared file "
+                     "system); default: local worker processes")
     run.add_argument("--out", help="results directory (default: runs/NAME or runs/NAME-quick)")
     run.add_argument("--data-dir", help="directory holding the IDX files of the data set")
     run.add_argument("--set", action="append", metavar="FIELD=VALUE", help="change a Config field (repeatable)")

@@ -20,7 +20,7 @@ import os
 import signal
 import threading
 
-from stevq import allocator, backend
+from stevq import allocator, backend, validate
 from stevq.experiments import provenance
 
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -53,15 +53,21 @@ def processes(jobs):
 
 
 @contextlib.contextmanager
-def dask(address):
-    """The executor of a ``distributed.Client`` connected to the scheduler at ``address``."""
+def dask(address, timeout=30):
+    """The executor of a ``distributed.Client`` connected to the scheduler at ``address``; a
+    ``validate.ArgumentError`` for ``executor`` when Dask is missing or the scheduler does not answer
+    within ``timeout`` seconds."""
     try:
         import distributed
     except ImportError:
-        raise ImportError('Dask is not installed: pip install "stevq[cluster]" (or "dask[distributed]")') from None
-    with distributed.Client(address, set_as_default=False) as client:
-        executor = client.get_executor(pure=False)  # a part run again (resumed) is computed again
-        yield executor
+        raise validate.ArgumentError("executor", 'Dask is not installed here: pip install "stevq[cluster]" '
+                                                 '(or "dask[distributed]")') from None
+    try:
+        client = distributed.Client(address, set_as_default=False, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as err:
+        raise validate.ArgumentError("executor", f"cannot reach a Dask scheduler at {address} ({err})") from None
+    with client:
+        yield client.get_executor(pure=False)  # a part run again (resumed) is computed again
 
 
 def _worker_start(backend_name):
