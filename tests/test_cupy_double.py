@@ -238,7 +238,7 @@ def test_a_host_array_swapped_into_an_argument_is_named(on_cupy, index):
 
 
 def test_training_data_already_on_the_device_stays_there(on_cupy):
-    from stevq.experiments import vq_training
+    from stevq.experiments import training
     x = stevq.asarray(np.ones((8, 3)), "float32")
-    data = vq_training.Data(x, stevq.asarray(np.arange(8)))
+    data = training.Data(x, stevq.asarray(np.arange(8)))
     assert isinstance(data.x, cupy.ndarray) and data.x.dtype == cupy.float32 and data.y.dtype == cupy.int64

@@ -10,7 +10,7 @@ import pytest
 
 import stevq
 from stevq import runio, vq
-from stevq.experiments import runner, vq_bottleneck, vq_models, vq_quantizers, vq_toy, vq_training
+from stevq.experiments import runner, training, vq_bottleneck, vq_models, vq_quantizers, vq_toy, vq_training
 
 
 def _usage_from_indices(indices, num_codes):
@@ -159,8 +159,8 @@ def _train_toy(variant, steps=4, lr=1e-2, x=None, dtype="float64"):
     x = np.random.default_rng(7).standard_normal((96, 6)) if x is None else x
     params, state = vq_training.init_network(network, np.random.default_rng(0))
     schedule = vq_training.Schedule(steps, batch_size=32, lr=lr, record_every=2, seed=1)
-    clean = vq_training.Data(np.random.default_rng(8).standard_normal((40, 6)), dtype=dtype)
-    return vq_training.train(network, params, state, vq_training.Data(x, dtype=dtype), clean, schedule,
+    clean = training.Data(np.random.default_rng(8).standard_normal((40, 6)), dtype=dtype)
+    return vq_training.train(network, params, state, training.Data(x, dtype=dtype), clean, schedule,
                              variant, show_progress=False)
 
 

@@ -15,7 +15,7 @@ import pytest
 import stevq
 from stevq import ops, runio
 from stevq.__main__ import main
-from stevq.experiments import vq_quantizers, vq_training
+from stevq.experiments import training, vq_quantizers, vq_training
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
 TOY = ["run", "yin2019-toy", "--quick", "--no-progress", "--set", "runs=2", "--set", "steps=20",
@@ -190,7 +190,7 @@ def test_ema_with_dead_code_replacement_trains_and_restarts_the_replaced_codes()
     assert np.all(np.abs(codes[replaced] - 10.0) < 5)  # re-seeded at the embeddings
     np.testing.assert_allclose(counts[replaced], 1.0)  # and their EMA restarted there (ema_init)
     np.testing.assert_allclose(stevq.to_numpy(new["ema"]["sums"])[replaced], codes[replaced])
-    data = vq_training.Data(rng.standard_normal((64, 2)), dtype="float64")
+    data = training.Data(rng.standard_normal((64, 2)), dtype="float64")
     assert data.size == 64
 
 

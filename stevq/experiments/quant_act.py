@@ -33,7 +33,7 @@ from stevq import backend, nn, ops, optim, runio, ste, validate
 from stevq.autodiff import grad, value_and_grad
 from stevq.backend import asarray, to_numpy
 from stevq.data import minibatch_indices
-from stevq.experiments import models, settings
+from stevq.experiments import models, settings, training
 from stevq.experiments import quant_act_report as report
 from stevq.experiments.protocol import Experiment, Part
 
@@ -178,30 +178,11 @@ def load_data(config):
                         dtype=config.dtype, layout="NCHW", sample=config.quick))
 
 
-class Dataset:
-    """Images and labels on the active backend, with mini-batch and full-pass access."""
-
-    def __init__(self, images, labels, dtype):
-        self.images = asarray(images, dtype)
-        self.labels = asarray(labels, "int64")
-        self.size = len(labels)
-
-    def batch(self, indices):
-        xp = backend.namespace_of(self.images)
-        where = asarray(np.asarray(indices, np.int64))
-        return xp.take(self.images, where, axis=0), xp.take(self.labels, where, axis=0)
-
-    def chunks(self, limit=None, size=1000):
-        end = self.size if limit is None else min(limit, self.size)
-        for start in range(0, end, size):
-            yield self.images[start:min(start + size, end), ...], self.labels[start:min(start + size, end)]
-
-
 def evaluate(apply, params, dataset, limit=None):
     """Mean cross-entropy and accuracy over the first ``limit`` examples (large batches)."""
-    xp = backend.namespace_of(dataset.images)
+    xp = backend.namespace_of(dataset.x)
     total_loss, correct, count = 0.0, 0, 0
-    for images, labels in dataset.chunks(limit):
+    for images, labels in dataset.chunks(1000, limit):
         logits = apply(params, images)
         total_loss += float(to_numpy(ops.cross_entropy(logits, labels))) * labels.shape[0]
         correct += int(to_numpy(xp.sum(xp.astype(xp.argmax(logits, axis=1) == labels, xp.int64))))
@@ -223,40 +204,37 @@ def annealed(steps, lr, momentum):
 def train(apply, params, train_set, phases, batch_size, seed, loss_eval_size, eval_every,
           description="training", show_progress=True):
     """Mini-batch training of cross-entropy through ``phases``, a list of (steps, optimizer) run one
-    after the other (each optimizer starts from a fresh state). Returns (params, history) with the
-    training loss on the first ``loss_eval_size`` training examples at step 0 and every
-    ``eval_every`` steps. Raises ``runio.NonFiniteError`` naming the step if a loss is NaN or inf."""
+    after the other (each optimizer starts from a fresh state), on ``training.fit``. Returns
+    (params, history) with the training loss on the first ``loss_eval_size`` training examples at
+    step 0 and every ``eval_every`` steps. Raises ``runio.NonFiniteError`` naming the step if a loss
+    is NaN or inf."""
     objective = value_and_grad(lambda p, x, y: ops.cross_entropy(apply(p, x), y))
-    batches = minibatch_indices(np.random.default_rng(seed), train_set.size, batch_size)
-    total = sum(steps for steps, _ in phases)
-    history = {"step": [0], "train_loss": [evaluate(apply, params, train_set, loss_eval_size)[0]]}
-    last_good = {"step": 0, "train_loss": history["train_loss"][0]}
-    bar = iter(runio.progress(range(total), description, show_progress))
-    step = 0
-    for steps, (opt_init, opt_update, get_params) in phases:
-        state = opt_init(params)
-        for phase_step in range(steps):
-            next(bar, None)
-            try:
-                with validate.values_checked_by_caller():  # by the one check of the loss below
-                    loss, grads = objective(get_params(state), *train_set.batch(next(batches)))
-            except validate.NonFiniteInputError as err:  # a NaN or inf reached an STE in the forward pass
-                raise runio.NonFiniteError(f"{description} produced non-finite values at step {step}: "
-                                           f"{err}; last good metrics: {runio.readable(last_good)}") from err
-            loss = float(to_numpy(loss))
-            runio.check_finite(step, {"batch_loss": loss}, last_good, where=description)
-            last_good = {"step": step, "batch_loss": loss, "train_loss": history["train_loss"][-1],
-                         "train_loss_at_step": history["step"][-1]}
-            state = opt_update(phase_step, grads, state)
-            step += 1
-            if step % eval_every == 0 or step == total:
-                value = evaluate(apply, get_params(state), train_set, loss_eval_size)[0]
-                runio.check_finite(step, {"train_loss": value}, last_good, where=description)
-                history["step"].append(step)
-                history["train_loss"].append(value)
-        params = get_params(state)
-    next(bar, None)
-    return params, history
+    batches = (train_set.take(rows) for rows in minibatch_indices(np.random.default_rng(seed), train_set.size,
+                                                                  batch_size))
+    # per step: its optimizer and its step within the phase (a phase starts its optimizer afresh)
+    schedule = [(optimizer, k) for steps, optimizer in phases for k in range(steps)]
+    run = {"params": params, "state": None, "get_params": None}
+
+    def current():
+        return run["params"] if run["state"] is None else run["get_params"](run["state"])
+
+    def compute(step, batch):
+        (opt_init, _, get_params), k = schedule[step - 1]
+        if k == 0:
+            run["params"] = current()
+            run["state"], run["get_params"] = opt_init(run["params"]), get_params
+        loss, run["grads"] = objective(get_params(run["state"]), *batch)
+        return {"batch_loss": loss}
+
+    def update(step):
+        (_, opt_update, _), k = schedule[step - 1]
+        run["state"] = opt_update(k, run["grads"], run["state"])
+
+    def record(step, numbers, last_good):
+        return {"train_loss": evaluate(apply, current(), train_set, loss_eval_size)[0]}
+
+    history = training.fit(len(schedule), batches, compute, update, record, eval_every, description, show_progress)
+    return current(), history
 
 
 # ---------------------------------------------------------------- parts of a run
@@ -284,7 +262,7 @@ def load_params(path, dtype):
 def datasets(config):
     """(train_set, test_set) of ``config`` on the active backend."""
     train_x, train_y, test_x, test_y = load_data(config)
-    return Dataset(train_x, train_y, config.dtype), Dataset(test_x, test_y, config.dtype)
+    return training.Data(train_x, train_y, config.dtype), training.Data(test_x, test_y, config.dtype)
 
 
 def data_origin(config):
@@ -378,7 +356,7 @@ def coarse_gradient_norm(apply, params, dataset, limit):
     gradient that the network's STE computes, over all parameters (large batches, summed)."""
     gradient = grad(lambda p, x, y: ops.multiply(ops.cross_entropy(apply(p, x), y), float(y.shape[0])))
     total, count = None, 0
-    for images, labels in dataset.chunks(limit):
+    for images, labels in dataset.chunks(1000, limit):
         batch = gradient(params, images, labels)
         total = batch if total is None else optim.tree_map(lambda a, b: a + b, total, batch)
         count += labels.shape[0]

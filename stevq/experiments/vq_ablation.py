@@ -33,7 +33,7 @@ import zlib
 import numpy as np
 
 from stevq import backend, data, runio, validate
-from stevq.experiments import settings, vq_models, vq_plots, vq_quantizers, vq_training
+from stevq.experiments import settings, training, vq_models, vq_plots, vq_quantizers, vq_training
 from stevq.experiments.protocol import Experiment, Part
 from stevq.experiments.vq_quantizers import Variant
 
@@ -142,12 +142,12 @@ class Config:
 
 
 def load_data(config):
-    """(train, test) ``vq_training.Data``: 1 x 28 x 28 images scaled to [-1, 1], with labels."""
+    """(train, test) ``training.Data``: 1 x 28 x 28 images scaled to [-1, 1], with labels."""
     loader = data.load_fashion_mnist if config.data == "fashion-mnist" else data.load_mnist
     images = loader(config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
                     dtype=config.dtype, layout="NCHW", sample=config.quick)
-    return (vq_training.Data(2 * images.train_images - 1, images.train_labels, config.dtype),
-            vq_training.Data(2 * images.test_images - 1, images.test_labels, config.dtype))
+    return (training.Data(2 * images.train_images - 1, images.train_labels, config.dtype),
+            training.Data(2 * images.test_images - 1, images.test_labels, config.dtype))
 
 
 def build(config, model, row):

@@ -18,7 +18,7 @@ import io
 import numpy as np
 
 from stevq import backend, data, runio, validate
-from stevq.experiments import settings, vq_models, vq_plots, vq_quantizers, vq_training
+from stevq.experiments import settings, training, vq_models, vq_plots, vq_quantizers, vq_training
 from stevq.experiments.protocol import Experiment, Part
 
 NAME = "vq-bottleneck"
@@ -95,14 +95,14 @@ class Config:
 
 
 def load_data(config):
-    """(train, curve, test) ``vq_training.Data``: the first ``train_size`` training images and the
+    """(train, curve, test) ``training.Data``: the first ``train_size`` training images and the
     first ``curve_size`` / ``test_size`` test images, 1 x 28 x 28 in [0, 1], with labels."""
     loader = data.load_fashion_mnist if config.data == "fashion-mnist" else data.load_mnist
     images = loader(config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
                     dtype=config.dtype, layout="NCHW", sample=config.quick)
-    return (vq_training.Data(images.train_images, images.train_labels, config.dtype),
-            vq_training.Data(images.test_images[:config.curve_size], images.test_labels[:config.curve_size], config.dtype),
-            vq_training.Data(images.test_images, images.test_labels, config.dtype))
+    return (training.Data(images.train_images, images.train_labels, config.dtype),
+            training.Data(images.test_images[:config.curve_size], images.test_labels[:config.curve_size], config.dtype),
+            training.Data(images.test_images, images.test_labels, config.dtype))
 
 
 def build(config, model, num_codes, variant):

@@ -23,7 +23,7 @@ from autograd.tracer import getval
 
 from stevq import backend, data, metrics, runio, validate, vq
 from stevq.backend import namespace_of
-from stevq.experiments import settings, vq_models, vq_quantizers, vq_training
+from stevq.experiments import settings, training, vq_models, vq_quantizers, vq_training
 from stevq.experiments.protocol import Experiment, Part, config_part
 from stevq.experiments.vq_plots import plt
 
@@ -106,11 +106,11 @@ def covariate_shift_part(config, reading, affine_lr):
 
 
 def gaussian_data(config):
-    """(train, eval) ``vq_training.Data`` of x ~ N(0, I) in ``config.data_dim`` dimensions."""
+    """(train, eval) ``training.Data`` of x ~ N(0, I) in ``config.data_dim`` dimensions."""
     points = data.gaussian(config.train_size + config.eval_size, np.zeros(config.data_dim), 1.0,
                            seed=config.seed + 100, dtype=config.dtype)
-    return (vq_training.Data(points[:config.train_size], dtype=config.dtype),
-            vq_training.Data(points[config.train_size:], dtype=config.dtype))
+    return (training.Data(points[:config.train_size], dtype=config.dtype),
+            training.Data(points[config.train_size:], dtype=config.dtype))
 
 
 def autoencoder_part(context, variant, code_scale):
