@@ -299,3 +299,20 @@ def test_library_errors_carry_what_the_command_line_needs_as_attributes():
     assert str(missing) == "or pass their directory as load_...(directory=...), or set STEVQ_DATA."
     assert missing.advice("--data-dir DIR") == "or pass their directory as --data-dir DIR, or set STEVQ_DATA."
     assert str(data.DataUnavailableError("x.gz: no mirror gave a good copy")) == "x.gz: no mirror gave a good copy"
+
+
+def test_a_settings_description_is_its_fields_metadata():
+    """``show``'s line for a setting is the description given with its default (not read from the source)."""
+    import dataclasses
+
+    from stevq.experiments.protocol import Experiment
+
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        quick: bool = False
+        seed: int = 0
+        lr: float = settings.setting(0.1, "the step of plain SGD")
+    experiment = Experiment("made-up", Config, plan=lambda config: [], summarize=None, seed_tables={})
+    found = {s.name: s.help for s in settings.settings(experiment)}
+    assert found == {"quick": settings.COMMON["quick"], "seed": settings.COMMON["seed"], "lr": "the step of plain SGD"}
+    assert [s.quick for s in settings.settings(experiment)] == [True, 0, 0.1]

@@ -36,6 +36,7 @@ from stevq.data import minibatch_indices
 from stevq.experiments import models, settings, training
 from stevq.experiments import quant_act_report as report
 from stevq.experiments.protocol import Experiment, Part
+from stevq.experiments.settings import setting
 
 NAME = "quant-act"
 
@@ -45,27 +46,28 @@ class Config:
     """Settings of the quantized-activation experiment; ``None`` fields take the quick/full default."""
     quick: bool = False
     seed: int = 0
-    data: str = "fashion-mnist"          # "fashion-mnist", "mnist" or "synthetic" (random class blobs)
-    data_dir: str | None = None          # extra directory to look for the IDX files in
-    nets: tuple | None = None            # subset of ("mlp", "lenet5")
-    mlp_hidden: tuple = (256, 256, 256, 256)  # widths of the MLP's hidden layers
-    bits: tuple = (1, 2, 4)              # activation bit widths of the grid
-    stes: tuple = ste.SURROGATES         # backward passes of the grid: names of stevq.ste.REGISTRY
-    normalize: bool = True               # batch standardisation before every quantized activation
-    train_size: int | None = None        # training examples used (first n of the training set)
-    test_size: int | None = None         # test examples used (first n of the test set)
-    loss_eval_size: int | None = None    # training examples on which the training loss is measured
-    batch_size: int = 128                # mini-batch size
-    lr: float = 0.02                     # SGD with momentum, as in the paper
-    momentum: float = 0.9                # SGD momentum
-    pretrain_steps: int | None = None    # float ReLU network
-    steps: int | None = None             # each quantized network
-    eval_every: int | None = None        # steps between two measurements of the training loss
-    instability_bits: int = 2            # bit width of the instability test
-    instability_from: tuple = ("relu", "clipped_relu")  # STEs whose trained networks the instability test continues from
-    instability_lrs: tuple | None = None  # step sizes of plain SGD (no momentum) after the switch
-    instability_steps: int | None = None  # steps of the instability test
-    instability_eval_every: int | None = None  # steps between two measurements in the instability test
+    data: str = setting("fashion-mnist", '"fashion-mnist", "mnist" or "synthetic" (random class blobs)')
+    data_dir: str | None = setting(None, "extra directory to look for the IDX files in")
+    nets: tuple | None = setting(None, 'subset of ("mlp", "lenet5")')
+    mlp_hidden: tuple = setting((256, 256, 256, 256), "widths of the MLP's hidden layers")
+    bits: tuple = setting((1, 2, 4), "activation bit widths of the grid")
+    stes: tuple = setting(ste.SURROGATES, "backward passes of the grid: names of stevq.ste.REGISTRY")
+    normalize: bool = setting(True, "batch standardisation before every quantized activation")
+    train_size: int | None = setting(None, "training examples used (first n of the training set)")
+    test_size: int | None = setting(None, "test examples used (first n of the test set)")
+    loss_eval_size: int | None = setting(None, "training examples on which the training loss is measured")
+    batch_size: int = setting(128, "mini-batch size")
+    lr: float = setting(0.02, "SGD with momentum, as in the paper")
+    momentum: float = setting(0.9, "SGD momentum")
+    pretrain_steps: int | None = setting(None, "float ReLU network")
+    steps: int | None = setting(None, "each quantized network")
+    eval_every: int | None = setting(None, "steps between two measurements of the training loss")
+    instability_bits: int = setting(2, "bit width of the instability test")
+    instability_from: tuple = setting(("relu", "clipped_relu"),
+                                      "STEs whose trained networks the instability test continues from")
+    instability_lrs: tuple | None = setting(None, "step sizes of plain SGD (no momentum) after the switch")
+    instability_steps: int | None = setting(None, "steps of the instability test")
+    instability_eval_every: int | None = setting(None, "steps between two measurements in the instability test")
     dtype: str = "float32"
 
     def __post_init__(self):
@@ -180,14 +182,13 @@ def load_data(config):
 
 def evaluate(apply, params, dataset, limit=None):
     """Mean cross-entropy and accuracy over the first ``limit`` examples (large batches)."""
-    xp = backend.namespace_of(dataset.x)
-    total_loss, correct, count = 0.0, 0, 0
+    total_loss, right, count = 0.0, 0, 0
     for images, labels in dataset.chunks(1000, limit):
         logits = apply(params, images)
         total_loss += float(to_numpy(ops.cross_entropy(logits, labels))) * labels.shape[0]
-        correct += int(to_numpy(xp.sum(xp.astype(xp.argmax(logits, axis=1) == labels, xp.int64))))
+        right += training.correct(logits, labels)
         count += labels.shape[0]
-    return total_loss / count, correct / count
+    return total_loss / count, right / count
 
 
 # ---------------------------------------------------------------- training

@@ -27,7 +27,9 @@ import math
 import numpy as np
 
 from stevq import ste, validate
+from stevq.experiments import settings
 from stevq.experiments.protocol import Experiment, config_part
+from stevq.experiments.settings import setting
 from stevq.experiments import yin2019_checks as checks
 from stevq.experiments import yin2019_toy as toy
 from stevq.theory import yin2019
@@ -41,20 +43,19 @@ class Config:
     """Settings; ``None`` fields take the quick/full default."""
     quick: bool = False
     seed: int = 0
-    ste: str = "clipped_relu"        # the surrogate: a name of stevq.ste.REGISTRY
-    m: int = 10                      # filters (teacher and student), as yin2019-toy
-    n: int = 20                      # input dimension of each filter
-    lr: float = 0.05                 # step of coarse gradient descent
-    steps: int | None = None         # steps per run
-    runs: int | None = None          # random starts
-    teacher_shift: float = 0.3       # v* = N(0, I_m) + teacher_shift
-    start_gap: float = 0.05          # the run next to the spurious minimum starts at theta0 = pi - start_gap
-    angles: int | None = None        # map: points in theta (0, pi)
-    norms: int | None = None         # map: points in ||w||, log-spaced over norm_range
-    norm_range: tuple = (0.03, 10.0)  # map: the smallest and largest ||w||
+    ste: str = setting("clipped_relu", "the surrogate: a name of stevq.ste.REGISTRY")
+    m: int = setting(10, "filters (teacher and student), as yin2019-toy")
+    n: int = setting(20, "input dimension of each filter")
+    lr: float = setting(0.05, "step of coarse gradient descent")
+    steps: int | None = setting(None, "steps per run")
+    runs: int | None = setting(None, "random starts")
+    teacher_shift: float = setting(0.3, "v* = N(0, I_m) + teacher_shift")
+    start_gap: float = setting(0.05, "the run next to the spurious minimum starts at theta0 = pi - start_gap")
+    angles: int | None = setting(None, "map: points in theta (0, pi)")
+    norms: int | None = setting(None, "map: points in ||w||, log-spaced over norm_range")
+    norm_range: tuple = setting((0.03, 10.0), "map: the smallest and largest ||w||")
 
     def __post_init__(self):
-        from stevq.experiments import settings
         settings.fill_mode_defaults(self, {"steps": 1000, "runs": 8, "angles": 12, "norms": 8},
                                     {"steps": 4000, "runs": 20, "angles": 36, "norms": 24}, ("norm_range",))
         if len(self.norm_range) != 2 or not 0 < self.norm_range[0] < self.norm_range[1]:

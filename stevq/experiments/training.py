@@ -45,6 +45,13 @@ class Data:
             yield self.x[start:stop, ...], None if self.y is None else self.y[start:stop]
 
 
+def correct(logits, labels):
+    """How many rows of ``logits`` have their largest value at the row's label (a host int): the
+    accuracy's numerator, for every classifier the experiments evaluate."""
+    xp = namespace_of(logits)
+    return int(to_numpy(xp.sum(xp.astype(xp.argmax(logits, axis=1) == labels, xp.int64))))
+
+
 def read_back(*scalars):
     """0-d device arrays as Python floats, in one device-to-host transfer."""
     xp = namespace_of(scalars[0])

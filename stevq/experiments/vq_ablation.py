@@ -35,6 +35,7 @@ import numpy as np
 from stevq import backend, data, runio, validate
 from stevq.experiments import settings, training, vq_models, vq_plots, vq_quantizers, vq_training
 from stevq.experiments.protocol import Experiment, Part
+from stevq.experiments.settings import setting
 from stevq.experiments.vq_quantizers import Variant
 
 NAME = "vq-ablation"
@@ -71,34 +72,36 @@ class Config:
     the published ones."""
     quick: bool = False
     seed: int = 0
-    data: str = "fashion-mnist"      # or "mnist"
-    data_dir: str | None = None      # extra directory to look for the IDX files in
-    models: tuple | None = None      # subset of ("autoencoder", "classifier")
-    rows: tuple | None = None        # keys of ROWS
-    train_size: int | None = None    # first n training images
-    test_size: int | None = None     # first n test images: every measurement
-    steps: int | None = None         # AdamW steps per run
-    batch_size: int | None = None    # mini-batch size
-    record_every: int | None = None  # steps between two measurements on the test images
-    lr: float = 3e-4                 # AdamW
-    weight_decay: float = 0.01       # AdamW (PyTorch's default)
-    num_codes: int = 256             # codebook size
-    latent_dim: int = 32             # VQ code dimension
-    beta: float = 0.95               # vqtorch's convention: (1 - beta) L_com + beta L_cb
-    vq_weight: float = 10.0          # loss = task loss + vq_weight * vq loss ("alpha" in their scripts)
-    nu_autoencoder: float = 2.0      # sync: the chosen codes get nu x the task gradient (autoencoder)
-    nu_classifier: float = 1.0       # sync: the same for the classifier
-    affine_lr_autoencoder: float = 2.0  # affine: learning-rate multiplier of scale and shift (autoencoder)
-    affine_lr_classifier: float = 10.0  # affine: the same for the classifier
-    init_scale: float = 1.0          # baseline codebook N(0, init_scale^2)
-    alt_rate: float = 0.5            # alternating: fraction of the way the busiest code moves to its members' mean
-    alt_steps: int = 1               # alternating: codebook steps before each training step
-    dead_threshold: int = 20         # dead-code: re-seed codes unused for this many steps
-    protocol: str = "stevq"          # "stevq", or "vqtorch": the authors' code's choices for the None settings below
-    kmeans_seeding: str | None = None  # k-means initialisation: "kmeans++" (D^2 sampling) or "farthest" (torchpq's)
-    kmeans_steps: int | None = None  # k-means initialisation: Lloyd iterations (farthest: at most this many)
-    kmeans_tol: float = 1e-4         # farthest: stop once the codes move less (sum of squares)
-    batches: str | None = None       # "epochs" (a shuffle per epoch) or "fresh-shuffle" (a shuffle per batch)
+    data: str = setting("fashion-mnist", '"fashion-mnist" or "mnist"')
+    data_dir: str | None = setting(None, "extra directory to look for the IDX files in")
+    models: tuple | None = setting(None, 'subset of ("autoencoder", "classifier")')
+    rows: tuple | None = setting(None, "keys of ROWS")
+    train_size: int | None = setting(None, "first n training images")
+    test_size: int | None = setting(None, "first n test images: every measurement")
+    steps: int | None = setting(None, "AdamW steps per run")
+    batch_size: int | None = setting(None, "mini-batch size")
+    record_every: int | None = setting(None, "steps between two measurements on the test images")
+    lr: float = setting(3e-4, "AdamW")
+    weight_decay: float = setting(0.01, "AdamW (PyTorch's default)")
+    num_codes: int = setting(256, "codebook size")
+    latent_dim: int = setting(32, "VQ code dimension")
+    beta: float = setting(0.95, "vqtorch's convention: (1 - beta) L_com + beta L_cb")
+    vq_weight: float = setting(10.0, 'loss = task loss + vq_weight * vq loss ("alpha" in their scripts)')
+    nu_autoencoder: float = setting(2.0, "sync: the chosen codes get nu x the task gradient (autoencoder)")
+    nu_classifier: float = setting(1.0, "sync: the same for the classifier")
+    affine_lr_autoencoder: float = setting(2.0, "affine: learning-rate multiplier of scale and shift (autoencoder)")
+    affine_lr_classifier: float = setting(10.0, "affine: the same for the classifier")
+    init_scale: float = setting(1.0, "baseline codebook N(0, init_scale^2)")
+    alt_rate: float = setting(0.5, "alternating: fraction of the way the busiest code moves to its members' mean")
+    alt_steps: int = setting(1, "alternating: codebook steps before each training step")
+    dead_threshold: int = setting(20, "dead-code: re-seed codes unused for this many steps")
+    protocol: str = setting("stevq",
+                            '"stevq", or "vqtorch": the choices of the authors\' code for the None settings below')
+    kmeans_seeding: str | None = setting(None,
+                                         'k-means initialisation: "kmeans++" (D^2 sampling) or "farthest" (torchpq\'s)')
+    kmeans_steps: int | None = setting(None, "k-means initialisation: Lloyd iterations (farthest: at most this many)")
+    kmeans_tol: float = setting(1e-4, "farthest: stop once the codes move less (sum of squares)")
+    batches: str | None = setting(None, '"epochs" (a shuffle per epoch) or "fresh-shuffle" (a shuffle per batch)')
     dtype: str = "float32"
 
     def __post_init__(self):

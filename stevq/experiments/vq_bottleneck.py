@@ -20,6 +20,7 @@ import numpy as np
 from stevq import backend, data, runio, validate
 from stevq.experiments import settings, training, vq_models, vq_plots, vq_quantizers, vq_training
 from stevq.experiments.protocol import Experiment, Part
+from stevq.experiments.settings import setting
 
 NAME = "vq-bottleneck"
 MODELS = {"vqvae": "reconstruction", "classifier": "classification"}
@@ -31,27 +32,27 @@ class Config:
     """Settings of the VQ-bottleneck experiment; ``None`` fields take the quick/full default."""
     quick: bool = False
     seed: int = 0
-    data: str = "fashion-mnist"      # or "mnist"
-    data_dir: str | None = None      # extra directory to look for the IDX files in
-    models: tuple | None = None      # subset of ("vqvae", "classifier")
-    sizes: tuple | None = None       # codebook sizes
-    variants: tuple | None = None    # keys of vq_quantizers.VARIANTS
-    train_size: int | None = None    # first n training images
-    test_size: int | None = None     # first n test images: final metrics
-    curve_size: int | None = None    # first n test images: the curves during training
-    steps: int | None = None             # Adam steps per run
-    batch_size: int | None = None        # mini-batch size
-    lr: float = 1e-3                 # Adam
-    record_every: int | None = None      # steps between two points of the curves
-    latent_dim: int = 8              # VQ code dimension (FSQ: one channel per level)
-    width: int = 16                  # channels of the first convolution
-    beta: float = 0.25                   # commitment weight: L_codebook + beta L_commitment
-    init_scale: float = 1.0              # codebook initialised as N(0, init_scale^2)
-    nu: float = 1.0                      # sync: the chosen codes get nu x the task gradient
-    affine_lr: float = 10.0              # affine: learning-rate multiplier of the shared scale and shift
-    alt_rate: float = 0.5                # alternating: fraction of the way the busiest code moves to its members' mean
-    ema_decay: float = 0.99              # EMA codebook: decay of the running averages
-    dead_threshold: int = 20             # dead-code: re-seed codes unused for this many steps
+    data: str = setting("fashion-mnist", '"fashion-mnist" or "mnist"')
+    data_dir: str | None = setting(None, "extra directory to look for the IDX files in")
+    models: tuple | None = setting(None, 'subset of ("vqvae", "classifier")')
+    sizes: tuple | None = setting(None, "codebook sizes")
+    variants: tuple | None = setting(None, "keys of vq_quantizers.VARIANTS")
+    train_size: int | None = setting(None, "first n training images")
+    test_size: int | None = setting(None, "first n test images: final metrics")
+    curve_size: int | None = setting(None, "first n test images: the curves during training")
+    steps: int | None = setting(None, "Adam steps per run")
+    batch_size: int | None = setting(None, "mini-batch size")
+    lr: float = setting(1e-3, "Adam")
+    record_every: int | None = setting(None, "steps between two points of the curves")
+    latent_dim: int = setting(8, "VQ code dimension (FSQ: one channel per level)")
+    width: int = setting(16, "channels of the first convolution")
+    beta: float = setting(0.25, "commitment weight: L_codebook + beta L_commitment")
+    init_scale: float = setting(1.0, "codebook initialised as N(0, init_scale^2)")
+    nu: float = setting(1.0, "sync: the chosen codes get nu x the task gradient")
+    affine_lr: float = setting(10.0, "affine: learning-rate multiplier of the shared scale and shift")
+    alt_rate: float = setting(0.5, "alternating: fraction of the way the busiest code moves to its members' mean")
+    ema_decay: float = setting(0.99, "EMA codebook: decay of the running averages")
+    dead_threshold: int = setting(20, "dead-code: re-seed codes unused for this many steps")
     dtype: str = "float32"
 
     def __post_init__(self):

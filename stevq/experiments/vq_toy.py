@@ -25,6 +25,7 @@ from stevq import backend, data, metrics, runio, validate, vq
 from stevq.backend import namespace_of
 from stevq.experiments import settings, training, vq_models, vq_quantizers, vq_training
 from stevq.experiments.protocol import Experiment, Part, config_part
+from stevq.experiments.settings import setting
 from stevq.experiments.vq_plots import plt
 
 NAME = "vq-toy"
@@ -38,24 +39,25 @@ class Config:
     """Settings of the toy experiment; ``None`` fields take the quick/full default."""
     quick: bool = False
     seed: int = 0
-    shift_seeds: int | None = None               # covariate shift: seeds n seed .. n seed + n - 1
-    shift_affine_lrs: tuple = (1.0, 4.0)         # affine learning-rate multipliers tried there
-    shift_readings: tuple = tuple(READINGS)      # how N(0, 0.5 I), N(-1, 0.3 I) are read
-    data_dim: int = 8                    # dimension of the Gaussian data
-    train_size: int = 3072               # training points
-    eval_size: int = 1024                # held-out points: metrics and pictures
-    num_codes: int = 128                 # codebook size
-    code_scales: tuple = (1.0, 5.0)              # codebook initialised as N(0, scale^2 I)
-    variants: tuple = ("ste", "alternating", "affine+alt+sync")  # quantizer variants (keys of vq_quantizers.VARIANTS, not fsq)
-    steps: int | None = None             # Adam steps per autoencoder run
-    batch_size: int = 128                # mini-batch size
-    lr: float = 3e-3                     # Adam step size
-    record_every: int | None = None      # steps between two points of the curves
-    snapshots: int = 4                           # pictures per run, evenly spaced, step 0 included
-    beta: float = 0.25                   # commitment weight: L_codebook + beta L_commitment
-    nu: float = 1.0                      # sync: the chosen codes get nu x the task gradient
-    affine_lr: float = 4.0               # affine: learning-rate multiplier of the shared scale and shift
-    alt_rate: float = 0.5                # alternating: fraction of the way the busiest code moves to its members' mean
+    shift_seeds: int | None = setting(None, "covariate shift: seeds n seed .. n seed + n - 1")
+    shift_affine_lrs: tuple = setting((1.0, 4.0), "affine learning-rate multipliers tried there")
+    shift_readings: tuple = setting(tuple(READINGS), "how N(0, 0.5 I), N(-1, 0.3 I) are read")
+    data_dim: int = setting(8, "dimension of the Gaussian data")
+    train_size: int = setting(3072, "training points")
+    eval_size: int = setting(1024, "held-out points: metrics and pictures")
+    num_codes: int = setting(128, "codebook size")
+    code_scales: tuple = setting((1.0, 5.0), "codebook initialised as N(0, scale^2 I)")
+    variants: tuple = setting(("ste", "alternating", "affine+alt+sync"),
+                              "quantizer variants (keys of vq_quantizers.VARIANTS, not fsq)")
+    steps: int | None = setting(None, "Adam steps per autoencoder run")
+    batch_size: int = setting(128, "mini-batch size")
+    lr: float = setting(3e-3, "Adam step size")
+    record_every: int | None = setting(None, "steps between two points of the curves")
+    snapshots: int = setting(4, "pictures per run, evenly spaced, step 0 included")
+    beta: float = setting(0.25, "commitment weight: L_codebook + beta L_commitment")
+    nu: float = setting(1.0, "sync: the chosen codes get nu x the task gradient")
+    affine_lr: float = setting(4.0, "affine: learning-rate multiplier of the shared scale and shift")
+    alt_rate: float = setting(0.5, "alternating: fraction of the way the busiest code moves to its members' mean")
     dtype: str = "float64"
 
     def __post_init__(self):

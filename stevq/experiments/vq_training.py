@@ -132,7 +132,7 @@ def evaluate(network, params, state, data, gap_rows=4096, keep_rows=0, step=None
             total += float(xp.mean(error * error)) * x.shape[0]
             absolute += float(xp.mean(xp.abs(error))) * x.shape[0]
         else:
-            total += float(xp.sum(xp.astype(xp.argmax(prediction, axis=1) == y, xp.float64)))
+            total += training.correct(prediction, y)
         count += x.shape[0]
         index_chunks.append(aux["indices"])
         if sum(e.shape[0] for e in embedding_chunks) < max(gap_rows, keep_rows):

@@ -42,6 +42,7 @@ from stevq.backend import asarray, to_numpy
 from stevq.experiments import settings
 from stevq.experiments import yin2019_checks as checks
 from stevq.experiments.protocol import Experiment, config_part
+from stevq.experiments.settings import setting
 from stevq.experiments.yin2019_figures import figures
 from stevq.theory import yin2019
 
@@ -53,23 +54,24 @@ class Config:
     """Settings; ``None`` fields take the quick/full default (quick: fewer, shorter runs, smaller samples)."""
     quick: bool = False
     seed: int = 0
-    m: int = 10                          # number of filters (teacher and student), m >= 2
-    n: int = 20                          # input dimension of each filter
-    lr: float = 0.05                     # step size of coarse gradient descent
-    steps: int | None = None             # steps per run
-    runs: int | None = None              # random initialisations
-    teacher_shift: float = 0.3           # v* = N(0, I_m) + teacher_shift (must leave spurious minima)
-    init_w_scale: float = 1.0        # w0 ~ N(0, init_w_scale^2 I_n), v0 ~ N(0, I_m)
-    start_gap: float = 0.05          # runs next to a spurious minimum start at theta0 = pi - start_gap
-    near: float = 0.05               # "approach": pi - theta < near ...
-    dwell: int | None = None         # ... for at least this many steps
-    tail: int | None = None          # "never settles": f rises at least unsettled_rises times
-    unsettled_rises: int = 10        #  in the last `tail` steps
-    sample_sizes: tuple | None = None  # Figure 1: sample sizes N
-    step_sizes: int | None = None    # points in the Figure-1 step-size grid
-    plot_every: int = 10             # stored curves keep every plot_every-th step
-    mc_samples: int | None = None    # Monte Carlo inputs for the engine's coarse gradient at the spurious minimum
-    correlation_points: int = 2000   # random (v, w) at which <E g, df/dw> is measured
+    m: int = setting(10, "number of filters (teacher and student), m >= 2")
+    n: int = setting(20, "input dimension of each filter")
+    lr: float = setting(0.05, "step size of coarse gradient descent")
+    steps: int | None = setting(None, "steps per run")
+    runs: int | None = setting(None, "random initialisations")
+    teacher_shift: float = setting(0.3, "v* = N(0, I_m) + teacher_shift (must leave spurious minima)")
+    init_w_scale: float = setting(1.0, "w0 ~ N(0, init_w_scale^2 I_n), v0 ~ N(0, I_m)")
+    start_gap: float = setting(0.05, "runs next to a spurious minimum start at theta0 = pi - start_gap")
+    near: float = setting(0.05, 'a run "approaches" the spurious minimum: pi - theta < near for dwell steps')
+    dwell: int | None = setting(None, "steps with pi - theta < near that make an approach")
+    tail: int | None = setting(None, 'a run "never settles": f rises unsettled_rises times in the last tail steps')
+    unsettled_rises: int = setting(10, "rises of f in the last tail steps that mean a run never settles")
+    sample_sizes: tuple | None = setting(None, "Figure 1: sample sizes N")
+    step_sizes: int | None = setting(None, "points in the Figure-1 step-size grid")
+    plot_every: int = setting(10, "stored curves keep every plot_every-th step")
+    mc_samples: int | None = setting(None,
+                                     "Monte Carlo inputs for the engine's coarse gradient at the spurious minimum")
+    correlation_points: int = setting(2000, "random (v, w) at which <E g, df/dw> is measured")
 
     def __post_init__(self):
         quick = {"steps": 1000, "runs": 8, "dwell": 25, "tail": 250, "sample_sizes": (10, 100, 1000),
