@@ -33,9 +33,10 @@ from stevq import backend, nn, ops, optim, runio, ste, validate
 from stevq.autodiff import grad, value_and_grad
 from stevq.backend import asarray, to_numpy
 from stevq.data import minibatch_indices
+from stevq.experiments import images as image_data
 from stevq.experiments import models, settings, training
 from stevq.experiments import quant_act_report as report
-from stevq.experiments.protocol import Experiment, Part
+from stevq.experiments.protocol import Experiment, Part, generated
 from stevq.experiments.settings import setting
 
 NAME = "quant-act"
@@ -174,10 +175,7 @@ def load_data(config):
         images, labels = _synthetic(np.random.default_rng(config.seed + 1000), config.train_size + config.test_size)
         cut = config.train_size
         return images[:cut], labels[:cut], images[cut:], labels[cut:]
-    from stevq import data
-    loader = data.load_fashion_mnist if config.data == "fashion-mnist" else data.load_mnist
-    return tuple(loader(config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                        dtype=config.dtype, layout="NCHW", sample=config.quick))
+    return tuple(image_data.load(config))
 
 
 def evaluate(apply, params, dataset, limit=None):
@@ -269,12 +267,7 @@ def datasets(config):
 def data_origin(config):
     """The IDX files (their SHA-256) or the embedded sample that ``load_data`` reads; synthetic
     data is drawn from the seed."""
-    if config.data == "synthetic":
-        return {"data": "generated"}
-    from stevq import data
-    source = data.FASHION_MNIST if config.data == "fashion-mnist" else data.MNIST
-    return data.origin(source, config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                       sample=config.quick)
+    return generated(config) if config.data == "synthetic" else image_data.origin(config)
 
 
 # ---------------------------------------------------------------- the parts: each trains from a fresh init or

@@ -32,7 +32,8 @@ import zlib
 
 import numpy as np
 
-from stevq import backend, data, runio, validate
+from stevq import backend, runio, validate
+from stevq.experiments import images as image_data
 from stevq.experiments import settings, training, vq_models, vq_plots, vq_quantizers, vq_training
 from stevq.experiments.protocol import Experiment, Part
 from stevq.experiments.settings import setting
@@ -146,9 +147,7 @@ class Config:
 
 def load_data(config):
     """(train, test) ``training.Data``: 1 x 28 x 28 images scaled to [-1, 1], with labels."""
-    loader = data.load_fashion_mnist if config.data == "fashion-mnist" else data.load_mnist
-    images = loader(config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                    dtype=config.dtype, layout="NCHW", sample=config.quick)
+    images = image_data.load(config)
     return (training.Data(2 * images.train_images - 1, images.train_labels, config.dtype),
             training.Data(2 * images.test_images - 1, images.test_labels, config.dtype))
 
@@ -200,13 +199,6 @@ def plan(config):
     return [Part(part_name(model, row), train_part, (model, row)) for model in config.models for row in config.rows]
 
 
-def data_origin(config):
-    """The IDX files (their SHA-256) or the embedded sample that ``load_data`` reads."""
-    source = data.FASHION_MNIST if config.data == "fashion-mnist" else data.MNIST
-    return data.origin(source, config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                       sample=config.quick)
-
-
 def summarize(config, results):
     """(metrics, summary, figures) from the parts' results (by part name)."""
     parts = [results[part.name] for part in plan(config)]
@@ -216,12 +208,9 @@ def summarize(config, results):
                "curves": {part_name(p["model"], p["row"]): p["history"] for p in parts},
                "active": {part_name(p["model"], p["row"]): p["active"] for p in parts},
                "affine_norms": {part_name(p["model"], p["row"]): p["affine_norms"] for p in parts}}
-    figures = {"active": vq_plots.figure_active(parts, config.models, config.rows)}
-    for model in config.models:
-        # one column: FSQ's 240 codes are drawn with the VQ rows
-        here = [dict(p, num_codes=config.num_codes) for p in parts if p["model"] == model]
-        figures[f"curves_{model}"] = vq_plots.figure_curves(here, MODELS[model], (config.num_codes,), config.rows)
-        figures[f"final_{model}"] = vq_plots.figure_final(here, MODELS[model], (config.num_codes,), config.rows)
+    one_column = [dict(p, num_codes=config.num_codes) for p in parts]  # FSQ's 240 codes drawn with the VQ rows
+    figures = {"active": vq_plots.figure_active(parts, config.models, config.rows),
+               **vq_plots.model_figures(one_column, config.models, MODELS, (config.num_codes,), config.rows)}
     return metrics, summary(config, rows), figures
 
 
@@ -286,4 +275,4 @@ def _findings(rows, model):
 
 
 EXPERIMENT = Experiment(NAME, Config, plan, summarize, {"rows": ("model", "row", "codes")},
-                        load_data=load_data, data_origin=data_origin, doc=__doc__)
+                        load_data=load_data, data_origin=image_data.origin, doc=__doc__)

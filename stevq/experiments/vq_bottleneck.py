@@ -17,7 +17,8 @@ import io
 
 import numpy as np
 
-from stevq import backend, data, runio, validate
+from stevq import backend, runio, validate
+from stevq.experiments import images as image_data
 from stevq.experiments import settings, training, vq_models, vq_plots, vq_quantizers, vq_training
 from stevq.experiments.protocol import Experiment, Part
 from stevq.experiments.settings import setting
@@ -98,9 +99,7 @@ class Config:
 def load_data(config):
     """(train, curve, test) ``training.Data``: the first ``train_size`` training images and the
     first ``curve_size`` / ``test_size`` test images, 1 x 28 x 28 in [0, 1], with labels."""
-    loader = data.load_fashion_mnist if config.data == "fashion-mnist" else data.load_mnist
-    images = loader(config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                    dtype=config.dtype, layout="NCHW", sample=config.quick)
+    images = image_data.load(config)
     return (training.Data(images.train_images, images.train_labels, config.dtype),
             training.Data(images.test_images[:config.curve_size], images.test_labels[:config.curve_size], config.dtype),
             training.Data(images.test_images, images.test_labels, config.dtype))
@@ -150,13 +149,6 @@ def plan(config):
             for model in config.models for size in config.sizes for variant in config.variants]
 
 
-def data_origin(config):
-    """The IDX files (their SHA-256) or the embedded sample that ``load_data`` reads."""
-    source = data.FASHION_MNIST if config.data == "fashion-mnist" else data.MNIST
-    return data.origin(source, config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                       sample=config.quick)
-
-
 def summarize(config, results):
     """(metrics, summary, figures) from the parts' results (by part name)."""
     parts = [results[part.name] for part in plan(config)]
@@ -165,11 +157,7 @@ def summarize(config, results):
     metrics = {"rows": rows, "curves": {part_name(p["model"], p["num_codes"], p["variant"]): p["history"] for p in parts},
                "code_histograms": {part_name(p["model"], p["num_codes"], p["variant"]): p["final"]["code_histogram"]
                                    for p in parts}}
-    figures = {}
-    for model in config.models:
-        here = [p for p in parts if p["model"] == model]
-        figures[f"curves_{model}"] = vq_plots.figure_curves(here, MODELS[model], config.sizes, config.variants)
-        figures[f"final_{model}"] = vq_plots.figure_final(here, MODELS[model], config.sizes, config.variants)
+    figures = vq_plots.model_figures(parts, config.models, MODELS, config.sizes, config.variants)
     return metrics, summary(config, rows), figures
 
 
@@ -224,4 +212,4 @@ def summary(config, rows):
 
 
 EXPERIMENT = Experiment(NAME, Config, plan, summarize, {"rows": ("model", "K", "codes", "variant")},
-                        load_data=load_data, data_origin=data_origin, doc=__doc__)
+                        load_data=load_data, data_origin=image_data.origin, doc=__doc__)

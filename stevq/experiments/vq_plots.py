@@ -80,6 +80,17 @@ def figure_final(parts, task, sizes, variants):
     return figure
 
 
+def model_figures(parts, models, tasks, sizes, variants):
+    """Per model: its curves and its final utilisation against the score (``tasks``: model -> task),
+    by file name."""
+    figures = {}
+    for model in models:
+        here = [p for p in parts if p["model"] == model]
+        figures[f"curves_{model}"] = figure_curves(here, tasks[model], sizes, variants)
+        figures[f"final_{model}"] = figure_final(here, tasks[model], sizes, variants)
+    return figures
+
+
 def figure_active(parts, models, variants, smooth=10):
     """One panel per model: the share of codes used by each training batch (vqtorch's "active %"),
     a moving average over ``smooth`` steps, one line per variant (parts carry "model", "variant" and
