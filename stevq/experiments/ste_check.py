@@ -28,6 +28,7 @@ import numpy as np
 
 from stevq import ste, validate
 from stevq.experiments import settings
+from stevq.experiments.figures import subplots
 from stevq.experiments.protocol import Experiment, config_part
 from stevq.experiments.settings import setting
 from stevq.experiments import yin2019_checks as checks
@@ -172,9 +173,8 @@ def summarize(config, results):
 
 
 def _figure(config, cmap_data):
-    import matplotlib.pyplot as plt
     cos = np.asarray(cmap_data["cosine"])
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    fig, ax = subplots(figsize=(6.4, 4.2), layout="constrained")
     mesh = ax.pcolormesh(cmap_data["w_norm"], cmap_data["theta"], cos, cmap="RdBu", vmin=-1, vmax=1, shading="nearest")
     ax.set(xscale="log", xlabel="||w||", ylabel="angle theta between w and w*",
            title=f"{config.ste}: cos(E g, df/dw), v at the spurious minimiser's v")

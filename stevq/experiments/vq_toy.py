@@ -24,9 +24,9 @@ from autograd.tracer import getval
 from stevq import backend, data, metrics, runio, validate, vq
 from stevq.backend import namespace_of
 from stevq.experiments import settings, training, vq_models, vq_quantizers, vq_training
+from stevq.experiments.figures import subplots
 from stevq.experiments.protocol import Experiment, Part, config_part
 from stevq.experiments.settings import setting
-from stevq.experiments.vq_plots import plt
 
 NAME = "vq-toy"
 PARAMETERIZATIONS = ("standard", "affine", "running")
@@ -184,7 +184,7 @@ def figure_divergence(runs):
     """Embeddings P (grey), codes C (blue x) and chosen codes Q (red circles) over training, one
     row per (variant, codebook scale), one column per snapshot."""
     columns = max(len(r["snapshots"]) for r in runs)
-    figure, axes = plt().subplots(len(runs), columns, squeeze=False, figsize=(2.9 * columns, 2.8 * len(runs)))
+    figure, axes = subplots(len(runs), columns, squeeze=False, figsize=(2.9 * columns, 2.8 * len(runs)))
     for row, r in enumerate(runs):
         for column, snap in enumerate(r["snapshots"]):
             axis = axes[row][column]
@@ -211,7 +211,7 @@ def figure_curves(runs):
     """Utilisation, perplexity, reconstruction MSE and sliced Wasserstein gap over training."""
     panels = (("utilisation", "codebook utilisation"), ("perplexity", "perplexity"),
               ("score", "reconstruction MSE"), ("sliced_wasserstein", "gap (sliced W2)"))
-    figure, axes = plt().subplots(1, len(panels), figsize=(4.0 * len(panels), 3.5))
+    figure, axes = subplots(1, len(panels), figsize=(4.0 * len(panels), 3.5))
     for axis, (key, label) in zip(axes, panels):
         axis.set_title(label, fontsize=10)
         for r in runs:
