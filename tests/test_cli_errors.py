@@ -202,7 +202,7 @@ def test_divergence_in_a_later_part_keeps_the_finished_ones(tmp_path, monkeypatc
     process, through the Python API: the command line's workers would not see the patch.)"""
     from stevq import runio
     from stevq.experiments import runner
-    from stevq.experiments import yin2019_toy as module
+    from stevq.experiments.yin2019 import toy as module
     real = module.spurious_start
 
     def diverging(config):

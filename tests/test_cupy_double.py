@@ -199,7 +199,7 @@ def test_raw_device_array_to_the_power_of_a_traced_array(on_cupy):
 
 def _swaps():
     from stevq import nn, optim
-    from stevq.experiments import vq_training
+    from stevq.experiments.huh2023 import vq_training
     h2 = np.ones((4, 3))
     stats = lambda: vq.init_running_affine(3)
     host_stats = lambda: {k: (stevq.to_numpy(v) if k != "updates" else v) for k, v in vq.init_running_affine(3).items()}

@@ -10,7 +10,8 @@ import pytest
 
 import stevq
 from stevq import ops, optim, runio, testing
-from stevq.experiments import models, quant_act, training
+from stevq.experiments import training
+from stevq.experiments.yin2019 import models, quant_act
 
 
 def test_half_gaussian_step_one_bit_is_the_half_normal_mean():
@@ -157,7 +158,7 @@ def test_config_rejects_bad_settings():
 
 
 def test_summary_reports_the_table_and_the_instability_by_hand():
-    from stevq.experiments import quant_act_report as report
+    from stevq.experiments.yin2019 import quant_act_report as report
     config = quant_act.Config(quick=True, bits=(2,), instability_lrs=(0.05,))
 
     def result(ste, loss, accuracy):

@@ -10,7 +10,8 @@ import pytest
 
 import stevq
 from stevq import runio, vq
-from stevq.experiments import runner, training, vq_bottleneck, vq_models, vq_quantizers, vq_toy, vq_training
+from stevq.experiments import runner, training
+from stevq.experiments.huh2023 import vq_bottleneck, vq_models, vq_quantizers, vq_toy, vq_training
 
 
 def _usage_from_indices(indices, num_codes):

@@ -12,8 +12,9 @@ from autograd import grad
 
 import stevq
 from stevq import ops, vq
-from stevq.experiments import vq_ablation as ablation
-from stevq.experiments import runner, vq_training
+from stevq.experiments.huh2023 import vq_ablation as ablation
+from stevq.experiments import runner
+from stevq.experiments.huh2023 import vq_training
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stevq.experiments import runner
-from stevq.experiments import yin2019_toy as toy
+from stevq.experiments.yin2019 import toy
 from stevq.theory import yin2019
 
 
@@ -70,13 +70,13 @@ def test_rerun_resumes_from_the_stored_parts(quick_run, monkeypatch):
 
 
 def test_every_figure_has_titles_labelled_axes_and_visible_coinciding_curves(quick_run):
-    from stevq.experiments import yin2019_figures
+    from stevq.experiments.yin2019 import plots
     out, _ = quick_run
     config = toy.Config(quick=True)
     results = {name: json.loads((out / "parts" / f"{name}.json").read_text())
                for name in ("random_starts", "spurious_start", "ratio", "figure1")}
     _, _, f_spurious = toy._spurious(*toy.teacher(config))
-    for name, figure in yin2019_figures.figures(config, results, f_spurious).items():
+    for name, figure in plots.figures(config, results, f_spurious).items():
         axes = figure.get_axes()
         assert figure._suptitle is not None or all(axis.get_title() for axis in axes), name
         assert all(axis.get_xlabel() for axis in axes) and axes[0].get_ylabel(), name
@@ -86,7 +86,7 @@ def test_every_figure_has_titles_labelled_axes_and_visible_coinciding_curves(qui
 
 
 def test_coinciding_curves_are_named_in_the_legend():
-    from stevq.experiments.yin2019_figures import coincidence_notes
+    from stevq.experiments.yin2019.plots import coincidence_notes
     base = np.array([1.0, 2.0, 4.0])
     notes = coincidence_notes({"identity": -base, "relu": base, "clipped_relu": base.copy()})
     assert notes == {"clipped_relu": " (identical to relu)"}

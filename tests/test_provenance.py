@@ -10,7 +10,7 @@ import stevq
 from stevq import data, runio, vq
 from stevq.__main__ import main
 from stevq.experiments import provenance
-from stevq.experiments import vq_ablation as ablation
+from stevq.experiments.huh2023 import vq_ablation as ablation
 
 
 def _farthest_by_hand(z, k, first, max_steps, tol):

@@ -20,7 +20,8 @@ from conftest import CUPY_IS_DOUBLE, cupy_env
 import cupy
 
 import stevq
-from stevq.experiments import training, vq_quantizers, vq_training
+from stevq.experiments import training
+from stevq.experiments.huh2023 import vq_quantizers, vq_training
 from support import sync_meter
 
 pytestmark = pytest.mark.skipif(not CUPY_IS_DOUBLE, reason="counts transfers: the CuPy test double only")

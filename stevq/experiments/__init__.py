@@ -10,12 +10,12 @@ import importlib
 from stevq import validate
 
 EXPERIMENTS = {
-    "quant-act": "stevq.experiments.quant_act",
-    "ste-check": "stevq.experiments.ste_check",
-    "vq-ablation": "stevq.experiments.vq_ablation",
-    "vq-bottleneck": "stevq.experiments.vq_bottleneck",
-    "vq-toy": "stevq.experiments.vq_toy",
-    "yin2019-toy": "stevq.experiments.yin2019_toy",
+    "quant-act": "stevq.experiments.yin2019.quant_act",
+    "ste-check": "stevq.experiments.yin2019.ste_check",
+    "vq-ablation": "stevq.experiments.huh2023.vq_ablation",
+    "vq-bottleneck": "stevq.experiments.huh2023.vq_bottleneck",
+    "vq-toy": "stevq.experiments.huh2023.vq_toy",
+    "yin2019-toy": "stevq.experiments.yin2019.toy",
 }
 
 

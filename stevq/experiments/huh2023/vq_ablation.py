@@ -34,10 +34,11 @@ import numpy as np
 
 from stevq import backend, runio, validate
 from stevq.experiments import images as image_data
-from stevq.experiments import settings, training, vq_models, vq_plots, vq_quantizers, vq_training
+from stevq.experiments import settings, training
+from stevq.experiments.huh2023 import vq_models, vq_plots, vq_quantizers, vq_training
 from stevq.experiments.protocol import Experiment, Part
 from stevq.experiments.settings import setting
-from stevq.experiments.vq_quantizers import Variant
+from stevq.experiments.huh2023.vq_quantizers import Variant
 
 NAME = "vq-ablation"
 MODELS = {"autoencoder": "reconstruction", "classifier": "classification"}

@@ -40,10 +40,10 @@ import numpy as np
 from stevq import runio, ste, validate
 from stevq.backend import asarray, to_numpy
 from stevq.experiments import settings
-from stevq.experiments import yin2019_checks as checks
+from stevq.experiments.yin2019 import checks
 from stevq.experiments.protocol import Experiment, config_part
 from stevq.experiments.settings import setting
-from stevq.experiments.yin2019_figures import figures
+from stevq.experiments.yin2019.plots import figures
 from stevq.theory import yin2019
 
 NAME = "yin2019-toy"

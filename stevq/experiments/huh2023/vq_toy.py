@@ -23,7 +23,8 @@ from autograd.tracer import getval
 
 from stevq import backend, data, metrics, runio, validate, vq
 from stevq.backend import namespace_of
-from stevq.experiments import settings, training, vq_models, vq_quantizers, vq_training
+from stevq.experiments import settings, training
+from stevq.experiments.huh2023 import vq_models, vq_quantizers, vq_training
 from stevq.experiments.figures import subplots
 from stevq.experiments.protocol import Experiment, Part, config_part
 from stevq.experiments.settings import setting

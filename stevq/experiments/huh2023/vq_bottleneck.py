@@ -19,7 +19,8 @@ import numpy as np
 
 from stevq import backend, runio, validate
 from stevq.experiments import images as image_data
-from stevq.experiments import settings, training, vq_models, vq_plots, vq_quantizers, vq_training
+from stevq.experiments import settings, training
+from stevq.experiments.huh2023 import vq_models, vq_plots, vq_quantizers, vq_training
 from stevq.experiments.protocol import Experiment, Part
 from stevq.experiments.settings import setting
 

@@ -31,8 +31,8 @@ from stevq.experiments import settings
 from stevq.experiments.figures import subplots
 from stevq.experiments.protocol import Experiment, config_part
 from stevq.experiments.settings import setting
-from stevq.experiments import yin2019_checks as checks
-from stevq.experiments import yin2019_toy as toy
+from stevq.experiments.yin2019 import checks
+from stevq.experiments.yin2019 import toy
 from stevq.theory import yin2019
 
 NAME = "ste-check"

@@ -34,8 +34,9 @@ from stevq.autodiff import grad, value_and_grad
 from stevq.backend import asarray, to_numpy
 from stevq.data import minibatch_indices
 from stevq.experiments import images as image_data
-from stevq.experiments import models, settings, training
-from stevq.experiments import quant_act_report as report
+from stevq.experiments import settings, training
+from stevq.experiments.yin2019 import models
+from stevq.experiments.yin2019 import quant_act_report as report
 from stevq.experiments.protocol import Experiment, Part, generated
 from stevq.experiments.settings import setting
 
