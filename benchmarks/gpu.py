@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 import stevq  # noqa: E402
 from stevq import optim  # noqa: E402
 from stevq.experiments import training  # noqa: E402
-from stevq.experiments.yin2019 import models, quant_act  # noqa: E402
+from stevq.experiments.yin2019 import quant_act  # noqa: E402
 from stevq.experiments.huh2023 import vq_bottleneck, vq_training  # noqa: E402
 
 

@@ -3,7 +3,6 @@ recomputations (nearest codes by brute force, utilisation and perplexity from th
 the quantizer variants train identically on both CPU backends, and NaN stops training with a
 message naming the step."""
 import json
-import math
 
 import numpy as np
 import pytest

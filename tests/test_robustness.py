@@ -16,7 +16,7 @@ import stevq
 from stevq import ops, runio
 from stevq.__main__ import main
 from stevq.experiments import training
-from stevq.experiments.huh2023 import vq_quantizers, vq_training
+from stevq.experiments.huh2023 import vq_quantizers
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
 TOY = ["run", "yin2019-toy", "--quick", "--no-progress", "--set", "runs=2", "--set", "steps=20",

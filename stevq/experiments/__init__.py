@@ -1,7 +1,13 @@
-"""The experiments, each a module that defines ``EXPERIMENT``, a ``protocol.Experiment`` record (its
-name, ``Config`` dataclass, plan of parts, summary, tables over seeds and data), which
-``runner.run`` runs: it writes config.json, metrics.json, PNG figures and summary.md into the run
-directory through ``stevq.runio``.
+"""The experiments, grouped by paper (``yin2019``, ``huh2023``), each a module that defines
+``EXPERIMENT``, a ``protocol.Experiment`` record (its name, ``Config`` dataclass, plan of parts,
+summary, tables over seeds and data), which ``runner.run`` runs: it writes config.json,
+metrics.json, PNG figures and summary.md into the run directory through ``stevq.runio``.
+
+The framework beside them: ``protocol`` (the record and its parts), ``runner`` (seeds x parts on
+any executor; results over seeds), ``workers`` (local worker processes, a Dask cluster),
+``training`` (the one training loop and data container), ``images`` (the MNIST-scale data),
+``settings`` (Config fields as the command line sees them), ``provenance``, ``figures`` and
+``claims`` (the ledger of the papers' claims).
 
 ``EXPERIMENTS`` maps the command-line name to the module; modules are imported on demand.
 """
