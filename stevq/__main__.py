@@ -85,7 +85,7 @@ def build_config(experiment, args):
             raise UsageError(f"--set {err}") from None
         if field == "quick" and args.quick and not value:
             raise UsageError("--set quick=false contradicts --quick; give one of them")
-        if field == "seed" and value is not None and value < 0:
+        if field == "seed" and value < 0:
             raise UsageError(f"--set seed: expected an integer >= 0, got {value}")
         values[field] = value
     directory = values.get("data_dir")

@@ -12,7 +12,7 @@ A run directory gets, beside ``parts/NAME.json``:
 The commit is ``git rev-parse HEAD`` of the checkout stevq runs from, with "+modified" when its
 tracked files under ``stevq/`` differ from that commit, or "unknown" outside a git checkout.
 The data is ``stevq.data.origin``'s answer (the IDX files' SHA-256, or the embedded sample), or
-``{"data": "generated"}`` for experiments that draw their data from the seed; it is part of the
+``{"data": "generated"}`` for experiments that draw their data from the seed (``protocol.generated``); it is part of the
 run's ``config.json``, so resuming over other data is refused.
 """
 import datetime
@@ -22,8 +22,6 @@ import pathlib
 import subprocess
 
 from stevq import runio
-
-GENERATED = {"data": "generated"}  # toy experiments: the data comes from the seed
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,11 +44,6 @@ def commit():
 
 def now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-def data_of(module, config):
-    """The data ``module``'s run of ``config`` reads (its ``data_origin``, else generated)."""
-    return module.data_origin(config) if hasattr(module, "data_origin") else dict(GENERATED)
 
 
 def experiment_of(run_dir):
