@@ -12,8 +12,9 @@ A run directory gets, beside ``parts/NAME.json``:
 The commit is ``git rev-parse HEAD`` of the checkout stevq runs from, with "+modified" when its
 tracked files under ``stevq/`` differ from that commit, or "unknown" outside a git checkout.
 The data is ``stevq.data.origin``'s answer (the IDX files' SHA-256, or the embedded sample), or
-``{"data": "generated"}`` for experiments that draw their data from the seed (``protocol.generated``); it is part of the
-run's ``config.json``, so resuming over other data is refused.
+``{"data": "generated"}`` for experiments that draw their data from the seed
+(``protocol.generated``); it is part of the run's ``config.json``, so resuming over other data is
+refused.
 """
 import datetime
 import functools
