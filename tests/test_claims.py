@@ -128,3 +128,18 @@ def test_claims_command_errors(tmp_path, capsys):
     assert "not a directory" in capsys.readouterr().err
     assert main(["claims", str(tmp_path), "--out", str(tmp_path)]) == 2
     assert "is a directory" in capsys.readouterr().err
+
+
+def test_the_run_directory_names_the_experiment_that_wrote_it(runs, tmp_path):
+    """The ledger files a run under the experiment its provenance.json names, not one guessed from
+    its metrics; a run that names none is left out and said to be damaged."""
+    run = tmp_path / "r" / "toy"
+    shutil.copytree(runs / "vq-toy", run)
+    record = json.loads((run / "provenance.json").read_text())
+    assert record["experiment"] == "vq-toy" and list(claims.find_runs(tmp_path / "r")) == ["vq-toy"]
+    del record["experiment"]
+    (run / "provenance.json").write_text(json.dumps(record))
+    assert claims.find_runs(tmp_path / "r") == {}
+    damaged = claims.damaged_results(tmp_path / "r")
+    assert [path for path, _ in damaged] == [run / "seed-0" / "metrics.json", run / "seed-1" / "metrics.json"]
+    assert all("names no experiment" in reason for _, reason in damaged)
