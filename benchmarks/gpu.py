@@ -31,7 +31,9 @@ import numpy as np  # noqa: E402
 
 import stevq  # noqa: E402
 from stevq import optim  # noqa: E402
-from stevq.experiments import models, quant_act, vq_bottleneck, vq_training  # noqa: E402
+from stevq.experiments import training  # noqa: E402
+from stevq.experiments.yin2019 import quant_act  # noqa: E402
+from stevq.experiments.huh2023 import vq_bottleneck, vq_training  # noqa: E402
 
 
 def vqvae_runner(variant, batch, num_codes):
@@ -43,7 +45,7 @@ def vqvae_runner(variant, batch, num_codes):
         network = vq_bottleneck.build(config, "vqvae", num_codes, variant)
         params, state = vq_training.init_network(network, np.random.default_rng(config.seed))
         schedule = vq_training.Schedule(steps, batch, 1e-3, record_every=10 ** 9, gap_rows=64)
-        train, curve = vq_training.Data(images), vq_training.Data(images[:64])
+        train, curve = training.Data(images), training.Data(images[:64])
         vq_training.train(network, params, state, train, curve, schedule, show_progress=False)
     return run
 
@@ -57,7 +59,7 @@ def quant_mlp_runner(batch):
     def run(steps):
         init, apply = quant_act.build("mlp", quant_act.quantized_activation(2, "clipped_relu"), config)
         _, params = init(np.random.default_rng(0), (1, 28, 28))
-        dataset = quant_act.Dataset(images, labels, "float32")
+        dataset = training.Data(images, labels, "float32")
         quant_act.train(apply, params, dataset, [(steps, optim.sgd(0.01, 0.9))], batch, 0, 64, 10 ** 9,
                         show_progress=False)
     return run

@@ -24,7 +24,7 @@ LR = 1e-3
 
 
 def _network(small):
-    from stevq.experiments import vq_models, vq_quantizers, vq_training
+    from stevq.experiments.huh2023 import vq_models, vq_quantizers, vq_training
     s = SETTINGS["small" if small else "full"]
     quantizer = vq_quantizers.make_quantizer("ste", vq_quantizers.Settings(num_codes=s["codes"], dtype="float32"),
                                              s["latent"])
@@ -39,7 +39,7 @@ def _network(small):
 def stevq_step(small=False):
     import stevq
     from stevq import ops
-    from stevq.experiments import vq_training
+    from stevq.experiments.huh2023 import vq_training
     network, params, state, x_host = _network(small)
     x = stevq.asarray(x_host)
 
@@ -54,7 +54,7 @@ def torch_step(small=False):
     import torch.nn.functional as F
     import stevq
     network, params, _, x_host = _network(small)
-    from stevq.experiments import vq_quantizers
+    from stevq.experiments.huh2023 import vq_quantizers
     beta = vq_quantizers.Settings().beta  # the commitment weight the stevq quantizer was built with
 
     def leaf(value):

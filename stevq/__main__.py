@@ -3,7 +3,8 @@
     python -m stevq list                         the experiments, one line each
     python -m stevq show NAME                    NAME's settings: types, quick and full defaults, meaning
     python -m stevq run NAME [--quick] [--backend numpy|cupy|array_api_strict] [--seed N | --seeds 0,1,2]
-                        [--jobs N] [--out DIR] [--data-dir DIR] [--set FIELD=VALUE ...] [--no-progress]
+                        [--jobs N | --executor dask://HOST:PORT] [--out DIR] [--data-dir DIR]
+                        [--set FIELD=VALUE ...] [--no-progress]
     python -m stevq report DIR                   the summary tables of a run, or of every run below DIR
     python -m stevq claims DIR [--out FILE] [--readme README.md]
                                                  the ledger of the papers' claims from the runs below DIR
@@ -16,7 +17,8 @@ runs/NAME, or runs/NAME-quick in quick mode). Running the same command again aft
 loads the parts that finished and computes the rest. With ``--seeds 0,1,2`` each seed is a run
 in DIR/seed-N and DIR gets the mean ± sd over the seeds; the (seed, part) runs go to ``--jobs``
 worker processes (default: one per core) with one BLAS thread each, so any ``--jobs`` gives the
-same numbers, bit for bit. ``--set`` changes any field of the experiment's
+same numbers, bit for bit; ``--executor dask://HOST:PORT`` sends them to a Dask cluster instead
+(``stevq.experiments.workers``). ``--set`` changes any field of the experiment's
 Config, e.g. ``--set lr=0.05 --set bits=2,4 --set quick=yes``; the text is converted by the field's
 type (``stevq.experiments.settings``), and a value that does not fit is a usage error.
 
@@ -38,29 +40,28 @@ class UsageError(Exception):
     """A mistake in the command line; the message says what to change."""
 
 
-def _description(module_path):
-    """First line of an experiment module's docstring."""
-    import importlib
+def _description(name):
+    """First line of an experiment's docstring."""
+    from stevq import experiments
     try:
-        module = importlib.import_module(module_path)
+        return experiments.get(name).description
     except Exception as err:  # one broken module must not hide the others
         return f"(cannot be imported: {type(err).__name__}: {err})"
-    return (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else ""
 
 
 def command_list(args):
     from stevq.experiments import EXPERIMENTS
     width = max((len(name) for name in EXPERIMENTS), default=0)
     for name in sorted(EXPERIMENTS):
-        print(f"{name:<{width}}  {_description(EXPERIMENTS[name])}")
+        print(f"{name:<{width}}  {_description(name)}")
     return 0
 
 
-def build_config(module, args):
+def build_config(experiment, args):
     """The experiment's Config from --quick, --seed, --data-dir and --set FIELD=VALUE, each value
     converted by the type of its field and the whole Config checked: nothing is created before."""
     from stevq.experiments import settings
-    fields = {setting.name: setting for setting in settings.settings(module)}
+    fields = {setting.name: setting for setting in settings.settings(experiment)}
     values = {"quick": True} if args.quick else {}
     if args.seed is not None:
         if args.seed < 0:
@@ -84,7 +85,7 @@ def build_config(module, args):
             raise UsageError(f"--set {err}") from None
         if field == "quick" and args.quick and not value:
             raise UsageError("--set quick=false contradicts --quick; give one of them")
-        if field == "seed" and value is not None and value < 0:
+        if field == "seed" and value < 0:
             raise UsageError(f"--set seed: expected an integer >= 0, got {value}")
         values[field] = value
     directory = values.get("data_dir")
@@ -92,20 +93,19 @@ def build_config(module, args):
         option = "--data-dir" if args.data_dir is not None and directory == str(args.data_dir) else "--set data_dir"
         raise UsageError(f"{option}: expected a directory holding the IDX files, got {directory!r} (no such directory)")
     try:
-        config = module.Config(**values)
-        getattr(module, "effective", lambda c: c)(config)  # checks made where the config is run
+        config = experiment.Config(**values)
     except (TypeError, ValueError) as err:
         raise UsageError(f"bad setting for {args.name!r}: {err}") from None
     return config
 
 
-def check_seeds(module, config, seeds):
+def check_seeds(config, seeds):
     """Every seed of --seeds makes a valid run (a seed can make a setting impossible, e.g. a toy
     teacher without spurious minima); checked before anything runs."""
     import dataclasses
     for seed in seeds:
         try:
-            getattr(module, "effective", lambda c: c)(dataclasses.replace(config, seed=seed))
+            dataclasses.replace(config, seed=seed)
         except (TypeError, ValueError) as err:
             raise UsageError(f"--seeds: seed {seed}: {err}") from None
 
@@ -140,16 +140,16 @@ def _inside(filename, directory):
 
 
 def _experiment(name):
-    from stevq import experiments
+    from stevq import experiments, validate
     try:
         return experiments.get(name)
-    except ValueError as err:
+    except validate.ArgumentError as err:
         raise UsageError(str(err)) from None
 
 
 def command_show(args):
     from stevq.experiments import settings
-    print(settings.describe(args.name, _experiment(args.name)), end="")
+    print(settings.describe(_experiment(args.name)), end="")
     return 0
 
 
@@ -166,13 +166,13 @@ class _RunHelp(argparse.Action):
             from stevq import experiments
             from stevq.experiments import settings
             if name in experiments.EXPERIMENTS:
-                print("\n" + settings.describe(name, experiments.get(name)), end="")
+                print("\n" + settings.describe(experiments.get(name)), end="")
             else:
                 print(f"\nunknown experiment {name!r}; the experiments: {', '.join(sorted(experiments.EXPERIMENTS))}")
         parser.exit()
 
 
-def seeds_and_jobs(module, args):
+def seeds_and_jobs(args):
     """The seeds (--seed N or --seeds 0,1,2; default the Config's) and the worker count (--jobs)."""
     if args.seeds is None:
         seeds = None
@@ -185,35 +185,47 @@ def seeds_and_jobs(module, args):
             raise UsageError(f"--seeds: expected integers separated by commas, like 0,1,2; got {args.seeds!r}") from None
         if any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
             raise UsageError(f"--seeds: expected distinct non-negative integers, got {args.seeds!r}")
-        if len(seeds) > 1 and not hasattr(module, "plan"):
-            raise UsageError(f"--seeds: experiment {args.name!r} runs one seed at a time; use --seed N")
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs: expected a number of worker processes >= 1, got {args.jobs}")
-    jobs = args.jobs
-    if jobs is not None:
-        from stevq.experiments import scheduler
-        cores = scheduler.default_jobs()
-        if jobs > cores:
-            print(f"note: --jobs {jobs} is more than the {cores} cores this process may use; running {cores} workers "
-                  "(more would only share the cores and multiply the memory)", file=sys.stderr)
-            jobs = cores
+    if args.executor is not None:  # a cluster: at most --jobs parts at a time if given, else every ready part
+        return seeds, args.jobs
+    from stevq.experiments import workers
+    cores = workers.default_jobs()
+    jobs = cores if args.jobs is None else args.jobs
+    if jobs > cores:
+        print(f"note: --jobs {jobs} is more than the {cores} cores this process may use; running {cores} workers "
+              "(more would only share the cores and multiply the memory)", file=sys.stderr)
+        jobs = cores
     return seeds, jobs
 
 
+def executor_of(args, jobs):
+    """The executor the parts go to: ``--executor dask://HOST:PORT`` (a Dask cluster), else ``jobs``
+    local worker processes (a context manager either way)."""
+    from stevq.experiments import workers
+    if args.executor is None:
+        return workers.processes(jobs)
+    scheme, _, address = args.executor.partition("://")
+    if scheme != "dask" or not address.strip():
+        raise UsageError(f"--executor: expected dask://HOST:PORT (the address of a Dask scheduler), got {args.executor!r}")
+    return workers.dask(f"tcp://{address.strip()}")
+
+
 def command_run(args):
-    from stevq import allocator, backend, data, runio
-    from stevq.experiments import scheduler
-    module = _experiment(args.name)
-    seeds, jobs = seeds_and_jobs(module, args)
+    from stevq import allocator, backend, data, runio, validate
+    from stevq.experiments import runner
+    experiment = _experiment(args.name)
+    seeds, jobs = seeds_and_jobs(args)
     if seeds is not None:
         args.seed = seeds[0]
-    config = build_config(module, args)
+    config = build_config(experiment, args)
     if seeds:
-        check_seeds(module, config, seeds)
+        check_seeds(config, seeds)
     if args.out is not None and not args.out.strip():
         raise UsageError("--out: expected a directory name, got an empty string (leave --out out for the default "
                          f"runs/{args.name})")
     out_dir = check_out_dir(args.out or f"runs/{args.name}{'-quick' if config.quick else ''}")
+    executor = executor_of(args, jobs)
     try:
         switch = backend.use(args.backend or backend.name())
     except (ImportError, RuntimeError, ValueError) as err:
@@ -225,14 +237,16 @@ def command_run(args):
         signal.signal(signal.SIGINT, signal.default_int_handler)
     with switch:
         try:
-            if hasattr(module, "plan"):  # every (seed, part) in worker processes
-                scheduler.run_seeds(module, config, seeds or [config.seed], out_dir, jobs, not args.no_progress)
-            else:
-                module.run(config, out_dir, progress=not args.no_progress)
+            with executor as parts_go_to:  # every (seed, part) in worker processes, or on the cluster
+                runner.run(experiment, config, out_dir, seeds, parts_go_to, jobs, not args.no_progress)
+        except validate.ArgumentError as err:  # no Dask here, or no scheduler at that address
+            if err.argument != "executor":
+                raise
+            raise UsageError(f"--executor: {err.message}") from None
         except (runio.OutDirError, runio.SetupError) as err:  # another run's directory, data that do not fit
             raise UsageError(str(err)) from None
         except data.DataUnavailableError as err:
-            raise UsageError(str(err).replace(data.mnist.DIRECTORY_HINT, "--data-dir DIR")) from None
+            raise UsageError(err.advice("--data-dir DIR")) from None
         except OSError as err:  # e.g. the directory made read-only while running
             if not _inside(err.filename, out_dir):
                 raise
@@ -250,7 +264,7 @@ def command_run(args):
 
 
 def command_claims(args):
-    from stevq import runio
+    from stevq import runio, validate
     from stevq.experiments import claims
     root = pathlib.Path(args.dir)
     if not root.is_dir():
@@ -264,8 +278,8 @@ def command_claims(args):
             readme = claims.tables.update_readme(root, args.readme)
         except OSError as err:
             raise UsageError(f"--readme: cannot read {args.readme}: {err.strerror}") from None
-        except ValueError as err:
-            raise UsageError(f"--{err}") from None
+        except validate.ArgumentError as err:  # no record-table markers
+            raise UsageError(f"--readme: {err.message}") from None
     for path, reason in claims.damaged_results(root):
         print(f"warning: {path} is damaged ({reason}); its run is left out of the ledger", file=sys.stderr)
     try:
@@ -322,6 +336,9 @@ def parser():
     run.add_argument("--seed", type=int, help="random seed, an integer >= 0 (default: the Config's)")
     run.add_argument("--seeds", metavar="S1,S2,...", help="several seeds, e.g. 0,1,2: mean ± sd over them")
     run.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: the number of cores)")
+    run.add_argument("--executor", metavar="dask://HOST:PORT", help="compute the parts on the Dask cluster of that "
+                     "scheduler (pip install stevq[cluster]; the workers need this stevq and --out on a shared file "
+                     "system); default: local worker processes")
     run.add_argument("--out", help="results directory (default: runs/NAME or runs/NAME-quick)")
     run.add_argument("--data-dir", help="directory holding the IDX files of the data set")
     run.add_argument("--set", action="append", metavar="FIELD=VALUE", help="change a Config field (repeatable)")

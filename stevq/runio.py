@@ -157,7 +157,7 @@ def locked(directory):
 class Run:
     """A results directory with resumable parts: its config.json (checked against the directory's
     own, data included), ``parts/NAME.json`` per finished part (written by
-    ``experiments.scheduler.compute_and_save``, which skips a part already on disk), and ``finish``'s
+    ``experiments.runner.compute_and_save``, which skips a part already on disk), and ``finish``'s
     figures, metrics.json and summary.md."""
 
     def __init__(self, out_dir, config, data=None):

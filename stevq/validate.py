@@ -33,6 +33,20 @@ class NonFiniteInputError(ValueError):
     """An input array holds NaN or inf (a ValueError, so callers can also catch it as one)."""
 
 
+class ArgumentError(ValueError):
+    """A value that does not fit the argument ``argument``; ``message`` says what was expected. The
+    text is "argument: message"; a caller that knows the argument by another name (an experiment's
+    setting, a command-line option) says it with ``renamed``."""
+
+    def __init__(self, argument, message):
+        super().__init__(f"{argument}: {message}")
+        self.argument, self.message = argument, message
+
+    def renamed(self, name):
+        """The message under the caller's ``name`` for the argument, e.g. "train_size (train_limit): ..."."""
+        return f"{name} ({self.argument}): {self.message}"
+
+
 def _is_float_dtype(xp, dtype):
     return dtype in (xp.float32, xp.float64) or (xp is np and np.issubdtype(dtype, np.floating))
 

@@ -53,8 +53,8 @@ def test_worker_processes_keep_freed_memory():
     code = textwrap.dedent(f"""
         import sys
         from stevq import allocator
-        from stevq.experiments import scheduler
-        scheduler._worker_start("numpy")
+        from stevq.experiments import workers
+        workers._worker_start("numpy")
         print(allocator.kept())
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from stevq.__main__ import main
-from stevq.experiments import EXPERIMENTS, claims, get, scheduler
+from stevq.experiments import claims, get, runner, workers
 from stevq.experiments.claims import CLAIMS
 from test_cli import SYNTHETIC
 
@@ -25,31 +25,22 @@ SETTINGS = {  # the smallest runs that still make every number the ledger reads
 }
 
 
-def _ablation_runs():
-    """vq-ablation is in the ledger once it runs over seeds (it plans its parts)."""
-    return "vq-ablation" in EXPERIMENTS and hasattr(get("vq-ablation"), "plan")
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
+
+    def run(name, out, **settings):
+        experiment = get(name)
+        with workers.processes(2) as executor:
+            runner.run(experiment, experiment.Config(quick=True, **settings), root / out, SEEDS, executor, 2, False)
     for name, settings in SETTINGS.items():
-        if name == "vq-ablation" and not _ablation_runs():
-            continue
-        module = get(name)
-        scheduler.run_seeds(module, module.Config(quick=True, **settings), SEEDS, root / name, jobs=2, progress=False)
-    check = get("ste-check")  # one run per surrogate
-    for name in ("identity", "relu", "clipped_relu", "leaky_clipped_relu", "tanh", "approx_sign"):
-        scheduler.run_seeds(check, check.Config(quick=True, ste=name, steps=60, runs=3, angles=3, norms=2), SEEDS,
-                            root / f"ste-check-{name}", jobs=2, progress=False)
-    ablation = get("vq-ablation")  # and the authors' protocol
-    scheduler.run_seeds(ablation, ablation.Config(quick=True, protocol="vqtorch", steps=4, record_every=2,
-                                                  models=("classifier",)), SEEDS, root / "vq-ablation-vqtorch",
-                        jobs=2, progress=False)
+        run(name, name, **settings)
+    for name in ("identity", "relu", "clipped_relu", "leaky_clipped_relu", "tanh", "approx_sign"):  # one per surrogate
+        run("ste-check", f"ste-check-{name}", ste=name, steps=60, runs=3, angles=3, norms=2)
+    run("vq-ablation", "vq-ablation-vqtorch", protocol="vqtorch", steps=4, record_every=2, models=("classifier",))
     for name, switched in (("farthest", dict(kmeans_seeding="farthest")), ("fresh", dict(batches="fresh-shuffle"))):
-        scheduler.run_seeds(ablation, ablation.Config(quick=True, steps=4, record_every=2, models=("classifier",),
-                                                      rows=("baseline", "kmeans"), **switched), SEEDS,
-                            root / f"vq-ablation-{name}", jobs=2, progress=False)  # the controlled runs
+        run("vq-ablation", f"vq-ablation-{name}", steps=4, record_every=2, models=("classifier",),
+            rows=("baseline", "kmeans"), **switched)  # the controlled runs
     assert main(["run", "quant-act", "--quick", "--seeds", "0,1", "--out", str(root / "quant-act"), "--no-progress",
                  *SYNTHETIC, "--set", "instability_from=relu"]) == 0
     return root
@@ -137,3 +128,18 @@ def test_claims_command_errors(tmp_path, capsys):
     assert "not a directory" in capsys.readouterr().err
     assert main(["claims", str(tmp_path), "--out", str(tmp_path)]) == 2
     assert "is a directory" in capsys.readouterr().err
+
+
+def test_the_run_directory_names_the_experiment_that_wrote_it(runs, tmp_path):
+    """The ledger files a run under the experiment its provenance.json names, not one guessed from
+    its metrics; a run that names none is left out and said to be damaged."""
+    run = tmp_path / "r" / "toy"
+    shutil.copytree(runs / "vq-toy", run)
+    record = json.loads((run / "provenance.json").read_text())
+    assert record["experiment"] == "vq-toy" and list(claims.find_runs(tmp_path / "r")) == ["vq-toy"]
+    del record["experiment"]
+    (run / "provenance.json").write_text(json.dumps(record))
+    assert claims.find_runs(tmp_path / "r") == {}
+    damaged = claims.damaged_results(tmp_path / "r")
+    assert [path for path, _ in damaged] == [run / "seed-0" / "metrics.json", run / "seed-1" / "metrics.json"]
+    assert all("names no experiment" in reason for _, reason in damaged)

@@ -13,7 +13,8 @@ import pytest
 
 from stevq import runio
 from stevq.__main__ import main
-from stevq.experiments import EXPERIMENTS, quant_act
+from stevq.experiments import EXPERIMENTS
+from stevq.experiments.yin2019 import quant_act
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SYNTHETIC = ["--set", "data=synthetic", "--set", "train_size=512", "--set", "test_size=128",

@@ -131,14 +131,14 @@ def test_typed_settings_reach_the_config(tmp_path):
 def test_set_quick_false_is_full_mode_and_picks_the_full_directory(monkeypatch, tmp_path):
     """`--set quick=false` is the full mode (the text "false" used to be truthy); the default
     directory follows the mode the run has."""
-    from stevq.experiments import scheduler
+    from stevq.experiments import runner
     seen = {}
 
-    def fake_run(module, config, seeds, out_dir, jobs, progress):  # what the command line calls
+    def fake_run(experiment, config, out_dir, seeds, executor, jobs, progress):  # what the command line calls
         seen.update(config=config, out=out_dir)
         pathlib.Path(out_dir).mkdir(parents=True)
         (pathlib.Path(out_dir) / "summary.md").write_text("done\n")
-    monkeypatch.setattr(scheduler, "run_seeds", fake_run)
+    monkeypatch.setattr(runner, "run", fake_run)
     monkeypatch.chdir(tmp_path)
     assert main(["run", "yin2019-toy", "--set", "quick=false"]) == 0
     assert seen["config"].quick is False and str(seen["out"]) == "runs/yin2019-toy"
@@ -201,7 +201,8 @@ def test_divergence_in_a_later_part_keeps_the_finished_ones(tmp_path, monkeypatc
     (as a step size far too large would) and the run stops naming that part and step. (In this
     process, through the Python API: the command line's workers would not see the patch.)"""
     from stevq import runio
-    module = get("yin2019-toy")
+    from stevq.experiments import runner
+    from stevq.experiments.yin2019 import toy as module
     real = module.spurious_start
 
     def diverging(config):
@@ -212,7 +213,7 @@ def test_divergence_in_a_later_part_keeps_the_finished_ones(tmp_path, monkeypatc
     monkeypatch.setattr(module, "spurious_start", diverging)
     out = tmp_path / "run"
     with pytest.raises(runio.NonFiniteError) as error:
-        module.run(module.Config(quick=True, runs=2, steps=60), out, progress=False)
+        runner.run(module.EXPERIMENT, module.Config(quick=True, runs=2, steps=60), out, progress=False)
     assert ("spurious start, identity STE, run 0: coarse gradient descent produced non-finite values at step 5: "
             "{'f': nan}; last good metrics: {'f': ") in str(error.value)
     assert (out / "parts" / "random_starts.json").is_file() and not (out / "parts" / "spurious_start.json").exists()
@@ -285,3 +286,33 @@ def test_claims_and_report_mistakes(tmp_path, capsys):
         error = capsys.readouterr().err
         assert error.startswith("error: ") and message in error and "Traceback" not in error, (arguments, error)
     assert (tmp_path / "README.md").read_text() == "no markers here\n" and not (tmp_path / "c.md").exists()
+
+
+def test_library_errors_carry_what_the_command_line_needs_as_attributes():
+    """The command line reads an error's argument and advice from the error, never from its text."""
+    from stevq import data, validate
+    error = validate.ArgumentError("train_limit", "asked for 7 examples, the data set has 6")
+    assert isinstance(error, ValueError) and error.argument == "train_limit"
+    assert str(error) == "train_limit: asked for 7 examples, the data set has 6"
+    assert error.renamed("train_size") == "train_size (train_limit): asked for 7 examples, the data set has 6"
+    missing = data.DataUnavailableError("or pass their directory as ", ", or set STEVQ_DATA.")
+    assert str(missing) == "or pass their directory as load_...(directory=...), or set STEVQ_DATA."
+    assert missing.advice("--data-dir DIR") == "or pass their directory as --data-dir DIR, or set STEVQ_DATA."
+    assert str(data.DataUnavailableError("x.gz: no mirror gave a good copy")) == "x.gz: no mirror gave a good copy"
+
+
+def test_a_settings_description_is_its_fields_metadata():
+    """``show``'s line for a setting is the description given with its default (not read from the source)."""
+    import dataclasses
+
+    from stevq.experiments.protocol import Experiment
+
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        quick: bool = False
+        seed: int = 0
+        lr: float = settings.setting(0.1, "the step of plain SGD")
+    experiment = Experiment("made-up", Config, plan=lambda config: [], summarize=None, seed_tables={})
+    found = {s.name: s.help for s in settings.settings(experiment)}
+    assert found == {"quick": settings.COMMON["quick"], "seed": settings.COMMON["seed"], "lr": "the step of plain SGD"}
+    assert [s.quick for s in settings.settings(experiment)] == [True, 0, 0.1]

@@ -199,7 +199,7 @@ def test_raw_device_array_to_the_power_of_a_traced_array(on_cupy):
 
 def _swaps():
     from stevq import nn, optim
-    from stevq.experiments import vq_training
+    from stevq.experiments.huh2023 import vq_training
     h2 = np.ones((4, 3))
     stats = lambda: vq.init_running_affine(3)
     host_stats = lambda: {k: (stevq.to_numpy(v) if k != "updates" else v) for k, v in vq.init_running_affine(3).items()}
@@ -238,7 +238,7 @@ def test_a_host_array_swapped_into_an_argument_is_named(on_cupy, index):
 
 
 def test_training_data_already_on_the_device_stays_there(on_cupy):
-    from stevq.experiments import vq_training
+    from stevq.experiments import training
     x = stevq.asarray(np.ones((8, 3)), "float32")
-    data = vq_training.Data(x, stevq.asarray(np.arange(8)))
+    data = training.Data(x, stevq.asarray(np.arange(8)))
     assert isinstance(data.x, cupy.ndarray) and data.x.dtype == cupy.float32 and data.y.dtype == cupy.int64

@@ -10,7 +10,8 @@ import pytest
 
 import stevq
 from stevq import ops, optim, runio, testing
-from stevq.experiments import models, quant_act
+from stevq.experiments import training
+from stevq.experiments.yin2019 import models, quant_act
 
 
 def test_half_gaussian_step_one_bit_is_the_half_normal_mean():
@@ -106,7 +107,7 @@ def _small_problem(count=256, seed=0, normalize=True):
     images, labels, _, _ = quant_act.load_data(config)
     init, apply = quant_act.build("mlp", quant_act.quantized_activation(2, "clipped_relu"), config)
     _, params = init(np.random.default_rng(seed), (1, 28, 28))
-    return quant_act.Dataset(images, labels, "float32"), apply, params
+    return training.Data(images, labels, "float32"), apply, params
 
 
 def test_annealed_schedule_divides_the_rate_for_the_last_third():
@@ -132,11 +133,11 @@ def test_training_stops_on_nan_naming_the_step():
     dataset, apply, params = _small_problem()
     with pytest.raises(runio.NonFiniteError, match=r"at step \d+.*last good metrics: \{'step'"):
         quant_act.train(apply, params, dataset, [(50, optim.sgd(1e38))], 32, 0, 64, 10, show_progress=False)
-    images = stevq.to_numpy(dataset.images)
+    images = stevq.to_numpy(dataset.x)
     images[5, 0, 3, 3] = np.nan  # one poisoned example: the first batch holding it has a NaN loss
-    poisoned = quant_act.Dataset(images, stevq.to_numpy(dataset.labels), "float32")
+    poisoned = training.Data(images, stevq.to_numpy(dataset.y), "float32")
     order = np.random.default_rng(0).permutation(dataset.size)
-    first = int(np.nonzero(order == 5)[0][0]) // 32
+    first = int(np.nonzero(order == 5)[0][0]) // 32 + 1  # steps count from 1: step n trains on the n-th batch
     with pytest.raises(runio.NonFiniteError, match=rf"at step {first}:"):
         quant_act.train(apply, params, poisoned, [(dataset.size // 32, optim.sgd(0.01))], 32, 0, 1, 1000,
                         show_progress=False)
@@ -157,7 +158,7 @@ def test_config_rejects_bad_settings():
 
 
 def test_summary_reports_the_table_and_the_instability_by_hand():
-    from stevq.experiments import quant_act_report as report
+    from stevq.experiments.yin2019 import quant_act_report as report
     config = quant_act.Config(quick=True, bits=(2,), instability_lrs=(0.05,))
 
     def result(ste, loss, accuracy):
@@ -190,7 +191,7 @@ def test_coarse_gradient_norm_sums_the_chunks(backend):
     # Three chunks of at most 1000 examples; no batch standardisation, whose statistics would
     # differ between a chunk and the whole set.
     dataset, apply, params = _small_problem(count=2300, normalize=False)
-    whole = autograd.grad(lambda p: ops.cross_entropy(apply(p, dataset.images), dataset.labels))(params)
+    whole = autograd.grad(lambda p: ops.cross_entropy(apply(p, dataset.x), dataset.y))(params)
     expected = np.sqrt(sum(np.sum(stevq.to_numpy(g).astype(np.float64) ** 2) for g in optim.tree_leaves(whole)))
     got = quant_act.coarse_gradient_norm(apply, params, dataset, dataset.size)
     assert got == pytest.approx(expected, rel=1e-4)

@@ -3,14 +3,14 @@ recomputations (nearest codes by brute force, utilisation and perplexity from th
 the quantizer variants train identically on both CPU backends, and NaN stops training with a
 message naming the step."""
 import json
-import math
 
 import numpy as np
 import pytest
 
 import stevq
 from stevq import runio, vq
-from stevq.experiments import vq_bottleneck, vq_models, vq_quantizers, vq_toy, vq_training
+from stevq.experiments import runner, training
+from stevq.experiments.huh2023 import vq_bottleneck, vq_models, vq_quantizers, vq_toy, vq_training
 
 
 def _usage_from_indices(indices, num_codes):
@@ -28,7 +28,7 @@ def _usage_from_indices(indices, num_codes):
 def toy_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("vq_toy")
     config = vq_toy.Config(quick=True)
-    return config, out, vq_toy.run(config, out, progress=False)
+    return config, out, runner.run(vq_toy.EXPERIMENT, config, out, progress=False)
 
 
 def test_toy_quick_writes_its_files(toy_run):
@@ -92,7 +92,7 @@ def bottleneck_run(tmp_path_factory):
     """Quick mode on real Fashion-MNIST: the files if present, else the sample inside the package."""
     out = tmp_path_factory.mktemp("vq_bottleneck")
     config = vq_bottleneck.Config(quick=True)
-    return config, out, vq_bottleneck.run(config, out, progress=False)
+    return config, out, runner.run(vq_bottleneck.EXPERIMENT, config, out, progress=False)
 
 
 def test_bottleneck_quick_on_fashion_mnist_writes_its_files(bottleneck_run):
@@ -130,7 +130,7 @@ def test_bottleneck_resumes_from_finished_parts(bottleneck_run, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a finished part was trained again")
     monkeypatch.setattr(vq_bottleneck, "train_part", no_training)
-    assert vq_bottleneck.run(config, out, progress=False)["rows"] == metrics["rows"]
+    assert runner.run(vq_bottleneck.EXPERIMENT, config, out, progress=False)["rows"] == metrics["rows"]
 
 
 def test_bottleneck_config_names_bad_fields():
@@ -159,8 +159,8 @@ def _train_toy(variant, steps=4, lr=1e-2, x=None, dtype="float64"):
     x = np.random.default_rng(7).standard_normal((96, 6)) if x is None else x
     params, state = vq_training.init_network(network, np.random.default_rng(0))
     schedule = vq_training.Schedule(steps, batch_size=32, lr=lr, record_every=2, seed=1)
-    clean = vq_training.Data(np.random.default_rng(8).standard_normal((40, 6)), dtype=dtype)
-    return vq_training.train(network, params, state, vq_training.Data(x, dtype=dtype), clean, schedule,
+    clean = training.Data(np.random.default_rng(8).standard_normal((40, 6)), dtype=dtype)
+    return vq_training.train(network, params, state, training.Data(x, dtype=dtype), clean, schedule,
                              variant, show_progress=False)
 
 

@@ -12,8 +12,9 @@ from autograd import grad
 
 import stevq
 from stevq import ops, vq
-from stevq.experiments import vq_ablation as ablation
-from stevq.experiments import vq_training
+from stevq.experiments.huh2023 import vq_ablation as ablation
+from stevq.experiments import runner
+from stevq.experiments.huh2023 import vq_training
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def quick_run(tmp_path_factory):
     """The quick mode reads the Fashion-MNIST sample shipped in the package: no skip."""
     out = tmp_path_factory.mktemp("vq_ablation")
     config = ablation.Config(quick=True)
-    return config, out, ablation.run(config, out, progress=False)
+    return config, out, runner.run(ablation.EXPERIMENT, config, out, progress=False)
 
 
 def _finite_numbers(tree):
@@ -79,7 +80,7 @@ def test_a_part_alone_equals_the_same_part_in_the_grid(quick_run):
     """Parts depend only on the config and their name: no state leaks between them."""
     config, out, metrics = quick_run
     alone = ablation.Config(quick=True, models=("classifier",), rows=("kmeans+sync",))
-    result = ablation.train_part(alone, "classifier", "kmeans+sync", ablation.load_data(alone), show_progress=False)
+    result = ablation.EXPERIMENT.compute_part(alone, ablation.plan(alone)[0], out, progress=False)
     name = ablation.part_name("classifier", "kmeans+sync")
     assert result["history"] == metrics["curves"][name]
     assert result["active"] == metrics["active"][name]

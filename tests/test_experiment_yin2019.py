@@ -5,14 +5,15 @@ import math
 import numpy as np
 import pytest
 
-from stevq.experiments import yin2019_toy as toy
+from stevq.experiments import runner
+from stevq.experiments.yin2019 import toy
 from stevq.theory import yin2019
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("yin2019_toy")
-    return out_dir, toy.run(toy.Config(quick=True), out_dir, progress=False)
+    return out_dir, runner.run(toy.EXPERIMENT, toy.Config(quick=True), out_dir, progress=False)
 
 
 def test_quick_run_writes_figures_metrics_and_summary(quick_run):
@@ -28,7 +29,7 @@ def test_quick_run_writes_figures_metrics_and_summary(quick_run):
 
 def test_quick_run_metrics_agree_with_the_library(quick_run):
     _, metrics = quick_run
-    config = toy.effective(toy.Config(quick=True))
+    config = toy.Config(quick=True)
     v_star, w_star = toy.teacher(config)
     m = config.m
     paper = 2 * (m - 1) * v_star.sum() ** 2 / (math.sqrt(2 * math.pi) * (m + 1) ** 2)
@@ -63,19 +64,19 @@ def test_rerun_resumes_from_the_stored_parts(quick_run, monkeypatch):
         raise AssertionError("a finished part was computed again")
     for name in ("random_starts", "spurious_start", "ratio_path", "one_step_losses"):
         monkeypatch.setattr(toy, name, must_not_run)
-    again = toy.run(toy.Config(quick=True), out_dir, progress=False)
+    again = runner.run(toy.EXPERIMENT, toy.Config(quick=True), out_dir, progress=False)
     assert again["random_starts"] == metrics["random_starts"]
     assert again["spurious_start"] == metrics["spurious_start"]
 
 
 def test_every_figure_has_titles_labelled_axes_and_visible_coinciding_curves(quick_run):
-    from stevq.experiments import yin2019_figures
+    from stevq.experiments.yin2019 import plots
     out, _ = quick_run
-    config = toy.effective(toy.Config(quick=True))
+    config = toy.Config(quick=True)
     results = {name: json.loads((out / "parts" / f"{name}.json").read_text())
                for name in ("random_starts", "spurious_start", "ratio", "figure1")}
     _, _, f_spurious = toy._spurious(*toy.teacher(config))
-    for name, figure in yin2019_figures.figures(config, results, f_spurious).items():
+    for name, figure in plots.figures(config, results, f_spurious).items():
         axes = figure.get_axes()
         assert figure._suptitle is not None or all(axis.get_title() for axis in axes), name
         assert all(axis.get_xlabel() for axis in axes) and axes[0].get_ylabel(), name
@@ -85,7 +86,7 @@ def test_every_figure_has_titles_labelled_axes_and_visible_coinciding_curves(qui
 
 
 def test_coinciding_curves_are_named_in_the_legend():
-    from stevq.experiments.yin2019_figures import coincidence_notes
+    from stevq.experiments.yin2019.plots import coincidence_notes
     base = np.array([1.0, 2.0, 4.0])
     notes = coincidence_notes({"identity": -base, "relu": base, "clipped_relu": base.copy()})
     assert notes == {"clipped_relu": " (identical to relu)"}
@@ -104,7 +105,7 @@ def test_the_engines_monte_carlo_coarse_gradient_matches_the_closed_forms(quick_
 
 
 def test_correlation_and_step_sizes_count_what_they_say():
-    config = toy.effective(toy.Config(quick=True, runs=3, steps=200))
+    config = toy.Config(quick=True, runs=3, steps=200)
     v_star, w_star = toy.teacher(config)
     rng = np.random.default_rng(0)
     v, w = rng.standard_normal((5, config.m)), rng.standard_normal((5, config.n))

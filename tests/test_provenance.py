@@ -1,5 +1,6 @@
 """What a record needs to be trusted: the authors' k-means and batch drawing as settings (checked
 against by-hand versions), the data and commit of every run, and no resume over other data."""
+import dataclasses
 import json
 
 import numpy as np
@@ -9,7 +10,7 @@ import stevq
 from stevq import data, runio, vq
 from stevq.__main__ import main
 from stevq.experiments import provenance
-from stevq.experiments import vq_ablation as ablation
+from stevq.experiments.huh2023 import vq_ablation as ablation
 
 
 def _farthest_by_hand(z, k, first, max_steps, tol):
@@ -102,7 +103,8 @@ def test_every_part_names_its_commit_data_and_time(tmp_path, capsys, monkeypatch
     assert [i["parts_computed"] for i in again["invocations"]] == [4, 1]
     assert all(i["wall_seconds"] > 0 and i["jobs"] == 1 for i in again["invocations"])
     # the same directory over other data: one error line, exit 2, nothing changed
-    monkeypatch.setattr(ablation, "data_origin", lambda config: {"data": "fashion-mnist", "sample": "x", "sha256": "0"})
+    other_data = lambda config: {"data": "fashion-mnist", "sample": "x", "sha256": "0"}  # noqa: E731
+    monkeypatch.setattr(ablation, "EXPERIMENT", dataclasses.replace(ablation.EXPERIMENT, data_origin=other_data))
     capsys.readouterr()
     assert main([*SMALL, "--seeds", "0,1", "--jobs", "1", "--out", str(out)]) == 2
     err = capsys.readouterr().err

@@ -150,7 +150,7 @@ def test_quant_act_and_the_layers_take_any_registered_surrogate(tmp_path, capsys
 
 def test_ste_check_gives_yin_et_al_s_verdicts_in_one_command(tmp_path, capsys):
     from stevq.__main__ import main
-    from stevq.experiments import ste_check
+    from stevq.experiments.yin2019 import ste_check
     small = ["--set", "angles=4", "--set", "norms=3"]
     verdicts = {}
     for name in ("identity", "relu"):

@@ -15,7 +15,8 @@ import pytest
 import stevq
 from stevq import ops, runio
 from stevq.__main__ import main
-from stevq.experiments import vq_quantizers, vq_training
+from stevq.experiments import training
+from stevq.experiments.huh2023 import vq_quantizers
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
 TOY = ["run", "yin2019-toy", "--quick", "--no-progress", "--set", "runs=2", "--set", "steps=20",
@@ -138,8 +139,8 @@ def test_more_examples_than_the_data_has_is_an_error_line(tmp_path, capsys):
 
 
 def test_more_jobs_than_cores_are_capped_with_a_note(tmp_path, capsys, monkeypatch):
-    from stevq.experiments import scheduler
-    monkeypatch.setattr(scheduler, "default_jobs", lambda: 2)
+    from stevq.experiments import workers
+    monkeypatch.setattr(workers, "default_jobs", lambda: 2)
     assert main([*TOY, "--seeds", "0,1", "--jobs", "64", "--out", str(tmp_path / "run")]) == 0
     assert "note: --jobs 64 is more than the 2 cores" in capsys.readouterr().err
     assert json.loads((tmp_path / "run" / "provenance.json").read_text())["invocations"][0]["jobs"] == 2
@@ -190,7 +191,7 @@ def test_ema_with_dead_code_replacement_trains_and_restarts_the_replaced_codes()
     assert np.all(np.abs(codes[replaced] - 10.0) < 5)  # re-seeded at the embeddings
     np.testing.assert_allclose(counts[replaced], 1.0)  # and their EMA restarted there (ema_init)
     np.testing.assert_allclose(stevq.to_numpy(new["ema"]["sums"])[replaced], codes[replaced])
-    data = vq_training.Data(rng.standard_normal((64, 2)), dtype="float64")
+    data = training.Data(rng.standard_normal((64, 2)), dtype="float64")
     assert data.size == 64
 
 

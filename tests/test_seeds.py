@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from stevq.__main__ import main
-from stevq.experiments import scheduler, seeds
+from stevq.experiments import runner as seeds  # the results over seeds are the runner's
+from stevq.experiments.protocol import Part, ordered
 from test_cli import SYNTHETIC
 
 SMALL = [*SYNTHETIC, "--set", "stes=('identity', 'relu')", "--set", "instability_from=relu"]
@@ -94,12 +95,12 @@ def test_statistic_and_aggregate():
 
 
 def test_parts_run_after_the_parts_they_need():
-    parts = [scheduler.Part("b", ("a",)), scheduler.Part("c", ("b", "a")), scheduler.Part("a")]
-    assert [p.name for p in scheduler.ordered(parts)] == ["a", "b", "c"]
+    parts = [Part("b", None, after=("a",)), Part("c", None, after=("b", "a")), Part("a", None)]
+    assert [p.name for p in ordered(parts)] == ["a", "b", "c"]
     with pytest.raises(ValueError, match="needs"):
-        scheduler.ordered([scheduler.Part("b", ("a",))])
+        ordered([Part("b", None, after=("a",))])
     with pytest.raises(ValueError, match="circular"):
-        scheduler.ordered([scheduler.Part("a", ("b",)), scheduler.Part("b", ("a",))])
+        ordered([Part("a", None, after=("b",)), Part("b", None, after=("a",))])
 
 
 def _children(pid):
@@ -152,3 +153,19 @@ def test_sigterm_stops_the_workers_too(tmp_path):
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(_alive(pid) for pid in workers), [pid for pid in workers if _alive(pid)]
+
+
+def test_the_runner_takes_any_executor(tmp_path):
+    """A thread pool (any concurrent.futures.Executor) computes the numbers of the runner's own
+    in-process computation, bit for bit."""
+    import concurrent.futures
+
+    from stevq.experiments import get
+    experiment = get("ste-check")
+    config = experiment.Config(quick=True, steps=60, runs=3, angles=3, norms=2)
+    here = seeds.run(experiment, config, tmp_path / "here", [0, 1], progress=False)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        threaded = seeds.run(experiment, config, tmp_path / "threads", [0, 1], pool, 2, progress=False)
+    assert here == threaded and here["seeds"] == [0, 1]
+    for name in ("metrics.json", "seed-0/metrics.json", "seed-1/metrics.json"):
+        assert (tmp_path / "here" / name).read_bytes() == (tmp_path / "threads" / name).read_bytes(), name

@@ -20,7 +20,8 @@ from conftest import CUPY_IS_DOUBLE, cupy_env
 import cupy
 
 import stevq
-from stevq.experiments import vq_quantizers, vq_training
+from stevq.experiments import training
+from stevq.experiments.huh2023 import vq_quantizers, vq_training
 from support import sync_meter
 
 pytestmark = pytest.mark.skipif(not CUPY_IS_DOUBLE, reason="counts transfers: the CuPy test double only")
@@ -36,7 +37,7 @@ def test_vector_quantizer_step_stays_within_the_budget(variant, monkeypatch):
     with stevq.use("cupy"):
         network = _toy_network(variant, 64 if variant == "fsq" else 16, "float32")
         params, state = vq_training.init_network(network, np.random.default_rng(0))
-        data = vq_training.Data(np.random.default_rng(7).standard_normal((96, 6)))
+        data = training.Data(np.random.default_rng(7).standard_normal((96, 6)))
         schedule = vq_training.Schedule(12, batch_size=32, record_every=6, seed=1)
         vq_training.train(network, params, state, data, data, schedule, variant, show_progress=False)
     (row,) = sync_meter.report()["loops"].values()

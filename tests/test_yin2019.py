@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import stevq
-from stevq.experiments import yin2019_toy as toy
+from stevq.experiments.yin2019 import toy
 from stevq.theory import yin2019
 
 STES = ("identity", "relu", "clipped_relu")
@@ -238,7 +238,7 @@ def test_saddle_point_is_critical_but_not_a_minimum():
 def test_descent_acceptance_counts(seed):
     """Issue 4: m = 10, n = 20, lr 0.05, 4000 steps, expected gradients, 20 random starts (seed 0
     is the experiment's default; seed 3 has the most identity runs heading for the spurious
-    minimum). Definitions of "monotone", "approach" and "never settle" in yin2019_toy."""
+    minimum). Definitions of "monotone", "approach" and "never settle" in stevq.experiments.yin2019.toy."""
     config = toy.Config(seed=seed)
     assert (config.m, config.n, config.lr, config.steps, config.runs) == (10, 20, 0.05, 4000, 20)
     counts = {ste: toy.random_start_counts(t, config) for ste, t in toy.random_starts(config).items()}

@@ -28,7 +28,20 @@ _CHUNK = 2 ** 20
 
 
 class DataUnavailableError(FileNotFoundError):
-    """A data file is neither on disk nor downloadable; the message says where to put it."""
+    """A data file is neither on disk nor downloadable; the message says where to put it. Where it
+    also says how to name a directory, the text is ``message`` + that way + ``after_directory``:
+    the Python API's ``load_...(directory=...)`` in the message, the caller's own with ``advice``
+    (the command line: ``--data-dir DIR``)."""
+
+    DIRECTORY = "load_...(directory=...)"
+
+    def __init__(self, message, after_directory=None):
+        self.before, self.after = message, after_directory
+        super().__init__(self.advice(self.DIRECTORY))
+
+    def advice(self, directory):
+        """The message, naming ``directory`` as the way to pass the data's directory."""
+        return self.before if self.after is None else self.before + directory + self.after
 
 
 def sha256_hex(data):

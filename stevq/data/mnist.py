@@ -134,11 +134,6 @@ def data_home():
     return pathlib.Path(os.environ.get("STEVQ_DATA") or "~/.cache/stevq").expanduser()
 
 
-# How a caller passes a directory, as the error message says it; the command line replaces it by
-# its own option (``--data-dir DIR``).
-DIRECTORY_HINT = "load_...(directory=...)"
-
-
 def _system_dirs(source):
     """The source's system directories, or none when STEVQ_NO_SYSTEM_DATA is set (tests use it to
     see what a machine without the Debian package sees)."""
@@ -148,18 +143,17 @@ def _system_dirs(source):
 
 def _unavailable(source, cache_dir, searched, failures):
     """The error for files that could not be found or downloaded: what to put where."""
-    lines = [f"{source.title} is not available here and could not be downloaded.",
-             "Put the four files", *(f"    {filename}" for filename in FILES),
-             "(gzip-compressed as published, or decompressed without the .gz suffix) into",
-             f"    {cache_dir}",
-             f"or pass their directory as {DIRECTORY_HINT}, or set STEVQ_DATA=D and put them "
-             f"in D/{source.name}."]
+    before = [f"{source.title} is not available here and could not be downloaded.",
+              "Put the four files", *(f"    {filename}" for filename in FILES),
+              "(gzip-compressed as published, or decompressed without the .gz suffix) into",
+              f"    {cache_dir}", "or pass their directory as "]
+    lines = [f", or set STEVQ_DATA=D and put them in D/{source.name}."]
     if source.hint:
         lines.append(source.hint)
     lines.append("Searched: " + ", ".join(str(path) for path in searched))
     lines += ["Download attempts:", *(f"    {failure}" for failure in failures)] if failures else \
              ["Downloading was disabled (download=False)."]
-    return DataUnavailableError("\n".join(lines))
+    return DataUnavailableError("\n".join(before), "\n".join(lines))
 
 
 def locate_files(source, directory=None, cache_dir=None, download_missing=True, checksums=None,
@@ -212,11 +206,11 @@ def _images(images, limit, dtype, layout):
     return images.reshape(images.shape[0], -1) if layout == "flat" else images
 
 
-def _limit(limit, name, available):
+def _limit(limit, name, available, what="the data set"):
     if limit is None:
         return available
     if limit > available:
-        raise ValueError(f"{name}: asked for {limit} examples, the data set has {available}")
+        raise validate.ArgumentError(name, f"asked for {limit} examples, {what} has {available}")
     return limit
 
 
@@ -237,7 +231,7 @@ def load_sample(source, *, train_limit=None, test_limit=None, dtype="float32", l
     splits = []
     for split, limit_name, limit in (("train", "train_limit", train_limit), ("test", "test_limit", test_limit)):
         labels = arrays[f"{split}_labels"]
-        n = _limit(limit, f"{limit_name} (the embedded sample)", len(labels))
+        n = _limit(limit, limit_name, len(labels), "the embedded sample")
         splits += [_images(arrays[f"{split}_images"], n, dtype, layout), labels[:n].astype(np.int64)]
     return ImageData(*splits)
 

@@ -4,15 +4,17 @@ time it took.
 A run directory gets, beside ``parts/NAME.json``:
 
     provenance/NAME.json   one per part: {"commit", "seconds" (wall), "cpu_seconds", "finished"}
-    provenance.json        the whole run: the commits of its parts, the data, the seconds of every
-                           part, and one entry per invocation of the command that completed
+    provenance.json        the whole run: the experiment that wrote it (its command-line name), the
+                           commits of its parts, the data, the seconds of every part, and one entry
+                           per invocation of the command that completed
                            ({"started", "wall_seconds", "jobs", "cores", "parts_computed", "commit"})
 
 The commit is ``git rev-parse HEAD`` of the checkout stevq runs from, with "+modified" when its
 tracked files under ``stevq/`` differ from that commit, or "unknown" outside a git checkout.
 The data is ``stevq.data.origin``'s answer (the IDX files' SHA-256, or the embedded sample), or
-``{"data": "generated"}`` for experiments that draw their data from the seed; it is part of the
-run's ``config.json``, so resuming over other data is refused.
+``{"data": "generated"}`` for experiments that draw their data from the seed
+(``protocol.generated``); it is part of the run's ``config.json``, so resuming over other data is
+refused.
 """
 import datetime
 import functools
@@ -21,8 +23,6 @@ import pathlib
 import subprocess
 
 from stevq import runio
-
-GENERATED = {"data": "generated"}  # toy experiments: the data comes from the seed
 
 
 @functools.lru_cache(maxsize=1)
@@ -47,9 +47,18 @@ def now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def data_of(module, config):
-    """The data ``module``'s run of ``config`` reads (its ``data_origin``, else generated)."""
-    return module.data_origin(config) if hasattr(module, "data_origin") else dict(GENERATED)
+def experiment_of(run_dir):
+    """The name of the experiment that wrote the run in ``run_dir`` (a seed's directory: the run
+    over seeds that holds it), as its provenance.json records it; None where none is recorded."""
+    run_dir = pathlib.Path(run_dir)
+    for directory in (run_dir, run_dir.parent) if run_dir.name.startswith("seed-") else (run_dir,):
+        try:
+            record = runio.load_json(directory / "provenance.json")
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and isinstance(record.get("experiment"), str):
+            return record["experiment"]
+    return None
 
 
 def part_path(run_dir, name):
@@ -70,9 +79,10 @@ def _parts(run_dir, names):
     return found
 
 
-def save_run(out_dir, data, run_dirs, names, invocation=None):
-    """Write ``out_dir/provenance.json`` over the parts ``names`` of each of ``run_dirs`` (one
-    directory per seed, or ``out_dir`` itself), adding ``invocation`` to those already listed."""
+def save_run(out_dir, experiment, data, run_dirs, names, invocation=None):
+    """Write ``out_dir/provenance.json`` of a run of ``experiment`` (its name) over the parts
+    ``names`` of each of ``run_dirs`` (one directory per seed, or ``out_dir`` itself), adding
+    ``invocation`` to those already listed."""
     out_dir = pathlib.Path(out_dir)
     path = out_dir / "provenance.json"
     earlier = runio.load_json(path).get("invocations", []) if path.exists() else []
@@ -81,7 +91,7 @@ def save_run(out_dir, data, run_dirs, names, invocation=None):
         prefix = "" if pathlib.Path(run_dir) == out_dir else f"{pathlib.Path(run_dir).name}/"
         parts.update({prefix + name: record for name, record in _parts(run_dir, names).items()})
     known = [record for record in parts.values() if record is not None]
-    record = {"data": data,
+    record = {"experiment": experiment, "data": data,
               "commits": sorted({r["commit"] for r in known}),
               "parts": len(parts), "parts_without_provenance": sorted(n for n, r in parts.items() if r is None),
               "part_seconds_total": round(sum(r["seconds"] for r in known), 1),

@@ -2,10 +2,12 @@
 with their types, quick and full defaults and one line of description each, and the conversion of
 ``--set FIELD=VALUE`` text into a value of the field's type.
 
-The type comes from the field's annotation (``int``, ``float``, ``bool``, ``str``, ``tuple``, each
-possibly ``| None``); the element type of a tuple from the field's defaults (quick and full). The
-description is the field's entry in ``Config.HELP`` if the class has one, else the comment at the
-end of the field's line in the source, else the one in ``COMMON``.
+A Config field declares its description with its default, ``lr: float = setting(0.02, "SGD step")``
+(in the field's metadata); the fields every experiment has take theirs from ``COMMON``. A field
+left ``None`` takes its quick or full default in ``__post_init__`` (``fill_mode_defaults``): the
+one quick-mode mechanism. The type comes from the field's annotation (``int``, ``float``, ``bool``,
+``str``, ``tuple``, each possibly ``| None``); the element type of a tuple from the field's
+defaults (quick and full).
 
 Text accepted:
 
@@ -16,11 +18,7 @@ Text accepted:
     None     None (only where the annotation allows it: the quick/full default is then used)
 """
 import dataclasses
-import inspect
-import io
 import math
-import re
-import tokenize
 import typing
 
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
@@ -28,10 +26,15 @@ _TYPE_NAMES = {bool: "true/false", int: "integer", float: "number", str: "text"}
 _ELEMENT_NAMES = {bool: "true/false values", int: "integers", float: "numbers", str: "names"}
 
 
-# descriptions of the fields every experiment has (a Config's own comment or HELP entry wins)
+# descriptions of the fields every experiment has (a field's own wins)
 COMMON = {"quick": "the quick mode: fewer, shorter runs on less data (the --quick option)",
           "seed": "random seed, an integer >= 0 (the --seed option)",
           "dtype": "floating-point type of the data and parameters: float32 or float64"}
+
+
+def setting(default, help):
+    """A Config field with its default and its one-line description (``show NAME``)."""
+    return dataclasses.field(default=default, metadata={"help": help})
 
 
 def fill_mode_defaults(config, quick, full, tuple_fields):
@@ -67,37 +70,11 @@ class Setting:
         return name + (" or None" if self.optional else "")
 
 
-def _comments(config_class):
-    """{field name: the comment at the end of its line} from the class's source (if available)."""
-    try:
-        source = inspect.getsource(config_class)
-    except (OSError, TypeError):
-        return {}
-    lines = source.splitlines()
-    found = {}
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(source).readline):
-            if token.type == tokenize.COMMENT:
-                match = re.match(r"\s+(\w+)\s*:", lines[token.start[0] - 1])
-                if match:
-                    found[match.group(1)] = token.string.lstrip("#").strip()
-    except (tokenize.TokenError, IndentationError):
-        return found
-    return found
-
-
-def _resolved(module):
-    """(quick Config, full Config) as they run (through ``module.effective`` where there is one)."""
-    effective = getattr(module, "effective", lambda config: config)
-    return effective(module.Config(quick=True)), effective(module.Config(quick=False))
-
-
-def settings(module):
-    """The ``Setting`` of every field of ``module.Config``, in declaration order."""
-    config_class = module.Config
+def settings(experiment):
+    """The ``Setting`` of every field of ``experiment.Config``, in declaration order."""
+    config_class = experiment.Config
     hints = typing.get_type_hints(config_class)
-    quick, full = _resolved(module)
-    descriptions = {**COMMON, **_comments(config_class), **getattr(config_class, "HELP", {})}
+    quick, full = config_class(quick=True), config_class(quick=False)
     found = []
     for field in dataclasses.fields(config_class):
         annotation = hints.get(field.name, str)
@@ -113,7 +90,7 @@ def settings(module):
             element = next((t for t in (bool, str, float, int) if samples and any(type(v) is t for v in samples)), None)
             element = float if element is int and any(isinstance(v, float) for v in samples) else element
         found.append(Setting(field.name, kind, optional, element, getattr(quick, field.name),
-                             getattr(full, field.name), descriptions.get(field.name, "")))
+                             getattr(full, field.name), field.metadata.get("help", COMMON.get(field.name, ""))))
     return found
 
 
@@ -177,14 +154,13 @@ def _shown(value):
     return str(value)
 
 
-def describe(name, module):
+def describe(experiment):
     """The text of ``python -m stevq show NAME``: every setting with its type, quick and full
     defaults and one line."""
-    rows = [(s.name, s.type_name(), _shown(s.quick), _shown(s.full), s.help) for s in settings(module)]
+    rows = [(s.name, s.type_name(), _shown(s.quick), _shown(s.full), s.help) for s in settings(experiment)]
     header = ("setting", "type", "quick", "full", "")
     widths = [min(max(len(row[i]) for row in rows + [header]), 28) for i in range(4)]
-    doc = (module.__doc__ or "").strip().splitlines()
-    lines = [f"{name}: {doc[0] if doc else ''}", "",
+    lines = [f"{experiment.name}: {experiment.description}", "",
              "settings (change one with --set FIELD=VALUE; quick: with --quick; None: the mode's default):", ""]
     for row in [header] + rows:
         cells = [cell if len(cell) <= width else cell[:width - 3] + "..." for cell, width in zip(row, widths)]

@@ -70,7 +70,8 @@ def install(patch=setattr):
     """Wrap the training loops and evaluations of every experiment (``patch``: a test's
     ``monkeypatch.setattr``, to undo it afterwards)."""
     loops.clear()
-    from stevq.experiments import quant_act, vq_training
+    from stevq.experiments.yin2019 import quant_act
+    from stevq.experiments.huh2023 import vq_training
     covariate_shift = importlib.import_module("stevq.theory.covariate_shift")
     _wrap_loop(vq_training, "train", lambda a, k: _argument(5, "schedule")(a, k).steps,
                _argument(6, "description", "training"), patch)

@@ -4,9 +4,10 @@ their own code shows.
 
 ``find_runs`` collects the finished runs below a directory (``records/`` for the committed record):
 a run over several seeds is the directory holding ``seed-N/metrics.json``, a single-seed run its own
-``metrics.json``; the experiment is recognised from its metrics. The verdict is computed, never
-typed: **reproduced** when every check of the rule holds, **partly** when some do (the row says
-which: the regime), **not reproduced** when none does. Only a full-mode run over at least three seeds
+``metrics.json``; the experiment is the one its provenance.json names (``provenance.experiment_of``;
+the runner records it). The verdict is computed, never typed: **reproduced** when every check of
+the rule holds, **partly** when some do (the row says which: the regime), **not reproduced** when
+none does. Only a full-mode run over at least three seeds
 decides; from a quick or a smaller run the row says **indicative** and what it would say. Of several
 runs the ledger uses the first that has what the claim needs: full mode before quick, then more
 seeds, then the newest.
@@ -15,6 +16,7 @@ import dataclasses
 import pathlib
 
 from stevq import runio
+from stevq.experiments import get, provenance
 from stevq.experiments.claims.catalogue import CLAIMS
 from stevq.experiments.claims.rules import VERDICTS, Missing, verdict
 
@@ -41,25 +43,6 @@ class RunRecord:
         return not self.quick and len(self.seeds) >= MIN_SEEDS
 
 
-def experiment_of(metrics):
-    """The experiment that wrote ``metrics`` (None if unknown)."""
-    if "grid" in metrics and "instability" in metrics:
-        return "quant-act"
-    if "verdict" in metrics and "ste" in metrics:
-        return "ste-check"
-    if "random_starts" in metrics:
-        return "yin2019-toy"
-    if "covariate_shift" in metrics:
-        return "vq-toy"
-    rows = metrics.get("rows")
-    if isinstance(rows, list) and rows:
-        if "K" in rows[0]:
-            return "vq-bottleneck"
-        if "row" in rows[0]:
-            return "vq-ablation"
-    return None
-
-
 def _load(path):
     try:
         return runio.load_json(path)
@@ -80,8 +63,8 @@ def damaged_results(root):
         if not isinstance(stored, dict) or not isinstance(stored.get("metrics"), dict) or \
                 not isinstance(stored.get("config", {}), dict):
             damaged.append((path, "not the shape of a run's metrics.json (a 'metrics' and a 'config' object)"))
-        elif "mean_sd" not in stored["metrics"] and experiment_of(stored["metrics"]) is None:
-            damaged.append((path, "its metrics belong to no known experiment"))
+        elif "mean_sd" not in stored["metrics"] and provenance.experiment_of(path.parent) is None:
+            damaged.append((path, "its run names no experiment (no provenance.json with an 'experiment')"))
     return damaged
 
 
@@ -100,7 +83,7 @@ def find_runs(root):
         metrics = stored.get("metrics")
         if not isinstance(metrics, dict) or not isinstance(stored.get("config", {}), dict):
             continue  # damaged: named by damaged_results
-        name = experiment_of(metrics)
+        name = provenance.experiment_of(directory)
         if name:
             config = stored.get("config", {})
             runs.setdefault(name, []).append(RunRecord(directory, name, [config.get("seed")], config, [metrics],
@@ -112,7 +95,7 @@ def find_runs(root):
         found = [(seed, _load(config_path.parent / f"seed-{seed}" / "metrics.json")) for seed in config["seeds"]]
         found = [(seed, stored) for seed, stored in found
                  if isinstance(stored, dict) and isinstance(stored.get("metrics"), dict)]
-        name = found and experiment_of(found[0][1].get("metrics", {}))
+        name = found and provenance.experiment_of(config_path.parent)
         if name:
             mtime = max((config_path.parent / f"seed-{s}" / "metrics.json").stat().st_mtime for s, _ in found)
             runs.setdefault(name, []).append(RunRecord(config_path.parent, name, [s for s, _ in found],
@@ -133,14 +116,11 @@ def command(record=None, claim=None):
     """The command that makes ``record`` (or, for a claim not run, the full run of its experiment)."""
     if record is None:
         return " ".join(filter(None, ["python -m stevq run", claim.experiment, claim.settings, "--seeds 0,1,2"]))
-    from stevq.experiments import get
-    module = get(record.experiment)
+    experiment = get(record.experiment)
     words = ["python -m stevq run", record.experiment] + (["--quick"] if record.quick else [])
     words.append(f"--seeds {','.join(map(str, record.seeds))}" if len(record.seeds) > 1 else f"--seed {record.seeds[0]}")
     try:
-        defaults = runio._plain(module.Config(quick=record.quick))
-        if hasattr(module, "effective"):
-            defaults = runio._plain(module.effective(module.Config(quick=record.quick)))
+        defaults = runio._plain(experiment.Config(quick=record.quick))
     except Exception:  # noqa: BLE001 - a changed Config: the command without --set
         defaults = record.config
     for field, value in record.config.items():

@@ -4,7 +4,7 @@ import dataclasses
 import math
 from typing import Callable
 
-from stevq.experiments import seeds as across_seeds
+from stevq.experiments import runner as across_seeds
 
 VERDICTS = ("reproduced", "partly", "not reproduced")
 

@@ -4,6 +4,7 @@ experiment, each cell the mean ± sd over the record's seeds. ``python -m stevq 
 it and fails if the committed README differs."""
 import pathlib
 
+from stevq import validate
 from stevq.experiments.claims.huh import AUTHORS, SCORE, switched_choices
 from stevq.experiments.claims.ledger import command, find_runs
 from stevq.experiments.claims.rules import ms, row_where, values
@@ -144,7 +145,7 @@ def update_readme(root, readme):
     path = pathlib.Path(readme)
     text = path.read_text()
     if START not in text or END not in text:
-        raise ValueError(f"readme: {path} has no record-table markers ({START} ... {END})")
+        raise validate.ArgumentError("readme", f"{path} has no record-table markers ({START} ... {END})")
     before, rest = text.split(START, 1)
     after = rest.split(END, 1)[1]
     return before + markdown(root) + after

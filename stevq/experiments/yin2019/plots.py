@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from stevq import ste
+from stevq.experiments.figures import subplots
 
 # One style per STE, so that curves that coincide (ReLU and clipped ReLU often do) stay visible:
 # a solid line, circles on a solid line, a dashed line on top.
@@ -46,11 +47,10 @@ def _plot_stes(axis, x, curves, plot="plot"):
 
 def figures(config, results, f_spurious):
     """The four figures from the stored parts."""
-    import matplotlib.pyplot as plt
     names = ste.SURROGATES
     out = {}
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), sharey=True, layout="constrained")
+    fig, axes = subplots(1, 3, figsize=(15, 4.2), sharey=True, layout="constrained")
     for ax, name in zip(axes, names):
         curves = results["random_starts"][name]["curves"]
         f = np.maximum(np.asarray(curves["f"]), 1e-17)
@@ -62,7 +62,7 @@ def figures(config, results, f_spurious):
     fig.suptitle(f"Coarse gradient descent from the same {config.runs} random initialisations (lr {config.lr:g})")
     out["loss_curves"] = fig
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), layout="constrained")
+    fig, axes = subplots(1, 3, figsize=(15, 4.4), layout="constrained")
     curves = {name: results["spurious_start"][name]["curves"] for name in names}
     step = curves[names[0]]["step"]
     _plot_stes(axes[0], step, {name: np.asarray(c["f"]) - f_spurious for name, c in curves.items()})
@@ -78,7 +78,7 @@ def figures(config, results, f_spurious):
     fig.suptitle(f"Started next to a spurious minimum: theta0 = pi - {config.start_gap}, v0 = its v")
     out["spurious_start"] = fig
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.4), layout="constrained")
+    fig, ax = subplots(figsize=(6.5, 4.4), layout="constrained")
     _plot_stes(ax, results["ratio"]["t"], {name: np.abs(results["ratio"][name]) for name in names}, "loglog")
     ax.set(xlabel="distance t (theta = pi - t, v = v_spurious + t u)",
            ylabel="||E g||^2 / (||df/dv||^2 + <E g, df/dw>)",
@@ -86,7 +86,7 @@ def figures(config, results, f_spurious):
     ax.legend(fontsize=8)
     out["ratio"] = fig
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), sharey=True, layout="constrained")
+    fig, axes = subplots(1, 3, figsize=(15, 4.4), sharey=True, layout="constrained")
     for ax, name in zip(axes, names):
         data = results["figure1"][name]
         # the population curve underneath, wide and pale, so that a large-N curve on it stays visible

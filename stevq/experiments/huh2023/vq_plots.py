@@ -1,8 +1,11 @@
 """Figures of the VQ-bottleneck and VQ-ablation experiments: metric curves per variant, final
-utilisation against the task score, the share of codes active in each training batch. Every function takes the part results (dicts with "variant", "num_codes",
-"final" and "history") and returns a matplotlib figure for ``runio.save_figure``.
+utilisation against the task score, the share of codes active in each training batch. Every
+function takes the part results (dicts with "variant", "num_codes", "final" and "history") and
+returns a matplotlib figure (``figures.subplots``) for ``runio.save_figure``.
 """
 import numpy as np
+
+from stevq.experiments.figures import colours, subplots
 
 CURVE_PANELS = (("score", None), ("utilisation", "codes used, test (%)"),
                 ("perplexity", "perplexity"), ("dead_codes", "dead codes"),
@@ -10,17 +13,8 @@ CURVE_PANELS = (("score", None), ("utilisation", "codes used, test (%)"),
 SCORE_LABEL = {"reconstruction": "reconstruction MSE (test)", "classification": "accuracy, test (%)"}
 
 
-def plt():
-    """matplotlib.pyplot on a non-interactive backend unless one is already chosen."""
-    import matplotlib
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as pyplot
-    return pyplot
-
-
 def _colours(variants):
-    cmap = plt().get_cmap("tab10")
+    cmap = colours("tab10")
     return {variant: cmap(k % 10) for k, variant in enumerate(variants)}
 
 
@@ -32,7 +26,7 @@ def figure_curves(parts, task, sizes, variants):
     """Rows: test score, utilisation, perplexity, dead codes, gap; columns: codebook sizes;
     one line per variant."""
     colours = _colours(variants)
-    figure, axes = plt().subplots(len(CURVE_PANELS), len(sizes), squeeze=False, sharex=True,
+    figure, axes = subplots(len(CURVE_PANELS), len(sizes), squeeze=False, sharex=True,
                                   figsize=(max(5.5, 4.2 * len(sizes)), 2.4 * len(CURVE_PANELS) + 0.8),
                                   layout="constrained")
     for part in parts:
@@ -61,7 +55,7 @@ def figure_curves(parts, task, sizes, variants):
 def figure_final(parts, task, sizes, variants):
     """Bars per variant: final utilisation (top row) and the task score (bottom row), per size."""
     colours = _colours(variants)
-    figure, axes = plt().subplots(2, len(sizes), squeeze=False, figsize=(max(5.5, 4.2 * len(sizes)), 6.4),
+    figure, axes = subplots(2, len(sizes), squeeze=False, figsize=(max(5.5, 4.2 * len(sizes)), 6.4),
                                   layout="constrained")
     for column, size in enumerate(sizes):
         here = [p for v in variants for p in parts if p["variant"] == v and p["num_codes"] == size]
@@ -80,12 +74,23 @@ def figure_final(parts, task, sizes, variants):
     return figure
 
 
+def model_figures(parts, models, tasks, sizes, variants):
+    """Per model: its curves and its final utilisation against the score (``tasks``: model -> task),
+    by file name."""
+    drawn = {}
+    for model in models:
+        here = [p for p in parts if p["model"] == model]
+        drawn[f"curves_{model}"] = figure_curves(here, tasks[model], sizes, variants)
+        drawn[f"final_{model}"] = figure_final(here, tasks[model], sizes, variants)
+    return drawn
+
+
 def figure_active(parts, models, variants, smooth=10):
     """One panel per model: the share of codes used by each training batch (vqtorch's "active %"),
     a moving average over ``smooth`` steps, one line per variant (parts carry "model", "variant" and
     "active", one entry per step)."""
     colours = _colours(variants)
-    figure, axes = plt().subplots(1, len(models), squeeze=False, figsize=(5.0 * len(models), 4.0),
+    figure, axes = subplots(1, len(models), squeeze=False, figsize=(5.0 * len(models), 4.0),
                                   layout="constrained")
     for part in parts:
         active = 100 * np.asarray(part["active"], dtype=float)

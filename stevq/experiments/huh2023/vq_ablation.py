@@ -28,14 +28,17 @@ accuracy. Each (model, row) is a resumable part seeded from (config.seed, model)
 others.
 """
 import dataclasses
-import sys
 import zlib
 
 import numpy as np
 
-from stevq import backend, data, runio, validate
-from stevq.experiments import scheduler, settings, vq_models, vq_plots, vq_quantizers, vq_training
-from stevq.experiments.vq_quantizers import Variant
+from stevq import backend, runio, validate
+from stevq.experiments import images as image_data
+from stevq.experiments import settings, training
+from stevq.experiments.huh2023 import vq_models, vq_plots, vq_quantizers, vq_training
+from stevq.experiments.protocol import Experiment, Part
+from stevq.experiments.settings import setting
+from stevq.experiments.huh2023.vq_quantizers import Variant
 
 NAME = "vq-ablation"
 MODELS = {"autoencoder": "reconstruction", "classifier": "classification"}
@@ -71,34 +74,36 @@ class Config:
     the published ones."""
     quick: bool = False
     seed: int = 0
-    data: str = "fashion-mnist"      # or "mnist"
-    data_dir: str | None = None      # extra directory to look for the IDX files in
-    models: tuple | None = None      # subset of ("autoencoder", "classifier")
-    rows: tuple | None = None        # keys of ROWS
-    train_size: int | None = None    # first n training images
-    test_size: int | None = None     # first n test images: every measurement
-    steps: int | None = None         # AdamW steps per run
-    batch_size: int | None = None    # mini-batch size
-    record_every: int | None = None  # steps between two measurements on the test images
-    lr: float = 3e-4                 # AdamW
-    weight_decay: float = 0.01       # AdamW (PyTorch's default)
-    num_codes: int = 256             # codebook size
-    latent_dim: int = 32             # VQ code dimension
-    beta: float = 0.95               # vqtorch's convention: (1 - beta) L_com + beta L_cb
-    vq_weight: float = 10.0          # loss = task loss + vq_weight * vq loss ("alpha" in their scripts)
-    nu_autoencoder: float = 2.0      # sync: the chosen codes get nu x the task gradient (autoencoder)
-    nu_classifier: float = 1.0       # sync: the same for the classifier
-    affine_lr_autoencoder: float = 2.0  # affine: learning-rate multiplier of scale and shift (autoencoder)
-    affine_lr_classifier: float = 10.0  # affine: the same for the classifier
-    init_scale: float = 1.0          # baseline codebook N(0, init_scale^2)
-    alt_rate: float = 0.5            # alternating: fraction of the way the busiest code moves to its members' mean
-    alt_steps: int = 1               # alternating: codebook steps before each training step
-    dead_threshold: int = 20         # dead-code: re-seed codes unused for this many steps
-    protocol: str = "stevq"          # "stevq", or "vqtorch": the authors' code's choices for the None settings below
-    kmeans_seeding: str | None = None  # k-means initialisation: "kmeans++" (D^2 sampling) or "farthest" (torchpq's)
-    kmeans_steps: int | None = None  # k-means initialisation: Lloyd iterations (farthest: at most this many)
-    kmeans_tol: float = 1e-4         # farthest: stop once the codes move less (sum of squares)
-    batches: str | None = None       # "epochs" (a shuffle per epoch) or "fresh-shuffle" (a shuffle per batch)
+    data: str = setting("fashion-mnist", '"fashion-mnist" or "mnist"')
+    data_dir: str | None = setting(None, "extra directory to look for the IDX files in")
+    models: tuple | None = setting(None, 'subset of ("autoencoder", "classifier")')
+    rows: tuple | None = setting(None, "keys of ROWS")
+    train_size: int | None = setting(None, "first n training images")
+    test_size: int | None = setting(None, "first n test images: every measurement")
+    steps: int | None = setting(None, "AdamW steps per run")
+    batch_size: int | None = setting(None, "mini-batch size")
+    record_every: int | None = setting(None, "steps between two measurements on the test images")
+    lr: float = setting(3e-4, "AdamW")
+    weight_decay: float = setting(0.01, "AdamW (PyTorch's default)")
+    num_codes: int = setting(256, "codebook size")
+    latent_dim: int = setting(32, "VQ code dimension")
+    beta: float = setting(0.95, "vqtorch's convention: (1 - beta) L_com + beta L_cb")
+    vq_weight: float = setting(10.0, 'loss = task loss + vq_weight * vq loss ("alpha" in their scripts)')
+    nu_autoencoder: float = setting(2.0, "sync: the chosen codes get nu x the task gradient (autoencoder)")
+    nu_classifier: float = setting(1.0, "sync: the same for the classifier")
+    affine_lr_autoencoder: float = setting(2.0, "affine: learning-rate multiplier of scale and shift (autoencoder)")
+    affine_lr_classifier: float = setting(10.0, "affine: the same for the classifier")
+    init_scale: float = setting(1.0, "baseline codebook N(0, init_scale^2)")
+    alt_rate: float = setting(0.5, "alternating: fraction of the way the busiest code moves to its members' mean")
+    alt_steps: int = setting(1, "alternating: codebook steps before each training step")
+    dead_threshold: int = setting(20, "dead-code: re-seed codes unused for this many steps")
+    protocol: str = setting("stevq",
+                            '"stevq", or "vqtorch": the choices of the authors\' code for the None settings below')
+    kmeans_seeding: str | None = setting(None,
+                                         'k-means initialisation: "kmeans++" (D^2 sampling) or "farthest" (torchpq\'s)')
+    kmeans_steps: int | None = setting(None, "k-means initialisation: Lloyd iterations (farthest: at most this many)")
+    kmeans_tol: float = setting(1e-4, "farthest: stop once the codes move less (sum of squares)")
+    batches: str | None = setting(None, '"epochs" (a shuffle per epoch) or "fresh-shuffle" (a shuffle per batch)')
     dtype: str = "float32"
 
     def __post_init__(self):
@@ -142,12 +147,10 @@ class Config:
 
 
 def load_data(config):
-    """(train, test) ``vq_training.Data``: 1 x 28 x 28 images scaled to [-1, 1], with labels."""
-    loader = data.load_fashion_mnist if config.data == "fashion-mnist" else data.load_mnist
-    images = loader(config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                    dtype=config.dtype, layout="NCHW", sample=config.quick)
-    return (vq_training.Data(2 * images.train_images - 1, images.train_labels, config.dtype),
-            vq_training.Data(2 * images.test_images - 1, images.test_labels, config.dtype))
+    """(train, test) ``training.Data``: 1 x 28 x 28 images scaled to [-1, 1], with labels."""
+    images = image_data.load(config)
+    return (training.Data(2 * images.train_images - 1, images.train_labels, config.dtype),
+            training.Data(2 * images.test_images - 1, images.test_labels, config.dtype))
 
 
 def build(config, model, row):
@@ -174,13 +177,13 @@ def schedule(config, model):
                                 weight_decay=config.weight_decay, batches=config.batches)
 
 
-def train_part(config, model, row, datasets, show_progress=True):
+def train_part(context, model, row):
     """One (model, row) run: train, measuring on the test images every ``record_every`` steps."""
-    train_data, test_data = datasets
+    config, (train_data, test_data) = context.config, context.data
     network = build(config, model, row)
     params, state = vq_training.init_network(network, np.random.default_rng(part_seed(config, model, "init")))
     result = vq_training.train(network, params, state, train_data, test_data, schedule(config, model),
-                               part_name(model, row), show_progress)
+                               part_name(model, row), context.progress)
     history, active = result["history"], result["active"]
     final = {key: history[key][-1] for key in history if key not in ("step", "train_loss")}
     final["active"] = float(np.mean(active[-max(1, len(active) // 20):]))  # last 5% of the steps
@@ -192,37 +195,9 @@ def train_part(config, model, row, datasets, show_progress=True):
             "final": final, "history": history, "active": active, "affine_norms": affine}
 
 
-SEED_TABLES = {"rows": ("model", "row", "codes")}
-
-
 def plan(config):
-    """One part per (model, row): ``scheduler.Part(name, args=(model, row))``."""
-    return [scheduler.Part(part_name(model, row), args=(model, row)) for model in config.models for row in config.rows]
-
-
-_datasets = vq_training.cached_loader(load_data)
-
-
-def data_origin(config):
-    """The IDX files (their SHA-256) or the embedded sample that ``load_data`` reads."""
-    source = data.FASHION_MNIST if config.data == "fashion-mnist" else data.MNIST
-    return data.origin(source, config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                       sample=config.quick)
-
-
-def prepare(config):
-    """Load the data before a run directory is made (no data, no run)."""
-    _datasets(config)
-
-
-def compute_part(config, part, run_dir, progress):
-    model, row = part.args
-    return train_part(config, model, row, _datasets(config), progress)
-
-
-def run(config, out_dir, progress=True):
-    """Every (model, row) of ``config``; writes the figures, metrics.json and summary.md."""
-    return scheduler.run_one(sys.modules[__name__], config, out_dir, progress)
+    """One part per (model, row)."""
+    return [Part(part_name(model, row), train_part, (model, row)) for model in config.models for row in config.rows]
 
 
 def summarize(config, results):
@@ -234,12 +209,9 @@ def summarize(config, results):
                "curves": {part_name(p["model"], p["row"]): p["history"] for p in parts},
                "active": {part_name(p["model"], p["row"]): p["active"] for p in parts},
                "affine_norms": {part_name(p["model"], p["row"]): p["affine_norms"] for p in parts}}
-    figures = {"active": vq_plots.figure_active(parts, config.models, config.rows)}
-    for model in config.models:
-        # one column: FSQ's 240 codes are drawn with the VQ rows
-        here = [dict(p, num_codes=config.num_codes) for p in parts if p["model"] == model]
-        figures[f"curves_{model}"] = vq_plots.figure_curves(here, MODELS[model], (config.num_codes,), config.rows)
-        figures[f"final_{model}"] = vq_plots.figure_final(here, MODELS[model], (config.num_codes,), config.rows)
+    one_column = [dict(p, num_codes=config.num_codes) for p in parts]  # FSQ's 240 codes drawn with the VQ rows
+    figures = {"active": vq_plots.figure_active(parts, config.models, config.rows),
+               **vq_plots.model_figures(one_column, config.models, MODELS, (config.num_codes,), config.rows)}
     return metrics, summary(config, rows), figures
 
 
@@ -301,3 +273,7 @@ def _findings(rows, model):
     lines = [f"- baseline: {said(by_row['baseline'])}."]
     lines += [f"- {name}: {said(r)}." for name, r in by_row.items() if name != "baseline"]
     return lines
+
+
+EXPERIMENT = Experiment(NAME, Config, plan, summarize, {"rows": ("model", "row", "codes")},
+                        load_data=load_data, data_origin=image_data.origin, doc=__doc__)

@@ -16,15 +16,17 @@ and the distribution gap, and every record measures the STE's gradient error bes
 error (``ste_error``).
 """
 import dataclasses
-import sys
 
 import numpy as np
 
-from stevq import backend, data, metrics, runio, theory, validate, vq
+from stevq import backend, data, metrics, runio, theory, validate
 from stevq.autodiff import getval
 from stevq.backend import namespace_of
-from stevq.experiments import scheduler, settings, vq_models, vq_quantizers, vq_training
-from stevq.experiments.vq_plots import plt
+from stevq.experiments import settings, training
+from stevq.experiments.huh2023 import vq_models, vq_quantizers, vq_training
+from stevq.experiments.figures import subplots
+from stevq.experiments.protocol import Experiment, Part, config_part
+from stevq.experiments.settings import setting
 
 NAME = "vq-toy"
 PARAMETERIZATIONS = ("standard", "affine", "running")
@@ -37,24 +39,25 @@ class Config:
     """Settings of the toy experiment; ``None`` fields take the quick/full default."""
     quick: bool = False
     seed: int = 0
-    shift_seeds: int | None = None               # covariate shift: seeds n seed .. n seed + n - 1
-    shift_affine_lrs: tuple = (1.0, 4.0)         # affine learning-rate multipliers tried there
-    shift_readings: tuple = tuple(READINGS)      # how N(0, 0.5 I), N(-1, 0.3 I) are read
-    data_dim: int = 8                    # dimension of the Gaussian data
-    train_size: int = 3072               # training points
-    eval_size: int = 1024                # held-out points: metrics and pictures
-    num_codes: int = 128                 # codebook size
-    code_scales: tuple = (1.0, 5.0)              # codebook initialised as N(0, scale^2 I)
-    variants: tuple = ("ste", "alternating", "affine+alt+sync")  # quantizer variants (keys of vq_quantizers.VARIANTS, not fsq)
-    steps: int | None = None             # Adam steps per autoencoder run
-    batch_size: int = 128                # mini-batch size
-    lr: float = 3e-3                     # Adam step size
-    record_every: int | None = None      # steps between two points of the curves
-    snapshots: int = 4                           # pictures per run, evenly spaced, step 0 included
-    beta: float = 0.25                   # commitment weight: L_codebook + beta L_commitment
-    nu: float = 1.0                      # sync: the chosen codes get nu x the task gradient
-    affine_lr: float = 4.0               # affine: learning-rate multiplier of the shared scale and shift
-    alt_rate: float = 0.5                # alternating: fraction of the way the busiest code moves to its members' mean
+    shift_seeds: int | None = setting(None, "covariate shift: seeds n seed .. n seed + n - 1")
+    shift_affine_lrs: tuple = setting((1.0, 4.0), "affine learning-rate multipliers tried there")
+    shift_readings: tuple = setting(tuple(READINGS), "how N(0, 0.5 I), N(-1, 0.3 I) are read")
+    data_dim: int = setting(8, "dimension of the Gaussian data")
+    train_size: int = setting(3072, "training points")
+    eval_size: int = setting(1024, "held-out points: metrics and pictures")
+    num_codes: int = setting(128, "codebook size")
+    code_scales: tuple = setting((1.0, 5.0), "codebook initialised as N(0, scale^2 I)")
+    variants: tuple = setting(("ste", "alternating", "affine+alt+sync"),
+                              "quantizer variants (keys of vq_quantizers.VARIANTS, not fsq)")
+    steps: int | None = setting(None, "Adam steps per autoencoder run")
+    batch_size: int = setting(128, "mini-batch size")
+    lr: float = setting(3e-3, "Adam step size")
+    record_every: int | None = setting(None, "steps between two points of the curves")
+    snapshots: int = setting(4, "pictures per run, evenly spaced, step 0 included")
+    beta: float = setting(0.25, "commitment weight: L_codebook + beta L_commitment")
+    nu: float = setting(1.0, "sync: the chosen codes get nu x the task gradient")
+    affine_lr: float = setting(4.0, "affine: learning-rate multiplier of the shared scale and shift")
+    alt_rate: float = setting(0.5, "alternating: fraction of the way the busiest code moves to its members' mean")
     dtype: str = "float64"
 
     def __post_init__(self):
@@ -105,16 +108,17 @@ def covariate_shift_part(config, reading, affine_lr):
 
 
 def gaussian_data(config):
-    """(train, eval) ``vq_training.Data`` of x ~ N(0, I) in ``config.data_dim`` dimensions."""
+    """(train, eval) ``training.Data`` of x ~ N(0, I) in ``config.data_dim`` dimensions."""
     points = data.gaussian(config.train_size + config.eval_size, np.zeros(config.data_dim), 1.0,
                            seed=config.seed + 100, dtype=config.dtype)
-    return (vq_training.Data(points[:config.train_size], dtype=config.dtype),
-            vq_training.Data(points[config.train_size:], dtype=config.dtype))
+    return (training.Data(points[:config.train_size], dtype=config.dtype),
+            training.Data(points[config.train_size:], dtype=config.dtype))
 
 
-def autoencoder_part(config, variant, code_scale, train_data, eval_data, show_progress):
+def autoencoder_part(context, variant, code_scale):
     """One autoencoder run; every run starts from the same networks (seeded), only the codebook
     scale and the variant differ."""
+    config, (train_data, eval_data) = context.config, context.data
     settings = vq_quantizers.Settings(num_codes=config.num_codes, beta=config.beta, init_scale=code_scale,
                                       nu=config.nu, affine_lr=config.affine_lr, alt_rate=config.alt_rate,
                                       dtype=config.dtype)
@@ -127,7 +131,7 @@ def autoencoder_part(config, variant, code_scale, train_data, eval_data, show_pr
                                     config.seed + 1, snapshot_steps=snapshot_steps(config),
                                     snapshot_rows=config.eval_size)  # the pictures show the points the summary counts
     result = vq_training.train(network, params, state, train_data, eval_data, schedule,
-                               f"{variant} (codes x{code_scale:g})", show_progress, ste_error(network, eval_data))
+                               f"{variant} (codes x{code_scale:g})", context.progress, ste_error(network, eval_data))
     final = {key: values[-1] for key, values in result["history"].items()}
     return {"variant": variant, "code_scale": code_scale, "final": final, "history": result["history"],
             "snapshots": result["snapshots"]}
@@ -152,36 +156,20 @@ def ste_error(network, eval_data):
     return measure
 
 
-SEED_TABLES = {"covariate_shift": ("reading", "parameterization", "affine_lr", "seeds"),
-               "autoencoder": ("variant", "code_scale")}
-
-
 def plan(config):
     """The covariate-shift parts (one per reading and affine lr) and one autoencoder part per
     (codebook scale, variant)."""
-    return ([scheduler.Part(f"shift-{reading}-affine_lr{a:g}", args=("shift", reading, a))
+    return ([config_part(f"shift-{reading}-affine_lr{a:g}", covariate_shift_part, (reading, a))
              for reading in config.shift_readings for a in config.shift_affine_lrs]
-            + [scheduler.Part(f"ae-{variant}-codes{scale:g}", args=("ae", variant, scale))
+            + [Part(f"ae-{variant}-codes{scale:g}", autoencoder_part, (variant, scale))
                for scale in config.code_scales for variant in config.variants])
-
-
-def compute_part(config, part, run_dir, progress):
-    kind, *args = part.args
-    if kind == "shift":
-        return covariate_shift_part(config, *args)
-    return autoencoder_part(config, *args, *gaussian_data(config), progress)
-
-
-def run(config, out_dir, progress=True):
-    """Both parts of the toy experiment; writes figures, metrics.json and summary.md."""
-    return scheduler.run_one(sys.modules[__name__], config, out_dir, progress)
 
 
 def summarize(config, results):
     """(metrics, summary, figures) from the parts' results (by part name)."""
     parts = plan(config)
-    shift = [row for part in parts if part.args[0] == "shift" for row in results[part.name]["rows"]]
-    runs = [results[part.name] for part in parts if part.args[0] == "ae"]
+    shift = [row for part in parts if part.compute is not autoencoder_part for row in results[part.name]["rows"]]
+    runs = [results[part.name] for part in parts if part.compute is autoencoder_part]
     table = [dict(variant=r["variant"], code_scale=r["code_scale"],
                   **{k: r["final"][k] for k in ("utilisation", "perplexity", "dead_codes", "score",
                                                 "mean_gap", "var_gap", "sliced_wasserstein", "ste_relative_error",
@@ -196,7 +184,7 @@ def figure_divergence(runs):
     """Embeddings P (grey), codes C (blue x) and chosen codes Q (red circles) over training, one
     row per (variant, codebook scale), one column per snapshot."""
     columns = max(len(r["snapshots"]) for r in runs)
-    figure, axes = plt().subplots(len(runs), columns, squeeze=False, figsize=(2.9 * columns, 2.8 * len(runs)))
+    figure, axes = subplots(len(runs), columns, squeeze=False, figsize=(2.9 * columns, 2.8 * len(runs)))
     for row, r in enumerate(runs):
         for column, snap in enumerate(r["snapshots"]):
             axis = axes[row][column]
@@ -223,7 +211,7 @@ def figure_curves(runs):
     """Utilisation, perplexity, reconstruction MSE and sliced Wasserstein gap over training."""
     panels = (("utilisation", "codebook utilisation"), ("perplexity", "perplexity"),
               ("score", "reconstruction MSE"), ("sliced_wasserstein", "gap (sliced W2)"))
-    figure, axes = plt().subplots(1, len(panels), figsize=(4.0 * len(panels), 3.5))
+    figure, axes = subplots(1, len(panels), figsize=(4.0 * len(panels), 3.5))
     for axis, (key, label) in zip(axes, panels):
         axis.set_title(label, fontsize=10)
         for r in runs:
@@ -270,3 +258,8 @@ def _findings(table):
             f"{r['variant']} uses {100 * r['utilisation']:.1f}% of the codes ({r['dead_codes']} dead, gap "
             f"{runio.readable(r['sliced_wasserstein'], 3)}), MSE {runio.readable(r['score'])}" for r in here) + ".")
     return lines
+
+
+EXPERIMENT = Experiment(NAME, Config, plan, summarize,
+                        {"covariate_shift": ("reading", "parameterization", "affine_lr", "seeds"),
+                         "autoencoder": ("variant", "code_scale")}, load_data=gaussian_data, doc=__doc__)

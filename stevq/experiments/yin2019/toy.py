@@ -34,15 +34,16 @@ lr 0.05 and at lr 0.01 alike). The descent theorem's small step has to be small 
 """
 import dataclasses
 import math
-import sys
 
 import numpy as np
 
 from stevq import runio, ste, validate
 from stevq.backend import asarray, to_numpy
-from stevq.experiments import scheduler
-from stevq.experiments import yin2019_checks as checks
-from stevq.experiments.yin2019_figures import figures
+from stevq.experiments import settings
+from stevq.experiments.yin2019 import checks
+from stevq.experiments.protocol import Experiment, config_part
+from stevq.experiments.settings import setting
+from stevq.experiments.yin2019.plots import figures
 from stevq.theory import yin2019
 
 NAME = "yin2019-toy"
@@ -50,49 +51,47 @@ NAME = "yin2019-toy"
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Settings; quick mode shortens the runs (``effective`` gives the values used)."""
+    """Settings; ``None`` fields take the quick/full default (quick: fewer, shorter runs, smaller samples)."""
     quick: bool = False
     seed: int = 0
-    m: int = 10                          # number of filters (teacher and student), m >= 2
-    n: int = 20                          # input dimension of each filter
-    lr: float = 0.05                     # step size of coarse gradient descent
-    steps: int = 4000                    # steps per run (quick mode: at most 1000)
-    runs: int = 20                       # random initialisations (quick mode: at most 8)
-    teacher_shift: float = 0.3           # v* = N(0, I_m) + teacher_shift (must leave spurious minima)
-    init_w_scale: float = 1.0        # w0 ~ N(0, init_w_scale^2 I_n), v0 ~ N(0, I_m)
-    start_gap: float = 0.05          # runs next to a spurious minimum start at theta0 = pi - start_gap
-    near: float = 0.05               # "approach": pi - theta < near ...
-    dwell: int = 100                 # ... for at least this many steps
-    tail: int = 1000                 # "never settles": f rises at least unsettled_rises times
-    unsettled_rises: int = 10        #  in the last `tail` steps
-    sample_sizes: tuple = (10, 100, 1000, 100000)  # Figure 1: sample sizes N (quick mode: those <= 1000)
-    step_sizes: int = 81             # points in the Figure-1 step-size grid
-    plot_every: int = 10             # stored curves keep every plot_every-th step
-    mc_samples: int = 200000         # Monte Carlo inputs for the engine's coarse gradient at the spurious minimum (quick: 20000)
-    correlation_points: int = 2000   # random (v, w) at which <E g, df/dw> is measured
+    m: int = setting(10, "number of filters (teacher and student), m >= 2")
+    n: int = setting(20, "input dimension of each filter")
+    lr: float = setting(0.05, "step size of coarse gradient descent")
+    steps: int | None = setting(None, "steps per run")
+    runs: int | None = setting(None, "random initialisations")
+    teacher_shift: float = setting(0.3, "v* = N(0, I_m) + teacher_shift (must leave spurious minima)")
+    init_w_scale: float = setting(1.0, "w0 ~ N(0, init_w_scale^2 I_n), v0 ~ N(0, I_m)")
+    start_gap: float = setting(0.05, "runs next to a spurious minimum start at theta0 = pi - start_gap")
+    near: float = setting(0.05, 'a run "approaches" the spurious minimum: pi - theta < near for dwell steps')
+    dwell: int | None = setting(None, "steps with pi - theta < near that make an approach")
+    tail: int | None = setting(None, 'a run "never settles": f rises unsettled_rises times in the last tail steps')
+    unsettled_rises: int = setting(10, "rises of f in the last tail steps that mean a run never settles")
+    sample_sizes: tuple | None = setting(None, "Figure 1: sample sizes N")
+    step_sizes: int | None = setting(None, "points in the Figure-1 step-size grid")
+    plot_every: int = setting(10, "stored curves keep every plot_every-th step")
+    mc_samples: int | None = setting(None,
+                                     "Monte Carlo inputs for the engine's coarse gradient at the spurious minimum")
+    correlation_points: int = setting(2000, "random (v, w) at which <E g, df/dw> is measured")
 
-
-def effective(config):
-    """The config actually run (checked): quick mode uses fewer, shorter runs and smaller samples."""
-    for field, low in (("m", 2), ("n", 2), ("steps", 1), ("runs", 1), ("dwell", 1), ("tail", 1),
-                       ("unsettled_rises", 1), ("step_sizes", 2), ("plot_every", 1), ("mc_samples", 100),
-                       ("correlation_points", 1)):
-        validate.number(getattr(config, field), field, low=low, integer=True)
-    for field in ("lr", "start_gap", "near", "init_w_scale"):
-        validate.number(getattr(config, field), field, low=0.0, low_inclusive=False)
-    validate.number(config.teacher_shift, "teacher_shift")
-    if not isinstance(config.sample_sizes, tuple) or not config.sample_sizes:
-        raise ValueError(f"sample_sizes: expected a non-empty tuple of integers, got {config.sample_sizes!r}")
-    for size in config.sample_sizes:
-        validate.number(size, "sample_sizes", low=1, integer=True)
-    validate.distinct(config.sample_sizes, "sample_sizes")
-    teacher(config)  # raises when this teacher has no spurious minimum
-    if not config.quick:
-        return config
-    return dataclasses.replace(config, steps=min(config.steps, 1000), runs=min(config.runs, 8),
-                               tail=min(config.tail, 250), dwell=min(config.dwell, 25),
-                               sample_sizes=tuple(s for s in config.sample_sizes if s <= 1000),
-                               step_sizes=min(config.step_sizes, 41), mc_samples=min(config.mc_samples, 20000))
+    def __post_init__(self):
+        quick = {"steps": 1000, "runs": 8, "dwell": 25, "tail": 250, "sample_sizes": (10, 100, 1000),
+                 "step_sizes": 41, "mc_samples": 20000}
+        full = {"steps": 4000, "runs": 20, "dwell": 100, "tail": 1000, "sample_sizes": (10, 100, 1000, 100000),
+                "step_sizes": 81, "mc_samples": 200000}
+        settings.fill_mode_defaults(self, quick, full, ("sample_sizes",))
+        for field, low in (("m", 2), ("n", 2), ("steps", 1), ("runs", 1), ("dwell", 1), ("tail", 1),
+                           ("unsettled_rises", 1), ("step_sizes", 2), ("plot_every", 1), ("mc_samples", 100),
+                           ("correlation_points", 1)):
+            validate.number(getattr(self, field), field, low=low, integer=True)
+        for field in ("lr", "start_gap", "near", "init_w_scale"):
+            validate.number(getattr(self, field), field, low=0.0, low_inclusive=False)
+        validate.number(self.teacher_shift, "teacher_shift")
+        if not self.sample_sizes:
+            raise ValueError("sample_sizes: expected at least one sample size, got none")
+        for size in self.sample_sizes:
+            validate.number(size, "sample_sizes", low=1, integer=True)
+        validate.distinct(self.sample_sizes, "sample_sizes")
+        teacher(self)  # raises when this teacher has no spurious minimum
 
 
 def teacher(config):
@@ -251,55 +250,59 @@ def _curves(trajectory, config):
             "theta": trajectory.theta[keep].tolist(), "w_norm": trajectory.w_norm[keep].tolist()}
 
 
-SEED_TABLES = {"random_starts": ("runs",), "spurious_start": (), "ratio_at_smallest_t": (),
-               "identity_grad_norm_at_spurious": (), "monte_carlo": ("samples",), "correlation": ("points",),
-               "step_sizes": ("lr",)}
-PARTS = ("random_starts", "spurious_start", "ratio", "figure1", "monte_carlo", "correlation", "step_sizes")
 MC_BATCHES = 50  # batch means of the Monte Carlo part (its standard errors come from their spread)
 
 
-def plan(config):
-    """The parts, each from the teacher and initialisations drawn from ``config.seed``."""
-    return [scheduler.Part(name) for name in PARTS]
+def random_starts_part(config):
+    with np.errstate(over="ignore", invalid="ignore"):  # a divergence is reported by stop_if_diverged
+        trajectories = stop_if_diverged(random_starts(config), "random starts")
+    return {name: {"counts": random_start_counts(t, config), "curves": _curves(t, config)}
+            for name, t in trajectories.items()}
 
 
-def compute_part(config, part, run_dir, progress):
-    config = effective(config)
-    if part.name == "random_starts":
-        with np.errstate(over="ignore", invalid="ignore"):  # a divergence is reported by stop_if_diverged
-            trajectories = stop_if_diverged(random_starts(config), "random starts")
-        return {name: {"counts": random_start_counts(t, config), "curves": _curves(t, config)}
-                for name, t in trajectories.items()}
-    if part.name == "spurious_start":
-        with np.errstate(over="ignore", invalid="ignore"):
-            trajectories = stop_if_diverged(spurious_start(config), "spurious start")
-        return {name: {"summary": spurious_start_summary(t, config), "curves": _curves(t, config)}
-                for name, t in trajectories.items()}
-    if part.name == "ratio":
-        return ratio_path(config)
-    v_star, w_star = teacher(config)
-    if part.name == "monte_carlo":
-        return checks.monte_carlo(v_star, w_star, config.mc_samples, config.mc_samples // MC_BATCHES,
-                                  np.random.default_rng([config.seed, 5]))
-    if part.name == "correlation":
-        return checks.correlation(v_star, w_star, config.correlation_points, np.random.default_rng([config.seed, 6]))
-    if part.name == "step_sizes":
-        rng = np.random.default_rng([config.seed, 1])  # the initialisations of random_starts
-        v0 = rng.standard_normal((config.runs, config.m))
-        w0 = config.init_w_scale * rng.standard_normal((config.runs, config.n))
-        return checks.step_sizes(v0, w0, v_star, w_star, config.lr, config.steps)
+def spurious_start_part(config):
+    with np.errstate(over="ignore", invalid="ignore"):
+        trajectories = stop_if_diverged(spurious_start(config), "spurious start")
+    return {name: {"summary": spurious_start_summary(t, config), "curves": _curves(t, config)}
+            for name, t in trajectories.items()}
+
+
+def figure1_part(config):
     return {name: one_step_losses(config, name) for name in ste.SURROGATES}
 
 
-def run(config, out_dir, progress=True):
-    """Run the four parts (resumable), write figures, metrics.json and summary.md (the command line
-    prints it). A step size so large that the descent diverges stops with ``runio.NonFiniteError``."""
-    return scheduler.run_one(sys.modules[__name__], config, out_dir, progress)
+def monte_carlo_part(config):
+    v_star, w_star = teacher(config)
+    return checks.monte_carlo(v_star, w_star, config.mc_samples, config.mc_samples // MC_BATCHES,
+                              np.random.default_rng([config.seed, 5]))
+
+
+def correlation_part(config):
+    v_star, w_star = teacher(config)
+    return checks.correlation(v_star, w_star, config.correlation_points, np.random.default_rng([config.seed, 6]))
+
+
+def step_sizes_part(config):
+    v_star, w_star = teacher(config)
+    rng = np.random.default_rng([config.seed, 1])  # the initialisations of random_starts
+    v0 = rng.standard_normal((config.runs, config.m))
+    w0 = config.init_w_scale * rng.standard_normal((config.runs, config.n))
+    return checks.step_sizes(v0, w0, v_star, w_star, config.lr, config.steps)
+
+
+PARTS = {"random_starts": random_starts_part, "spurious_start": spurious_start_part, "ratio": ratio_path,
+         "figure1": figure1_part, "monte_carlo": monte_carlo_part, "correlation": correlation_part,
+         "step_sizes": step_sizes_part}
+
+
+def plan(config):
+    """The parts, each from the teacher and initialisations drawn from ``config.seed``. A step size
+    so large that the descent diverges stops the run with ``runio.NonFiniteError``."""
+    return [config_part(name, function) for name, function in PARTS.items()]
 
 
 def summarize(config, results):
-    """(metrics, summary, figures) from the four parts' results."""
-    config = effective(config)
+    """(metrics, summary, figures) from the parts' results."""
     v_star, w_star = teacher(config)
     v_sp, w_sp, f_spurious = _spurious(v_star, w_star)
     m = config.m
@@ -348,3 +351,9 @@ def _summary(config, metrics):
             + "\n## Smaller steps, the same number of steps, the same starts\n\n"
             + "critical_share: runs ending with ||df/dv|| + ||E g|| below 1e-3 of its start.\n\n"
             + runio.markdown_table([{"STE": k, **row} for k, rows in metrics["step_sizes"].items() for row in rows]))
+
+
+EXPERIMENT = Experiment(NAME, Config, plan, summarize,
+                        {"random_starts": ("runs",), "spurious_start": (), "ratio_at_smallest_t": (),
+                         "identity_grad_norm_at_spurious": (), "monte_carlo": ("samples",), "correlation": ("points",),
+                         "step_sizes": ("lr",)}, doc=__doc__)

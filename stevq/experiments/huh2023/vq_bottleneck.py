@@ -14,12 +14,15 @@ resumable part (``runio.Run.part``); its test-set code indices are kept in ``par
 """
 import dataclasses
 import io
-import sys
 
 import numpy as np
 
-from stevq import backend, data, runio, validate
-from stevq.experiments import scheduler, settings, vq_models, vq_plots, vq_quantizers, vq_training
+from stevq import backend, runio, validate
+from stevq.experiments import images as image_data
+from stevq.experiments import settings, training
+from stevq.experiments.huh2023 import vq_models, vq_plots, vq_quantizers, vq_training
+from stevq.experiments.protocol import Experiment, Part
+from stevq.experiments.settings import setting
 
 NAME = "vq-bottleneck"
 MODELS = {"vqvae": "reconstruction", "classifier": "classification"}
@@ -31,27 +34,27 @@ class Config:
     """Settings of the VQ-bottleneck experiment; ``None`` fields take the quick/full default."""
     quick: bool = False
     seed: int = 0
-    data: str = "fashion-mnist"      # or "mnist"
-    data_dir: str | None = None      # extra directory to look for the IDX files in
-    models: tuple | None = None      # subset of ("vqvae", "classifier")
-    sizes: tuple | None = None       # codebook sizes
-    variants: tuple | None = None    # keys of vq_quantizers.VARIANTS
-    train_size: int | None = None    # first n training images
-    test_size: int | None = None     # first n test images: final metrics
-    curve_size: int | None = None    # first n test images: the curves during training
-    steps: int | None = None             # Adam steps per run
-    batch_size: int | None = None        # mini-batch size
-    lr: float = 1e-3                 # Adam
-    record_every: int | None = None      # steps between two points of the curves
-    latent_dim: int = 8              # VQ code dimension (FSQ: one channel per level)
-    width: int = 16                  # channels of the first convolution
-    beta: float = 0.25                   # commitment weight: L_codebook + beta L_commitment
-    init_scale: float = 1.0              # codebook initialised as N(0, init_scale^2)
-    nu: float = 1.0                      # sync: the chosen codes get nu x the task gradient
-    affine_lr: float = 10.0              # affine: learning-rate multiplier of the shared scale and shift
-    alt_rate: float = 0.5                # alternating: fraction of the way the busiest code moves to its members' mean
-    ema_decay: float = 0.99              # EMA codebook: decay of the running averages
-    dead_threshold: int = 20             # dead-code: re-seed codes unused for this many steps
+    data: str = setting("fashion-mnist", '"fashion-mnist" or "mnist"')
+    data_dir: str | None = setting(None, "extra directory to look for the IDX files in")
+    models: tuple | None = setting(None, 'subset of ("vqvae", "classifier")')
+    sizes: tuple | None = setting(None, "codebook sizes")
+    variants: tuple | None = setting(None, "keys of vq_quantizers.VARIANTS")
+    train_size: int | None = setting(None, "first n training images")
+    test_size: int | None = setting(None, "first n test images: final metrics")
+    curve_size: int | None = setting(None, "first n test images: the curves during training")
+    steps: int | None = setting(None, "Adam steps per run")
+    batch_size: int | None = setting(None, "mini-batch size")
+    lr: float = setting(1e-3, "Adam")
+    record_every: int | None = setting(None, "steps between two points of the curves")
+    latent_dim: int = setting(8, "VQ code dimension (FSQ: one channel per level)")
+    width: int = setting(16, "channels of the first convolution")
+    beta: float = setting(0.25, "commitment weight: L_codebook + beta L_commitment")
+    init_scale: float = setting(1.0, "codebook initialised as N(0, init_scale^2)")
+    nu: float = setting(1.0, "sync: the chosen codes get nu x the task gradient")
+    affine_lr: float = setting(10.0, "affine: learning-rate multiplier of the shared scale and shift")
+    alt_rate: float = setting(0.5, "alternating: fraction of the way the busiest code moves to its members' mean")
+    ema_decay: float = setting(0.99, "EMA codebook: decay of the running averages")
+    dead_threshold: int = setting(20, "dead-code: re-seed codes unused for this many steps")
     dtype: str = "float32"
 
     def __post_init__(self):
@@ -95,14 +98,12 @@ class Config:
 
 
 def load_data(config):
-    """(train, curve, test) ``vq_training.Data``: the first ``train_size`` training images and the
+    """(train, curve, test) ``training.Data``: the first ``train_size`` training images and the
     first ``curve_size`` / ``test_size`` test images, 1 x 28 x 28 in [0, 1], with labels."""
-    loader = data.load_fashion_mnist if config.data == "fashion-mnist" else data.load_mnist
-    images = loader(config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                    dtype=config.dtype, layout="NCHW", sample=config.quick)
-    return (vq_training.Data(images.train_images, images.train_labels, config.dtype),
-            vq_training.Data(images.test_images[:config.curve_size], images.test_labels[:config.curve_size], config.dtype),
-            vq_training.Data(images.test_images, images.test_labels, config.dtype))
+    images = image_data.load(config)
+    return (training.Data(images.train_images, images.train_labels, config.dtype),
+            training.Data(images.test_images[:config.curve_size], images.test_labels[:config.curve_size], config.dtype),
+            training.Data(images.test_images, images.test_labels, config.dtype))
 
 
 def build(config, model, num_codes, variant):
@@ -125,56 +126,28 @@ def save_indices(path, indices):
     runio.atomic_write_bytes(path, buffer.getvalue())
 
 
-def train_part(config, model, num_codes, variant, datasets, run_dir, show_progress):
+def train_part(context, model, num_codes, variant):
     """One (model, size, variant) run: train, then measure on the test images."""
-    train_data, curve_data, test_data = datasets
+    config, (train_data, curve_data, test_data) = context.config, context.data
     network = build(config, model, num_codes, variant)
     # same networks for every variant: the encoder's first layers and the readout draw from the same seed
     params, state = vq_training.init_network(network, np.random.default_rng(config.seed))
     schedule = vq_training.Schedule(config.steps, config.batch_size, config.lr, config.record_every, config.seed + 1)
     name = part_name(model, num_codes, variant)
-    result = vq_training.train(network, params, state, train_data, curve_data, schedule, name, show_progress)
+    result = vq_training.train(network, params, state, train_data, curve_data, schedule, name, context.progress)
     final, kept = vq_training.evaluate(network, result["params"], result["state"], test_data, schedule.gap_rows,
                                        step=config.steps, where=f"{name} (test set)")
     codes = network.quantizer.num_codes
-    save_indices(run_dir / "parts" / f"{name}.indices.npz", kept["indices"])
+    save_indices(context.dir / "parts" / f"{name}.indices.npz", kept["indices"])
     final["code_histogram"] = np.bincount(kept["indices"], minlength=codes).tolist()
     return {"model": model, "num_codes": num_codes, "codebook_size": codes, "variant": variant,
             "final": final, "history": result["history"]}
 
 
-SEED_TABLES = {"rows": ("model", "K", "codes", "variant")}
-
-
 def plan(config):
-    """One part per (model, size, variant): ``scheduler.Part(name, args=(model, size, variant))``."""
-    return [scheduler.Part(part_name(model, size, variant), args=(model, size, variant))
+    """One part per (model, size, variant)."""
+    return [Part(part_name(model, size, variant), train_part, (model, size, variant))
             for model in config.models for size in config.sizes for variant in config.variants]
-
-
-_datasets = vq_training.cached_loader(load_data)
-
-
-def data_origin(config):
-    """The IDX files (their SHA-256) or the embedded sample that ``load_data`` reads."""
-    source = data.FASHION_MNIST if config.data == "fashion-mnist" else data.MNIST
-    return data.origin(source, config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                       sample=config.quick)
-
-
-def prepare(config):
-    """Load the data before a run directory is made (no data, no run)."""
-    _datasets(config)
-
-
-def compute_part(config, part, run_dir, progress):
-    model, size, variant = part.args
-    return train_part(config, model, size, variant, _datasets(config), run_dir, progress)
-
-
-def run(config, out_dir, progress=True):
-    """Every (model, size, variant) of ``config``; writes the figures, metrics.json and summary.md."""
-    return scheduler.run_one(sys.modules[__name__], config, out_dir, progress)
 
 
 def summarize(config, results):
@@ -185,11 +158,7 @@ def summarize(config, results):
     metrics = {"rows": rows, "curves": {part_name(p["model"], p["num_codes"], p["variant"]): p["history"] for p in parts},
                "code_histograms": {part_name(p["model"], p["num_codes"], p["variant"]): p["final"]["code_histogram"]
                                    for p in parts}}
-    figures = {}
-    for model in config.models:
-        here = [p for p in parts if p["model"] == model]
-        figures[f"curves_{model}"] = vq_plots.figure_curves(here, MODELS[model], config.sizes, config.variants)
-        figures[f"final_{model}"] = vq_plots.figure_final(here, MODELS[model], config.sizes, config.variants)
+    figures = vq_plots.model_figures(parts, config.models, MODELS, config.sizes, config.variants)
     return metrics, summary(config, rows), figures
 
 
@@ -241,3 +210,7 @@ def summary(config, rows):
         lines += [f"## {model} (score = {score})", "",
                   runio.markdown_table(here, ["K", "codes", "variant", *FINAL_KEYS]), *_findings(here, model), ""]
     return "\n".join(lines) + "\n"
+
+
+EXPERIMENT = Experiment(NAME, Config, plan, summarize, {"rows": ("model", "K", "codes", "variant")},
+                        load_data=load_data, data_origin=image_data.origin, doc=__doc__)

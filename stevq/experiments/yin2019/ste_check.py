@@ -23,14 +23,16 @@ to it does not converge; **mixed** otherwise, with the numbers.
 """
 import dataclasses
 import math
-import sys
 
 import numpy as np
 
-from stevq import runio, ste, validate
-from stevq.experiments import scheduler
-from stevq.experiments import yin2019_checks as checks
-from stevq.experiments import yin2019_toy as toy
+from stevq import ste, validate
+from stevq.experiments import settings
+from stevq.experiments.figures import subplots
+from stevq.experiments.protocol import Experiment, config_part
+from stevq.experiments.settings import setting
+from stevq.experiments.yin2019 import checks
+from stevq.experiments.yin2019 import toy
 from stevq.theory import yin2019
 
 NAME = "ste-check"
@@ -42,20 +44,19 @@ class Config:
     """Settings; ``None`` fields take the quick/full default."""
     quick: bool = False
     seed: int = 0
-    ste: str = "clipped_relu"        # the surrogate: a name of stevq.ste.REGISTRY
-    m: int = 10                      # filters (teacher and student), as yin2019-toy
-    n: int = 20                      # input dimension of each filter
-    lr: float = 0.05                 # step of coarse gradient descent
-    steps: int | None = None         # steps per run
-    runs: int | None = None          # random starts
-    teacher_shift: float = 0.3       # v* = N(0, I_m) + teacher_shift
-    start_gap: float = 0.05          # the run next to the spurious minimum starts at theta0 = pi - start_gap
-    angles: int | None = None        # map: points in theta (0, pi)
-    norms: int | None = None         # map: points in ||w||, log-spaced over norm_range
-    norm_range: tuple = (0.03, 10.0)  # map: the smallest and largest ||w||
+    ste: str = setting("clipped_relu", "the surrogate: a name of stevq.ste.REGISTRY")
+    m: int = setting(10, "filters (teacher and student), as yin2019-toy")
+    n: int = setting(20, "input dimension of each filter")
+    lr: float = setting(0.05, "step of coarse gradient descent")
+    steps: int | None = setting(None, "steps per run")
+    runs: int | None = setting(None, "random starts")
+    teacher_shift: float = setting(0.3, "v* = N(0, I_m) + teacher_shift")
+    start_gap: float = setting(0.05, "the run next to the spurious minimum starts at theta0 = pi - start_gap")
+    angles: int | None = setting(None, "map: points in theta (0, pi)")
+    norms: int | None = setting(None, "map: points in ||w||, log-spaced over norm_range")
+    norm_range: tuple = setting((0.03, 10.0), "map: the smallest and largest ||w||")
 
     def __post_init__(self):
-        from stevq.experiments import settings
         settings.fill_mode_defaults(self, {"steps": 1000, "runs": 8, "angles": 12, "norms": 8},
                                     {"steps": 4000, "runs": 20, "angles": 36, "norms": 24}, ("norm_range",))
         if len(self.norm_range) != 2 or not 0 < self.norm_range[0] < self.norm_range[1]:
@@ -122,17 +123,11 @@ def random_starts(config):
             "final_f": trajectory.f[-1].tolist()}
 
 
-
 PARTS = {"map": cosine_map, "spurious": spurious, "random_starts": random_starts}
-SEED_TABLES = {"spurious": (), "random_starts": ("runs",), "verdict": ()}
 
 
 def plan(config):
-    return [scheduler.Part(name) for name in PARTS]
-
-
-def compute_part(config, part, run_dir, progress):
-    return PARTS[part.name](config)
+    return [config_part(name, function) for name, function in PARTS.items()]
 
 
 def verdict(near, starts):
@@ -149,10 +144,6 @@ def verdict(near, starts):
     return "mixed", (f"E g at the spurious minimum {near['grad_norm_at_spurious']:.3g}; the run next to it "
                      f"{'converges' if near['converged'] else 'does not converge'}; {100 * critical:.0f}% of the "
                      "random starts reach a critical point")
-
-
-def run(config, out_dir, progress=True):
-    return scheduler.run_one(sys.modules[__name__], config, out_dir, progress)
 
 
 def summarize(config, results):
@@ -182,11 +173,14 @@ def summarize(config, results):
 
 
 def _figure(config, cmap_data):
-    import matplotlib.pyplot as plt
     cos = np.asarray(cmap_data["cosine"])
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    fig, ax = subplots(figsize=(6.4, 4.2), layout="constrained")
     mesh = ax.pcolormesh(cmap_data["w_norm"], cmap_data["theta"], cos, cmap="RdBu", vmin=-1, vmax=1, shading="nearest")
     ax.set(xscale="log", xlabel="||w||", ylabel="angle theta between w and w*",
            title=f"{config.ste}: cos(E g, df/dw), v at the spurious minimiser's v")
     fig.colorbar(mesh, ax=ax, label="cosine (> 0: a descent direction)")
     return fig
+
+
+EXPERIMENT = Experiment(NAME, Config, plan, summarize, {"spurious": (), "random_starts": ("runs",), "verdict": ()},
+                        doc=__doc__)

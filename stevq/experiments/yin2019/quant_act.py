@@ -26,8 +26,6 @@ import dataclasses
 import functools
 import io
 import math
-import pathlib
-import sys
 
 import numpy as np
 
@@ -35,8 +33,14 @@ from stevq import backend, nn, ops, optim, runio, ste, validate
 from stevq.autodiff import grad, value_and_grad
 from stevq.backend import asarray, to_numpy
 from stevq.data import minibatch_indices
-from stevq.experiments import models, scheduler, settings
-from stevq.experiments import quant_act_report as report
+from stevq.experiments import images as image_data
+from stevq.experiments import settings, training
+from stevq.experiments.yin2019 import models
+from stevq.experiments.yin2019 import quant_act_report as report
+from stevq.experiments.protocol import Experiment, Part, generated
+from stevq.experiments.settings import setting
+
+NAME = "quant-act"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,27 +48,28 @@ class Config:
     """Settings of the quantized-activation experiment; ``None`` fields take the quick/full default."""
     quick: bool = False
     seed: int = 0
-    data: str = "fashion-mnist"          # "fashion-mnist", "mnist" or "synthetic" (random class blobs)
-    data_dir: str | None = None          # extra directory to look for the IDX files in
-    nets: tuple | None = None            # subset of ("mlp", "lenet5")
-    mlp_hidden: tuple = (256, 256, 256, 256)  # widths of the MLP's hidden layers
-    bits: tuple = (1, 2, 4)              # activation bit widths of the grid
-    stes: tuple = ste.SURROGATES         # backward passes of the grid: names of stevq.ste.REGISTRY
-    normalize: bool = True               # batch standardisation before every quantized activation
-    train_size: int | None = None        # training examples used (first n of the training set)
-    test_size: int | None = None         # test examples used (first n of the test set)
-    loss_eval_size: int | None = None    # training examples on which the training loss is measured
-    batch_size: int = 128                # mini-batch size
-    lr: float = 0.02                     # SGD with momentum, as in the paper
-    momentum: float = 0.9                # SGD momentum
-    pretrain_steps: int | None = None    # float ReLU network
-    steps: int | None = None             # each quantized network
-    eval_every: int | None = None        # steps between two measurements of the training loss
-    instability_bits: int = 2            # bit width of the instability test
-    instability_from: tuple = ("relu", "clipped_relu")  # STEs whose trained networks the instability test continues from
-    instability_lrs: tuple | None = None  # step sizes of plain SGD (no momentum) after the switch
-    instability_steps: int | None = None  # steps of the instability test
-    instability_eval_every: int | None = None  # steps between two measurements in the instability test
+    data: str = setting("fashion-mnist", '"fashion-mnist", "mnist" or "synthetic" (random class blobs)')
+    data_dir: str | None = setting(None, "extra directory to look for the IDX files in")
+    nets: tuple | None = setting(None, 'subset of ("mlp", "lenet5")')
+    mlp_hidden: tuple = setting((256, 256, 256, 256), "widths of the MLP's hidden layers")
+    bits: tuple = setting((1, 2, 4), "activation bit widths of the grid")
+    stes: tuple = setting(ste.SURROGATES, "backward passes of the grid: names of stevq.ste.REGISTRY")
+    normalize: bool = setting(True, "batch standardisation before every quantized activation")
+    train_size: int | None = setting(None, "training examples used (first n of the training set)")
+    test_size: int | None = setting(None, "test examples used (first n of the test set)")
+    loss_eval_size: int | None = setting(None, "training examples on which the training loss is measured")
+    batch_size: int = setting(128, "mini-batch size")
+    lr: float = setting(0.02, "SGD with momentum, as in the paper")
+    momentum: float = setting(0.9, "SGD momentum")
+    pretrain_steps: int | None = setting(None, "float ReLU network")
+    steps: int | None = setting(None, "each quantized network")
+    eval_every: int | None = setting(None, "steps between two measurements of the training loss")
+    instability_bits: int = setting(2, "bit width of the instability test")
+    instability_from: tuple = setting(("relu", "clipped_relu"),
+                                      "STEs whose trained networks the instability test continues from")
+    instability_lrs: tuple | None = setting(None, "step sizes of plain SGD (no momentum) after the switch")
+    instability_steps: int | None = setting(None, "steps of the instability test")
+    instability_eval_every: int | None = setting(None, "steps between two measurements in the instability test")
     dtype: str = "float32"
 
     def __post_init__(self):
@@ -171,41 +176,18 @@ def load_data(config):
         images, labels = _synthetic(np.random.default_rng(config.seed + 1000), config.train_size + config.test_size)
         cut = config.train_size
         return images[:cut], labels[:cut], images[cut:], labels[cut:]
-    from stevq import data
-    loader = data.load_fashion_mnist if config.data == "fashion-mnist" else data.load_mnist
-    return tuple(loader(config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                        dtype=config.dtype, layout="NCHW", sample=config.quick))
-
-
-class Dataset:
-    """Images and labels on the active backend, with mini-batch and full-pass access."""
-
-    def __init__(self, images, labels, dtype):
-        self.images = asarray(images, dtype)
-        self.labels = asarray(labels, "int64")
-        self.size = len(labels)
-
-    def batch(self, indices):
-        xp = backend.namespace_of(self.images)
-        where = asarray(np.asarray(indices, np.int64))
-        return xp.take(self.images, where, axis=0), xp.take(self.labels, where, axis=0)
-
-    def chunks(self, limit=None, size=1000):
-        end = self.size if limit is None else min(limit, self.size)
-        for start in range(0, end, size):
-            yield self.images[start:min(start + size, end), ...], self.labels[start:min(start + size, end)]
+    return tuple(image_data.load(config))
 
 
 def evaluate(apply, params, dataset, limit=None):
     """Mean cross-entropy and accuracy over the first ``limit`` examples (large batches)."""
-    xp = backend.namespace_of(dataset.images)
-    total_loss, correct, count = 0.0, 0, 0
-    for images, labels in dataset.chunks(limit):
+    total_loss, right, count = 0.0, 0, 0
+    for images, labels in dataset.chunks(1000, limit):
         logits = apply(params, images)
         total_loss += float(to_numpy(ops.cross_entropy(logits, labels))) * labels.shape[0]
-        correct += int(to_numpy(xp.sum(xp.astype(xp.argmax(logits, axis=1) == labels, xp.int64))))
+        right += training.correct(logits, labels)
         count += labels.shape[0]
-    return total_loss / count, correct / count
+    return total_loss / count, right / count
 
 
 # ---------------------------------------------------------------- training
@@ -222,39 +204,37 @@ def annealed(steps, lr, momentum):
 def train(apply, params, train_set, phases, batch_size, seed, loss_eval_size, eval_every,
           description="training", show_progress=True):
     """Mini-batch training of cross-entropy through ``phases``, a list of (steps, optimizer) run one
-    after the other (each optimizer starts from a fresh state). Returns (params, history) with the
-    training loss on the first ``loss_eval_size`` training examples at step 0 and every
-    ``eval_every`` steps. Raises ``runio.NonFiniteError`` naming the step if a loss is NaN or inf."""
+    after the other (each optimizer starts from a fresh state), on ``training.fit``. Returns
+    (params, history) with the training loss on the first ``loss_eval_size`` training examples at
+    step 0 and every ``eval_every`` steps. Raises ``runio.NonFiniteError`` naming the step if a loss
+    is NaN or inf."""
     objective = value_and_grad(lambda p, x, y: ops.cross_entropy(apply(p, x), y))
-    batches = minibatch_indices(np.random.default_rng(seed), train_set.size, batch_size)
-    total = sum(steps for steps, _ in phases)
-    history = {"step": [0], "train_loss": [evaluate(apply, params, train_set, loss_eval_size)[0]]}
-    last_good = {"step": 0, "train_loss": history["train_loss"][0]}
-    bar = iter(runio.progress(range(total), description, show_progress))
-    step = 0
-    for steps, (opt_init, opt_update, get_params) in phases:
-        state = opt_init(params)
-        for phase_step in range(steps):
-            next(bar, None)
-            try:
-                loss, grads = objective(get_params(state), *train_set.batch(next(batches)))  # traced: no value read
-            except validate.NonFiniteInputError as err:  # a NaN or inf reached an STE in the forward pass
-                raise runio.NonFiniteError(f"{description} produced non-finite values at step {step}: "
-                                           f"{err}; last good metrics: {runio.readable(last_good)}") from err
-            loss = float(to_numpy(loss))
-            runio.check_finite(step, {"batch_loss": loss}, last_good, where=description)
-            last_good = {"step": step, "batch_loss": loss, "train_loss": history["train_loss"][-1],
-                         "train_loss_at_step": history["step"][-1]}
-            state = opt_update(phase_step, grads, state)
-            step += 1
-            if step % eval_every == 0 or step == total:
-                value = evaluate(apply, get_params(state), train_set, loss_eval_size)[0]
-                runio.check_finite(step, {"train_loss": value}, last_good, where=description)
-                history["step"].append(step)
-                history["train_loss"].append(value)
-        params = get_params(state)
-    next(bar, None)
-    return params, history
+    batches = (train_set.take(rows) for rows in minibatch_indices(np.random.default_rng(seed), train_set.size,
+                                                                  batch_size))
+    # per step: its optimizer and its step within the phase (a phase starts its optimizer afresh)
+    schedule = [(optimizer, k) for steps, optimizer in phases for k in range(steps)]
+    run = {"params": params, "state": None, "get_params": None}
+
+    def current():
+        return run["params"] if run["state"] is None else run["get_params"](run["state"])
+
+    def compute(step, batch):
+        (opt_init, _, get_params), k = schedule[step - 1]
+        if k == 0:
+            run["params"] = current()
+            run["state"], run["get_params"] = opt_init(run["params"]), get_params
+        loss, run["grads"] = objective(get_params(run["state"]), *batch)
+        return {"batch_loss": loss}
+
+    def update(step):
+        (_, opt_update, _), k = schedule[step - 1]
+        run["state"] = opt_update(k, run["grads"], run["state"])
+
+    def record(step, numbers, last_good):
+        return {"train_loss": evaluate(apply, current(), train_set, loss_eval_size)[0]}
+
+    history = training.fit(len(schedule), batches, compute, update, record, eval_every, description, show_progress)
+    return current(), history
 
 
 # ---------------------------------------------------------------- parts of a run
@@ -279,90 +259,79 @@ def load_params(path, dtype):
     return params
 
 
-@functools.lru_cache(maxsize=1)
-def datasets(config, backend_name):
-    """(train_set, test_set) of ``config`` on the backend ``backend_name`` (loaded once per process)."""
+def datasets(config):
+    """(train_set, test_set) of ``config`` on the active backend."""
     train_x, train_y, test_x, test_y = load_data(config)
-    return Dataset(train_x, train_y, config.dtype), Dataset(test_x, test_y, config.dtype)
+    return training.Data(train_x, train_y, config.dtype), training.Data(test_x, test_y, config.dtype)
 
 
 def data_origin(config):
     """The IDX files (their SHA-256) or the embedded sample that ``load_data`` reads; synthetic
     data is drawn from the seed."""
-    if config.data == "synthetic":
-        return {"data": "generated"}
-    from stevq import data
-    source = data.FASHION_MNIST if config.data == "fashion-mnist" else data.MNIST
-    return data.origin(source, config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                       sample=config.quick)
+    return generated(config) if config.data == "synthetic" else image_data.origin(config)
 
 
-def prepare(config):
-    """Load the data before a run directory is made (no data, no run)."""
-    datasets(config, backend.name())
+# ---------------------------------------------------------------- the parts: each trains from a fresh init or
+# from the saved parameters of the part it continues, in the run directory
 
 
-class Experiment:
-    """The parts of one run of the experiment: each trains from a fresh init or from the saved
-    parameters of the part it continues (``params_path``), in the run directory ``run_dir``."""
+def params_path(context, part):
+    return context.dir / "parts" / f"{part}.npz"
 
-    def __init__(self, config, run_dir, show_progress):
-        self.config, self.show_progress, self.dir = config, show_progress, pathlib.Path(run_dir)
-        self.train_set, self.test_set = datasets(config, backend.name())
 
-    def params_path(self, part):
-        return self.dir / "parts" / f"{part}.npz"
+def trained(context, part, apply, start, phases, seed, eval_every, extra):
+    """Part ``part``: train ``apply`` from the parameters of part ``start`` (or a fresh init when
+    ``start`` is a list of params), save the parameters, return the metrics."""
+    config, (train_set, test_set) = context.config, context.data
+    params = load_params(params_path(context, start), config.dtype) if isinstance(start, str) else start
+    params, history = train(apply, params, train_set, phases, config.batch_size,
+                            seed, config.loss_eval_size, eval_every, part, context.progress)
+    save_params(params_path(context, part), params)
+    test_loss, test_accuracy = evaluate(apply, params, test_set)
+    return dict(extra, train_loss=history["train_loss"][-1], test_loss=test_loss,
+                test_accuracy=test_accuracy, history=history)
 
-    def trained(self, part, apply, start, phases, seed, eval_every, extra):
-        """Part ``part``: train ``apply`` from the parameters of part ``start`` (or a fresh init
-        when ``start`` is a list of params), save the parameters, return the metrics."""
-        config = self.config
-        params = load_params(self.params_path(start), config.dtype) if isinstance(start, str) else start
-        params, history = train(apply, params, self.train_set, phases, config.batch_size,
-                                seed, config.loss_eval_size, eval_every, part, self.show_progress)
-        save_params(self.params_path(part), params)
-        test_loss, test_accuracy = evaluate(apply, params, self.test_set)
-        return dict(extra, train_loss=history["train_loss"][-1], test_loss=test_loss,
-                    test_accuracy=test_accuracy, history=history)
 
-    def pretrained(self, net):
-        """The float ReLU network every quantized network starts from."""
-        config = self.config
-        init, apply = build(net, models.relu_activation, config)
-        _, params = init(np.random.default_rng(config.seed), (1, 28, 28))
-        schedule = annealed(config.pretrain_steps, config.lr, config.momentum)
-        return self.trained(float_name(net), apply, params, schedule, config.seed + 1, config.eval_every,
-                            {"net": net, "bits": "float", "ste": "-"})
+def pretrained(context, net):
+    """The float ReLU network every quantized network starts from."""
+    config = context.config
+    init, apply = build(net, models.relu_activation, config)
+    _, params = init(np.random.default_rng(config.seed), (1, 28, 28))
+    schedule = annealed(config.pretrain_steps, config.lr, config.momentum)
+    return trained(context, float_name(net), apply, params, schedule, config.seed + 1, config.eval_every,
+                   {"net": net, "bits": "float", "ste": "-"})
 
-    def quantized(self, net, bits, backward):
-        """The ``bits``-bit network trained with the ``backward`` STE from the float network; every
-        STE sees the same mini-batches."""
-        config = self.config
-        _, apply = build(net, quantized_activation(bits, backward), config)
-        schedule = annealed(config.steps, config.lr, config.momentum)
-        return self.trained(quantized_name(net, bits, backward), apply, float_name(net), schedule,
-                            config.seed + 2, config.eval_every, {"net": net, "bits": bits, "ste": backward})
 
-    def continued(self, net, source, backward, lr):
-        """The instability test: continue the trained ``source``-STE network with the ``backward``
-        STE at step ``lr`` (plain SGD), on the same mini-batches for every ``backward``."""
-        config, bits = self.config, self.config.instability_bits
-        _, apply = build(net, quantized_activation(bits, backward), config)
-        return self.trained(continued_name(net, bits, source, backward, lr), apply, quantized_name(net, bits, source),
-                            [(config.instability_steps, optim.sgd(lr))], config.seed + 3,
-                            config.instability_eval_every,
-                            {"net": net, "bits": bits, "from": source, "continued_with": backward, "lr": lr})
+def quantized(context, net, bits, backward):
+    """The ``bits``-bit network trained with the ``backward`` STE from the float network; every
+    STE sees the same mini-batches."""
+    config = context.config
+    _, apply = build(net, quantized_activation(bits, backward), config)
+    schedule = annealed(config.steps, config.lr, config.momentum)
+    return trained(context, quantized_name(net, bits, backward), apply, float_name(net), schedule,
+                   config.seed + 2, config.eval_every, {"net": net, "bits": bits, "ste": backward})
 
-    def start_gradients(self, net, source):
-        """At the trained ``source``-STE network: the norm of the full-batch coarse gradient that
-        each STE computes (on the training-loss examples). A minimum for one STE is a point where
-        its own coarse gradient is small; the identity STE's need not be."""
-        config, bits = self.config, self.config.instability_bits
-        params = load_params(self.params_path(quantized_name(net, bits, source)), config.dtype)
-        norms = {backward: coarse_gradient_norm(build(net, quantized_activation(bits, backward), config)[1],
-                                                params, self.train_set, config.loss_eval_size)
-                 for backward in ste.SURROGATES}
-        return {"net": net, "bits": bits, "from": source, "coarse_gradient_norm": norms}
+
+def continued(context, net, source, backward, lr):
+    """The instability test: continue the trained ``source``-STE network with the ``backward``
+    STE at step ``lr`` (plain SGD), on the same mini-batches for every ``backward``."""
+    config, bits = context.config, context.config.instability_bits
+    _, apply = build(net, quantized_activation(bits, backward), config)
+    return trained(context, continued_name(net, bits, source, backward, lr), apply, quantized_name(net, bits, source),
+                   [(config.instability_steps, optim.sgd(lr))], config.seed + 3, config.instability_eval_every,
+                   {"net": net, "bits": bits, "from": source, "continued_with": backward, "lr": lr})
+
+
+def start_gradients(context, net, source):
+    """At the trained ``source``-STE network: the norm of the full-batch coarse gradient that each
+    STE computes (on the training-loss examples). A minimum for one STE is a point where its own
+    coarse gradient is small; the identity STE's need not be."""
+    config, bits = context.config, context.config.instability_bits
+    params = load_params(params_path(context, quantized_name(net, bits, source)), config.dtype)
+    norms = {backward: coarse_gradient_norm(build(net, quantized_activation(bits, backward), config)[1],
+                                            params, context.data[0], config.loss_eval_size)
+             for backward in ste.SURROGATES}
+    return {"net": net, "bits": bits, "from": source, "coarse_gradient_norm": norms}
 
 
 def float_name(net):
@@ -382,7 +351,7 @@ def coarse_gradient_norm(apply, params, dataset, limit):
     gradient that the network's STE computes, over all parameters (large batches, summed)."""
     gradient = grad(lambda p, x, y: ops.multiply(ops.cross_entropy(apply(p, x), y), float(y.shape[0])))
     total, count = None, 0
-    for images, labels in dataset.chunks(limit):
+    for images, labels in dataset.chunks(1000, limit):
         batch = gradient(params, images, labels)
         total = batch if total is None else optim.tree_map(lambda a, b: a + b, total, batch)
         count += labels.shape[0]
@@ -391,10 +360,6 @@ def coarse_gradient_norm(apply, params, dataset, limit):
 
 
 # ---------------------------------------------------------------- the run
-
-
-SEED_TABLES = {"float": ("net", "bits", "ste"), "grid": ("net", "bits", "ste"),
-               "instability": ("net", "bits", "from", "continued_with", "lr")}
 
 
 def _instability(config):
@@ -407,26 +372,16 @@ def plan(config):
     networks and the coarse-gradient norms at their starting points; each quantized network
     continues its float network, the instability parts continue a quantized one."""
     bits = config.instability_bits
-    parts = [scheduler.Part(float_name(net), args=("pretrained", net)) for net in config.nets]
-    quantized = [(net, b, backward) for net in config.nets for b in config.bits for backward in config.stes]
-    quantized += [(net, bits, source) for net in config.nets for source in config.instability_from]
-    parts += [scheduler.Part(quantized_name(*q), (float_name(q[0]),), ("quantized", *q)) for q in dict.fromkeys(quantized)]
-    parts += [scheduler.Part(continued_name(net, bits, source, backward, lr), (quantized_name(net, bits, source),),
-                             ("continued", net, source, backward, lr))
+    parts = [Part(float_name(net), pretrained, (net,)) for net in config.nets]
+    grid = [(net, b, backward) for net in config.nets for b in config.bits for backward in config.stes]
+    grid += [(net, bits, source) for net in config.nets for source in config.instability_from]
+    parts += [Part(quantized_name(*q), quantized, q, (float_name(q[0]),)) for q in dict.fromkeys(grid)]
+    parts += [Part(continued_name(net, bits, source, backward, lr), continued, (net, source, backward, lr),
+                   (quantized_name(net, bits, source),))
               for net, source, backward, lr in _instability(config)]
-    parts += [scheduler.Part(f"{quantized_name(net, bits, source)}-coarse-gradients", (quantized_name(net, bits, source),),
-                             ("start_gradients", net, source)) for net in config.nets for source in config.instability_from]
+    parts += [Part(f"{quantized_name(net, bits, source)}-coarse-gradients", start_gradients, (net, source),
+                   (quantized_name(net, bits, source),)) for net in config.nets for source in config.instability_from]
     return parts
-
-
-def compute_part(config, part, run_dir, progress):
-    method, *args = part.args
-    return getattr(Experiment(config, run_dir, progress), method)(*args)
-
-
-def run(config, out_dir, progress=True):
-    """Train every (net, bits, STE) of ``config`` and the instability test; write the results."""
-    return scheduler.run_one(sys.modules[__name__], config, out_dir, progress)
 
 
 def summarize(config, results):
@@ -441,3 +396,9 @@ def summarize(config, results):
     metrics = report.metrics(floats, grid, instability, gradients)
     return (metrics, report.summary(config, metrics, backend.name()),
             report.figures(config, floats, grid, instability))
+
+
+EXPERIMENT = Experiment(NAME, Config, plan, summarize,
+                        {"float": ("net", "bits", "ste"), "grid": ("net", "bits", "ste"),
+                         "instability": ("net", "bits", "from", "continued_with", "lr")},
+                        load_data=datasets, data_origin=data_origin, doc=__doc__)

@@ -1,5 +1,5 @@
-"""One training loop for every quantizer variant (``vq_quantizers``), with the diagnostics of
-Huh et al. (2023) recorded along the way.
+"""Training every quantizer variant (``vq_quantizers``) in one network, on the experiments' one
+loop (``training.fit``), with the diagnostics of Huh et al. (2023) recorded along the way.
 
 A ``Network`` is encoder -> quantizer -> readout (a decoder trained on squared or absolute error,
 or a classifier head trained on cross-entropy). Each step:
@@ -19,11 +19,11 @@ At every step the share of codes chosen in the current batch ("active", vqtorch'
 A NaN or inf in the encoder output, the loss or the evaluation stops the run with
 ``runio.NonFiniteError`` naming the step and the last good metrics. On a GPU a step reads one
 pair of numbers back to the host (the loss and the encoder output's largest |value|, checked
-together); the traced step reads no other value (``stevq.validate``), the quantizer's maintenance
-between steps calls stevq.vq's unchecked kernels, and the chosen codes are read back once per record.
+together: ``training.fit``); the traced step reads no other value (``stevq.validate``), the
+quantizer's maintenance between steps calls stevq.vq's unchecked kernels, and the chosen codes are
+read back once per record.
 """
 import dataclasses
-import functools
 import math
 from collections import namedtuple
 
@@ -31,9 +31,9 @@ import numpy as np
 
 from stevq import metrics, ops, optim, runio, validate
 from stevq.autodiff import getval, value_and_grad
-from stevq.backend import asarray, is_array, namespace_of, to_numpy
-from stevq.backend import name as backend_name
+from stevq.backend import namespace_of, to_numpy
 from stevq.data import fresh_shuffle_indices, minibatch_indices
+from stevq.experiments import training
 
 TASKS = ("reconstruction", "classification")
 
@@ -77,35 +77,6 @@ class Schedule:
         if self.optimizer == "adamw":
             return optim.adamw(self.lr, weight_decay=self.weight_decay)
         return optim.adam(self.lr)
-
-
-class Data:
-    """Inputs ``x`` and (for classification) integer labels ``y`` on the active backend."""
-
-    def __init__(self, x, y=None, dtype="float32"):
-        # host data is moved to the active backend; an array already there stays (no host round trip)
-        self.x = asarray(x if is_array(x) else np.asarray(x), dtype)
-        self.y = None if y is None else asarray(y if is_array(y) else np.asarray(y), "int64")
-        self.size = int(self.x.shape[0])
-
-    def take(self, rows):
-        xp = namespace_of(self.x)
-        where = asarray(np.asarray(rows, dtype=np.int64))
-        return xp.take(self.x, where, axis=0), None if self.y is None else xp.take(self.y, where, axis=0)
-
-    def chunks(self, size=500):
-        for start in range(0, self.size, size):
-            stop = min(start + size, self.size)
-            yield self.x[start:stop, ...], None if self.y is None else self.y[start:stop]
-
-
-def cached_loader(load_data):
-    """``load_data(config)`` computed once per (config, backend) in a process, for an experiment's
-    ``prepare`` and ``compute_part`` (``scheduler``): the parts of a run share one copy of the data."""
-    @functools.lru_cache(maxsize=1)
-    def cached(config, backend_name):
-        return load_data(config)
-    return lambda config: cached(config, backend_name())
 
 
 def init_network(network, rng):
@@ -154,7 +125,7 @@ def evaluate(network, params, state, data, gap_rows=4096, keep_rows=0, step=None
     """
     num_codes = network.quantizer.num_codes
     index_chunks, embedding_chunks, total, absolute, count = [], [], 0.0, 0.0, 0
-    for x, y in data.chunks():
+    for x, y in data.chunks(500):
         prediction, aux = forward(network, params, state, x, None, step, last_good, where)
         xp = namespace_of(prediction)
         if network.task == "reconstruction":
@@ -162,7 +133,7 @@ def evaluate(network, params, state, data, gap_rows=4096, keep_rows=0, step=None
             total += float(xp.mean(error * error)) * x.shape[0]
             absolute += float(xp.mean(xp.abs(error))) * x.shape[0]
         else:
-            total += float(xp.sum(xp.astype(xp.argmax(prediction, axis=1) == y, xp.float64)))
+            total += training.correct(prediction, y)
         count += x.shape[0]
         index_chunks.append(aux["indices"])
         if sum(e.shape[0] for e in embedding_chunks) < max(gap_rows, keep_rows):
@@ -184,12 +155,6 @@ def evaluate(network, params, state, data, gap_rows=4096, keep_rows=0, step=None
     return scores, kept
 
 
-def _read_back(*scalars):
-    """0-d device arrays as Python floats, in one device-to-host transfer."""
-    xp = namespace_of(scalars[0])
-    return [float(v) for v in to_numpy(xp.stack([xp.astype(s, xp.float64) for s in scalars]))]
-
-
 def _with_params(opt_state, params):
     """The optimizer state with its parameters replaced (every ``stevq.optim`` state is a tuple
     whose first item is the parameter tree): the quantizer changes parameters outside the optimizer."""
@@ -198,24 +163,24 @@ def _with_params(opt_state, params):
 
 def train(network, params, state, data, eval_data, schedule, description="training", show_progress=True,
           measure=None):
-    """Train ``network`` from (params, state), recording on ``eval_data``; ``measure(params, state)``
-    (optional) returns more numbers for each record (e.g. the STE's gradient error). Returns a dict with the
-    final "params" and "state", the "history" (a list per metric, one entry per record, step 0
-    included) and the "snapshots" (step, first embeddings, codebook, their indices; host arrays)
-    taken at ``schedule.snapshot_steps``, and "active": the share of codes chosen in each step's
-    batch (one entry per step)."""
+    """Train ``network`` from (params, state), recording on ``eval_data`` (``training.fit``);
+    ``measure(params, state)`` (optional) returns more numbers for each record (e.g. the STE's
+    gradient error). Returns a dict with the final "params" and "state", the "history" (a list per
+    metric, one entry per record, step 0 included) and the "snapshots" (step, first embeddings,
+    codebook, their indices; host arrays) taken at ``schedule.snapshot_steps``, and "active": the
+    share of codes chosen in each step's batch (one entry per step)."""
     quantizer, num_codes = network.quantizer, network.quantizer.num_codes
-    rng = np.random.default_rng(schedule.seed)
+    rng = np.random.default_rng(schedule.seed)  # the batches, then k-means and dead-code draws, in step order
     draw = minibatch_indices if schedule.batches == "epochs" else fresh_shuffle_indices
-    batches = draw(rng, data.size, schedule.batch_size)
+    batches = (data.take(rows) for rows in draw(rng, data.size, schedule.batch_size))
     opt_init, opt_update, get_params = schedule.make_optimizer()
-    opt_state = opt_init(params)
-    history, snapshots, active, last_good = {}, [], [], None
+    run = {"opt_state": opt_init(params), "params": params, "state": state}  # what the callbacks change
+    snapshots, active = [], []
     window = np.zeros(num_codes, dtype=np.int64)  # how often each code was chosen since the last record
     chosen = []  # the step's indices since the last record, on the device until the record
 
-    def objective(p, quantizer_state, x, y, indices, step, side):
-        prediction, aux = forward(network, p, quantizer_state, x, indices, step, last_good, description, side)
+    def objective(p, quantizer_state, x, y, indices, side):
+        prediction, aux = forward(network, p, quantizer_state, x, indices, side=side)
         side.update(indices=getval(aux["indices"]), z_e=getval(aux["z_e"]))
         loss = task_loss(network, prediction, x, y)
         if aux["loss"] is None:
@@ -224,8 +189,37 @@ def train(network, params, state, data, eval_data, schedule, description="traini
                        ops.multiply(network.quantizer_weight, aux["loss"]))
     gradient = value_and_grad(objective)
 
-    def record(step, train_loss, coverage):
-        nonlocal last_good, window
+    def set_quantizer(quantizer_params):
+        """The quantizer's parameters changed outside the optimizer (k-means, alternating, EMA, ...)."""
+        if quantizer_params is not run["params"]["quantizer"]:
+            run["params"] = dict(run["params"], quantizer=quantizer_params)
+            run["opt_state"] = _with_params(run["opt_state"], run["params"])
+
+    def compute(step, batch):
+        x, y = batch
+        current = run["params"]
+        if step == 1:
+            quantizer_params, run["state"] = quantizer.data_init(
+                current["quantizer"], run["state"], lambda: network.encoder[1](current["encoder"], x), rng)
+            set_quantizer(quantizer_params)
+            current = run["params"]
+        quantizer_params, run["state"], indices = quantizer.before_step(
+            run["params"]["quantizer"], run["state"], lambda: network.encoder[1](current["encoder"], x))
+        set_quantizer(quantizer_params)
+        run["side"] = {}
+        loss, run["grads"] = gradient(run["params"], run["state"], x, y, indices, run["side"])
+        return {"loss": loss, "encoder_output_max_abs": run["side"]["encoder_max_abs"]}
+
+    def update(step):
+        run["opt_state"] = opt_update(step - 1, run["grads"], run["opt_state"])
+        run["params"] = get_params(run["opt_state"])
+        quantizer_params, run["state"] = quantizer.after_step(run["params"]["quantizer"], run["state"], run["side"],
+                                                               rng)
+        set_quantizer(quantizer_params)
+        chosen.append(run["side"]["indices"])
+
+    def record(step, numbers, last_good):
+        nonlocal window
         if chosen:  # the steps' codes since the last record, read back in one transfer
             xp = namespace_of(chosen[0])
             codes = to_numpy(xp.concat([xp.reshape(c, (-1,)) for c in chosen], axis=0)).astype(np.int64)
@@ -235,51 +229,19 @@ def train(network, params, state, data, eval_data, schedule, description="traini
                 active.append(float(np.mean(counts > 0)))
             chosen.clear()
         keep = schedule.snapshot_rows if step in schedule.snapshot_steps else 0
-        where = f"{description} (evaluation)"
-        scores, kept = evaluate(network, params, state, eval_data, schedule.gap_rows, keep, step, last_good, where,
-                                measure)
-        scores = dict(step=step, train_loss=train_loss, **scores)
-        scores["window_utilisation"] = float(np.mean(window > 0)) if window.any() else None
-        scores["grad_coverage"] = coverage
-        runio.check_finite(step, scores, last_good, where)
-        for key, value in scores.items():
-            history.setdefault(key, []).append(value)
+        scores, kept = evaluate(network, run["params"], run["state"], eval_data, schedule.gap_rows, keep, step,
+                                last_good, f"{description} (evaluation)", measure)
+        codebook_gradient = run["grads"]["quantizer"].get("codebook") if step else None
+        scores = dict(train_loss=numbers and numbers["loss"], **scores,
+                      window_utilisation=float(np.mean(window > 0)) if window.any() else None,
+                      grad_coverage=None if codebook_gradient is None else metrics.gradient_coverage(codebook_gradient))
         if keep:
             snapshots.append({"step": step, "z_e": kept["z_e"], "codebook": kept["codebook"],
                               "indices": kept["indices"][:keep]})
-        last_good, window = scores, np.zeros_like(window)
+        window = np.zeros_like(window)
+        return scores
 
-    params = get_params(opt_state)
-    record(0, None, None)
-    for step in runio.progress(range(1, schedule.steps + 1), description, show_progress):
-        x, y = data.take(next(batches))
-        current = params
-        if step == 1:
-            quantizer_params, state = quantizer.data_init(
-                params["quantizer"], state, lambda: network.encoder[1](current["encoder"], x), rng)
-            if quantizer_params is not params["quantizer"]:
-                params = dict(params, quantizer=quantizer_params)
-                opt_state = _with_params(opt_state, params)
-                current = params
-        quantizer_params, state, indices = quantizer.before_step(
-            params["quantizer"], state, lambda: network.encoder[1](current["encoder"], x))
-        if quantizer_params is not params["quantizer"]:
-            params = dict(params, quantizer=quantizer_params)
-            opt_state = _with_params(opt_state, params)
-        side = {}
-        loss, grads = gradient(params, state, x, y, indices, step, side)
-        loss_value, encoder_max_abs = _read_back(loss, side["encoder_max_abs"])
-        runio.check_finite(step, {"loss": loss_value, "encoder_output_max_abs": encoder_max_abs},
-                           last_good, where=description)
-        opt_state = opt_update(step - 1, grads, opt_state)
-        params = get_params(opt_state)
-        quantizer_params, state = quantizer.after_step(params["quantizer"], state, side, rng)
-        if quantizer_params is not params["quantizer"]:
-            params = dict(params, quantizer=quantizer_params)
-            opt_state = _with_params(opt_state, params)
-        chosen.append(side["indices"])
-        if step % schedule.record_every == 0 or step == schedule.steps or step in schedule.snapshot_steps:
-            codebook_gradient = grads["quantizer"].get("codebook")
-            coverage = None if codebook_gradient is None else metrics.gradient_coverage(codebook_gradient)
-            record(step, loss_value, coverage)
-    return {"params": params, "state": state, "history": history, "snapshots": snapshots, "active": active}
+    history = training.fit(schedule.steps, batches, compute, update, record, schedule.record_every, description,
+                           show_progress, schedule.snapshot_steps)
+    return {"params": run["params"], "state": run["state"], "history": history, "snapshots": snapshots,
+            "active": active}

@@ -4,6 +4,7 @@ import collections
 import numpy as np
 
 from stevq import runio
+from stevq.experiments.figures import subplots
 
 
 def metrics(floats, grid, instability, gradients):
@@ -46,10 +47,8 @@ def _instability_rows(results, gradients):
 
 
 def _figure(rows, columns, width, height, **options):
-    """A matplotlib Figure and its grid of axes, made without pyplot (so no GUI backend is needed)."""
-    from matplotlib.figure import Figure
-    figure = Figure(figsize=(width * columns, height * rows))
-    return figure, figure.subplots(rows, columns, squeeze=False, **options)
+    """A Figure of ``rows`` x ``columns`` panels of ``width`` x ``height`` inches each."""
+    return subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False, **options)
 
 
 COLOURS = collections.defaultdict(lambda: "tab:gray", {"identity": "tab:red", "relu": "tab:blue",
