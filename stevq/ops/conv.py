@@ -18,12 +18,15 @@ multiply every padded pixel by every tap first, (N Hp Wp, C) @ (C, kh kw O), the
 products shifted into place. Its large array has kh kw O columns instead of kh kw C, so a decoder's
 last layer (16 -> 1 channels at 28 x 28) moves 16 times fewer numbers.
 """
+import numpy as np
 from autograd.extend import defvjp
+from autograd.tracer import getval
 
 from ..backend import namespace_of
 from ._util import as_float, primitive
 from .arith import add, matmul
-from .patches import add_block_patches, block_patches, output_size, tap_blocks
+from .patches import FEW_CHANNELS, add_block_patches, block_patches, output_size, tap_blocks
+from .taps import patch_conv, tap_conv
 from .reductions import max, mean
 from .shape import getitem, reshape, transpose
 
@@ -79,9 +82,15 @@ def conv2d(x, weight, stride=1, padding=0):
         raise ValueError(f"x: conv2d of a {h}x{w} image with a {kh}x{kw} kernel and padding {padding} is empty")
     if stride == 1 and out_channels < in_channels and kh * kw > 1:
         return _tap_conv2d(x, weight, padding, out_h, out_w)
-    rows = block_patches(_channels_last(x), kh, kw, stride, padding)
+    image = _channels_last(x)
     kernel = reshape(transpose(tap_blocks(weight, stride), (2, 4, 3, 5, 1, 0)), (-1, out_channels))
-    return _channels_first(reshape(matmul(rows, kernel), (n, out_h, out_w, out_channels)))
+    if namespace_of(getval(x)) is np and in_channels >= FEW_CHANNELS and (kh, kw, stride, padding) != (1, 1, 1, 0):
+        # the same products; the input's gradient tap by tap (``taps``), the patches made from the values
+        rows = block_patches(getval(image), kh, kw, stride, padding)
+        products = patch_conv(image, rows, kernel, kh, kw, stride, padding)
+    else:
+        products = matmul(block_patches(image, kh, kw, stride, padding), kernel)
+    return _channels_first(reshape(products, (n, out_h, out_w, out_channels)))
 
 
 @primitive
@@ -127,6 +136,12 @@ def _shift_add_vjp(ans, products, kh, kw, out_h, out_w):
 defvjp(_shift_add, _shift_add_vjp)
 
 
+# The tap route makes its products tap by tap on NumPy (``taps.tap_conv``) from this many output
+# channels on; below, a tap's products are a matrix-vector product, which OpenBLAS sums in
+# another order than the one matmul of the reference (the results would differ by rounding).
+TAP_PRODUCTS_MIN_CHANNELS = 2
+
+
 def _tap_conv2d(x, weight, padding, out_h, out_w):
     """Stride-1 conv2d as (padded pixels) @ (every tap's kernel), then the shifted products added."""
     out_channels, in_channels, kh, kw = weight.shape
@@ -135,6 +150,8 @@ def _tap_conv2d(x, weight, padding, out_h, out_w):
         padded = _pad(padded, padding)
     n, hp, wp, _ = padded.shape
     kernel = reshape(transpose(weight, (1, 2, 3, 0)), (in_channels, kh * kw * out_channels))
+    if namespace_of(getval(padded)) is np and out_channels >= TAP_PRODUCTS_MIN_CHANNELS:
+        return _channels_first(tap_conv(padded, kernel, kh, kw, out_h, out_w))
     products = reshape(matmul(reshape(padded, (n * hp * wp, in_channels)), kernel), (n, hp, wp, kh * kw, out_channels))
     return _channels_first(_shift_add(products, kh, kw, out_h, out_w))
 
