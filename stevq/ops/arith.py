@@ -7,6 +7,7 @@ Operands may be arrays of the active backend or Python scalars; broadcasting fol
 import math
 
 from autograd.extend import defvjp
+from autograd.tracer import getval
 
 from ..backend import namespace_of
 from ._util import as_float, primitive, unbroadcast
@@ -139,7 +140,6 @@ def _gelu_tanh(x):
     return namespace_of(x).tanh(_GELU_C * (x + _GELU_A * x * x * x))
 
 
-@primitive
 def gelu(x):
     """GELU, tanh form (Hendrycks and Gimpel 2016): x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
     d/dx = (1 + t)/2 + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2),  t = tanh(...).
@@ -147,16 +147,18 @@ def gelu(x):
     PyTorch's default is the exact form x Phi(x) with the normal CDF Phi; the tanh form is
     ``approximate='tanh'`` there. It is used here because neither NumPy nor the array API has erf,
     and the two differ by less than 5e-4 everywhere (a closed form on every backend instead of
-    a hand-rolled erf series)."""
-    return 0.5 * x * (1.0 + _gelu_tanh(x))
+    a hand-rolled erf series). t is computed once, from the value of x, and kept for the derivative."""
+    return _gelu_of(x, _gelu_tanh(getval(x)))
 
 
-def _gelu_vjp(ans, x):
-    t = _gelu_tanh(x)
-    return lambda g: g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _GELU_C * (1.0 + 3.0 * _GELU_A * x * x))
+@primitive
+def _gelu_of(x, t):
+    """GELU given t = tanh(sqrt(2/pi) (x + 0.044715 x^3)) (not differentiated: x carries the gradient)."""
+    return 0.5 * x * (1.0 + t)
 
 
-defvjp(gelu, _gelu_vjp)
+defvjp(_gelu_of, lambda ans, x, t: lambda g: g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _GELU_C *
+                                                  (1.0 + 3.0 * _GELU_A * x * x)), None)
 defvjp(exp, lambda ans, x: lambda g: g * ans)
 defvjp(log, lambda ans, x: lambda g: g / x)
 defvjp(tanh, lambda ans, x: lambda g: g * (1.0 - ans * ans))
