@@ -15,12 +15,11 @@ twin is the same network as a PyTorch user writes it (``F.conv2d``, ``F.max_pool
 ``approximate="tanh"``, the form stevq computes, ``F.interpolate`` nearest, the addmm nearest code,
 ``torch.optim.AdamW(fused=True)``), from the same weights and batch; the first losses are compared.
 
-The floor: the step's BLAS products alone, in their im2col form, into preallocated outputs (``out=``):
-for every convolution the forward product (N Ho Wo, C k k) x (C k k, O), the weight gradient's
-(C k k, N Ho Wo) x (N Ho Wo, O) and, except for the first layer (its input needs no gradient), the
-input gradient's (N Ho Wo, O) x (O, C k k); the nearest-code scores (N 49, D + 1) x (D + 1, K); the
-dense layer's three products. What a step costs above it is moving data (patches, pooling,
-elementwise functions) and Python.
+The floor: the BLAS products of stevq's step alone, the same shapes and layouts (``products``), into
+preallocated outputs (``out=``): every convolution's forward product, weight gradient, input gradient
+(not the image's) and bias gradient (ones @ g), the nearest-code scores (N 49, D + 1) x (D + 1, K),
+the dense layer's. What the step costs above it is moving data (patches, pooling, elementwise
+functions) and Python.
 """
 import numpy as np
 
@@ -122,29 +121,49 @@ def torch_step(model, small=False):
 
 
 def products(model, small=False):
-    """(a shape, b shape) of every BLAS product of the step, im2col form (see the module docstring)."""
+    """Every BLAS product of stevq's step, as ``(a, b)`` pairs of shapes with "T" marking an operand
+    used transposed (a view of the transposed array, as in the VJPs) and a leading batch axis for the
+    tap-by-tap products (``stevq.ops.taps``). Follows the routes ``ops.conv2d`` takes: patches @ kernel
+    (few input channels: the taps gathered one by one; 16 or more: ``patch_conv``, input gradient tap
+    by tap) or, with fewer output than input channels, the tap route (``tap_conv``; one output channel:
+    one matmul and shifted sums)."""
+    from stevq.ops import conv
     n = BATCH["small" if small else "full"]
     config = _config()
-    # (input channels, output channels, output height = width) of each 3 x 3 convolution, in order
-    convs = [(1, 16, 28), (16, 32, 14)]
-    convs += [(config.latent_dim, 16, 14), (16, 1, 28)] if model == "autoencoder" else [(config.latent_dim, 64, 7)]
+    # (input channels, output channels, image size) of each 3 x 3, stride-1, padding-1 convolution
+    layers = [(1, 16, 28), (16, 32, 14)]
+    layers += [(config.latent_dim, 16, 14), (16, 1, 28)] if model == "autoencoder" else [(config.latent_dim, 64, 7)]
     found = []
-    for layer, (c, o, size) in enumerate(convs):
-        rows, k = n * size * size, 9 * c
-        found += [((rows, k), (k, o)), ((k, rows), (rows, o))]
-        if layer:
-            found.append(((rows, o), (o, k)))
-    found.append(((n * 49, config.latent_dim + 1), (config.latent_dim + 1, config.num_codes)))
-    if model == "classifier":
-        found += [((n, 64), (64, 10)), ((64, n), (n, 10)), ((n, 10), (10, 64))]
+    for layer, (c, o, size) in enumerate(layers):
+        pixels, padded = n * size * size, n * (size + 2) ** 2
+        if o < c and o >= conv.TAP_PRODUCTS_MIN_CHANNELS:  # tap_conv: per-tap products, one G
+            found += [((1, padded, c), (9, c, o)), ((padded, 9 * o), ("T", c, 9 * o)), (("T", padded, c), (padded, 9 * o))]
+        elif o < c:  # the tap route's reference: one matmul with every tap's kernel
+            found += [((padded, c), (c, 9 * o)), ((padded, 9 * o), ("T", c, 9 * o)), (("T", padded, c), (padded, 9 * o))]
+        else:  # patches @ kernel; the input gradient (not for the image) tap by tap
+            found += [((pixels, 9 * c), (9 * c, o)), (("T", pixels, 9 * c), (pixels, o))]
+            found += [((1, pixels, o), ("T", 9, c, o))] if layer else []
+        found.append(((pixels,), (pixels, o)))  # the bias gradient: ones @ the output gradient
+    found.append(((n * 49, config.latent_dim + 1), (config.latent_dim + 1, config.num_codes)))  # nearest codes
+    if model == "classifier":  # the dense layer, 64 -> 10: forward, weight, input and bias gradients
+        found += [((n, 64), (64, 10)), (("T", n, 64), (n, 10)), ((n, 10), ("T", 64, 10)), ((n,), (n, 10))]
     return found
+
+
+def _operand(shape, rng):
+    """A float32 array of ``shape``; ("T", ..., p, q): the transposed view of a (..., p, q) array."""
+    if shape[0] == "T":
+        return np.matrix_transpose(rng.standard_normal(shape[1:]).astype(np.float32))
+    return rng.standard_normal(shape).astype(np.float32)
 
 
 def blas_floor(model, small=False):
     """Every product of ``products`` into its own preallocated output, operands drawn once."""
     rng = np.random.default_rng(2)
-    operands = [(rng.standard_normal(a).astype(np.float32), rng.standard_normal(b).astype(np.float32),
-                 np.empty((a[0], b[1]), np.float32)) for a, b in products(model, small)]
+    operands = []
+    for a, b in products(model, small):
+        a, b = _operand(a, rng), _operand(b, rng)
+        operands.append((a, b, np.empty(np.matmul(a, b).shape, np.float32)))
 
     def floor():
         for a, b, out in operands:

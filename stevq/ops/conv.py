@@ -208,16 +208,34 @@ def _window_max(windows):
     return _over_windows(namespace_of(windows).maximum, windows)
 
 
-def _window_max_vjp(ans, windows):
+def _window_max_grad(ans, windows, g):
     """g goes to the elements equal to their window's maximum; ties share it equally:
     d windows = (g / ties) * 1{windows == max}, broadcast over each window."""
-    def vjp(g):
-        xp = namespace_of(g)
-        n, hp, size, wp, _, c = windows.shape
-        hits = as_float(windows == xp.reshape(ans, (n, hp, 1, wp, 1, c)), g)
-        share = g / _over_windows(lambda a, b: a + b, hits)
-        return xp.reshape(share, (n, hp, 1, wp, 1, c)) * hits
-    return vjp
+    xp = namespace_of(g)
+    n, hp, size, wp, _, c = windows.shape
+    hits = as_float(windows == xp.reshape(ans, (n, hp, 1, wp, 1, c)), g)
+    share = g / _over_windows(lambda a, b: a + b, hits)
+    return xp.reshape(share, (n, hp, 1, wp, 1, c)) * hits
+
+
+def _window_max_grad_rows(ans, windows, g):
+    """``_window_max_grad`` on NumPy, over whole image rows: the maxima and the shares repeated
+    along each window's columns, so that every comparison and product runs along rows of W C
+    adjacent numbers (a broadcast over the window columns runs along only C); ties counted in
+    uint16 (windows up to 255 x 255). The same numbers: (g / ties) * 1{windows == max}."""
+    n, hp, size, wp, _, c = windows.shape
+    row = wp * size * c
+    repeat = lambda a: np.reshape(np.repeat(np.reshape(a, (n, hp, wp, 1, c)), size, axis=3), (n, hp, 1, row))
+    hits = np.reshape(windows, (n, hp, size, row)) == repeat(ans)
+    ties = np.reshape(_over_windows(lambda a, b: np.add(a, b, dtype=np.uint16), np.reshape(hits, windows.shape)),
+                      (n, hp, wp, c))
+    return np.reshape(np.multiply(repeat(g / ties), hits), windows.shape)
+
+
+def _window_max_vjp(ans, windows):
+    if namespace_of(windows) is np and windows.flags.c_contiguous:
+        return lambda g: _window_max_grad_rows(ans, windows, g)
+    return lambda g: _window_max_grad(ans, windows, g)
 
 
 defvjp(_window_max, _window_max_vjp)
