@@ -35,11 +35,20 @@ from ._util import primitive
 from .patches import _from_blocks, _grid
 
 
-def tap_products(a, kernel, taps):
-    """(T, M, O) products a @ K_t of an (M, C) matrix with each tap's (C, O) slice of a (C, T O) kernel."""
+# The products are made and used a few images at a time, about this many numbers, so that they are
+# still in the cache when they are added (at 16 channels, 3 x 3: 30 % less time than all at once).
+CHUNK_NUMBERS = 2 ** 19
+
+
+def _image_chunks(n, numbers_per_image):
+    """(start, stop) of consecutive groups of images, about CHUNK_NUMBERS products each."""
+    step = max(1, CHUNK_NUMBERS // max(1, numbers_per_image))
+    return [(start, min(n, start + step)) for start in range(0, n, step)]
+
+
+def tap_products(a, by_tap):
+    """(T, M, O) products a @ K_t of an (M, C) matrix with each tap's (C, O) kernel, by_tap (T, C, O)."""
     xp = namespace_of(a)
-    c = kernel.shape[0]
-    by_tap = xp.permute_dims(xp.reshape(kernel, (c, taps, -1)), (1, 0, 2))
     return xp.matmul(xp.reshape(a, (1,) + tuple(a.shape)), by_tap)
 
 
@@ -58,11 +67,14 @@ def add_tap_products(g, kernel, image_shape, kh, kw, stride, padding):
     (out_h, bh, hb), (out_w, bw, wb) = _grid(h, kh, stride, padding), _grid(w, kw, stride, padding)
     depth = stride * stride * c
     by_tap = xp.matrix_transpose(xp.reshape(kernel, (bh * bw, depth, kernel.shape[1])))
-    products = xp.reshape(xp.matmul(xp.reshape(g, (1,) + tuple(g.shape)), by_tap), (bh * bw, n, out_h, out_w, depth))
     blocks = xp.zeros((n, hb, wb, depth), dtype=g.dtype, device=device_of(g))
-    for a in range(bh):
-        for b in range(bw):
-            blocks[:, a:a + out_h, b:b + out_w, :] += products[a * bw + b, ...]
+    pixels = out_h * out_w
+    for start, stop in _image_chunks(n, pixels * bh * bw * depth):
+        products = xp.reshape(tap_products(g[start * pixels:stop * pixels, ...], by_tap),
+                              (bh * bw, stop - start, out_h, out_w, depth))
+        for a in range(bh):
+            for b in range(bw):
+                blocks[start:stop, a:a + out_h, b:b + out_w, :] += products[a * bw + b, ...]
     return _from_blocks(blocks, stride, padding, image_shape)
 
 
@@ -84,13 +96,19 @@ def tap_conv(padded, kernel, kh, kw, out_h, out_w):
     of a zero-padded channels-last image (N, Hp, Wp, C) with a kernel (C, kh kw O), tap by tap."""
     xp = namespace_of(padded)
     n, hp, wp, c = padded.shape
-    taps = kh * kw
-    products = xp.reshape(tap_products(xp.reshape(padded, (n * hp * wp, c)), kernel, taps), (taps, n, hp, wp, -1))
+    taps, o = kh * kw, kernel.shape[1] // (kh * kw)
+    by_tap = xp.permute_dims(xp.reshape(kernel, (c, taps, o)), (1, 0, 2))
+    rows = xp.reshape(padded, (n * hp * wp, c))
     windows = _tap_windows(kh, kw, out_h, out_w)
     (t0, r0, c0), (t1, r1, c1) = windows[0], windows[1]
-    out = products[t0, :, r0, c0, :] + products[t1, :, r1, c1, :]
-    for t, rows, cols in windows[2:]:
-        out += products[t, :, rows, cols, :]
+    out = xp.empty((n, out_h, out_w, o), dtype=padded.dtype, device=device_of(padded))
+    for start, stop in _image_chunks(n, hp * wp * taps * o):
+        products = xp.reshape(tap_products(rows[start * hp * wp:stop * hp * wp, ...], by_tap),
+                              (taps, stop - start, hp, wp, o))
+        summed = products[t0, :, r0, c0, :] + products[t1, :, r1, c1, :]
+        for t, tap_rows, tap_cols in windows[2:]:
+            summed += products[t, :, tap_rows, tap_cols, :]
+        out[start:stop, ...] = summed
     return out
 
 
