@@ -342,3 +342,24 @@ def test_max_pool_gradient_by_rows_equals_the_plain_one(size):
     assert by_rows.dtype == plain.dtype == np.float32
     np.testing.assert_array_equal(by_rows, plain)
     np.testing.assert_array_equal(np.signbit(by_rows), np.signbit(plain))
+
+
+def test_gelu_with_kept_tanh_equals_the_plain_primitive(backend):
+    """ops.gelu, which keeps t = tanh(...) from its forward pass for the derivative, gives the plain
+    primitive's value and gradient (same operations: bit for bit), and on NumPy (the backend whose
+    arrays autograd nests) under a gradient of a gradient, where the kept t would be a wrong constant,
+    the plain primitive's second derivative, which matches autograd.numpy's."""
+    from stevq.ops import arith
+    r = np.random.default_rng(14)
+    host = r.standard_normal((3, 4)) * 3
+    x = stevq.asarray(host)
+    for f in (ops.gelu, arith._gelu):
+        assert np.array_equal(stevq.to_numpy(f(x)), stevq.to_numpy(arith._gelu(x)))
+        assert np.array_equal(stevq.to_numpy(grad(lambda v: ops.sum(f(v)))(x)),
+                              stevq.to_numpy(grad(lambda v: ops.sum(arith._gelu(v)))(x)))
+    if backend != "numpy":
+        return
+    reference = lambda v: 0.5 * v * (1.0 + anp.tanh(np.sqrt(2.0 / np.pi) * (v + 0.044715 * v ** 3)))
+    expected = grad(lambda v: anp.sum(grad(lambda u: anp.sum(reference(u)))(v)))(host)
+    second = grad(lambda v: ops.sum(grad(lambda u: ops.sum(ops.gelu(u)))(v)))(x)
+    np.testing.assert_allclose(stevq.to_numpy(second), expected, rtol=1e-9, atol=1e-12)

@@ -10,7 +10,7 @@ from autograd.extend import defvjp
 from autograd.tracer import getval
 
 from ..backend import namespace_of
-from ._util import as_float, primitive, unbroadcast
+from ._util import as_float, primitive, traced_once_at_most, unbroadcast
 
 
 @primitive
@@ -147,8 +147,21 @@ def gelu(x):
     PyTorch's default is the exact form x Phi(x) with the normal CDF Phi; the tanh form is
     ``approximate='tanh'`` there. It is used here because neither NumPy nor the array API has erf,
     and the two differ by less than 5e-4 everywhere (a closed form on every backend instead of
-    a hand-rolled erf series). t is computed once, from the value of x, and kept for the derivative."""
+    a hand-rolled erf series). t is computed once, from the value of x, and kept for the derivative
+    (under a gradient of a gradient, where t must depend on x, the plain primitive recomputes it)."""
+    if not traced_once_at_most(x):
+        return _gelu(x)
     return _gelu_of(x, _gelu_tanh(getval(x)))
+
+
+def _gelu_derivative(x, t):
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _GELU_C * (1.0 + 3.0 * _GELU_A * x * x)
+
+
+@primitive
+def _gelu(x):
+    """GELU as one primitive, t recomputed for the derivative (the plain version)."""
+    return 0.5 * x * (1.0 + _gelu_tanh(x))
 
 
 @primitive
@@ -157,8 +170,8 @@ def _gelu_of(x, t):
     return 0.5 * x * (1.0 + t)
 
 
-defvjp(_gelu_of, lambda ans, x, t: lambda g: g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _GELU_C *
-                                                  (1.0 + 3.0 * _GELU_A * x * x)), None)
+defvjp(_gelu, lambda ans, x: lambda g: g * _gelu_derivative(x, _gelu_tanh(x)))
+defvjp(_gelu_of, lambda ans, x, t: lambda g: g * _gelu_derivative(x, t), None)
 defvjp(exp, lambda ans, x: lambda g: g * ans)
 defvjp(log, lambda ans, x: lambda g: g / x)
 defvjp(tanh, lambda ans, x: lambda g: g * (1.0 - ans * ans))

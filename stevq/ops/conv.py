@@ -23,7 +23,7 @@ from autograd.extend import defvjp
 from autograd.tracer import getval
 
 from ..backend import namespace_of
-from ._util import as_float, primitive
+from ._util import as_float, primitive, traced_once_at_most
 from .arith import add, matmul
 from .patches import FEW_CHANNELS, add_block_patches, block_patches, output_size, tap_blocks
 from .taps import patch_conv, tap_conv
@@ -84,7 +84,8 @@ def conv2d(x, weight, stride=1, padding=0):
         return _tap_conv2d(x, weight, padding, out_h, out_w)
     image = _channels_last(x)
     kernel = reshape(transpose(tap_blocks(weight, stride), (2, 4, 3, 5, 1, 0)), (-1, out_channels))
-    if namespace_of(getval(x)) is np and in_channels >= FEW_CHANNELS and (kh, kw, stride, padding) != (1, 1, 1, 0):
+    if (namespace_of(getval(x)) is np and in_channels >= FEW_CHANNELS and (kh, kw, stride, padding) != (1, 1, 1, 0)
+            and traced_once_at_most(image)):
         # the same products; the input's gradient tap by tap (``taps``), the patches made from the values
         rows = block_patches(getval(image), kh, kw, stride, padding)
         products = patch_conv(image, rows, kernel, kh, kw, stride, padding)
