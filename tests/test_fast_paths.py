@@ -237,6 +237,7 @@ def test_sum_axes_fast_path_equals_numpy_sum(layout, axes):
 CONV_CASES = [
     ((3, 16, 6, 5), (32, 16, 3, 3), 1, 1),   # patch route, the input gradient tap by tap
     ((2, 6, 7, 7), (5, 6, 4, 4), 2, 1),      # stride 2: taps of s x s blocks
+    ((2, 5, 7, 6), (6, 5, 3, 3), 2, 1),      # stride 2, a kernel padded to whole blocks
     ((3, 8, 6, 6), (4, 8, 3, 3), 1, 1),      # tap route, products tap by tap
     ((2, 8, 5, 4), (3, 8, 2, 3), 1, 0),      # tap route, a rectangular kernel, no padding
     ((1, 8, 5, 5), (1, 8, 3, 3), 1, 1),      # one output channel: the tap route's plain version
@@ -284,8 +285,8 @@ def test_conv2d_fast_paths_are_bit_for_bit_in_float32(monkeypatch):
         if plain:
             _plain_conv_routes(monkeypatch)
         with stevq.use("numpy", dtype="float32"):
-            for x_shape, w_shape, stride, padding in CONV_CASES[:4]:
-                q = np.random.default_rng(len(results) % 4)
+            for x_shape, w_shape, stride, padding in CONV_CASES[:5]:
+                q = np.random.default_rng(len(results) % 5)
                 x, w = q.standard_normal(x_shape).astype(np.float32), q.standard_normal(w_shape).astype(np.float32)
                 size = [ops.output_size(n, k, stride, padding) for n, k in zip(x_shape[2:], w_shape[2:])]
                 g = q.standard_normal((x_shape[0], w_shape[0], *size)).astype(np.float32)

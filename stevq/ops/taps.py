@@ -67,7 +67,7 @@ def add_tap_products(g, kernel, image_shape, kh, kw, stride, padding):
     (out_h, bh, hb), (out_w, bw, wb) = _grid(h, kh, stride, padding), _grid(w, kw, stride, padding)
     depth = stride * stride * c
     by_tap = xp.matrix_transpose(xp.reshape(kernel, (bh * bw, depth, kernel.shape[1])))
-    blocks = xp.zeros((n, hb, wb, depth), dtype=g.dtype, device=device_of(g))
+    blocks = xp.zeros((n, hb, wb, depth), dtype=xp.result_type(g, kernel), device=device_of(g))
     pixels = out_h * out_w
     for start, stop in _image_chunks(n, pixels * bh * bw * depth):
         products = xp.reshape(tap_products(g[start * pixels:stop * pixels, ...], by_tap),
@@ -101,7 +101,7 @@ def tap_conv(padded, kernel, kh, kw, out_h, out_w):
     rows = xp.reshape(padded, (n * hp * wp, c))
     windows = _tap_windows(kh, kw, out_h, out_w)
     (t0, r0, c0), (t1, r1, c1) = windows[0], windows[1]
-    out = xp.empty((n, out_h, out_w, o), dtype=padded.dtype, device=device_of(padded))
+    out = xp.empty((n, out_h, out_w, o), dtype=xp.result_type(padded, kernel), device=device_of(padded))
     for start, stop in _image_chunks(n, hp * wp * taps * o):
         products = xp.reshape(tap_products(rows[start * hp * wp:stop * hp * wp, ...], by_tap),
                               (taps, stop - start, hp, wp, o))
