@@ -23,8 +23,6 @@ functions) and Python.
 """
 import numpy as np
 
-import timing  # benchmarks/ is on sys.path (run.py puts it there)
-
 MODELS = ("autoencoder", "classifier")
 BATCH = {"full": 256, "small": 2}
 SEED = 0
@@ -75,6 +73,7 @@ def stevq_step(model, small=False):
 def torch_step(model, small=False):
     import torch
     import torch.nn.functional as F
+
     import stevq
     config = _config()
     network, params, _, x_host, y_host = _network(model, small)

@@ -8,9 +8,9 @@ from autograd import grad
 
 import stevq
 from stevq import ops, optim, vq
-from stevq.vq import core as vq_core
 from stevq.ops import patches
 from stevq.testing import check_grads
+from stevq.vq import core as vq_core
 
 
 @pytest.mark.parametrize("metric", ["l2", "cosine"])

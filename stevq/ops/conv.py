@@ -26,9 +26,9 @@ from ..backend import namespace_of
 from ._util import as_float, primitive, traced_once_at_most
 from .arith import add, matmul
 from .patches import FEW_CHANNELS, add_block_patches, block_patches, output_size, tap_blocks
-from .taps import patch_conv, tap_conv
 from .reductions import max, mean
 from .shape import getitem, reshape, transpose
+from .taps import patch_conv, tap_conv
 
 
 def _check_conv_shapes(x, weight, op, weight_channel_axis):

@@ -151,7 +151,7 @@ def _tap_gradient_strided(g, kh, kw, hp, wp):
 def _tap_conv_vjp(argnums, ans, args, kwargs):
     """The products' gradient G (every tap's window receives g), as one (N Hp Wp, T O) matrix, formed
     once for both gradients: d padded = G K^T, d K = padded^T G."""
-    padded, kernel, kh, kw, out_h, out_w = args
+    padded, kernel, kh, kw, _, _ = args
     n, hp, wp, c = padded.shape
 
     def vjp(g):
