@@ -17,6 +17,11 @@ A stride-1 convolution with fewer output than input channels takes another route
 multiply every padded pixel by every tap first, (N Hp Wp, C) @ (C, kh kw O), then add the tap
 products shifted into place. Its large array has kh kw O columns instead of kh kw C, so a decoder's
 last layer (16 -> 1 channels at 28 x 28) moves 16 times fewer numbers.
+
+On NumPy both routes make the products whose moves would copy runs of only C numbers tap by tap
+instead (``taps.py``: the patch route's input gradient, the tap route's forward pass), and
+max-pooling's gradient runs along whole image rows (``_window_max_grad_rows``): the same numbers,
+in fewer, longer copies. The plain versions stay beside them and run on the other backends.
 """
 import numpy as np
 from autograd.extend import defvjp
