@@ -26,6 +26,9 @@ multiply as the reference does.
     tap_conv(padded, K, ...)      sum_t (padded @ K_t) shifted by tap t (reference: conv._shift_add
                                   of padded @ K); both gradients from one (M, T C_out) matrix
 """
+import math
+import threading
+
 import numpy as np
 from autograd.extend import defvjp, defvjp_argnums
 from numpy.lib.stride_tricks import as_strided
@@ -145,7 +148,29 @@ def _tap_gradient_strided(g, kh, kw, hp, wp):
     s_n, s_y, s_x, item = mirrored.strides
     view = as_strided(mirrored[:, kh - 1:, wp - 1:, :], (n, hp, wp, kh, kw * o), (s_n, s_y, -s_x, -s_y, item),
                       writeable=False)
-    return np.reshape(np.ascontiguousarray(view), (n, hp, wp, kh * kw, o))
+    grad = _scratch((n, hp, wp, kh, kw * o), g.dtype)
+    np.copyto(grad, view)
+    return np.reshape(grad, (n, hp, wp, kh * kw, o))
+
+
+# glibc hands out arrays above 32 MiB (its largest mmap threshold, ``stevq.keep_freed_memory``) as
+# fresh pages every time, each page faulted in and zeroed by the kernel. The tap route's products
+# gradient of a decoder layer (256 x 16 x 16 x 9 x 16 floats: 38 MB) is one; it only lives while
+# its two matmuls run, so one array per thread is reused for it.
+_LARGE = 32 * 2 ** 20
+_scratch_arrays = threading.local()
+
+
+def _scratch(shape, dtype):
+    """An uninitialised NumPy array of ``shape``: a new one, or above _LARGE bytes this thread's
+    reused one (its contents are overwritten; the caller must not keep it past its own use)."""
+    dtype = np.dtype(dtype)
+    if math.prod(shape) * dtype.itemsize < _LARGE:
+        return np.empty(shape, dtype)
+    kept = getattr(_scratch_arrays, "array", None)
+    if kept is None or kept.shape != tuple(shape) or kept.dtype != dtype:
+        kept = _scratch_arrays.array = np.empty(shape, dtype)
+    return kept
 
 
 def _tap_conv_vjp(argnums, ans, args, kwargs):
