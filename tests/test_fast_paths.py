@@ -364,3 +364,18 @@ def test_gelu_with_kept_tanh_equals_the_plain_primitive(backend):
     expected = grad(lambda v: anp.sum(grad(lambda u: anp.sum(reference(u)))(v)))(host)
     second = grad(lambda v: ops.sum(grad(lambda u: ops.sum(ops.gelu(u)))(v)))(x)
     np.testing.assert_allclose(stevq.to_numpy(second), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_large_tap_gradient_reuses_one_array_and_is_rewritten_whole():
+    """Above 32 MiB the tap route's products gradient is written into one reused array (no fresh
+    pages per step); every call rewrites all of it, zeros included, so a second call with another
+    gradient gives that gradient's array, equal to the plain window-by-window one."""
+    from stevq.ops import taps
+    r = np.random.default_rng(15)
+    first = r.standard_normal((256, 14, 14, 16)).astype(np.float32)
+    a = taps._tap_gradient_strided(first, 3, 3, 16, 16)
+    assert a.nbytes >= taps._LARGE
+    second = r.standard_normal((256, 14, 14, 16)).astype(np.float32)
+    b = taps._tap_gradient_strided(second, 3, 3, 16, 16)
+    assert np.shares_memory(a, b)
+    np.testing.assert_array_equal(b, taps._tap_gradient_by_window(second, 3, 3, 16, 16))

@@ -117,7 +117,8 @@ def tap_conv(padded, kernel, kh, kw, out_h, out_w):
 
 def tap_gradient(g, kh, kw, hp, wp):
     """The gradient of the tap products (N, Hp, Wp, kh kw, O) of ``tap_conv``: tap (i, j)'s window
-    at offset (i, j) receives the output gradient g (N, Ho, Wo, O), the rest is zero."""
+    at offset (i, j) receives the output gradient g (N, Ho, Wo, O), the rest is zero. (On NumPy, above
+    32 MiB, it is this thread's reused array, valid until the next call: ``_scratch``.)"""
     if namespace_of(g) is np:
         return _tap_gradient_strided(g, kh, kw, hp, wp)
     return _tap_gradient_by_window(g, kh, kw, hp, wp)
