@@ -33,7 +33,7 @@ from .arith import add, matmul
 from .patches import FEW_CHANNELS, add_block_patches, block_patches, output_size, tap_blocks
 from .reductions import max, mean
 from .shape import getitem, reshape, transpose
-from .taps import patch_conv, tap_conv
+from .taps import image_chunks, patch_conv, tap_conv
 
 
 def _check_conv_shapes(x, weight, op, weight_channel_axis):
@@ -228,14 +228,21 @@ def _window_max_grad_rows(ans, windows, g):
     """``_window_max_grad`` on NumPy, over whole image rows: the maxima and the shares repeated
     along each window's columns, so that every comparison and product runs along rows of W C
     adjacent numbers (a broadcast over the window columns runs along only C); ties counted in
-    uint16 (windows up to 255 x 255). The same numbers: (g / ties) * 1{windows == max}."""
+    uint16 (windows up to 255 x 255); a few images at a time (``taps.image_chunks``), while they are
+    in the cache. The same numbers: (g / ties) * 1{windows == max}."""
     n, hp, size, wp, _, c = windows.shape
     row = wp * size * c
-    repeat = lambda a: np.reshape(np.repeat(np.reshape(a, (n, hp, wp, 1, c)), size, axis=3), (n, hp, 1, row))
-    hits = np.reshape(windows, (n, hp, size, row)) == repeat(ans)
-    ties = np.reshape(_over_windows(lambda a, b: np.add(a, b, dtype=np.uint16), np.reshape(hits, windows.shape)),
-                      (n, hp, wp, c))
-    return np.reshape(np.multiply(repeat(g / ties), hits), windows.shape)
+    out = np.zeros((n, hp, size, row), dtype=g.dtype)  # (replaced by the first chunk's dtype)
+    for start, stop in image_chunks(n, hp * size * row):
+        m = stop - start
+        repeat = lambda a: np.reshape(np.repeat(np.reshape(a, (m, hp, wp, 1, c)), size, axis=3), (m, hp, 1, row))
+        hits = np.reshape(windows[start:stop, ...], (m, hp, size, row)) == repeat(ans[start:stop, ...])
+        ties = _over_windows(lambda a, b: np.add(a, b, dtype=np.uint16), np.reshape(hits, (m,) + windows.shape[1:]))
+        share = repeat(g[start:stop, ...] / np.reshape(ties, (m, hp, wp, c)))
+        if start == 0:
+            out = np.empty((n, hp, size, row), dtype=share.dtype)
+        np.multiply(share, hits, out=out[start:stop, ...])
+    return np.reshape(out, windows.shape)
 
 
 def _window_max_vjp(ans, windows):

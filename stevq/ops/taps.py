@@ -43,7 +43,7 @@ from .patches import _from_blocks, _grid
 CHUNK_NUMBERS = 2 ** 19
 
 
-def _image_chunks(n, numbers_per_image):
+def image_chunks(n, numbers_per_image):
     """(start, stop) of consecutive groups of images, about CHUNK_NUMBERS products each."""
     step = max(1, CHUNK_NUMBERS // max(1, numbers_per_image))
     return [(start, min(n, start + step)) for start in range(0, n, step)]
@@ -72,7 +72,7 @@ def add_tap_products(g, kernel, image_shape, kh, kw, stride, padding):
     by_tap = xp.matrix_transpose(xp.reshape(kernel, (bh * bw, depth, kernel.shape[1])))
     blocks = xp.zeros((n, hb, wb, depth), dtype=xp.result_type(g, kernel), device=device_of(g))
     pixels = out_h * out_w
-    for start, stop in _image_chunks(n, pixels * bh * bw * depth):
+    for start, stop in image_chunks(n, pixels * bh * bw * depth):
         products = xp.reshape(tap_products(g[start * pixels:stop * pixels, ...], by_tap),
                               (bh * bw, stop - start, out_h, out_w, depth))
         for a in range(bh):
@@ -105,7 +105,7 @@ def tap_conv(padded, kernel, kh, kw, out_h, out_w):
     windows = _tap_windows(kh, kw, out_h, out_w)
     (t0, r0, c0), (t1, r1, c1) = windows[0], windows[1]
     out = xp.empty((n, out_h, out_w, o), dtype=xp.result_type(padded, kernel), device=device_of(padded))
-    for start, stop in _image_chunks(n, hp * wp * taps * o):
+    for start, stop in image_chunks(n, hp * wp * taps * o):
         products = xp.reshape(tap_products(rows[start * hp * wp:stop * hp * wp, ...], by_tap),
                               (taps, stop - start, hp, wp, o))
         summed = products[t0, :, r0, c0, :] + products[t1, :, r1, c1, :]
