@@ -14,9 +14,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
 EXPECTED = {"a": {"stevq", "autograd.numpy", "stevq, forward + backward alone", "stevq, Adam alone (12 NumPy passes)"}, "b": {"stevq"}, "c": {"stevq", "NumPy matmul, preallocated"},
-            "e": {"stevq", "codebook gradient, stevq", "codebook gradient, one-hot formula"}}
+            "e": {"stevq", "codebook gradient, stevq", "codebook gradient, one-hot formula"},
+            "f": {"stevq, autoencoder", "BLAS products alone, autoencoder", "stevq, classifier",
+                  "BLAS products alone, classifier"}}
 TORCH_ROWS = {"a": {"PyTorch", "PyTorch, forward + backward alone", "PyTorch, fused Adam alone"}, "b": {"PyTorch"}, "c": {"PyTorch addmm + argmin", "PyTorch matmul, preallocated"},
-              "e": {"PyTorch"}}
+              "e": {"PyTorch"}, "f": {"PyTorch, autoencoder", "PyTorch, classifier"}}
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 
@@ -27,7 +29,7 @@ def _run(script, *args):
     return done.stdout
 
 
-def _check_results(results, with_torch, with_memory, cases="abce"):
+def _check_results(results, with_torch, with_memory, cases="fabce"):
     assert [case["case"] for case in results["cases"]] == list(cases)
     for case in results["cases"]:
         names = {row["contender"] for row in case["rows"]}
@@ -39,7 +41,7 @@ def _check_results(results, with_torch, with_memory, cases="abce"):
             if row["agreement"] is not None:  # same start, same data: the same numbers
                 assert row["agreement"] == 1.0 if case["case"] == "c" else row["agreement"] < 1e-5, row
             elif not row["contender"].startswith("stevq"):  # the floors and Adam alone return no result
-                assert "preallocated" in row["contender"] or "Adam alone" in row["contender"], row
+                assert any(floor in row["contender"] for floor in ("preallocated", "Adam alone", "BLAS products alone")), row
         for target in case["targets"]:
             if "memory_of" in target:
                 assert (target["megabytes"] is not None) == with_memory
@@ -54,8 +56,8 @@ def test_run_small_without_torch(tmp_path):
     out = _run("run.py", "--small", "--repeats", "1", "--rounds", "1", "--no-torch", "--json", str(tmp_path / "r.json"))
     results = json.loads((tmp_path / "r.json").read_text())
     _check_results(results, with_torch=False, with_memory=True)
-    for title in ("(a) MLP VQ-VAE", "(b) conv VQ-VAE", "(c) nearest code", "(e) MLP VQ-VAE", "OPENBLAS_* variables",
-                  "load average"):
+    for title in ("(f) Huh et al.'s networks", "(a) MLP VQ-VAE", "(b) conv VQ-VAE", "(c) nearest code", "(e) MLP VQ-VAE",
+                  "OPENBLAS_* variables", "\n  BLAS ", "load average"):
         assert title in out
     assert "PyTorch: not installed or --no-torch" in out
     assert "not measured (PyTorch absent)" in out
@@ -67,6 +69,19 @@ def test_run_small_with_torch(tmp_path):
     _run("run.py", "--small", "--repeats", "1", "--rounds", "1", "--no-memory", "--cases", "ace",
          "--json", str(tmp_path / "r.json"))
     _check_results(json.loads((tmp_path / "r.json").read_text()), with_torch=True, with_memory=False, cases="ace")
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed (it is optional)")
+def test_vq_ablation_case_builds_and_its_first_losses_agree(tmp_path):
+    """Case (f): both networks build (the experiment's own code and the PyTorch twin, from the same
+    weights and batch) and their first losses agree; its two targets name both contenders."""
+    out = _run("run.py", "--small", "--repeats", "1", "--rounds", "1", "--no-memory", "--cases", "f",
+               "--json", str(tmp_path / "r.json"))
+    results = json.loads((tmp_path / "r.json").read_text())
+    _check_results(results, with_torch=True, with_memory=False, cases="f")
+    checked = {row["contender"]: row["agreement"] for row in results["cases"][0]["rows"]}
+    assert checked["PyTorch, autoencoder"] < 1e-5 and checked["PyTorch, classifier"] < 1e-5
+    assert "target stevq, classifier <= 1.2x PyTorch, classifier" in out
 
 
 def test_run_other_kernel_section(tmp_path):

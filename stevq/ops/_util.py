@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 from autograd.extend import primitive as autograd_primitive
+from autograd.tracer import isbox
 
 from .. import backend
 from ..backend import namespace_of
@@ -38,6 +39,13 @@ def primitive(function):
     names = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     rest = next((p.name for p in parameters if p.kind is p.VAR_POSITIONAL), None)
     return autograd_primitive(named_operands(*names, rest=rest)(function))
+
+
+def traced_once_at_most(x):
+    """Whether ``x`` is a plain array or is traced by one gradient only (not a gradient of a gradient).
+    Only then may a primitive take a quantity computed from the value of x (``getval``) as a
+    constant for its derivative: under a second gradient that quantity must itself depend on x."""
+    return not (isbox(x) and isbox(x._value))
 
 
 def shape_of(x):

@@ -7,9 +7,10 @@ Operands may be arrays of the active backend or Python scalars; broadcasting fol
 import math
 
 from autograd.extend import defvjp
+from autograd.tracer import getval
 
 from ..backend import namespace_of
-from ._util import as_float, primitive, unbroadcast
+from ._util import as_float, primitive, traced_once_at_most, unbroadcast
 
 
 @primitive
@@ -139,7 +140,6 @@ def _gelu_tanh(x):
     return namespace_of(x).tanh(_GELU_C * (x + _GELU_A * x * x * x))
 
 
-@primitive
 def gelu(x):
     """GELU, tanh form (Hendrycks and Gimpel 2016): x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
     d/dx = (1 + t)/2 + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2),  t = tanh(...).
@@ -147,16 +147,31 @@ def gelu(x):
     PyTorch's default is the exact form x Phi(x) with the normal CDF Phi; the tanh form is
     ``approximate='tanh'`` there. It is used here because neither NumPy nor the array API has erf,
     and the two differ by less than 5e-4 everywhere (a closed form on every backend instead of
-    a hand-rolled erf series)."""
+    a hand-rolled erf series). t is computed once, from the value of x, and kept for the derivative
+    (under a gradient of a gradient, where t must depend on x, the plain primitive recomputes it)."""
+    if not traced_once_at_most(x):
+        return _gelu(x)
+    return _gelu_of(x, _gelu_tanh(getval(x)))
+
+
+def _gelu_derivative(x, t):
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _GELU_C * (1.0 + 3.0 * _GELU_A * x * x)
+
+
+@primitive
+def _gelu(x):
+    """GELU as one primitive, t recomputed for the derivative (the plain version)."""
     return 0.5 * x * (1.0 + _gelu_tanh(x))
 
 
-def _gelu_vjp(ans, x):
-    t = _gelu_tanh(x)
-    return lambda g: g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _GELU_C * (1.0 + 3.0 * _GELU_A * x * x))
+@primitive
+def _gelu_of(x, t):
+    """GELU given t = tanh(sqrt(2/pi) (x + 0.044715 x^3)) (not differentiated: x carries the gradient)."""
+    return 0.5 * x * (1.0 + t)
 
 
-defvjp(gelu, _gelu_vjp)
+defvjp(_gelu, lambda ans, x: lambda g: g * _gelu_derivative(x, _gelu_tanh(x)))
+defvjp(_gelu_of, lambda ans, x, t: lambda g: g * _gelu_derivative(x, t), None)
 defvjp(exp, lambda ans, x: lambda g: g * ans)
 defvjp(log, lambda ans, x: lambda g: g / x)
 defvjp(tanh, lambda ans, x: lambda g: g * (1.0 - ans * ans))

@@ -17,15 +17,23 @@ A stride-1 convolution with fewer output than input channels takes another route
 multiply every padded pixel by every tap first, (N Hp Wp, C) @ (C, kh kw O), then add the tap
 products shifted into place. Its large array has kh kw O columns instead of kh kw C, so a decoder's
 last layer (16 -> 1 channels at 28 x 28) moves 16 times fewer numbers.
+
+On NumPy both routes make the products whose moves would copy runs of only C numbers tap by tap
+instead (``taps.py``: the patch route's input gradient, the tap route's forward pass), and
+max-pooling's gradient runs along whole image rows (``_window_max_grad_rows``): the same numbers,
+in fewer, longer copies. The plain versions stay beside them and run on the other backends.
 """
+import numpy as np
 from autograd.extend import defvjp
+from autograd.tracer import getval
 
 from ..backend import namespace_of
-from ._util import as_float, primitive
+from ._util import as_float, primitive, traced_once_at_most
 from .arith import add, matmul
-from .patches import add_block_patches, block_patches, output_size, tap_blocks
+from .patches import FEW_CHANNELS, add_block_patches, block_patches, output_size, tap_blocks
 from .reductions import max, mean
 from .shape import getitem, reshape, transpose
+from .taps import image_chunks, patch_conv, tap_conv
 
 
 def _check_conv_shapes(x, weight, op, weight_channel_axis):
@@ -79,9 +87,16 @@ def conv2d(x, weight, stride=1, padding=0):
         raise ValueError(f"x: conv2d of a {h}x{w} image with a {kh}x{kw} kernel and padding {padding} is empty")
     if stride == 1 and out_channels < in_channels and kh * kw > 1:
         return _tap_conv2d(x, weight, padding, out_h, out_w)
-    rows = block_patches(_channels_last(x), kh, kw, stride, padding)
+    image = _channels_last(x)
     kernel = reshape(transpose(tap_blocks(weight, stride), (2, 4, 3, 5, 1, 0)), (-1, out_channels))
-    return _channels_first(reshape(matmul(rows, kernel), (n, out_h, out_w, out_channels)))
+    if (namespace_of(getval(x)) is np and in_channels >= FEW_CHANNELS and (kh, kw, stride, padding) != (1, 1, 1, 0)
+            and traced_once_at_most(image)):
+        # the same products; the input's gradient tap by tap (``taps``), the patches made from the values
+        rows = block_patches(getval(image), kh, kw, stride, padding)
+        products = patch_conv(image, rows, kernel, kh, kw, stride, padding)
+    else:
+        products = matmul(block_patches(image, kh, kw, stride, padding), kernel)
+    return _channels_first(reshape(products, (n, out_h, out_w, out_channels)))
 
 
 @primitive
@@ -127,6 +142,12 @@ def _shift_add_vjp(ans, products, kh, kw, out_h, out_w):
 defvjp(_shift_add, _shift_add_vjp)
 
 
+# The tap route makes its products tap by tap on NumPy (``taps.tap_conv``) from this many output
+# channels on; below, a tap's products are a matrix-vector product, which OpenBLAS sums in
+# another order than the one matmul of the reference (the results would differ by rounding).
+TAP_PRODUCTS_MIN_CHANNELS = 2
+
+
 def _tap_conv2d(x, weight, padding, out_h, out_w):
     """Stride-1 conv2d as (padded pixels) @ (every tap's kernel), then the shifted products added."""
     out_channels, in_channels, kh, kw = weight.shape
@@ -135,6 +156,8 @@ def _tap_conv2d(x, weight, padding, out_h, out_w):
         padded = _pad(padded, padding)
     n, hp, wp, _ = padded.shape
     kernel = reshape(transpose(weight, (1, 2, 3, 0)), (in_channels, kh * kw * out_channels))
+    if namespace_of(getval(padded)) is np and out_channels >= TAP_PRODUCTS_MIN_CHANNELS:
+        return _channels_first(tap_conv(padded, kernel, kh, kw, out_h, out_w))
     products = reshape(matmul(reshape(padded, (n * hp * wp, in_channels)), kernel), (n, hp, wp, kh * kw, out_channels))
     return _channels_first(_shift_add(products, kh, kw, out_h, out_w))
 
@@ -191,16 +214,41 @@ def _window_max(windows):
     return _over_windows(namespace_of(windows).maximum, windows)
 
 
-def _window_max_vjp(ans, windows):
+def _window_max_grad(ans, windows, g):
     """g goes to the elements equal to their window's maximum; ties share it equally:
     d windows = (g / ties) * 1{windows == max}, broadcast over each window."""
-    def vjp(g):
-        xp = namespace_of(g)
-        n, hp, size, wp, _, c = windows.shape
-        hits = as_float(windows == xp.reshape(ans, (n, hp, 1, wp, 1, c)), g)
-        share = g / _over_windows(lambda a, b: a + b, hits)
-        return xp.reshape(share, (n, hp, 1, wp, 1, c)) * hits
-    return vjp
+    xp = namespace_of(g)
+    n, hp, size, wp, _, c = windows.shape
+    hits = as_float(windows == xp.reshape(ans, (n, hp, 1, wp, 1, c)), g)
+    share = g / _over_windows(lambda a, b: a + b, hits)
+    return xp.reshape(share, (n, hp, 1, wp, 1, c)) * hits
+
+
+def _window_max_grad_rows(ans, windows, g):
+    """``_window_max_grad`` on NumPy, over whole image rows: the maxima and the shares repeated
+    along each window's columns, so that every comparison and product runs along rows of W C
+    adjacent numbers (a broadcast over the window columns runs along only C); ties counted in
+    uint16 (windows up to 255 x 255); a few images at a time (``taps.image_chunks``), while they are
+    in the cache. The same numbers: (g / ties) * 1{windows == max}."""
+    n, hp, size, wp, _, c = windows.shape
+    row = wp * size * c
+    out = np.zeros((n, hp, size, row), dtype=g.dtype)  # (replaced by the first chunk's dtype)
+    for start, stop in image_chunks(n, hp * size * row):
+        m = stop - start
+        repeat = lambda a: np.reshape(np.repeat(np.reshape(a, (m, hp, wp, 1, c)), size, axis=3), (m, hp, 1, row))
+        hits = np.reshape(windows[start:stop, ...], (m, hp, size, row)) == repeat(ans[start:stop, ...])
+        ties = _over_windows(lambda a, b: np.add(a, b, dtype=np.uint16), np.reshape(hits, (m,) + windows.shape[1:]))
+        share = repeat(g[start:stop, ...] / np.reshape(ties, (m, hp, wp, c)))
+        if start == 0:
+            out = np.empty((n, hp, size, row), dtype=share.dtype)
+        np.multiply(share, hits, out=out[start:stop, ...])
+    return np.reshape(out, windows.shape)
+
+
+def _window_max_vjp(ans, windows):
+    if namespace_of(windows) is np and windows.flags.c_contiguous:
+        return lambda g: _window_max_grad_rows(ans, windows, g)
+    return lambda g: _window_max_grad(ans, windows, g)
 
 
 defvjp(_window_max, _window_max_vjp)
