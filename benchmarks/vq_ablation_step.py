@@ -29,13 +29,13 @@ SEED = 0
 
 
 def _config():
-    from stevq.experiments import vq_ablation
+    from stevq.experiments.huh2023 import vq_ablation
     return vq_ablation.Config()  # the published settings: lr 3e-4, weight decay 0.01, 256 codes of 32-D
 
 
 def _network(model, small):
     """(network, params, state, x, y) of ``model``: the experiment's network, host batch and labels."""
-    from stevq.experiments import vq_ablation, vq_training
+    from stevq.experiments.huh2023 import vq_ablation, vq_training
     network = vq_ablation.build(_config(), model, "baseline")
     params, state = vq_training.init_network(network, np.random.default_rng(SEED))
     batch = BATCH["small" if small else "full"]
@@ -50,7 +50,7 @@ def stevq_step(model, small=False):
     import stevq
     from stevq import ops
     from stevq.autodiff import value_and_grad
-    from stevq.experiments import vq_ablation, vq_training
+    from stevq.experiments.huh2023 import vq_ablation, vq_training
     network, params, state, x_host, y_host = _network(model, small)
     x, y = stevq.asarray(x_host), stevq.asarray(y_host, "int64")
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 from autograd.extend import primitive as autograd_primitive
-from autograd.tracer import isbox
+from ..autodiff import isbox
 
 from .. import backend
 from ..backend import namespace_of

@@ -7,7 +7,7 @@ Operands may be arrays of the active backend or Python scalars; broadcasting fol
 import math
 
 from autograd.extend import defvjp
-from autograd.tracer import getval
+from ..autodiff import getval
 
 from ..backend import namespace_of
 from ._util import as_float, primitive, traced_once_at_most, unbroadcast

@@ -25,7 +25,7 @@ in fewer, longer copies. The plain versions stay beside them and run on the othe
 """
 import numpy as np
 from autograd.extend import defvjp
-from autograd.tracer import getval
+from ..autodiff import getval
 
 from ..backend import namespace_of
 from ._util import as_float, primitive, traced_once_at_most
