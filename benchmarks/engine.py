@@ -17,6 +17,7 @@ the machine hits them all alike. Options: --repeats N (default 30), --chain N (d
 on a busy machine make every library slow and the ratios meaningless), --small (a tiny MLP: a smoke
 test of this script, not a benchmark).
 """
+
 import argparse
 import os
 import platform
@@ -29,13 +30,13 @@ sys.path[:0] = [HERE, os.path.join(HERE, "..")]
 
 if __name__ == "__main__":  # the BLAS thread count must be set before NumPy is imported
     import timing
+
     _early = argparse.ArgumentParser(add_help=False)
     _early.add_argument("--threads", type=int, default=1)
     timing.set_threads(_early.parse_known_args()[0].threads)
 
-import numpy as np  # noqa: E402
-
 import autograd.numpy as anp  # noqa: E402
+import numpy as np  # noqa: E402
 from autograd import grad  # noqa: E402
 
 import stevq  # noqa: E402
@@ -65,13 +66,16 @@ def race(contenders, repeats, warmup=3):
 
 # --- 1. overhead per primitive call ---------------------------------------------------------------
 
+
 def add_chain(add, total, length):
     """x -> sum(x + c + c + ... + c): ``length`` adds, each with one traced operand."""
+
     def f(x, c):
         y = x
         for _ in range(length):
             y = add(y, c)
         return total(y)
+
     return f
 
 
@@ -84,8 +88,9 @@ def overhead_per_call(length, repeats):
     contenders["autograd.numpy add, grad"] = lambda: grad(anp_chain)(x_host, c_host)
     with stevq.use("array_api_strict"):
         x_strict, c_strict = stevq.asarray(x_host), stevq.asarray(c_host)
-    contenders["stevq ops.add, grad (array_api_strict)"] = (
-        lambda: _on_strict(lambda: grad(stevq_chain)(x_strict, c_strict)))
+    contenders["stevq ops.add, grad (array_api_strict)"] = lambda: _on_strict(
+        lambda: grad(stevq_chain)(x_strict, c_strict)
+    )
     contenders["stevq ops.add, no grad"] = lambda: stevq_chain(x_host, c_host)
     contenders["NumPy x + c"] = lambda: add_chain(np.add, np.sum, length)(x_host, c_host)
     medians = race(contenders, repeats)
@@ -99,12 +104,14 @@ def _on_strict(call):
 
 # --- 2. MLP forward + backward --------------------------------------------------------------------
 
+
 def mlp_data(seed=0):
     rng = np.random.default_rng(seed)
     images = rng.standard_normal((BATCH, SIZES[0])).astype(np.float32)
     labels = rng.integers(0, SIZES[-1], BATCH)
-    init, apply = nn.serial(nn.Dense(SIZES[1], "float32"), nn.Relu, nn.Dense(SIZES[2], "float32"), nn.Relu,
-                            nn.Dense(SIZES[3], "float32"))
+    init, apply = nn.serial(
+        nn.Dense(SIZES[1], "float32"), nn.Relu, nn.Dense(SIZES[2], "float32"), nn.Relu, nn.Dense(SIZES[3], "float32")
+    )
     _, params = init(rng, (SIZES[0],))  # one dict per layer, {} for the ReLUs
     return images, labels, params, apply
 
@@ -138,11 +145,13 @@ def anp_step(images, labels, params):
         shifted = h - anp.max(h, axis=1, keepdims=True)
         log_probs = shifted - anp.log(anp.sum(anp.exp(shifted), axis=1, keepdims=True))
         return -anp.mean(anp.sum(log_probs * one_hot, axis=1))
+
     loss_grad = grad(loss, argnum=tuple(range(len(leaves))))
 
     def step():
         grads = loss_grad(*leaves)
         return [{"W": grads[2 * i], "b": grads[2 * i + 1]} for i in range(len(params))]
+
     return step
 
 
@@ -170,6 +179,7 @@ def numpy_by_hand_step(images, labels, params):
             if i > 0:
                 g = g @ params[i]["W"].T
         return grads
+
     return step
 
 
@@ -188,6 +198,7 @@ def torch_step(torch, images, labels, params):
                 h = torch.relu(h)
         torch.nn.functional.cross_entropy(h, y).backward()
         return [{"W": w.grad.numpy(), "b": b.grad.numpy()} for w, b in weights]
+
     return step
 
 
@@ -202,9 +213,11 @@ def largest_relative_difference(grads_a, grads_b):
 
 def mlp_times(repeats, threads=1, use_torch=True):
     images, labels, params, apply = mlp_data()
-    contenders = {"stevq": stevq_step(images, labels, params, apply),
-                  "autograd.numpy": anp_step(images, labels, dense_layers(params)),
-                  "NumPy by hand (no autodiff)": numpy_by_hand_step(images, labels, dense_layers(params))}
+    contenders = {
+        "stevq": stevq_step(images, labels, params, apply),
+        "autograd.numpy": anp_step(images, labels, dense_layers(params)),
+        "NumPy by hand (no autodiff)": numpy_by_hand_step(images, labels, dense_layers(params)),
+    }
     torch = None
     if use_torch:
         try:
@@ -220,12 +233,17 @@ def mlp_times(repeats, threads=1, use_torch=True):
     contenders["stevq on array_api_strict"] = lambda: _on_strict(strict_step)
 
     reference = dense_layers(contenders["stevq"]())
-    gradient_dtypes = {name: sorted({str(leaf.dtype).split(".")[-1]
-                                     for layer in dense_layers(call()) for leaf in layer.values()})
-                       for name, call in contenders.items()}
-    differences = {name: largest_relative_difference([{k: stevq.to_numpy(v) for k, v in layer.items()}
-                                                      for layer in dense_layers(call())], reference)
-                   for name, call in contenders.items() if name != "stevq"}
+    gradient_dtypes = {
+        name: sorted({str(leaf.dtype).split(".")[-1] for layer in dense_layers(call()) for leaf in layer.values()})
+        for name, call in contenders.items()
+    }
+    differences = {
+        name: largest_relative_difference(
+            [{k: stevq.to_numpy(v) for k, v in layer.items()} for layer in dense_layers(call())], reference
+        )
+        for name, call in contenders.items()
+        if name != "stevq"
+    }
     return race(contenders, repeats), differences, gradient_dtypes, torch
 
 
@@ -241,11 +259,15 @@ def main():
     if args.small:
         SIZES, BATCH = (12, 8, 8, 3), 16
 
-    print(f"stevq {stevq.__version__}, numpy {np.__version__}, Python {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs, {platform.machine()}; {args.threads} BLAS/torch thread(s)"
-          f"{'; SMALL sizes (smoke test)' if args.small else ''}")
-    print(f"\n1. Overhead per primitive call, 2-element float64 arrays, chain of {args.chain} adds "
-          f"(median of {args.repeats}):")
+    print(
+        f"stevq {stevq.__version__}, numpy {np.__version__}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs, {platform.machine()}; {args.threads} BLAS/torch thread(s)"
+        f"{'; SMALL sizes (smoke test)' if args.small else ''}"
+    )
+    print(
+        f"\n1. Overhead per primitive call, 2-element float64 arrays, chain of {args.chain} adds "
+        f"(median of {args.repeats}):"
+    )
     per_call = overhead_per_call(args.chain, args.repeats)
     width = max(map(len, per_call))
     for name, microseconds in per_call.items():
@@ -253,8 +275,10 @@ def main():
     engine = per_call["stevq ops.add, grad (NumPy backend)"]
     print(f"   stevq / autograd.numpy: {engine / per_call['autograd.numpy add, grad']:.2f}x")
 
-    print(f"\n2. MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, float32, ReLU, cross-entropy: "
-          f"forward + backward (median of {args.repeats}):")
+    print(
+        f"\n2. MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, float32, ReLU, cross-entropy: "
+        f"forward + backward (median of {args.repeats}):"
+    )
     medians, differences, dtypes, torch = mlp_times(args.repeats, args.threads, not args.no_torch)
     if torch is not None:
         print(f"   (PyTorch {torch.__version__}, {torch.get_num_threads()} threads)")

@@ -15,6 +15,7 @@ Medians over ``--repeats``; the first run of each case is a warm-up (CuPy compil
 The ratio is NumPy's time over CuPy's (above 1: the GPU is faster). Without CuPy or a GPU the
 CuPy rows are left out and the output says why. The BLAS of NumPy and its kernel are reported.
 """
+
 import argparse
 import json
 import os
@@ -32,8 +33,8 @@ import numpy as np  # noqa: E402
 import stevq  # noqa: E402
 from stevq import optim  # noqa: E402
 from stevq.experiments import training  # noqa: E402
-from stevq.experiments.yin2019 import quant_act  # noqa: E402
 from stevq.experiments.huh2023 import vq_bottleneck, vq_training  # noqa: E402
+from stevq.experiments.yin2019 import quant_act  # noqa: E402
 
 
 def vqvae_runner(variant, batch, num_codes):
@@ -44,9 +45,10 @@ def vqvae_runner(variant, batch, num_codes):
     def run(steps):
         network = vq_bottleneck.build(config, "vqvae", num_codes, variant)
         params, state = vq_training.init_network(network, np.random.default_rng(config.seed))
-        schedule = vq_training.Schedule(steps, batch, 1e-3, record_every=10 ** 9, gap_rows=64)
+        schedule = vq_training.Schedule(steps, batch, 1e-3, record_every=10**9, gap_rows=64)
         train, curve = training.Data(images), training.Data(images[:64])
         vq_training.train(network, params, state, train, curve, schedule, show_progress=False)
+
     return run
 
 
@@ -60,8 +62,10 @@ def quant_mlp_runner(batch):
         init, apply = quant_act.build("mlp", quant_act.quantized_activation(2, "clipped_relu"), config)
         _, params = init(np.random.default_rng(0), (1, 28, 28))
         dataset = training.Data(images, labels, "float32")
-        quant_act.train(apply, params, dataset, [(steps, optim.sgd(0.01, 0.9))], batch, 0, 64, 10 ** 9,
-                        show_progress=False)
+        quant_act.train(
+            apply, params, dataset, [(steps, optim.sgd(0.01, 0.9))], batch, 0, 64, 10**9, show_progress=False
+        )
+
     return run
 
 
@@ -80,9 +84,13 @@ def time_steps(run, steps, short, repeats):
 
 
 def environment():
-    info = {"python": platform.python_version(), "numpy": np.__version__, "machine": platform.machine(),
-            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-            "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")}
+    info = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "machine": platform.machine(),
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
+    }
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         info["blas"] = {key: blas.get(key) for key in ("name", "version", "openblas configuration")}
@@ -90,6 +98,7 @@ def environment():
         info["blas"] = f"unknown ({error})"
     try:
         import cupy
+
         info["cupy"] = cupy.__version__
         info["cuda_runtime"] = cupy.cuda.runtime.runtimeGetVersion()
         properties = cupy.cuda.runtime.getDeviceProperties(0)
@@ -111,9 +120,11 @@ def main(argv=None):
     if min(args.steps, args.short, args.repeats) < 1:
         parser.error("--steps, --short and --repeats must be at least 1")
     batch, codes = (16, 32) if args.small else (128, 256)
-    cases = {"vq-vae ste": lambda: vqvae_runner("ste", batch, codes),
-             "vq-vae affine+alt+sync": lambda: vqvae_runner("affine+alt+sync", batch, codes),
-             "quant-mlp 2-bit": lambda: quant_mlp_runner(2 * batch)}
+    cases = {
+        "vq-vae ste": lambda: vqvae_runner("ste", batch, codes),
+        "vq-vae affine+alt+sync": lambda: vqvae_runner("affine+alt+sync", batch, codes),
+        "quant-mlp 2-bit": lambda: quant_mlp_runner(2 * batch),
+    }
     backends = ["numpy"]
     skipped = None
     try:
@@ -135,8 +146,15 @@ def main(argv=None):
         if "cupy" in times:
             ratios[case] = times["numpy"] / times["cupy"]
             print(f"{case:>24}: NumPy / CuPy = {ratios[case]:.2f}")
-    result = {"environment": environment(), "settings": vars(args), "batch": batch, "num_codes": codes,
-              "rows": rows, "numpy_over_cupy": ratios, "cupy_skipped": skipped}
+    result = {
+        "environment": environment(),
+        "settings": vars(args),
+        "batch": batch,
+        "num_codes": codes,
+        "rows": rows,
+        "numpy_over_cupy": ratios,
+        "cupy_skipped": skipped,
+    }
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(result, indent=1))
     return result

@@ -8,6 +8,7 @@ writes it (``torch.addmm(||c||^2, Z, C^T, alpha=-2).argmin(1)``, the scores in a
 buffer) and its matmul floor are shown for reference when torch is installed. Every contender's
 indices are compared with stevq's.
 """
+
 import numpy as np
 
 SIZES = {"full": (65536, 64, 1024), "small": (64, 4, 16)}  # vectors, dimension, codes
@@ -22,6 +23,7 @@ def problem(small=False, seed=0):
 def stevq_lookup(small=False):
     import stevq
     from stevq import vq
+
     z_host, codebook_host = problem(small)
     z, codebook = stevq.asarray(z_host), stevq.asarray(codebook_host)
     return lambda: vq.nearest_code(z, codebook)
@@ -34,11 +36,13 @@ def numpy_matmul(small=False):
 
     def matmul():
         np.matmul(z, codebook_t, out=scores)
+
     return matmul
 
 
 def torch_lookup(small=False):
     import torch
+
     z_host, codebook_host = problem(small)
     z, codebook = torch.from_numpy(z_host), torch.from_numpy(codebook_host)
     scores = torch.empty((z.shape[0], codebook.shape[0]))
@@ -47,11 +51,13 @@ def torch_lookup(small=False):
         with torch.no_grad():
             norms = (codebook * codebook).sum(1)
             return torch.addmm(norms, z, codebook.T, alpha=-2, out=scores).argmin(1).numpy()
+
     return lookup
 
 
 def torch_matmul(small=False):
     import torch
+
     z_host, codebook_host = problem(small)
     z, codebook_t = torch.from_numpy(z_host), torch.from_numpy(codebook_host).T.contiguous()
     scores = torch.empty((z.shape[0], codebook_t.shape[1]))
@@ -59,6 +65,7 @@ def torch_matmul(small=False):
     def matmul():
         with torch.no_grad():
             torch.mm(z, codebook_t, out=scores)
+
     return matmul
 
 

@@ -27,6 +27,7 @@ PyTorch as for stevq; ``--malloc default`` measures glibc's own behaviour.
 PyTorch is optional: without it (or with ``--no-torch``) its rows and ratios are left out and the
 output says so.
 """
+
 import argparse
 import importlib
 import json
@@ -46,9 +47,10 @@ import timing  # noqa: E402  (no NumPy import: threads are set first)
 
 MALLOC_LINES = {
     "kept": "malloc: every contender's process keeps freed memory for reuse (stevq.keep_freed_memory: glibc's "
-            "mmap threshold 32 MiB, trim threshold 1 GiB), as python -m stevq run does",
+    "mmap threshold 32 MiB, trim threshold 1 GiB), as python -m stevq run does",
     "default": "malloc: glibc's default thresholds in every contender's process (freed memory goes back to the "
-               "kernel; the next step page-faults)"}
+    "kernel; the next step page-faults)",
+}
 CASES = {"a": "vqvae_mlp", "b": "vqvae_conv", "c": "lookup", "e": "vqvae_mlp_large", "f": "vq_ablation_step"}
 
 
@@ -61,13 +63,20 @@ def parse(argv=None):
     parser.add_argument("--small", action="store_true", help="tiny sizes (a smoke test, not a benchmark)")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
-    parser.add_argument("--kernels", action="store_true",
-                        help="also run the NumPy contenders with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset")
+    parser.add_argument(
+        "--kernels",
+        action="store_true",
+        help="also run the NumPy contenders with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset",
+    )
     parser.add_argument("--suite", action="store_true", help="also time the test suite and the lectures (d)")
-    parser.add_argument("--malloc", choices=("kept", "default"), default="kept",
-                        help="kept (default): every contender's process keeps freed memory for reuse "
-                             "(stevq.keep_freed_memory, glibc's mallopt), as python -m stevq run does; "
-                             "default: glibc's own thresholds for every contender")
+    parser.add_argument(
+        "--malloc",
+        choices=("kept", "default"),
+        default="kept",
+        help="kept (default): every contender's process keeps freed memory for reuse "
+        "(stevq.keep_freed_memory, glibc's mallopt), as python -m stevq run does; "
+        "default: glibc's own thresholds for every contender",
+    )
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--child", nargs=3, metavar=("CASE", "CONTENDER", "FIRST_FILE"), help=argparse.SUPPRESS)
     parser.add_argument("--sizes", help=argparse.SUPPRESS)  # "n_in,hidden,D,K,batch" for case a (scaling.py)
@@ -91,9 +100,11 @@ def import_torch(args):
 def run_child(args):
     """Child mode: build one contender, keep its first result, time it, measure its memory; print JSON."""
     import numpy as np
+
     case, name, first_file = args.child
     if args.malloc == "kept":  # the same allocator setting for every contender, PyTorch included
         from stevq import allocator
+
         allocator.keep_freed_memory()
     module = importlib.import_module(CASES[case])
     torch = import_torch(args) if "PyTorch" in name else None  # torch's libraries stay out of the others
@@ -107,17 +118,40 @@ def run_child(args):
     wall, cpu = timing.time_calls(step, repeats)
     memory = (None, None) if args.no_memory else timing.step_memory(step)
     traced = timing.traced_peak(step) if not args.no_memory and name in getattr(module, "TRACED", ()) else None
-    print(json.dumps({"wall": wall, "cpu": cpu, "memory_mb": memory[0], "memory_method": memory[1],
-                      "traced_mb": traced, "blas": timing.blas_report(torch)}))
+    print(
+        json.dumps(
+            {
+                "wall": wall,
+                "cpu": cpu,
+                "memory_mb": memory[0],
+                "memory_method": memory[1],
+                "traced_mb": traced,
+                "blas": timing.blas_report(torch),
+            }
+        )
+    )
 
 
 def measure(case, name, args, env=None, sizes=None):
     """Run contender ``name`` of ``case`` in a fresh process; returns its JSON and its first result."""
     import numpy as np
+
     with tempfile.TemporaryDirectory() as folder:
         first_file = os.path.join(folder, "first.npy")
-        command = [sys.executable, os.path.abspath(__file__), "--child", case, name, first_file,
-                   "--threads", str(args.threads), "--repeats", str(args.repeats), "--malloc", args.malloc]
+        command = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--child",
+            case,
+            name,
+            first_file,
+            "--threads",
+            str(args.threads),
+            "--repeats",
+            str(args.repeats),
+            "--malloc",
+            args.malloc,
+        ]
         command += ["--small"] * args.small + ["--no-memory"] * args.no_memory
         command += [] if sizes is None else ["--sizes", ",".join(map(str, sizes))]
         done = subprocess.run(command, capture_output=True, text=True, env=env or os.environ.copy())
@@ -139,7 +173,11 @@ def race(case, names, args, env=None, sizes=None):
             entry["cpu"] += result["cpu"]
             entry["memory_mb"].append(result["memory_mb"])
             entry.setdefault("traced_mb", []).append(result["traced_mb"])
-            entry["first"], entry["blas"], entry["memory_method"] = result["first"], result["blas"], result["memory_method"]
+            entry["first"], entry["blas"], entry["memory_method"] = (
+                result["first"],
+                result["blas"],
+                result["memory_method"],
+            )
     return pooled
 
 
@@ -148,6 +186,7 @@ def check(module, name, first, reference):
     start, same data): the fraction of equal indices (lookup) or the largest difference relative to
     the largest reference value (a loss, a gradient); None where there is nothing to compare."""
     import numpy as np
+
     if first is None or reference is None:
         return None, None
     if hasattr(module, "agree"):
@@ -166,12 +205,25 @@ def summarize(pooled, module):
         wall_ref, cpu_ref = timing.spread(reference["wall"])[0], timing.spread(reference["cpu"])[0]
         wall, cpu = timing.spread(entry["wall"]), timing.spread(entry["cpu"])
         memory = [m for m in entry["memory_mb"] if m is not None]
-        text, number = check(module, name, entry["first"], reference["first"]) if reference is not entry else (None, None)
-        rows.append({"contender": name, "wall_ms": 1e3 * wall[0], "wall_p25_ms": 1e3 * wall[1],
-                     "wall_p75_ms": 1e3 * wall[2], "cpu_ms": 1e3 * cpu[0], "calls": len(entry["wall"]),
-                     "ratio_wall": wall_ref / wall[0], "ratio_cpu": cpu_ref / cpu[0] if cpu[0] > 0 else math.nan,
-                     "memory_mb": max(memory) if memory else None, "check": text, "agreement": number,
-                     "traced_mb": max([t for t in entry.get("traced_mb", []) if t is not None], default=None)})
+        text, number = (
+            check(module, name, entry["first"], reference["first"]) if reference is not entry else (None, None)
+        )
+        rows.append(
+            {
+                "contender": name,
+                "wall_ms": 1e3 * wall[0],
+                "wall_p25_ms": 1e3 * wall[1],
+                "wall_p75_ms": 1e3 * wall[2],
+                "cpu_ms": 1e3 * cpu[0],
+                "calls": len(entry["wall"]),
+                "ratio_wall": wall_ref / wall[0],
+                "ratio_cpu": cpu_ref / cpu[0] if cpu[0] > 0 else math.nan,
+                "memory_mb": max(memory) if memory else None,
+                "check": text,
+                "agreement": number,
+                "traced_mb": max([t for t in entry.get("traced_mb", []) if t is not None], default=None),
+            }
+        )
     return rows
 
 
@@ -187,44 +239,79 @@ def run_case(case, args, torch_available, env=None):
         if other in by_name:
             ratio = by_name[ours]["wall_ms"] / by_name[other]["wall_ms"]
             ratio_cpu = by_name[ours]["cpu_ms"] / by_name[other]["cpu_ms"] if by_name[other]["cpu_ms"] > 0 else math.nan
-            targets.append({"ours": ours, "versus": other, "limit": limit, "ratio_wall": ratio, "ratio_cpu": ratio_cpu,
-                            "met": ratio <= limit, "met_cpu": ratio_cpu <= limit})
+            targets.append(
+                {
+                    "ours": ours,
+                    "versus": other,
+                    "limit": limit,
+                    "ratio_wall": ratio,
+                    "ratio_cpu": ratio_cpu,
+                    "met": ratio <= limit,
+                    "met_cpu": ratio_cpu <= limit,
+                }
+            )
         else:
-            targets.append({"ours": ours, "versus": other, "limit": limit, "ratio_wall": None, "ratio_cpu": None,
-                            "met": None})
+            targets.append(
+                {"ours": ours, "versus": other, "limit": limit, "ratio_wall": None, "ratio_cpu": None, "met": None}
+            )
     for name, limit in getattr(module, "MEMORY_TARGETS", ()):
         megabytes = by_name[name]["traced_mb"]
-        targets.append({"memory_of": name, "limit_mb": limit, "megabytes": megabytes,
-                        "met": None if megabytes is None else megabytes < limit})
-    return {"case": case, "title": module.TITLE, "rows": rows, "targets": targets,
-            "memory_method": pooled[names[0]]["memory_method"], "blas": pooled[names[0]]["blas"],
-            "blas_torch": next((pooled[n]["blas"] for n in names if "PyTorch" in n), None)}
+        targets.append(
+            {
+                "memory_of": name,
+                "limit_mb": limit,
+                "megabytes": megabytes,
+                "met": None if megabytes is None else megabytes < limit,
+            }
+        )
+    return {
+        "case": case,
+        "title": module.TITLE,
+        "rows": rows,
+        "targets": targets,
+        "memory_method": pooled[names[0]]["memory_method"],
+        "blas": pooled[names[0]]["blas"],
+        "blas_torch": next((pooled[n]["blas"] for n in names if "PyTorch" in n), None),
+    }
 
 
 def print_case(result):
     print(f"\n{result['title']}")
-    print(f"  {'contender':<36} {'wall ms':>9} {'(25-75 %)':>15} {'CPU ms':>9} {'stevq/this':>11} "
-          f"{'(CPU)':>6} {'step MB':>8}  check")
+    print(
+        f"  {'contender':<36} {'wall ms':>9} {'(25-75 %)':>15} {'CPU ms':>9} {'stevq/this':>11} "
+        f"{'(CPU)':>6} {'step MB':>8}  check"
+    )
     for row in result["rows"]:
         memory = "-" if row["memory_mb"] is None else f"{row['memory_mb']:.0f}"
-        print(f"  {row['contender']:<36} {row['wall_ms']:9.2f} {row['wall_p25_ms']:7.2f}-{row['wall_p75_ms']:<7.2f} "
-              f"{row['cpu_ms']:9.2f} {row['ratio_wall']:10.2f}x {row['ratio_cpu']:5.2f}x {memory:>8}  {row['check'] or ''}")
+        print(
+            f"  {row['contender']:<36} {row['wall_ms']:9.2f} {row['wall_p25_ms']:7.2f}-{row['wall_p75_ms']:<7.2f} "
+            f"{row['cpu_ms']:9.2f} {row['ratio_wall']:10.2f}x {row['ratio_cpu']:5.2f}x {memory:>8}  {row['check'] or ''}"
+        )
     for row in result["rows"]:
         if row.get("traced_mb") is not None:
-            print(f"  {row['contender']}: peak of NumPy's allocations during one call (tracemalloc) "
-                  f"{row['traced_mb']:.1f} MB")
+            print(
+                f"  {row['contender']}: peak of NumPy's allocations during one call (tracemalloc) "
+                f"{row['traced_mb']:.1f} MB"
+            )
     for target in result["targets"]:
         if "memory_of" in target:
-            shown = "not measured (--no-memory)" if target["megabytes"] is None else \
-                f"{target['megabytes']:.1f} MB -> {'met' if target['met'] else 'MISSED'}"
+            shown = (
+                "not measured (--no-memory)"
+                if target["megabytes"] is None
+                else f"{target['megabytes']:.1f} MB -> {'met' if target['met'] else 'MISSED'}"
+            )
             print(f"  target {target['memory_of']}: extra peak memory (tracemalloc) < {target['limit_mb']} MB: {shown}")
         elif target["ratio_wall"] is None:
-            print(f"  target {target['ours']} <= {target['limit']}x {target['versus']}: not measured "
-                  f"({target['versus']} absent)")
+            print(
+                f"  target {target['ours']} <= {target['limit']}x {target['versus']}: not measured "
+                f"({target['versus']} absent)"
+            )
         else:
             verdict = lambda met: "met" if met else "MISSED"
-            print(f"  target {target['ours']} <= {target['limit']}x {target['versus']}: {target['ratio_wall']:.2f}x wall "
-                  f"-> {verdict(target['met'])}; {target['ratio_cpu']:.2f}x CPU -> {verdict(target['met_cpu'])}")
+            print(
+                f"  target {target['ours']} <= {target['limit']}x {target['versus']}: {target['ratio_wall']:.2f}x wall "
+                f"-> {verdict(target['met'])}; {target['ratio_cpu']:.2f}x CPU -> {verdict(target['met_cpu'])}"
+            )
 
 
 def timed_command(command, env_extra=None):
@@ -240,9 +327,23 @@ def timed_command(command, env_extra=None):
 
 def run_suite():
     """(d): the CI test command, and the lecture notebooks alone in quick mode."""
-    return [timed_command([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]),
-            timed_command([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           "tests/test_lectures.py", "-k", "quick_mode"], {"STEVQ_QUICK": "1"})]
+    return [
+        timed_command([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]),
+        timed_command(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/test_lectures.py",
+                "-k",
+                "quick_mode",
+            ],
+            {"STEVQ_QUICK": "1"},
+        ),
+    ]
 
 
 def run_other_kernel(args, torch_available):
@@ -272,18 +373,31 @@ def main(argv=None):
     if args.child:
         return run_child(args)
     import numpy as np
+
     torch = import_torch(args)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    print(f"{started}; numpy {np.__version__}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-          f"{platform.machine()}; {args.threads} thread(s) for every library; float32; every contender in "
-          f"its own process, {args.rounds} x {args.repeats} calls{'; SMALL sizes (smoke test)' if args.small else ''}")
-    print(f"PyTorch {torch.__version__}" if torch is not None
-          else "PyTorch: not installed or --no-torch; its rows and ratios are left out")
+    print(
+        f"{started}; numpy {np.__version__}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"{platform.machine()}; {args.threads} thread(s) for every library; float32; every contender in "
+        f"its own process, {args.rounds} x {args.repeats} calls{'; SMALL sizes (smoke test)' if args.small else ''}"
+    )
+    print(
+        f"PyTorch {torch.__version__}"
+        if torch is not None
+        else "PyTorch: not installed or --no-torch; its rows and ratios are left out"
+    )
     print(MALLOC_LINES[args.malloc])
     print(load_line())
-    results = {"started": started, "threads": args.threads, "repeats": args.repeats, "rounds": args.rounds,
-               "malloc": args.malloc,
-               "small": args.small, "torch": None if torch is None else torch.__version__, "cases": []}
+    results = {
+        "started": started,
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "rounds": args.rounds,
+        "malloc": args.malloc,
+        "small": args.small,
+        "torch": None if torch is None else torch.__version__,
+        "cases": [],
+    }
     for case in args.cases:
         result = run_case(case, args, torch is not None)
         results["cases"].append(result)
@@ -297,11 +411,15 @@ def main(argv=None):
             print(f"  step MB: {first['memory_method']}, largest over the processes")
     if args.kernels:
         results["other_kernel"] = run_other_kernel(args, torch is not None)
-        print("\nThe NumPy contenders again, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (in the child processes only):")
+        print(
+            "\nThe NumPy contenders again, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (in the child processes only):"
+        )
         print(f"  {results['other_kernel'][0]['blas'][0]}" if results["other_kernel"] else "")
         for found in results["other_kernel"]:
             for row in found["rows"]:
-                print(f"  ({found['case']}) {row['contender']:<36} {row['wall_ms']:9.2f} ms wall {row['cpu_ms']:9.2f} ms CPU")
+                print(
+                    f"  ({found['case']}) {row['contender']:<36} {row['wall_ms']:9.2f} ms wall {row['cpu_ms']:9.2f} ms CPU"
+                )
     results["load_after"] = load_line()
     print(results["load_after"])
     if args.suite:

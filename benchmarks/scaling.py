@@ -9,6 +9,7 @@ get fewer timed calls (``repeats_for``). Shown per cell: the median wall time of
 time, and the step's extra peak memory (``timing.step_memory``), for stevq and for PyTorch, and
 stevq / PyTorch of the wall times. Wall and CPU time both: on a shared machine CPU time moves less.
 """
+
 import argparse
 import os
 import sys
@@ -47,25 +48,37 @@ def main(argv=None):
     timing.set_threads(args.threads)
     torch_available = not args.no_torch and run.import_torch(args) is not None
     names = ["stevq"] + ["PyTorch"] * torch_available
-    header = ("| batch | K | stevq ms wall (CPU) | stevq MB | PyTorch ms wall (CPU) | PyTorch MB | stevq / PyTorch wall (CPU) |\n"
-              "|---:|---:|---:|---:|---:|---:|---:|")
+    header = (
+        "| batch | K | stevq ms wall (CPU) | stevq MB | PyTorch ms wall (CPU) | PyTorch MB | stevq / PyTorch wall (CPU) |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|"
+    )
     lines = [run.load_line() + "; " + run.MALLOC_LINES[args.malloc]]
     print(lines[0])
     print(header)
     for batch in args.batches:
         for codes in args.codes:
-            child_args = argparse.Namespace(threads=args.threads, repeats=repeats_for(batch, codes, args.repeats),
-                                            small=False, no_memory=False, malloc=args.malloc)
+            child_args = argparse.Namespace(
+                threads=args.threads,
+                repeats=repeats_for(batch, codes, args.repeats),
+                small=False,
+                no_memory=False,
+                malloc=args.malloc,
+            )
             cells = {}
             for name in names:
                 result = run.measure("a", name, child_args, sizes=(N_IN, HIDDEN, DIM, codes, batch))
-                cells[name] = (1e3 * timing.spread(result["wall"])[0], 1e3 * timing.spread(result["cpu"])[0],
-                               result["memory_mb"])
+                cells[name] = (
+                    1e3 * timing.spread(result["wall"])[0],
+                    1e3 * timing.spread(result["cpu"])[0],
+                    result["memory_mb"],
+                )
             stevq = cells["stevq"]
             torch = cells.get("PyTorch")
-            row = (f"| {batch} | {codes} | {stevq[0]:.1f} ({stevq[1]:.1f}) | {stevq[2]:.0f} | "
-                   + (f"{torch[0]:.1f} ({torch[1]:.1f}) | {torch[2]:.0f} | {stevq[0] / torch[0]:.2f}x ({stevq[1] / torch[1]:.2f}x) |" if torch
-                      else "- | - | - |"))
+            row = f"| {batch} | {codes} | {stevq[0]:.1f} ({stevq[1]:.1f}) | {stevq[2]:.0f} | " + (
+                f"{torch[0]:.1f} ({torch[1]:.1f}) | {torch[2]:.0f} | {stevq[0] / torch[0]:.2f}x ({stevq[1] / torch[1]:.2f}x) |"
+                if torch
+                else "- | - | - |"
+            )
             print(row, flush=True)
             lines.append(row)
     lines.append(run.load_line())

@@ -14,6 +14,7 @@ minus the resident size before those steps is the extra memory a step needs. The
 every library (NumPy, autograd, PyTorch allocations alike), at page granularity. Where clear_refs
 cannot be written, the whole-process peak ``ru_maxrss`` is reported instead and marked so.
 """
+
 import os
 import resource
 import statistics
@@ -79,12 +80,13 @@ def traced_peak(step):
     it (tracemalloc, which NumPy reports its array buffers to). Unlike the resident set, this does not
     depend on what the allocator kept from earlier calls; it sees NumPy's allocations only."""
     import tracemalloc
+
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
         step()
-        return (tracemalloc.get_traced_memory()[1] - before) / 2 ** 20
+        return (tracemalloc.get_traced_memory()[1] - before) / 2**20
     finally:
         tracemalloc.stop()
 
@@ -95,18 +97,25 @@ def blas_report(torch=None):
     lines = []
     try:
         import threadpoolctl
+
         for pool in threadpoolctl.threadpool_info():
             if pool.get("user_api") == "blas":
-                lines.append(f"BLAS {pool.get('internal_api')} {pool.get('version')}, kernel "
-                             f"{pool.get('architecture', '?')}, {pool.get('num_threads')} thread(s), "
-                             f"{os.path.basename(pool.get('filepath', ''))}")
+                lines.append(
+                    f"BLAS {pool.get('internal_api')} {pool.get('version')}, kernel "
+                    f"{pool.get('architecture', '?')}, {pool.get('num_threads')} thread(s), "
+                    f"{os.path.basename(pool.get('filepath', ''))}"
+                )
     except ImportError:
         lines.append("BLAS: threadpoolctl not installed (pip install -e .[bench]); kernel not reported")
     if torch is not None:
         config = torch.__config__.show()
-        blas = next((part.split("=")[1] for part in config.replace(",", " ").split() if part.startswith("BLAS_INFO=")), "?")
-        lines.append(f"PyTorch {torch.__version__}: BLAS {blas}, CPU capability "
-                     f"{torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} thread(s)")
+        blas = next(
+            (part.split("=")[1] for part in config.replace(",", " ").split() if part.startswith("BLAS_INFO=")), "?"
+        )
+        lines.append(
+            f"PyTorch {torch.__version__}: BLAS {blas}, CPU capability "
+            f"{torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} thread(s)"
+        )
     variables = {name: value for name, value in sorted(os.environ.items()) if name.startswith("OPENBLAS_")}
     lines.append("OPENBLAS_* variables: " + (", ".join(f"{k}={v}" for k, v in variables.items()) or "none set"))
     return lines
@@ -117,6 +126,7 @@ def stevq_adam_step(loss, params, lr):
     writes into the previous state's arrays (``donate=True``: the old state is never used again).
     Returns ``step() -> loss value`` (float); the optimizer state lives in the closure."""
     from stevq import autodiff, optim
+
     loss_and_grads = autodiff.value_and_grad(loss)
     opt_init, opt_update, get_params = optim.adam(lr, donate=True)
     state = {"opt": opt_init(params), "step": 0}
@@ -126,4 +136,5 @@ def stevq_adam_step(loss, params, lr):
         state["opt"] = opt_update(state["step"], grads, state["opt"])
         state["step"] += 1
         return float(value)
+
     return step

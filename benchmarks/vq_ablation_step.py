@@ -21,6 +21,7 @@ preallocated outputs (``out=``): every convolution's forward product, weight gra
 the dense layer's. What the step costs above it is moving data (patches, pooling, elementwise
 functions) and Python.
 """
+
 import numpy as np
 
 MODELS = ("autoencoder", "classifier")
@@ -30,12 +31,14 @@ SEED = 0
 
 def _config():
     from stevq.experiments.huh2023 import vq_ablation
+
     return vq_ablation.Config()  # the published settings: lr 3e-4, weight decay 0.01, 256 codes of 32-D
 
 
 def _network(model, small):
     """(network, params, state, x, y) of ``model``: the experiment's network, host batch and labels."""
     from stevq.experiments.huh2023 import vq_ablation, vq_training
+
     network = vq_ablation.build(_config(), model, "baseline")
     params, state = vq_training.init_network(network, np.random.default_rng(SEED))
     batch = BATCH["small" if small else "full"]
@@ -51,6 +54,7 @@ def stevq_step(model, small=False):
     from stevq import ops
     from stevq.autodiff import value_and_grad
     from stevq.experiments.huh2023 import vq_ablation, vq_training
+
     network, params, state, x_host, y_host = _network(model, small)
     x, y = stevq.asarray(x_host), stevq.asarray(y_host, "int64")
 
@@ -58,6 +62,7 @@ def stevq_step(model, small=False):
         prediction, aux = vq_training.forward(network, p, state, x, side={})
         loss = vq_training.task_loss(network, prediction, x, y)
         return ops.add(loss, ops.multiply(network.quantizer_weight, aux["loss"]))
+
     loss_and_grads = value_and_grad(objective)
     opt_init, opt_update, get_params = vq_ablation.schedule(_config(), model).make_optimizer()
     run = {"opt": opt_init(params), "step": 0}
@@ -67,6 +72,7 @@ def stevq_step(model, small=False):
         run["opt"] = opt_update(run["step"], grads, run["opt"])
         run["step"] += 1
         return float(value)
+
     return step
 
 
@@ -75,18 +81,23 @@ def torch_step(model, small=False):
     import torch.nn.functional as F
 
     import stevq
+
     config = _config()
     network, params, _, x_host, y_host = _network(model, small)
 
     def leaf(value, transpose=False):
         host = stevq.to_numpy(value)
         return torch.tensor(host.T.copy() if transpose else host, requires_grad=True)
+
     conv = lambda layer: (leaf(layer["W"]), leaf(layer["b"]))
     encoder = [conv(p) for p in params["encoder"] if p]
     codebook = leaf(params["quantizer"]["codebook"])
     readout = [p for p in params["readout"] if p]
-    head = [conv(readout[0])] + ([conv(readout[1])] if model == "autoencoder" else
-                                 [(leaf(readout[1]["W"], transpose=True), leaf(readout[1]["b"]))])  # (out, in)
+    head = [conv(readout[0])] + (
+        [conv(readout[1])]
+        if model == "autoencoder"
+        else [(leaf(readout[1]["W"], transpose=True), leaf(readout[1]["b"]))]
+    )  # (out, in)
     leaves = [t for pair in encoder + head for t in pair] + [codebook]
     optimizer = torch.optim.AdamW(leaves, lr=config.lr, weight_decay=config.weight_decay, fused=True)
     x, y = torch.from_numpy(x_host), torch.from_numpy(y_host)
@@ -106,8 +117,12 @@ def torch_step(model, small=False):
         vq_loss = (1 - beta) * F.mse_loss(z_e, z_q.detach()) + beta * F.mse_loss(z_q, z_e.detach())
         (w3, b3), (w4, b4) = head
         if model == "autoencoder":
-            h = F.gelu(F.conv2d(F.interpolate(z, scale_factor=2, mode="nearest"), w3, b3, padding=1), approximate="tanh")
-            x_hat = torch.clamp(F.conv2d(F.interpolate(h, scale_factor=2, mode="nearest"), w4, b4, padding=1), -1.0, 1.0)
+            h = F.gelu(
+                F.conv2d(F.interpolate(z, scale_factor=2, mode="nearest"), w3, b3, padding=1), approximate="tanh"
+            )
+            x_hat = torch.clamp(
+                F.conv2d(F.interpolate(h, scale_factor=2, mode="nearest"), w4, b4, padding=1), -1.0, 1.0
+            )
             task = F.l1_loss(x_hat, x)
         else:
             logits = F.linear(torch.amax(F.conv2d(z, w3, b3, padding=1), dim=(2, 3)), w4, b4)
@@ -116,6 +131,7 @@ def torch_step(model, small=False):
         loss.backward()
         optimizer.step()
         return float(loss.detach())
+
     return step
 
 
@@ -127,6 +143,7 @@ def products(model, small=False):
     by tap) or, with fewer output than input channels, the tap route (``tap_conv``; one output channel:
     one matmul and shifted sums)."""
     from stevq.ops import conv
+
     n = BATCH["small" if small else "full"]
     config = _config()
     # (input channels, output channels, image size) of each 3 x 3, stride-1, padding-1 convolution
@@ -136,9 +153,17 @@ def products(model, small=False):
     for layer, (c, o, size) in enumerate(layers):
         pixels, padded = n * size * size, n * (size + 2) ** 2
         if o < c and o >= conv.TAP_PRODUCTS_MIN_CHANNELS:  # tap_conv: per-tap products, one G
-            found += [((1, padded, c), (9, c, o)), ((padded, 9 * o), ("T", c, 9 * o)), (("T", padded, c), (padded, 9 * o))]
+            found += [
+                ((1, padded, c), (9, c, o)),
+                ((padded, 9 * o), ("T", c, 9 * o)),
+                (("T", padded, c), (padded, 9 * o)),
+            ]
         elif o < c:  # the tap route's reference: one matmul with every tap's kernel
-            found += [((padded, c), (c, 9 * o)), ((padded, 9 * o), ("T", c, 9 * o)), (("T", padded, c), (padded, 9 * o))]
+            found += [
+                ((padded, c), (c, 9 * o)),
+                ((padded, 9 * o), ("T", c, 9 * o)),
+                (("T", padded, c), (padded, 9 * o)),
+            ]
         else:  # patches @ kernel; the input gradient (not for the image) tap by tap
             found += [((pixels, 9 * c), (9 * c, o)), (("T", pixels, 9 * c), (pixels, o))]
             found += [((1, pixels, o), ("T", 9, c, o))] if layer else []
@@ -167,6 +192,7 @@ def blas_floor(model, small=False):
     def floor():
         for a, b, out in operands:
             np.matmul(a, b, out=out)
+
     return floor
 
 
@@ -184,7 +210,11 @@ def contenders(torch_available):
     return found
 
 
-REFERENCES = {f"{who}, {model}": f"stevq, {model}" for model in MODELS for who in ("stevq", "PyTorch", "BLAS products alone")}
-TITLE = ("(f) Huh et al.'s networks (vq-ablation), batch 256, 1 x 28 x 28, K = 256 x 32, AdamW: training step "
-         "of the autoencoder and of the classifier")
+REFERENCES = {
+    f"{who}, {model}": f"stevq, {model}" for model in MODELS for who in ("stevq", "PyTorch", "BLAS products alone")
+}
+TITLE = (
+    "(f) Huh et al.'s networks (vq-ablation), batch 256, 1 x 28 x 28, K = 256 x 32, AdamW: training step "
+    "of the autoencoder and of the classifier"
+)
 TARGETS = tuple((f"stevq, {model}", f"PyTorch, {model}", 1.2) for model in MODELS)

@@ -14,23 +14,28 @@ the same weights (stevq's conv weights are (out, in, kh, kw) and its transposed-
 (in, out, kh, kw), PyTorch's layouts). There is no autograd.numpy contender here: autograd.numpy has
 no convolution with a fast gradient, and the target of this case is PyTorch.
 """
-import numpy as np
 
+import numpy as np
 import timing  # benchmarks/ is on sys.path (run.py puts it there)
 
-SETTINGS = {"full": dict(batch=128, width=16, latent=16, codes=256),
-            "small": dict(batch=2, width=2, latent=3, codes=8)}
+SETTINGS = {"full": dict(batch=128, width=16, latent=16, codes=256), "small": dict(batch=2, width=2, latent=3, codes=8)}
 LR = 1e-3
 
 
 def _network(small):
     from stevq.experiments.huh2023 import vq_models, vq_quantizers, vq_training
+
     s = SETTINGS["small" if small else "full"]
-    quantizer = vq_quantizers.make_quantizer("ste", vq_quantizers.Settings(num_codes=s["codes"], dtype="float32"),
-                                             s["latent"])
-    network = vq_training.Network(vq_models.conv_encoder(s["latent"], s["width"], "float32"), quantizer,
-                                  vq_models.conv_decoder(s["width"], "float32"), "reconstruction",
-                                  vq_models.IMAGE_SHAPE)
+    quantizer = vq_quantizers.make_quantizer(
+        "ste", vq_quantizers.Settings(num_codes=s["codes"], dtype="float32"), s["latent"]
+    )
+    network = vq_training.Network(
+        vq_models.conv_encoder(s["latent"], s["width"], "float32"),
+        quantizer,
+        vq_models.conv_decoder(s["width"], "float32"),
+        "reconstruction",
+        vq_models.IMAGE_SHAPE,
+    )
     params, state = vq_training.init_network(network, np.random.default_rng(0))
     x = np.random.default_rng(1).uniform(0.0, 1.0, (s["batch"],) + vq_models.IMAGE_SHAPE).astype(np.float32)
     return network, params, state, x
@@ -40,25 +45,31 @@ def stevq_step(small=False):
     import stevq
     from stevq import ops
     from stevq.experiments.huh2023 import vq_training
+
     network, params, state, x_host = _network(small)
     x = stevq.asarray(x_host)
 
     def objective(p):
         prediction, aux = vq_training.forward(network, p, state, x)
         return ops.add(vq_training.task_loss(network, prediction, x, None), aux["loss"])
+
     return timing.stevq_adam_step(objective, params, LR)
 
 
 def torch_step(small=False):
     import torch
     import torch.nn.functional as F
+
     import stevq
+
     network, params, _, x_host = _network(small)
     from stevq.experiments.huh2023 import vq_quantizers
+
     beta = vq_quantizers.Settings().beta  # the commitment weight the stevq quantizer was built with
 
     def leaf(value):
         return torch.tensor(stevq.to_numpy(value), requires_grad=True)
+
     encoder = [(leaf(p["W"]), leaf(p["b"])) for p in params["encoder"] if p]
     decoder = [(leaf(p["W"]), leaf(p["b"])) for p in params["readout"] if p]
     codebook = leaf(params["quantizer"]["codebook"])
@@ -85,6 +96,7 @@ def torch_step(small=False):
         loss.backward()
         optimizer.step()
         return float(loss.detach())
+
     return step
 
 

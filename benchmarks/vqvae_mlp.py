@@ -14,8 +14,8 @@ alpha=-2).argmin(1)``, ``torch.optim.Adam(fused=True)``). All three start from t
 the same batch; their first losses are compared. ``sizes`` (input, hidden, D, K, batch) changes the
 problem: case (e) and the scaling table (``scaling.py``) use it.
 """
-import numpy as np
 
+import numpy as np
 import timing  # benchmarks/ is on sys.path (run.py puts it there)
 
 SIZES = {"full": (784, 512, 64, 512, 256), "small": (12, 8, 4, 6, 16)}  # input, hidden, D, K, batch
@@ -33,7 +33,10 @@ def problem(small=False, seed=0, sizes=None):
     rng = np.random.default_rng(seed)
 
     def dense(fan_in, fan_out):
-        return (rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)).astype(np.float32), np.zeros(fan_out, np.float32)
+        return (rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)).astype(np.float32), np.zeros(
+            fan_out, np.float32
+        )
+
     layers = [dense(n_in, hidden), dense(hidden, dim), dense(dim, hidden), dense(hidden, n_in)]
     # codes drawn among the typical encoder outputs, so that many of them are used
     codebook = (0.5 * rng.standard_normal((codes, dim))).astype(np.float32)
@@ -45,6 +48,7 @@ def _stevq_problem(small, sizes):
     """(loss(params), params) of the stevq step: the layers, quantizer and batch of ``problem``."""
     import stevq
     from stevq import nn, ops, vq
+
     n_in, hidden, dim, _, _ = sizes_of(small, sizes)
     data = problem(small, sizes=sizes)
     encoder = nn.serial(nn.Dense(hidden, "float32"), nn.Relu, nn.Dense(dim, "float32"))[1]
@@ -52,14 +56,18 @@ def _stevq_problem(small, sizes):
     quantizer = vq.VectorQuantizer(data["codebook"].shape[0], beta=BETA, dtype="float32")[1]
     as_layer = lambda pair: {"W": stevq.asarray(pair[0]), "b": stevq.asarray(pair[1])}
     layers = [as_layer(pair) for pair in data["layers"]]
-    params = {"encoder": [layers[0], {}, layers[1]], "quantizer": {"codebook": stevq.asarray(data["codebook"])},
-              "decoder": [layers[2], {}, layers[3]]}
+    params = {
+        "encoder": [layers[0], {}, layers[1]],
+        "quantizer": {"codebook": stevq.asarray(data["codebook"])},
+        "decoder": [layers[2], {}, layers[3]],
+    }
     x = stevq.asarray(data["x"])
 
     def loss(p):
         z, aux = quantizer(p["quantizer"], encoder(p["encoder"], x))
         reconstruction = ops.mean(ops.square(ops.subtract(decoder(p["decoder"], z), x)))
         return ops.add(reconstruction, aux["loss"])
+
     return loss, params
 
 
@@ -70,6 +78,7 @@ def stevq_step(small=False, sizes=None):
 def stevq_forward_backward(small=False, sizes=None):
     """The step without its update: the loss and the gradients of the same parameters, every call."""
     from stevq import autodiff
+
     loss, params = _stevq_problem(small, sizes)
     loss_and_grads = autodiff.value_and_grad(loss)
     return lambda: float(loss_and_grads(params)[0])
@@ -78,6 +87,7 @@ def stevq_forward_backward(small=False, sizes=None):
 def stevq_adam_alone(small=False, sizes=None):
     """The update without the step: ``optim.adam(donate=True)`` applied to one fixed set of gradients."""
     from stevq import autodiff, optim
+
     loss, params = _stevq_problem(small, sizes)
     grads = autodiff.value_and_grad(loss)(params)[1]
     opt_init, opt_update, _ = optim.adam(LR, donate=True)
@@ -86,6 +96,7 @@ def stevq_adam_alone(small=False, sizes=None):
     def step():
         state["opt"] = opt_update(state["step"], grads, state["opt"])
         state["step"] += 1
+
     return step
 
 
@@ -98,6 +109,7 @@ def autograd_step(small=False, sizes=None):
     import autograd.numpy as anp  # noqa: F401  (the traced functions below are autograd.numpy's)
     from autograd import value_and_grad
     from autograd.tracer import getval
+
     data = problem(small, sizes=sizes)
     leaves = [array.copy() for pair in data["layers"] for array in pair] + [data["codebook"].copy()]
     x = data["x"]
@@ -112,6 +124,7 @@ def autograd_step(small=False, sizes=None):
         codebook_loss = anp.mean((z_q - getval(z_e)) ** 2)
         commitment = anp.mean((z_e - getval(z_q)) ** 2)
         return anp.mean((x_hat - x) ** 2) + codebook_loss + BETA * commitment
+
     loss_and_grads = value_and_grad(loss, argnum=tuple(range(len(leaves))))
     moments = [np.zeros_like(leaf) for leaf in leaves]
     squares = [np.zeros_like(leaf) for leaf in leaves]
@@ -137,6 +150,7 @@ def autograd_step(small=False, sizes=None):
             tmp *= size
             leaf -= tmp
         return float(value)
+
     return step
 
 
@@ -160,9 +174,11 @@ def _torch_problem(small, sizes):
     ((out, in) weights, ``F.linear``), the addmm nearest code, ``mse_loss``, fused Adam."""
     import torch
     import torch.nn.functional as F
+
     data = problem(small, sizes=sizes)
-    tensors = [(torch.tensor(w.T.copy(), requires_grad=True), torch.tensor(b, requires_grad=True))
-               for w, b in data["layers"]]
+    tensors = [
+        (torch.tensor(w.T.copy(), requires_grad=True), torch.tensor(b, requires_grad=True)) for w, b in data["layers"]
+    ]
     codebook = torch.tensor(data["codebook"], requires_grad=True)
     x = torch.from_numpy(data["x"])
     optimizer = torch_adam(torch, [t for pair in tensors for t in pair] + [codebook], LR)
@@ -174,6 +190,7 @@ def _torch_problem(small, sizes):
         z = z_e + (z_q - z_e).detach()
         x_hat = F.linear(torch.relu(F.linear(z, w3, b3)), w4, b4)
         return F.mse_loss(x_hat, x) + F.mse_loss(z_q, z_e.detach()) + BETA * F.mse_loss(z_e, z_q.detach())
+
     return loss, optimizer
 
 
@@ -188,6 +205,7 @@ def _torch_backward_step(small, sizes, update):
         if update:
             optimizer.step()
         return float(loss.detach())
+
     return step
 
 

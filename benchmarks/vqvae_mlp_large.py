@@ -8,10 +8,8 @@ gradient alone, d L_cb / d C for N = 4096 encoder outputs and their nearest code
 ``vq.codebook_grad`` (the teaching version); their "step MB" is the extra peak memory of the
 gradient. Their ratio and check columns compare them with each other.
 """
-import functools
 
 import numpy as np
-
 import vqvae_mlp
 
 SIZES = {"full": (784, 512, 64, 16384, 4096), "small": (12, 8, 4, 40, 16)}  # input, hidden, D, K, batch
@@ -29,6 +27,7 @@ def _codebook_problem(small):
 def codebook_gradient(small=False):
     import stevq
     from stevq import autodiff, ops, vq
+
     z_e, codebook = (stevq.asarray(a) for a in _codebook_problem(small))
     indices = vq.nearest_code(z_e, codebook)
     gradient = autodiff.grad(lambda c: vq.codebook_loss(z_e, ops.take_rows(c, indices)))
@@ -38,6 +37,7 @@ def codebook_gradient(small=False):
 def one_hot_codebook_gradient(small=False):
     import stevq
     from stevq import vq
+
     z_e, codebook = (stevq.asarray(a) for a in _codebook_problem(small))
     indices = vq.nearest_code(z_e, codebook)
     return lambda: vq.codebook_grad(z_e, indices, codebook.shape[0], codebook)

@@ -26,6 +26,7 @@ that hands the lectures out without them:
 
     python lectures/build.py --without-solutions DIR   # copies of the lectures, solution cells removed
 """
+
 import argparse
 import contextlib
 import hashlib
@@ -144,13 +145,24 @@ def execute(path, quick=True, timeout=300):
     ``timeout`` is per cell, in seconds. Raises NotebookError naming the failing cell."""
     path = Path(path)
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     try:
         client.execute(env=kernel_environment(quick))
     except CellExecutionError as error:
-        failing = next((i for i, cell in enumerate(notebook.cells)
-                        if any(out.get("output_type") == "error" for out in cell.get("outputs", []))), None)
+        failing = next(
+            (
+                i
+                for i, cell in enumerate(notebook.cells)
+                if any(out.get("output_type") == "error" for out in cell.get("outputs", []))
+            ),
+            None,
+        )
         where = f"cell {failing}" if failing is not None else "a cell"
         plain = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # drop the traceback's terminal colours
         raise NotebookError(f"{path.name}: {where} failed:\n{plain}") from None
@@ -170,8 +182,7 @@ def stamp_first_cell(notebook):
     lines = [line for line in first.source.rstrip().split("\n") if not line.startswith(STAMP)]
     while lines and not lines[-1].strip():
         lines.pop()
-    first.source = "\n".join(lines + ["", f"{STAMP} {mode} mode (`{command}`, "
-                                           f"STEVQ_QUICK={int(mode == 'quick')}).*"])
+    first.source = "\n".join(lines + ["", f"{STAMP} {mode} mode (`{command}`, STEVQ_QUICK={int(mode == 'quick')}).*"])
     return notebook
 
 
@@ -191,8 +202,10 @@ def refresh_numbers(path):
     start = time.perf_counter()
     notebook = nbformat.read(path, as_version=4)
     if notebook.metadata.get("stevq", {}).get("code_sha256") != code_hash(notebook):
-        raise NotebookError(f"{Path(path).name}: code changed since its outputs were stored; "
-                            f"build it (python lectures/build.py {Path(path).name})")
+        raise NotebookError(
+            f"{Path(path).name}: code changed since its outputs were stored; "
+            f"build it (python lectures/build.py {Path(path).name})"
+        )
     notebook.metadata["stevq"]["quick_numbers"] = quick_numbers(path)
     nbformat.write(notebook, str(path))
     return time.perf_counter() - start
@@ -202,10 +215,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="notebooks (paths or globs relative to lectures/); default all")
     parser.add_argument("--quick", action="store_true", help="quick mode (STEVQ_QUICK=1)")
-    parser.add_argument("--without-solutions", metavar="DIR",
-                        help="write copies of the lectures without their solution cells into DIR (nothing is run)")
-    parser.add_argument("--numbers-only", action="store_true",
-                        help="only refresh the stored quick-mode numbers, keeping the outputs")
+    parser.add_argument(
+        "--without-solutions",
+        metavar="DIR",
+        help="write copies of the lectures without their solution cells into DIR (nothing is run)",
+    )
+    parser.add_argument(
+        "--numbers-only", action="store_true", help="only refresh the stored quick-mode numbers, keeping the outputs"
+    )
     args = parser.parse_args(argv)
     paths = notebooks()
     if args.names:

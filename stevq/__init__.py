@@ -24,6 +24,7 @@ Layers. A module imports only from its own layer or the layers below it, never i
 This package's own ``__init__`` is the facade above them all: it imports ``boxes`` so that
 autograd can trace every backend's arrays (``backend.on_new_array_type``).
 """
+
 import importlib
 
 from . import backend, boxes, ops  # noqa: F401  (boxes: registers DeviceBox for non-NumPy backends)
@@ -33,8 +34,23 @@ from .backend import asarray, to_numpy, use
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("ste", "nn", "optim", "testing", "validate", "vq", "fsq", "metrics", "data", "theory",
-               "runio", "experiments", "tree", "atomic", "autodiff")
+_SUBMODULES = (
+    "ste",
+    "nn",
+    "optim",
+    "testing",
+    "validate",
+    "vq",
+    "fsq",
+    "metrics",
+    "data",
+    "theory",
+    "runio",
+    "experiments",
+    "tree",
+    "atomic",
+    "autodiff",
+)
 
 
 def __getattr__(name):

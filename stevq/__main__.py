@@ -25,6 +25,7 @@ type (``stevq.experiments.settings``), and a value that does not fit is a usage 
 Exit status: 0 on success, 1 when training stopped on NaN/inf, 2 for a usage error, 130 when
 interrupted.
 """
+
 import argparse
 import os
 import pathlib
@@ -43,6 +44,7 @@ class UsageError(Exception):
 def _description(name):
     """First line of an experiment's docstring."""
     from stevq import experiments
+
     try:
         return experiments.get(name).description
     except Exception as err:  # one broken module must not hide the others
@@ -51,6 +53,7 @@ def _description(name):
 
 def command_list(args):
     from stevq.experiments import EXPERIMENTS
+
     width = max((len(name) for name in EXPERIMENTS), default=0)
     for name in sorted(EXPERIMENTS):
         print(f"{name:<{width}}  {_description(name)}")
@@ -61,6 +64,7 @@ def build_config(experiment, args):
     """The experiment's Config from --quick, --seed, --data-dir and --set FIELD=VALUE, each value
     converted by the type of its field and the whole Config checked: nothing is created before."""
     from stevq.experiments import settings
+
     fields = {setting.name: setting for setting in settings.settings(experiment)}
     values = {"quick": True} if args.quick else {}
     if args.seed is not None:
@@ -77,8 +81,10 @@ def build_config(experiment, args):
         if not separator or not field:
             raise UsageError(f"--set: expected FIELD=VALUE, got {assignment!r}")
         if field not in fields:
-            raise UsageError(f"--set: {args.name!r} has no setting {field!r}; its settings are {sorted(fields)} "
-                             f"(python -m stevq show {args.name})")
+            raise UsageError(
+                f"--set: {args.name!r} has no setting {field!r}; its settings are {sorted(fields)} "
+                f"(python -m stevq show {args.name})"
+            )
         try:
             value = settings.convert(fields[field], text)
         except settings.SettingError as err:
@@ -103,6 +109,7 @@ def check_seeds(config, seeds):
     """Every seed of --seeds makes a valid run (a seed can make a setting impossible, e.g. a toy
     teacher without spurious minima); checked before anything runs."""
     import dataclasses
+
     for seed in seeds:
         try:
             dataclasses.replace(config, seed=seed)
@@ -115,8 +122,10 @@ def check_out_dir(out_dir):
     path = pathlib.Path(out_dir).expanduser()
     longest = max((len(os.fsencode(part)) for part in path.parts), default=0)
     if longest > 255 or len(os.fsencode(str(path.absolute()))) > 4000:
-        raise UsageError(f"--out: the path is too long for the file system (a name of {longest} bytes; at most 255 "
-                         "per name); choose a shorter directory name")
+        raise UsageError(
+            f"--out: the path is too long for the file system (a name of {longest} bytes; at most 255 "
+            "per name); choose a shorter directory name"
+        )
     if path.exists() and not path.is_dir():
         raise UsageError(f"--out: {path} is a file; expected a directory (existing or to be made)")
     ancestor = path if path.exists() else path.parent
@@ -141,6 +150,7 @@ def _inside(filename, directory):
 
 def _experiment(name):
     from stevq import experiments, validate
+
     try:
         return experiments.get(name)
     except validate.ArgumentError as err:
@@ -149,6 +159,7 @@ def _experiment(name):
 
 def command_show(args):
     from stevq.experiments import settings
+
     print(settings.describe(_experiment(args.name)), end="")
     return 0
 
@@ -165,6 +176,7 @@ class _RunHelp(argparse.Action):
         if name:
             from stevq import experiments
             from stevq.experiments import settings
+
             if name in experiments.EXPERIMENTS:
                 print("\n" + settings.describe(experiments.get(name)), end="")
             else:
@@ -182,7 +194,9 @@ def seeds_and_jobs(args):
         try:
             seeds = [int(text) for text in args.seeds.split(",")]
         except ValueError:
-            raise UsageError(f"--seeds: expected integers separated by commas, like 0,1,2; got {args.seeds!r}") from None
+            raise UsageError(
+                f"--seeds: expected integers separated by commas, like 0,1,2; got {args.seeds!r}"
+            ) from None
         if any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
             raise UsageError(f"--seeds: expected distinct non-negative integers, got {args.seeds!r}")
     if args.jobs is not None and args.jobs < 1:
@@ -190,11 +204,15 @@ def seeds_and_jobs(args):
     if args.executor is not None:  # a cluster: at most --jobs parts at a time if given, else every ready part
         return seeds, args.jobs
     from stevq.experiments import workers
+
     cores = workers.default_jobs()
     jobs = cores if args.jobs is None else args.jobs
     if jobs > cores:
-        print(f"note: --jobs {jobs} is more than the {cores} cores this process may use; running {cores} workers "
-              "(more would only share the cores and multiply the memory)", file=sys.stderr)
+        print(
+            f"note: --jobs {jobs} is more than the {cores} cores this process may use; running {cores} workers "
+            "(more would only share the cores and multiply the memory)",
+            file=sys.stderr,
+        )
         jobs = cores
     return seeds, jobs
 
@@ -203,17 +221,21 @@ def executor_of(args, jobs):
     """The executor the parts go to: ``--executor dask://HOST:PORT`` (a Dask cluster), else ``jobs``
     local worker processes (a context manager either way)."""
     from stevq.experiments import workers
+
     if args.executor is None:
         return workers.processes(jobs)
     scheme, _, address = args.executor.partition("://")
     if scheme != "dask" or not address.strip():
-        raise UsageError(f"--executor: expected dask://HOST:PORT (the address of a Dask scheduler), got {args.executor!r}")
+        raise UsageError(
+            f"--executor: expected dask://HOST:PORT (the address of a Dask scheduler), got {args.executor!r}"
+        )
     return workers.dask(f"tcp://{address.strip()}")
 
 
 def command_run(args):
     from stevq import allocator, backend, data, runio, validate
     from stevq.experiments import runner
+
     experiment = _experiment(args.name)
     seeds, jobs = seeds_and_jobs(args)
     if seeds is not None:
@@ -222,8 +244,9 @@ def command_run(args):
     if seeds:
         check_seeds(config, seeds)
     if args.out is not None and not args.out.strip():
-        raise UsageError("--out: expected a directory name, got an empty string (leave --out out for the default "
-                         f"runs/{args.name})")
+        raise UsageError(
+            f"--out: expected a directory name, got an empty string (leave --out out for the default runs/{args.name})"
+        )
     out_dir = check_out_dir(args.out or f"runs/{args.name}{'-quick' if config.quick else ''}")
     executor = executor_of(args, jobs)
     try:
@@ -255,8 +278,10 @@ def command_run(args):
             print(f"error: training stopped: {err}\nfinished parts are kept in {out_dir}", file=sys.stderr)
             return EXIT_TRAINING
         except KeyboardInterrupt:
-            print(f"\ninterrupted: finished parts are kept in {out_dir}; run the same command again "
-                  "to resume", file=sys.stderr)
+            print(
+                f"\ninterrupted: finished parts are kept in {out_dir}; run the same command again to resume",
+                file=sys.stderr,
+            )
             return EXIT_INTERRUPTED
     print((out_dir / "summary.md").read_text())
     print(f"results in {out_dir}")
@@ -266,6 +291,7 @@ def command_run(args):
 def command_claims(args):
     from stevq import runio, validate
     from stevq.experiments import claims
+
     root = pathlib.Path(args.dir)
     if not root.is_dir():
         raise UsageError(f"claims: {root} is not a directory")
@@ -294,7 +320,9 @@ def command_claims(args):
     counts = {}
     for row in rows:
         counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
-    print(f"{len(rows)} claims: " + ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) + f"; written to {out}")
+    print(
+        f"{len(rows)} claims: " + ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) + f"; written to {out}"
+    )
     return 0
 
 
@@ -312,6 +340,7 @@ def command_report(args):
         parts = len(list(directory.glob("**/parts/*.json")))  # a run over seeds: its seed-N/parts
         print(f"unfinished run: {directory} ({parts} parts done); run it again to finish")
     from stevq.experiments import claims
+
     for path, reason in claims.damaged_results(root):
         print(f"damaged result: {path} ({reason}); run its command again (finished parts are reused) to rewrite it")
     if not summaries and not unfinished:
@@ -321,14 +350,21 @@ def command_report(args):
 
 def parser():
     from stevq.backend import BACKENDS
-    top = argparse.ArgumentParser(prog="python -m stevq", description="stevq experiments: run them and read their results.")
+
+    top = argparse.ArgumentParser(
+        prog="python -m stevq", description="stevq experiments: run them and read their results."
+    )
     commands = top.add_subparsers(dest="command", required=True, metavar="{list,show,run,report,claims}")
     commands.add_parser("list", help="list the experiments").set_defaults(handler=command_list)
     show = commands.add_parser("show", help="an experiment's settings: types, quick and full defaults, meaning")
     show.add_argument("name", help="experiment name (see: python -m stevq list)")
     show.set_defaults(handler=command_show)
-    run = commands.add_parser("run", help="run an experiment", add_help=False,
-                              epilog="python -m stevq run NAME --help also lists NAME's settings")
+    run = commands.add_parser(
+        "run",
+        help="run an experiment",
+        add_help=False,
+        epilog="python -m stevq run NAME --help also lists NAME's settings",
+    )
     run.add_argument("-h", "--help", action=_RunHelp, help="show this help (and NAME's settings) and exit")
     run.add_argument("name", help="experiment name (see: python -m stevq list)")
     run.add_argument("--quick", action="store_true", help="the quick mode (seconds): a subset of the grid and the data")
@@ -336,9 +372,13 @@ def parser():
     run.add_argument("--seed", type=int, help="random seed, an integer >= 0 (default: the Config's)")
     run.add_argument("--seeds", metavar="S1,S2,...", help="several seeds, e.g. 0,1,2: mean ± sd over them")
     run.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: the number of cores)")
-    run.add_argument("--executor", metavar="dask://HOST:PORT", help="compute the parts on the Dask cluster of that "
-                     "scheduler (pip install stevq[cluster]; the workers need this stevq and --out on a shared file "
-                     "system); default: local worker processes")
+    run.add_argument(
+        "--executor",
+        metavar="dask://HOST:PORT",
+        help="compute the parts on the Dask cluster of that "
+        "scheduler (pip install stevq[cluster]; the workers need this stevq and --out on a shared file "
+        "system); default: local worker processes",
+    )
     run.add_argument("--out", help="results directory (default: runs/NAME or runs/NAME-quick)")
     run.add_argument("--data-dir", help="directory holding the IDX files of the data set")
     run.add_argument("--set", action="append", metavar="FIELD=VALUE", help="change a Config field (repeatable)")
@@ -347,11 +387,14 @@ def parser():
     report = commands.add_parser("report", help="print the summary tables of a results directory")
     report.add_argument("dir", help="a run directory, or a directory holding several")
     report.set_defaults(handler=command_report)
-    ledger = commands.add_parser("claims", help="write the ledger of the papers' claims from the runs below a directory")
+    ledger = commands.add_parser(
+        "claims", help="write the ledger of the papers' claims from the runs below a directory"
+    )
     ledger.add_argument("dir", help="a directory holding runs (e.g. runs)")
     ledger.add_argument("--out", default="docs/claims.md", help="the Markdown file to write (default: docs/claims.md)")
-    ledger.add_argument("--readme", metavar="FILE", help="also rewrite the record tables between the markers of FILE "
-                        "(the README)")
+    ledger.add_argument(
+        "--readme", metavar="FILE", help="also rewrite the record tables between the markers of FILE (the README)"
+    )
     ledger.set_defaults(handler=command_claims)
     return top
 

@@ -18,6 +18,7 @@ It changes the whole process, so the library never calls it on import: ``python 
 calls it (and its worker processes), and programs may. PyTorch's CPU steps gain from it too; the
 benchmarks give every contender the same setting and say so.
 """
+
 import ctypes
 import ctypes.util
 import sys
@@ -35,7 +36,7 @@ def _mallopt():
         return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.gnu_get_libc_version  # only glibc has it; musl's mallopt does nothing
+        libc.gnu_get_libc_version  # noqa: B018  only glibc has it; musl's mallopt does nothing
         return libc.mallopt
     except (OSError, AttributeError):
         return None
@@ -51,7 +52,7 @@ def keep_freed_memory(keep=DEFAULT_KEEP):
     mallopt = _mallopt()
     if mallopt is None:
         return False
-    keep = min(keep, 2 ** 31 - 1)  # mallopt takes a C int
+    keep = min(keep, 2**31 - 1)  # mallopt takes a C int
     applied = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)) and bool(mallopt(M_TRIM_THRESHOLD, keep))
     _state["kept"] = keep if applied else None
     return applied

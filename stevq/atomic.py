@@ -4,6 +4,7 @@ A file is written to a temporary name in the same directory, flushed to disk, an
 target (``os.replace``, atomic on POSIX file systems). The data layer and ``stevq.runio`` write every
 file this way.
 """
+
 import os
 import pathlib
 import stat
@@ -39,11 +40,23 @@ def _regular_target(path):
     except FileNotFoundError:
         return target
     if not stat.S_ISREG(mode):
-        kind = ("a directory" if stat.S_ISDIR(mode) else "a character device" if stat.S_ISCHR(mode) else
-                "a block device" if stat.S_ISBLK(mode) else "a FIFO" if stat.S_ISFIFO(mode) else
-                "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
-        raise NotARegularFile(f"{path}: is {kind}; stevq writes its results only to regular files (a file is "
-                              "written to a temporary name and renamed over the old one)")
+        kind = (
+            "a directory"
+            if stat.S_ISDIR(mode)
+            else "a character device"
+            if stat.S_ISCHR(mode)
+            else "a block device"
+            if stat.S_ISBLK(mode)
+            else "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "not a regular file"
+        )
+        raise NotARegularFile(
+            f"{path}: is {kind}; stevq writes its results only to regular files (a file is "
+            "written to a temporary name and renamed over the old one)"
+        )
     return target
 
 

@@ -18,6 +18,7 @@ names re-exported here: ``getval(x)``, the value inside a traced box (``x`` itse
 traced), and ``isbox(x)``. It sits below ``stevq.backend`` (it imports no other stevq module but
 ``stevq.tree``), so that every layer can see through a trace.
 """
+
 import warnings
 
 import numpy as np
@@ -84,19 +85,24 @@ def value_and_grad(fun, argnum=0):
         roots = [VJPNode.new_root() for _ in leaves]
         with trace_stack.new_trace() as trace:
             boxes = [new_box(leaf, trace, root) for leaf, root in zip(leaves, roots)]
-            out = fun(*args[:argnum], tree_unflatten(tree, boxes), *args[argnum + 1:], **kwargs)
+            out = fun(*args[:argnum], tree_unflatten(tree, boxes), *args[argnum + 1 :], **kwargs)
             traced = isbox(out) and out._trace == trace
             value = out._value if traced else out
         if vspace(value).size != 1:
-            raise TypeError(f"value_and_grad: {getattr(fun, '__name__', 'fun')} must return a scalar, "
-                            f"got shape {tuple(getattr(value, 'shape', ()))}")
+            raise TypeError(
+                f"value_and_grad: {getattr(fun, '__name__', 'fun')} must return a scalar, "
+                f"got shape {tuple(getattr(value, 'shape', ()))}"
+            )
         if not traced:
             warnings.warn("Output seems independent of input.")
             return value, tree_unflatten(tree, [vspace(leaf).zeros() for leaf in leaves])
         at_roots = _backward(vspace(value).ones(), out._node)
-        grads = [_like_leaf(at_roots[root], leaf) if root in at_roots else vspace(leaf).zeros()
-                 for root, leaf in zip(roots, leaves)]
+        grads = [
+            _like_leaf(at_roots[root], leaf) if root in at_roots else vspace(leaf).zeros()
+            for root, leaf in zip(roots, leaves)
+        ]
         return value, tree_unflatten(tree, grads)
+
     return value_and_gradient
 
 

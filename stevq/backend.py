@@ -20,6 +20,7 @@ dtype of the data it is given unless told otherwise.
 Host data never mixes silently with device arrays: a NumPy array handed to a public function under
 CuPy (or array_api_strict) is an error naming the argument; move it with ``stevq.asarray``.
 """
+
 import os
 
 import numpy as np
@@ -32,8 +33,15 @@ FLOAT_DTYPES = ("float32", "float64")
 DEFAULT_FLOAT = {"numpy": "float64", "array_api_strict": "float64", "cupy": "float32"}
 
 _active = {"name": None, "xp": None, "dtype": None}
-_namespace_by_type = {np.ndarray: np, np.float64: np, np.float32: np, np.float16: np,
-                      np.int64: np, np.int32: np, np.bool_: np}
+_namespace_by_type = {
+    np.ndarray: np,
+    np.float64: np,
+    np.float32: np,
+    np.float16: np,
+    np.int64: np,
+    np.int32: np,
+    np.bool_: np,
+}
 _new_array_type_hooks = []
 
 
@@ -55,21 +63,26 @@ def _load(name):
         try:
             import array_api_strict as xp
         except ImportError as err:
-            raise ImportError("backend 'array_api_strict' needs the package array-api-strict: "
-                              "pip install array-api-strict") from err
+            raise ImportError(
+                "backend 'array_api_strict' needs the package array-api-strict: pip install array-api-strict"
+            ) from err
         array_type = type(xp.asarray(0.0))
     else:  # cupy
         try:
             import cupy
         except ImportError as err:
-            raise ImportError("backend 'cupy' needs CuPy and a CUDA GPU: pip install cupy-cuda12x "
-                              "(or cupy-cuda13x: the wheel matching your CUDA driver) and "
-                              "pip install -e '.[gpu]'. stevq does not fall back to NumPy.") from err
+            raise ImportError(
+                "backend 'cupy' needs CuPy and a CUDA GPU: pip install cupy-cuda12x "
+                "(or cupy-cuda13x: the wheel matching your CUDA driver) and "
+                "pip install -e '.[gpu]'. stevq does not fall back to NumPy."
+            ) from err
         try:
             devices = cupy.cuda.runtime.getDeviceCount()
         except Exception as err:  # CUDA driver missing or broken
-            raise RuntimeError(f"backend 'cupy': CuPy is installed but no CUDA GPU is usable "
-                               f"({err}). Use stevq.use('numpy') on a machine without a GPU.") from err
+            raise RuntimeError(
+                f"backend 'cupy': CuPy is installed but no CUDA GPU is usable "
+                f"({err}). Use stevq.use('numpy') on a machine without a GPU."
+            ) from err
         if devices < 1:
             raise RuntimeError("backend 'cupy': no CUDA GPU found. Use stevq.use('numpy').")
         try:

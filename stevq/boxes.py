@@ -7,6 +7,7 @@ the array's own namespace). Registration is by exact type, see
 ``docs/reference/autograd-engine-notes.md``; ``stevq.backend`` announces each backend's array type
 as it loads it, and this module registers that type (``backend.on_new_array_type``).
 """
+
 import math
 
 import numpy as np
@@ -17,6 +18,7 @@ from . import backend, ops
 
 class DeviceBox(Box):
     """A traced array of a non-NumPy backend. Arithmetic goes through ``stevq.ops``."""
+
     __slots__ = []
     # NumPy's convention, which CuPy follows: ``raw_array * box`` and ``raw @ box`` call the box's
     # reflected operator instead of the array's ufunc (which would fail on an unknown type).
@@ -35,31 +37,76 @@ class DeviceBox(Box):
     def __getitem__(self, index):
         return ops.getitem(self, index)
 
-    def __neg__(self): return ops.negative(self)
-    def __add__(self, other): return ops.add(self, other)
-    def __radd__(self, other): return ops.add(other, self)
-    def __sub__(self, other): return ops.subtract(self, other)
-    def __rsub__(self, other): return ops.subtract(other, self)
-    def __mul__(self, other): return ops.multiply(self, other)
-    def __rmul__(self, other): return ops.multiply(other, self)
-    def __truediv__(self, other): return ops.divide(self, other)
-    def __rtruediv__(self, other): return ops.divide(other, self)
-    def __matmul__(self, other): return ops.matmul(self, other)
-    def __rmatmul__(self, other): return ops.matmul(other, self)
-    def __pow__(self, power): return ops.power(self, power)
-    def __rpow__(self, base): return ops.power(base, self)
-    def __mod__(self, other): return ops.remainder(self, other)
-    def __rmod__(self, other): return ops.remainder(other, self)
-    def __pos__(self): return self
-    def __abs__(self): return ops.abs(self)
+    def __neg__(self):
+        return ops.negative(self)
+
+    def __add__(self, other):
+        return ops.add(self, other)
+
+    def __radd__(self, other):
+        return ops.add(other, self)
+
+    def __sub__(self, other):
+        return ops.subtract(self, other)
+
+    def __rsub__(self, other):
+        return ops.subtract(other, self)
+
+    def __mul__(self, other):
+        return ops.multiply(self, other)
+
+    def __rmul__(self, other):
+        return ops.multiply(other, self)
+
+    def __truediv__(self, other):
+        return ops.divide(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.divide(other, self)
+
+    def __matmul__(self, other):
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.matmul(other, self)
+
+    def __pow__(self, power):
+        return ops.power(self, power)
+
+    def __rpow__(self, base):
+        return ops.power(base, self)
+
+    def __mod__(self, other):
+        return ops.remainder(self, other)
+
+    def __rmod__(self, other):
+        return ops.remainder(other, self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return ops.abs(self)
 
     # Comparisons are not differentiable: they act on the value and return a plain boolean array.
-    def __lt__(self, other): return self._value < _raw(other)
-    def __le__(self, other): return self._value <= _raw(other)
-    def __gt__(self, other): return self._value > _raw(other)
-    def __ge__(self, other): return self._value >= _raw(other)
-    def __eq__(self, other): return self._value == _raw(other)
-    def __ne__(self, other): return self._value != _raw(other)
+    def __lt__(self, other):
+        return self._value < _raw(other)
+
+    def __le__(self, other):
+        return self._value <= _raw(other)
+
+    def __gt__(self, other):
+        return self._value > _raw(other)
+
+    def __ge__(self, other):
+        return self._value >= _raw(other)
+
+    def __eq__(self, other):
+        return self._value == _raw(other)
+
+    def __ne__(self, other):
+        return self._value != _raw(other)
+
     __hash__ = object.__hash__
 
     def __float__(self):

@@ -12,6 +12,7 @@ the grid of prod(L_i) points. No codebook loss, no commitment loss, no codes to 
 z^_i floor(L_i/2) + floor(L_i/2) in {0 .. L_i - 1}, index = sum_i digit_i prod_{j<i} L_j (the first
 channel is the least significant digit).
 """
+
 import math
 import numbers
 
@@ -25,8 +26,7 @@ from .ste import round_ste
 EPS = 1e-3
 
 # Recommended level sets from the paper, keyed by log2 of the codebook size.
-RECOMMENDED_LEVELS = {8: (8, 6, 5), 10: (8, 5, 5, 5), 12: (7, 5, 5, 5, 5), 14: (8, 8, 8, 6, 5),
-                      16: (8, 8, 8, 5, 5, 5)}
+RECOMMENDED_LEVELS = {8: (8, 6, 5), 10: (8, 5, 5, 5), 12: (7, 5, 5, 5, 5), 14: (8, 8, 8, 6, 5), 16: (8, 8, 8, 5, 5, 5)}
 
 
 def check_levels(levels):
@@ -84,8 +84,10 @@ def quantize(z, levels):
 def _check_channels(x, levels, name, dtype="float"):
     validate.array(x, name, dtype=dtype)
     if x.ndim < 1 or x.shape[-1] != len(levels):
-        raise ValueError(f"{name}: last dimension must equal the {len(levels)} channels of levels "
-                         f"{levels}, got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name}: last dimension must equal the {len(levels)} channels of levels "
+            f"{levels}, got shape {tuple(x.shape)}"
+        )
 
 
 def _basis(levels):
@@ -118,11 +120,14 @@ def indices_to_codes(indices, levels, dtype=None):
     xp = namespace_of(value)
     size = math.prod(levels)
     if value.size and bool(xp.any((value < 0) | (value >= size))):
-        raise ValueError(f"indices: values must lie in [0, {size}) for levels {levels}, got min "
-                         f"{int(xp.min(value))} and max {int(xp.max(value))}")
+        raise ValueError(
+            f"indices: values must lie in [0, {size}) for levels {levels}, got min "
+            f"{int(xp.min(value))} and max {int(xp.max(value))}"
+        )
     device = device_of(value)
-    digits = ((xp.expand_dims(value, axis=-1) // asarray(_basis(levels), device=device))
-              % asarray(np.asarray(levels, dtype=np.int64), device=device))
+    digits = (xp.expand_dims(value, axis=-1) // asarray(_basis(levels), device=device)) % asarray(
+        np.asarray(levels, dtype=np.int64), device=device
+    )
     half_levels = _constants(levels, resolve_dtype(dtype), device)[3]
     return (xp.astype(digits, half_levels.dtype) - half_levels) / half_levels
 

@@ -4,6 +4,7 @@ embeddings, which codes get gradient, and how wrong the straight-through gradien
 Every function returns Python floats (or ints) computed from values, never traced. ``indices`` is
 an integer array of code indices; a "window" is a list of such arrays from consecutive batches.
 """
+
 import math
 
 import numpy as np
@@ -40,7 +41,7 @@ def code_counts(index_batches, num_codes):
         # one-hot rows in chunks: a whole test set at once would be an N x K float array
         size = flat.shape[0]
         for start in range(0, size, COUNT_CHUNK):
-            chunk = flat[start:min(start + COUNT_CHUNK, size)]
+            chunk = flat[start : min(start + COUNT_CHUNK, size)]
             total = total + xp.sum(one_hot(chunk, num_codes, dtype), axis=0)
     return total
 
@@ -136,7 +137,9 @@ def _sliced_wasserstein(a, b, num_projections, seed):
     rank_a, rank_b, weight = _quantile_pairs(a.shape[0], b.shape[0])
     sorted_a = xp.sort(a @ xp.matrix_transpose(directions), axis=0)
     sorted_b = xp.sort(b @ xp.matrix_transpose(directions), axis=0)
-    gap = xp.take(sorted_a, asarray(rank_a, device=device), axis=0) - xp.take(sorted_b, asarray(rank_b, device=device), axis=0)
+    gap = xp.take(sorted_a, asarray(rank_a, device=device), axis=0) - xp.take(
+        sorted_b, asarray(rank_b, device=device), axis=0
+    )
     squared = xp.sum(xp.expand_dims(asarray(weight, a.dtype, device), axis=1) * gap * gap, axis=0)
     return math.sqrt(float(xp.mean(squared)))
 
@@ -158,9 +161,11 @@ def distribution_gap(z, codebook, num_projections=128, seed=0):
     xp = namespace_of(flat)
     mean_diff = xp.mean(flat, axis=0) - xp.mean(table, axis=0)
     var_diff = xp.var(flat, axis=0) - xp.var(table, axis=0)
-    return {"mean_gap": math.sqrt(float(xp.sum(mean_diff * mean_diff))),
-            "var_gap": math.sqrt(float(xp.sum(var_diff * var_diff))),
-            "sliced_wasserstein": _sliced_wasserstein(flat, table, num_projections, seed)}
+    return {
+        "mean_gap": math.sqrt(float(xp.sum(mean_diff * mean_diff))),
+        "var_gap": math.sqrt(float(xp.sum(var_diff * var_diff))),
+        "sliced_wasserstein": _sliced_wasserstein(flat, table, num_projections, seed),
+    }
 
 
 def gradient_coverage(codebook_gradient):
@@ -194,6 +199,8 @@ def ste_gradient_error(task_loss, z_e, z_q):
     norm_q, norm_e, norm_diff = norm(g_q), norm(g_e), norm(g_q - g_e)
     inner = float(xp.sum(g_q * g_e))
     nan = float("nan")
-    return {"relative_error": norm_diff / norm_e if norm_e > 0 else nan,
-            "cosine": inner / (norm_q * norm_e) if norm_q > 0 and norm_e > 0 else nan,
-            "norm_ratio": norm_q / norm_e if norm_e > 0 else nan}
+    return {
+        "relative_error": norm_diff / norm_e if norm_e > 0 else nan,
+        "cosine": inner / (norm_q * norm_e) if norm_q > 0 and norm_e > 0 else nan,
+        "norm_ratio": norm_q / norm_e if norm_e > 0 else nan,
+    }

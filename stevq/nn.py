@@ -8,6 +8,7 @@ without any); ``serial`` keeps a list of its layers' dicts. Initial values are d
 the given Generator and then moved to the active backend, so one seed gives the same network on
 every backend.
 """
+
 import math
 
 import numpy as np
@@ -27,8 +28,12 @@ _rng = validate.generator
 def _input_shape(input_shape, layer, ndim=None):
     """``input_shape`` (without the batch axis) as a tuple of positive ints, ``ndim`` long if given."""
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
-    if (shape is None or not shape or (ndim is not None and len(shape) != ndim)
-            or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape)):
+    if (
+        shape is None
+        or not shape
+        or (ndim is not None and len(shape) != ndim)
+        or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape)
+    ):
         wanted = "(channels, height, width)" if ndim == 3 else "a tuple of positive ints"
         raise ValueError(f"input_shape: {layer} expects {wanted} without the batch axis, got {input_shape!r}")
     return shape
@@ -36,8 +41,10 @@ def _input_shape(input_shape, layer, ndim=None):
 
 def _spatial_output(input_shape, layer, out_h, out_w):
     if out_h < 1 or out_w < 1:
-        raise ValueError(f"input_shape: {layer} would produce an empty {out_h}x{out_w} output from "
-                         f"inputs of shape {tuple(input_shape)}")
+        raise ValueError(
+            f"input_shape: {layer} would produce an empty {out_h}x{out_w} output from "
+            f"inputs of shape {tuple(input_shape)}"
+        )
     return out_h, out_w
 
 
@@ -72,9 +79,12 @@ def Dense(out_dim, dtype=None, weight_init="normal"):
     def apply(params, x):
         validate.array(x, "x", finite=False)
         if x.ndim < 2 or x.shape[-1] != params["W"].shape[0]:
-            raise ValueError(f"x: Dense expects inputs with last dimension {params['W'].shape[0]}, "
-                             f"(and a batch axis), got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"x: Dense expects inputs with last dimension {params['W'].shape[0]}, "
+                f"(and a batch axis), got shape {tuple(x.shape)}"
+            )
         return ops.add(ops.matmul(x, params["W"]), params["b"])
+
     return init, apply
 
 
@@ -94,17 +104,27 @@ def Conv(out_channels, kernel=3, stride=1, padding=0, dtype=None, weight_init="n
 
     def init(rng, input_shape):
         channels, height, width = _input_shape(input_shape, "Conv", ndim=3)
-        out_size = _spatial_output(input_shape, "Conv", ops.output_size(height, kernel, stride, padding),
-                                   ops.output_size(width, kernel, stride, padding))
+        out_size = _spatial_output(
+            input_shape,
+            "Conv",
+            ops.output_size(height, kernel, stride, padding),
+            ops.output_size(width, kernel, stride, padding),
+        )
         fan_in = channels * kernel * kernel
-        weight, bias = _weights(rng, (out_channels, channels, kernel, kernel), fan_in, math.sqrt(2.0 / fan_in), weight_init)
-        return (out_channels,) + out_size, {"W": asarray(weight, resolve_dtype(dtype)), "b": asarray(bias, resolve_dtype(dtype))}
+        weight, bias = _weights(
+            rng, (out_channels, channels, kernel, kernel), fan_in, math.sqrt(2.0 / fan_in), weight_init
+        )
+        return (out_channels,) + out_size, {
+            "W": asarray(weight, resolve_dtype(dtype)),
+            "b": asarray(bias, resolve_dtype(dtype)),
+        }
 
     def apply(params, x):
         validate.array(x, "x", ndim=4, finite=False)
         if x.shape[1] != params["W"].shape[1]:
             raise ValueError(f"x: Conv expects {params['W'].shape[1]} input channels, got shape {tuple(x.shape)}")
         return ops.add_channel_bias(ops.conv2d(x, params["W"], stride, padding), params["b"])
+
     return init, apply
 
 
@@ -115,29 +135,40 @@ def ConvTranspose(out_channels, kernel=4, stride=2, padding=1, dtype=None):
 
     def init(rng, input_shape):
         channels, height, width = _input_shape(input_shape, "ConvTranspose", ndim=3)
-        out_size = _spatial_output(input_shape, "ConvTranspose", (height - 1) * stride - 2 * padding + kernel,
-                                   (width - 1) * stride - 2 * padding + kernel)
+        out_size = _spatial_output(
+            input_shape,
+            "ConvTranspose",
+            (height - 1) * stride - 2 * padding + kernel,
+            (width - 1) * stride - 2 * padding + kernel,
+        )
         # He normal with the fan-in of one output pixel: channels * kernel^2 / stride^2 taps
-        fan_in = channels * kernel * kernel / stride ** 2
+        fan_in = channels * kernel * kernel / stride**2
         weight = _rng(rng).standard_normal((channels, out_channels, kernel, kernel)) * math.sqrt(2.0 / fan_in)
-        return (out_channels,) + out_size, {"W": asarray(weight, resolve_dtype(dtype)), "b": asarray(np.zeros(out_channels), resolve_dtype(dtype))}
+        return (out_channels,) + out_size, {
+            "W": asarray(weight, resolve_dtype(dtype)),
+            "b": asarray(np.zeros(out_channels), resolve_dtype(dtype)),
+        }
 
     def apply(params, x):
         validate.array(x, "x", ndim=4, finite=False)
         if x.shape[1] != params["W"].shape[0]:
-            raise ValueError(f"x: ConvTranspose expects {params['W'].shape[0]} input channels, "
-                             f"got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"x: ConvTranspose expects {params['W'].shape[0]} input channels, got shape {tuple(x.shape)}"
+            )
         return ops.add_channel_bias(ops.conv_transpose2d(x, params["W"], stride, padding), params["b"])
+
     return init, apply
 
 
 def _stateless(function, shape_rule=lambda shape: shape):
     """A parameter-free layer applying ``function`` elementwise or with a known output shape."""
+
     def init(rng, input_shape):
         return tuple(shape_rule(tuple(input_shape))), {}
 
     def apply(params, x):
         return function(x)
+
     return init, apply
 
 
@@ -154,14 +185,16 @@ def Reshape(shape):
 
     def reshape(x):
         if math.prod(x.shape[1:]) != math.prod(shape):
-            raise ValueError(f"x: Reshape to {shape} needs {math.prod(shape)} values per example, "
-                             f"got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"x: Reshape to {shape} needs {math.prod(shape)} values per example, got shape {tuple(x.shape)}"
+            )
         return ops.reshape(x, (x.shape[0],) + shape)
 
     def out_shape(input_shape):
         if math.prod(input_shape) != math.prod(shape):
             raise ValueError(f"input_shape: Reshape to {shape} needs {math.prod(shape)} values, got {input_shape}")
         return shape
+
     return _stateless(reshape, out_shape)
 
 
@@ -237,4 +270,5 @@ def serial(*layers):
         for layer_apply, layer_params in zip(applies, params):
             x = layer_apply(layer_params, x)
         return x
+
     return init, apply

@@ -7,6 +7,7 @@
 
 A parameter tree is a dict, list or tuple nesting backend arrays; ``stevq.tree`` walks it.
 """
+
 import math
 
 import numpy as np
@@ -79,14 +80,31 @@ def _adam(lr, b1, b2, eps, weight_decay, donate):
         t = step + 1
         # lr (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps) = size m / (sqrt(s) + eps'), with
         # size = lr sqrt(1 - b2^t) / (1 - b1^t) and eps' = eps sqrt(1 - b2^t): one pass fewer per leaf
-        root = math.sqrt(1 - b2 ** t)
-        size, eps_scaled = lr * root / (1 - b1 ** t), eps * root
+        root = math.sqrt(1 - b2**t)
+        size, eps_scaled = lr * root / (1 - b1**t), eps * root
         # tree_map pairs grads with params by key (a dict of gradients may list its keys in another order)
-        leaves = zip(tree_leaves(params), tree_leaves(tree_map(lambda p, g: g, params, grads)),
-                     tree_leaves(mean), tree_leaves(second))
-        new = [_adam_leaf(p, g, m, s, (p, m, s) if donate else _empty_like(p, m, s),
-                          1 - b1, 1 - b2, size, eps_scaled, keep, scratch.get(i) if donate else None)
-               for i, (p, g, m, s) in enumerate(leaves)]
+        leaves = zip(
+            tree_leaves(params),
+            tree_leaves(tree_map(lambda p, g: g, params, grads)),
+            tree_leaves(mean),
+            tree_leaves(second),
+        )
+        new = [
+            _adam_leaf(
+                p,
+                g,
+                m,
+                s,
+                (p, m, s) if donate else _empty_like(p, m, s),
+                1 - b1,
+                1 - b2,
+                size,
+                eps_scaled,
+                keep,
+                scratch.get(i) if donate else None,
+            )
+            for i, (p, g, m, s) in enumerate(leaves)
+        ]
         if donate:  # keep each leaf's scratch array for the next step (a donated state reuses buffers)
             scratch.update((i, leaf[3]) for i, leaf in enumerate(new))
         return tuple(tree_unflatten(tree, [leaf[i] for leaf in new]) for i, tree in enumerate(state))
@@ -106,11 +124,11 @@ def _adam_leaf(p, g, m, s, out, w1, w2, size, eps, keep, scratch=None):
     else:
         scratch = g - m
     scratch *= w1
-    out_m = _into(namespace_of(m).add, m, scratch, out_m)         # m + (1 - b1)(g - m)
+    out_m = _into(namespace_of(m).add, m, scratch, out_m)  # m + (1 - b1)(g - m)
     scratch = _into(namespace_of(g).multiply, g, g, scratch)
     scratch -= s
     scratch *= w2
-    out_s = _into(namespace_of(s).add, s, scratch, out_s)         # s + (1 - b2)(g^2 - s)
+    out_s = _into(namespace_of(s).add, s, scratch, out_s)  # s + (1 - b2)(g^2 - s)
     scratch = _into(namespace_of(s).sqrt, out_s, None, scratch)
     scratch += eps
     scratch = _into(namespace_of(s).divide, out_m, scratch, scratch)
@@ -135,11 +153,13 @@ def _empty_like(*arrays):
 # SGD's updates write into arrays they have just created (never into the caller's), so the
 # optimizer stays functional while each leaf costs few passes over memory and few allocations.
 
+
 def _heavy_ball(momentum):
     def update(v, g):
         new = v * momentum
         new += g
         return new
+
     return update
 
 
@@ -148,4 +168,5 @@ def _descend(lr):
         new = v * -lr
         new += p
         return new
+
     return update

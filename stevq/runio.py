@@ -5,6 +5,7 @@ crash) never sees half a file. A run is made of named *parts* (one training run 
 stores each finished part's metrics in ``parts/NAME.json`` and skips it when the same run is
 started again in the same directory, so an interrupted run resumes where it stopped.
 """
+
 import contextlib
 import dataclasses
 import json
@@ -45,6 +46,7 @@ def _plain(value):
         return str(value)
     if hasattr(value, "__dlpack__") or hasattr(value, "get"):
         from .backend import to_numpy
+
         return _plain(to_numpy(value))
     return value
 
@@ -67,7 +69,9 @@ def save_text(path, text):
 def save_figure(figure, path, dpi=110):
     """Atomically save a matplotlib figure as PNG and close it."""
     import io
+
     import matplotlib.pyplot as plt
+
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(figure)
@@ -82,6 +86,7 @@ def markdown_table(rows, columns=None, digits=4):
 
     def cell(value):
         return readable(value, digits)
+
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
     return "\n".join(lines) + "\n"
@@ -105,8 +110,10 @@ def check_finite(step, metrics, last_good=None, where="training"):
     """Raise ``NonFiniteError`` if any value in ``metrics`` is NaN or inf."""
     bad = {k: v for k, v in metrics.items() if isinstance(v, (int, float, np.generic)) and not np.isfinite(v)}
     if bad:
-        raise NonFiniteError(f"{where} produced non-finite values at step {step}: {readable(bad)}; "
-                             f"last good metrics: {readable(last_good) if last_good else None}")
+        raise NonFiniteError(
+            f"{where} produced non-finite values at step {step}: {readable(bad)}; "
+            f"last good metrics: {readable(last_good) if last_good else None}"
+        )
     return metrics
 
 
@@ -115,6 +122,7 @@ def progress(iterable, description, enabled=True, total=None):
     if not enabled:
         return iterable
     from tqdm.auto import tqdm
+
     return tqdm(iterable, desc=description, total=total, leave=False, dynamic_ncols=True)
 
 
@@ -137,6 +145,7 @@ def locked(directory):
     """Hold an exclusive lock on ``directory`` (made if missing) for the block: a second process
     asking for the same directory gets ``RunLocked`` at once instead of computing the same parts."""
     import fcntl
+
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     handle = os.open(directory / ".stevq.lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -145,8 +154,10 @@ def locked(directory):
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(handle, 32, 0).decode(errors="replace").strip() or "another process"
-            raise RunLocked(f"out_dir: {directory} is in use by another stevq run (pid {holder}); wait for it to "
-                            "finish, or choose another --out directory") from None
+            raise RunLocked(
+                f"out_dir: {directory} is in use by another stevq run (pid {holder}); wait for it to "
+                "finish, or choose another --out directory"
+            ) from None
         os.ftruncate(handle, 0)
         os.pwrite(handle, str(os.getpid()).encode(), 0)
         yield directory
@@ -180,17 +191,22 @@ class Run:
         try:
             stored = load_json(config_path) if config_path.exists() else None
         except ValueError:
-            raise OutDirError(f"out_dir: {config_path} is damaged (not JSON); delete it, or choose another --out "
-                             "directory") from None
+            raise OutDirError(
+                f"out_dir: {config_path} is damaged (not JSON); delete it, or choose another --out directory"
+            ) from None
         if stored is not None and stored != wanted:
-            if isinstance(stored, dict) and {k: v for k, v in stored.items() if k != "data_origin"} == \
-                    {k: v for k, v in wanted.items() if k != "data_origin"}:
-                raise OutDirError(f"out_dir: {directory} holds a run computed on other data "
-                                 f"({_data_text(stored.get('data_origin'))}; this run would read "
-                                 f"{_data_text(wanted.get('data_origin'))}): resuming over different data "
-                                 "would mix them; give the same data (--data-dir), or another --out directory")
-            raise OutDirError(f"out_dir: {directory} holds a run with a different config; "
-                             "choose another --out directory or delete it")
+            if isinstance(stored, dict) and {k: v for k, v in stored.items() if k != "data_origin"} == {
+                k: v for k, v in wanted.items() if k != "data_origin"
+            }:
+                raise OutDirError(
+                    f"out_dir: {directory} holds a run computed on other data "
+                    f"({_data_text(stored.get('data_origin'))}; this run would read "
+                    f"{_data_text(wanted.get('data_origin'))}): resuming over different data "
+                    "would mix them; give the same data (--data-dir), or another --out directory"
+                )
+            raise OutDirError(
+                f"out_dir: {directory} holds a run with a different config; choose another --out directory or delete it"
+            )
         return wanted
 
     def part_path(self, name):

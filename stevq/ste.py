@@ -11,6 +11,7 @@ backward pass, pretends that the layer was a smooth surrogate mu(x):
 are two-line uses of it. References: Bengio et al. 2013; Yin et al., ICLR 2019, "Understanding
 Straight-Through Estimator in Training Activation Quantized Neural Nets".
 """
+
 import dataclasses
 import weakref
 from typing import Callable
@@ -37,6 +38,7 @@ class Surrogate:
         Surrogate("half_tanh", function=lambda x: ops.multiply(0.5, ops.tanh(x)))
         Surrogate("triangle", derivative=lambda x: ops.relu(ops.subtract(1.0, ops.abs(x))), kinks=(-1, 0, 1))
     """
+
     name: str
     derivative: Callable | None = None
     function: Callable | None = None
@@ -50,8 +52,9 @@ class Surrogate:
         for field in ("derivative", "function"):
             value = getattr(self, field)
             if value is not None and not callable(value):
-                raise TypeError(f"surrogate {self.name!r}: {field} must be a function of an array, got "
-                                f"{type(value).__name__}")
+                raise TypeError(
+                    f"surrogate {self.name!r}: {field} must be a function of an array, got {type(value).__name__}"
+                )
         if self.derivative is None and self.function is None:
             raise TypeError(f"surrogate {self.name!r}: give function=mu or derivative=mu' (a function of an array)")
         object.__setattr__(self, "kinks", tuple(float(k) for k in self.kinks))
@@ -90,30 +93,49 @@ def _indicator(condition, x):
 def tanh_surrogate(temperature=1.0):
     """mu(x) = (1 + tanh(x / T)) / 2, the smooth step; mu'(x) = (1 - tanh^2(x / T)) / (2 T)."""
     validate.number(temperature, "temperature", low=0.0, low_inclusive=False)
-    return Surrogate("tanh" if temperature == 1.0 else f"tanh_T{temperature:g}",
-                     function=lambda x: ops.multiply(0.5, ops.add(1.0, ops.tanh(ops.divide(x, temperature)))),
-                     formula=f"mu(x) = (1 + tanh(x / {temperature:g})) / 2, mu'(x) = (1 - tanh^2(x / T)) / (2 T)",
-                     source="the smooth relaxation of the step used by annealed soft quantizers (e.g. Gong et al. "
-                            "2019, Differentiable Soft Quantization)")
+    return Surrogate(
+        "tanh" if temperature == 1.0 else f"tanh_T{temperature:g}",
+        function=lambda x: ops.multiply(0.5, ops.add(1.0, ops.tanh(ops.divide(x, temperature)))),
+        formula=f"mu(x) = (1 + tanh(x / {temperature:g})) / 2, mu'(x) = (1 - tanh^2(x / T)) / (2 T)",
+        source="the smooth relaxation of the step used by annealed soft quantizers (e.g. Gong et al. "
+        "2019, Differentiable Soft Quantization)",
+    )
 
 
 REGISTRY = {
-    "identity": Surrogate("identity", function=lambda x: x, formula="mu(x) = x, mu'(x) = 1",
-                          source="Bengio et al. 2013; Yin et al. 2019"),
-    "relu": Surrogate("relu", function=ops.relu, kinks=(0.0,), formula="mu(x) = max(x, 0), mu'(x) = 1{x > 0}",
-                      source="Yin et al. 2019"),
-    "clipped_relu": Surrogate("clipped_relu", function=lambda x: ops.clip(x, 0.0, 1.0), kinks=(0.0, 1.0),
-                              formula="mu(x) = min(max(x, 0), 1), mu'(x) = 1{0 < x < 1}", source="Yin et al. 2019"),
+    "identity": Surrogate(
+        "identity", function=lambda x: x, formula="mu(x) = x, mu'(x) = 1", source="Bengio et al. 2013; Yin et al. 2019"
+    ),
+    "relu": Surrogate(
+        "relu",
+        function=ops.relu,
+        kinks=(0.0,),
+        formula="mu(x) = max(x, 0), mu'(x) = 1{x > 0}",
+        source="Yin et al. 2019",
+    ),
+    "clipped_relu": Surrogate(
+        "clipped_relu",
+        function=lambda x: ops.clip(x, 0.0, 1.0),
+        kinks=(0.0, 1.0),
+        formula="mu(x) = min(max(x, 0), 1), mu'(x) = 1{0 < x < 1}",
+        source="Yin et al. 2019",
+    ),
     "leaky_clipped_relu": Surrogate(
-        "leaky_clipped_relu", derivative=lambda x: ops.add(0.1, ops.multiply(0.9, _indicator((x > 0) & (x < 1), x))),
-        kinks=(0.0, 1.0), formula="mu'(x) = 1 on (0, 1), 0.1 elsewhere",
-        source="the clipped ReLU with a leak outside its window, so that saturated inputs keep a gradient"),
+        "leaky_clipped_relu",
+        derivative=lambda x: ops.add(0.1, ops.multiply(0.9, _indicator((x > 0) & (x < 1), x))),
+        kinks=(0.0, 1.0),
+        formula="mu'(x) = 1 on (0, 1), 0.1 elsewhere",
+        source="the clipped ReLU with a leak outside its window, so that saturated inputs keep a gradient",
+    ),
     "tanh": tanh_surrogate(1.0),
     "approx_sign": Surrogate(
-        "approx_sign", derivative=lambda x: ops.relu(ops.subtract(1.0, ops.abs(x))), kinks=(-1.0, 0.0, 1.0),
+        "approx_sign",
+        derivative=lambda x: ops.relu(ops.subtract(1.0, ops.abs(x))),
+        kinks=(-1.0, 0.0, 1.0),
         formula="mu'(x) = max(0, 1 - |x|): half the derivative of ApproxSign(x) = 2x + x^2 on [-1, 0), 2x - x^2 on "
-                "[0, 1), sign(x) outside (for the 0/1 step, which is (sign + 1) / 2)",
-        source="Liu et al. 2018, Bi-Real Net"),
+        "[0, 1), sign(x) outside (for the 0/1 step, which is (sign + 1) / 2)",
+        source="Liu et al. 2018, Bi-Real Net",
+    ),
 }
 
 
@@ -124,8 +146,10 @@ def surrogate(spec, argument="surrogate"):
         validate.choice(spec, argument, tuple(REGISTRY))
         return REGISTRY[spec]
     if not isinstance(spec, Surrogate):
-        raise TypeError(f"{argument}: expected a registered name {tuple(REGISTRY)} or a stevq.ste.Surrogate, got "
-                        f"{type(spec).__name__} (wrap a function: Surrogate('mine', derivative=f) or function=f)")
+        raise TypeError(
+            f"{argument}: expected a registered name {tuple(REGISTRY)} or a stevq.ste.Surrogate, got "
+            f"{type(spec).__name__} (wrap a function: Surrogate('mine', derivative=f) or function=f)"
+        )
     if spec in _CHECKED or (spec.name in REGISTRY and REGISTRY[spec.name] is spec):
         return spec
     probe = np.linspace(-3.0, 3.0, 13)
@@ -133,12 +157,18 @@ def surrogate(spec, argument="surrogate"):
         with backend.use("numpy"):  # a host probe, whatever the backend
             value = np.asarray(spec.mu_prime(probe), dtype=float)
     except Exception as err:  # noqa: BLE001 - any failure of the user's function, named
-        raise ValueError(f"{argument}: surrogate {spec.name!r}: mu' failed on a test array: {type(err).__name__}: {err}") from err
+        raise ValueError(
+            f"{argument}: surrogate {spec.name!r}: mu' failed on a test array: {type(err).__name__}: {err}"
+        ) from err
     if value.shape != probe.shape:
-        raise ValueError(f"{argument}: surrogate {spec.name!r}: mu' must keep its input's shape {probe.shape}, got {value.shape}")
+        raise ValueError(
+            f"{argument}: surrogate {spec.name!r}: mu' must keep its input's shape {probe.shape}, got {value.shape}"
+        )
     if not np.all(np.isfinite(value)):
-        raise ValueError(f"{argument}: surrogate {spec.name!r}: mu' gave non-finite values on [-3, 3] (e.g. at x = "
-                         f"{probe[~np.isfinite(value)][0]:g})")
+        raise ValueError(
+            f"{argument}: surrogate {spec.name!r}: mu' gave non-finite values on [-3, 3] (e.g. at x = "
+            f"{probe[~np.isfinite(value)][0]:g})"
+        )
     _CHECKED.add(spec)
     return spec
 
@@ -158,14 +188,18 @@ def straight_through(forward_value, surrogate):
     for name, value in (("forward_value", forward_value), ("surrogate", surrogate)):
         validate.array(value, name, dtype=None, finite=False)  # arrays of the active backend (no silent host result)
     if tuple(getattr(surrogate, "shape", ())) != tuple(getattr(forward_value, "shape", ())):
-        raise ValueError(f"surrogate: shape {tuple(getattr(surrogate, 'shape', ()))} does not match "
-                         f"forward_value's {tuple(getattr(forward_value, 'shape', ()))}")
+        raise ValueError(
+            f"surrogate: shape {tuple(getattr(surrogate, 'shape', ()))} does not match "
+            f"forward_value's {tuple(getattr(forward_value, 'shape', ()))}"
+        )
     return forward_value
 
 
-defvjp(straight_through,
-       lambda ans, forward_value, surrogate: lambda g: namespace_of(g).zeros_like(g),
-       lambda ans, forward_value, surrogate: lambda g: g)
+defvjp(
+    straight_through,
+    lambda ans, forward_value, surrogate: lambda g: namespace_of(g).zeros_like(g),
+    lambda ans, forward_value, surrogate: lambda g: g,
+)
 
 
 def _surrogate(x, backward, top=1.0):
@@ -183,12 +217,12 @@ def _surrogate(x, backward, top=1.0):
 def binary_step(x, backward="relu"):
     """Binary activation sigma(x) = 1{x > 0} with a straight-through backward rule (Yin et al. 2019).
 
-        forward:  sigma(x) = 1{x > 0}
-        backward: dL/dx = dL/dy * mu'(x), with
-                  identity:      mu'(x) = 1
-                  relu:          mu'(x) = 1{x > 0}
-                  clipped_relu:  mu'(x) = 1{0 < x < 1}
-                  or any other surrogate: a name of ``REGISTRY`` or a ``Surrogate`` of your own.
+    forward:  sigma(x) = 1{x > 0}
+    backward: dL/dx = dL/dy * mu'(x), with
+              identity:      mu'(x) = 1
+              relu:          mu'(x) = 1{x > 0}
+              clipped_relu:  mu'(x) = 1{0 < x < 1}
+              or any other surrogate: a name of ``REGISTRY`` or a ``Surrogate`` of your own.
     """
     validate.array(x, "x")
     return straight_through(ops.heaviside(x), _surrogate(x, backward))
@@ -202,7 +236,7 @@ def quantize_relu_levels(x, bits, step):
              = (2^bits - 1) step      for x > (2^bits - 1) step
     i.e. q(x) = step * clip(ceil(x / step), 0, 2^bits - 1), the form used by Yin et al. 2019.
     """
-    top = 2 ** bits - 1
+    top = 2**bits - 1
     return ops.multiply(ops.clip(ops.ceil(ops.divide(x, step)), 0.0, float(top)), step)
 
 
@@ -219,10 +253,11 @@ def quantized_relu(x, bits=2, step=None, backward="clipped_relu"):
     """
     validate.array(x, "x")
     validate.number(bits, "bits", low=1, high=16, integer=True)
-    top = 2 ** bits - 1
+    top = 2**bits - 1
     step = 1.0 / top if step is None else validate.number(step, "step", low=0.0, low_inclusive=False)
-    return straight_through(quantize_relu_levels(ops.stop_gradient(x), bits, step),
-                            _surrogate(x, backward, top=top * step))
+    return straight_through(
+        quantize_relu_levels(ops.stop_gradient(x), bits, step), _surrogate(x, backward, top=top * step)
+    )
 
 
 def round_ste(x):

@@ -5,6 +5,7 @@ same function written in ``autograd.numpy`` (the oracle), on any backend.
     check_grads(f, x, W, reference=f_anp)         # ... and autograd.numpy's gradient of f_anp
     check_op(op, op_anp, x_host, W_host)          # an array-valued op: value, gradients, backends agree
 """
+
 import autograd.numpy as anp
 import numpy as np
 from autograd import grad
@@ -39,8 +40,10 @@ def _compare(label, got, expected, rtol, atol):
     allowed = atol + rtol * np.abs(expected)
     if not np.all(error <= allowed):
         worst = np.unravel_index(np.argmax(error - allowed), error.shape) if error.ndim else ()
-        raise AssertionError(f"{label}: gradient mismatch, worst at index {worst}: got {got[worst]!r}, "
-                             f"expected {expected[worst]!r} (|error| {error[worst]:.3g} > {allowed[worst]:.3g})")
+        raise AssertionError(
+            f"{label}: gradient mismatch, worst at index {worst}: got {got[worst]!r}, "
+            f"expected {expected[worst]!r} (|error| {error[worst]:.3g} > {allowed[worst]:.3g})"
+        )
     return float(np.max(error)) if error.size else 0.0
 
 
@@ -58,12 +61,14 @@ def check_grads(f, *args, argnums=None, eps=1e-6, rtol=1e-5, atol=1e-7, referenc
         engine = to_numpy(grad(f, argnum)(*args)).astype(np.float64)
         numeric = numerical_grad(f, args, argnum, eps)
         errors[f"arg{argnum} vs finite differences"] = _compare(
-            f"argument {argnum} ({name()} backend) vs finite differences", engine, numeric, rtol, atol)
+            f"argument {argnum} ({name()} backend) vs finite differences", engine, numeric, rtol, atol
+        )
         if reference is not None:
             host_args = [to_numpy(a) if is_array(a) else a for a in args]
             oracle = np.asarray(grad(reference, argnum)(*host_args), dtype=np.float64)
             errors[f"arg{argnum} vs autograd.numpy"] = _compare(
-                f"argument {argnum} ({name()} backend) vs autograd.numpy", engine, oracle, rtol, atol)
+                f"argument {argnum} ({name()} backend) vs autograd.numpy", engine, oracle, rtol, atol
+            )
     return errors
 
 
@@ -98,8 +103,14 @@ def check_op(op, reference, *host_args, rtol=1e-5, atol=1e-7, agreement=1e-10):
     out = op(*args)
     np.testing.assert_allclose(to_numpy(out), reference(*host_args), rtol=1e-12, atol=1e-12)
     loss, weights_host = _weighted_sum(op, tuple(out.shape))
-    check_grads(loss, *args, argnums=_float_argnums(host_args), rtol=rtol, atol=atol,
-                reference=lambda *a: anp.sum(reference(*a) * weights_host))
+    check_grads(
+        loss,
+        *args,
+        argnums=_float_argnums(host_args),
+        rtol=rtol,
+        atol=atol,
+        reference=lambda *a: anp.sum(reference(*a) * weights_host),
+    )
     if name() != "numpy":
         here = _engine_grads(op, host_args)
         with backend.use("numpy"):

@@ -11,6 +11,7 @@ made on the arrays a caller hands in, and *not* on traced arrays (inside ``stevq
 call is a training step, whose caller reads one loss per step, and a NaN anywhere in the step
 reaches that loss. Shapes, dtypes and backends are always checked.
 """
+
 import numbers
 
 import numpy as np
@@ -23,10 +24,15 @@ from .backend import is_array, namespace_of
 def _host_array_error(value, name):
     """The error for an array of another backend than the active one (e.g. a NumPy array under CuPy)."""
     active = backend.name()
-    kind = "a NumPy (host) array" if isinstance(value, (np.ndarray, np.generic)) else \
-        f"an array of another backend ({type(value).__module__.split('.')[0]})"
-    return TypeError(f"{name}: got {kind} while the active backend is {active!r}; move it there first "
-                     f"with stevq.asarray({name}) (stevq never computes on the CPU behind your back)")
+    kind = (
+        "a NumPy (host) array"
+        if isinstance(value, (np.ndarray, np.generic))
+        else f"an array of another backend ({type(value).__module__.split('.')[0]})"
+    )
+    return TypeError(
+        f"{name}: got {kind} while the active backend is {active!r}; move it there first "
+        f"with stevq.asarray({name}) (stevq never computes on the CPU behind your back)"
+    )
 
 
 class NonFiniteInputError(ValueError):
@@ -65,24 +71,26 @@ def array(x, name, ndim=None, dtype="float", finite=True, shape=None, host=False
     """
     value = getval(x)
     if not is_array(value):
-        raise TypeError(f"{name}: expected an array of the active backend, got {type(value).__name__} "
-                        "(convert host data with stevq.asarray)")
+        raise TypeError(
+            f"{name}: expected an array of the active backend, got {type(value).__name__} "
+            "(convert host data with stevq.asarray)"
+        )
     xp = namespace_of(value)
     if xp is not backend.xp() and not host:
         raise _host_array_error(value, name)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if value.ndim not in allowed:
-            raise ValueError(f"{name}: expected {' or '.join(map(str, allowed))} dimensions, "
-                             f"got shape {tuple(value.shape)}")
+            raise ValueError(
+                f"{name}: expected {' or '.join(map(str, allowed))} dimensions, got shape {tuple(value.shape)}"
+            )
     if shape is not None:
         if len(shape) != value.ndim or any(s is not None and s != n for s, n in zip(shape, value.shape)):
             sizes = ["any" if s is None else str(s) for s in shape]
             wanted = "(" + ", ".join(sizes) + ("," if len(sizes) == 1 else "") + ")"
             raise ValueError(f"{name}: expected shape {wanted}, got {tuple(value.shape)}")
     if dtype == "float" and not _is_float_dtype(xp, value.dtype):
-        raise TypeError(f"{name}: expected a floating-point array (float32 or float64), got dtype "
-                        f"{value.dtype}")
+        raise TypeError(f"{name}: expected a floating-point array (float32 or float64), got dtype {value.dtype}")
     if dtype == "int" and not _is_int_dtype(xp, value.dtype):
         raise TypeError(f"{name}: expected an integer array, got dtype {value.dtype}")
     if finite and dtype == "float" and not isbox(x) and not bool(xp.all(xp.isfinite(value))):
@@ -104,8 +112,11 @@ def on_backend(tree, name, active=None):
     else:
         value = getval(tree)
         kind = type(value)
-        if kind in backend._namespace_by_type and not isinstance(value, np.generic) and \
-                namespace_of(value) is not (active or backend.xp()):
+        if (
+            kind in backend._namespace_by_type
+            and not isinstance(value, np.generic)
+            and namespace_of(value) is not (active or backend.xp())
+        ):
             raise _host_array_error(value, name)
     return tree
 
@@ -121,8 +132,9 @@ def rate(x, name):
 def same_last_dim(a, a_name, b, b_name):
     """``a`` and ``b`` must agree in their last dimension (the embedding dimension)."""
     if getval(a).shape[-1] != getval(b).shape[-1]:
-        raise ValueError(f"{b_name}: last dimension {getval(b).shape[-1]} does not match {a_name}'s "
-                         f"{getval(a).shape[-1]}")
+        raise ValueError(
+            f"{b_name}: last dimension {getval(b).shape[-1]} does not match {a_name}'s {getval(a).shape[-1]}"
+        )
 
 
 def number(x, name, low=None, high=None, integer=False, low_inclusive=True, high_inclusive=True):
@@ -145,7 +157,9 @@ def distinct(values, name):
     and show as two rows."""
     repeated = sorted({repr(v) for v in values if list(values).count(v) > 1})
     if repeated:
-        raise ValueError(f"{name}: expected distinct values, got {', '.join(repeated)} more than once in {tuple(values)}")
+        raise ValueError(
+            f"{name}: expected distinct values, got {', '.join(repeated)} more than once in {tuple(values)}"
+        )
     return values
 
 
@@ -153,8 +167,9 @@ def generator(rng, name="rng"):
     """``rng`` must be a NumPy Generator: stevq draws its random numbers on the host, the same on
     every backend."""
     if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"{name}: expected a numpy.random.Generator (np.random.default_rng(seed)), "
-                        f"got {type(rng).__name__}")
+        raise TypeError(
+            f"{name}: expected a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}"
+        )
     return rng
 
 
@@ -167,6 +182,7 @@ def choice(x, name, options):
 
 # The shapes of vector quantization (stevq.vq, stevq.metrics): a codebook C (K, D), embeddings z
 # (..., D), integer code indices in [0, K).
+
 
 def codebook(table, name="codebook"):
     """``table`` must be a finite float array of shape (K, D) with K >= 1."""
@@ -222,5 +238,7 @@ def affine(table, scale, shift, groups, finite=True):
         array(value, name, ndim=(1, 2), finite=finite)
         shape = tuple(value.shape) if value.ndim == 2 else (1, value.shape[0])
         if shape != (groups, table.shape[1]):
-            raise ValueError(f"{name}: expected shape ({groups}, {table.shape[1]}) for {groups} "
-                             f"group(s) of {table.shape[1]}-dimensional codes, got {tuple(value.shape)}")
+            raise ValueError(
+                f"{name}: expected shape ({groups}, {table.shape[1]}) for {groups} "
+                f"group(s) of {table.shape[1]}-dimensional codes, got {tuple(value.shape)}"
+            )

@@ -3,6 +3,7 @@
 Without a GPU, CuPy is the test double in tests/fake_cupy (CuPy's host/device rules on the CPU,
 counting every device-to-host transfer); on a machine where the real CuPy imports, the real one.
 """
+
 import os
 import pathlib
 import sys
@@ -47,6 +48,13 @@ def backend(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def pytest_collection_modifyitems(items):
+    """A full-mode test is slow too, so that ``-m "not slow"`` (the quick loop) leaves it out."""
+    for item in items:
+        if item.get_closest_marker("full"):
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -1,5 +1,5 @@
 """stevq.allocator: glibc's malloc keeps freed memory, so a repeated step stops taking page faults."""
-import resource
+
 import subprocess
 import sys
 import textwrap
@@ -34,7 +34,9 @@ def _faults(mode):
     return int(done.stdout.strip())
 
 
-@pytest.mark.skipif(allocator._mallopt() is None, reason="the C library is not glibc: keep_freed_memory changes nothing")
+@pytest.mark.skipif(
+    allocator._mallopt() is None, reason="the C library is not glibc: keep_freed_memory changes nothing"
+)
 def test_kept_memory_removes_the_page_faults_of_a_repeated_step():
     default, kept = _faults("default"), _faults("keep")
     # 20 steps x 3 arrays of 8-12 MiB: thousands of 4 KiB pages each time by default
@@ -50,7 +52,7 @@ def test_keep_freed_memory_checks_its_argument():
 
 def test_worker_processes_keep_freed_memory():
     """A worker process of ``--jobs`` sets it when it starts (as ``python -m stevq run`` does)."""
-    code = textwrap.dedent(f"""
+    code = textwrap.dedent("""
         import sys
         from stevq import allocator
         from stevq.experiments import workers

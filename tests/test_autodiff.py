@@ -1,5 +1,6 @@
 """stevq.autodiff.value_and_grad (every leaf of a parameter tree its own trace root) against
 autograd's own value_and_grad, which traces the container: same values, same gradients."""
+
 import warnings
 
 import autograd
@@ -28,9 +29,11 @@ def _assert_same(expected, got, tolerance=0.0):
 
 
 def _tree(rng):
-    return {"w": stevq.asarray(rng.standard_normal((3, 2))),
-            "layers": [{"a": stevq.asarray(rng.standard_normal(2))}, {}, (stevq.asarray(rng.standard_normal(())),)],
-            "unused": stevq.asarray(rng.standard_normal(4))}
+    return {
+        "w": stevq.asarray(rng.standard_normal((3, 2))),
+        "layers": [{"a": stevq.asarray(rng.standard_normal(2))}, {}, (stevq.asarray(rng.standard_normal(())),)],
+        "unused": stevq.asarray(rng.standard_normal(4)),
+    }
 
 
 def _uses_leaves_twice(params, x, scale=1.0):
@@ -76,6 +79,7 @@ def test_conv_vq_model_gradients_equal_autograds(backend, float32):
         z, aux = quantizer(p["quantizer"], encoder(p["encoder"], x))
         x_hat = ops.avg_pool2d(decoder(p["decoder"], z))  # 8 x 8 -> 4 x 4
         return ops.add(ops.mean(ops.square(ops.subtract(x_hat, x))), aux["loss"])
+
     expected = autograd.value_and_grad(loss)(params)
     got = autodiff.value_and_grad(loss)(params)
     assert float(got[0]) == float(expected[0])

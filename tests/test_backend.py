@@ -1,5 +1,6 @@
 """The backend switch: use() as a call and as a context manager, STEVQ_BACKEND, clear errors, host
 round trips, and autograd on a non-NumPy array type (the DeviceBox and DeviceVSpace)."""
+
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ STRICT = "array_api_strict"
 
 def strict_array_type():
     import array_api_strict
+
     return type(array_api_strict.asarray(0.0))
 
 
@@ -82,8 +84,10 @@ def _run(code, **env):
 
 
 def test_environment_variable_chooses_the_backend():
-    code = ("import stevq, numpy as np; x = stevq.asarray(np.ones(2)); "
-            "print(stevq.backend.name(), type(x).__module__.split('.')[0])")
+    code = (
+        "import stevq, numpy as np; x = stevq.asarray(np.ones(2)); "
+        "print(stevq.backend.name(), type(x).__module__.split('.')[0])"
+    )
     result = _run(code, STEVQ_BACKEND=STRICT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [STRICT, "array_api_strict"]
@@ -91,8 +95,11 @@ def test_environment_variable_chooses_the_backend():
     assert bad.returncode != 0 and "ValueError" in bad.stderr and "'no-such-backend'" in bad.stderr
 
 
-@pytest.mark.parametrize("host", [np.arange(6.0).reshape(2, 3), np.arange(4, dtype=np.int64),
-                                  np.float32([1.5, -2.25]), np.array(3.5)], ids=["float64", "int64", "float32", "0-d"])
+@pytest.mark.parametrize(
+    "host",
+    [np.arange(6.0).reshape(2, 3), np.arange(4, dtype=np.int64), np.float32([1.5, -2.25]), np.array(3.5)],
+    ids=["float64", "int64", "float32", "0-d"],
+)
 def test_asarray_to_numpy_round_trip(backend, host):
     x = stevq.asarray(host)
     assert backend_module.is_array(x)
@@ -170,6 +177,7 @@ def test_device_box_comparisons_and_conversions():
 
 def test_device_vspace():
     from autograd.extend import vspace
+
     with stevq.use(STRICT):
         x = stevq.asarray(np.arange(6.0).reshape(2, 3), "float32")
         space = vspace(x)

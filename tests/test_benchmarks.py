@@ -1,6 +1,7 @@
 """The benchmark scripts run end to end in their tiny mode and print every row they promise; the
 contenders compute the same thing. Wall-clock values are never asserted: only that the numbers exist,
 are finite and positive, and that the contenders agree."""
+
 import importlib.util
 import json
 import math
@@ -11,20 +12,36 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # notebooks, the course kit, benchmarks, subprocesses: not in the quick loop
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
-EXPECTED = {"a": {"stevq", "autograd.numpy", "stevq, forward + backward alone", "stevq, Adam alone (12 NumPy passes)"}, "b": {"stevq"}, "c": {"stevq", "NumPy matmul, preallocated"},
-            "e": {"stevq", "codebook gradient, stevq", "codebook gradient, one-hot formula"},
-            "f": {"stevq, autoencoder", "BLAS products alone, autoencoder", "stevq, classifier",
-                  "BLAS products alone, classifier"}}
-TORCH_ROWS = {"a": {"PyTorch", "PyTorch, forward + backward alone", "PyTorch, fused Adam alone"}, "b": {"PyTorch"}, "c": {"PyTorch addmm + argmin", "PyTorch matmul, preallocated"},
-              "e": {"PyTorch"}, "f": {"PyTorch, autoencoder", "PyTorch, classifier"}}
+EXPECTED = {
+    "a": {"stevq", "autograd.numpy", "stevq, forward + backward alone", "stevq, Adam alone (12 NumPy passes)"},
+    "b": {"stevq"},
+    "c": {"stevq", "NumPy matmul, preallocated"},
+    "e": {"stevq", "codebook gradient, stevq", "codebook gradient, one-hot formula"},
+    "f": {
+        "stevq, autoencoder",
+        "BLAS products alone, autoencoder",
+        "stevq, classifier",
+        "BLAS products alone, classifier",
+    },
+}
+TORCH_ROWS = {
+    "a": {"PyTorch", "PyTorch, forward + backward alone", "PyTorch, fused Adam alone"},
+    "b": {"PyTorch"},
+    "c": {"PyTorch addmm + argmin", "PyTorch matmul, preallocated"},
+    "e": {"PyTorch"},
+    "f": {"PyTorch, autoencoder", "PyTorch, classifier"},
+}
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 
 def _run(script, *args):
-    done = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -41,7 +58,9 @@ def _check_results(results, with_torch, with_memory, cases="fabce"):
             if row["agreement"] is not None:  # same start, same data: the same numbers
                 assert row["agreement"] == 1.0 if case["case"] == "c" else row["agreement"] < 1e-5, row
             elif not row["contender"].startswith("stevq"):  # the floors and Adam alone return no result
-                assert any(floor in row["contender"] for floor in ("preallocated", "Adam alone", "BLAS products alone")), row
+                assert any(
+                    floor in row["contender"] for floor in ("preallocated", "Adam alone", "BLAS products alone")
+                ), row
         for target in case["targets"]:
             if "memory_of" in target:
                 assert (target["megabytes"] is not None) == with_memory
@@ -56,8 +75,16 @@ def test_run_small_without_torch(tmp_path):
     out = _run("run.py", "--small", "--repeats", "1", "--rounds", "1", "--no-torch", "--json", str(tmp_path / "r.json"))
     results = json.loads((tmp_path / "r.json").read_text())
     _check_results(results, with_torch=False, with_memory=True)
-    for title in ("(f) Huh et al.'s networks", "(a) MLP VQ-VAE", "(b) conv VQ-VAE", "(c) nearest code", "(e) MLP VQ-VAE",
-                  "OPENBLAS_* variables", "\n  BLAS ", "load average"):
+    for title in (
+        "(f) Huh et al.'s networks",
+        "(a) MLP VQ-VAE",
+        "(b) conv VQ-VAE",
+        "(c) nearest code",
+        "(e) MLP VQ-VAE",
+        "OPENBLAS_* variables",
+        "\n  BLAS ",
+        "load average",
+    ):
         assert title in out
     assert "PyTorch: not installed or --no-torch" in out
     assert "not measured (PyTorch absent)" in out
@@ -66,8 +93,19 @@ def test_run_small_without_torch(tmp_path):
 @pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed (it is optional)")
 def test_run_small_with_torch(tmp_path):
     """Every case's PyTorch rows (each contender is a process of its own: importing torch is the cost)."""
-    _run("run.py", "--small", "--repeats", "1", "--rounds", "1", "--no-memory", "--cases", "ace",
-         "--json", str(tmp_path / "r.json"))
+    _run(
+        "run.py",
+        "--small",
+        "--repeats",
+        "1",
+        "--rounds",
+        "1",
+        "--no-memory",
+        "--cases",
+        "ace",
+        "--json",
+        str(tmp_path / "r.json"),
+    )
     _check_results(json.loads((tmp_path / "r.json").read_text()), with_torch=True, with_memory=False, cases="ace")
 
 
@@ -75,8 +113,19 @@ def test_run_small_with_torch(tmp_path):
 def test_vq_ablation_case_builds_and_its_first_losses_agree(tmp_path):
     """Case (f): both networks build (the experiment's own code and the PyTorch twin, from the same
     weights and batch) and their first losses agree; its two targets name both contenders."""
-    out = _run("run.py", "--small", "--repeats", "1", "--rounds", "1", "--no-memory", "--cases", "f",
-               "--json", str(tmp_path / "r.json"))
+    out = _run(
+        "run.py",
+        "--small",
+        "--repeats",
+        "1",
+        "--rounds",
+        "1",
+        "--no-memory",
+        "--cases",
+        "f",
+        "--json",
+        str(tmp_path / "r.json"),
+    )
     results = json.loads((tmp_path / "r.json").read_text())
     _check_results(results, with_torch=True, with_memory=False, cases="f")
     checked = {row["contender"]: row["agreement"] for row in results["cases"][0]["rows"]}
@@ -87,8 +136,21 @@ def test_vq_ablation_case_builds_and_its_first_losses_agree(tmp_path):
 def test_run_other_kernel_section(tmp_path):
     """--kernels reruns the NumPy contenders in processes without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE
     (this test sets neither: it only checks that the section is there and complete)."""
-    out = _run("run.py", "--small", "--repeats", "1", "--rounds", "1", "--no-memory", "--no-torch", "--cases", "c",
-               "--kernels", "--json", str(tmp_path / "r.json"))
+    out = _run(
+        "run.py",
+        "--small",
+        "--repeats",
+        "1",
+        "--rounds",
+        "1",
+        "--no-memory",
+        "--no-torch",
+        "--cases",
+        "c",
+        "--kernels",
+        "--json",
+        str(tmp_path / "r.json"),
+    )
     assert "OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset" in out
     other = json.loads((tmp_path / "r.json").read_text())["other_kernel"]
     assert [row["contender"] for row in other[0]["rows"]] == ["stevq", "NumPy matmul, preallocated"]
@@ -107,8 +169,19 @@ def test_engine_small():
 
 def test_scaling_table_small(tmp_path):
     """scaling.py prints (and writes) one row per (batch, K) cell with a time and a memory column."""
-    out = _run("scaling.py", "--batches", "2", "3", "--codes", "4", "--repeats", "1", "--no-torch",
-               "--markdown", str(tmp_path / "t.md"))
+    out = _run(
+        "scaling.py",
+        "--batches",
+        "2",
+        "3",
+        "--codes",
+        "4",
+        "--repeats",
+        "1",
+        "--no-torch",
+        "--markdown",
+        str(tmp_path / "t.md"),
+    )
     rows = re.findall(r"^\| (\d+) \| (\d+) \| ([0-9.]+) \(([0-9.]+)\) \| (\d+) \| - \| - \| - \|$", out, re.MULTILINE)
     assert [(batch, codes) for batch, codes, *_ in rows] == [("2", "4"), ("3", "4")]
     assert all(float(wall) > 0 and math.isfinite(float(cpu)) for _, _, wall, cpu, _ in rows)

@@ -3,6 +3,7 @@
 The quick quantized-activation run here uses real Fashion-MNIST: the files when they are on this
 machine, else the sample inside the package (tests/test_sample_data.py); it never skips.
 """
+
 import json
 import os
 import pathlib
@@ -16,19 +17,50 @@ from stevq.__main__ import main
 from stevq.experiments import EXPERIMENTS
 from stevq.experiments.yin2019 import quant_act
 
+pytestmark = pytest.mark.slow  # notebooks, the course kit, benchmarks, subprocesses: not in the quick loop
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SYNTHETIC = ["--set", "data=synthetic", "--set", "train_size=512", "--set", "test_size=128",
-             "--set", "loss_eval_size=128", "--set", "bits=(2,)", "--set", "mlp_hidden=(32,)",
-             "--set", "pretrain_steps=20", "--set", "steps=12", "--set", "instability_steps=6"]
+SYNTHETIC = [
+    "--set",
+    "data=synthetic",
+    "--set",
+    "train_size=512",
+    "--set",
+    "test_size=128",
+    "--set",
+    "loss_eval_size=128",
+    "--set",
+    "bits=(2,)",
+    "--set",
+    "mlp_hidden=(32,)",
+    "--set",
+    "pretrain_steps=20",
+    "--set",
+    "steps=12",
+    "--set",
+    "instability_steps=6",
+]
 
 
 def _command(*arguments, timeout=120):
     """Run `python -m stevq ...` in a fresh process. One BLAS thread: the matrices are small, and
     on a busy two-core machine OpenBLAS's threads wait for each other (ten times slower)."""
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-                       OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
-    return subprocess.run([sys.executable, "-m", "stevq", *arguments], capture_output=True, text=True,
-                          env=environment, cwd=ROOT, timeout=timeout)
+    environment = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        OPENBLAS_NUM_THREADS="1",
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        MPLBACKEND="Agg",
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "stevq", *arguments],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=ROOT,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -111,8 +143,9 @@ def test_second_run_loads_the_parts_instead_of_training(tmp_path):
 @pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
 def test_absurd_learning_rate_stops_with_the_step(tmp_path, capsys):
     out = tmp_path / "nan"
-    assert main(["run", "quant-act", "--quick", "--out", str(out), "--no-progress", *SYNTHETIC,
-                 "--set", "lr=1e38"]) == 1
+    assert (
+        main(["run", "quant-act", "--quick", "--out", str(out), "--no-progress", *SYNTHETIC, "--set", "lr=1e38"]) == 1
+    )
     error = capsys.readouterr().err
     assert "non-finite values at step" in error and "last good metrics" in error
     assert "mlp-float" in error  # the float network it was training
@@ -124,12 +157,15 @@ def test_unknown_experiment_is_a_clear_error(capsys):
     assert "unknown name 'no-such-experiment'" in error and "quant-act" in error
 
 
-@pytest.mark.parametrize("arguments,message", [
-    (["--set", "nonsense=3"], "has no setting 'nonsense'"),
-    (["--set", "bits"], "expected FIELD=VALUE"),
-    (["--set", "bits=(0,)"], "bits"),
-    (["--set", "nets=('resnet',)"], "nets"),
-])
+@pytest.mark.parametrize(
+    "arguments,message",
+    [
+        (["--set", "nonsense=3"], "has no setting 'nonsense'"),
+        (["--set", "bits"], "expected FIELD=VALUE"),
+        (["--set", "bits=(0,)"], "bits"),
+        (["--set", "nets=('resnet',)"], "nets"),
+    ],
+)
 def test_bad_settings_are_clear_errors(arguments, message, tmp_path, capsys):
     assert main(["run", "quant-act", "--quick", "--out", str(tmp_path / "x"), *arguments]) == 2
     assert message in capsys.readouterr().err
@@ -155,14 +191,31 @@ def test_backend_switch_gives_the_same_numbers(tmp_path, capsys):
     results = {}
     for name in ("numpy", "array_api_strict"):
         out = tmp_path / name
-        assert main(["run", "quant-act", "--quick", "--backend", name, "--out", str(out), "--no-progress",
-                     *SYNTHETIC, "--set", "instability_from=relu"]) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    "quant-act",
+                    "--quick",
+                    "--backend",
+                    name,
+                    "--out",
+                    str(out),
+                    "--no-progress",
+                    *SYNTHETIC,
+                    "--set",
+                    "instability_from=relu",
+                ]
+            )
+            == 0
+        )
         results[name] = json.loads((out / "metrics.json").read_text())["metrics"]
         assert f"backend {name}," in (out / "summary.md").read_text()
     for section in ("float", "grid", "instability"):
         for ours, strict in zip(results["numpy"][section], results["array_api_strict"][section]):
             assert strict["train_loss" if "train_loss" in strict else "loss_end"] == pytest.approx(
-                ours["train_loss" if "train_loss" in ours else "loss_end"], rel=1e-5)
+                ours["train_loss" if "train_loss" in ours else "loss_end"], rel=1e-5
+            )
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
@@ -170,14 +223,20 @@ def test_result_files_get_the_mode_of_the_umask_and_are_written_atomically(umask
     """Results are readable like any other new file (0666 less the umask; the temporary file's
     0600 used to stay), and a failed write leaves the old file whole and no temporary behind."""
     import matplotlib
+
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
+
     previous = os.umask(umask)
     try:
         figure = Figure()
         figure.subplots().plot([0, 1], [1, 0])
-        written = [runio.save_json(tmp_path / "metrics.json", {"loss": 1.5}), runio.save_text(tmp_path / "summary.md", "# x\n"),
-                   runio.save_figure(figure, tmp_path / "figure.png"), runio.atomic_write_bytes(tmp_path / "a" / "b.bin", b"1")]
+        written = [
+            runio.save_json(tmp_path / "metrics.json", {"loss": 1.5}),
+            runio.save_text(tmp_path / "summary.md", "# x\n"),
+            runio.save_figure(figure, tmp_path / "figure.png"),
+            runio.atomic_write_bytes(tmp_path / "a" / "b.bin", b"1"),
+        ]
         for path in written:
             assert path.stat().st_mode & 0o777 == mode, (path, oct(path.stat().st_mode))
         monkeypatch.setattr(runio.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(28, "No space left on device")))

@@ -5,6 +5,7 @@ that produces NaN or inf stops with exit status 1. Never a traceback.
 The bad inputs are driven through ``main(argv)`` in this process (fast: each fails before any
 computing), and a few through ``python -m stevq`` to see what reaches a terminal.
 """
+
 import os
 import pathlib
 import subprocess
@@ -22,8 +23,10 @@ def _bad_inputs(name):
     """(arguments, text the error must contain) for experiment ``name``: the same mistakes for
     every experiment, each on a field of the right type that the experiment has."""
     fields = {setting.name: setting for setting in settings.settings(get(name))}
-    first = {kind: next(s.name for s in fields.values() if s.kind is kind and not s.optional and s.name != "seed")
-             for kind in (int, float)}
+    first = {
+        kind: next(s.name for s in fields.values() if s.kind is kind and not s.optional and s.name != "seed")
+        for kind in (int, float)
+    }
     tuple_field = next(s.name for s in fields.values() if s.kind is tuple)
     cases = [
         (["--set", f"{first[int]}=abc"], f"--set {first[int]}: expects an integer, got 'abc'"),
@@ -52,9 +55,11 @@ def _bad_inputs(name):
     if "batch_size" in fields:
         cases.append((["--set", "batch_size=0"], "batch_size: expected a value >= 1"))
     if "data" in fields:
-        cases += [(["--set", "data=cifar"], "data: expected one of"),
-                  (["--data-dir", "/no/such/directory"], "--data-dir: expected a directory"),
-                  (["--set", "data_dir=/no/such/directory"], "--set data_dir: expected a directory")]
+        cases += [
+            (["--set", "data=cifar"], "data: expected one of"),
+            (["--data-dir", "/no/such/directory"], "--data-dir: expected a directory"),
+            (["--set", "data_dir=/no/such/directory"], "--set data_dir: expected a directory"),
+        ]
     else:
         cases.append((["--data-dir", "."], "does not read an image data set"))
     return cases
@@ -76,8 +81,9 @@ def test_at_least_fifteen_bad_inputs_per_experiment():
         assert len(_bad_inputs(name)) >= 15, name
 
 
-@pytest.mark.parametrize("name, arguments, message", CASES,
-                         ids=[f"{name}:{' '.join(arguments)}" for name, arguments, _ in CASES])
+@pytest.mark.parametrize(
+    "name, arguments, message", CASES, ids=[f"{name}:{' '.join(arguments)}" for name, arguments, _ in CASES]
+)
 def test_bad_input_is_one_error_line_and_exit_2(name, arguments, message, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", name, "--out", str(out), "--no-progress", *arguments]) == 2
@@ -125,19 +131,22 @@ def test_typed_settings_reach_the_config(tmp_path):
     assert settings.convert(fields["train_size"], "None") is None
     assert settings.convert(fields["data"], '"mnist"') == "mnist"
     assert get("vq-bottleneck") and settings.convert(
-        {s.name: s for s in settings.settings(get("vq-bottleneck"))}["sizes"], "(64,256)") == (64, 256)
+        {s.name: s for s in settings.settings(get("vq-bottleneck"))}["sizes"], "(64,256)"
+    ) == (64, 256)
 
 
 def test_set_quick_false_is_full_mode_and_picks_the_full_directory(monkeypatch, tmp_path):
     """`--set quick=false` is the full mode (the text "false" used to be truthy); the default
     directory follows the mode the run has."""
     from stevq.experiments import runner
+
     seen = {}
 
     def fake_run(experiment, config, out_dir, seeds, executor, jobs, progress):  # what the command line calls
         seen.update(config=config, out=out_dir)
         pathlib.Path(out_dir).mkdir(parents=True)
         (pathlib.Path(out_dir) / "summary.md").write_text("done\n")
+
     monkeypatch.setattr(runner, "run", fake_run)
     monkeypatch.chdir(tmp_path)
     assert main(["run", "yin2019-toy", "--set", "quick=false"]) == 0
@@ -156,7 +165,7 @@ def test_show_lists_every_setting_with_type_defaults_and_a_line(name, capsys):
         line = rows[setting.name]
         assert setting.type_name().split()[0] in line and setting.help and setting.help in line, line
     quick, full = module.Config(quick=True), module.Config(quick=False)
-    assert "steps" in rows and str(getattr(full, "steps")) in rows["steps"]
+    assert "steps" in rows and str(full.steps) in rows["steps"]
     assert quick.quick is True and rows["quick"].split()[2:4] == ["True", "False"]
     with pytest.raises(SystemExit) as exit_info:  # `run NAME --help` shows the options and the settings
         main(["run", name, "--help"])
@@ -166,28 +175,60 @@ def test_show_lists_every_setting_with_type_defaults_and_a_line(name, capsys):
 
 
 def _command(*arguments, cwd):
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-                       OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg")
-    return subprocess.run([sys.executable, "-m", "stevq", *arguments], capture_output=True, text=True,
-                          env=environment, cwd=cwd, timeout=300)
+    environment = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        OPENBLAS_NUM_THREADS="1",
+        MPLBACKEND="Agg",
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "stevq", *arguments],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def test_in_a_terminal_bad_inputs_print_one_line_and_no_traceback(tmp_path):
     (tmp_path / "a_file").write_text("")
-    for arguments in (["run", "yin2019-toy", "--set", "steps=abc"], ["run", "quant-act", "--seed", "-1"],
-                      ["run", "vq-toy", "--out", "a_file"], ["run", "vq-bottleneck", "--seed", "abc"]):
+    for arguments in (
+        ["run", "yin2019-toy", "--set", "steps=abc"],
+        ["run", "quant-act", "--seed", "-1"],
+        ["run", "vq-toy", "--out", "a_file"],
+        ["run", "vq-bottleneck", "--seed", "abc"],
+    ):
         result = _command(*arguments, cwd=tmp_path)
         assert result.returncode == 2, (arguments, result.stderr)
         assert "Traceback" not in result.stderr and result.stderr.strip().splitlines()[-1].startswith(
-            ("error:", "python -m stevq run: error:")), result.stderr
+            ("error:", "python -m stevq run: error:")
+        ), result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # no run directory
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_diverging_yin2019_toy_stops_with_the_step_and_exit_1(tmp_path, capsys):
     out = tmp_path / "nan"
-    assert main(["run", "yin2019-toy", "--quick", "--out", str(out), "--no-progress", "--set", "lr=1e6",
-                 "--set", "runs=2", "--set", "steps=60"]) == 1
+    assert (
+        main(
+            [
+                "run",
+                "yin2019-toy",
+                "--quick",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--set",
+                "lr=1e6",
+                "--set",
+                "runs=2",
+                "--set",
+                "steps=60",
+            ]
+        )
+        == 1
+    )
     error = capsys.readouterr().err
     assert error.startswith(("error: training stopped: random starts, ", "error: training stopped: spurious start, "))
     assert "STE, run " in error and "coarse gradient descent produced non-finite values at step" in error
@@ -203,6 +244,7 @@ def test_divergence_in_a_later_part_keeps_the_finished_ones(tmp_path, monkeypatc
     from stevq import runio
     from stevq.experiments import runner
     from stevq.experiments.yin2019 import toy as module
+
     real = module.spurious_start
 
     def diverging(config):
@@ -210,12 +252,15 @@ def test_divergence_in_a_later_part_keeps_the_finished_ones(tmp_path, monkeypatc
         for trajectory in trajectories.values():
             trajectory.f[5:] = float("nan")
         return trajectories
+
     monkeypatch.setattr(module, "spurious_start", diverging)
     out = tmp_path / "run"
     with pytest.raises(runio.NonFiniteError) as error:
         runner.run(module.EXPERIMENT, module.Config(quick=True, runs=2, steps=60), out, progress=False)
-    assert ("spurious start, identity STE, run 0: coarse gradient descent produced non-finite values at step 5: "
-            "{'f': nan}; last good metrics: {'f': ") in str(error.value)
+    assert (
+        "spurious start, identity STE, run 0: coarse gradient descent produced non-finite values at step 5: "
+        "{'f': nan}; last good metrics: {'f': "
+    ) in str(error.value)
     assert (out / "parts" / "random_starts.json").is_file() and not (out / "parts" / "spurious_start.json").exists()
 
 
@@ -274,13 +319,19 @@ def test_thirty_more_mistakes_are_one_error_line(arguments, message, tmp_path, c
 def test_claims_and_report_mistakes(tmp_path, capsys):
     (tmp_path / "a_file").write_text("")
     (tmp_path / "README.md").write_text("no markers here\n")
-    cases = [(["claims", str(tmp_path / "a_file")], "claims: "),
-             (["claims", str(tmp_path), "--out", str(tmp_path / "c.md"), "--readme", str(tmp_path / "missing.md")],
-              "--readme: cannot read"),
-             (["claims", str(tmp_path), "--out", str(tmp_path / "c.md"), "--readme", str(tmp_path / "README.md")],
-              "--readme: " + str(tmp_path / "README.md") + " has no record-table markers"),
-             (["report", str(tmp_path / "a_file")], "report: "),
-             (["report", str(tmp_path / "nowhere")], "report: ")]
+    cases = [
+        (["claims", str(tmp_path / "a_file")], "claims: "),
+        (
+            ["claims", str(tmp_path), "--out", str(tmp_path / "c.md"), "--readme", str(tmp_path / "missing.md")],
+            "--readme: cannot read",
+        ),
+        (
+            ["claims", str(tmp_path), "--out", str(tmp_path / "c.md"), "--readme", str(tmp_path / "README.md")],
+            "--readme: " + str(tmp_path / "README.md") + " has no record-table markers",
+        ),
+        (["report", str(tmp_path / "a_file")], "report: "),
+        (["report", str(tmp_path / "nowhere")], "report: "),
+    ]
     for arguments, message in cases:
         assert main(arguments) == 2, arguments
         error = capsys.readouterr().err
@@ -291,6 +342,7 @@ def test_claims_and_report_mistakes(tmp_path, capsys):
 def test_library_errors_carry_what_the_command_line_needs_as_attributes():
     """The command line reads an error's argument and advice from the error, never from its text."""
     from stevq import data, validate
+
     error = validate.ArgumentError("train_limit", "asked for 7 examples, the data set has 6")
     assert isinstance(error, ValueError) and error.argument == "train_limit"
     assert str(error) == "train_limit: asked for 7 examples, the data set has 6"
@@ -312,6 +364,7 @@ def test_a_settings_description_is_its_fields_metadata():
         quick: bool = False
         seed: int = 0
         lr: float = settings.setting(0.1, "the step of plain SGD")
+
     experiment = Experiment("made-up", Config, plan=lambda config: [], summarize=None, seed_tables={})
     found = {s.name: s.help for s in settings.settings(experiment)}
     assert found == {"quick": settings.COMMON["quick"], "seed": settings.COMMON["seed"], "lr": "the step of plain SGD"}

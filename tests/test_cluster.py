@@ -1,16 +1,36 @@
 """The parts of a run on a Dask cluster (``--executor dask://HOST:PORT``, the ``[cluster]`` extra):
 the same numbers as the local worker processes, bit for bit."""
+
 import json
 
 import pytest
 
 from stevq.__main__ import main
 
+pytestmark = pytest.mark.slow  # notebooks, the course kit, benchmarks, subprocesses: not in the quick loop
+
 distributed = pytest.importorskip("distributed")
 
-TOY = ["run", "yin2019-toy", "--quick", "--no-progress", "--seeds", "0,1", "--set", "runs=3", "--set", "steps=150",
-       "--set", "sample_sizes=10,100", "--set", "step_sizes=11", "--set", "mc_samples=2000",
-       "--set", "correlation_points=200"]
+TOY = [
+    "run",
+    "yin2019-toy",
+    "--quick",
+    "--no-progress",
+    "--seeds",
+    "0,1",
+    "--set",
+    "runs=3",
+    "--set",
+    "steps=150",
+    "--set",
+    "sample_sizes=10,100",
+    "--set",
+    "step_sizes=11",
+    "--set",
+    "mc_samples=2000",
+    "--set",
+    "correlation_points=200",
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +55,14 @@ def test_a_run_on_a_two_worker_dask_cluster_gives_the_numbers_of_a_serial_run(cl
 
 def test_executor_errors_are_usage_errors(tmp_path, capsys, monkeypatch):
     from stevq.experiments import workers
+
     connect = workers.dask
     monkeypatch.setattr(workers, "dask", lambda address: connect(address, timeout=2))  # not the 30 s of a real call
-    for executor, message in (("tcp://127.0.0.1:1", "--executor: expected dask://HOST:PORT"),
-                              ("dask://", "--executor: expected dask://HOST:PORT"),
-                              ("dask://127.0.0.1:1", "--executor: cannot reach a Dask scheduler at tcp://127.0.0.1:1")):
+    for executor, message in (
+        ("tcp://127.0.0.1:1", "--executor: expected dask://HOST:PORT"),
+        ("dask://", "--executor: expected dask://HOST:PORT"),
+        ("dask://127.0.0.1:1", "--executor: cannot reach a Dask scheduler at tcp://127.0.0.1:1"),
+    ):
         out = tmp_path / "run"
         assert main([*TOY, "--executor", executor, "--out", str(out)]) == 2, executor
         error = capsys.readouterr().err

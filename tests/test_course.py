@@ -7,6 +7,7 @@ a notebook that is not a notebook, one that runs past the time limit, and the co
 Skipped without otter-grader (the course extra, pip install -e ".[course]"); CI installs it.
 Everything is built and graded once per session, by the command line, in a subprocess.
 """
+
 import csv
 import json
 import os
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+pytestmark = pytest.mark.slow  # notebooks, the course kit, benchmarks, subprocesses: not in the quick loop
 
 pytest.importorskip("otter", reason="otter-grader (the course extra) is not installed")
 
@@ -39,104 +42,234 @@ QUESTIONS = {
 # The other answer cells get the reference solution; "calls_stevq" calls stevq's implementation.
 SUBMISSIONS = {
     "A1_codebook_gradient": {
-        "sign": ({"codebook_grad": "def codebook_grad(z_e, indices, codebook):\n"
-                  "    return -2.0 / z_e.size * lookup_vjp(codebook[indices] - z_e, indices, codebook.shape[0])"},
-                 "codebook_grad", "sign error"),
-        "no_mean": ({"codebook_grad": "def codebook_grad(z_e, indices, codebook):\n"
-                     "    return 2.0 * lookup_vjp(codebook[indices] - z_e, indices, codebook.shape[0])"},
-                    "codebook_grad", "forgot the 1/(N*D) normalisation"),
-        "mean_over_n": ({"codebook_grad": "def codebook_grad(z_e, indices, codebook):\n"
-                         "    return 2.0 / len(z_e) * lookup_vjp(codebook[indices] - z_e, indices, codebook.shape[0])"},
-                        "codebook_grad", "divided by N only"),
-        "calls_stevq": ({"codebook_grad": "from stevq.vq import codebook_grad as reference\n\n"
-                         "def codebook_grad(z_e, indices, codebook):\n"
-                         "    return reference(z_e, indices, codebook.shape[0], codebook)"},
-                        "codebook_grad", "stevq's own implementation"),
+        "sign": (
+            {
+                "codebook_grad": "def codebook_grad(z_e, indices, codebook):\n"
+                "    return -2.0 / z_e.size * lookup_vjp(codebook[indices] - z_e, indices, codebook.shape[0])"
+            },
+            "codebook_grad",
+            "sign error",
+        ),
+        "no_mean": (
+            {
+                "codebook_grad": "def codebook_grad(z_e, indices, codebook):\n"
+                "    return 2.0 * lookup_vjp(codebook[indices] - z_e, indices, codebook.shape[0])"
+            },
+            "codebook_grad",
+            "forgot the 1/(N*D) normalisation",
+        ),
+        "mean_over_n": (
+            {
+                "codebook_grad": "def codebook_grad(z_e, indices, codebook):\n"
+                "    return 2.0 / len(z_e) * lookup_vjp(codebook[indices] - z_e, indices, codebook.shape[0])"
+            },
+            "codebook_grad",
+            "divided by N only",
+        ),
+        "calls_stevq": (
+            {
+                "codebook_grad": "from stevq.vq import codebook_grad as reference\n\n"
+                "def codebook_grad(z_e, indices, codebook):\n"
+                "    return reference(z_e, indices, codebook.shape[0], codebook)"
+            },
+            "codebook_grad",
+            "stevq's own implementation",
+        ),
     },
     "A2_sync_straight_through": {
-        "plain": ({"sync_straight_through": "def sync_straight_through(z_e, z_q, nu):\n"
-                   "    return straight_through_output(z_e, z_q)"}, "sync_straight_through", "plain STE"),
-        "pitfall": ({"sync_straight_through": "def sync_straight_through(z_e, z_q, nu):\n"
-                     "    return ops.multiply(nu, straight_through_output(z_e, z_q))"}, "sync_straight_through", "pitfall"),
-        "no_cancel": ({"sync_straight_through": "def sync_straight_through(z_e, z_q, nu):\n"
-                       "    return ops.add(straight_through_output(z_e, z_q), ops.multiply(nu, z_q))"},
-                      "sync_straight_through", "(1 + nu) z_q"),
-        "calls_stevq": ({"straight_through_output": "def straight_through_output(z_e, z_q):\n"
-                         "    return vq.straight_through(z_e, z_q)"}, "straight_through_output", "stevq's own implementation"),
+        "plain": (
+            {
+                "sync_straight_through": "def sync_straight_through(z_e, z_q, nu):\n"
+                "    return straight_through_output(z_e, z_q)"
+            },
+            "sync_straight_through",
+            "plain STE",
+        ),
+        "pitfall": (
+            {
+                "sync_straight_through": "def sync_straight_through(z_e, z_q, nu):\n"
+                "    return ops.multiply(nu, straight_through_output(z_e, z_q))"
+            },
+            "sync_straight_through",
+            "pitfall",
+        ),
+        "no_cancel": (
+            {
+                "sync_straight_through": "def sync_straight_through(z_e, z_q, nu):\n"
+                "    return ops.add(straight_through_output(z_e, z_q), ops.multiply(nu, z_q))"
+            },
+            "sync_straight_through",
+            "(1 + nu) z_q",
+        ),
+        "calls_stevq": (
+            {
+                "straight_through_output": "def straight_through_output(z_e, z_q):\n"
+                "    return vq.straight_through(z_e, z_q)"
+            },
+            "straight_through_output",
+            "stevq's own implementation",
+        ),
     },
     "A3_relu_coarse_gradient": {
-        "identity": ({"expected_relu_coarse_grad": "def expected_relu_coarse_grad(v, w, v_star, w_star):\n"
-                      "    return expected_identity_coarse_grad(v, w, v_star, w_star)"},
-                     "expected_relu_coarse_grad", "*identity* STE"),
-        "raw_w": ({"expected_relu_coarse_grad": "def expected_relu_coarse_grad(v, w, v_star, w_star):\n"
-                   "    along = v @ v + v.sum() ** 2 - v.sum() * v_star.sum()\n"
-                   "    return (along * w - (v @ v_star) * w_star / np.linalg.norm(w_star)) / (2 * np.sqrt(2 * np.pi))"},
-                  "expected_relu_coarse_grad", "w^ = w/||w||"),
-        "cross_sign": ({"expected_relu_coarse_grad": "def expected_relu_coarse_grad(v, w, v_star, w_star):\n"
-                        "    along = v @ v + v.sum() ** 2 + v.sum() * v_star.sum()\n"
-                        "    return (along * w / np.linalg.norm(w) - (v @ v_star) * w_star / np.linalg.norm(w_star)) / (2 * np.sqrt(2 * np.pi))"},
-                       "expected_relu_coarse_grad", "sign error in the term"),
-        "calls_stevq": ({"expected_relu_coarse_grad": "def expected_relu_coarse_grad(v, w, v_star, w_star):\n"
-                         "    return yin2019.expected_coarse_grad(v, w, v_star, w_star, 'relu')"},
-                        "expected_relu_coarse_grad", "stevq's own implementation"),
+        "identity": (
+            {
+                "expected_relu_coarse_grad": "def expected_relu_coarse_grad(v, w, v_star, w_star):\n"
+                "    return expected_identity_coarse_grad(v, w, v_star, w_star)"
+            },
+            "expected_relu_coarse_grad",
+            "*identity* STE",
+        ),
+        "raw_w": (
+            {
+                "expected_relu_coarse_grad": "def expected_relu_coarse_grad(v, w, v_star, w_star):\n"
+                "    along = v @ v + v.sum() ** 2 - v.sum() * v_star.sum()\n"
+                "    return (along * w - (v @ v_star) * w_star / np.linalg.norm(w_star)) / (2 * np.sqrt(2 * np.pi))"
+            },
+            "expected_relu_coarse_grad",
+            "w^ = w/||w||",
+        ),
+        "cross_sign": (
+            {
+                "expected_relu_coarse_grad": "def expected_relu_coarse_grad(v, w, v_star, w_star):\n"
+                "    along = v @ v + v.sum() ** 2 + v.sum() * v_star.sum()\n"
+                "    return (along * w / np.linalg.norm(w) - (v @ v_star) * w_star / np.linalg.norm(w_star)) / (2 * np.sqrt(2 * np.pi))"
+            },
+            "expected_relu_coarse_grad",
+            "sign error in the term",
+        ),
+        "calls_stevq": (
+            {
+                "expected_relu_coarse_grad": "def expected_relu_coarse_grad(v, w, v_star, w_star):\n"
+                "    return yin2019.expected_coarse_grad(v, w, v_star, w_star, 'relu')"
+            },
+            "expected_relu_coarse_grad",
+            "stevq's own implementation",
+        ),
     },
     "A4_fsq_bound": {
-        "no_divide": ({"fsq_quantize": "def fsq_quantize(z, levels):\n    return stevq.ste.round_ste(fsq_bound(z, levels))"},
-                      "fsq_quantize", "divide the rounded values by floor(L/2)"),
-        "no_ste": ({"fsq_quantize": "def fsq_quantize(z, levels):\n"
-                    "    return ops.divide(ops.round(fsq_bound(z, levels)), np.floor(np.asarray(levels) / 2))"},
-                   "fsq_quantize", "round with stevq.ste.round_ste"),
-        "no_round": ({"fsq_quantize": "def fsq_quantize(z, levels):\n"
-                      "    return ops.divide(fsq_bound(z, levels), np.floor(np.asarray(levels) / 2))"},
-                     "fsq_quantize", "you did not round"),
-        "calls_stevq": ({"fsq_quantize": "def fsq_quantize(z, levels):\n    return fsq.quantize(z, levels)"},
-                        "fsq_quantize", "stevq's own implementation"),
+        "no_divide": (
+            {"fsq_quantize": "def fsq_quantize(z, levels):\n    return stevq.ste.round_ste(fsq_bound(z, levels))"},
+            "fsq_quantize",
+            "divide the rounded values by floor(L/2)",
+        ),
+        "no_ste": (
+            {
+                "fsq_quantize": "def fsq_quantize(z, levels):\n"
+                "    return ops.divide(ops.round(fsq_bound(z, levels)), np.floor(np.asarray(levels) / 2))"
+            },
+            "fsq_quantize",
+            "round with stevq.ste.round_ste",
+        ),
+        "no_round": (
+            {
+                "fsq_quantize": "def fsq_quantize(z, levels):\n"
+                "    return ops.divide(fsq_bound(z, levels), np.floor(np.asarray(levels) / 2))"
+            },
+            "fsq_quantize",
+            "you did not round",
+        ),
+        "calls_stevq": (
+            {"fsq_quantize": "def fsq_quantize(z, levels):\n    return fsq.quantize(z, levels)"},
+            "fsq_quantize",
+            "stevq's own implementation",
+        ),
     },
     "A5_ste_primitive": {
-        "identity": ({"binary_step": "def binary_step(x):\n    return straight_through(ops.heaviside(x), x)"},
-                     "binary_step", "identity STE"),
-        "clipped": ({"binary_step": "def binary_step(x):\n    return straight_through(ops.heaviside(x), ops.clip(x, 0.0, 1.0))"},
-                    "binary_step", "clipped-ReLU STE"),
-        "no_ste": ({"binary_step": "def binary_step(x):\n    return ops.heaviside(x)"}, "binary_step", "no gradient reaches x"),
-        "calls_stevq": ({"binary_step": "def binary_step(x):\n    return stevq.ste.binary_step(x, 'relu')"},
-                        "binary_step", "stevq's own implementation"),
+        "identity": (
+            {"binary_step": "def binary_step(x):\n    return straight_through(ops.heaviside(x), x)"},
+            "binary_step",
+            "identity STE",
+        ),
+        "clipped": (
+            {
+                "binary_step": "def binary_step(x):\n    return straight_through(ops.heaviside(x), ops.clip(x, 0.0, 1.0))"
+            },
+            "binary_step",
+            "clipped-ReLU STE",
+        ),
+        "no_ste": (
+            {"binary_step": "def binary_step(x):\n    return ops.heaviside(x)"},
+            "binary_step",
+            "no gradient reaches x",
+        ),
+        "calls_stevq": (
+            {"binary_step": "def binary_step(x):\n    return stevq.ste.binary_step(x, 'relu')"},
+            "binary_step",
+            "stevq's own implementation",
+        ),
     },
     "A6_ema_codebook": {
-        "swapped": ({"ema_update": "def ema_update(counts, sums, z_e, indices, decay, eps):\n"
-                     "    n, s = cluster_stats(z_e, indices, counts.shape[0])\n"
-                     "    counts, sums = (1 - decay) * counts + decay * n, (1 - decay) * sums + decay * s\n"
-                     "    total = counts.sum()\n"
-                     "    return counts, sums, sums / ((counts + eps) / (total + len(counts) * eps) * total)[:, None]"},
-                    "ema_update", "swapped"),
-        "no_smoothing": ({"ema_update": "def ema_update(counts, sums, z_e, indices, decay, eps):\n"
-                          "    n, s = cluster_stats(z_e, indices, counts.shape[0])\n"
-                          "    counts, sums = decay * counts + (1 - decay) * n, decay * sums + (1 - decay) * s\n"
-                          "    return counts, sums, sums / counts[:, None]"},
-                         "ema_update", "Laplace smoothing is missing"),
-        "unused_frozen": ({"ema_update": "def ema_update(counts, sums, z_e, indices, decay, eps):\n"
-                           "    n, s = cluster_stats(z_e, indices, counts.shape[0])\n"
-                           "    chosen = n > 0\n"
-                           "    counts = np.where(chosen, decay * counts + (1 - decay) * n, counts)\n"
-                           "    sums = np.where(chosen[:, None], decay * sums + (1 - decay) * s, sums)\n"
-                           "    total = counts.sum()\n"
-                           "    return counts, sums, sums / ((counts + eps) / (total + len(counts) * eps) * total)[:, None]"},
-                          "ema_update", "nobody chose must decay"),
-        "calls_stevq": ({"ema_update": "def ema_update(counts, sums, z_e, indices, decay, eps):\n"
-                         "    state, codebook = vq.ema_update({'counts': counts, 'sums': sums}, z_e, indices, decay, eps)\n"
-                         "    return state['counts'], state['sums'], codebook"},
-                        "ema_update", "stevq's own implementation"),
+        "swapped": (
+            {
+                "ema_update": "def ema_update(counts, sums, z_e, indices, decay, eps):\n"
+                "    n, s = cluster_stats(z_e, indices, counts.shape[0])\n"
+                "    counts, sums = (1 - decay) * counts + decay * n, (1 - decay) * sums + decay * s\n"
+                "    total = counts.sum()\n"
+                "    return counts, sums, sums / ((counts + eps) / (total + len(counts) * eps) * total)[:, None]"
+            },
+            "ema_update",
+            "swapped",
+        ),
+        "no_smoothing": (
+            {
+                "ema_update": "def ema_update(counts, sums, z_e, indices, decay, eps):\n"
+                "    n, s = cluster_stats(z_e, indices, counts.shape[0])\n"
+                "    counts, sums = decay * counts + (1 - decay) * n, decay * sums + (1 - decay) * s\n"
+                "    return counts, sums, sums / counts[:, None]"
+            },
+            "ema_update",
+            "Laplace smoothing is missing",
+        ),
+        "unused_frozen": (
+            {
+                "ema_update": "def ema_update(counts, sums, z_e, indices, decay, eps):\n"
+                "    n, s = cluster_stats(z_e, indices, counts.shape[0])\n"
+                "    chosen = n > 0\n"
+                "    counts = np.where(chosen, decay * counts + (1 - decay) * n, counts)\n"
+                "    sums = np.where(chosen[:, None], decay * sums + (1 - decay) * s, sums)\n"
+                "    total = counts.sum()\n"
+                "    return counts, sums, sums / ((counts + eps) / (total + len(counts) * eps) * total)[:, None]"
+            },
+            "ema_update",
+            "nobody chose must decay",
+        ),
+        "calls_stevq": (
+            {
+                "ema_update": "def ema_update(counts, sums, z_e, indices, decay, eps):\n"
+                "    state, codebook = vq.ema_update({'counts': counts, 'sums': sums}, z_e, indices, decay, eps)\n"
+                "    return state['counts'], state['sums'], codebook"
+            },
+            "ema_update",
+            "stevq's own implementation",
+        ),
     },
     "A7_rotation_trick": {
-        "not_primitive": ({"rotation_trick": "def rotation_trick(z_e, z_q):\n    return z_q"},
-                          "rotation_trick", "not an autograd primitive"),
-        "ste_rule": ({"rotation_trick": "@primitive\ndef rotation_trick(z_e, z_q):\n    return z_q\n\n"
-                      "defvjp(rotation_trick, lambda ans, z_e, z_q: lambda g: g, None)"},
-                     "rotation_trick", "that is the STE"),
-        "forward_e": ({"rotation_trick": "@primitive\ndef rotation_trick(z_e, z_q):\n    return z_e\n\n"
-                       "defvjp(rotation_trick, lambda ans, z_e, z_q: lambda g: rotation_vjp(g, z_e, z_q), None)"},
-                      "rotation_trick", "the forward value is z_e"),
-        "calls_stevq": ({"rotation_trick": "def rotation_trick(z_e, z_q):\n    return vq.rotation_trick(z_e, z_q)"},
-                        "rotation_trick", "stevq's own implementation"),
+        "not_primitive": (
+            {"rotation_trick": "def rotation_trick(z_e, z_q):\n    return z_q"},
+            "rotation_trick",
+            "not an autograd primitive",
+        ),
+        "ste_rule": (
+            {
+                "rotation_trick": "@primitive\ndef rotation_trick(z_e, z_q):\n    return z_q\n\n"
+                "defvjp(rotation_trick, lambda ans, z_e, z_q: lambda g: g, None)"
+            },
+            "rotation_trick",
+            "that is the STE",
+        ),
+        "forward_e": (
+            {
+                "rotation_trick": "@primitive\ndef rotation_trick(z_e, z_q):\n    return z_e\n\n"
+                "defvjp(rotation_trick, lambda ans, z_e, z_q: lambda g: rotation_vjp(g, z_e, z_q), None)"
+            },
+            "rotation_trick",
+            "the forward value is z_e",
+        ),
+        "calls_stevq": (
+            {"rotation_trick": "def rotation_trick(z_e, z_q):\n    return vq.rotation_trick(z_e, z_q)"},
+            "rotation_trick",
+            "stevq's own implementation",
+        ),
     },
 }
 SLEEPER = "import time\ntime.sleep(10_000)"
@@ -144,8 +277,11 @@ TIMEOUT = 20
 
 
 def _course(*args, check=True, **variables):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
-               **variables)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
+        **variables,
+    )
     result = subprocess.run([sys.executable, str(COURSE), *map(str, args)], capture_output=True, text=True, env=env)
     if check:
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -194,8 +330,11 @@ def _results(course, name, label):
 
 
 def _part_scores(results):
-    return {test["name"]: (test.get("score", 0), test["max_score"], test.get("output", ""))
-            for test in results["tests"] if "max_score" in test}
+    return {
+        test["name"]: (test.get("score", 0), test["max_score"], test.get("output", ""))
+        for test in results["tests"]
+        if "max_score" in test
+    }
 
 
 def test_building_every_assignment_succeeds(course):
@@ -270,8 +409,17 @@ def test_a_submission_past_the_time_limit_scores_zero_with_a_clear_line(course, 
     temporary = Path(tempfile.mkdtemp(prefix="stevq-test-"))  # under /tmp: submissions' users can enter it
     os.chmod(temporary, 0o711)
     nbformat.write(student, tmp_path / "in" / "sleeper.ipynb")
-    result = _course("grade", tmp_path / "in", "--out", tmp_path / "graded", "--autograders", course["root"] / "dist",
-                     "--timeout", TIMEOUT, TMPDIR=str(temporary))
+    result = _course(
+        "grade",
+        tmp_path / "in",
+        "--out",
+        tmp_path / "graded",
+        "--autograders",
+        course["root"] / "dist",
+        "--timeout",
+        TIMEOUT,
+        TMPDIR=str(temporary),
+    )
     left = list(temporary.iterdir())
     shutil.rmtree(temporary)
     assert not left, f"the grader's temporary folder is left with {left}"
@@ -298,8 +446,10 @@ def test_no_student_notebook_contains_a_solution(course):
         reference = nbformat.read(course["root"] / "dist" / name / "autograder" / f"{name}.ipynb", as_version=4)
         solution = _solution_lines(reference)
         assert len(solution) >= 2, f"{name}: no solution found in the reference notebook"
-        for student in (course["root"] / "dist" / name / "student" / f"{name}.ipynb",
-                        ROOT / "lectures" / "assignments" / f"{name}.ipynb"):
+        for student in (
+            course["root"] / "dist" / name / "student" / f"{name}.ipynb",
+            ROOT / "lectures" / "assignments" / f"{name}.ipynb",
+        ):
             notebook = nbformat.read(student, as_version=4)
             student_lines = {line.strip() for cell in notebook.cells for line in cell.source.split("\n")}
             assert not solution & student_lines, f"{student}: {solution & student_lines}"
@@ -307,13 +457,16 @@ def test_no_student_notebook_contains_a_solution(course):
             assert "hidden=True" not in json.dumps(notebook.metadata.get("otter", {}).get("tests", {}))
 
 
-@pytest.mark.parametrize("args, words", [
-    (["grade", "/nonexistent", "--out", "/tmp/x"], "submissions: /nonexistent is not a folder"),
-    (["grade", ".", "--out", "/tmp/x", "--timeout", "-1"], "--timeout: expected a positive number"),
-    (["grade", ".", "--out", "/tmp/x", "--jobs", "0"], "--jobs: expected a positive integer"),
-    (["grade", ".", "--out", "/tmp/x", "--autograders", "/nonexistent"], "no autograder zips"),
-    (["build", "A9_nothing", "--out", "/tmp/x"], "no assignment ['A9_nothing']"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["grade", "/nonexistent", "--out", "/tmp/x"], "submissions: /nonexistent is not a folder"),
+        (["grade", ".", "--out", "/tmp/x", "--timeout", "-1"], "--timeout: expected a positive number"),
+        (["grade", ".", "--out", "/tmp/x", "--jobs", "0"], "--jobs: expected a positive integer"),
+        (["grade", ".", "--out", "/tmp/x", "--autograders", "/nonexistent"], "no autograder zips"),
+        (["build", "A9_nothing", "--out", "/tmp/x"], "no assignment ['A9_nothing']"),
+    ],
+)
 def test_bad_input_is_an_error_line_and_exit_status_2(args, words):
     result = _course(*args, check=False)
     assert result.returncode == 2 and result.stderr.startswith("error: ") and words in result.stderr, result.stderr
@@ -326,5 +479,6 @@ def test_the_student_notebooks_in_the_repository_are_the_built_ones(course):
         committed = nbformat.read(ROOT / "lectures" / "assignments" / f"{name}.ipynb", as_version=4)
         built = nbformat.read(course["root"] / "dist" / name / "student" / f"{name}.ipynb", as_version=4)
         assert [cell.source for cell in committed.cells] == [cell.source for cell in built.cells], (
-            f"{name}: run python lectures/assignments/course.py build --publish")
+            f"{name}: run python lectures/assignments/course.py build --publish"
+        )
         assert committed.metadata["otter"] == built.metadata["otter"]

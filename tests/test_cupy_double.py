@@ -5,11 +5,12 @@ the session imports (the double in tests/fake_cupy here, the real one on a GPU m
 benchmarks/gpu_check.sh), so the double cannot drift from CuPy unnoticed. The counting tests are
 about the double alone. The last tests hold stevq to those rules.
 """
+
+import cupy
 import numpy as np
 import pytest
 from conftest import CUPY_IS_DOUBLE
 
-import cupy
 import stevq
 from stevq import fsq, metrics, ops, ste, vq
 
@@ -21,6 +22,7 @@ def _device(values):
 
 
 # ------------------------------------------------------------------------------ the contract
+
 
 def test_a_gpu_is_visible():
     assert cupy.cuda.runtime.getDeviceCount() >= 1
@@ -82,13 +84,15 @@ def test_an_operand_with_array_ufunc_none_gets_its_reflected_operator():
 
 def test_array_api_compat_runs_on_it():
     import array_api_compat.cupy as xp
+
     x = xp.asarray(_device([[1.0, -2.0], [3.0, 5.0]]), dtype=xp.float32)
     assert x.dtype == xp.float32
     np.testing.assert_allclose(cupy.asnumpy(xp.clip(x, -1.0, 4.0)), [[1.0, -1.0], [3.0, 4.0]])
-    np.testing.assert_allclose(cupy.asnumpy(xp.linalg.vector_norm(x, axis=1)), [5.0 ** 0.5, 34.0 ** 0.5], rtol=1e-6)
+    np.testing.assert_allclose(cupy.asnumpy(xp.linalg.vector_norm(x, axis=1)), [5.0**0.5, 34.0**0.5], rtol=1e-6)
 
 
 # ------------------------------------------------------------------------------ the double's counting
+
 
 @double_only
 def test_every_device_to_host_read_is_counted():
@@ -110,26 +114,40 @@ def test_refused_implicit_conversions_are_counted():
 
 # ------------------------------------------------------------------------------ stevq under these rules
 
+
 @pytest.fixture
 def on_cupy():
     with stevq.use("cupy"):
         yield
 
 
-@pytest.mark.parametrize("call, argument", [
-    (lambda h, d: ste.binary_step(h), "x"),
-    (lambda h, d: vq.nearest_code(h, d), "z"),
-    (lambda h, d: vq.nearest_code(d, h), "codebook"),
-    (lambda h, d: fsq.quantize(h, (3, 3)), "z"),
-    (lambda h, d: metrics.distribution_gap(h, d), "z"),
-    (lambda h, d: ops.cross_entropy(h, stevq.asarray(np.array([0, 1, 0, 1]))), "logits"),
-], ids=["ste.binary_step", "vq.nearest_code z", "vq.nearest_code codebook", "fsq.quantize",
-        "metrics.distribution_gap", "ops.cross_entropy"])
+@pytest.mark.parametrize(
+    "call, argument",
+    [
+        (lambda h, d: ste.binary_step(h), "x"),
+        (lambda h, d: vq.nearest_code(h, d), "z"),
+        (lambda h, d: vq.nearest_code(d, h), "codebook"),
+        (lambda h, d: fsq.quantize(h, (3, 3)), "z"),
+        (lambda h, d: metrics.distribution_gap(h, d), "z"),
+        (lambda h, d: ops.cross_entropy(h, stevq.asarray(np.array([0, 1, 0, 1]))), "logits"),
+    ],
+    ids=[
+        "ste.binary_step",
+        "vq.nearest_code z",
+        "vq.nearest_code codebook",
+        "fsq.quantize",
+        "metrics.distribution_gap",
+        "ops.cross_entropy",
+    ],
+)
 def test_a_host_array_under_cupy_is_a_clear_error(on_cupy, call, argument):
     host = np.random.default_rng(0).standard_normal((4, 2))
     device = stevq.asarray(host)
-    with pytest.raises(TypeError, match=rf"^{argument}: got a NumPy \(host\) array while the active backend "
-                                        rf"is 'cupy'.*stevq\.asarray\({argument}\)"):
+    with pytest.raises(
+        TypeError,
+        match=rf"^{argument}: got a NumPy \(host\) array while the active backend "
+        rf"is 'cupy'.*stevq\.asarray\({argument}\)",
+    ):
         call(host, device)
 
 
@@ -146,6 +164,7 @@ def test_raw_device_array_times_a_traced_array(on_cupy):
 def test_float32_is_the_default_on_cupy(on_cupy):
     from stevq import nn
     from stevq.vq import VectorQuantizer
+
     rng = np.random.default_rng(0)
     _, dense = nn.Dense(3)[0](rng, (5, 4))
     _, layer = VectorQuantizer(8)[0](rng, (5, 4))
@@ -168,13 +187,17 @@ def test_lecture_8_runs_on_the_cupy_double(tmp_path, monkeypatch):
 
     import nbformat
     from conftest import cupy_env
+
     lectures = Path(__file__).resolve().parent.parent / "lectures"
     spec = importlib.util.spec_from_file_location("lectures_build", lectures / "build.py")
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
     notebook = nbformat.read(lectures / "08_backends_and_gpu.ipynb", as_version=4)
-    notebook.cells.append(nbformat.v4.new_code_cell(
-        "import cupy, json\nprint('CUPY-DOUBLE', json.dumps({'available': available, **cupy.transfers}))"))
+    notebook.cells.append(
+        nbformat.v4.new_code_cell(
+            "import cupy, json\nprint('CUPY-DOUBLE', json.dumps({'available': available, **cupy.transfers}))"
+        )
+    )
     copy = tmp_path / "08_backends_and_gpu.ipynb"
     nbformat.write(notebook, copy)
     monkeypatch.setenv("PYTHONPATH", cupy_env()["PYTHONPATH"])
@@ -190,16 +213,17 @@ def test_raw_device_array_to_the_power_of_a_traced_array(on_cupy):
     convention, which CuPy follows); the gradient is autograd.numpy's."""
     import autograd.numpy as anp
     from autograd import grad
+
     raw0, x0 = np.array([1.3, 2.0, 0.7]), np.array([0.5, 1.5, 2.0])
     raw = stevq.asarray(raw0)
-    got = stevq.grad(lambda x: ops.sum(raw ** x) + ops.sum(raw % x) + ops.sum(+x))(stevq.asarray(x0))
-    want = grad(lambda x: anp.sum(raw0 ** x) + anp.sum(raw0 % x) + anp.sum(x))(x0)
+    got = stevq.grad(lambda x: ops.sum(raw**x) + ops.sum(raw % x) + ops.sum(+x))(stevq.asarray(x0))
+    want = grad(lambda x: anp.sum(raw0**x) + anp.sum(raw0 % x) + anp.sum(x))(x0)
     np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=1e-12)
 
 
 def _swaps():
     from stevq import nn, optim
-    from stevq.experiments.huh2023 import vq_training
+
     h2 = np.ones((4, 3))
     stats = lambda: vq.init_running_affine(3)
     host_stats = lambda: {k: (stevq.to_numpy(v) if k != "updates" else v) for k, v in vq.init_running_affine(3).items()}
@@ -207,6 +231,7 @@ def _swaps():
 
     def params():
         return layers[0](np.random.default_rng(0), (3,))[1]
+
     adam, sgd = optim.adam(1e-3), optim.sgd(1e-3, momentum=0.9)
     device = lambda: stevq.asarray(h2)
     return [
@@ -217,10 +242,16 @@ def _swaps():
         ("ops.matmul", lambda: ops.matmul(h2, stevq.asarray(np.ones((3, 2)))), "x"),
         ("ops.take_rows", lambda: ops.take_rows(h2, stevq.asarray(np.array([0]))), "table"),
         ("vq.update_running_affine z_e", lambda: vq.update_running_affine(stats(), h2, device()), "z_e"),
-        ("vq.update_running_affine stats", lambda: vq.update_running_affine(host_stats(), device(), device()),
-         "stats['z_mean']"),
-        ("nn.serial params", lambda: layers[1]([{k: stevq.to_numpy(v) for k, v in params()[0].items()}], device()),
-         "params[0]['W']"),
+        (
+            "vq.update_running_affine stats",
+            lambda: vq.update_running_affine(host_stats(), device(), device()),
+            "stats['z_mean']",
+        ),
+        (
+            "nn.serial params",
+            lambda: layers[1]([{k: stevq.to_numpy(v) for k, v in params()[0].items()}], device()),
+            "params[0]['W']",
+        ),
         ("optim.adam grads", lambda: adam[1](0, {"W": h2}, adam[0]({"W": device()})), "grads['W']"),
         ("optim.sgd grads", lambda: sgd[1](0, {"W": h2}, sgd[0]({"W": device()})), "grads['W']"),
         ("optim.sgd params", lambda: sgd[1](0, {"W": device()}, (({"W": h2}), {"W": device()})), "params['W']"),
@@ -231,14 +262,19 @@ def _swaps():
 def test_a_host_array_swapped_into_an_argument_is_named(on_cupy, index):
     """Issue 22's holes: each was silent (a host result) or CuPy's generic "Unsupported type"."""
     import re
+
     name, call, argument = _swaps()[index]
-    with pytest.raises(TypeError, match=rf"^{re.escape(argument)}: got a NumPy \(host\) array while the active "
-                                        rf"backend is 'cupy'"):
+    with pytest.raises(
+        TypeError,
+        match=rf"^{re.escape(argument)}: got a NumPy \(host\) array while the active "
+        rf"backend is 'cupy'",
+    ):
         call()
 
 
 def test_training_data_already_on_the_device_stays_there(on_cupy):
     from stevq.experiments import training
+
     x = stevq.asarray(np.ones((8, 3)), "float32")
     data = training.Data(x, stevq.asarray(np.arange(8)))
     assert isinstance(data.x, cupy.ndarray) and data.x.dtype == cupy.float32 and data.y.dtype == cupy.int64

@@ -1,6 +1,7 @@
 """stevq.data: IDX round trips checked against hand-built bytes, corrupt files refused, the download
 path exercised against a local HTTP server on 127.0.0.1, the real Fashion-MNIST from Debian, and the
 Gaussian toy data checked by Monte Carlo."""
+
 import gzip
 import hashlib
 import http.server
@@ -33,8 +34,7 @@ def hand_built_idx(array, type_code):
     return header + array.astype(array.dtype.newbyteorder(">")).tobytes(order="C")
 
 
-IDX_CASES = [("uint8", 0x08), ("int8", 0x09), ("int16", 0x0B), ("int32", 0x0C), ("float32", 0x0D),
-             ("float64", 0x0E)]
+IDX_CASES = [("uint8", 0x08), ("int8", 0x09), ("int16", 0x0B), ("int32", 0x0C), ("float32", 0x0D), ("float64", 0x0E)]
 
 
 @pytest.mark.parametrize("dtype,type_code", IDX_CASES)
@@ -120,10 +120,12 @@ def test_idx_cut_or_damaged_gzip_raises_naming_the_file(tmp_path):
 def small_dataset():
     """Four small IDX files (train 24, test 12 images of 4 x 4): file name -> (gz bytes, array)."""
     rng = np.random.default_rng(5)
-    arrays = {"train-images-idx3-ubyte.gz": rng.integers(0, 256, (SMALL_TRAIN, SIDE, SIDE), dtype=np.uint8),
-              "train-labels-idx1-ubyte.gz": rng.integers(0, 10, SMALL_TRAIN, dtype=np.uint8),
-              "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (SMALL_TEST, SIDE, SIDE), dtype=np.uint8),
-              "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, SMALL_TEST, dtype=np.uint8)}
+    arrays = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (SMALL_TRAIN, SIDE, SIDE), dtype=np.uint8),
+        "train-labels-idx1-ubyte.gz": rng.integers(0, 10, SMALL_TRAIN, dtype=np.uint8),
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (SMALL_TEST, SIDE, SIDE), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, SMALL_TEST, dtype=np.uint8),
+    }
     return {name: (gzip.compress(idx.encode_idx(array), mtime=0), array) for name, array in arrays.items()}
 
 
@@ -149,8 +151,7 @@ def isolated_cache(tmp_path, monkeypatch):
     return tmp_path / "stevq-data"
 
 
-def test_load_from_directory_all_dtypes_layouts_and_limits(tmp_path, small_dataset, small_checksums,
-                                                           isolated_cache):
+def test_load_from_directory_all_dtypes_layouts_and_limits(tmp_path, small_dataset, small_checksums, isolated_cache):
     directory = write_dataset(tmp_path / "given", small_dataset)
     raw = {name: array for name, (_, array) in small_dataset.items()}
     loaded = data.load_mnist(directory, checksums=small_checksums, download=False)
@@ -161,12 +162,14 @@ def test_load_from_directory_all_dtypes_layouts_and_limits(tmp_path, small_datas
     images, labels = loaded.train
     assert images is loaded.train_images and labels is loaded.train_labels
 
-    small = data.load_mnist(directory, checksums=small_checksums, download=False, dtype="uint8",
-                            layout="flat", train_limit=5, test_limit=3)
+    small = data.load_mnist(
+        directory, checksums=small_checksums, download=False, dtype="uint8", layout="flat", train_limit=5, test_limit=3
+    )
     np.testing.assert_array_equal(small.train_images, raw["train-images-idx3-ubyte.gz"][:5].reshape(5, -1))
     np.testing.assert_array_equal(small.test_labels, raw["t10k-labels-idx1-ubyte.gz"][:3])
-    nchw = data.load_mnist(directory, checksums=small_checksums, download=False, dtype="float64",
-                           layout="NCHW", test_limit=SMALL_TEST)
+    nchw = data.load_mnist(
+        directory, checksums=small_checksums, download=False, dtype="float64", layout="NCHW", test_limit=SMALL_TEST
+    )
     assert nchw.test_images.shape == (SMALL_TEST, 1, SIDE, SIDE) and nchw.test_images.dtype == np.float64
     assert not isolated_cache.exists()  # found in the given directory: nothing downloaded or cached
 
@@ -183,12 +186,14 @@ def test_load_arguments_are_validated(tmp_path, small_dataset, small_checksums, 
     with pytest.raises(ValueError, match="directory: .*does not exist"):
         data.load_mnist(tmp_path / "nowhere", **options)
     with pytest.raises(ValueError, match="checksums: no entry for t10k-labels-idx1-ubyte.gz"):
-        data.load_mnist(directory, checksums={k: v for k, v in small_checksums.items() if "t10k-l" not in k},
-                        download=False)
+        data.load_mnist(
+            directory, checksums={k: v for k, v in small_checksums.items() if "t10k-l" not in k}, download=False
+        )
 
 
 def test_decompressed_files_pass_by_content_digest_and_bad_digests_are_refused(
-        tmp_path, small_dataset, small_checksums, isolated_cache):
+    tmp_path, small_dataset, small_checksums, isolated_cache
+):
     plain = write_dataset(tmp_path / "plain", small_dataset, compressed=False)
     content_digests = {name: sha256(gzip.decompress(packed)) for name, (packed, _) in small_dataset.items()}
     both = {name: (small_checksums[name], content_digests[name]) for name in data.FILES}
@@ -249,7 +254,7 @@ class Mirror:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body[:mirror.cut.get(name, len(body))])
+                self.wfile.write(body[: mirror.cut.get(name, len(body))])
                 self.close_connection = True
 
             def log_message(self, *args):
@@ -258,8 +263,7 @@ class Mirror:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/data/"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.deadline = threading.Timer(lifetime, self.server.shutdown)
         self.deadline.daemon = True
 
@@ -302,8 +306,7 @@ def cache_listing(cache):
     return sorted(p.name for p in cache.iterdir()) if cache.exists() else []
 
 
-def test_download_checks_caches_atomically_and_reuses_the_cache(mirror, small_dataset, small_checksums,
-                                                                isolated_cache):
+def test_download_checks_caches_atomically_and_reuses_the_cache(mirror, small_dataset, small_checksums, isolated_cache):
     loaded = data.load_mnist(mirrors=[mirror.url], checksums=small_checksums, dtype="uint8", **FAST)
     np.testing.assert_array_equal(loaded.test_images, small_dataset["t10k-images-idx3-ubyte.gz"][1])
     cache = isolated_cache / "mnist"
@@ -336,9 +339,10 @@ def test_bad_mirror_is_skipped_with_a_warning(small_dataset, small_checksums, is
     tampered = {name: packed for name, (packed, _) in small_dataset.items()}
     tampered["t10k-images-idx3-ubyte.gz"] = gzip.compress(b"not the published file")
     with Mirror(tampered) as bad, Mirror({n: p for n, (p, _) in small_dataset.items()}) as good:
-        with pytest.warns(UserWarning, match="t10k-images-idx3-ubyte.gz: downloaded after 1 failed or rejected.*SHA-256 mismatch"):
-            loaded = data.load_mnist(mirrors=[bad.url, good.url], checksums=small_checksums, dtype="uint8",
-                                     **FAST)
+        with pytest.warns(
+            UserWarning, match="t10k-images-idx3-ubyte.gz: downloaded after 1 failed or rejected.*SHA-256 mismatch"
+        ):
+            loaded = data.load_mnist(mirrors=[bad.url, good.url], checksums=small_checksums, dtype="uint8", **FAST)
     np.testing.assert_array_equal(loaded.test_images, small_dataset["t10k-images-idx3-ubyte.gz"][1])
     assert good.requests == ["t10k-images-idx3-ubyte.gz"]
 
@@ -419,7 +423,7 @@ def test_real_fashion_mnist_from_debian(isolated_cache):
     for split, images, labels in (("train", *loaded.train), ("test", *loaded.test)):
         np.testing.assert_array_equal(sample[f"{split}_images"], images[sample[f"{split}_index"]])
         np.testing.assert_array_equal(sample[f"{split}_labels"], labels[sample[f"{split}_index"]])
-        first = [np.flatnonzero(labels == k)[:len(sample[f"{split}_index"]) // 10] for k in range(10)]
+        first = [np.flatnonzero(labels == k)[: len(sample[f"{split}_index"]) // 10] for k in range(10)]
         np.testing.assert_array_equal(sample[f"{split}_index"], np.sort(np.concatenate(first)))
     assert not isolated_cache.exists()
 
@@ -444,8 +448,9 @@ def test_gaussian_moments_by_monte_carlo():
 
 
 def test_gaussian_clusters_balanced_labelled_and_reproducible():
-    points, labels, centers = data.gaussian_clusters(4003, dim=3, n_clusters=5, center_std=10.0,
-                                                     cluster_std=0.2, seed=1)
+    points, labels, centers = data.gaussian_clusters(
+        4003, dim=3, n_clusters=5, center_std=10.0, cluster_std=0.2, seed=1
+    )
     assert points.shape == (4003, 3) and centers.shape == (5, 3) and labels.dtype == np.int64
     counts = np.bincount(labels, minlength=5)
     assert counts.max() - counts.min() <= 1
@@ -471,11 +476,11 @@ def test_synthetic_arguments_are_validated():
         data.gaussian_clusters(3, dim=2, dtype="int32")
 
 
-
 def test_minibatch_indices_cover_each_epoch_once_and_repeat_with_the_seed():
     from stevq.data import minibatch_indices
+
     batches = minibatch_indices(np.random.default_rng(3), 10, 3)
-    epoch = np.concatenate([next(batches) for _ in range(3)])      # 3 full batches, 1 index dropped
+    epoch = np.concatenate([next(batches) for _ in range(3)])  # 3 full batches, 1 index dropped
     assert len(set(epoch.tolist())) == 9 and epoch.max() < 10
     again = minibatch_indices(np.random.default_rng(3), 10, 3)
     np.testing.assert_array_equal(next(again), epoch[:3])

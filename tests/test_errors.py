@@ -1,5 +1,6 @@
 """Bad input at the public boundary raises ValueError/TypeError naming the argument (and saying
 what was expected), on both CPU backends."""
+
 import numpy as np
 import pytest
 
@@ -20,6 +21,7 @@ def init(layer, input_shape):
 
 
 # --- layers: wrong shapes and dtypes at apply time --------------------------------------------------
+
 
 def test_dense_wrong_input(backend):
     _, apply = dense = nn.Dense(3)
@@ -74,41 +76,73 @@ def test_serial_checks_the_parameter_list(backend):
 
 # --- layers: bad construction and init arguments -------------------------------------------------------
 
-@pytest.mark.parametrize("make, error, pattern", [
-    (lambda: nn.Dense(0), ValueError, r"^out_dim: expected a value >= 1"),
-    (lambda: nn.Dense(2.5), TypeError, r"^out_dim: expected an integer"),
-    (lambda: nn.Dense(3, dtype="float16"), ValueError, r"^dtype: expected one of"),
-    (lambda: nn.Conv(4, kernel=0), ValueError, r"^kernel:"),
-    (lambda: nn.Conv(4, stride=0), ValueError, r"^stride:"),
-    (lambda: nn.Conv(4, padding=-1), ValueError, r"^padding:"),
-    (lambda: nn.Conv(True), TypeError, r"^out_channels:"),
-    (lambda: nn.ConvTranspose(2, kernel=0), ValueError, r"^kernel:"),
-    (lambda: nn.ConvTranspose(2, stride=1.5), TypeError, r"^stride:"),
-    (lambda: nn.MaxPool(0), ValueError, r"^size:"),
-    (lambda: nn.AvgPool(1.5), TypeError, r"^size:"),
-    (lambda: nn.Upsample(0), ValueError, r"^factor:"),
-    (lambda: nn.Reshape((2, 0)), ValueError, r"^input_shape: Reshape"),
-    (lambda: nn.BinaryAct("sign"), ValueError, r"^backward: expected one of \('identity', 'relu', 'clipped_relu', 'leaky_clipped_relu'"),
-    (lambda: nn.QuantReLU(bits=0), ValueError, r"^bits:"),
-    (lambda: nn.QuantReLU(bits=2, step=0.0), ValueError, r"^step: expected a value > 0"),
-    (lambda: nn.QuantReLU(backward="softsign"), ValueError, r"^backward:"),
-], ids=["dense-out0", "dense-float-out", "dense-dtype", "conv-kernel", "conv-stride", "conv-padding",
-        "conv-bool-channels", "convT-kernel", "convT-stride", "maxpool-size", "avgpool-size", "upsample",
-        "reshape", "binary-backward", "quant-bits", "quant-step", "quant-backward"])
+
+@pytest.mark.parametrize(
+    "make, error, pattern",
+    [
+        (lambda: nn.Dense(0), ValueError, r"^out_dim: expected a value >= 1"),
+        (lambda: nn.Dense(2.5), TypeError, r"^out_dim: expected an integer"),
+        (lambda: nn.Dense(3, dtype="float16"), ValueError, r"^dtype: expected one of"),
+        (lambda: nn.Conv(4, kernel=0), ValueError, r"^kernel:"),
+        (lambda: nn.Conv(4, stride=0), ValueError, r"^stride:"),
+        (lambda: nn.Conv(4, padding=-1), ValueError, r"^padding:"),
+        (lambda: nn.Conv(True), TypeError, r"^out_channels:"),
+        (lambda: nn.ConvTranspose(2, kernel=0), ValueError, r"^kernel:"),
+        (lambda: nn.ConvTranspose(2, stride=1.5), TypeError, r"^stride:"),
+        (lambda: nn.MaxPool(0), ValueError, r"^size:"),
+        (lambda: nn.AvgPool(1.5), TypeError, r"^size:"),
+        (lambda: nn.Upsample(0), ValueError, r"^factor:"),
+        (lambda: nn.Reshape((2, 0)), ValueError, r"^input_shape: Reshape"),
+        (
+            lambda: nn.BinaryAct("sign"),
+            ValueError,
+            r"^backward: expected one of \('identity', 'relu', 'clipped_relu', 'leaky_clipped_relu'",
+        ),
+        (lambda: nn.QuantReLU(bits=0), ValueError, r"^bits:"),
+        (lambda: nn.QuantReLU(bits=2, step=0.0), ValueError, r"^step: expected a value > 0"),
+        (lambda: nn.QuantReLU(backward="softsign"), ValueError, r"^backward:"),
+    ],
+    ids=[
+        "dense-out0",
+        "dense-float-out",
+        "dense-dtype",
+        "conv-kernel",
+        "conv-stride",
+        "conv-padding",
+        "conv-bool-channels",
+        "convT-kernel",
+        "convT-stride",
+        "maxpool-size",
+        "avgpool-size",
+        "upsample",
+        "reshape",
+        "binary-backward",
+        "quant-bits",
+        "quant-step",
+        "quant-backward",
+    ],
+)
 def test_bad_layer_arguments(make, error, pattern):
     with pytest.raises(error, match=pattern):
         make()
 
 
-@pytest.mark.parametrize("layer, input_shape, pattern", [
-    (nn.Conv(2), (5, 5), r"^input_shape: Conv expects \(channels, height, width\)"),
-    (nn.Conv(2, kernel=5), (1, 3, 3), r"^input_shape: Conv would produce an empty"),
-    (nn.ConvTranspose(2, kernel=2, stride=1, padding=3), (1, 2, 2),
-     r"^input_shape: ConvTranspose would produce an empty"),
-    (nn.Dense(2), (), r"^input_shape: Dense"),
-    (nn.Dense(2), (0,), r"^input_shape: Dense"),
-    (nn.Reshape((2, 3)), (5,), r"^input_shape: Reshape to \(2, 3\) needs 6"),
-], ids=["conv-2d-shape", "conv-too-small", "convT-empty", "dense-empty", "dense-zero", "reshape"])
+@pytest.mark.parametrize(
+    "layer, input_shape, pattern",
+    [
+        (nn.Conv(2), (5, 5), r"^input_shape: Conv expects \(channels, height, width\)"),
+        (nn.Conv(2, kernel=5), (1, 3, 3), r"^input_shape: Conv would produce an empty"),
+        (
+            nn.ConvTranspose(2, kernel=2, stride=1, padding=3),
+            (1, 2, 2),
+            r"^input_shape: ConvTranspose would produce an empty",
+        ),
+        (nn.Dense(2), (), r"^input_shape: Dense"),
+        (nn.Dense(2), (0,), r"^input_shape: Dense"),
+        (nn.Reshape((2, 3)), (5,), r"^input_shape: Reshape to \(2, 3\) needs 6"),
+    ],
+    ids=["conv-2d-shape", "conv-too-small", "convT-empty", "dense-empty", "dense-zero", "reshape"],
+)
 def test_bad_input_shapes_at_init(layer, input_shape, pattern):
     with pytest.raises(ValueError, match=pattern):
         init(layer, input_shape)
@@ -148,16 +182,23 @@ def test_ste_rejects_host_data(name):
         STE_FUNCTIONS[name]([0.5, 1.0])
 
 
-@pytest.mark.parametrize("call, error, pattern", [
-    (lambda x: ste.quantized_relu(x, bits=0), ValueError, r"^bits: expected a value >= 1"),
-    (lambda x: ste.quantized_relu(x, bits=2.0), TypeError, r"^bits: expected an integer"),
-    (lambda x: ste.quantized_relu(x, bits=2, step=-0.1), ValueError, r"^step: expected a value > 0"),
-    (lambda x: ste.quantized_relu(x, bits=2, step=float("nan")), ValueError, r"^step: expected a finite number"),
-    (lambda x: ste.quantized_relu(x, backward="sigmoid"), ValueError, r"^backward: expected one of"),
-    (lambda x: ste.binary_step(x, backward="hard_tanh"), ValueError, r"^backward: expected one of"),
-    (lambda x: ste.straight_through(x, ops.reshape(x, (1, 3))), ValueError,
-     r"^surrogate: shape \(1, 3\) does not match"),
-], ids=["bits-0", "bits-float", "step-negative", "step-nan", "quant-backward", "binary-backward", "st-shapes"])
+@pytest.mark.parametrize(
+    "call, error, pattern",
+    [
+        (lambda x: ste.quantized_relu(x, bits=0), ValueError, r"^bits: expected a value >= 1"),
+        (lambda x: ste.quantized_relu(x, bits=2.0), TypeError, r"^bits: expected an integer"),
+        (lambda x: ste.quantized_relu(x, bits=2, step=-0.1), ValueError, r"^step: expected a value > 0"),
+        (lambda x: ste.quantized_relu(x, bits=2, step=float("nan")), ValueError, r"^step: expected a finite number"),
+        (lambda x: ste.quantized_relu(x, backward="sigmoid"), ValueError, r"^backward: expected one of"),
+        (lambda x: ste.binary_step(x, backward="hard_tanh"), ValueError, r"^backward: expected one of"),
+        (
+            lambda x: ste.straight_through(x, ops.reshape(x, (1, 3))),
+            ValueError,
+            r"^surrogate: shape \(1, 3\) does not match",
+        ),
+    ],
+    ids=["bits-0", "bits-float", "step-negative", "step-nan", "quant-backward", "binary-backward", "st-shapes"],
+)
 def test_ste_bad_arguments(backend, call, error, pattern):
     with pytest.raises(error, match=pattern):
         call(floats(3))
@@ -165,21 +206,38 @@ def test_ste_bad_arguments(backend, call, error, pattern):
 
 # --- optimizers -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("make, error, pattern", [
-    (lambda: optim.sgd(0.0), ValueError, r"^lr: expected a value > 0"),
-    (lambda: optim.sgd(-0.1), ValueError, r"^lr:"),
-    (lambda: optim.sgd("0.1"), TypeError, r"^lr: expected a real number"),
-    (lambda: optim.sgd(float("inf")), ValueError, r"^lr: expected a finite number"),
-    (lambda: optim.sgd(0.1, momentum=1.5), ValueError, r"^momentum: expected a value <= 1"),
-    (lambda: optim.sgd(0.1, momentum=-0.1), ValueError, r"^momentum:"),
-    (lambda: optim.adam(0.0), ValueError, r"^lr:"),
-    (lambda: optim.adam(1e-3, b1=1.0), ValueError, r"^b1: expected a value < 1"),
-    (lambda: optim.adam(1e-3, b2=1.2), ValueError, r"^b2:"),
-    (lambda: optim.adam(1e-3, b1=-0.5), ValueError, r"^b1:"),
-    (lambda: optim.adam(1e-3, eps=0.0), ValueError, r"^eps: expected a value > 0"),
-    (lambda: optim.adam(None), TypeError, r"^lr:"),
-], ids=["sgd-lr0", "sgd-lr-neg", "sgd-lr-str", "sgd-lr-inf", "momentum-big", "momentum-neg", "adam-lr0",
-        "adam-b1-1", "adam-b2", "adam-b1-neg", "adam-eps", "adam-lr-none"])
+
+@pytest.mark.parametrize(
+    "make, error, pattern",
+    [
+        (lambda: optim.sgd(0.0), ValueError, r"^lr: expected a value > 0"),
+        (lambda: optim.sgd(-0.1), ValueError, r"^lr:"),
+        (lambda: optim.sgd("0.1"), TypeError, r"^lr: expected a real number"),
+        (lambda: optim.sgd(float("inf")), ValueError, r"^lr: expected a finite number"),
+        (lambda: optim.sgd(0.1, momentum=1.5), ValueError, r"^momentum: expected a value <= 1"),
+        (lambda: optim.sgd(0.1, momentum=-0.1), ValueError, r"^momentum:"),
+        (lambda: optim.adam(0.0), ValueError, r"^lr:"),
+        (lambda: optim.adam(1e-3, b1=1.0), ValueError, r"^b1: expected a value < 1"),
+        (lambda: optim.adam(1e-3, b2=1.2), ValueError, r"^b2:"),
+        (lambda: optim.adam(1e-3, b1=-0.5), ValueError, r"^b1:"),
+        (lambda: optim.adam(1e-3, eps=0.0), ValueError, r"^eps: expected a value > 0"),
+        (lambda: optim.adam(None), TypeError, r"^lr:"),
+    ],
+    ids=[
+        "sgd-lr0",
+        "sgd-lr-neg",
+        "sgd-lr-str",
+        "sgd-lr-inf",
+        "momentum-big",
+        "momentum-neg",
+        "adam-lr0",
+        "adam-b1-1",
+        "adam-b2",
+        "adam-b1-neg",
+        "adam-eps",
+        "adam-lr-none",
+    ],
+)
 def test_bad_optimizer_hyperparameters(make, error, pattern):
     with pytest.raises(error, match=pattern):
         make()
@@ -187,9 +245,11 @@ def test_bad_optimizer_hyperparameters(make, error, pattern):
 
 # --- backend, ops, losses -----------------------------------------------------------------------------------
 
+
 def test_unknown_backend_names():
-    with pytest.raises(ValueError,
-                       match=r"^backend: unknown name 'jax'; expected one of \('numpy', 'cupy', 'array_api_strict'\)"):
+    with pytest.raises(
+        ValueError, match=r"^backend: unknown name 'jax'; expected one of \('numpy', 'cupy', 'array_api_strict'\)"
+    ):
         stevq.use("jax")
     with pytest.raises(ValueError, match=r"'NumPy'"):
         stevq.use("NumPy")

@@ -1,6 +1,7 @@
 """The quantized-activation experiment's pieces: the fixed quantizer step, the networks, the
 standardisation layer, parameter files, the training loop and its NaN guard (synthetic data; the
 quick run on real Fashion-MNIST is in test_cli.py)."""
+
 import math
 
 import autograd
@@ -11,7 +12,7 @@ import pytest
 import stevq
 from stevq import ops, optim, runio, testing
 from stevq.experiments import training
-from stevq.experiments.yin2019 import models, quant_act
+from stevq.experiments.yin2019 import activation_quantizer, models, quant_act
 
 
 def test_half_gaussian_step_one_bit_is_the_half_normal_mean():
@@ -22,18 +23,19 @@ def test_half_gaussian_step_one_bit_is_the_half_normal_mean():
 @pytest.mark.parametrize("bits,step", [(1, 0.5), (2, 0.4), (4, 0.1), (4, 0.3)])
 def test_half_gaussian_error_matches_monte_carlo(bits, step):
     x = np.abs(np.random.default_rng(bits).standard_normal(400_000))
-    squared = (np.minimum(np.ceil(x / step), 2 ** bits - 1) * step - x) ** 2
+    squared = (np.minimum(np.ceil(x / step), 2**bits - 1) * step - x) ** 2
     standard_error = squared.std() / np.sqrt(len(x))
-    assert abs(quant_act.half_gaussian_error(step, bits) - squared.mean()) < 5 * standard_error
+    assert abs(activation_quantizer.half_gaussian_error(step, bits) - squared.mean()) < 5 * standard_error
 
 
 @pytest.mark.parametrize("bits", [2, 4])
 def test_half_gaussian_step_minimises_a_monte_carlo_error(bits):
     x = np.abs(np.random.default_rng(bits).standard_normal(400_000))
-    top = 2 ** bits - 1
+    top = 2**bits - 1
 
     def error(step):
         return np.mean((np.minimum(np.ceil(x / step), top) * step - x) ** 2)
+
     best = quant_act.half_gaussian_step(bits)
     assert error(best) < error(best * 0.9) and error(best) < error(best * 1.1)
 
@@ -50,9 +52,11 @@ def test_standardize_moments_and_gradient(backend, rng):
 
     def reference(x, w):
         centred = x - anp.mean(x, axis=0, keepdims=True)
-        return anp.sum(w * centred / anp.sqrt(anp.mean(centred ** 2, axis=0, keepdims=True) + models.EPSILON))
-    testing.check_grads(lambda x, w: ops.sum(ops.multiply(w, apply({}, x))), x, weights,
-                        argnums=[0], reference=reference)
+        return anp.sum(w * centred / anp.sqrt(anp.mean(centred**2, axis=0, keepdims=True) + models.EPSILON))
+
+    testing.check_grads(
+        lambda x, w: ops.sum(ops.multiply(w, apply({}, x))), x, weights, argnums=[0], reference=reference
+    )
 
 
 def test_standardize_uses_channel_statistics_on_images(rng):
@@ -84,6 +88,7 @@ def test_quantized_network_emits_only_the_quantizer_levels():
     def recording(position):
         init, apply = quant_act.quantized_activation(2, "clipped_relu")(position)
         return init, lambda params, x: seen.append(stevq.to_numpy(apply(params, x))) or apply(params, x)
+
     init, apply = models.mlp(recording, hidden=(16,), normalize=True, dtype="float64")
     _, params = init(np.random.default_rng(0), (1, 28, 28))
     apply(params, stevq.asarray(np.random.default_rng(1).uniform(0, 1, (50, 1, 28, 28))))
@@ -92,8 +97,11 @@ def test_quantized_network_emits_only_the_quantizer_levels():
 
 
 def test_params_round_trip(tmp_path, rng):
-    params = [{"W": stevq.asarray(rng.standard_normal((3, 2)), "float32"), "b": stevq.asarray(np.zeros(2), "float32")},
-              {}, {"W": stevq.asarray(rng.standard_normal((2, 1)), "float32")}]
+    params = [
+        {"W": stevq.asarray(rng.standard_normal((3, 2)), "float32"), "b": stevq.asarray(np.zeros(2), "float32")},
+        {},
+        {"W": stevq.asarray(rng.standard_normal((2, 1)), "float32")},
+    ]
     quant_act.save_params(tmp_path / "p.npz", params)
     loaded = quant_act.load_params(tmp_path / "p.npz", "float32")
     assert [sorted(layer) for layer in loaded] == [sorted(layer) for layer in params]
@@ -102,8 +110,16 @@ def test_params_round_trip(tmp_path, rng):
 
 
 def _small_problem(count=256, seed=0, normalize=True):
-    config = quant_act.Config(quick=True, data="synthetic", train_size=count, test_size=64,
-                              loss_eval_size=count, mlp_hidden=(32,), seed=seed, normalize=normalize)
+    config = quant_act.Config(
+        quick=True,
+        data="synthetic",
+        train_size=count,
+        test_size=64,
+        loss_eval_size=count,
+        mlp_hidden=(32,),
+        seed=seed,
+        normalize=normalize,
+    )
     images, labels, _, _ = quant_act.load_data(config)
     init, apply = quant_act.build("mlp", quant_act.quantized_activation(2, "clipped_relu"), config)
     _, params = init(np.random.default_rng(seed), (1, 28, 28))
@@ -120,8 +136,9 @@ def test_annealed_schedule_divides_the_rate_for_the_last_third():
 
 def test_training_lowers_the_loss_and_records_it(backend):
     dataset, apply, params = _small_problem()
-    _, history = quant_act.train(apply, params, dataset, quant_act.annealed(30, 0.05, 0.9), 32, 0,
-                                 dataset.size, 10, show_progress=False)
+    _, history = quant_act.train(
+        apply, params, dataset, quant_act.annealed(30, 0.05, 0.9), 32, 0, dataset.size, 10, show_progress=False
+    )
     assert history["step"] == [0, 10, 20, 30]
     start, _ = quant_act.evaluate(apply, params, dataset)
     assert history["train_loss"][0] == pytest.approx(start, rel=1e-5)
@@ -139,8 +156,9 @@ def test_training_stops_on_nan_naming_the_step():
     order = np.random.default_rng(0).permutation(dataset.size)
     first = int(np.nonzero(order == 5)[0][0]) // 32 + 1  # steps count from 1: step n trains on the n-th batch
     with pytest.raises(runio.NonFiniteError, match=rf"at step {first}:"):
-        quant_act.train(apply, params, poisoned, [(dataset.size // 32, optim.sgd(0.01))], 32, 0, 1, 1000,
-                        show_progress=False)
+        quant_act.train(
+            apply, params, poisoned, [(dataset.size // 32, optim.sgd(0.01))], 32, 0, 1, 1000, show_progress=False
+        )
 
 
 def test_config_rejects_bad_settings():
@@ -159,20 +177,41 @@ def test_config_rejects_bad_settings():
 
 def test_summary_reports_the_table_and_the_instability_by_hand():
     from stevq.experiments.yin2019 import quant_act_report as report
+
     config = quant_act.Config(quick=True, bits=(2,), instability_lrs=(0.05,))
 
     def result(ste, loss, accuracy):
-        return {"net": "mlp", "bits": 2, "ste": ste, "train_loss": loss, "test_accuracy": accuracy,
-                "history": {"step": [0, 10], "train_loss": [1.0, loss]}}
+        return {
+            "net": "mlp",
+            "bits": 2,
+            "ste": ste,
+            "train_loss": loss,
+            "test_accuracy": accuracy,
+            "history": {"step": [0, 10], "train_loss": [1.0, loss]},
+        }
 
     def continued(backward, losses):
-        return {"net": "mlp", "bits": 2, "from": "relu", "continued_with": backward, "lr": 0.05,
-                "test_accuracy": 0.8, "history": {"step": [0, 5, 10], "train_loss": losses}}
+        return {
+            "net": "mlp",
+            "bits": 2,
+            "from": "relu",
+            "continued_with": backward,
+            "lr": 0.05,
+            "test_accuracy": 0.8,
+            "history": {"step": [0, 5, 10], "train_loss": losses},
+        }
+
     floats = [dict(result("-", 0.25, 0.88), bits="float")]
     grid = [result("identity", 0.338, 0.8497), result("relu", 0.254, 0.8783), result("clipped_relu", 0.246, 0.879)]
     instability = [continued("identity", [0.20, 0.30, 0.25]), continued("relu", [0.20, 0.198, 0.199])]
-    gradients = [{"net": "mlp", "bits": 2, "from": "relu",
-                  "coarse_gradient_norm": {"identity": 0.47, "relu": 0.21, "clipped_relu": 0.2}}]
+    gradients = [
+        {
+            "net": "mlp",
+            "bits": 2,
+            "from": "relu",
+            "coarse_gradient_norm": {"identity": 0.47, "relu": 0.21, "clipped_relu": 0.2},
+        }
+    ]
     metrics = report.metrics(floats, grid, instability, gradients)
     rows = {r["continued_with"]: r for r in metrics["instability"]}
     assert rows["identity"]["change_percent"] == pytest.approx(25.0)
@@ -183,8 +222,14 @@ def test_summary_reports_the_table_and_the_instability_by_hand():
     assert "mlp, 2 bit: highest training loss with the identity STE." in text
     assert "identity STE the training loss rises (0.2 -> 0.25, +25.0%, peak 0.3)" in text
     assert "with the relu STE: 0.2 -> 0.199 (-0.5%, peak 0.2)" in text
-    assert set(metrics["curves"]) == {"mlp-float", "mlp-2bit-identity", "mlp-2bit-relu", "mlp-2bit-clipped_relu",
-                                      "mlp-2bit-relu-then-identity-lr0.05", "mlp-2bit-relu-then-relu-lr0.05"}
+    assert set(metrics["curves"]) == {
+        "mlp-float",
+        "mlp-2bit-identity",
+        "mlp-2bit-relu",
+        "mlp-2bit-clipped_relu",
+        "mlp-2bit-relu-then-identity-lr0.05",
+        "mlp-2bit-relu-then-relu-lr0.05",
+    }
 
 
 def test_coarse_gradient_norm_sums_the_chunks(backend):

@@ -2,6 +2,7 @@
 recomputations (nearest codes by brute force, utilisation and perplexity from the saved indices),
 the quantizer variants train identically on both CPU backends, and NaN stops training with a
 message naming the step."""
+
 import json
 
 import numpy as np
@@ -129,6 +130,7 @@ def test_bottleneck_resumes_from_finished_parts(bottleneck_run, monkeypatch):
 
     def no_training(*args, **kwargs):
         raise AssertionError("a finished part was trained again")
+
     monkeypatch.setattr(vq_bottleneck, "train_part", no_training)
     assert runner.run(vq_bottleneck.EXPERIMENT, config, out, progress=False)["rows"] == metrics["rows"]
 
@@ -149,9 +151,13 @@ def test_bottleneck_config_names_bad_fields():
 def _toy_network(variant, num_codes=16, dtype="float64", dim=6):
     settings = vq_quantizers.Settings(num_codes=num_codes, dead_threshold=2, dtype=dtype)
     quantizer = vq_quantizers.make_quantizer(variant, settings, 2)
-    return vq_training.Network(vq_models.mlp_encoder(quantizer.latent_dim, 16, dtype), quantizer,
-                               vq_models.mlp_decoder(dim, 16, dtype),
-                               "reconstruction", (dim,))
+    return vq_training.Network(
+        vq_models.mlp_encoder(quantizer.latent_dim, 16, dtype),
+        quantizer,
+        vq_models.mlp_decoder(dim, 16, dtype),
+        "reconstruction",
+        (dim,),
+    )
 
 
 def _train_toy(variant, steps=4, lr=1e-2, x=None, dtype="float64"):
@@ -160,8 +166,9 @@ def _train_toy(variant, steps=4, lr=1e-2, x=None, dtype="float64"):
     params, state = vq_training.init_network(network, np.random.default_rng(0))
     schedule = vq_training.Schedule(steps, batch_size=32, lr=lr, record_every=2, seed=1)
     clean = training.Data(np.random.default_rng(8).standard_normal((40, 6)), dtype=dtype)
-    return vq_training.train(network, params, state, training.Data(x, dtype=dtype), clean, schedule,
-                             variant, show_progress=False)
+    return vq_training.train(
+        network, params, state, training.Data(x, dtype=dtype), clean, schedule, variant, show_progress=False
+    )
 
 
 @pytest.mark.parametrize("variant", sorted(vq_quantizers.VARIANTS))
@@ -172,7 +179,9 @@ def test_every_variant_trains_the_same_on_both_backends(backend, variant):
     for key in ("utilisation", "dead_codes", "perplexity"):
         np.testing.assert_allclose(got["history"][key], expected["history"][key], rtol=1e-9)
     np.testing.assert_allclose(got["history"]["train_loss"][1:], expected["history"]["train_loss"][1:], rtol=1e-9)
-    for leaf_got, leaf_expected in zip(stevq.optim.tree_leaves(got["params"]), stevq.optim.tree_leaves(expected["params"])):
+    for leaf_got, leaf_expected in zip(
+        stevq.optim.tree_leaves(got["params"]), stevq.optim.tree_leaves(expected["params"])
+    ):
         np.testing.assert_allclose(stevq.to_numpy(leaf_got), stevq.to_numpy(leaf_expected), rtol=1e-8, atol=1e-12)
     assert got["history"]["train_loss"][-1] < got["history"]["score"][0]  # it learns something
 

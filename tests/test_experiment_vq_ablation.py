@@ -2,6 +2,7 @@
 writes finite numbers, and every row is what its name claims (k-means codes taken from the data,
 sync sending nu x the gradient to the chosen codes, affine parameters trained, alternating steps,
 dead-code counters, FSQ's grid), with the published settings as defaults."""
+
 import json
 import math
 import warnings
@@ -12,8 +13,8 @@ from autograd import grad
 
 import stevq
 from stevq import ops, vq
-from stevq.experiments.huh2023 import vq_ablation as ablation
 from stevq.experiments import runner
+from stevq.experiments.huh2023 import vq_ablation as ablation
 from stevq.experiments.huh2023 import vq_training
 
 
@@ -35,8 +36,16 @@ def _finite_numbers(tree):
 
 def test_quick_mode_writes_finite_results(quick_run):
     config, out, metrics = quick_run
-    for name in ("config.json", "metrics.json", "summary.md", "active.png", "curves_autoencoder.png",
-                 "final_autoencoder.png", "curves_classifier.png", "final_classifier.png"):
+    for name in (
+        "config.json",
+        "metrics.json",
+        "summary.md",
+        "active.png",
+        "curves_autoencoder.png",
+        "final_autoencoder.png",
+        "curves_classifier.png",
+        "final_classifier.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     assert [(r["model"], r["row"]) for r in metrics["rows"]] == [(m, r) for m in config.models for r in config.rows]
     assert _finite_numbers(json.loads((out / "metrics.json").read_text())["metrics"])
@@ -47,7 +56,7 @@ def test_quick_mode_writes_finite_results(quick_run):
         assert len(active) == config.steps and all(0 < a <= 1 for a in active)
         assert 0 < row["utilisation"] <= 1 and 1 <= row["perplexity"] <= row["codes"] - row["dead_codes"]
         if row["model"] == "autoencoder":
-            assert 0 < row["score"] < 4 and 0 < row["mae"] < 2   # images and outputs in [-1, 1]
+            assert 0 < row["score"] < 4 and 0 < row["mae"] < 2  # images and outputs in [-1, 1]
         else:
             assert 0 <= row["score"] <= 1 and row["mae"] is None
     summary = (out / "summary.md").read_text()
@@ -101,6 +110,7 @@ def test_published_settings_are_the_defaults():
 
 # --- the rows, built as the experiment builds them ---------------------------------------------------
 
+
 def _network(model, row, **changes):
     config = ablation.Config(quick=True, **changes)
     network = ablation.build(config, model, row)
@@ -120,6 +130,7 @@ def test_sync_rows_send_nu_times_the_gradient_to_the_chosen_codes(model, nu):
         def through_output(codebook):
             out, aux = network.quantizer.apply(dict(params["quantizer"], codebook=codebook), state, z_e)
             return ops.sum(ops.multiply(vq.layer.to_rows(out, 1)[0], stevq.asarray(rows_g)))
+
         with warnings.catch_warnings():  # plain STE: the output does not depend on the codebook
             warnings.simplefilter("ignore", UserWarning)
             got = stevq.to_numpy(grad(through_output)(params["quantizer"]["codebook"]))
@@ -133,12 +144,17 @@ def test_kmeans_rows_take_their_codes_from_the_first_batch():
     keeps its N(0, 1) draws."""
     network, params, state, x = _network("classifier", "kmeans", kmeans_steps=0)
     embed = lambda: network.encoder[1](params["encoder"], x)
-    codebook = stevq.to_numpy(network.quantizer.data_init(params["quantizer"], state, embed, np.random.default_rng(3))[0]["codebook"])
+    codebook = stevq.to_numpy(
+        network.quantizer.data_init(params["quantizer"], state, embed, np.random.default_rng(3))[0]["codebook"]
+    )
     rows = stevq.to_numpy(vq.layer.to_rows(embed(), 1)[0])
     distances = ((codebook[:, None, :] - rows[None, :, :]) ** 2).sum(-1).min(axis=1)
     assert codebook.shape == (256, 32) and np.all(distances == 0)
     baseline, params, state, x = _network("classifier", "baseline")
-    assert baseline.quantizer.data_init(params["quantizer"], state, embed, np.random.default_rng(3))[0] is params["quantizer"]
+    assert (
+        baseline.quantizer.data_init(params["quantizer"], state, embed, np.random.default_rng(3))[0]
+        is params["quantizer"]
+    )
 
 
 def test_alternating_dead_code_and_fsq_rows_are_what_they_say():
@@ -165,5 +181,7 @@ def test_the_quick_summary_says_what_it_cannot_show(quick_run):
     summary = (out / "summary.md").read_text()
     assert "## Caveats of the quick mode" in summary
     assert f"{config.steps} steps never reach the dead-code threshold of {config.dead_threshold}" in summary
-    assert "| row | codes | active | utilisation | perplexity | dead_codes | mean_gap | sliced_wasserstein | accuracy_percent |" \
+    assert (
+        "| row | codes | active | utilisation | perplexity | dead_codes | mean_gap | sliced_wasserstein | accuracy_percent |"
         in summary
+    )

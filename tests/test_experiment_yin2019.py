@@ -1,4 +1,5 @@
 """The yin2019-toy experiment in quick mode: files, metrics that agree with the library, resuming."""
+
 import json
 import math
 
@@ -52,7 +53,7 @@ def test_figure1_curves_approach_the_population_loss_as_n_grows():
     assert errors["20000"] < 0.05 * population.max()
     assert errors["20000"] < errors["100"]
     v_star, w_star = toy.teacher(config)
-    rng = np.random.default_rng([config.seed, 4])    # the start point the experiment draws
+    rng = np.random.default_rng([config.seed, 4])  # the start point the experiment draws
     v, w = rng.standard_normal(config.m), rng.standard_normal(config.n)
     assert population[0] == pytest.approx(float(yin2019.population_loss(v, w, v_star, w_star)), rel=1e-12)
 
@@ -62,6 +63,7 @@ def test_rerun_resumes_from_the_stored_parts(quick_run, monkeypatch):
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("a finished part was computed again")
+
     for name in ("random_starts", "spurious_start", "ratio_path", "one_step_losses"):
         monkeypatch.setattr(toy, name, must_not_run)
     again = runner.run(toy.EXPERIMENT, toy.Config(quick=True), out_dir, progress=False)
@@ -71,10 +73,13 @@ def test_rerun_resumes_from_the_stored_parts(quick_run, monkeypatch):
 
 def test_every_figure_has_titles_labelled_axes_and_visible_coinciding_curves(quick_run):
     from stevq.experiments.yin2019 import plots
+
     out, _ = quick_run
     config = toy.Config(quick=True)
-    results = {name: json.loads((out / "parts" / f"{name}.json").read_text())
-               for name in ("random_starts", "spurious_start", "ratio", "figure1")}
+    results = {
+        name: json.loads((out / "parts" / f"{name}.json").read_text())
+        for name in ("random_starts", "spurious_start", "ratio", "figure1")
+    }
     _, _, f_spurious = toy._spurious(*toy.teacher(config))
     for name, figure in plots.figures(config, results, f_spurious).items():
         axes = figure.get_axes()
@@ -87,6 +92,7 @@ def test_every_figure_has_titles_labelled_axes_and_visible_coinciding_curves(qui
 
 def test_coinciding_curves_are_named_in_the_legend():
     from stevq.experiments.yin2019.plots import coincidence_notes
+
     base = np.array([1.0, 2.0, 4.0])
     notes = coincidence_notes({"identity": -base, "relu": base, "clipped_relu": base.copy()})
     assert notes == {"clipped_relu": " (identical to relu)"}

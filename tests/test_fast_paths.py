@@ -1,6 +1,7 @@
 """The engine's speed-ups compute what the plain formulas compute: nearest codes in row blocks,
 space-to-depth patches, channels-last pooling, optimizers that write only into new arrays, the
 codebook gradient without a one-hot matrix."""
+
 import autograd.numpy as anp
 import numpy as np
 import pytest
@@ -10,7 +11,6 @@ import stevq
 from stevq import ops, optim, vq
 from stevq.ops import patches
 from stevq.testing import check_grads
-from stevq.vq import core as vq_core
 
 
 @pytest.mark.parametrize("metric", ["l2", "cosine"])
@@ -52,19 +52,22 @@ def _block_patches_by_hand(x, kh, kw, stride, padding):
     return np.array(rows)
 
 
-@pytest.mark.parametrize("shape, kh, kw, stride, padding", [
-    ((2, 5, 6, 3), 3, 3, 2, 1),   # kernel not a multiple of the stride: padded taps
-    ((1, 4, 4, 2), 4, 4, 2, 1),   # the VQ-VAE's 4x4 / 2
-    ((1, 7, 5, 1), 2, 3, 3, 2),   # stride 3, a 7-pixel image cut into blocks of 3
-    ((1, 1, 2, 2), 1, 1, 2, 0),   # an image smaller than a block
-    ((2, 3, 3, 2), 3, 3, 1, 1),   # stride 1: plain (i, j, c) order
-    # the cases above have fewer than FEW_CHANNELS channels (one strided copy per tap); these
-    # have more and take the block copies
-    ((2, 5, 6, 4), 3, 3, 2, 1),
-    ((1, 6, 6, 5), 4, 4, 2, 1),
-    ((1, 7, 5, 4), 2, 3, 3, 2),
-    ((2, 3, 3, 6), 3, 3, 1, 1),
-])
+@pytest.mark.parametrize(
+    "shape, kh, kw, stride, padding",
+    [
+        ((2, 5, 6, 3), 3, 3, 2, 1),  # kernel not a multiple of the stride: padded taps
+        ((1, 4, 4, 2), 4, 4, 2, 1),  # the VQ-VAE's 4x4 / 2
+        ((1, 7, 5, 1), 2, 3, 3, 2),  # stride 3, a 7-pixel image cut into blocks of 3
+        ((1, 1, 2, 2), 1, 1, 2, 0),  # an image smaller than a block
+        ((2, 3, 3, 2), 3, 3, 1, 1),  # stride 1: plain (i, j, c) order
+        # the cases above have fewer than FEW_CHANNELS channels (one strided copy per tap); these
+        # have more and take the block copies
+        ((2, 5, 6, 4), 3, 3, 2, 1),
+        ((1, 6, 6, 5), 4, 4, 2, 1),
+        ((1, 7, 5, 4), 2, 3, 3, 2),
+        ((2, 3, 3, 6), 3, 3, 1, 1),
+    ],
+)
 def test_block_patches_by_hand_adjoint_and_gradients(backend, shape, kh, kw, stride, padding):
     r = np.random.default_rng(1)
     x_host = r.standard_normal(shape)
@@ -86,8 +89,10 @@ def test_convolution_output_is_channels_last_in_memory():
     memory, and the next layer's transpose to channels last is free (no copy)."""
     r = np.random.default_rng(2)
     x = stevq.asarray(r.standard_normal((2, 3, 8, 8)).astype(np.float32))
-    out = ops.add_channel_bias(ops.conv2d(x, stevq.asarray(r.standard_normal((4, 3, 3, 3)).astype(np.float32)), 2, 1),
-                               stevq.asarray(np.zeros(4, np.float32)))
+    out = ops.add_channel_bias(
+        ops.conv2d(x, stevq.asarray(r.standard_normal((4, 3, 3, 3)).astype(np.float32)), 2, 1),
+        stevq.asarray(np.zeros(4, np.float32)),
+    )
     assert np.transpose(out, (0, 2, 3, 1)).flags["C_CONTIGUOUS"]
 
 
@@ -103,6 +108,7 @@ def test_max_pool_same_on_any_memory_layout(backend, size):
     def reference(x):
         n, c, h, w = x.shape
         return anp.sum(anp.max(anp.reshape(x, (n, c, h // size, size, w // size, size)), axis=(3, 5)) * weights)
+
     f = lambda x: ops.sum(ops.multiply(ops.max_pool2d(x, size), stevq.asarray(weights)))
     expected_value, expected_grad = reference(host), grad(reference)(host)
     for layout in (stevq.asarray(host), ops.transpose(stevq.asarray(channels_last), (0, 3, 1, 2))):
@@ -110,8 +116,9 @@ def test_max_pool_same_on_any_memory_layout(backend, size):
         np.testing.assert_allclose(stevq.to_numpy(grad(f)(layout)), expected_grad, rtol=0, atol=1e-15)
 
 
-@pytest.mark.parametrize("make", [lambda: optim.adam(0.05, 0.8, 0.9, 1e-3), lambda: optim.sgd(0.1, 0.9)],
-                         ids=["adam", "sgd"])
+@pytest.mark.parametrize(
+    "make", [lambda: optim.adam(0.05, 0.8, 0.9, 1e-3), lambda: optim.sgd(0.1, 0.9)], ids=["adam", "sgd"]
+)
 def test_optimizers_leave_their_inputs_alone(backend, make):
     """The updates write only into arrays they create: old parameters, gradients and states keep
     their values (a training loop may hold on to them)."""
@@ -143,19 +150,22 @@ def test_adam_float32_follows_the_float64_formula():
         state = opt_update(step, stevq.asarray(g.astype(np.float32)), state)
         t = step + 1
         m, s = b1 * m + (1 - b1) * g, b2 * s + (1 - b2) * g * g
-        p = p - lr * (m / (1 - b1 ** t)) / (np.sqrt(s / (1 - b2 ** t)) + eps)
+        p = p - lr * (m / (1 - b1**t)) / (np.sqrt(s / (1 - b2**t)) + eps)
     got = get_params(state)
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, p, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("count, codes, dim, index_shape", [
-    (50, 7, 3, (50,)),        # more positions than codes: every row sums several gradients
-    (6, 40, 2, (2, 3)),       # more codes than positions: most rows stay exactly zero
-    (3, 80, 2, (3,)),         # K > 16 N: NumPy's scatter-add route
-    (1, 1, 1, (1,)),
-    (0, 4, 2, (0,)),          # no positions: an all-zero gradient
-])
+@pytest.mark.parametrize(
+    "count, codes, dim, index_shape",
+    [
+        (50, 7, 3, (50,)),  # more positions than codes: every row sums several gradients
+        (6, 40, 2, (2, 3)),  # more codes than positions: most rows stay exactly zero
+        (3, 80, 2, (3,)),  # K > 16 N: NumPy's scatter-add route
+        (1, 1, 1, (1,)),
+        (0, 4, 2, (0,)),  # no positions: an all-zero gradient
+    ],
+)
 def test_take_rows_gradient_equals_one_hot_formula(backend, count, codes, dim, index_shape):
     """The VJP of take_rows (a bincount on NumPy, the one-hot matmul elsewhere) equals
     one_hot(q)^T @ g computed independently in float64, and its rows nobody picked are exactly 0."""
@@ -212,18 +222,23 @@ def test_adam_donate_must_be_a_bool():
         optim.adam(0.1, donate="yes")
 
 
-@pytest.mark.parametrize("layout, axes", [
-    ("channels-last seen as NCHW", (0, 2, 3)),   # a conv bias gradient: rows @ ones
-    ("contiguous", (0,)),                        # a dense bias gradient
-    ("contiguous", (1, 2)),                      # kept axis first: table @ ones
-    ("strided", (0, 2)),                         # scattered memory: NumPy's own sum
-])
+@pytest.mark.parametrize(
+    "layout, axes",
+    [
+        ("channels-last seen as NCHW", (0, 2, 3)),  # a conv bias gradient: rows @ ones
+        ("contiguous", (0,)),  # a dense bias gradient
+        ("contiguous", (1, 2)),  # kept axis first: table @ ones
+        ("strided", (0, 2)),  # scattered memory: NumPy's own sum
+    ],
+)
 def test_sum_axes_fast_path_equals_numpy_sum(layout, axes):
     from stevq.ops._util import sum_axes, unbroadcast
+
     r = np.random.default_rng(3)
     base = r.standard_normal((3, 5, 4, 6))
-    g = {"channels-last seen as NCHW": base.transpose(0, 3, 1, 2), "contiguous": base,
-         "strided": base[:, ::2, :, ::2]}[layout]
+    g = {"channels-last seen as NCHW": base.transpose(0, 3, 1, 2), "contiguous": base, "strided": base[:, ::2, :, ::2]}[
+        layout
+    ]
     np.testing.assert_allclose(sum_axes(g, axes), np.sum(g, axis=axes), rtol=1e-13, atol=1e-13)
     like = np.zeros(tuple(1 if a in axes else n for a, n in enumerate(g.shape)))
     np.testing.assert_allclose(unbroadcast(g, like), np.sum(g, axis=axes, keepdims=True), rtol=1e-13, atol=1e-13)
@@ -235,20 +250,21 @@ def test_sum_axes_fast_path_equals_numpy_sum(layout, axes):
 # tap (taps.patch_conv), the tap route's products tap by tap and its products' gradient by one
 # strided copy (taps.tap_conv), all of them a few images at a time (taps.CHUNK_NUMBERS).
 CONV_CASES = [
-    ((3, 16, 6, 5), (32, 16, 3, 3), 1, 1),   # patch route, the input gradient tap by tap
-    ((2, 6, 7, 7), (5, 6, 4, 4), 2, 1),      # stride 2: taps of s x s blocks
-    ((2, 5, 7, 6), (6, 5, 3, 3), 2, 1),      # stride 2, a kernel padded to whole blocks
-    ((3, 8, 6, 6), (4, 8, 3, 3), 1, 1),      # tap route, products tap by tap
-    ((2, 8, 5, 4), (3, 8, 2, 3), 1, 0),      # tap route, a rectangular kernel, no padding
-    ((1, 8, 5, 5), (1, 8, 3, 3), 1, 1),      # one output channel: the tap route's plain version
+    ((3, 16, 6, 5), (32, 16, 3, 3), 1, 1),  # patch route, the input gradient tap by tap
+    ((2, 6, 7, 7), (5, 6, 4, 4), 2, 1),  # stride 2: taps of s x s blocks
+    ((2, 5, 7, 6), (6, 5, 3, 3), 2, 1),  # stride 2, a kernel padded to whole blocks
+    ((3, 8, 6, 6), (4, 8, 3, 3), 1, 1),  # tap route, products tap by tap
+    ((2, 8, 5, 4), (3, 8, 2, 3), 1, 0),  # tap route, a rectangular kernel, no padding
+    ((1, 8, 5, 5), (1, 8, 3, 3), 1, 1),  # one output channel: the tap route's plain version
 ]
 
 
 def _plain_conv_routes(monkeypatch):
     """Switch conv2d's fast paths off: every backend then runs the plain compositions."""
     from stevq.ops import conv
-    monkeypatch.setattr(conv, "FEW_CHANNELS", 10 ** 9)
-    monkeypatch.setattr(conv, "TAP_PRODUCTS_MIN_CHANNELS", 10 ** 9)
+
+    monkeypatch.setattr(conv, "FEW_CHANNELS", 10**9)
+    monkeypatch.setattr(conv, "TAP_PRODUCTS_MIN_CHANNELS", 10**9)
     monkeypatch.setattr(patches, "_rows_are_runs", lambda blocks: False)
 
 
@@ -263,6 +279,7 @@ def test_conv2d_fast_paths_equal_the_plain_routes(backend, monkeypatch, x_shape,
     """conv2d's value and both gradients on NumPy's fast paths (computed in one image per chunk, so
     that the chunks are exercised) equal those of the plain routes on this backend."""
     from stevq.ops import taps
+
     r = np.random.default_rng(9)
     x_host, w_host = r.standard_normal(x_shape), r.standard_normal(w_shape)
     out_size = [ops.output_size(n, k, stride, padding) for n, k in zip(x_shape[2:], w_shape[2:])]
@@ -303,12 +320,14 @@ def test_tap_functions_equal_their_plain_versions(backend):
     shifted sums (conv._shift_add), add_tap_products equals add_block_patches(g K^T), and the tap
     route's products gradient built window by window equals NumPy's strided copy."""
     from stevq.ops import conv, taps
+
     r = np.random.default_rng(11)
     xp = stevq.backend.xp()
     padded, kernel = stevq.asarray(r.standard_normal((2, 6, 7, 5))), stevq.asarray(r.standard_normal((5, 9 * 4)))
     plain = conv._shift_add(xp.reshape(xp.reshape(padded, (-1, 5)) @ kernel, (2, 6, 7, 9, 4)), 3, 3, 4, 5)
-    np.testing.assert_allclose(stevq.to_numpy(taps.tap_conv(padded, kernel, 3, 3, 4, 5)), stevq.to_numpy(plain),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        stevq.to_numpy(taps.tap_conv(padded, kernel, 3, 3, 4, 5)), stevq.to_numpy(plain), rtol=1e-12, atol=1e-12
+    )
     g, patch_kernel = stevq.asarray(r.standard_normal((2 * 4 * 3, 6))), stevq.asarray(r.standard_normal((9 * 5, 6)))
     expected = patches.add_block_patches(g @ xp.matrix_transpose(patch_kernel), (2, 4, 3, 5), 3, 3, 1, 1)
     got = taps.add_tap_products(g, patch_kernel, (2, 4, 3, 5), 3, 3, 1, 1)
@@ -323,11 +342,16 @@ def test_strided_patches_equal_the_stacked_ones():
     r = np.random.default_rng(12)
     for shape, kh, kw, stride, padding in [((2, 5, 6, 4), 3, 3, 1, 1), ((2, 7, 5, 5), 4, 3, 2, 1)]:
         x = r.standard_normal(shape).astype(np.float32)
-        (out_h, bh, hb), (out_w, bw, wb) = patches._grid(shape[1], kh, stride, padding), patches._grid(shape[2], kw, stride, padding)
+        (out_h, bh, hb), (out_w, bw, wb) = (
+            patches._grid(shape[1], kh, stride, padding),
+            patches._grid(shape[2], kw, stride, padding),
+        )
         blocks = patches._to_blocks(x, stride, padding, hb, wb)
         assert patches._rows_are_runs(blocks)
-        np.testing.assert_array_equal(patches._strided_patches(blocks, out_h, out_w, bh, bw),
-                                      patches._stacked_patches(blocks, out_h, out_w, bh, bw))
+        np.testing.assert_array_equal(
+            patches._strided_patches(blocks, out_h, out_w, bh, bw),
+            patches._stacked_patches(blocks, out_h, out_w, bh, bw),
+        )
 
 
 @pytest.mark.parametrize("size", [2, 3])
@@ -335,6 +359,7 @@ def test_max_pool_gradient_by_rows_equals_the_plain_one(size):
     """NumPy's max-pool gradient along image rows gives the plain formula's numbers, ties and the
     signs of zeros included (float32, as in the experiments)."""
     from stevq.ops import conv
+
     r = np.random.default_rng(13)
     windows = np.round(r.standard_normal((2, 3, size, 4, size, 5))).astype(np.float32)  # rounded: ties
     ans = conv._over_windows(np.maximum, windows)
@@ -351,16 +376,18 @@ def test_gelu_with_kept_tanh_equals_the_plain_primitive(backend):
     arrays autograd nests) under a gradient of a gradient, where the kept t would be a wrong constant,
     the plain primitive's second derivative, which matches autograd.numpy's."""
     from stevq.ops import arith
+
     r = np.random.default_rng(14)
     host = r.standard_normal((3, 4)) * 3
     x = stevq.asarray(host)
     for f in (ops.gelu, arith._gelu):
         assert np.array_equal(stevq.to_numpy(f(x)), stevq.to_numpy(arith._gelu(x)))
-        assert np.array_equal(stevq.to_numpy(grad(lambda v: ops.sum(f(v)))(x)),
-                              stevq.to_numpy(grad(lambda v: ops.sum(arith._gelu(v)))(x)))
+        assert np.array_equal(
+            stevq.to_numpy(grad(lambda v: ops.sum(f(v)))(x)), stevq.to_numpy(grad(lambda v: ops.sum(arith._gelu(v)))(x))
+        )
     if backend != "numpy":
         return
-    reference = lambda v: 0.5 * v * (1.0 + anp.tanh(np.sqrt(2.0 / np.pi) * (v + 0.044715 * v ** 3)))
+    reference = lambda v: 0.5 * v * (1.0 + anp.tanh(np.sqrt(2.0 / np.pi) * (v + 0.044715 * v**3)))
     expected = grad(lambda v: anp.sum(grad(lambda u: anp.sum(reference(u)))(v)))(host)
     second = grad(lambda v: ops.sum(grad(lambda u: ops.sum(ops.gelu(u)))(v)))(x)
     np.testing.assert_allclose(stevq.to_numpy(second), expected, rtol=1e-9, atol=1e-12)
@@ -371,6 +398,7 @@ def test_large_tap_gradient_reuses_one_array_and_is_rewritten_whole():
     pages per step); every call rewrites all of it, zeros included, so a second call with another
     gradient gives that gradient's array, equal to the plain window-by-window one."""
     from stevq.ops import taps
+
     r = np.random.default_rng(15)
     first = r.standard_normal((256, 14, 14, 16)).astype(np.float32)
     a = taps._tap_gradient_strided(first, 3, 3, 16, 16)

@@ -1,5 +1,6 @@
 """Finite scalar quantization against its formulas (Mentzer et al. 2023, vq.md section 3), written
 out again in NumPy here; every code reachable, exact index round trips, L = 2 finite, both backends."""
+
 import itertools
 import math
 
@@ -41,8 +42,10 @@ def test_every_code_reachable_and_index_round_trips(backend, levels):
     codebook = stevq.to_numpy(fsq.implicit_codebook(levels))
     assert codebook.shape == (size, len(levels)) and len(np.unique(codebook, axis=0)) == size
     # the grid from the formula: values k / floor(L/2) for integer digits 0..L-1
-    grid = {tuple((np.array(d) - np.floor(np.array(levels) / 2)) / np.floor(np.array(levels) / 2))
-            for d in itertools.product(*(range(n) for n in levels))}
+    grid = {
+        tuple((np.array(d) - np.floor(np.array(levels) / 2)) / np.floor(np.array(levels) / 2))
+        for d in itertools.product(*(range(n) for n in levels))
+    }
     assert {tuple(row) for row in codebook} == grid
     # reach each code from an input: z = atanh((digit value + offset) / h) - shift lands exactly on it
     level = np.array(levels, float)
@@ -53,8 +56,9 @@ def test_every_code_reachable_and_index_round_trips(backend, levels):
     np.testing.assert_array_equal(stevq.to_numpy(reached), np.arange(size))
     # index -> code -> index for all codes
     indices = stevq.asarray(np.arange(size))
-    np.testing.assert_array_equal(stevq.to_numpy(fsq.codes_to_indices(fsq.indices_to_codes(indices, levels), levels)),
-                                  np.arange(size))
+    np.testing.assert_array_equal(
+        stevq.to_numpy(fsq.codes_to_indices(fsq.indices_to_codes(indices, levels), levels)), np.arange(size)
+    )
     # first channel least significant
     digits = np.round(codebook * np.floor(level / 2) + np.floor(level / 2))
     basis = np.concatenate([[1], np.cumprod(levels[:-1])])

@@ -9,6 +9,7 @@ and say so in the commit.
 
     python tests/test_golden.py --regenerate
 """
+
 import os
 import pathlib
 import subprocess
@@ -16,6 +17,8 @@ import sys
 import tempfile
 
 import pytest
+
+pytestmark = pytest.mark.slow  # notebooks, the course kit, benchmarks, subprocesses: not in the quick loop
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
@@ -25,12 +28,22 @@ EXPERIMENTS = ("yin2019-toy", "ste-check", "vq-toy", "quant-act", "vq-bottleneck
 def run_quick(name, out):
     """`python -m stevq run NAME --quick` in a fresh process that sees no Fashion-MNIST files."""
     with tempfile.TemporaryDirectory(prefix="stevq-empty-cache-") as empty:
-        environment = dict(os.environ, STEVQ_DATA=empty, STEVQ_NO_SYSTEM_DATA="1", MPLBACKEND="Agg",
-                           PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+        environment = dict(
+            os.environ,
+            STEVQ_DATA=empty,
+            STEVQ_NO_SYSTEM_DATA="1",
+            MPLBACKEND="Agg",
+            PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        )
         environment.pop("STEVQ_BACKEND", None)
-        result = subprocess.run([sys.executable, "-m", "stevq", "run", name, "--quick", "--no-progress",
-                                 "--out", str(out)], capture_output=True, text=True, env=environment,
-                                cwd=ROOT, timeout=900)
+        result = subprocess.run(
+            [sys.executable, "-m", "stevq", "run", name, "--quick", "--no-progress", "--out", str(out)],
+            capture_output=True,
+            text=True,
+            env=environment,
+            cwd=ROOT,
+            timeout=900,
+        )
     assert result.returncode == 0, result.stderr
     return (pathlib.Path(out) / "metrics.json").read_bytes()
 
@@ -41,11 +54,15 @@ def test_quick_metrics_are_bit_identical_to_the_golden_file(name, tmp_path):
     golden = (GOLDEN / f"{name}.json").read_bytes()
     if produced != golden:
         produced_lines, golden_lines = produced.decode().splitlines(), golden.decode().splitlines()
-        first = next((i for i, (a, b) in enumerate(zip(produced_lines, golden_lines)) if a != b),
-                     min(len(produced_lines), len(golden_lines)))
-        pytest.fail(f"{name}: quick metrics.json differs from tests/golden/{name}.json from line {first + 1}:\n"
-                    f"  golden:   {golden_lines[first] if first < len(golden_lines) else '<end>'}\n"
-                    f"  produced: {produced_lines[first] if first < len(produced_lines) else '<end>'}")
+        first = next(
+            (i for i, (a, b) in enumerate(zip(produced_lines, golden_lines)) if a != b),
+            min(len(produced_lines), len(golden_lines)),
+        )
+        pytest.fail(
+            f"{name}: quick metrics.json differs from tests/golden/{name}.json from line {first + 1}:\n"
+            f"  golden:   {golden_lines[first] if first < len(golden_lines) else '<end>'}\n"
+            f"  produced: {produced_lines[first] if first < len(produced_lines) else '<end>'}"
+        )
 
 
 if __name__ == "__main__":

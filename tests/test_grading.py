@@ -2,6 +2,7 @@
 template, fails deliberately wrong solutions with a message that names the mistake, and gives zero
 to a solution that calls the stevq function it was asked to write. The reference solutions are read
 from the master notebooks (instructor material in lectures/assignments/master/), not the package."""
+
 import functools
 import importlib.util
 import math
@@ -32,8 +33,9 @@ def _reference_solutions():
     for path in sorted(MASTERS.glob("A*.ipynb")):
         namespace = {}
         for cell in nbformat.read(path, as_version=4).cells:
-            if cell.cell_type == "code" and ("BEGIN SOLUTION" in cell.source
-                                             or cell.source.lstrip().startswith(("import", "from"))):
+            if cell.cell_type == "code" and (
+                "BEGIN SOLUTION" in cell.source or cell.source.lstrip().startswith(("import", "from"))
+            ):
                 exec(compile(cell.source, f"{path.name}", "exec"), namespace)
         found.update({name: namespace[name] for name in grading.GRADERS if name in namespace})
     return found
@@ -55,6 +57,7 @@ def test_the_package_holds_no_grading_code_and_no_masters():
 def template(name):
     def todo(*args):
         raise NotImplementedError(f"TODO: write {name}")
+
     return primitive(todo) if name in ("straight_through", "rotation_trick") else todo  # as in the notebooks
 
 
@@ -84,6 +87,7 @@ def test_a_crash_is_reported_not_raised():
 
 
 # ---- wrong solutions, each with the words its report must contain
+
 
 def one_hot(indices, num_codes):
     return (np.asarray(indices)[:, None] == np.arange(num_codes)).astype(float)
@@ -119,8 +123,10 @@ WRONG_CODEBOOK_GRAD = [
     (lambda z, i, c: 2 / z.shape[0] * residual(z, i, c), "divided by N only"),
     (lambda z, i, c: 1 / z.size * residual(z, i, c), "factor 2 is missing"),
     (lambda z, i, c: 2 / z.size * (z.shape[0] * c - z.sum(0)), "unused codes must be zero"),
-    (lambda z, i, c: 2 / z.shape[1] * residual(z, i, c) / np.maximum(one_hot(i, c.shape[0]).sum(0), 1)[:, None],
-     "number of members"),
+    (
+        lambda z, i, c: 2 / z.shape[1] * residual(z, i, c) / np.maximum(one_hot(i, c.shape[0]).sum(0), 1)[:, None],
+        "number of members",
+    ),
     (lambda z, i, c: 2 / z.size * residual(z, i, c).T, "transposed"),
 ]
 
@@ -146,6 +152,7 @@ def relu_variant(unit_w=True, unit_w_star=True, cross=-1.0, square=True, scale=1
         w_star_dir = w_star / np.linalg.norm(w_star) if unit_w_star else w_star
         along = v @ v + (v.sum() ** 2 if square else 0) + cross * v.sum() * v_star.sum()
         return scale * (along * w_dir - (v @ v_star) * w_star_dir)
+
     return expected
 
 
@@ -169,6 +176,7 @@ def bound_variant(eps=EPS, offset=True, shift=1.0, divide=False, rounded=False):
             value = np.tanh(z + shift * np.arctanh(o / h)) * h - o
         value = np.round(value) if rounded else value
         return value / np.floor(level / 2) if divide else value
+
     return bound
 
 
@@ -185,7 +193,10 @@ WRONG_FSQ = [
 
 WRONG_PLAIN_STE = [
     (lambda z_e, z_q: ops.add(z_q, ops.stop_gradient(ops.subtract(z_e, z_q))), "wrong term"),
-    (lambda z_e, z_q: ops.add(ops.stop_gradient(z_e), ops.subtract(z_q, ops.stop_gradient(z_e))), "goes to z_q instead"),
+    (
+        lambda z_e, z_q: ops.add(ops.stop_gradient(z_e), ops.subtract(z_q, ops.stop_gradient(z_e))),
+        "goes to z_q instead",
+    ),
     (lambda z_e, z_q: ops.add(z_e, ops.subtract(z_q, ops.stop_gradient(z_e))), "z_q receives dL/dout as well"),
 ]
 
@@ -201,13 +212,17 @@ def quantize_variant(divide=True, through=True):
         bounded = solutions.fsq_bound(z, levels)
         rounded = ste.round_ste(bounded) if through else ops.round(bounded)
         return ops.divide(rounded, np.floor(np.asarray(levels) / 2)) if divide else rounded
+
     return quantize
 
 
 WRONG_FSQ_QUANTIZE = [
     (quantize_variant(divide=False), "divide the rounded values by floor(L/2)"),
     (quantize_variant(through=False), "round with stevq.ste.round_ste"),
-    (lambda z, levels: ops.divide(solutions.fsq_bound(z, levels), np.floor(np.asarray(levels) / 2)), "you did not round"),
+    (
+        lambda z, levels: ops.divide(solutions.fsq_bound(z, levels), np.floor(np.asarray(levels) / 2)),
+        "you did not round",
+    ),
 ]
 
 
@@ -222,7 +237,10 @@ WRONG_STE_PRIMITIVE = [
     (wrong_primitive(lambda g: g, lambda g: g), "must receive no gradient"),
     (wrong_primitive(lambda g: g, lambda g: 0 * g), "swapped"),
     (wrong_primitive(lambda g: 0 * g, lambda g: -g), "sign error"),
-    (wrong_primitive(lambda g: 0 * g, lambda g: g, forward=lambda value, surrogate: surrogate), "forward value is the surrogate"),
+    (
+        wrong_primitive(lambda g: 0 * g, lambda g: g, forward=lambda value, surrogate: surrogate),
+        "forward value is the surrogate",
+    ),
 ]
 
 WRONG_BINARY_STEP = [
@@ -239,7 +257,13 @@ def one_hot_np(indices, num_codes):
 
 
 WRONG_CLUSTER_STATS = [
-    (lambda z, i, k: (one_hot_np(i, k).sum(0), one_hot_np(i, k).T @ z / np.maximum(one_hot_np(i, k).sum(0), 1)[:, None]), "means of each code"),
+    (
+        lambda z, i, k: (
+            one_hot_np(i, k).sum(0),
+            one_hot_np(i, k).T @ z / np.maximum(one_hot_np(i, k).sum(0), 1)[:, None],
+        ),
+        "means of each code",
+    ),
     (lambda z, i, k: (one_hot_np(i, k).sum(1), one_hot_np(i, k).T @ z), "expected (6,)"),
     (lambda z, i, k: one_hot_np(i, k).T @ z, "a pair (counts, sums)"),
 ]
@@ -247,8 +271,10 @@ WRONG_CLUSTER_STATS = [
 
 def ema_variant(**switches):
     from grading import engine_exercises
+
     return lambda counts, sums, z_e, indices, decay, eps: engine_exercises._ema_variant(
-        counts, sums, z_e, indices, decay, eps, **switches)
+        counts, sums, z_e, indices, decay, eps, **switches
+    )
 
 
 WRONG_EMA = [
@@ -261,6 +287,7 @@ WRONG_EMA = [
 
 def rotation_variant(**switches):
     from grading import engine_exercises
+
     return lambda g, z_e, z_q: engine_exercises._rotation_variant(g, z_e, z_q, **switches)
 
 
@@ -286,13 +313,22 @@ WRONG_ROTATION_TRICK = [
     (rotation_primitive(rotation_variant(transpose=False)), "must receive rotation_vjp"),
 ]
 
-WRONG = {"lookup_vjp": WRONG_LOOKUP_VJP, "codebook_grad": WRONG_CODEBOOK_GRAD,
-         "straight_through_output": WRONG_PLAIN_STE, "sync_straight_through": WRONG_SYNC,
-         "expected_identity_coarse_grad": WRONG_IDENTITY, "expected_relu_coarse_grad": WRONG_RELU,
-         "fsq_bound": WRONG_FSQ, "fsq_quantize": WRONG_FSQ_QUANTIZE,
-         "straight_through": WRONG_STE_PRIMITIVE, "binary_step": WRONG_BINARY_STEP,
-         "cluster_stats": WRONG_CLUSTER_STATS, "ema_update": WRONG_EMA,
-         "rotation_vjp": WRONG_ROTATION_VJP, "rotation_trick": WRONG_ROTATION_TRICK}
+WRONG = {
+    "lookup_vjp": WRONG_LOOKUP_VJP,
+    "codebook_grad": WRONG_CODEBOOK_GRAD,
+    "straight_through_output": WRONG_PLAIN_STE,
+    "sync_straight_through": WRONG_SYNC,
+    "expected_identity_coarse_grad": WRONG_IDENTITY,
+    "expected_relu_coarse_grad": WRONG_RELU,
+    "fsq_bound": WRONG_FSQ,
+    "fsq_quantize": WRONG_FSQ_QUANTIZE,
+    "straight_through": WRONG_STE_PRIMITIVE,
+    "binary_step": WRONG_BINARY_STEP,
+    "cluster_stats": WRONG_CLUSTER_STATS,
+    "ema_update": WRONG_EMA,
+    "rotation_vjp": WRONG_ROTATION_VJP,
+    "rotation_trick": WRONG_ROTATION_TRICK,
+}
 CASES = [(name, *case) for name, cases in WRONG.items() for case in cases]
 
 
@@ -314,8 +350,12 @@ from stevq.vq import codebook_grad as renamed_codebook_grad  # noqa: E402  (boun
 STORED = {"bound": fsq.bound}
 
 CALLS_STEVQ = [
-    ("lookup_vjp", lambda g, i, k: __import__("autograd").grad(
-        lambda c: ops.sum(ops.multiply(ops.take_rows(c, i), g)))(np.zeros((k, g.shape[1])))),
+    (
+        "lookup_vjp",
+        lambda g, i, k: __import__("autograd").grad(lambda c: ops.sum(ops.multiply(ops.take_rows(c, i), g)))(
+            np.zeros((k, g.shape[1]))
+        ),
+    ),
     ("codebook_grad", lambda z, i, c: vq.codebook_grad(z, i, c.shape[0], c)),
     ("codebook_grad", lambda z, i, c: renamed_codebook_grad(z, i, c.shape[0], c)),
     ("codebook_grad", lambda z, i, c: functools.partial(renamed_codebook_grad, z)(i, c.shape[0], c)),
@@ -327,10 +367,18 @@ CALLS_STEVQ = [
     ("fsq_quantize", lambda z, levels: fsq.quantize(z, levels)),
     ("straight_through", ste.straight_through),
     ("binary_step", lambda x: ste.binary_step(x, "relu")),
-    ("ema_update", lambda n, m, z, i, d, e: (lambda s, c: (s["counts"], s["sums"], c))(
-        *vq.ema_update({"counts": n, "sums": m}, z, i, d, e))),
-    ("rotation_vjp", lambda g, z_e, z_q: __import__("autograd").grad(
-        lambda e: ops.sum(ops.multiply(vq.rotation_trick(e, z_q), g)))(z_e)),
+    (
+        "ema_update",
+        lambda n, m, z, i, d, e: (lambda s, c: (s["counts"], s["sums"], c))(
+            *vq.ema_update({"counts": n, "sums": m}, z, i, d, e)
+        ),
+    ),
+    (
+        "rotation_vjp",
+        lambda g, z_e, z_q: __import__("autograd").grad(lambda e: ops.sum(ops.multiply(vq.rotation_trick(e, z_q), g)))(
+            z_e
+        ),
+    ),
 ]
 
 
@@ -347,6 +395,7 @@ def test_the_guard_survives_except_and_restores_the_function():
             return vq.codebook_grad(z, i, c.shape[0], c)
         except BaseException:
             return solutions.codebook_grad(z, i, c)
+
     report = grading.check_codebook_grad(swallowing)
     assert not report.passed and "stevq.vq.core.codebook_grad" in str(report), str(report)
     rng = np.random.default_rng(0)  # and the real function works again afterwards
@@ -357,6 +406,7 @@ def test_the_guard_survives_except_and_restores_the_function():
 def test_a_numpy_student_passes_under_cupy():
     """Graders hand the student's function NumPy arrays and compare on the host: plain NumPy code
     is right on a GPU machine too."""
+
     def lookup_vjp(g, indices, num_codes):
         out = np.zeros((num_codes, g.shape[1]))
         np.add.at(out, np.asarray(indices), np.asarray(g))

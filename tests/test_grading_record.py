@@ -3,6 +3,7 @@ a check graded from build-time fixtures, with stevq's reference functions unusab
 and the message of a check computed from the full library; a check run in collect mode (placeholder
 fixtures) and replayed on its recorded answers with the true fixtures gives them too; a forged
 transcript gets nothing."""
+
 import json
 import sys
 from pathlib import Path
@@ -47,19 +48,20 @@ def _cases():
 
 
 @pytest.mark.parametrize("name, function, words", _cases(), ids=[f"{c[0]}-{i}" for i, c in enumerate(_cases())])
-def test_fixtures_and_replay_give_the_verdict_of_the_full_library(fixtures, mode, tmp_path, monkeypatch, name, function,
-                                                                  words):
+def test_fixtures_and_replay_give_the_verdict_of_the_full_library(
+    fixtures, mode, tmp_path, monkeypatch, name, function, words
+):
     computed = grading.GRADERS[name](function, seed=1)
     assert words in str(computed)
     record.load_fixtures(fixtures)
     from_fixtures = grading.GRADERS[name](function, seed=1)
     assert (from_fixtures.passed, from_fixtures.messages) == (computed.passed, computed.messages)
 
-    record.load_fixtures(fixtures.with_name("placeholders.npz"))   # the kernel: no expected value
+    record.load_fixtures(fixtures.with_name("placeholders.npz"))  # the kernel: no expected value
     monkeypatch.setenv(record.TRANSCRIPT, str(tmp_path / "transcripts"))
     grading.GRADERS[name](function, seed=1)
     monkeypatch.delenv(record.TRANSCRIPT)
-    record.load_fixtures(fixtures)                                  # the grader: replay
+    record.load_fixtures(fixtures)  # the grader: replay
     with record.replaying(record.read_transcript(tmp_path, f"{name}-1")):
         replayed = grading.GRADERS[name](lambda *args: 1 / 0, seed=1)
     assert (replayed.passed, replayed.messages) == (computed.passed, computed.messages)

@@ -5,6 +5,7 @@ resolved to stevq modules. The test fails on an import of a higher layer than th
 on any circle of imports between modules, and checks that ``stevq.autodiff`` is the only module
 that imports autograd's internals (``autograd.tracer``, ``autograd.core``, ``autograd.util``).
 """
+
 import ast
 import re
 from pathlib import Path
@@ -44,7 +45,7 @@ def imported(name, path, known, source=None):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(base + ([node.module] if node.module else []))
             else:
                 base = node.module
@@ -87,23 +88,31 @@ def layer_of(name, layers):
 def test_the_docstring_declares_the_layers_of_every_module():
     layers = declared_layers()
     assert layers["tree"] < layers["autodiff"] < layers["backend"] < layers["validate"] < layers["ops"]
-    assert layers["ops"] < layers["vq"] < layers["metrics"] < layers["theory"] < layers["experiments"] < layers["__main__"]
+    assert (
+        layers["ops"] < layers["vq"] < layers["metrics"] < layers["theory"] < layers["experiments"] < layers["__main__"]
+    )
     for name in modules():
         layer_of(name, layers)
 
 
 def test_no_import_points_up():
     layers = declared_layers()
-    upward = sorted(f"{name} (layer {layer_of(name, layers)}) imports {target} (layer {layer_of(target, layers)})"
-                    for name, targets in graph().items() for target in targets
-                    if layer_of(target, layers) > layer_of(name, layers))
+    upward = sorted(
+        f"{name} (layer {layer_of(name, layers)}) imports {target} (layer {layer_of(target, layers)})"
+        for name, targets in graph().items()
+        for target in targets
+        if layer_of(target, layers) > layer_of(name, layers)
+    )
     assert not upward, "\n".join(upward)
 
 
 def test_the_command_line_is_imported_by_no_library_module():
-    importers = sorted(f"{name} imports {target}" for name, targets in graph().items() for target in targets
-                       if target.split(".")[1:2] == ["__main__"]
-                       and name.split(".")[1:2] != target.split(".")[1:2])
+    importers = sorted(
+        f"{name} imports {target}"
+        for name, targets in graph().items()
+        for target in targets
+        if target.split(".")[1:2] == ["__main__"] and name.split(".")[1:2] != target.split(".")[1:2]
+    )
     assert not importers, "\n".join(importers)
 
 
@@ -150,17 +159,23 @@ def test_no_import_cycle_between_modules():
 
 def test_only_autodiff_imports_autograds_internals():
     known = modules()
-    users = sorted(name for name, path in known.items()
-                   if any(other.startswith(INTERNALS) for other in imported(name, path, known)[1]))
+    users = sorted(
+        name
+        for name, path in known.items()
+        if any(other.startswith(INTERNALS) for other in imported(name, path, known)[1])
+    )
     assert users == ["stevq.autodiff"]
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("from ..backend import xp", {"stevq.backend"}),
-    ("from .. import ops, validate", {"stevq.ops", "stevq.validate"}),
-    ("from . import core", {"stevq.vq.core"}),
-    ("def f():\n    import stevq.vq.core as c\n    from stevq.vq.core import nearest_code", {"stevq.vq.core"}),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("from ..backend import xp", {"stevq.backend"}),
+        ("from .. import ops, validate", {"stevq.ops", "stevq.validate"}),
+        ("from . import core", {"stevq.vq.core"}),
+        ("def f():\n    import stevq.vq.core as c\n    from stevq.vq.core import nearest_code", {"stevq.vq.core"}),
+    ],
+)
 def test_imports_are_resolved_to_modules(source, expected):
     """The parser on a made-up module stevq/vq/probe.py: relative, absolute and function-level imports."""
     assert imported("stevq.vq.probe", PACKAGE / "vq" / "probe.py", modules(), source)[0] == expected

@@ -5,6 +5,7 @@ are Otter-Grader notebooks, built and graded in tests/test_course.py.)
 The notebooks run in separate kernels, two at a time (one per core of the CI machine), once per test
 session; the parametrised tests then look at the results.
 """
+
 import concurrent.futures
 import importlib.util
 import os
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+pytestmark = pytest.mark.slow  # notebooks, the course kit, benchmarks, subprocesses: not in the quick loop
 
 LECTURES = Path(__file__).resolve().parent.parent / "lectures"
 _spec = importlib.util.spec_from_file_location("lectures_build", LECTURES / "build.py")
@@ -31,8 +34,12 @@ def _id(path):
 
 
 def _images(notebook):
-    return sum("image/png" in out.get("data", {}) for cell in notebook.cells if cell.cell_type == "code"
-               for out in cell.outputs)
+    return sum(
+        "image/png" in out.get("data", {})
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+    )
 
 
 def _run(path):
@@ -77,8 +84,13 @@ def test_notebook_runs_in_quick_mode(path, quick_runs):
 @pytest.mark.parametrize("path", [p for p in LECTURE_NOTEBOOKS if "load_fashion_mnist(" in p.read_text()], ids=_id)
 def test_lectures_on_fashion_mnist_ran_on_the_sample_inside_the_package(path, quick_runs):
     executed = _executed(quick_runs, ("as is", path))
-    streams = [out.get("text", "") for cell in executed.cells if cell.cell_type == "code" for out in cell.outputs
-               if out.get("output_type") == "stream"]
+    streams = [
+        out.get("text", "")
+        for cell in executed.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if out.get("output_type") == "stream"
+    ]
     assert any("note: Fashion-MNIST files not found; using the real sample inside stevq" in text for text in streams)
 
 
@@ -87,17 +99,26 @@ def test_stored_outputs_match_the_code(path):
     notebook = nbformat.read(path, as_version=4)
     stamp = notebook.metadata.get("stevq", {})
     assert stamp.get("mode") in ("quick", "full"), f"{path.name}: never built; run python lectures/build.py"
-    assert notebook.cells[0].source.rstrip().endswith(f"{build.STAMP} {stamp['mode']} mode (`python lectures/build.py"
-                                                      f"{' --quick' if stamp['mode'] == 'quick' else ''}`, "
-                                                      f"STEVQ_QUICK={int(stamp['mode'] == 'quick')}).*"), (
-        f"{path.name}: the first cell must say which mode produced the stored outputs")
+    assert (
+        notebook.cells[0]
+        .source.rstrip()
+        .endswith(
+            f"{build.STAMP} {stamp['mode']} mode (`python lectures/build.py"
+            f"{' --quick' if stamp['mode'] == 'quick' else ''}`, "
+            f"STEVQ_QUICK={int(stamp['mode'] == 'quick')}).*"
+        )
+    ), f"{path.name}: the first cell must say which mode produced the stored outputs"
     assert stamp.get("code_sha256") == build.code_hash(notebook), (
-        f"{path.name}: code changed since its outputs were stored; run python lectures/build.py {path.name}")
+        f"{path.name}: code changed since its outputs were stored; run python lectures/build.py {path.name}"
+    )
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
     counts = [cell.execution_count for cell in code_cells]
     assert counts == list(range(1, len(code_cells) + 1)), f"{path.name}: not executed top to bottom: {counts}"
-    errors = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"
-              and any(out.output_type == "error" for out in cell.outputs)]
+    errors = [
+        i
+        for i, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code" and any(out.output_type == "error" for out in cell.outputs)
+    ]
     assert not errors, f"{path.name}: stored error output in cells {errors}"
     if path in LECTURE_NOTEBOOKS:
         assert _images(notebook) >= 1, f"{path.name}: no stored figure"
@@ -116,16 +137,18 @@ def test_a_fresh_quick_run_prints_the_stored_numbers(path, quick_runs):
     assert len(fresh) == len(stored), f"{path.name}: {len(fresh)} code cells, numbers stored for {len(stored)}"
     code_cells = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
     for index, now, then in zip(code_cells, fresh, stored):
-        differ = next((k for k in range(max(len(now), len(then)))
-                       if k >= len(now) or k >= len(then) or now[k] != then[k]), None)
+        differ = next(
+            (k for k in range(max(len(now), len(then))) if k >= len(now) or k >= len(then) or now[k] != then[k]), None
+        )
         assert differ is None, (
             f"{path.name}, cell {index}: number {differ + 1} printed is "
             f"{now[differ] if differ < len(now) else 'missing'}, stored "
             f"{then[differ] if differ < len(then) else 'missing'} (printed {now}, stored {then}); "
-            f"stevq's results changed since the lecture was built: run python lectures/build.py {path.name}")
+            f"stevq's results changed since the lecture was built: run python lectures/build.py {path.name}"
+        )
 
 
-@pytest.mark.slow
+@pytest.mark.full
 @pytest.mark.parametrize("path", LECTURE_NOTEBOOKS, ids=_id)
 def test_stored_outputs_equal_a_fresh_run_in_their_mode(path):
     """The outputs users read were computed by the current stevq: a fresh run in the stored mode
@@ -162,20 +185,30 @@ def unsupported_quotes(notebook):
     to the rounding the prose shows), nor a setting written in a code cell, nor listed with its source
     in the notebook's metadata ``quoted_from_elsewhere`` (a paper's numbers, say)."""
     values = [float(n.rstrip("%")) for cell in build.printed_numbers(notebook) for n in cell]
-    values += [float(m.group().rstrip("%")) for cell in notebook.cells if cell.cell_type == "code"
-               for m in build.NUMBER.finditer(cell.source)]
+    values += [
+        float(m.group().rstrip("%"))
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for m in build.NUMBER.finditer(cell.source)
+    ]
     elsewhere = notebook.metadata.get("quoted_from_elsewhere", {})
-    return [(index, m.group()) for index, cell in enumerate(notebook.cells) if cell.cell_type == "markdown"
-            for m in QUOTED.finditer(NOT_PROSE.sub(" ", cell.source))
-            if m.group() not in elsewhere and not _rounds_to(m.group(), values)]
+    return [
+        (index, m.group())
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "markdown"
+        for m in QUOTED.finditer(NOT_PROSE.sub(" ", cell.source))
+        if m.group() not in elsewhere and not _rounds_to(m.group(), values)
+    ]
 
 
 @pytest.mark.parametrize("path", LECTURE_NOTEBOOKS, ids=_id)
 def test_the_prose_quotes_only_numbers_the_outputs_show(path):
     notebook = nbformat.read(path, as_version=4)
     missing = unsupported_quotes(notebook)
-    assert not missing, (f"{path.name}: the text quotes numbers no stored output shows (cell, number): {missing}; "
-                         "print them, or name their source in the metadata's quoted_from_elsewhere")
+    assert not missing, (
+        f"{path.name}: the text quotes numbers no stored output shows (cell, number): {missing}; "
+        "print them, or name their source in the metadata's quoted_from_elsewhere"
+    )
     for quoted, source in notebook.metadata.get("quoted_from_elsewhere", {}).items():
         assert quoted in "".join(c.source for c in notebook.cells if c.cell_type == "markdown") and source, quoted
 
@@ -197,7 +230,8 @@ def test_three_exercises_or_more_with_solutions_a_course_can_remove(path, tmp_pa
     assert exercises and "(3)" in exercises[-1], f"{path.name}: fewer than three numbered exercises"
     solutions = [c for c in notebook.cells if build.SOLUTION_TAG in c.get("metadata", {}).get("tags", [])]
     assert solutions and all("(3)" in c.source for c in solutions), (
-        f"{path.name}: the exercises need a solution cell tagged {build.SOLUTION_TAG!r} answering each")
+        f"{path.name}: the exercises need a solution cell tagged {build.SOLUTION_TAG!r} answering each"
+    )
     assert build.main([str(path), "--without-solutions", str(tmp_path)]) == 0
     student = nbformat.read(tmp_path / path.name, as_version=4)
     assert len(student.cells) == len(notebook.cells) - len(solutions)
@@ -212,13 +246,16 @@ def test_every_assignment_is_linked_from_a_lecture():
 
 def test_printed_numbers_keep_digits_and_leave_out_timings():
     cell = nbformat.v4.new_code_cell("print(...)")
-    cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
-                                           text="numpy: 1.08 s for 200 steps (5.4 ms/step), loss 0.2703, acc 92.3%\n"),
-                    nbformat.v4.new_output("stream", name="stderr", text="100%|####| 40/40 [00:01<00:00]\n"),
-                    nbformat.v4.new_output("execute_result", data={"text/plain": "array([ 5., -1.4e-03]) float32 A3"},
-                                           execution_count=1),
-                    nbformat.v4.new_output("display_data", data={"text/plain": "<Figure size 640x480>",
-                                                                 "image/png": ""})]
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "stream", name="stdout", text="numpy: 1.08 s for 200 steps (5.4 ms/step), loss 0.2703, acc 92.3%\n"
+        ),
+        nbformat.v4.new_output("stream", name="stderr", text="100%|####| 40/40 [00:01<00:00]\n"),
+        nbformat.v4.new_output(
+            "execute_result", data={"text/plain": "array([ 5., -1.4e-03]) float32 A3"}, execution_count=1
+        ),
+        nbformat.v4.new_output("display_data", data={"text/plain": "<Figure size 640x480>", "image/png": ""}),
+    ]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("1.0"), cell])
     assert build.printed_numbers(notebook) == [["200", "0.2703", "92.3%", "5.", "-1.4e-03"]]
 
@@ -228,4 +265,7 @@ def test_the_mode_stamp_replaces_the_previous_one():
     for mode in ("quick", "full"):
         notebook.metadata["stevq"] = {"mode": mode}
         build.stamp_first_cell(notebook)
-    assert notebook.cells[0].source == f"# Title\n\nText.\n\n{build.STAMP} full mode (`python lectures/build.py`, STEVQ_QUICK=0).*"
+    assert (
+        notebook.cells[0].source
+        == f"# Title\n\nText.\n\n{build.STAMP} full mode (`python lectures/build.py`, STEVQ_QUICK=0).*"
+    )

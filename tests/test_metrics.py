@@ -1,10 +1,10 @@
 """stevq.metrics on small cases computed by hand, and the sliced Wasserstein distance against an
 independent computation (equal-size clouds by replicating points, then sorted matching)."""
+
 import math
 
 import numpy as np
 import pytest
-from autograd import grad
 
 import stevq
 from stevq import metrics, ops

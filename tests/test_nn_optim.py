@@ -1,6 +1,7 @@
 """Layers and optimizers: the strict array-API run is the proof that model code needs nothing but
 stevq.ops. Small networks trained on array_api_strict end with NumPy's parameters (float64, 1e-8);
 the optimizer equations are checked against a hand computation."""
+
 import numpy as np
 import pytest
 from autograd import grad, value_and_grad
@@ -17,17 +18,33 @@ def mlp():
 
 
 def cnn():
-    return nn.serial(nn.Conv(4, kernel=3, padding=1), nn.Relu, nn.MaxPool(2),
-                     nn.Conv(4, kernel=3, stride=2, padding=1), nn.Sigmoid, nn.Flatten, nn.Dense(3))
+    return nn.serial(
+        nn.Conv(4, kernel=3, padding=1),
+        nn.Relu,
+        nn.MaxPool(2),
+        nn.Conv(4, kernel=3, stride=2, padding=1),
+        nn.Sigmoid,
+        nn.Flatten,
+        nn.Dense(3),
+    )
 
 
 def quantized_autoencoder_classifier():
     """Every other layer once: conv, quantized and binary activations, transposed conv, upsampling,
     average pooling, reshape."""
-    return nn.serial(nn.Conv(3, kernel=3, stride=2, padding=1), nn.QuantReLU(bits=2, backward="clipped_relu"),
-                     nn.ConvTranspose(2, kernel=4, stride=2, padding=1), nn.BinaryAct("identity"),
-                     nn.AvgPool(2), nn.Upsample(2), nn.Conv(2, kernel=2, stride=2), nn.Flatten,
-                     nn.Reshape((2, 16)), nn.Flatten, nn.Dense(3))
+    return nn.serial(
+        nn.Conv(3, kernel=3, stride=2, padding=1),
+        nn.QuantReLU(bits=2, backward="clipped_relu"),
+        nn.ConvTranspose(2, kernel=4, stride=2, padding=1),
+        nn.BinaryAct("identity"),
+        nn.AvgPool(2),
+        nn.Upsample(2),
+        nn.Conv(2, kernel=2, stride=2),
+        nn.Flatten,
+        nn.Reshape((2, 16)),
+        nn.Flatten,
+        nn.Dense(3),
+    )
 
 
 def data(input_shape, batch=8, seed=1):
@@ -61,12 +78,15 @@ def assert_same_trees(a, b, tolerance):
         assert np.max(np.abs(left - right)) <= tolerance
 
 
-@pytest.mark.parametrize("model, input_shape, optimizer, steps", [
-    pytest.param(mlp, (8,), lambda: optim.adam(1e-2), 20, id="mlp-adam"),
-    pytest.param(mlp, (8,), lambda: optim.sgd(0.1, momentum=0.9), 20, id="mlp-sgd-momentum"),
-    pytest.param(cnn, (1, 8, 8), lambda: optim.adam(1e-2), 20, id="cnn-adam"),
-    pytest.param(quantized_autoencoder_classifier, (1, 8, 8), lambda: optim.adam(1e-2), 5, id="quantized-adam"),
-])
+@pytest.mark.parametrize(
+    "model, input_shape, optimizer, steps",
+    [
+        pytest.param(mlp, (8,), lambda: optim.adam(1e-2), 20, id="mlp-adam"),
+        pytest.param(mlp, (8,), lambda: optim.sgd(0.1, momentum=0.9), 20, id="mlp-sgd-momentum"),
+        pytest.param(cnn, (1, 8, 8), lambda: optim.adam(1e-2), 20, id="cnn-adam"),
+        pytest.param(quantized_autoencoder_classifier, (1, 8, 8), lambda: optim.adam(1e-2), 5, id="quantized-adam"),
+    ],
+)
 def test_strict_training_ends_with_numpy_parameters(model, input_shape, optimizer, steps):
     on_numpy, losses_numpy = train("numpy", model(), input_shape, optimizer(), steps)
     on_strict, losses_strict = train(STRICT, model(), input_shape, optimizer(), steps)
@@ -75,9 +95,11 @@ def test_strict_training_ends_with_numpy_parameters(model, input_shape, optimize
     assert losses_numpy[-1] < losses_numpy[0]  # and training did something
 
 
-@pytest.mark.parametrize("model, input_shape", [(mlp, (8,)), (cnn, (1, 8, 8)),
-                                                (quantized_autoencoder_classifier, (1, 8, 8))],
-                         ids=["mlp", "cnn", "quantized"])
+@pytest.mark.parametrize(
+    "model, input_shape",
+    [(mlp, (8,)), (cnn, (1, 8, 8)), (quantized_autoencoder_classifier, (1, 8, 8))],
+    ids=["mlp", "cnn", "quantized"],
+)
 def test_same_seed_same_init_on_both_backends(model, input_shape):
     trees = []
     for name in ("numpy", STRICT):
@@ -137,7 +159,7 @@ def test_dense_and_conv_compute_their_formulas(backend):
     for o in range(2):
         for y in range(2):
             for x in range(2):
-                expected[0, o, y, x] = np.sum(weight[o, 0] * x_host[0, 0, y:y + 2, x:x + 2]) + [0.5, -1.0][o]
+                expected[0, o, y, x] = np.sum(weight[o, 0] * x_host[0, 0, y : y + 2, x : x + 2]) + [0.5, -1.0][o]
     np.testing.assert_allclose(stevq.to_numpy(apply(params, stevq.asarray(x_host))), expected, rtol=1e-13)
 
 
@@ -164,6 +186,7 @@ def test_model_gradient_matches_finite_differences(backend):
 
 # --- optimizers by hand ---------------------------------------------------------------------------------
 
+
 def _tree(values):
     return {"a": stevq.asarray(values[0]), "nested": [stevq.asarray(values[1])]}
 
@@ -184,7 +207,7 @@ def _run_two_steps(optimizer):
 def test_sgd_momentum_two_steps_by_hand(backend):
     lr, momentum = 0.1, 0.9
     for p0, g0, g1, got in zip(HOST_PARAMS, *HOST_GRADS, _run_two_steps(optim.sgd(lr, momentum))):
-        v1 = g0                       # v <- momentum v + g from v = 0
+        v1 = g0  # v <- momentum v + g from v = 0
         p1 = p0 - lr * v1
         v2 = momentum * v1 + g1
         np.testing.assert_allclose(got, p1 - lr * v2, rtol=1e-15, atol=1e-15)
@@ -202,8 +225,8 @@ def test_adam_two_steps_by_hand(backend):
         p1 = p0 - lr * g0 / (np.abs(g0) + eps)
         # step 2 (t = 2)
         m2 = b1 * (1 - b1) * g0 + (1 - b1) * g1
-        s2 = b2 * (1 - b2) * g0 ** 2 + (1 - b2) * g1 ** 2
-        p2 = p1 - lr * (m2 / (1 - b1 ** 2)) / (np.sqrt(s2 / (1 - b2 ** 2)) + eps)
+        s2 = b2 * (1 - b2) * g0**2 + (1 - b2) * g1**2
+        p2 = p1 - lr * (m2 / (1 - b1**2)) / (np.sqrt(s2 / (1 - b2**2)) + eps)
         np.testing.assert_allclose(got, p2, rtol=1e-14, atol=1e-15)
 
 
@@ -213,13 +236,14 @@ def test_adamw_two_steps_by_hand(backend):
     for p0, g0, g1, got in zip(HOST_PARAMS, *HOST_GRADS, _run_two_steps(optim.adamw(lr, b1, b2, eps, wd))):
         p1 = (1 - lr * wd) * p0 - lr * g0 / (np.abs(g0) + eps)
         m2 = b1 * (1 - b1) * g0 + (1 - b1) * g1
-        s2 = b2 * (1 - b2) * g0 ** 2 + (1 - b2) * g1 ** 2
-        p2 = (1 - lr * wd) * p1 - lr * (m2 / (1 - b1 ** 2)) / (np.sqrt(s2 / (1 - b2 ** 2)) + eps)
+        s2 = b2 * (1 - b2) * g0**2 + (1 - b2) * g1**2
+        p2 = (1 - lr * wd) * p1 - lr * (m2 / (1 - b1**2)) / (np.sqrt(s2 / (1 - b2**2)) + eps)
         np.testing.assert_allclose(got, p2, rtol=1e-14, atol=1e-15)
 
 
 def test_adamw_defaults_are_pytorchs_and_zero_decay_is_adam():
     import inspect
+
     defaults = {k: v.default for k, v in inspect.signature(optim.adamw).parameters.items() if k not in ("lr", "donate")}
     assert defaults == {"b1": 0.9, "b2": 0.999, "eps": 1e-8, "weight_decay": 0.01}
     for left, right in zip(_run_two_steps(optim.adamw(0.01, weight_decay=0.0)), _run_two_steps(optim.adam(0.01))):
@@ -230,8 +254,10 @@ def test_adamw_defaults_are_pytorchs_and_zero_decay_is_adam():
 
 def test_uniform_init_is_pytorchs_default_range():
     """weight_init="uniform": weights and biases inside +-1/sqrt(fan_in) and filling that range."""
-    for layer, shape, fan_in in [(nn.Conv(8, 3, weight_init="uniform"), (4, 9, 9), 36),
-                                 (nn.Dense(50, weight_init="uniform"), (40,), 40)]:
+    for layer, shape, fan_in in [
+        (nn.Conv(8, 3, weight_init="uniform"), (4, 9, 9), 36),
+        (nn.Dense(50, weight_init="uniform"), (40,), 40),
+    ]:
         _, params = layer[0](np.random.default_rng(0), shape)
         for value in (params["W"], params["b"]):
             assert np.max(np.abs(value)) <= 1 / np.sqrt(fan_in)

@@ -8,6 +8,7 @@ against central finite differences and against autograd.numpy's gradient; the fo
 checked against the oracle too. On ``array_api_strict`` the gradient must also equal the one
 computed on NumPy to 1e-10 (float64).
 """
+
 import autograd.numpy as anp
 import numpy as np
 import pytest
@@ -17,8 +18,8 @@ import stevq
 from stevq import ops
 from stevq.testing import check_grads, check_op
 
-
 # --- host data -----------------------------------------------------------------------------
+
 
 def normal(rng, *shape):
     return rng.standard_normal(shape)
@@ -48,6 +49,7 @@ def case(name, op, reference, make_args):
 
 # --- elementwise arithmetic and functions, with broadcasting ---------------------------------------
 
+
 def _sigmoid_ref(x):
     return 1.0 / (1.0 + anp.exp(-x))
 
@@ -65,13 +67,17 @@ ELEMENTWISE = [
     case("divide-col", ops.divide, lambda x, y: x / y, lambda r: [normal(r, 3, 4), nonzero(r, 3, 1)]),
     case("divide-scalar-numerator", lambda y: ops.divide(1.0, y), lambda y: 1.0 / y, lambda r: [nonzero(r, 5)]),
     case("negative", ops.negative, lambda x: -x, lambda r: [normal(r, 2, 3)]),
-    case("power-3", lambda x: ops.power(x, 3), lambda x: x ** 3, lambda r: [normal(r, 2, 3)]),
-    case("power-half", lambda x: ops.power(x, 0.5), lambda x: x ** 0.5, lambda r: [positive(r, 2, 3)]),
-    case("power-minus-2", lambda x: ops.power(x, -2), lambda x: x ** -2, lambda r: [nonzero(r, 2, 3)]),
-    case("power-exponent-too", ops.power, lambda x, p: x ** p, lambda r: [positive(r, 2, 3), normal(r, 3)]),
-    case("power-scalar-base", lambda p: ops.power(2.0, p), lambda p: 2.0 ** p, lambda r: [normal(r, 2, 3)]),
-    case("remainder", ops.remainder, lambda x, y: x % y,
-         lambda r: [r.uniform(0.2, 0.8, (2, 3)), r.uniform(1.5, 2.5, (3,))]),
+    case("power-3", lambda x: ops.power(x, 3), lambda x: x**3, lambda r: [normal(r, 2, 3)]),
+    case("power-half", lambda x: ops.power(x, 0.5), lambda x: x**0.5, lambda r: [positive(r, 2, 3)]),
+    case("power-minus-2", lambda x: ops.power(x, -2), lambda x: x**-2, lambda r: [nonzero(r, 2, 3)]),
+    case("power-exponent-too", ops.power, lambda x, p: x**p, lambda r: [positive(r, 2, 3), normal(r, 3)]),
+    case("power-scalar-base", lambda p: ops.power(2.0, p), lambda p: 2.0**p, lambda r: [normal(r, 2, 3)]),
+    case(
+        "remainder",
+        ops.remainder,
+        lambda x, y: x % y,
+        lambda r: [r.uniform(0.2, 0.8, (2, 3)), r.uniform(1.5, 2.5, (3,))],
+    ),
     case("exp", ops.exp, anp.exp, lambda r: [normal(r, 2, 3)]),
     case("log", ops.log, anp.log, lambda r: [positive(r, 2, 3)]),
     case("tanh", ops.tanh, anp.tanh, lambda r: [2 * normal(r, 2, 3)]),
@@ -80,22 +86,42 @@ ELEMENTWISE = [
     case("abs", ops.abs, anp.abs, lambda r: [away_from(normal(r, 3, 4), [0.0])]),
     case("square", ops.square, lambda x: x * x, lambda r: [normal(r, 3, 4)]),
     case("sqrt", ops.sqrt, anp.sqrt, lambda r: [positive(r, 3, 4)]),
-    case("gelu", ops.gelu, lambda x: 0.5 * x * (1.0 + anp.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3))),
-         lambda r: [3 * normal(r, 3, 4)]),
-    case("clip", lambda x: ops.clip(x, -0.5, 0.8), lambda x: anp.clip(x, -0.5, 0.8),
-         lambda r: [away_from(2 * normal(r, 4, 5), [-0.5, 0.8])]),
+    case(
+        "gelu",
+        ops.gelu,
+        lambda x: 0.5 * x * (1.0 + anp.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3))),
+        lambda r: [3 * normal(r, 3, 4)],
+    ),
+    case(
+        "clip",
+        lambda x: ops.clip(x, -0.5, 0.8),
+        lambda x: anp.clip(x, -0.5, 0.8),
+        lambda r: [away_from(2 * normal(r, 4, 5), [-0.5, 0.8])],
+    ),
 ]
 
 _CONDITION = np.random.default_rng(5).random((3, 4)) > 0.5
 
 WHERE = [
-    case("where", lambda x, y: ops.where(stevq.asarray(_CONDITION), x, y),
-         lambda x, y: anp.where(_CONDITION, x, y), lambda r: [normal(r, 3, 4), normal(r, 3, 4)]),
+    case(
+        "where",
+        lambda x, y: ops.where(stevq.asarray(_CONDITION), x, y),
+        lambda x, y: anp.where(_CONDITION, x, y),
+        lambda r: [normal(r, 3, 4), normal(r, 3, 4)],
+    ),
     # autograd.numpy's where does not un-broadcast its gradient, so the oracle broadcasts y first
-    case("where-bcast", lambda x, y: ops.where(stevq.asarray(_CONDITION), x, y),
-         lambda x, y: anp.where(_CONDITION, x, y + np.zeros((3, 4))), lambda r: [normal(r, 3, 4), normal(r, 4)]),
-    case("where-scalar", lambda x: ops.where(stevq.asarray(_CONDITION), x, 0.0),
-         lambda x: anp.where(_CONDITION, x, 0.0), lambda r: [normal(r, 3, 4)]),
+    case(
+        "where-bcast",
+        lambda x, y: ops.where(stevq.asarray(_CONDITION), x, y),
+        lambda x, y: anp.where(_CONDITION, x, y + np.zeros((3, 4))),
+        lambda r: [normal(r, 3, 4), normal(r, 4)],
+    ),
+    case(
+        "where-scalar",
+        lambda x: ops.where(stevq.asarray(_CONDITION), x, 0.0),
+        lambda x: anp.where(_CONDITION, x, 0.0),
+        lambda r: [normal(r, 3, 4)],
+    ),
 ]
 
 MATMUL = [
@@ -113,9 +139,16 @@ def test_elementwise_and_matmul(backend, op, reference, make_args):
     check_op(op, reference, *make_args(np.random.default_rng(0)))
 
 
-@pytest.mark.parametrize("op, host_op", [(ops.heaviside, lambda x: np.heaviside(x, 0.0)),
-                                         (ops.round, np.round), (ops.floor, np.floor), (ops.ceil, np.ceil)],
-                         ids=["heaviside", "round", "floor", "ceil"])
+@pytest.mark.parametrize(
+    "op, host_op",
+    [
+        (ops.heaviside, lambda x: np.heaviside(x, 0.0)),
+        (ops.round, np.round),
+        (ops.floor, np.floor),
+        (ops.ceil, np.ceil),
+    ],
+    ids=["heaviside", "round", "floor", "ceil"],
+)
 def test_step_functions_propagate_nan(backend, op, host_op):
     """NaN in, NaN out (as relu and NumPy do), infinities kept: a diverged network is not hidden."""
     host = np.array([np.nan, -np.inf, np.inf, -1.0, 0.0, 2.0])
@@ -126,9 +159,16 @@ def test_step_functions_propagate_nan(backend, op, host_op):
         assert np.isnan(got[0]) and np.isnan(host_op(host)[0])
 
 
-@pytest.mark.parametrize("op, host_op", [(ops.heaviside, lambda x: np.heaviside(x, 0.0)),
-                                         (ops.round, np.round), (ops.floor, np.floor), (ops.ceil, np.ceil)],
-                         ids=["heaviside", "round", "floor", "ceil"])
+@pytest.mark.parametrize(
+    "op, host_op",
+    [
+        (ops.heaviside, lambda x: np.heaviside(x, 0.0)),
+        (ops.round, np.round),
+        (ops.floor, np.floor),
+        (ops.ceil, np.ceil),
+    ],
+    ids=["heaviside", "round", "floor", "ceil"],
+)
 def test_step_functions_have_zero_gradient(backend, op, host_op):
     """Piecewise-constant primitives: forward as NumPy computes it (round: half to even), and the
     gradient autograd sees is exactly zero, as finite differences between the kinks confirm."""
@@ -146,8 +186,11 @@ def test_derivatives_at_the_kinks_follow_the_docstrings(backend):
     """Where a derivative does not exist the engine uses a stated convention: relu'(0) = 0,
     abs'(0) = sign(0) = 0, and clip's derivative is 0 on the bounds (1{low < x < high})."""
     x = stevq.asarray(np.array([-0.5, 0.0, 0.8, 1.0]))
-    expectations = [(ops.relu, [0, 0, 1, 1]), (ops.abs, [-1, 0, 1, 1]),
-                    (lambda x: ops.clip(x, -0.5, 0.8), [0, 1, 0, 0])]
+    expectations = [
+        (ops.relu, [0, 0, 1, 1]),
+        (ops.abs, [-1, 0, 1, 1]),
+        (lambda x: ops.clip(x, -0.5, 0.8), [0, 1, 0, 0]),
+    ]
     for op, expected in expectations:
         np.testing.assert_array_equal(stevq.to_numpy(grad(lambda x: ops.sum(op(x)))(x)), expected)
 
@@ -159,8 +202,12 @@ def test_round_is_half_to_even(backend):
 
 # --- reductions ----------------------------------------------------------------------------------
 
-REDUCTIONS = {"sum": (ops.sum, anp.sum), "mean": (ops.mean, anp.mean),
-              "max": (ops.max, anp.max), "min": (ops.min, anp.min)}
+REDUCTIONS = {
+    "sum": (ops.sum, anp.sum),
+    "mean": (ops.mean, anp.mean),
+    "max": (ops.max, anp.max),
+    "min": (ops.min, anp.min),
+}
 
 
 @pytest.mark.parametrize("keepdims", [False, True])
@@ -169,8 +216,7 @@ REDUCTIONS = {"sum": (ops.sum, anp.sum), "mean": (ops.mean, anp.mean),
 def test_reductions(backend, name, axis, keepdims):
     op, reference = REDUCTIONS[name]
     host = normal(np.random.default_rng(1), 2, 3, 4)  # continuous values: no ties
-    check_op(lambda x: op(x, axis=axis, keepdims=keepdims),
-             lambda x: reference(x, axis=axis, keepdims=keepdims), host)
+    check_op(lambda x: op(x, axis=axis, keepdims=keepdims), lambda x: reference(x, axis=axis, keepdims=keepdims), host)
 
 
 @pytest.mark.parametrize("name", ["max", "min"])
@@ -196,45 +242,107 @@ def test_extreme_ties_share_the_gradient(backend, name):
 
 SHAPE = [
     case("reshape", lambda x: ops.reshape(x, (2, 6)), lambda x: anp.reshape(x, (2, 6)), lambda r: [normal(r, 3, 4)]),
-    case("reshape-flat", lambda x: ops.reshape(x, (-1,)), lambda x: anp.reshape(x, (-1,)),
-         lambda r: [normal(r, 2, 3, 2)]),
+    case(
+        "reshape-flat", lambda x: ops.reshape(x, (-1,)), lambda x: anp.reshape(x, (-1,)), lambda r: [normal(r, 2, 3, 2)]
+    ),
     case("transpose", ops.transpose, anp.transpose, lambda r: [normal(r, 2, 3, 4)]),
-    case("transpose-axes", lambda x: ops.transpose(x, (2, 0, 1)), lambda x: anp.transpose(x, (2, 0, 1)),
-         lambda r: [normal(r, 2, 3, 4)]),
-    case("transpose-negative-axes", lambda x: ops.transpose(x, (0, -1, 1)), lambda x: anp.transpose(x, (0, 2, 1)),
-         lambda r: [normal(r, 2, 3, 4)]),
+    case(
+        "transpose-axes",
+        lambda x: ops.transpose(x, (2, 0, 1)),
+        lambda x: anp.transpose(x, (2, 0, 1)),
+        lambda r: [normal(r, 2, 3, 4)],
+    ),
+    case(
+        "transpose-negative-axes",
+        lambda x: ops.transpose(x, (0, -1, 1)),
+        lambda x: anp.transpose(x, (0, 2, 1)),
+        lambda r: [normal(r, 2, 3, 4)],
+    ),
     case("matrix_transpose", ops.matrix_transpose, lambda x: anp.swapaxes(x, -1, -2), lambda r: [normal(r, 2, 3, 4)]),
     # the oracle broadcasts by adding zeros: autograd.numpy's broadcast_to rejects new leading axes
-    case("broadcast_to", lambda x: ops.broadcast_to(x, (2, 3, 4)), lambda x: x + np.zeros((2, 3, 4)),
-         lambda r: [normal(r, 3, 1)]),
-    case("broadcast_to-row", lambda x: ops.broadcast_to(x, (3, 4)), lambda x: x + np.zeros((3, 4)),
-         lambda r: [normal(r, 4)]),
-    case("expand_dims-0", lambda x: ops.expand_dims(x, 0), lambda x: anp.expand_dims(x, 0),
-         lambda r: [normal(r, 3, 4)]),
-    case("expand_dims-last", lambda x: ops.expand_dims(x, -1), lambda x: anp.expand_dims(x, -1),
-         lambda r: [normal(r, 3, 4)]),
+    case(
+        "broadcast_to",
+        lambda x: ops.broadcast_to(x, (2, 3, 4)),
+        lambda x: x + np.zeros((2, 3, 4)),
+        lambda r: [normal(r, 3, 1)],
+    ),
+    case(
+        "broadcast_to-row",
+        lambda x: ops.broadcast_to(x, (3, 4)),
+        lambda x: x + np.zeros((3, 4)),
+        lambda r: [normal(r, 4)],
+    ),
+    case(
+        "expand_dims-0", lambda x: ops.expand_dims(x, 0), lambda x: anp.expand_dims(x, 0), lambda r: [normal(r, 3, 4)]
+    ),
+    case(
+        "expand_dims-last",
+        lambda x: ops.expand_dims(x, -1),
+        lambda x: anp.expand_dims(x, -1),
+        lambda r: [normal(r, 3, 4)],
+    ),
     case("getitem-int", lambda x: ops.getitem(x, 1), lambda x: x[1], lambda r: [normal(r, 3, 4)]),
     case("getitem-int-pair", lambda x: ops.getitem(x, (1, 2)), lambda x: x[1, 2], lambda r: [normal(r, 3, 4)]),
-    case("getitem-slices", lambda x: ops.getitem(x, (slice(1, None), slice(None, None, 2))),
-         lambda x: x[1:, ::2], lambda r: [normal(r, 3, 4)]),
-    case("getitem-reversed", lambda x: ops.getitem(x, (slice(None, None, -1), 1)), lambda x: x[::-1, 1],
-         lambda r: [normal(r, 3, 4)]),
-    case("getitem-newaxis", lambda x: ops.getitem(x, (Ellipsis, None, 0)), lambda x: x[..., None, 0],
-         lambda r: [normal(r, 2, 3, 4)]),
-    case("getitem-newaxis-middle", lambda x: ops.getitem(x, (0, None, slice(1, 3))), lambda x: x[0, None, 1:3],
-         lambda r: [normal(r, 2, 3, 4)]),
-    case("concat", lambda x, y, z: ops.concat([x, y, z], axis=0), lambda x, y, z: anp.concatenate([x, y, z], axis=0),
-         lambda r: [normal(r, 1, 3), normal(r, 2, 3), normal(r, 3, 3)]),
-    case("concat-last", lambda x, y: ops.concat([x, y], axis=-1), lambda x, y: anp.concatenate([x, y], axis=-1),
-         lambda r: [normal(r, 2, 2, 3), normal(r, 2, 2, 1)]),
-    case("stack", lambda x, y, z: ops.stack([x, y, z]), lambda x, y, z: anp.stack([x, y, z]),
-         lambda r: [normal(r, 2, 3), normal(r, 2, 3), normal(r, 2, 3)]),
-    case("stack-last", lambda x, y: ops.stack([x, y], axis=-1), lambda x, y: anp.stack([x, y], axis=-1),
-         lambda r: [normal(r, 2, 3), normal(r, 2, 3)]),
-    case("take_rows", ops.take_rows, lambda table, indices: table[indices],
-         lambda r: [normal(r, 5, 3), np.array([[0, 4, 0], [2, 0, 4]])]),
-    case("take_rows-3d-table", ops.take_rows, lambda table, indices: table[indices],
-         lambda r: [normal(r, 4, 2, 3), np.array([3, 3, 1])]),
+    case(
+        "getitem-slices",
+        lambda x: ops.getitem(x, (slice(1, None), slice(None, None, 2))),
+        lambda x: x[1:, ::2],
+        lambda r: [normal(r, 3, 4)],
+    ),
+    case(
+        "getitem-reversed",
+        lambda x: ops.getitem(x, (slice(None, None, -1), 1)),
+        lambda x: x[::-1, 1],
+        lambda r: [normal(r, 3, 4)],
+    ),
+    case(
+        "getitem-newaxis",
+        lambda x: ops.getitem(x, (Ellipsis, None, 0)),
+        lambda x: x[..., None, 0],
+        lambda r: [normal(r, 2, 3, 4)],
+    ),
+    case(
+        "getitem-newaxis-middle",
+        lambda x: ops.getitem(x, (0, None, slice(1, 3))),
+        lambda x: x[0, None, 1:3],
+        lambda r: [normal(r, 2, 3, 4)],
+    ),
+    case(
+        "concat",
+        lambda x, y, z: ops.concat([x, y, z], axis=0),
+        lambda x, y, z: anp.concatenate([x, y, z], axis=0),
+        lambda r: [normal(r, 1, 3), normal(r, 2, 3), normal(r, 3, 3)],
+    ),
+    case(
+        "concat-last",
+        lambda x, y: ops.concat([x, y], axis=-1),
+        lambda x, y: anp.concatenate([x, y], axis=-1),
+        lambda r: [normal(r, 2, 2, 3), normal(r, 2, 2, 1)],
+    ),
+    case(
+        "stack",
+        lambda x, y, z: ops.stack([x, y, z]),
+        lambda x, y, z: anp.stack([x, y, z]),
+        lambda r: [normal(r, 2, 3), normal(r, 2, 3), normal(r, 2, 3)],
+    ),
+    case(
+        "stack-last",
+        lambda x, y: ops.stack([x, y], axis=-1),
+        lambda x, y: anp.stack([x, y], axis=-1),
+        lambda r: [normal(r, 2, 3), normal(r, 2, 3)],
+    ),
+    case(
+        "take_rows",
+        ops.take_rows,
+        lambda table, indices: table[indices],
+        lambda r: [normal(r, 5, 3), np.array([[0, 4, 0], [2, 0, 4]])],
+    ),
+    case(
+        "take_rows-3d-table",
+        ops.take_rows,
+        lambda table, indices: table[indices],
+        lambda r: [normal(r, 4, 2, 3), np.array([3, 3, 1])],
+    ),
 ]
 
 
@@ -246,9 +354,11 @@ def test_shape_operations(backend, op, reference, make_args):
 def test_same_array_used_twice_sums_gradients(backend):
     """x enters four times (two concats, a stack and a getitem): autograd must add every contribution."""
     host = normal(np.random.default_rng(2), 2, 3)
-    check_op(lambda x: ops.multiply(ops.concat([x, x], axis=0),
-                                    ops.concat([ops.getitem(ops.stack([x, x]), 1), x], axis=0)),
-             lambda x: anp.concatenate([x, x], axis=0) * anp.concatenate([x, x], axis=0), host)
+    check_op(
+        lambda x: ops.multiply(ops.concat([x, x], axis=0), ops.concat([ops.getitem(ops.stack([x, x]), 1), x], axis=0)),
+        lambda x: anp.concatenate([x, x], axis=0) * anp.concatenate([x, x], axis=0),
+        host,
+    )
 
 
 def test_take_rows_gradient_is_one_hot_transpose_times_g(backend):
@@ -281,6 +391,7 @@ def test_stop_gradient(backend):
 
 # --- losses ----------------------------------------------------------------------------------------
 
+
 def _log_softmax_ref(x, axis=-1):
     shifted = x - anp.max(x, axis=axis, keepdims=True)
     return shifted - anp.log(anp.sum(anp.exp(shifted), axis=axis, keepdims=True))
@@ -290,13 +401,24 @@ _LABELS = np.array([2, 0, 1, 2])
 
 LOSSES = [
     case("log_softmax", ops.log_softmax, _log_softmax_ref, lambda r: [normal(r, 4, 3)]),
-    case("log_softmax-axis0", lambda x: ops.log_softmax(x, axis=0), lambda x: _log_softmax_ref(x, axis=0),
-         lambda r: [normal(r, 4, 3)]),
-    case("cross_entropy", ops.cross_entropy,
-         lambda logits, labels: -anp.mean(_log_softmax_ref(logits)[np.arange(len(labels)), labels]),
-         lambda r: [2 * normal(r, 4, 3), _LABELS]),
-    case("mean_absolute_error", ops.mean_absolute_error, lambda p, t: anp.mean(anp.abs(p - t)),
-         lambda r: [normal(r, 2, 1, 3, 3), normal(r, 2, 1, 3, 3)]),
+    case(
+        "log_softmax-axis0",
+        lambda x: ops.log_softmax(x, axis=0),
+        lambda x: _log_softmax_ref(x, axis=0),
+        lambda r: [normal(r, 4, 3)],
+    ),
+    case(
+        "cross_entropy",
+        ops.cross_entropy,
+        lambda logits, labels: -anp.mean(_log_softmax_ref(logits)[np.arange(len(labels)), labels]),
+        lambda r: [2 * normal(r, 4, 3), _LABELS],
+    ),
+    case(
+        "mean_absolute_error",
+        ops.mean_absolute_error,
+        lambda p, t: anp.mean(anp.abs(p - t)),
+        lambda r: [normal(r, 2, 1, 3, 3), normal(r, 2, 1, 3, 3)],
+    ),
 ]
 
 
@@ -315,12 +437,59 @@ def test_log_softmax_is_stable_for_large_logits(backend):
 
 def test_every_public_op_is_covered():
     """A new function in stevq.ops must come with a case in this file or in test_ops_conv.py."""
-    covered = {"add", "subtract", "multiply", "divide", "negative", "power", "remainder", "exp", "log", "tanh", "sigmoid",
-               "relu", "gelu", "abs", "square", "sqrt", "clip", "where", "heaviside", "round", "floor", "ceil",
-               "matmul", "sum", "mean", "max", "min", "reshape", "transpose", "matrix_transpose",
-               "broadcast_to", "expand_dims", "getitem", "concat", "stack", "take_rows", "one_hot",
-               "stop_gradient", "log_softmax", "cross_entropy", "mean_absolute_error", "conv2d", "conv_transpose2d", "im2col",
-               "col2im", "output_size", "max_pool2d", "global_max_pool2d", "avg_pool2d", "upsample_nearest", "add_channel_bias"}
+    covered = {
+        "add",
+        "subtract",
+        "multiply",
+        "divide",
+        "negative",
+        "power",
+        "remainder",
+        "exp",
+        "log",
+        "tanh",
+        "sigmoid",
+        "relu",
+        "gelu",
+        "abs",
+        "square",
+        "sqrt",
+        "clip",
+        "where",
+        "heaviside",
+        "round",
+        "floor",
+        "ceil",
+        "matmul",
+        "sum",
+        "mean",
+        "max",
+        "min",
+        "reshape",
+        "transpose",
+        "matrix_transpose",
+        "broadcast_to",
+        "expand_dims",
+        "getitem",
+        "concat",
+        "stack",
+        "take_rows",
+        "one_hot",
+        "stop_gradient",
+        "log_softmax",
+        "cross_entropy",
+        "mean_absolute_error",
+        "conv2d",
+        "conv_transpose2d",
+        "im2col",
+        "col2im",
+        "output_size",
+        "max_pool2d",
+        "global_max_pool2d",
+        "avg_pool2d",
+        "upsample_nearest",
+        "add_channel_bias",
+    }
     public = {name for name in dir(ops) if not name.startswith("_") and callable(getattr(ops, name))}
     assert public - covered == set()
 
@@ -328,6 +497,7 @@ def test_every_public_op_is_covered():
 def test_gelu_is_within_5e_4_of_the_exact_erf_form(backend):
     """The tanh form against x Phi(x) with math.erf (PyTorch's default GELU): the documented bound."""
     import math
+
     host = np.linspace(-8.0, 8.0, 4001)
     exact = np.array([0.5 * v * (1.0 + math.erf(v / math.sqrt(2.0))) for v in host])
     got = stevq.to_numpy(ops.gelu(stevq.asarray(host)))

@@ -3,6 +3,7 @@
 over kernel offsets, explicit dilation), finite differences, adjoint identities and hand
 computations; on array_api_strict the gradients must equal NumPy's to 1e-10.
 """
+
 import autograd.numpy as anp
 import numpy as np
 import pytest
@@ -21,8 +22,6 @@ def case(name, op, reference, make_args):
     return pytest.param(op, reference, make_args, id=name)
 
 
-
-
 def _conv2d_ref(x, weight, stride=1, padding=0):
     """Cross-correlation as a sum over kernel offsets (i, j) of strided slices times weight[:, :, i, j]."""
     out_channels, _, kh, kw = weight.shape
@@ -32,7 +31,7 @@ def _conv2d_ref(x, weight, stride=1, padding=0):
     out = 0.0
     for i in range(kh):
         for j in range(kw):
-            patch = padded[:, :, i:i + stride * (out_h - 1) + 1:stride, j:j + stride * (out_w - 1) + 1:stride]
+            patch = padded[:, :, i : i + stride * (out_h - 1) + 1 : stride, j : j + stride * (out_w - 1) + 1 : stride]
             out = out + anp.einsum("nchw,oc->nohw", patch, weight[:, :, i, j])
     return out
 
@@ -50,14 +49,16 @@ def _conv_transpose2d_ref(x, weight, stride=1, padding=0, output_padding=0):
     for i in range(kh):
         for j in range(kw):
             contribution = anp.einsum("nchw,co->nohw", x, weight[:, :, i, j])
-            dilated = anp.reshape(contribution[:, :, :, None, :, None] * first,
-                                  (n, out_channels, h * stride, w * stride))
+            dilated = anp.reshape(
+                contribution[:, :, :, None, :, None] * first, (n, out_channels, h * stride, w * stride)
+            )
             dilated = dilated[:, :, :spread_h, :spread_w]
-            out = out + anp.pad(dilated, ((0, 0), (0, 0), (i, full_h - i - spread_h), (j, full_w - j - spread_w)),
-                                mode="constant")
+            out = out + anp.pad(
+                dilated, ((0, 0), (0, 0), (i, full_h - i - spread_h), (j, full_w - j - spread_w)), mode="constant"
+            )
     out_h = (h - 1) * stride - 2 * padding + kh + output_padding
     out_w = (w - 1) * stride - 2 * padding + kw + output_padding
-    return out[:, :, padding:padding + out_h, padding:padding + out_w]
+    return out[:, :, padding : padding + out_h, padding : padding + out_w]
 
 
 CONV_SETTINGS = [  # (x shape, weight shape (O, C, kh, kw), stride, padding)
@@ -76,8 +77,12 @@ CONV_SETTINGS = [  # (x shape, weight shape (O, C, kh, kw), stride, padding)
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding", CONV_SETTINGS)
 def test_conv2d(backend, x_shape, w_shape, stride, padding):
     r = np.random.default_rng(0)
-    check_op(lambda x, w: ops.conv2d(x, w, stride, padding), lambda x, w: _conv2d_ref(x, w, stride, padding),
-             normal(r, *x_shape), normal(r, *w_shape))
+    check_op(
+        lambda x, w: ops.conv2d(x, w, stride, padding),
+        lambda x, w: _conv2d_ref(x, w, stride, padding),
+        normal(r, *x_shape),
+        normal(r, *w_shape),
+    )
 
 
 def test_conv2d_by_hand(backend):
@@ -100,9 +105,12 @@ CONV_TRANSPOSE_SETTINGS = [  # (x shape, weight shape (C_in, C_out, kh, kw), str
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, output_padding", CONV_TRANSPOSE_SETTINGS)
 def test_conv_transpose2d(backend, x_shape, w_shape, stride, padding, output_padding):
     r = np.random.default_rng(0)
-    check_op(lambda x, w: ops.conv_transpose2d(x, w, stride, padding, output_padding),
-             lambda x, w: _conv_transpose2d_ref(x, w, stride, padding, output_padding),
-             normal(r, *x_shape), normal(r, *w_shape))
+    check_op(
+        lambda x, w: ops.conv_transpose2d(x, w, stride, padding, output_padding),
+        lambda x, w: _conv_transpose2d_ref(x, w, stride, padding, output_padding),
+        normal(r, *x_shape),
+        normal(r, *w_shape),
+    )
 
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, output_padding", CONV_TRANSPOSE_SETTINGS)
@@ -122,8 +130,11 @@ def _im2col_ref(x, kh, kw, stride=1, padding=0):
     n, c, h, w = x.shape
     padded = anp.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), mode="constant")
     out_h, out_w = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1
-    offsets = [padded[:, :, i:i + stride * (out_h - 1) + 1:stride, j:j + stride * (out_w - 1) + 1:stride]
-               for i in range(kh) for j in range(kw)]
+    offsets = [
+        padded[:, :, i : i + stride * (out_h - 1) + 1 : stride, j : j + stride * (out_w - 1) + 1 : stride]
+        for i in range(kh)
+        for j in range(kw)
+    ]
     patches = anp.transpose(anp.stack(offsets, axis=2), (0, 3, 4, 1, 2))
     return anp.reshape(patches, (n * out_h * out_w, c * kh * kw))
 
@@ -134,8 +145,9 @@ def test_im2col_col2im(backend, kh, kw, stride, padding):
     and through the identity <im2col(x), C> = <x, col2im(C)>."""
     r = np.random.default_rng(0)
     x_host = normal(r, 1, 2, 4, 5)
-    check_op(lambda x: ops.im2col(x, kh, kw, stride, padding), lambda x: _im2col_ref(x, kh, kw, stride, padding),
-             x_host)
+    check_op(
+        lambda x: ops.im2col(x, kh, kw, stride, padding), lambda x: _im2col_ref(x, kh, kw, stride, padding), x_host
+    )
     cols_host = normal(r, *_im2col_ref(x_host, kh, kw, stride, padding).shape)
     cols = stevq.asarray(cols_host)
     left = np.sum(stevq.to_numpy(ops.im2col(stevq.asarray(x_host), kh, kw, stride, padding)) * cols_host)
@@ -154,7 +166,7 @@ def test_im2col_rows_are_patches(backend):
     for n in range(2):
         for y in range(out_h):
             for x in range(out_w):
-                patch = host[n, :, 2 * y:2 * y + 3, 2 * x:2 * x + 2].reshape(-1)
+                patch = host[n, :, 2 * y : 2 * y + 3, 2 * x : 2 * x + 2].reshape(-1)
                 np.testing.assert_array_equal(cols[(n * out_h + y) * out_w + x], patch)
 
 
@@ -162,24 +174,46 @@ def _pool_ref(reduce):
     def pool(x, size=2):
         n, c, h, w = x.shape
         return reduce(anp.reshape(x, (n, c, h // size, size, w // size, size)), axis=(3, 5))
+
     return pool
 
 
 POOLING = [
     case("max_pool2d", ops.max_pool2d, _pool_ref(anp.max), lambda r: [normal(r, 2, 2, 4, 4)]),
-    case("max_pool2d-3", lambda x: ops.max_pool2d(x, 3), lambda x: _pool_ref(anp.max)(x, 3),
-         lambda r: [normal(r, 1, 2, 6, 3)]),
+    case(
+        "max_pool2d-3",
+        lambda x: ops.max_pool2d(x, 3),
+        lambda x: _pool_ref(anp.max)(x, 3),
+        lambda r: [normal(r, 1, 2, 6, 3)],
+    ),
     case("avg_pool2d", ops.avg_pool2d, _pool_ref(anp.mean), lambda r: [normal(r, 2, 2, 4, 4)]),
-    case("avg_pool2d-3", lambda x: ops.avg_pool2d(x, 3), lambda x: _pool_ref(anp.mean)(x, 3),
-         lambda r: [normal(r, 1, 1, 3, 6)]),
-    case("upsample_nearest", ops.upsample_nearest,
-         lambda x: anp.repeat(anp.repeat(x, 2, axis=2), 2, axis=3), lambda r: [normal(r, 1, 2, 2, 3)]),
-    case("upsample_nearest-3", lambda x: ops.upsample_nearest(x, 3),
-         lambda x: anp.repeat(anp.repeat(x, 3, axis=2), 3, axis=3), lambda r: [normal(r, 2, 1, 2, 2)]),
-    case("global_max_pool2d", ops.global_max_pool2d, lambda x: anp.max(x, axis=(2, 3)),
-         lambda r: [normal(r, 2, 3, 4, 5)]),
-    case("add_channel_bias", ops.add_channel_bias, lambda x, b: x + b[None, :, None, None],
-         lambda r: [normal(r, 2, 3, 2, 2), normal(r, 3)]),
+    case(
+        "avg_pool2d-3",
+        lambda x: ops.avg_pool2d(x, 3),
+        lambda x: _pool_ref(anp.mean)(x, 3),
+        lambda r: [normal(r, 1, 1, 3, 6)],
+    ),
+    case(
+        "upsample_nearest",
+        ops.upsample_nearest,
+        lambda x: anp.repeat(anp.repeat(x, 2, axis=2), 2, axis=3),
+        lambda r: [normal(r, 1, 2, 2, 3)],
+    ),
+    case(
+        "upsample_nearest-3",
+        lambda x: ops.upsample_nearest(x, 3),
+        lambda x: anp.repeat(anp.repeat(x, 3, axis=2), 3, axis=3),
+        lambda r: [normal(r, 2, 1, 2, 2)],
+    ),
+    case(
+        "global_max_pool2d", ops.global_max_pool2d, lambda x: anp.max(x, axis=(2, 3)), lambda r: [normal(r, 2, 3, 4, 5)]
+    ),
+    case(
+        "add_channel_bias",
+        ops.add_channel_bias,
+        lambda x, b: x + b[None, :, None, None],
+        lambda r: [normal(r, 2, 3, 2, 2), normal(r, 3)],
+    ),
 ]
 
 
@@ -190,8 +224,7 @@ def test_pooling_and_upsampling(backend, op, reference, make_args):
 
 def test_max_pool_ties_share_the_gradient(backend):
     """A window with two equal maxima sends half the gradient to each; a window with four, a quarter."""
-    host = np.array([[[[1.0, 5.0, 2.0, 2.0],
-                       [5.0, 0.0, 2.0, 2.0]]]])
+    host = np.array([[[[1.0, 5.0, 2.0, 2.0], [5.0, 0.0, 2.0, 2.0]]]])
     gradient = stevq.to_numpy(grad(lambda x: ops.sum(ops.max_pool2d(x)))(stevq.asarray(host)))
     np.testing.assert_array_equal(gradient, [[[[0.0, 0.5, 0.25, 0.25], [0.5, 0.0, 0.25, 0.25]]]])
     oracle = grad(lambda x: anp.sum(_pool_ref(anp.max)(x)))(host)

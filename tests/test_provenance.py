@@ -1,5 +1,6 @@
 """What a record needs to be trusted: the authors' k-means and batch drawing as settings (checked
 against by-hand versions), the data and commit of every run, and no resume over other data."""
+
 import dataclasses
 import json
 
@@ -22,8 +23,7 @@ def _farthest_by_hand(z, k, first, max_steps, tol):
     codes = z[chosen].copy()
     for _ in range(max_steps):
         labels = np.array([np.argmin([np.sum((row - c) ** 2) for c in codes]) for row in z])
-        new = np.array([z[labels == j].mean(axis=0) if np.any(labels == j) else np.zeros(z.shape[1])
-                        for j in range(k)])
+        new = np.array([z[labels == j].mean(axis=0) if np.any(labels == j) else np.zeros(z.shape[1]) for j in range(k)])
         change, codes = np.sum((new - codes) ** 2), new
         if change <= tol:
             break
@@ -79,7 +79,16 @@ def test_a_run_refuses_to_resume_over_other_data(tmp_path):
     runio.Run(tmp_path, config, {"data": "fashion-mnist", "sample": "a.npz", "sha256": "00"})  # the same: resumes
 
 
-SMALL = ["run", "vq-ablation", "--quick", "--no-progress", "--set", "models=classifier", "--set", "rows=baseline,kmeans"]
+SMALL = [
+    "run",
+    "vq-ablation",
+    "--quick",
+    "--no-progress",
+    "--set",
+    "models=classifier",
+    "--set",
+    "rows=baseline,kmeans",
+]
 
 
 def test_every_part_names_its_commit_data_and_time(tmp_path, capsys, monkeypatch):

@@ -1,6 +1,7 @@
 """Bring your own STE: any surrogate through ``ste.binary_step`` and Yin et al.'s theory. The
 quadrature of E g against the three closed forms, and against the engine's Monte Carlo coarse
 gradient for the added surrogates; a surrogate of one's own, given as mu or as mu', on every backend."""
+
 import numpy as np
 import pytest
 
@@ -12,8 +13,12 @@ ADDED = ("leaky_clipped_relu", "tanh", "approx_sign")
 
 
 def _point(rng, m, n):
-    return (rng.standard_normal(m), rng.standard_normal(n) * rng.uniform(0.2, 3.0), rng.standard_normal(m),
-            rng.standard_normal(n))
+    return (
+        rng.standard_normal(m),
+        rng.standard_normal(n) * rng.uniform(0.2, 3.0),
+        rng.standard_normal(m),
+        rng.standard_normal(n),
+    )
 
 
 def _near_the_axis(rng, m, n, gap, side):
@@ -59,8 +64,12 @@ def test_quadrature_equals_the_engines_monte_carlo_for_the_added_surrogates():
 
 def _mine(given):
     """A surrogate of one's own (not registered): the smooth step x^2 (3 - 2x) on [0, 1]."""
-    mu = lambda x: ops.multiply(ops.square(ops.clip(x, 0.0, 1.0)), ops.subtract(3.0, ops.multiply(2.0, ops.clip(x, 0.0, 1.0))))
-    mu_prime = lambda x: ops.multiply(6.0, ops.multiply(ops.clip(x, 0.0, 1.0), ops.subtract(1.0, ops.clip(x, 0.0, 1.0))))
+    mu = lambda x: ops.multiply(
+        ops.square(ops.clip(x, 0.0, 1.0)), ops.subtract(3.0, ops.multiply(2.0, ops.clip(x, 0.0, 1.0)))
+    )
+    mu_prime = lambda x: ops.multiply(
+        6.0, ops.multiply(ops.clip(x, 0.0, 1.0), ops.subtract(1.0, ops.clip(x, 0.0, 1.0)))
+    )
     if given == "mu":
         return ste.Surrogate("smoothstep", function=mu, kinks=(0.0, 1.0)), mu
     return ste.Surrogate("smoothstep", derivative=mu_prime, kinks=(0.0, 1.0)), mu
@@ -82,11 +91,13 @@ def test_a_surrogate_of_ones_own_runs_everywhere(backend, given):
     # the theory: expectation by quadrature, the engine's Monte Carlo, coarse gradient descent
     rng = np.random.default_rng(2)
     v, w, v_star, w_star = _point(rng, 3, 4)
-    expected = yin2019.expected_coarse_grad(stevq.asarray(v), stevq.asarray(w), stevq.asarray(v_star),
-                                            stevq.asarray(w_star), surrogate)
+    expected = yin2019.expected_coarse_grad(
+        stevq.asarray(v), stevq.asarray(w), stevq.asarray(v_star), stevq.asarray(w_star), surrogate
+    )
     Z = rng.standard_normal((200000, 3, 4))
-    sampled = yin2019.coarse_grad(stevq.asarray(v), stevq.asarray(w), stevq.asarray(Z), stevq.asarray(v_star),
-                                  stevq.asarray(w_star), surrogate)[1]
+    sampled = yin2019.coarse_grad(
+        stevq.asarray(v), stevq.asarray(w), stevq.asarray(Z), stevq.asarray(v_star), stevq.asarray(w_star), surrogate
+    )[1]
     assert np.abs(stevq.to_numpy(sampled) - stevq.to_numpy(expected)).max() < 0.05
     trajectory = yin2019.coarse_gradient_descent(v, w, v_star, w_star, surrogate, 0.05, 20)
     sampled_run = yin2019.coarse_gradient_descent(v, w, v_star, w_star, surrogate, 0.05, 3, batch=64)
@@ -100,16 +111,28 @@ def test_mu_and_mu_prime_give_the_same_surrogate():
     np.testing.assert_allclose(from_mu.mu_prime(x), from_derivative.mu_prime(x), atol=1e-12)
     rng = np.random.default_rng(3)
     v, w, v_star, w_star = _point(rng, 4, 3)
-    np.testing.assert_allclose(yin2019.expected_coarse_grad(v, w, v_star, w_star, from_mu),
-                               yin2019.expected_coarse_grad(v, w, v_star, w_star, from_derivative), atol=1e-12)
+    np.testing.assert_allclose(
+        yin2019.expected_coarse_grad(v, w, v_star, w_star, from_mu),
+        yin2019.expected_coarse_grad(v, w, v_star, w_star, from_derivative),
+        atol=1e-12,
+    )
 
 
-@pytest.mark.parametrize("bad, message", [
-    (lambda x: x, r"^ste: expected a registered name .* or a stevq.ste.Surrogate, got function"),
-    ("sigmoid", r"^ste: expected one of .*'approx_sign'\), got 'sigmoid'"),
-    (ste.Surrogate("nan", derivative=lambda x: ops.log(ops.subtract(x, 10.0))), r"^ste: surrogate 'nan': mu' gave non-finite"),
-    (ste.Surrogate("short", derivative=lambda x: x[:2]), r"^ste: surrogate 'short': mu' must keep its input's shape"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (lambda x: x, r"^ste: expected a registered name .* or a stevq.ste.Surrogate, got function"),
+        ("sigmoid", r"^ste: expected one of .*'approx_sign'\), got 'sigmoid'"),
+        (
+            ste.Surrogate("nan", derivative=lambda x: ops.log(ops.subtract(x, 10.0))),
+            r"^ste: surrogate 'nan': mu' gave non-finite",
+        ),
+        (
+            ste.Surrogate("short", derivative=lambda x: x[:2]),
+            r"^ste: surrogate 'short': mu' must keep its input's shape",
+        ),
+    ],
+)
 def test_a_bad_surrogate_is_a_clear_error_naming_it(bad, message):
     rng = np.random.default_rng(4)
     v, w, v_star, w_star = _point(rng, 3, 4)
@@ -130,14 +153,46 @@ def test_every_registered_surrogate_states_its_formula_and_source():
 
 
 def test_quant_act_and_the_layers_take_any_registered_surrogate(tmp_path, capsys):
+    from test_cli import SYNTHETIC
+
     from stevq import nn
     from stevq.__main__ import main
-    from test_cli import SYNTHETIC
-    assert main(["run", "quant-act", "--quick", "--no-progress", "--out", str(tmp_path / "run"), *SYNTHETIC,
-                 "--set", "stes=relu,tanh,approx_sign", "--set", "instability_from=relu"]) == 0
+
+    assert (
+        main(
+            [
+                "run",
+                "quant-act",
+                "--quick",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "run"),
+                *SYNTHETIC,
+                "--set",
+                "stes=relu,tanh,approx_sign",
+                "--set",
+                "instability_from=relu",
+            ]
+        )
+        == 0
+    )
     assert "| net | bits | relu | tanh | approx_sign |" in capsys.readouterr().out
-    assert main(["run", "quant-act", "--quick", "--no-progress", "--out", str(tmp_path / "bad"), *SYNTHETIC,
-                 "--set", "stes=relu,sigmoid"]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "quant-act",
+                "--quick",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "bad"),
+                *SYNTHETIC,
+                "--set",
+                "stes=relu,sigmoid",
+            ]
+        )
+        == 2
+    )
     assert "stes: expected one of" in capsys.readouterr().err
     mine, _ = _mine("mu'")
     _, apply = nn.serial(nn.QuantReLU(2, backward=mine))
@@ -151,11 +206,15 @@ def test_quant_act_and_the_layers_take_any_registered_surrogate(tmp_path, capsys
 def test_ste_check_gives_yin_et_al_s_verdicts_in_one_command(tmp_path, capsys):
     from stevq.__main__ import main
     from stevq.experiments.yin2019 import ste_check
+
     small = ["--set", "angles=4", "--set", "norms=3"]
     verdicts = {}
     for name in ("identity", "relu"):
         out = tmp_path / name
-        assert main(["run", "ste-check", "--quick", "--no-progress", "--set", f"ste={name}", *small, "--out", str(out)]) == 0
+        assert (
+            main(["run", "ste-check", "--quick", "--no-progress", "--set", f"ste={name}", *small, "--out", str(out)])
+            == 0
+        )
         verdicts[name] = __import__("json").loads((out / "metrics.json").read_text())["metrics"]
         assert (out / "map.png").stat().st_size > 10_000
     assert verdicts["identity"]["verdict"]["word"] == "like the identity STE"
@@ -163,7 +222,12 @@ def test_ste_check_gives_yin_et_al_s_verdicts_in_one_command(tmp_path, capsys):
     # the map is the correlation lemma: for ReLU, E g is a descent direction everywhere on it
     assert np.min(verdicts["relu"]["map"]["cosine"]) >= 0
     assert "**Verdict: like clipped ReLU.**" in capsys.readouterr().out
-    assert ste_check.verdict({"grad_norm_at_spurious": 0.5, "identity_grad_norm_at_spurious": 0.9, "converged": True,
-                              "increases": 0}, {"critical": 20, "runs": 20})[0] == "mixed"
+    assert (
+        ste_check.verdict(
+            {"grad_norm_at_spurious": 0.5, "identity_grad_norm_at_spurious": 0.9, "converged": True, "increases": 0},
+            {"critical": 20, "runs": 20},
+        )[0]
+        == "mixed"
+    )
     assert main(["run", "ste-check", "--quick", "--set", "ste=sigmoid", "--out", str(tmp_path / "bad")]) == 2
     assert "ste: expected one of" in capsys.readouterr().err

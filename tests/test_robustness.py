@@ -1,6 +1,7 @@
 """Files are never damaged and the command line never shows a traceback: writes only replace regular
 files, a run directory is locked, damaged results are named, and inputs that once gave tracebacks
 (issue 22's list) give one `error:` line with exit 2."""
+
 import json
 import os
 import signal
@@ -19,8 +20,24 @@ from stevq.experiments import training
 from stevq.experiments.huh2023 import vq_quantizers
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
-TOY = ["run", "yin2019-toy", "--quick", "--no-progress", "--set", "runs=2", "--set", "steps=20",
-       "--set", "sample_sizes=10", "--set", "step_sizes=3", "--set", "mc_samples=100", "--set", "correlation_points=5"]
+TOY = [
+    "run",
+    "yin2019-toy",
+    "--quick",
+    "--no-progress",
+    "--set",
+    "runs=2",
+    "--set",
+    "steps=20",
+    "--set",
+    "sample_sizes=10",
+    "--set",
+    "step_sizes=3",
+    "--set",
+    "mc_samples=100",
+    "--set",
+    "correlation_points=5",
+]
 
 
 def _char_device(tmp_path):
@@ -66,6 +83,7 @@ def test_claims_into_a_place_that_cannot_be_written_is_an_error_line(tmp_path, c
 
     def read_only(*args, **kwargs):
         raise PermissionError(13, "Read-only file system", str(tmp_path / "ro" / "claims.md"))
+
     monkeypatch.setattr(runio, "atomic_write_bytes", read_only)
     assert main(["claims", str(tmp_path), "--out", str(tmp_path / "ro" / "claims.md")]) == 2
     assert "Read-only file system" in capsys.readouterr().err
@@ -81,11 +99,15 @@ def toy_run(tmp_path_factory):
 @pytest.mark.parametrize("damage", ["truncated", "a list", "no metrics"])
 def test_damaged_results_are_named_by_claims_and_report(toy_run, tmp_path, capsys, damage):
     import shutil
+
     run = tmp_path / "runs" / "toy"
     shutil.copytree(toy_run, run)
     text = (run / "metrics.json").read_text()
-    (run / "metrics.json").write_text({"truncated": text[: len(text) // 2], "a list": "[1, 2]",
-                                       "no metrics": json.dumps({"config": {}, "rows": []})}[damage])
+    (run / "metrics.json").write_text(
+        {"truncated": text[: len(text) // 2], "a list": "[1, 2]", "no metrics": json.dumps({"config": {}, "rows": []})}[
+            damage
+        ]
+    )
     capsys.readouterr()
     assert main(["claims", str(tmp_path / "runs"), "--out", str(tmp_path / "claims.md")]) == 0
     err = capsys.readouterr().err
@@ -117,12 +139,15 @@ def test_damaged_idx_files_are_an_error_line(tmp_path, capsys):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("arguments, expected", [
-    (["--seeds", "0,38"], "--seeds: seed 38: teacher_shift"),
-    (["--out", "x" * 300], "--out: the path is too long"),
-    (["--out", ""], "--out: expected a directory name, got an empty string"),
-    (["--set", "sample_sizes=10,10"], "sample_sizes: expected distinct values"),
-])
+@pytest.mark.parametrize(
+    "arguments, expected",
+    [
+        (["--seeds", "0,38"], "--seeds: seed 38: teacher_shift"),
+        (["--out", "x" * 300], "--out: the path is too long"),
+        (["--out", ""], "--out: expected a directory name, got an empty string"),
+        (["--set", "sample_sizes=10,10"], "sample_sizes: expected distinct values"),
+    ],
+)
 def test_inputs_that_once_gave_tracebacks(tmp_path, capsys, monkeypatch, arguments, expected):
     monkeypatch.chdir(tmp_path)
     assert main([*TOY, *arguments]) == 2
@@ -132,14 +157,28 @@ def test_inputs_that_once_gave_tracebacks(tmp_path, capsys, monkeypatch, argumen
 
 
 def test_more_examples_than_the_data_has_is_an_error_line(tmp_path, capsys):
-    assert main(["run", "vq-ablation", "--quick", "--no-progress", "--set", "train_size=60001",
-                 "--out", str(tmp_path / "run")]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "vq-ablation",
+                "--quick",
+                "--no-progress",
+                "--set",
+                "train_size=60001",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("error: ") and ("train_size" in err or "files" in err) and "Traceback" not in err
 
 
 def test_more_jobs_than_cores_are_capped_with_a_note(tmp_path, capsys, monkeypatch):
     from stevq.experiments import workers
+
     monkeypatch.setattr(workers, "default_jobs", lambda: 2)
     assert main([*TOY, "--seeds", "0,1", "--jobs", "64", "--out", str(tmp_path / "run")]) == 0
     assert "note: --jobs 64 is more than the 2 cores" in capsys.readouterr().err
@@ -151,6 +190,7 @@ def test_an_interrupt_anywhere_exits_130_without_a_traceback(capsys, monkeypatch
 
     def interrupted(args):
         raise KeyboardInterrupt
+
     monkeypatch.setattr(cli, "command_list", interrupted)
     assert main(["list"]) == 130
     assert "Traceback" not in capsys.readouterr().err
@@ -160,10 +200,28 @@ def test_sigint_to_the_parent_alone_stops_a_run_started_with_sigint_ignored(tmp_
     """A shell starts background jobs with SIGINT ignored; `kill -INT PID` must still stop the run and
     its workers."""
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "stevq", "run", "vq-ablation", "--quick", "--seeds", "0,1,2", "--jobs", "2",
-               "--out", str(out), "--no-progress"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    command = [
+        sys.executable,
+        "-m",
+        "stevq",
+        "run",
+        "vq-ablation",
+        "--quick",
+        "--seeds",
+        "0,1,2",
+        "--jobs",
+        "2",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     deadline = time.time() + 120
     while not list(out.glob("seed-*/parts/*.json")) and time.time() < deadline:  # the workers are busy
         time.sleep(0.2)
@@ -177,8 +235,9 @@ def test_sigint_to_the_parent_alone_stops_a_run_started_with_sigint_ignored(tmp_
 
 def test_ema_with_dead_code_replacement_trains_and_restarts_the_replaced_codes():
     settings = vq_quantizers.Settings(num_codes=8, dead_threshold=1, dtype="float64")
-    quantizer = vq_quantizers.make_quantizer("ema+dead-code", settings, 2, vq_quantizers.Variant(ema=True,
-                                                                                                  dead_code=True))
+    quantizer = vq_quantizers.make_quantizer(
+        "ema+dead-code", settings, 2, vq_quantizers.Variant(ema=True, dead_code=True)
+    )
     rng = np.random.default_rng(0)
     params, state = quantizer.init(rng, (2,))
     z_e = stevq.asarray(10.0 + rng.standard_normal((16, 2)))  # far from every code: one code takes them all
@@ -195,17 +254,21 @@ def test_ema_with_dead_code_replacement_trains_and_restarts_the_replaced_codes()
     assert data.size == 64
 
 
-@pytest.mark.parametrize("name, ours, reference", [
-    ("2.0 ** box", lambda x, raw: 2.0 ** x, lambda x, raw: 2.0 ** x),
-    ("box ** box", lambda x, raw: x ** x, lambda x, raw: x ** x),
-    ("box ** raw", lambda x, raw: x ** raw, lambda x, raw: x ** raw),
-    ("5.0 % box", lambda x, raw: 5.0 % x, lambda x, raw: 5.0 % x),
-    ("box % 0.7", lambda x, raw: x % 0.7, lambda x, raw: x % 0.7),
-])
+@pytest.mark.parametrize(
+    "name, ours, reference",
+    [
+        ("2.0 ** box", lambda x, raw: 2.0**x, lambda x, raw: 2.0**x),
+        ("box ** box", lambda x, raw: x**x, lambda x, raw: x**x),
+        ("box ** raw", lambda x, raw: x**raw, lambda x, raw: x**raw),
+        ("5.0 % box", lambda x, raw: 5.0 % x, lambda x, raw: 5.0 % x),
+        ("box % 0.7", lambda x, raw: x % 0.7, lambda x, raw: x % 0.7),
+    ],
+)
 def test_reflected_and_power_operators_under_grad_on_every_backend(backend, name, ours, reference):
     """Against autograd.numpy's own gradient of the same expression."""
     import autograd.numpy as anp
     from autograd import grad
+
     x0, raw0 = np.array([0.5, 1.5, 2.0]), np.array([1.3, 2.0, 0.7])
     got = stevq.grad(lambda x: ops.sum(ours(x, stevq.asarray(raw0))))(stevq.asarray(x0))
     want = grad(lambda x: anp.sum(reference(x, raw0)))(x0)
@@ -218,6 +281,7 @@ def test_one_dtype_rule_a_parameter_keeps_its_dtype(backend, make):
     keeps the parameter float32, on every backend (it was float64 after one step on CuPy and
     array_api_strict)."""
     from stevq import optim
+
     rng = np.random.default_rng(0)
     W = stevq.asarray(rng.standard_normal((3, 2)).astype(np.float32))
     x = stevq.asarray(rng.standard_normal((4, 3)))  # float64

@@ -6,6 +6,7 @@ and say so in one line, full modes stop with a usage error that says where to pu
 (the Debian directory is then not searched); downloads go to a closed local port. The lectures in
 quick mode run the same way (tests/test_lectures.py).
 """
+
 import dataclasses
 import json
 import pathlib
@@ -49,7 +50,7 @@ def test_the_sample_is_real_class_balanced_and_traced_to_the_official_files():
     directory = embedded.path_of(mnist.FASHION_MNIST.sample).parent
     licence = (directory / "FASHION_MNIST_LICENSE.txt").read_text()
     assert "MIT" in licence and "Zalando SE" in licence
-    assert embedded.path_of(mnist.FASHION_MNIST.sample).stat().st_size < 5 * 2 ** 20
+    assert embedded.path_of(mnist.FASHION_MNIST.sample).stat().st_size < 5 * 2**20
     package_data = (pathlib.Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
     assert '"fashion_mnist_sample.npz", "FASHION_MNIST_LICENSE.txt"' in package_data  # non-editable installs
 
@@ -64,8 +65,12 @@ def test_small_requests_use_the_sample_and_say_so_once(no_data, capsys):
     np.testing.assert_array_equal(loaded.test_labels, arrays["test_labels"])
     assert not no_data.exists(), "nothing is downloaded or cached"
     # more than the sample holds, no limit at all, sample=False or a named directory: the files are needed
-    for options in (dict(train_limit=6001, test_limit=10), dict(train_limit=10, test_limit=2001), {},
-                    dict(train_limit=10, test_limit=10, sample=False)):
+    for options in (
+        dict(train_limit=6001, test_limit=10),
+        dict(train_limit=10, test_limit=2001),
+        {},
+        dict(train_limit=10, test_limit=10, sample=False),
+    ):
         with pytest.raises(data.DataUnavailableError, match="Fashion-MNIST is not available here"):
             data.load_fashion_mnist(**options)
     no_data.mkdir(parents=True, exist_ok=True)
@@ -75,9 +80,33 @@ def test_small_requests_use_the_sample_and_say_so_once(no_data, capsys):
 
 def test_quick_experiment_runs_on_the_sample(no_data, tmp_path, capsys):
     out = tmp_path / "quick"
-    assert main(["run", "quant-act", "--quick", "--out", str(out), "--no-progress", "--set", "pretrain_steps=150",
-                 "--set", "steps=6", "--set", "bits=2", "--set", "mlp_hidden=64", "--set", "instability_steps=3",
-                 "--set", "instability_eval_every=3", "--set", "instability_from=relu"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "quant-act",
+                "--quick",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--set",
+                "pretrain_steps=150",
+                "--set",
+                "steps=6",
+                "--set",
+                "bits=2",
+                "--set",
+                "mlp_hidden=64",
+                "--set",
+                "instability_steps=3",
+                "--set",
+                "instability_eval_every=3",
+                "--set",
+                "instability_from=relu",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert captured.err.count(NOTE) == 1 and f"results in {out}" in captured.out
     metrics = json.loads((out / "metrics.json").read_text())["metrics"]
@@ -85,8 +114,11 @@ def test_quick_experiment_runs_on_the_sample(no_data, tmp_path, capsys):
 
 
 def test_full_mode_without_files_is_a_usage_error_naming_data_dir(no_data, tmp_path, capsys):
-    for arguments in (["vq-bottleneck"], ["quant-act", "--set", "train_size=7000"],
-                      ["quant-act", "--quick", "--set", "data=mnist"]):  # MNIST has no sample inside
+    for arguments in (
+        ["vq-bottleneck"],
+        ["quant-act", "--set", "train_size=7000"],
+        ["quant-act", "--quick", "--set", "data=mnist"],
+    ):  # MNIST has no sample inside
         out = tmp_path / "run"
         assert main(["run", *arguments, "--out", str(out), "--no-progress"]) == 2
         error = capsys.readouterr().err

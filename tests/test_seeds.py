@@ -1,14 +1,15 @@
 """Several seeds and worker processes: --seeds / --jobs, the scheduler, mean ± sd over seeds."""
+
 import json
 import math
 
 import numpy as np
 import pytest
+from test_cli import SYNTHETIC
 
 from stevq.__main__ import main
 from stevq.experiments import runner as seeds  # the results over seeds are the runner's
 from stevq.experiments.protocol import Part, ordered
-from test_cli import SYNTHETIC
 
 SMALL = [*SYNTHETIC, "--set", "stes=('identity', 'relu')", "--set", "instability_from=relu"]
 
@@ -21,8 +22,24 @@ def test_two_workers_give_the_numbers_of_one(tmp_path, capsys):
     runs = {}
     for jobs in ("1", "2"):
         out = tmp_path / f"jobs{jobs}"
-        assert main(["run", "quant-act", "--quick", "--seeds", "0,1", "--jobs", jobs, "--out", str(out),
-                     "--no-progress", *SMALL]) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    "quant-act",
+                    "--quick",
+                    "--seeds",
+                    "0,1",
+                    "--jobs",
+                    jobs,
+                    "--out",
+                    str(out),
+                    "--no-progress",
+                    *SMALL,
+                ]
+            )
+            == 0
+        )
         runs[jobs] = out
     for name in ("metrics.json", "seed-0/metrics.json", "seed-1/metrics.json"):
         assert _metrics(runs["1"] / name) == _metrics(runs["2"] / name), name  # bit for bit
@@ -45,8 +62,21 @@ def test_two_workers_give_the_numbers_of_one(tmp_path, capsys):
 
 def test_a_resumed_run_over_seeds_computes_only_the_missing_parts(tmp_path, capsys):
     out = tmp_path / "run"
-    command = ["run", "quant-act", "--quick", "--seeds", "3,4", "--jobs", "2", "--out", str(out), "--no-progress",
-               *SMALL, "--set", "instability_steps=0"]
+    command = [
+        "run",
+        "quant-act",
+        "--quick",
+        "--seeds",
+        "3,4",
+        "--jobs",
+        "2",
+        "--out",
+        str(out),
+        "--no-progress",
+        *SMALL,
+        "--set",
+        "instability_steps=0",
+    ]
     assert main(command) == 0
     stamps = {path: path.stat().st_mtime_ns for path in out.glob("seed-*/parts/*")}
     before = _metrics(out / "metrics.json")
@@ -61,11 +91,14 @@ def test_a_resumed_run_over_seeds_computes_only_the_missing_parts(tmp_path, caps
 
 def test_seed_and_jobs_errors_are_usage_errors(tmp_path, capsys):
     base = ["run", "quant-act", "--quick", "--out", str(tmp_path / "x"), "--no-progress"]
-    for arguments, message in ((["--seeds", "0,one"], "--seeds: expected integers"),
-                               (["--seeds", "1,1"], "distinct"), (["--seeds", "0,-1"], "non-negative"),
-                               (["--seed", "1", "--seeds", "2,3"], "give either --seeds or --seed"),
-                               (["--set", "seed=1", "--seeds", "2,3"], "give either --seeds or --seed"),
-                               (["--jobs", "0"], "--jobs")):
+    for arguments, message in (
+        (["--seeds", "0,one"], "--seeds: expected integers"),
+        (["--seeds", "1,1"], "distinct"),
+        (["--seeds", "0,-1"], "non-negative"),
+        (["--seed", "1", "--seeds", "2,3"], "give either --seeds or --seed"),
+        (["--set", "seed=1", "--seeds", "2,3"], "give either --seeds or --seed"),
+        (["--jobs", "0"], "--jobs"),
+    ):
         assert main(base + arguments) == 2, arguments
         assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
@@ -73,8 +106,26 @@ def test_seed_and_jobs_errors_are_usage_errors(tmp_path, capsys):
 
 def test_a_failing_part_in_a_worker_stops_the_run_and_keeps_the_others(tmp_path, capsys):
     out = tmp_path / "nan"
-    assert main(["run", "quant-act", "--quick", "--seeds", "0,1", "--jobs", "2", "--out", str(out), "--no-progress",
-                 *SMALL, "--set", "lr=1e38"]) == 1
+    assert (
+        main(
+            [
+                "run",
+                "quant-act",
+                "--quick",
+                "--seeds",
+                "0,1",
+                "--jobs",
+                "2",
+                "--out",
+                str(out),
+                "--no-progress",
+                *SMALL,
+                "--set",
+                "lr=1e38",
+            ]
+        )
+        == 1
+    )
     error = capsys.readouterr().err
     assert "non-finite values at step" in error and "mlp-float" in error
 
@@ -83,8 +134,10 @@ def test_statistic_and_aggregate():
     stat = seeds.statistic([1.0, 2.0, 4.0])
     assert stat["mean"] == pytest.approx(7 / 3) and stat["sd"] == pytest.approx(np.std([1, 2, 4], ddof=1))
     assert seeds.statistic([5])["sd"] == 0.0 and math.isnan(seeds.statistic([1.0, "nan"])["mean"])
-    per_seed = {0: {"rows": [{"K": 64, "variant": "ste", "score": 0.5, "ok": True, "note": "a"}], "curves": [1, 2]},
-                1: {"rows": [{"K": 64, "variant": "ste", "score": 0.7, "ok": False, "note": "b"}], "curves": [3, 4]}}
+    per_seed = {
+        0: {"rows": [{"K": 64, "variant": "ste", "score": 0.5, "ok": True, "note": "a"}], "curves": [1, 2]},
+        1: {"rows": [{"K": 64, "variant": "ste", "score": 0.7, "ok": False, "note": "b"}], "curves": [3, 4]},
+    }
     row = seeds.aggregate(per_seed, {"rows": ("K", "variant")})["mean_sd"]["rows"][0]
     assert (row["K"], row["variant"]) == (64, "ste") and row["score"]["mean"] == pytest.approx(0.6)
     assert row["ok"]["mean"] == 0.5 and row["note"] == {"values": ["a", "b"]}
@@ -106,6 +159,7 @@ def test_parts_run_after_the_parts_they_need():
 def _children(pid):
     """PIDs of the live processes whose parent is ``pid`` (Linux /proc)."""
     import pathlib
+
     found = []
     for status in pathlib.Path("/proc").glob("[0-9]*/status"):
         try:
@@ -119,6 +173,7 @@ def _children(pid):
 
 def _alive(pid):
     import pathlib
+
     try:
         return not (pathlib.Path(f"/proc/{pid}/status").read_text().split("State:")[1].strip().startswith("Z"))
     except (OSError, IndexError):
@@ -132,17 +187,40 @@ def test_sigterm_stops_the_workers_too(tmp_path):
     import subprocess
     import sys
     import time
+
     slow = [*SMALL, "--set", "pretrain_steps=100000"]  # parts that would run for minutes
-    run = subprocess.Popen([sys.executable, "-m", "stevq", "run", "quant-act", "--quick", "--seeds", "0,1",
-                            "--jobs", "2", "--out", str(tmp_path / "run"), "--no-progress", *slow],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stevq",
+            "run",
+            "quant-act",
+            "--quick",
+            "--seeds",
+            "0,1",
+            "--jobs",
+            "2",
+            "--out",
+            str(tmp_path / "run"),
+            "--no-progress",
+            *slow,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     workers = []
     while len(workers) < 2 and time.monotonic() < deadline and run.poll() is None:
         time.sleep(0.5)
         # the spawn context starts a resource tracker too; the workers are the ones running stevq
-        workers = [pid for pid in _children(run.pid)
-                   if "multiprocessing" in open(f"/proc/{pid}/cmdline").read() and "resource_tracker" not in open(f"/proc/{pid}/cmdline").read()]
+        workers = [
+            pid
+            for pid in _children(run.pid)
+            if "multiprocessing" in open(f"/proc/{pid}/cmdline").read()
+            and "resource_tracker" not in open(f"/proc/{pid}/cmdline").read()
+        ]
     assert len(workers) == 2, (workers, run.poll())
     time.sleep(2)  # the workers are inside their parts
     run.send_signal(signal.SIGTERM)
@@ -161,6 +239,7 @@ def test_the_runner_takes_any_executor(tmp_path):
     import concurrent.futures
 
     from stevq.experiments import get
+
     experiment = get("ste-check")
     config = experiment.Config(quick=True, steps=60, runs=3, angles=3, norms=2)
     here = seeds.run(experiment, config, tmp_path / "here", [0, 1], progress=False)

@@ -6,6 +6,7 @@ by hand, with finite differences of the surrogate mu itself, and with autograd.n
 mu. Inputs stay away from the kinks (0, the top of the clip, the quantization thresholds), where
 the surrogate derivatives are not defined.
 """
+
 import autograd.numpy as anp
 import numpy as np
 import pytest
@@ -35,6 +36,7 @@ def weights_like(shape, seed=1):
 
 # --- what the rules say, written independently --------------------------------------------------
 
+
 def mu_prime(x, backward, top=1.0):
     """mu'(x) from the notes (yin2019.md): identity 1, ReLU 1{x>0}, clipped ReLU 1{0<x<top}."""
     if backward == "identity":
@@ -55,7 +57,7 @@ def mu_anp(x, backward, top=1.0):
 
 def quantized_levels(x, bits, step):
     """k-bit quantized ReLU as a staircase: q(x) = step * #{k in 1..2^bits - 1 : x > (k - 1) step}."""
-    thresholds = step * np.arange(2 ** bits - 1)
+    thresholds = step * np.arange(2**bits - 1)
     return step * np.sum(x[..., None] > thresholds, axis=-1)
 
 
@@ -89,6 +91,7 @@ def check_backward_is_surrogate(function, host_x, backward, top):
 
 # --- the true gradient of a step is zero ----------------------------------------------------------
 
+
 def test_heaviside_true_gradient_is_exactly_zero(backend):
     host_x = host_inputs()
     got = ste_gradient(ops.heaviside, host_x, weights_like(host_x.shape))
@@ -108,6 +111,7 @@ def test_quantizer_without_ste_has_zero_gradient(backend):
 
 # --- straight_through ------------------------------------------------------------------------------
 
+
 def test_straight_through_returns_forward_value_and_routes_gradient(backend):
     """y = forward_value exactly; dL/d(surrogate) = dL/dy; dL/d(forward_value) = 0."""
     r = np.random.default_rng(2)
@@ -125,11 +129,12 @@ def test_straight_through_composes_with_the_chain_rule(backend):
     weights_host = weights_like(host_x.shape)
     function = lambda x: ste.straight_through(ops.heaviside(x), ops.power(x, 3))
     got = ste_gradient(function, host_x, weights_host)
-    np.testing.assert_allclose(got, weights_host * 3 * host_x ** 2, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(got, weights_host * 3 * host_x**2, rtol=1e-14, atol=0)
     agrees_with_numpy(function, host_x, weights_host, got)
 
 
 # --- binary step (Yin et al. 2019) ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("backward", ste.SURROGATES)
 def test_binary_step(backend, backward):
@@ -166,17 +171,22 @@ def test_binary_step_coarse_gradient_of_the_two_layer_model(backend, backward):
     w, v = stevq.asarray(w_host), stevq.asarray(v_host)
     pre = z_host @ w_host
     residual = v_host @ (pre > 0) - target
-    np.testing.assert_allclose(stevq.to_numpy(grad(loss, 0)(w, v)),
-                               z_host.T @ (mu_prime(pre, backward) * v_host) * residual, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        stevq.to_numpy(grad(loss, 0)(w, v)),
+        z_host.T @ (mu_prime(pre, backward) * v_host) * residual,
+        rtol=1e-12,
+        atol=1e-14,
+    )
     np.testing.assert_allclose(stevq.to_numpy(grad(loss, 1)(w, v)), (pre > 0) * residual, rtol=1e-12, atol=1e-14)
 
 
 # --- k-bit quantized ReLU ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("backward", ste.SURROGATES)
 @pytest.mark.parametrize("bits, step", [(1, None), (2, None), (4, None), (2, 0.3), (4, 0.05)])
 def test_quantized_relu(backend, bits, step, backward):
-    levels = 2 ** bits - 1
+    levels = 2**bits - 1
     step_value = 1.0 / levels if step is None else step
     top = levels * step_value
     spread = np.random.default_rng(4).uniform(-0.3 * top, 1.2 * top, (8, 16))
@@ -190,8 +200,7 @@ def test_quantized_relu(backend, bits, step, backward):
 def test_one_bit_quantized_relu_is_the_binary_step(backend):
     host_x = host_inputs()
     x = stevq.asarray(host_x)
-    np.testing.assert_array_equal(stevq.to_numpy(ste.quantized_relu(x, bits=1)),
-                                  stevq.to_numpy(ste.binary_step(x)))
+    np.testing.assert_array_equal(stevq.to_numpy(ste.quantized_relu(x, bits=1)), stevq.to_numpy(ste.binary_step(x)))
 
 
 def test_quantized_relu_levels_by_hand(backend):
@@ -202,6 +211,7 @@ def test_quantized_relu_levels_by_hand(backend):
 
 
 # --- rounding ------------------------------------------------------------------------------------------
+
 
 def test_round_ste(backend):
     """Forward round(x) (half to even, like NumPy); backward the identity: dL/dx = dL/dy."""
@@ -215,6 +225,7 @@ def test_round_ste(backend):
 
 # --- surrogate_derivative and dtypes --------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("backward", ste.SURROGATES)
 def test_surrogate_derivative(backend, backward):
     host_x = host_inputs(kinks=(0.0, 0.6))
@@ -222,8 +233,11 @@ def test_surrogate_derivative(backend, backward):
     np.testing.assert_array_equal(got, mu_prime(host_x, backward, top=0.6))
 
 
-@pytest.mark.parametrize("function", [lambda x: ste.binary_step(x), lambda x: ste.quantized_relu(x, 2),
-                                      ste.round_ste], ids=["binary_step", "quantized_relu", "round_ste"])
+@pytest.mark.parametrize(
+    "function",
+    [lambda x: ste.binary_step(x), lambda x: ste.quantized_relu(x, 2), ste.round_ste],
+    ids=["binary_step", "quantized_relu", "round_ste"],
+)
 def test_float32_stays_float32(backend, function):
     """No silent upcast: float32 in, float32 out, float32 gradient."""
     x = stevq.asarray(host_inputs(), "float32")

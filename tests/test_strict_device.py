@@ -1,6 +1,7 @@
 """Part of the catalogue on array_api_strict's non-default device ("device1"): every array a
 primitive or a VJP creates must be made next to its inputs (``device=``), or array_api_strict
 refuses to mix the two devices. Results must match the default device's exactly."""
+
 import numpy as np
 import pytest
 
@@ -25,8 +26,10 @@ def _host(x):
 
 def _loss_of(function):
     """A scalar of a list of inputs that depends on every output of ``function``."""
+
     def loss(args):
         return ops.sum(ops.square(function(*args)))
+
     return loss
 
 
@@ -35,7 +38,10 @@ X, Y = rng.standard_normal((6, 4)), rng.standard_normal((6, 4))
 CODEBOOK, IMAGES = rng.standard_normal((5, 4)), rng.standard_normal((2, 3, 6, 6))
 INDICES = np.array([0, 3, 3, 1, 4, 0])
 CASES = {
-    "arith": (lambda x, y: ops.add(ops.multiply(ops.exp(x), ops.tanh(y)), ops.divide(ops.sqrt(ops.abs(x)), 2.0)), (X, Y)),
+    "arith": (
+        lambda x, y: ops.add(ops.multiply(ops.exp(x), ops.tanh(y)), ops.divide(ops.sqrt(ops.abs(x)), 2.0)),
+        (X, Y),
+    ),
     "relu clip where": (lambda x, y: ops.where(x > 0, ops.relu(x), ops.clip(y, -0.5, 0.5)), (X, Y)),
     "matmul": (lambda x, y: ops.matmul(x, ops.matrix_transpose(y)), (X, Y)),
     "reductions": (lambda x: ops.add(ops.max(x, axis=1), ops.mean(x, axis=1)), (X,)),
@@ -43,8 +49,13 @@ CASES = {
     "take_rows": (lambda c: ops.take_rows(c, _next_to(INDICES, c)), (CODEBOOK,)),
     "one_hot": (lambda x: ops.matmul(ops.one_hot(_next_to(INDICES, x), 4, x.dtype), ops.matrix_transpose(x)), (X,)),
     "binary_step": (lambda x: ste.binary_step(x, "clipped_relu"), (X,)),
-    "vq straight-through": (lambda z, c: ops.add(vq.straight_through(z, ops.take_rows(c, vq.nearest_code(z, c))),
-                                                   vq.vq_loss(z, ops.take_rows(c, vq.nearest_code(z, c)))), (X, CODEBOOK)),
+    "vq straight-through": (
+        lambda z, c: ops.add(
+            vq.straight_through(z, ops.take_rows(c, vq.nearest_code(z, c))),
+            vq.vq_loss(z, ops.take_rows(c, vq.nearest_code(z, c))),
+        ),
+        (X, CODEBOOK),
+    ),
     "fsq": (lambda z: fsq.quantize(z, (3, 4, 5, 8)), (X,)),
     "conv2d": (lambda x, w: ops.conv2d(x, w, stride=2, padding=1), (IMAGES, rng.standard_normal((2, 3, 3, 3)))),
 }

@@ -8,21 +8,21 @@ meter rides along in every process through tests/support/sitecustomize.py), with
 by ``--set`` to keep CI short (same code paths, fewer steps and images), and must finish with zero
 refused implicit conversions. The counts are printed in the session summary.
 """
+
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import cupy
 import numpy as np
 import pytest
 from conftest import CUPY_IS_DOUBLE, cupy_env
-
-import cupy
+from support import sync_meter
 
 import stevq
 from stevq.experiments import training
 from stevq.experiments.huh2023 import vq_quantizers, vq_training
-from support import sync_meter
 
 pytestmark = pytest.mark.skipif(not CUPY_IS_DOUBLE, reason="counts transfers: the CuPy test double only")
 BUDGET = 2.0
@@ -33,6 +33,7 @@ REPORTED = {}  # printed by conftest's pytest_terminal_summary
 @pytest.mark.parametrize("variant", sorted(vq_quantizers.VARIANTS))
 def test_vector_quantizer_step_stays_within_the_budget(variant, monkeypatch):
     from test_experiment_vq import _toy_network
+
     sync_meter.install(monkeypatch.setattr)
     with stevq.use("cupy"):
         network = _toy_network(variant, 64 if variant == "fsq" else 16, "float32")
@@ -46,26 +47,95 @@ def test_vector_quantizer_step_stays_within_the_budget(variant, monkeypatch):
 
 
 SHRUNK = {
-    "quant-act": ["--set", "train_size=512", "--set", "test_size=128", "--set", "loss_eval_size=128",
-                  "--set", "pretrain_steps=20", "--set", "steps=12", "--set", "instability_steps=6",
-                  "--set", "bits=(2,)", "--set", "stes=('identity','clipped_relu')"],
-    "vq-ablation": ["--set", "models=autoencoder", "--set", "steps=12", "--set", "record_every=6",
-                    "--set", "train_size=128", "--set", "test_size=64"],
-    "vq-bottleneck": ["--set", "train_size=256", "--set", "test_size=64", "--set", "curve_size=64",
-                      "--set", "steps=12", "--set", "record_every=6"],
-    "vq-toy": ["--set", "shift_seeds=1", "--set", "steps=20", "--set", "record_every=10",
-               "--set", "train_size=512", "--set", "eval_size=256", "--set", "num_codes=32"],
+    "quant-act": [
+        "--set",
+        "train_size=512",
+        "--set",
+        "test_size=128",
+        "--set",
+        "loss_eval_size=128",
+        "--set",
+        "pretrain_steps=20",
+        "--set",
+        "steps=12",
+        "--set",
+        "instability_steps=6",
+        "--set",
+        "bits=(2,)",
+        "--set",
+        "stes=('identity','clipped_relu')",
+    ],
+    "vq-ablation": [
+        "--set",
+        "models=autoencoder",
+        "--set",
+        "steps=12",
+        "--set",
+        "record_every=6",
+        "--set",
+        "train_size=128",
+        "--set",
+        "test_size=64",
+    ],
+    "vq-bottleneck": [
+        "--set",
+        "train_size=256",
+        "--set",
+        "test_size=64",
+        "--set",
+        "curve_size=64",
+        "--set",
+        "steps=12",
+        "--set",
+        "record_every=6",
+    ],
+    "vq-toy": [
+        "--set",
+        "shift_seeds=1",
+        "--set",
+        "steps=20",
+        "--set",
+        "record_every=10",
+        "--set",
+        "train_size=512",
+        "--set",
+        "eval_size=256",
+        "--set",
+        "num_codes=32",
+    ],
     "yin2019-toy": [],
-    "ste-check": ["--set", "ste=approx_sign", "--set", "steps=50", "--set", "runs=2", "--set", "angles=3",
-                  "--set", "norms=2"],
+    "ste-check": [
+        "--set",
+        "ste=approx_sign",
+        "--set",
+        "steps=50",
+        "--set",
+        "runs=2",
+        "--set",
+        "angles=3",
+        "--set",
+        "norms=2",
+    ],
 }
 
 
 @pytest.mark.parametrize("name", sorted(SHRUNK))
 def test_quick_run_on_the_cupy_double(name, tmp_path):
     meter = tmp_path / "meter"
-    command = [sys.executable, "-m", "stevq", "run", name, "--quick", "--backend", "cupy", "--no-progress",
-               "--out", str(tmp_path / "run"), *SHRUNK[name]]
+    command = [
+        sys.executable,
+        "-m",
+        "stevq",
+        "run",
+        name,
+        "--quick",
+        "--backend",
+        "cupy",
+        "--no-progress",
+        "--out",
+        str(tmp_path / "run"),
+        *SHRUNK[name],
+    ]
     env = cupy_env()
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests" / "support"), env["PYTHONPATH"]])
     env.update(MPLBACKEND="Agg", STEVQ_SYNC_METER=str(meter))
@@ -85,6 +155,7 @@ def test_a_loop_written_with_the_public_layer_reads_back_only_its_loss():
     The layer checks values only outside a gradient (it scanned x and the codebook every step)."""
     from stevq import nn, ops, optim, vq
     from stevq.autodiff import value_and_grad
+
     with stevq.use("cupy"):
         rng = np.random.default_rng(0)
         data = stevq.asarray(rng.standard_normal((320, 8)), "float32")
@@ -95,11 +166,12 @@ def test_a_loop_written_with_the_public_layer_reads_back_only_its_loss():
         def loss(p, x):
             out, aux = quantizer[1](p["q"], encoder[1](p["e"], x))
             return ops.add(ops.mean(ops.square(ops.subtract(decoder[1](p["d"], out), x))), aux["loss"])
+
         init, update, get_params = optim.adam(1e-3)
         state, loss_and_grad = init(params), value_and_grad(loss)
         before = sum(n for kind, n in cupy.transfers.items() if kind != "implicit")
         for step in range(10):
-            value, grads = loss_and_grad(get_params(state), data[32 * step:32 * (step + 1)])
+            value, grads = loss_and_grad(get_params(state), data[32 * step : 32 * (step + 1)])
             state = update(step, grads, state)
             float(value)
         per_step = (sum(n for kind, n in cupy.transfers.items() if kind != "implicit") - before) / 10

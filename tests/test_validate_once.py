@@ -1,6 +1,7 @@
 """Validation once, at the public boundary: a VectorQuantizer forward reads each input's values once
 (none when traced), stevq.vq's unchecked kernels give the public functions' results bit for bit, and
 bad values still get a clear error where they come in."""
+
 import numpy as np
 import pytest
 
@@ -49,17 +50,27 @@ def test_the_unchecked_kernels_give_the_public_results(backend):
     indices = vq.nearest_code(z, codebook)
     same = lambda a, b: np.testing.assert_array_equal(stevq.to_numpy(a), stevq.to_numpy(b))
     same(vq.unchecked.nearest_code(z, codebook), indices)
-    same(vq.unchecked.codebook_loss(z, ops.take_rows(codebook, indices)), vq.codebook_loss(z, ops.take_rows(codebook, indices)))
+    same(
+        vq.unchecked.codebook_loss(z, ops.take_rows(codebook, indices)),
+        vq.codebook_loss(z, ops.take_rows(codebook, indices)),
+    )
     state = vq.ema_init(codebook)
-    for got, expected in zip(vq.unchecked.ema_update(state, z, indices, 0.9)[0].values(),
-                             vq.ema_update(state, z, indices, 0.9)[0].values()):
+    for got, expected in zip(
+        vq.unchecked.ema_update(state, z, indices, 0.9)[0].values(), vq.ema_update(state, z, indices, 0.9)[0].values()
+    ):
         same(got, expected)
     unused = stevq.asarray(np.array([0, 3, 9, 1, 12, 0]))
     same(vq.unchecked.track_usage(unused, indices), vq.track_usage(unused, indices))
-    for got, expected in zip(vq.unchecked.replace_dead_codes(codebook, unused, z, np.random.default_rng(2), 5),
-                             vq.replace_dead_codes(codebook, unused, z, np.random.default_rng(2), 5)):
+    for got, expected in zip(
+        vq.unchecked.replace_dead_codes(codebook, unused, z, np.random.default_rng(2), 5),
+        vq.replace_dead_codes(codebook, unused, z, np.random.default_rng(2), 5),
+    ):
         same(got, expected)
-    params = {"codebook": codebook, "scale": stevq.asarray(np.full((1, 3), 0.3)), "shift": stevq.asarray(np.ones((1, 3)))}
+    params = {
+        "codebook": codebook,
+        "scale": stevq.asarray(np.full((1, 3), 0.3)),
+        "shift": stevq.asarray(np.ones((1, 3))),
+    }
     same(vq.unchecked.layer_codebook(params, None, 2.0), vq.layer_codebook(params, None, 2.0))
     stats = vq.update_running_affine(vq.init_running_affine(3), z, codebook)
     same(vq.unchecked.running_affine_codebook(codebook, stats), vq.running_affine_codebook(codebook, stats))
@@ -74,4 +85,4 @@ def test_traced_steps_read_no_label_range_but_direct_calls_do(backend):
     labels = stevq.asarray(np.array([0, 3]))
     with pytest.raises(ValueError, match=r"^labels: expected class indices in \[0, 3\)"):
         ops.cross_entropy(logits, labels)
-    stevq.grad(lambda l: ops.cross_entropy(l, labels))(logits)  # no read, no error
+    stevq.grad(lambda z: ops.cross_entropy(z, labels))(logits)  # no read, no error

@@ -1,5 +1,6 @@
 """Codebook maintenance: EMA updates by hand, dead-code replacement, k-means++ (its D^2 sampling by
 Monte Carlo) and Lloyd steps, on both CPU backends with the same host random draws."""
+
 import numpy as np
 import pytest
 
@@ -10,8 +11,10 @@ from stevq import vq
 def test_ema_two_steps_by_hand(backend):
     rng = np.random.default_rng(0)
     codebook = rng.standard_normal((4, 2))
-    batches = [(rng.standard_normal((5, 2)), np.array([0, 0, 2, 2, 2])),
-               (rng.standard_normal((3, 2)), np.array([1, 0, 0]))]
+    batches = [
+        (rng.standard_normal((5, 2)), np.array([0, 0, 2, 2, 2])),
+        (rng.standard_normal((3, 2)), np.array([1, 0, 0])),
+    ]
     decay, eps = 0.9, 1e-5
     counts, sums = np.ones(4), codebook.copy()
     state = vq.ema_init(stevq.asarray(codebook))
@@ -36,8 +39,9 @@ def test_dead_code_replacement_only_touches_starved_codes(backend):
     for batch in ([0, 1, 2, 3], [0, 1, 2], [0, 2, 3], [1, 2, 3]):  # code 4 is never chosen
         steps = vq.track_usage(steps, stevq.asarray(np.array(batch)))
     np.testing.assert_array_equal(stevq.to_numpy(steps), [1, 0, 0, 0, 4])
-    new, steps, replaced = vq.replace_dead_codes(stevq.asarray(codebook), steps, stevq.asarray(z),
-                                                 np.random.default_rng(2), threshold=4, noise=0.01)
+    new, steps, replaced = vq.replace_dead_codes(
+        stevq.asarray(codebook), steps, stevq.asarray(z), np.random.default_rng(2), threshold=4, noise=0.01
+    )
     new = stevq.to_numpy(new)
     np.testing.assert_array_equal(stevq.to_numpy(replaced), [False, False, False, False, True])
     np.testing.assert_array_equal(new[:4], codebook[:4])
@@ -85,7 +89,12 @@ def test_bad_input_names_the_argument(backend):
     with pytest.raises(ValueError, match="z_e"):
         vq.ema_update(vq.ema_init(table), stevq.asarray(np.ones((2, 3))), stevq.asarray(np.array([0, 1])))
     with pytest.raises(ValueError, match="steps_unused"):
-        vq.replace_dead_codes(table, stevq.asarray(np.zeros(3, dtype=np.int64)), stevq.asarray(np.ones((2, 2))),
-                              np.random.default_rng(0), threshold=2)
+        vq.replace_dead_codes(
+            table,
+            stevq.asarray(np.zeros(3, dtype=np.int64)),
+            stevq.asarray(np.ones((2, 2))),
+            np.random.default_rng(0),
+            threshold=2,
+        )
     with pytest.raises(ValueError, match="codebook: empty"):
         vq.ema_init(stevq.asarray(np.ones((0, 2))))

@@ -1,6 +1,7 @@
 """stevq.vq core: nearest code, lookup, straight-through output, losses and the explicit codebook
 gradient, on both CPU backends, against NumPy computations written independently here (the
 N x K x D broadcast the library avoids, np.add.at for the scatter it writes as a matmul)."""
+
 import numpy as np
 import pytest
 from autograd import grad
@@ -32,7 +33,9 @@ def test_nearest_code_float32_leading_axes_and_cosine(backend):
     got = vq.nearest_code(z32, stevq.asarray(codebook, "float32"))
     assert tuple(got.shape) == (2, 3, 4)
     np.testing.assert_array_equal(stevq.to_numpy(got).ravel(), brute_nearest(z, codebook))
-    cosine = (z / np.linalg.norm(z, axis=1, keepdims=True)) @ (codebook / np.linalg.norm(codebook, axis=1, keepdims=True)).T
+    cosine = (z / np.linalg.norm(z, axis=1, keepdims=True)) @ (
+        codebook / np.linalg.norm(codebook, axis=1, keepdims=True)
+    ).T
     got = vq.nearest_code(stevq.asarray(z), stevq.asarray(codebook), metric="cosine")
     np.testing.assert_array_equal(stevq.to_numpy(got), np.argmax(cosine, axis=1))
 
@@ -78,6 +81,7 @@ def test_straight_through_forward_and_backward(backend):
 
     def task(z_e, table):
         return ops.sum(ops.multiply(w, vq.straight_through(z_e, vq.lookup(table, indices))))
+
     np.testing.assert_array_equal(stevq.to_numpy(grad(task, 0)(z_e, table)), weights)
     assert np.all(stevq.to_numpy(grad(task, 1)(z_e, table)) == 0.0)
 
@@ -94,15 +98,21 @@ def test_losses_values_and_which_side_they_train(backend):
     assert float(loss(vq.commitment_loss)(z_e, table)) == pytest.approx(mse, rel=1e-12)
     assert np.all(stevq.to_numpy(grad(loss(vq.codebook_loss), 0)(z_e, table)) == 0.0)
     assert np.all(stevq.to_numpy(grad(loss(vq.commitment_loss), 1)(z_e, table)) == 0.0)
-    np.testing.assert_allclose(stevq.to_numpy(grad(loss(vq.commitment_loss), 0)(z_e, table)),
-                               2.0 * (z - z_q_host) / z.size, rtol=1e-12)
+    np.testing.assert_allclose(
+        stevq.to_numpy(grad(loss(vq.commitment_loss), 0)(z_e, table)), 2.0 * (z - z_q_host) / z.size, rtol=1e-12
+    )
     z_q = vq.lookup(table, indices)
     assert float(vq.vq_loss(z_e, z_q)) == pytest.approx(1.25 * mse, rel=1e-12)
     # vqtorch mix: (1 - beta) L_com + beta L_cb; check through the gradients, where the terms differ
     mixed = lambda z_e, table: vq.vq_loss(z_e, vq.lookup(table, indices), 0.9, convention="vqtorch")
-    np.testing.assert_allclose(stevq.to_numpy(grad(mixed, 0)(z_e, table)), 0.1 * 2.0 * (z - z_q_host) / z.size, rtol=1e-12)
-    np.testing.assert_allclose(stevq.to_numpy(grad(mixed, 1)(z_e, table)),
-                               0.9 * stevq.to_numpy(vq.codebook_grad(z_e, indices, 7, table)), rtol=1e-12)
+    np.testing.assert_allclose(
+        stevq.to_numpy(grad(mixed, 0)(z_e, table)), 0.1 * 2.0 * (z - z_q_host) / z.size, rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        stevq.to_numpy(grad(mixed, 1)(z_e, table)),
+        0.9 * stevq.to_numpy(vq.codebook_grad(z_e, indices, 7, table)),
+        rtol=1e-12,
+    )
 
 
 def test_bad_input_names_the_argument(backend):

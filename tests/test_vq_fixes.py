@@ -1,6 +1,7 @@
 """The fixes of Huh et al. 2023 and the rotation trick, checked against hand computations on both
 CPU backends: the sync update's code gradient, the affine codebook (values, gradients, unused codes
 moving), running statistics, alternating optimisation, and the rotation trick's R^T g."""
+
 import numpy as np
 import pytest
 from autograd import grad
@@ -28,6 +29,7 @@ def test_sync_update_sends_nu_times_the_members_task_gradients(backend, nu):
 
     def task(z_e, table):  # L = sum(w * out), so the task gradient at each output row is w_i
         return ops.sum(ops.multiply(w, vq.sync_straight_through(z_e, vq.lookup(table, indices), nu)))
+
     expected = np.zeros_like(codebook)
     for i, k in enumerate(chosen):  # by hand: code k collects nu * w_i from each member i
         expected[k] += nu * weights[i]
@@ -42,7 +44,9 @@ def test_sync_update_sends_nu_times_the_members_task_gradients(backend, nu):
 def test_affine_codebook_formula_and_gradients(backend):
     rng = np.random.default_rng(1)
     codebook, scale, shift = rng.standard_normal((6, 3)), rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
-    got = vq.affine_codebook(stevq.asarray(codebook), stevq.asarray(scale), stevq.asarray(shift), lr_scale=0.5, groups=2)
+    got = vq.affine_codebook(
+        stevq.asarray(codebook), stevq.asarray(scale), stevq.asarray(shift), lr_scale=0.5, groups=2
+    )
     group = np.repeat([0, 1], 3)
     expected = (1 + 0.5 * scale[group]) * codebook + 0.5 * shift[group]
     np.testing.assert_allclose(stevq.to_numpy(got), expected, rtol=1e-14)
@@ -91,8 +95,7 @@ def test_alternating_optimisation_lowers_the_loss_and_the_encoder_step_sees_new_
     _, params = init(np.random.default_rng(0), (3,))
     params = {"codebook": stevq.asarray(codebook)}
     indices = vq.nearest_code(x, params["codebook"])
-    refined = vq.refine_codebook(params, x, indices, lr=2.0, inner_steps=3, momentum=0.5,
-                                 codebook_fn=vq.layer_codebook)
+    refined = vq.refine_codebook(params, x, indices, lr=2.0, inner_steps=3, momentum=0.5, codebook_fn=vq.layer_codebook)
     assert len(refined.losses) == 4 and refined.losses[-1] <= refined.losses[0]
     # by hand: plain loss of the refined codebook with the same assignments
     new_codebook = stevq.to_numpy(refined.params["codebook"])

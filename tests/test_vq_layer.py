@@ -1,6 +1,7 @@
 """The VQ layer (channel layouts, float32, gradients equal to the functional pieces) and the toy
 covariate-shift setting of Huh et al. (standard codes stay put, affine ones close the gap), with
 the same numbers on both CPU backends."""
+
 import numpy as np
 import pytest
 from autograd import grad
@@ -36,6 +37,7 @@ def test_layer_codebook_gradient_is_the_explicit_one(backend, estimator):
     def loss(params):
         out, aux = apply(params, x)
         return ops.add(ops.sum(ops.multiply(stevq.asarray(weights), out)), aux["loss"])
+
     got = stevq.to_numpy(grad(loss)(params)["codebook"])
     indices = vq.nearest_code(x, params["codebook"])
     expected = stevq.to_numpy(vq.codebook_grad(x, indices, 8, params["codebook"]))

@@ -2,6 +2,7 @@
 differences, the coarse-gradient formula written out in NumPy, the paper's landscape statements,
 and the coarse-gradient-descent behaviour that issue 4 asks for.
 """
+
 import math
 
 import numpy as np
@@ -31,8 +32,9 @@ def direct_coarse_grad(v, w, Z, v_star, w_star, ste):
     pre = Z @ w
     active = (pre > 0).astype(float)
     r = active @ v - ((Z @ w_star) > 0).astype(float) @ v_star
-    mu_prime = {"identity": np.ones_like(pre), "relu": active,
-                "clipped_relu": ((pre > 0) & (pre < 1)).astype(float)}[ste]
+    mu_prime = {"identity": np.ones_like(pre), "relu": active, "clipped_relu": ((pre > 0) & (pre < 1)).astype(float)}[
+        ste
+    ]
     dv = (active * r[:, None]).mean(axis=0)
     dw = np.einsum("bmn,bm->n", Z, mu_prime * v * r[:, None]) / len(Z)
     return dv, dw
@@ -41,7 +43,7 @@ def direct_coarse_grad(v, w, Z, v_star, w_star, ste):
 # --- Monte Carlo ---------------------------------------------------------------------------------
 
 MC_M, MC_N = 4, 5
-MC_POINTS = [(0.1, 0.5), (0.8, 8.0), (1.6, 1.0), (2.4, 3.0), (3.0, 0.7)]   # (theta, ||w||)
+MC_POINTS = [(0.1, 0.5), (0.8, 8.0), (1.6, 1.0), (2.4, 3.0), (3.0, 0.7)]  # (theta, ||w||)
 
 
 def test_closed_forms_match_monte_carlo_of_the_engine():
@@ -74,7 +76,7 @@ def test_closed_forms_match_monte_carlo_of_the_engine():
         where = dict(zip(("theta", "w_norm"), MC_POINTS[k]))
         assert float(yin2019.angle(w, w_star)) == pytest.approx(MC_POINTS[k][0], abs=1e-12)
         sample = np.concatenate(losses[k])
-        assert sample.size == 10 ** 6
+        assert sample.size == 10**6
         loss_error = abs(sample.mean() - float(yin2019.population_loss(v, w, v_star, w_star)))
         assert loss_error <= 5 * sample.std(ddof=1) / 1e3 + 1e-12, where
         dv_exact, _ = yin2019.population_grad(v, w, v_star, w_star)
@@ -92,6 +94,7 @@ def test_closed_forms_match_monte_carlo_of_the_engine():
 
 
 # --- exact identities ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("ste", STES)
 def test_engine_coarse_grad_equals_the_direct_formula(backend, ste):
@@ -130,8 +133,11 @@ def test_population_loss_equals_the_papers_quadratic_form():
     v, w, v_star, w_star = point(rng, 7, 4, 2.2, 1.5)
     m, theta = 7, 2.2
     ones = np.ones((m, m))
-    paper = (v @ (np.eye(m) + ones) @ v - 2 * v @ ((1 - 2 * theta / math.pi) * np.eye(m) + ones) @ v_star
-             + v_star @ (np.eye(m) + ones) @ v_star) / 8
+    paper = (
+        v @ (np.eye(m) + ones) @ v
+        - 2 * v @ ((1 - 2 * theta / math.pi) * np.eye(m) + ones) @ v_star
+        + v_star @ (np.eye(m) + ones) @ v_star
+    ) / 8
     assert float(yin2019.population_loss(v, w, v_star, w_star)) == pytest.approx(paper, rel=1e-12)
     zero_network = (v_star @ (np.eye(m) + ones) @ v_star) / 8
     assert float(yin2019.population_loss(v, 0 * w, v_star, w_star)) == pytest.approx(zero_network, rel=1e-14)
@@ -151,26 +157,38 @@ def test_angle_is_accurate_near_0_and_pi():
 
 def test_closed_forms_agree_across_backends_and_accept_a_run_axis(backend):
     rng = np.random.default_rng(6)
-    host = [point(np.random.default_rng(k), 5, 4, t, r) for k, (t, r) in enumerate([(0.5, 1.0), (2.5, 3.0), (1.5, 0.6)])]
+    host = [
+        point(np.random.default_rng(k), 5, 4, t, r) for k, (t, r) in enumerate([(0.5, 1.0), (2.5, 3.0), (1.5, 0.6)])
+    ]
     _, _, v_star, w_star = host[0]
     v = np.stack([p[0] for p in host])
     w = np.stack([p[1] for p in host])
     on = [stevq.asarray(x) for x in (v, w, v_star, w_star)]
     as_host = lambda x: stevq.to_numpy(x)
-    np.testing.assert_allclose(as_host(yin2019.angle(on[1], on[3])),
-                               [yin2019.angle(wi, w_star) for wi in w], rtol=1e-14)
-    np.testing.assert_allclose(as_host(yin2019.population_loss(*on)),
-                               [yin2019.population_loss(vi, wi, v_star, w_star) for vi, wi in zip(v, w)], rtol=1e-13)
-    for got, want in zip(yin2019.population_grad(*on), zip(*[yin2019.population_grad(vi, wi, v_star, w_star) for vi, wi in zip(v, w)])):
+    np.testing.assert_allclose(
+        as_host(yin2019.angle(on[1], on[3])), [yin2019.angle(wi, w_star) for wi in w], rtol=1e-14
+    )
+    np.testing.assert_allclose(
+        as_host(yin2019.population_loss(*on)),
+        [yin2019.population_loss(vi, wi, v_star, w_star) for vi, wi in zip(v, w)],
+        rtol=1e-13,
+    )
+    for got, want in zip(
+        yin2019.population_grad(*on), zip(*[yin2019.population_grad(vi, wi, v_star, w_star) for vi, wi in zip(v, w)])
+    ):
         np.testing.assert_allclose(as_host(got), np.stack(want), rtol=1e-12, atol=1e-15)
     for ste in STES:
-        np.testing.assert_allclose(as_host(yin2019.expected_coarse_grad(*on, ste)),
-                                   [yin2019.expected_coarse_grad(vi, wi, v_star, w_star, ste) for vi, wi in zip(v, w)],
-                                   rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(
+            as_host(yin2019.expected_coarse_grad(*on, ste)),
+            [yin2019.expected_coarse_grad(vi, wi, v_star, w_star, ste) for vi, wi in zip(v, w)],
+            rtol=1e-12,
+            atol=1e-15,
+        )
     del rng
 
 
 # --- landscape -----------------------------------------------------------------------------------
+
 
 def teacher_with_spurious_minima(m, seed):
     """The first N(0.3, I) draw from ``seed`` that has spurious minima (and 1^T v* != 0)."""
@@ -182,10 +200,10 @@ def teacher_with_spurious_minima(m, seed):
 
 
 def test_has_spurious_minima_condition():
-    assert not yin2019.has_spurious_minima(np.ones(6))             # (1^T v*)^2 = 36 >= 21
+    assert not yin2019.has_spurious_minima(np.ones(6))  # (1^T v*)^2 = 36 >= 21
     assert yin2019.has_spurious_minima(np.array([1.0, -1, 1, -1, 1, -1]))
-    m = 4                                                          # boundary: s^2 = (m+1)/2 ||v*||^2
-    v_star = np.array([1.0, 1.0, 1.0, 1.0 - 2.0])                  # s = 2, ||v*||^2 = 4: 4 < 10
+    m = 4  # boundary: s^2 = (m+1)/2 ||v*||^2
+    v_star = np.array([1.0, 1.0, 1.0, 1.0 - 2.0])  # s = 2, ||v*||^2 = 4: 4 < 10
     assert yin2019.has_spurious_minima(v_star) == (v_star.sum() ** 2 < (m + 1) / 2 * v_star @ v_star)
     with pytest.raises(ValueError, match="v_star"):
         yin2019.spurious_minimum(np.ones(6), np.ones(3))
@@ -204,13 +222,14 @@ def test_spurious_minimum_where_the_paper_says(m, seed):
     identity = yin2019.expected_coarse_grad(v, w, v_star, w_star, "identity")
     assert np.linalg.norm(identity) == pytest.approx(paper_norm, rel=1e-12)
     for ste in ("relu", "clipped_relu"):
-        for scale in (0.3, 1.0, 4.0):   # any point of the ray theta = pi
+        for scale in (0.3, 1.0, 4.0):  # any point of the ray theta = pi
             assert np.linalg.norm(yin2019.expected_coarse_grad(v, scale * w, v_star, w_star, ste)) < 1e-12 * paper_norm
     # a local minimum: no small perturbation lowers f
     rng = np.random.default_rng(seed)
     f_min = float(yin2019.population_loss(v, w, v_star, w_star))
-    perturbed = yin2019.population_loss(v + 1e-3 * rng.standard_normal((500, m)),
-                                        w + 1e-3 * rng.standard_normal((500, w.size)), v_star, w_star)
+    perturbed = yin2019.population_loss(
+        v + 1e-3 * rng.standard_normal((500, m)), w + 1e-3 * rng.standard_normal((500, w.size)), v_star, w_star
+    )
     assert np.all(perturbed > f_min)
 
 
@@ -219,20 +238,24 @@ def test_saddle_point_is_critical_but_not_a_minimum():
     v_star, w_star = teacher_with_spurious_minima(m, 7)
     v, w = yin2019.saddle_point(v_star, w_star)
     s, norm_sq = v_star.sum(), v_star @ v_star
-    d = (m + 1) * norm_sq - s ** 2
+    d = (m + 1) * norm_sq - s**2
     ones = np.ones((m, m))
-    np.testing.assert_allclose(v, np.linalg.solve(np.eye(m) + ones, (-s ** 2 / d * np.eye(m) + ones) @ v_star), rtol=1e-12)
+    np.testing.assert_allclose(
+        v, np.linalg.solve(np.eye(m) + ones, (-(s**2) / d * np.eye(m) + ones) @ v_star), rtol=1e-12
+    )
     assert float(yin2019.angle(w, w_star)) == pytest.approx(math.pi / 2 * (m + 1) * norm_sq / d, rel=1e-13)
     dv, dw = yin2019.population_grad(v, w, v_star, w_star)
     assert np.abs(dv).max() < 1e-14 and np.abs(dw).max() < 1e-14
     f_saddle = float(yin2019.population_loss(v, w, v_star, w_star))
     rng = np.random.default_rng(0)
-    perturbed = yin2019.population_loss(v + 1e-3 * rng.standard_normal((2000, m)),
-                                        w + 1e-3 * rng.standard_normal((2000, w.size)), v_star, w_star)
+    perturbed = yin2019.population_loss(
+        v + 1e-3 * rng.standard_normal((2000, m)), w + 1e-3 * rng.standard_normal((2000, w.size)), v_star, w_star
+    )
     assert perturbed.min() < f_saddle < perturbed.max()
 
 
 # --- coarse gradient descent ---------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("seed", [0, 3])
 def test_descent_acceptance_counts(seed):
@@ -284,12 +307,13 @@ def test_sampled_descent_takes_the_engine_step_on_its_batches(backend):
 def test_ratio_blows_up_for_identity_only():
     path = toy.ratio_path(toy.Config())
     t, identity, relu = np.asarray(path["t"]), np.asarray(path["identity"]), np.asarray(path["relu"])
-    assert identity[0] > 1e5 and np.all(np.diff(identity) < 0)          # grows as t -> 0 ...
-    assert identity[0] * t[0] == pytest.approx(identity[5] * t[5], rel=0.05)   # ... like 1/t
+    assert identity[0] > 1e5 and np.all(np.diff(identity) < 0)  # grows as t -> 0 ...
+    assert identity[0] * t[0] == pytest.approx(identity[5] * t[5], rel=0.05)  # ... like 1/t
     assert relu[0] < 1e-5 and np.all(np.diff(relu) > 0)
 
 
 # --- errors at the boundary ----------------------------------------------------------------------
+
 
 def test_errors_name_the_argument():
     v, w, v_star, w_star = point(np.random.default_rng(0), 3, 4, 1.0, 1.0)

@@ -20,6 +20,7 @@ run; one that is not a readable notebook scores zero; a line says so.
 
 Needs the course extra: pip install -e ".[course]". Bad input: an ``error:`` line and exit 2.
 """
+
 import argparse
 import csv
 import json
@@ -57,7 +58,9 @@ def _require_otter():
     try:
         import otter  # noqa: F401
     except ImportError:
-        raise UsageError("otter-grader is not installed; install the course extra: pip install -e \".[course]\"") from None
+        raise UsageError(
+            'otter-grader is not installed; install the course extra: pip install -e ".[course]"'
+        ) from None
 
 
 # Otter imports nbformat, which imports jsonschema, which imports its optional RFC 3987 URI-syntax
@@ -83,14 +86,17 @@ def _environment():
 
 # ------------------------------------------------------------------------------------------- build
 
+
 def build(out=DEFAULT_BUILD, names=None, publish=False, masters_dir=None, log=print):
     """``otter assign`` every master (or those in ``names``), then add the course build of stevq and
     the graders with their fixtures to each autograder zip (``course_build``); returns
     {name: (student notebook, autograder zip)}."""
     _require_otter()
     from otter.assign import main as otter_assign
+
     _environment()
     import course_build
+
     chosen = [path for path in masters(masters_dir) if not names or path.stem in names]
     unknown = sorted(set(names or ()) - {path.stem for path in chosen})
     if unknown:
@@ -107,8 +113,9 @@ def build(out=DEFAULT_BUILD, names=None, publish=False, masters_dir=None, log=pr
             raise RuntimeError(f"{master.name}: otter assign wrote {len(zips)} autograder zips")
         autograder = zips[0].rename(target / "autograder" / "autograder.zip")
         staging = target / "autograder" / "course"
-        course_build.add_to_zip(autograder, [course_build.course_build(forbidden, staging),
-                                             course_build.grading_copy(staging, fixtures)])
+        course_build.add_to_zip(
+            autograder, [course_build.course_build(forbidden, staging), course_build.grading_copy(staging, fixtures)]
+        )
         shutil.rmtree(staging)
         student = target / "student" / master.name
         course_build.grading_copy(student.parent)
@@ -118,30 +125,43 @@ def build(out=DEFAULT_BUILD, names=None, publish=False, masters_dir=None, log=pr
             for test in (student.parent / "tests").glob("*.py"):
                 shutil.copy(test, HERE / "tests" / test.name)
         built[master.stem] = (student, autograder)
-        log(f"{master.stem}: {student.relative_to(out)}, {autograder.relative_to(out)} "
-            f"({time.perf_counter() - start:.1f} s)")
+        log(
+            f"{master.stem}: {student.relative_to(out)}, {autograder.relative_to(out)} "
+            f"({time.perf_counter() - start:.1f} s)"
+        )
     return built
 
 
 # ------------------------------------------------------------------------------------------- grade
 
+
 def _start(job, isolated, hide, keep):
     """Start one submission's ``otter run`` in its own folder (course_grade.prepare), sandboxed."""
     import course_grade
-    argv, environment = course_grade.prepare(job["workdir"], job["path"], job["kernel_zip"], job["uid"],
-                                             f"{job['assignment']}.ipynb")
+
+    argv, environment = course_grade.prepare(
+        job["workdir"], job["path"], job["kernel_zip"], job["uid"], f"{job['assignment']}.ipynb"
+    )
     if isolated:
         argv = course_grade.sandbox_command(argv, job["workdir"], job["uid"], hide, keep)
     log = open(job["workdir"].parent / f"{job['workdir'].name}.log", "wb")
     job["log"] = job["workdir"].parent / f"{job['workdir'].name}.log"
-    job["process"] = subprocess.Popen(argv, env=environment, cwd=job["workdir"], stdin=subprocess.DEVNULL,
-                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    job["process"] = subprocess.Popen(
+        argv,
+        env=environment,
+        cwd=job["workdir"],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     job["started"] = time.monotonic()
     log.close()
 
 
 def _stop(job, isolated):
     import course_grade
+
     if isolated:
         course_grade.kill_user(job["uid"])
     try:
@@ -196,7 +216,9 @@ def grade(submissions, out, timeout=120.0, jobs=None, autograders=DEFAULT_BUILD,
     workers = jobs or max(1, os.cpu_count() or 1)
     known = {path.parent.parent.name: path for path in sorted(autograders.glob("*/autograder/autograder.zip"))}
     if not known:
-        raise UsageError(f"--autograders: no autograder zips under {autograders}; run `course.py build --out {autograders}` first")
+        raise UsageError(
+            f"--autograders: no autograder zips under {autograders}; run `course.py build --out {autograders}` first"
+        )
     if assignment is not None and assignment not in known:
         raise UsageError(f"--assignment: no autograder for {assignment!r} under {autograders}; built: {sorted(known)}")
     paths = sorted(p for p in submissions.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
@@ -204,6 +226,7 @@ def grade(submissions, out, timeout=120.0, jobs=None, autograders=DEFAULT_BUILD,
         raise UsageError(f"submissions: no .ipynb notebooks under {submissions}")
     _environment()
     import course_grade
+
     isolated = course_grade.isolating()
     if not isolated:
         log("warning: not root (or no unshare/setpriv): submissions run as this user, without isolation")
@@ -213,12 +236,16 @@ def grade(submissions, out, timeout=120.0, jobs=None, autograders=DEFAULT_BUILD,
     closed = [str(p) for p in scratch.parents if isolated and not os.stat(p).st_mode & 0o001]
     if closed:
         shutil.rmtree(scratch)
-        raise UsageError(f"TMPDIR: other users cannot enter {closed[0]}, so submissions could not reach their "
-                         "folders; point TMPDIR to a folder they can enter (mode o+x)")
+        raise UsageError(
+            f"TMPDIR: other users cannot enter {closed[0]}, so submissions could not reach their "
+            "folders; point TMPDIR to a folder they can enter (mode o+x)"
+        )
     private = scratch / "grader"
     private.mkdir(mode=0o700)
-    hide = sorted({str(REPOSITORY), str(out), str(submissions), str(autograders), str(MASTERS)}
-                  | set(course_grade._installed_stevq() if isolated else []))
+    hide = sorted(
+        {str(REPOSITORY), str(out), str(submissions), str(autograders), str(MASTERS)}
+        | set(course_grade._installed_stevq() if isolated else [])
+    )
     rows, work = [], []
     try:
         points = {name: course_grade.points_of(path) for name, path in known.items()}
@@ -230,8 +257,16 @@ def grade(submissions, out, timeout=120.0, jobs=None, autograders=DEFAULT_BUILD,
             found, problem = course_grade.identify(path, known, default=assignment)
             entries[key] = (found, problem)
             if problem is None:
-                work.append({"key": key, "path": path, "assignment": found, "kernel_zip": private / f"{found}.zip",
-                             "workdir": scratch / str(len(work)), "uid": first_uid + len(work) if isolated else None})
+                work.append(
+                    {
+                        "key": key,
+                        "path": path,
+                        "assignment": found,
+                        "kernel_zip": private / f"{found}.zip",
+                        "workdir": scratch / str(len(work)),
+                        "uid": first_uid + len(work) if isolated else None,
+                    }
+                )
         start = time.perf_counter()
         _run_all(work, timeout, workers, isolated, hide, private / "keep")
         by_key = {job["key"]: job for job in work}
@@ -240,13 +275,17 @@ def grade(submissions, out, timeout=120.0, jobs=None, autograders=DEFAULT_BUILD,
             if problem is not None:
                 line = problem
             elif job["status"] == "timeout":
-                line = f"did not finish within the time limit of {timeout:g} s: scored 0 on the parts it had not reached"
+                line = (
+                    f"did not finish within the time limit of {timeout:g} s: scored 0 on the parts it had not reached"
+                )
             else:
                 line = "graded" if job["status"] == "ok" else f"graded; Otter stopped early, {job['status']}"
             if job is not None:
                 tests = course_grade.judge(points[name], job["workdir"], fixtures[name])
                 try:
-                    errors = json.loads(course_grade.record.read_inside(job["workdir"], "out/errors.json", 100_000))[:20]
+                    errors = json.loads(course_grade.record.read_inside(job["workdir"], "out/errors.json", 100_000))[
+                        :20
+                    ]
                     errors = [e for e in errors if isinstance(e, dict) and {"cell", "ename", "evalue"} <= set(e)]
                 except (OSError, ValueError):
                     errors = []
@@ -255,12 +294,20 @@ def grade(submissions, out, timeout=120.0, jobs=None, autograders=DEFAULT_BUILD,
                 shutil.rmtree(job["workdir"], ignore_errors=True)
             possible = {part: sum(p for p, _ in cases) for part, cases in points.get(name, {}).items()}
             results = {"score": sum(t["score"] for t in tests or []), "tests": tests or []}
-            for folder, text in (("results", json.dumps(results, indent=1)), ("feedback", _feedback(key, name, line, tests, errors))):
+            for folder, text in (
+                ("results", json.dumps(results, indent=1)),
+                ("feedback", _feedback(key, name, line, tests, errors)),
+            ):
                 target = out / folder / f"{key}.{'json' if folder == 'results' else 'txt'}"
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text)
-            row = {"submission": key, "assignment": name or "", "status": line,
-                   "score": results["score"], "max_score": sum(possible.values())}
+            row = {
+                "submission": key,
+                "assignment": name or "",
+                "status": line,
+                "score": results["score"],
+                "max_score": sum(possible.values()),
+            }
             row.update({part: 0.0 for part in possible})
             row.update({t["name"]: t["score"] for t in tests or []})
             rows.append(row)
@@ -282,30 +329,54 @@ def grade(submissions, out, timeout=120.0, jobs=None, autograders=DEFAULT_BUILD,
 
 # ------------------------------------------------------------------------------------- command line
 
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     build_parser = commands.add_parser("build", help="student notebooks and autograder zips (otter assign)")
     build_parser.add_argument("names", nargs="*", help=f"assignments to build (default all): {assignment_names()}")
     build_parser.add_argument("--out", default=str(DEFAULT_BUILD), help="output folder (default %(default)s)")
-    build_parser.add_argument("--publish", action="store_true", help="also copy the student notebooks and public tests next to this script")
-    build_parser.add_argument("--masters", default=None, help="folder of the master notebooks (default: master/ here; a graded course keeps a private copy)")
+    build_parser.add_argument(
+        "--publish", action="store_true", help="also copy the student notebooks and public tests next to this script"
+    )
+    build_parser.add_argument(
+        "--masters",
+        default=None,
+        help="folder of the master notebooks (default: master/ here; a graded course keeps a private copy)",
+    )
     grade_parser = commands.add_parser("grade", help="grade a folder of submitted notebooks (otter run)")
     grade_parser.add_argument("submissions", help="folder of submitted .ipynb notebooks (searched at any depth)")
     grade_parser.add_argument("--out", required=True, help="folder for scores.csv, results/ and feedback/")
-    grade_parser.add_argument("--timeout", type=float, default=120.0, help="seconds per submission (default %(default)s)")
+    grade_parser.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds per submission (default %(default)s)"
+    )
     grade_parser.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: CPU count)")
-    grade_parser.add_argument("--autograders", default=str(DEFAULT_BUILD), help="the build folder (default %(default)s)")
-    grade_parser.add_argument("--assignment", default=None, help="the assignment of a notebook whose metadata is unreadable "
-                              "(default: the folder of that name above it, or the only one built)")
+    grade_parser.add_argument(
+        "--autograders", default=str(DEFAULT_BUILD), help="the build folder (default %(default)s)"
+    )
+    grade_parser.add_argument(
+        "--assignment",
+        default=None,
+        help="the assignment of a notebook whose metadata is unreadable "
+        "(default: the folder of that name above it, or the only one built)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
             build(args.out, args.names, publish=args.publish, masters_dir=args.masters)
         else:
-            grade(args.submissions, args.out, timeout=args.timeout, jobs=args.jobs, autograders=args.autograders,
-                  assignment=args.assignment)
+            grade(
+                args.submissions,
+                args.out,
+                timeout=args.timeout,
+                jobs=args.jobs,
+                autograders=args.autograders,
+                assignment=args.assignment,
+            )
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

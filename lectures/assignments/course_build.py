@@ -11,15 +11,15 @@ set-up script at all, and Gradescope runs the same copy).
 The fixtures are the graders' expected values (``grading.record``), computed here from the full
 library by grading the master's own solution on every seed a test uses.
 """
+
 import ast
 import inspect
 import shutil
 import zipfile
 from pathlib import Path
 
-import nbformat
-
 import grading
+import nbformat
 from grading import record
 from grading.guard import _plain_function
 from grading.report import FORBIDDEN_BY_PART
@@ -27,13 +27,19 @@ from grading.report import FORBIDDEN_BY_PART
 HERE = Path(__file__).resolve().parent
 SEEDS = sorted({seed for seeds in grading.SEEDS.values() for seed in seeds})
 STUB = "raise NotImplementedError({!r})"
-MESSAGE = ("left out of the course build of stevq, which grades the assignment that asks for it: "
-           "write it yourself")
+MESSAGE = "left out of the course build of stevq, which grades the assignment that asks for it: write it yourself"
 # Private helpers that compute what a part asks for, left out with it.
-EXTRA = {"lookup_vjp": [("ops/shape.py", "_segment_sums")],
-         **{part: [("theory/yin2019.py", "_expected_coarse"), ("theory/quadrature.py", "expected_coarse"),
-                   ("theory/quadrature.py", "expected_coarse_batch")]
-            for part in ("expected_identity_coarse_grad", "expected_relu_coarse_grad")}}
+EXTRA = {
+    "lookup_vjp": [("ops/shape.py", "_segment_sums")],
+    **{
+        part: [
+            ("theory/yin2019.py", "_expected_coarse"),
+            ("theory/quadrature.py", "expected_coarse"),
+            ("theory/quadrature.py", "expected_coarse_batch"),
+        ]
+        for part in ("expected_identity_coarse_grad", "expected_relu_coarse_grad")
+    },
+}
 
 
 class BuildError(Exception):
@@ -44,8 +50,9 @@ def master_solutions(master):
     """{name: function} of the master's answer cells, run as plain Python with its imports."""
     namespace = {}
     for cell in nbformat.read(master, as_version=4).cells:
-        if cell.cell_type == "code" and ("BEGIN SOLUTION" in cell.source
-                                         or cell.source.lstrip().startswith(("import", "from"))):
+        if cell.cell_type == "code" and (
+            "BEGIN SOLUTION" in cell.source or cell.source.lstrip().startswith(("import", "from"))
+        ):
             exec(compile(cell.source, str(master), "exec"), namespace)
     return namespace
 
@@ -105,11 +112,14 @@ def strip_functions(source, first_lines):
         raise BuildError(f"found {len(found)} of {len(first_lines)} functions to leave out")
     for node in sorted(found, key=lambda n: n.lineno, reverse=True):
         body = node.body
-        has_doc = isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+        has_doc = (
+            isinstance(body[0], ast.Expr)
+            and isinstance(getattr(body[0], "value", None), ast.Constant)
             and isinstance(body[0].value.value, str)
-        start = body[0].end_lineno if has_doc else body[0].lineno - 1   # 0-based index of the first line to drop
+        )
+        start = body[0].end_lineno if has_doc else body[0].lineno - 1  # 0-based index of the first line to drop
         indent = " " * (body[0].col_offset)
-        lines[start:node.end_lineno] = [indent + STUB.format(MESSAGE) + "\n"]
+        lines[start : node.end_lineno] = [indent + STUB.format(MESSAGE) + "\n"]
     stripped = "".join(lines)
     compile(stripped, "<course build>", "exec")
     return stripped
@@ -118,6 +128,7 @@ def strip_functions(source, first_lines):
 def course_build(forbidden, out):
     """Write the course build of stevq (sources only) to ``out/stevq``; returns its path."""
     import stevq
+
     package = Path(stevq.__file__).resolve().parent
     targets = _targets(forbidden, package)
     target = Path(out) / "stevq"

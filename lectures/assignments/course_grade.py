@@ -14,6 +14,7 @@ submission's processes are killed, the grader replays each check on those answer
 fixtures, in its own process: that is the score. Nothing the submission does in its kernel (patching
 the graders, forging Otter's results, exiting early) reaches it; passing needs the right answers.
 """
+
 import json
 import os
 import re
@@ -24,9 +25,8 @@ import sys
 import zipfile
 from pathlib import Path
 
-import numpy as np
-
 import grading
+import numpy as np
 from grading import record
 
 # Run as the submission's user: Otter grades the notebook; the errors of its own cells go to
@@ -78,8 +78,10 @@ def identify(path, known, default=None):
         return folder, f"not a readable notebook ({type(error).__name__}: {str(error)[:120]}): scored 0"
     if name in known:
         return name, None
-    return folder, ("its Otter metadata names no known assignment (metadata.otter.assignment_name = "
-                    f"{name!r}; known: {sorted(known)}): scored 0")
+    return folder, (
+        "its Otter metadata names no known assignment (metadata.otter.assignment_name = "
+        f"{name!r}; known: {sorted(known)}): scored 0"
+    )
 
 
 def kernel_zip(autograder, target):
@@ -114,8 +116,10 @@ def judge(part_points, workdir, fixtures):
                 try:
                     answers = record.read_transcript(workdir, f"{part}-{seed}")
                 except Exception as error:  # missing, a link, not JSON/npz: the submission's doing
-                    verdict = (f"no answers recorded for this check ({type(error).__name__}): the notebook "
-                               "stopped, or the part's check cell did not run")
+                    verdict = (
+                        f"no answers recorded for this check ({type(error).__name__}): the notebook "
+                        "stopped, or the part's check cell did not run"
+                    )
                     break
                 with record.replaying(answers):
                     try:
@@ -127,8 +131,10 @@ def judge(part_points, workdir, fixtures):
                     verdict = str(report)
                     break
             score += 0.0 if verdict else points
-            lines.append(f"{'hidden' if hidden else 'public'} checks: {'failed' if verdict else 'passed'} "
-                         f"({0 if verdict else points:g} / {points:g})" + (f"\n{verdict}" if verdict else ""))
+            lines.append(
+                f"{'hidden' if hidden else 'public'} checks: {'failed' if verdict else 'passed'} "
+                f"({0 if verdict else points:g} / {points:g})" + (f"\n{verdict}" if verdict else "")
+            )
         tests.append({"name": part, "score": score, "max_score": sum(p for p, _ in cases), "output": "\n".join(lines)})
     return tests
 
@@ -139,6 +145,7 @@ def _not_run(*args, **kwargs):
 
 # ------------------------------------------------------------------------------------ sandbox
 
+
 def isolating():
     """True when submissions can run as their own users in their own mount namespace."""
     return os.geteuid() == 0 and all(shutil.which(tool) for tool in ("unshare", "setpriv", "mount"))
@@ -147,8 +154,13 @@ def isolating():
 def _installed_stevq():
     """Folders of a stevq importable outside the checkout (an installed copy), to be hidden."""
     code = "import importlib.util as u; s = u.find_spec('stevq'); print(s.origin if s else '')"
-    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/",
-                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}).stdout.strip()
+    found = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    ).stdout.strip()
     return [str(Path(found).parent)] if found else []
 
 
@@ -172,15 +184,29 @@ def sandbox_command(argv, workdir, uid, hide, keep):
     lines = ["set -e"] + (["ip link set lo up"] if network else [])
     for index, (ancestor, child) in enumerate(_blocked_prefixes()):
         saved = f"{keep}/{index}"
-        lines += [f"mkdir -p {_q(saved)}", f"mount --bind {_q(ancestor + '/' + child)} {_q(saved)}",
-                  f"mount -t tmpfs -o mode=755,size=1m tmpfs {_q(ancestor)}",
-                  f"mkdir -p {_q(ancestor + '/' + child)}", f"mount --move {_q(saved)} {_q(ancestor + '/' + child)}"]
+        lines += [
+            f"mkdir -p {_q(saved)}",
+            f"mount --bind {_q(ancestor + '/' + child)} {_q(saved)}",
+            f"mount -t tmpfs -o mode=755,size=1m tmpfs {_q(ancestor)}",
+            f"mkdir -p {_q(ancestor + '/' + child)}",
+            f"mount --move {_q(saved)} {_q(ancestor + '/' + child)}",
+        ]
     for folder in hide:
         lines.append(f"[ -d {_q(folder)} ] && mount -t tmpfs -o mode=755,size=1m tmpfs {_q(folder)} || true")
-    lines.append(f"exec setpriv --reuid={uid} --regid={uid} --clear-groups --no-new-privs "
-                 + " ".join(_q(a) for a in argv))
-    return ["unshare", "--mount", "--propagation", "private", *(["--net"] if network else []), "--",
-            "/bin/sh", "-c", "\n".join(lines)]
+    lines.append(
+        f"exec setpriv --reuid={uid} --regid={uid} --clear-groups --no-new-privs " + " ".join(_q(a) for a in argv)
+    )
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        *(["--net"] if network else []),
+        "--",
+        "/bin/sh",
+        "-c",
+        "\n".join(lines),
+    ]
 
 
 def _q(text):
@@ -195,19 +221,36 @@ def prepare(workdir, submission, kernel_autograder, uid, notebook_name):
     shutil.copy(kernel_autograder, workdir / "autograder.zip")
     startup = workdir / "ipython" / "profile_default" / "startup"
     startup.mkdir(parents=True)
-    (startup / "00-grading.py").write_text(SKIP_IMPORTS + "get_ipython().user_ns['exit'] = get_ipython().user_ns['quit'] = "
-                                           "lambda *args: (_ for _ in ()).throw(SystemExit(*args))\n")
+    (startup / "00-grading.py").write_text(
+        SKIP_IMPORTS + "get_ipython().user_ns['exit'] = get_ipython().user_ns['quit'] = "
+        "lambda *args: (_ for _ in ()).throw(SystemExit(*args))\n"
+    )
     for name in ("home", "tmp", "transcripts", "out"):
         (workdir / name).mkdir()
     if uid is not None:
         for path in [workdir, *workdir.rglob("*")]:
             os.chown(path, uid, uid, follow_symlinks=False)
-    environment = {"PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin", "HOME": str(workdir / "home"),
-                   "USER": "student", "LOGNAME": "student", "IPYTHONDIR": str(workdir / "ipython"),
-                   "TMPDIR": str(workdir / "tmp"), "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1",
-                   "STEVQ_QUICK": "1", "JUPYTER_PLATFORM_DIRS": "1", record.TRANSCRIPT: str(workdir / "transcripts")}
-    argv = [sys.executable, "-c", CHILD, str(workdir / notebook_name), str(workdir / "autograder.zip"),
-            str(workdir / "out")]
+    environment = {
+        "PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin",
+        "HOME": str(workdir / "home"),
+        "USER": "student",
+        "LOGNAME": "student",
+        "IPYTHONDIR": str(workdir / "ipython"),
+        "TMPDIR": str(workdir / "tmp"),
+        "MPLBACKEND": "Agg",
+        "OPENBLAS_NUM_THREADS": "1",
+        "STEVQ_QUICK": "1",
+        "JUPYTER_PLATFORM_DIRS": "1",
+        record.TRANSCRIPT: str(workdir / "transcripts"),
+    }
+    argv = [
+        sys.executable,
+        "-c",
+        CHILD,
+        str(workdir / notebook_name),
+        str(workdir / "autograder.zip"),
+        str(workdir / "out"),
+    ]
     return argv, environment
 
 

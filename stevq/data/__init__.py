@@ -12,14 +12,46 @@
 
 Everything here works on the host (NumPy); ``stevq.asarray`` moves arrays to the active backend.
 """
+
 from .batches import fresh_shuffle_indices, minibatch_indices
 from .fetch import DataUnavailableError
 from .idx import read_idx, write_idx
-from .mnist import (FASHION_MNIST, FASHION_MNIST_CLASSES, FILES, MNIST, MNIST_CLASSES, ImageData, Source,
-                    data_home, load_fashion_mnist, load_images, load_mnist, load_sample, origin)
+from .mnist import (
+    FASHION_MNIST,
+    FASHION_MNIST_CLASSES,
+    FILES,
+    MNIST,
+    MNIST_CLASSES,
+    ImageData,
+    Source,
+    data_home,
+    load_fashion_mnist,
+    load_images,
+    load_mnist,
+    load_sample,
+    origin,
+)
 from .synthetic import gaussian, gaussian_clusters
 
-__all__ = ["DataUnavailableError", "FASHION_MNIST", "FASHION_MNIST_CLASSES", "FILES", "ImageData", "MNIST",
-           "fresh_shuffle_indices",
-           "MNIST_CLASSES", "Source", "data_home", "gaussian", "gaussian_clusters", "load_fashion_mnist",
-           "load_images", "load_mnist", "load_sample", "origin", "minibatch_indices", "read_idx", "write_idx"]
+__all__ = [
+    "DataUnavailableError",
+    "FASHION_MNIST",
+    "FASHION_MNIST_CLASSES",
+    "FILES",
+    "ImageData",
+    "MNIST",
+    "fresh_shuffle_indices",
+    "MNIST_CLASSES",
+    "Source",
+    "data_home",
+    "gaussian",
+    "gaussian_clusters",
+    "load_fashion_mnist",
+    "load_images",
+    "load_mnist",
+    "load_sample",
+    "origin",
+    "minibatch_indices",
+    "read_idx",
+    "write_idx",
+]

@@ -10,7 +10,7 @@ def minibatch_indices(rng, size, batch_size):
     while True:
         order = rng.permutation(size)
         for start in range(0, size - batch_size + 1, batch_size):
-            yield order[start:start + batch_size]
+            yield order[start : start + batch_size]
 
 
 def fresh_shuffle_indices(rng, size, batch_size):

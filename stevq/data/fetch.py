@@ -13,6 +13,7 @@ published ``.gz`` and the digest of the IDX content inside it accepts the publis
 decompressed file, and a re-compressed copy of the same content (Debian's Fashion-MNIST package
 ships such a copy: its ``.gz`` bytes differ from the published ones, its content does not).
 """
+
 import hashlib
 import pathlib
 import time
@@ -23,8 +24,8 @@ from http.client import HTTPException
 from ..atomic import atomic_write_bytes
 from .idx import decompress
 
-MAX_DOWNLOAD_BYTES = 128 * 2 ** 20  # a bound, so that a misbehaving server cannot fill the disk
-_CHUNK = 2 ** 20
+MAX_DOWNLOAD_BYTES = 128 * 2**20  # a bound, so that a misbehaving server cannot fill the disk
+_CHUNK = 2**20
 
 
 class DataUnavailableError(FileNotFoundError):
@@ -90,9 +91,11 @@ def fetch_url(url, timeout, max_bytes=MAX_DOWNLOAD_BYTES, progress=False):
         if length is not None and length > max_bytes:
             raise OSError(f"refusing {length} bytes (more than {max_bytes})")
         from tqdm.auto import tqdm
+
         chunks, received = [], 0
-        with tqdm(total=length, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1],
-                  leave=False, disable=not progress) as bar:
+        with tqdm(
+            total=length, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1], leave=False, disable=not progress
+        ) as bar:
             while chunk := response.read(_CHUNK):
                 chunks.append(chunk)
                 received += len(chunk)
@@ -116,8 +119,7 @@ def _describe(error, url):
     return str(error).removeprefix(f"{url}: ")
 
 
-def download(filename, mirrors, destination_dir, accepted, retries=3, backoff=1.0, timeout=30.0,
-             progress=False):
+def download(filename, mirrors, destination_dir, accepted, retries=3, backoff=1.0, timeout=30.0, progress=False):
     """Download ``filename`` into ``destination_dir`` from the first mirror giving a good copy.
 
     Each of ``retries`` rounds tries every mirror (base URL + "/" + filename) in order; rounds are

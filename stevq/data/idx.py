@@ -17,6 +17,7 @@ prod(dims) elements (truncated, or with trailing bytes), with a bad magic number
 code, or a gzip stream that is cut short or fails its CRC, raises ``ValueError`` naming the file. It
 never returns partial data. Arrays are host NumPy arrays (convert with ``stevq.asarray``).
 """
+
 import gzip
 import math
 import pathlib
@@ -28,8 +29,14 @@ import numpy as np
 from ..atomic import atomic_write_bytes
 
 # IDX type code -> NumPy dtype (big-endian, as stored in the file).
-IDX_DTYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),
-              0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+IDX_DTYPES = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 _TYPE_CODES = {dtype.newbyteorder("="): code for code, dtype in IDX_DTYPES.items()}
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -55,26 +62,31 @@ def decompress(data, name="<bytes>"):
 def decode_idx(data, name="<bytes>"):
     """Parse uncompressed IDX bytes into a NumPy array of native byte order."""
     if len(data) < 4:
-        raise ValueError(f"{name}: not an IDX file: {len(data)} bytes, shorter than the 4-byte magic "
-                         "number")
+        raise ValueError(f"{name}: not an IDX file: {len(data)} bytes, shorter than the 4-byte magic number")
     zero, type_code, ndim = struct.unpack(">HBB", data[:4])
     if zero != 0:
-        raise ValueError(f"{name}: not an IDX file: bad magic number {data[:4].hex()} (an IDX file "
-                         "starts with two zero bytes)")
+        raise ValueError(
+            f"{name}: not an IDX file: bad magic number {data[:4].hex()} (an IDX file starts with two zero bytes)"
+        )
     if type_code not in IDX_DTYPES:
-        raise ValueError(f"{name}: unknown IDX type code 0x{type_code:02X} in the magic number; "
-                         f"expected one of {', '.join(f'0x{c:02X}' for c in IDX_DTYPES)}")
+        raise ValueError(
+            f"{name}: unknown IDX type code 0x{type_code:02X} in the magic number; "
+            f"expected one of {', '.join(f'0x{c:02X}' for c in IDX_DTYPES)}"
+        )
     header_size = 4 + 4 * ndim
     if len(data) < header_size:
-        raise ValueError(f"{name}: truncated IDX header: {ndim} dimensions need {header_size} bytes, "
-                         f"the file has {len(data)}")
+        raise ValueError(
+            f"{name}: truncated IDX header: {ndim} dimensions need {header_size} bytes, the file has {len(data)}"
+        )
     shape = struct.unpack(f">{ndim}I", data[4:header_size])
     dtype = IDX_DTYPES[type_code]
     expected = header_size + math.prod(shape) * dtype.itemsize
     if len(data) != expected:
         problem = "truncated" if len(data) < expected else "has trailing bytes"
-        raise ValueError(f"{name}: IDX file {problem}: header says shape {shape} of {dtype.name}, "
-                         f"which needs {expected} bytes, the file has {len(data)}")
+        raise ValueError(
+            f"{name}: IDX file {problem}: header says shape {shape} of {dtype.name}, "
+            f"which needs {expected} bytes, the file has {len(data)}"
+        )
     values = np.frombuffer(data, dtype=dtype, offset=header_size).reshape(shape)
     return values.astype(dtype.newbyteorder("="))  # a writable copy in native byte order
 
@@ -84,11 +96,11 @@ def encode_idx(array):
     array = np.asarray(array)
     native = array.dtype.newbyteorder("=")
     if native not in _TYPE_CODES:
-        raise TypeError(f"array: IDX cannot store dtype {array.dtype}; expected one of "
-                        f"{sorted(d.name for d in _TYPE_CODES)}")
-    if array.ndim > 255 or any(n >= 2 ** 32 for n in array.shape):
-        raise ValueError(f"array: shape {array.shape} does not fit IDX (at most 255 dimensions, "
-                         "each below 2**32)")
+        raise TypeError(
+            f"array: IDX cannot store dtype {array.dtype}; expected one of {sorted(d.name for d in _TYPE_CODES)}"
+        )
+    if array.ndim > 255 or any(n >= 2**32 for n in array.shape):
+        raise ValueError(f"array: shape {array.shape} does not fit IDX (at most 255 dimensions, each below 2**32)")
     header = struct.pack(f">HBB{array.ndim}I", 0, _TYPE_CODES[native], array.ndim, *array.shape)
     return header + np.ascontiguousarray(array, dtype=native.newbyteorder(">")).tobytes()
 
@@ -109,6 +121,7 @@ def write_idx(path, array, compress=None):
     no time stamp, so equal arrays give equal files (and equal checksums).
     """
     from ..backend import to_numpy
+
     path = pathlib.Path(path)
     data = encode_idx(to_numpy(array))
     if compress is None:

@@ -14,6 +14,7 @@ published SHA-256 table before use, and their content digests are recorded in th
 The library never imports this module; it only reads the archive (``stevq.data.sample``).
 Fashion-MNIST is (c) 2017 Zalando SE, MIT licence (``FASHION_MNIST_LICENSE.txt`` beside the archive).
 """
+
 import argparse
 import io
 import json
@@ -51,11 +52,23 @@ def build(directory=None):
     full = load_fashion_mnist(directory, dtype="uint8", download=False, sample=False)
     train_index = first_per_class(full.train_labels, PER_CLASS_TRAIN)
     test_index = first_per_class(full.test_labels, PER_CLASS_TEST)
-    return {"train_images": full.train_images[train_index], "train_labels": full.train_labels[train_index].astype(np.uint8),
-            "test_images": full.test_images[test_index], "test_labels": full.test_labels[test_index].astype(np.uint8),
-            "train_index": train_index.astype(np.int32), "test_index": test_index.astype(np.int32),
-            "sources": np.array(json.dumps({"files": sources, "note": "SHA-256 of the IDX content of each official "
-                                            "file the sample was taken from"}, sort_keys=True))}
+    return {
+        "train_images": full.train_images[train_index],
+        "train_labels": full.train_labels[train_index].astype(np.uint8),
+        "test_images": full.test_images[test_index],
+        "test_labels": full.test_labels[test_index].astype(np.uint8),
+        "train_index": train_index.astype(np.int32),
+        "test_index": test_index.astype(np.int32),
+        "sources": np.array(
+            json.dumps(
+                {
+                    "files": sources,
+                    "note": "SHA-256 of the IDX content of each official file the sample was taken from",
+                },
+                sort_keys=True,
+            )
+        ),
+    }
 
 
 def main(argv=None):
@@ -67,8 +80,10 @@ def main(argv=None):
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     path = atomic_write_bytes(args.out, buffer.getvalue())
-    print(f"{path}: {len(arrays['train_labels'])} training and {len(arrays['test_labels'])} test images, "
-          f"{path.stat().st_size / 2**20:.2f} MiB, SHA-256 {sha256_hex(path.read_bytes())}")
+    print(
+        f"{path}: {len(arrays['train_labels'])} training and {len(arrays['test_labels'])} test images, "
+        f"{path.stat().st_size / 2**20:.2f} MiB, SHA-256 {sha256_hex(path.read_bytes())}"
+    )
     return 0
 
 

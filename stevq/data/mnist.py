@@ -25,6 +25,7 @@ foreign file raises ``ValueError`` naming it and is never loaded.
 
 The arrays are host NumPy arrays; move a batch to the active backend with ``stevq.asarray``.
 """
+
 import dataclasses
 import os
 import pathlib
@@ -39,12 +40,26 @@ from . import sample as embedded
 from .fetch import DataUnavailableError, checked_content, download, find
 from .idx import decode_idx
 
-FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 MNIST_CLASSES = tuple(str(digit) for digit in range(10))
-FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                         "Sneaker", "Bag", "Ankle boot")
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +71,7 @@ class Source:
     the message when the data cannot be found; ``sample`` names the small sample shipped in the
     package (``stevq.data.sample``), if there is one.
     """
+
     name: str
     title: str
     mirrors: tuple
@@ -78,43 +94,68 @@ class Source:
 #   archives. Debian re-compressed the archives (their .gz bytes and MD5s differ, their content
 #   does not), which is why the content digests are accepted too.
 MNIST = Source(
-    name="mnist", title="MNIST",
-    mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
-             "https://storage.googleapis.com/cvdf-datasets/mnist/",
-             "http://yann.lecun.com/exdb/mnist/"),
+    name="mnist",
+    title="MNIST",
+    mirrors=(
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        "http://yann.lecun.com/exdb/mnist/",
+    ),
     checksums={
-        "train-images-idx3-ubyte.gz": ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-                                       "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
-        "train-labels-idx1-ubyte.gz": ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-                                       "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
-        "t10k-images-idx3-ubyte.gz": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-                                      "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
-        "t10k-labels-idx1-ubyte.gz": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-                                      "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
-    })
+        "train-images-idx3-ubyte.gz": (
+            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        ),
+        "train-labels-idx1-ubyte.gz": (
+            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        ),
+        "t10k-images-idx3-ubyte.gz": (
+            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        ),
+        "t10k-labels-idx1-ubyte.gz": (
+            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        ),
+    },
+)
 
 FASHION_MNIST = Source(
-    name="fashion-mnist", title="Fashion-MNIST",
-    mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-             "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"),
+    name="fashion-mnist",
+    title="Fashion-MNIST",
+    mirrors=(
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+    ),
     checksums={
-        "train-images-idx3-ubyte.gz": ("3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-                                       "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
-        "train-labels-idx1-ubyte.gz": ("a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-                                       "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
-        "t10k-images-idx3-ubyte.gz": ("346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-                                      "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
-        "t10k-labels-idx1-ubyte.gz": ("67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
-                                      "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+        "train-images-idx3-ubyte.gz": (
+            "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        ),
+        "train-labels-idx1-ubyte.gz": (
+            "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        ),
+        "t10k-images-idx3-ubyte.gz": (
+            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        ),
+        "t10k-labels-idx1-ubyte.gz": (
+            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        ),
     },
     system_dirs=(DEBIAN_FASHION_MNIST,),
     sample="fashion_mnist_sample.npz",
     hint="On Debian or Ubuntu, `apt-get install dataset-fashion-mnist` installs them in "
-         f"{DEBIAN_FASHION_MNIST}, which is searched too.")
+    f"{DEBIAN_FASHION_MNIST}, which is searched too.",
+)
 
 
 class ImageData(NamedTuple):
     """Train and test images (N, 28, 28) / (N, 1, 28, 28) / (N, 784) and int64 labels (N,)."""
+
     train_images: np.ndarray
     train_labels: np.ndarray
     test_images: np.ndarray
@@ -143,21 +184,38 @@ def _system_dirs(source):
 
 def _unavailable(source, cache_dir, searched, failures):
     """The error for files that could not be found or downloaded: what to put where."""
-    before = [f"{source.title} is not available here and could not be downloaded.",
-              "Put the four files", *(f"    {filename}" for filename in FILES),
-              "(gzip-compressed as published, or decompressed without the .gz suffix) into",
-              f"    {cache_dir}", "or pass their directory as "]
+    before = [
+        f"{source.title} is not available here and could not be downloaded.",
+        "Put the four files",
+        *(f"    {filename}" for filename in FILES),
+        "(gzip-compressed as published, or decompressed without the .gz suffix) into",
+        f"    {cache_dir}",
+        "or pass their directory as ",
+    ]
     lines = [f", or set STEVQ_DATA=D and put them in D/{source.name}."]
     if source.hint:
         lines.append(source.hint)
     lines.append("Searched: " + ", ".join(str(path) for path in searched))
-    lines += ["Download attempts:", *(f"    {failure}" for failure in failures)] if failures else \
-             ["Downloading was disabled (download=False)."]
+    lines += (
+        ["Download attempts:", *(f"    {failure}" for failure in failures)]
+        if failures
+        else ["Downloading was disabled (download=False)."]
+    )
     return DataUnavailableError("\n".join(before), "\n".join(lines))
 
 
-def locate_files(source, directory=None, cache_dir=None, download_missing=True, checksums=None,
-                 mirrors=None, retries=3, backoff=1.0, timeout=30.0, progress=False):
+def locate_files(
+    source,
+    directory=None,
+    cache_dir=None,
+    download_missing=True,
+    checksums=None,
+    mirrors=None,
+    retries=3,
+    backoff=1.0,
+    timeout=30.0,
+    progress=False,
+):
     """The paths of the four files of ``source``: found on disk, else downloaded into the cache.
 
     Raises ``DataUnavailableError`` naming the four files and where to put them when any file is
@@ -174,13 +232,22 @@ def locate_files(source, directory=None, cache_dir=None, download_missing=True, 
     for filename in missing:
         accepted = None if checksums is None else checksums[filename]
         try:
-            paths[filename], failed = download(filename, source.mirrors if mirrors is None else mirrors,
-                                                 cache_dir, accepted, retries, backoff, timeout, progress)
+            paths[filename], failed = download(
+                filename,
+                source.mirrors if mirrors is None else mirrors,
+                cache_dir,
+                accepted,
+                retries,
+                backoff,
+                timeout,
+                progress,
+            )
         except DataUnavailableError as err:
             raise _unavailable(source, cache_dir, search, err.failures) from None
         if failed:
-            warnings.warn(f"{filename}: downloaded after {len(failed)} failed or rejected attempts: "
-                          + "; ".join(failed))
+            warnings.warn(
+                f"{filename}: downloaded after {len(failed)} failed or rejected attempts: " + "; ".join(failed)
+            )
     return paths
 
 
@@ -192,8 +259,10 @@ def _accepted_digests(source, checksums, verify):
     missing = [filename for filename in FILES if filename not in table]
     if missing:
         raise ValueError(f"checksums: no entry for {', '.join(missing)} (pass verify=False to skip checks)")
-    return {filename: (table[filename],) if isinstance(table[filename], str) else tuple(table[filename])
-            for filename in FILES}
+    return {
+        filename: (table[filename],) if isinstance(table[filename], str) else tuple(table[filename])
+        for filename in FILES
+    }
 
 
 def _images(images, limit, dtype, layout):
@@ -236,9 +305,25 @@ def load_sample(source, *, train_limit=None, test_limit=None, dtype="float32", l
     return ImageData(*splits)
 
 
-def load_images(source, directory=None, *, train_limit=None, test_limit=None, dtype="float32",
-                layout="NHW", download=True, verify=True, checksums=None, mirrors=None,
-                cache_dir=None, retries=3, backoff=1.0, timeout=30.0, progress=False, sample=True):
+def load_images(
+    source,
+    directory=None,
+    *,
+    train_limit=None,
+    test_limit=None,
+    dtype="float32",
+    layout="NHW",
+    download=True,
+    verify=True,
+    checksums=None,
+    mirrors=None,
+    cache_dir=None,
+    retries=3,
+    backoff=1.0,
+    timeout=30.0,
+    progress=False,
+    sample=True,
+):
     """Load a data set of the MNIST layout (four IDX files) as ``ImageData``.
 
     ``train_limit`` / ``test_limit``: keep the first n examples (the files are already in a mixed
@@ -262,14 +347,26 @@ def load_images(source, directory=None, *, train_limit=None, test_limit=None, dt
     accepted = _accepted_digests(source, checksums, verify)
     use_sample = sample and _fits_sample(source, directory, train_limit, test_limit)
     try:
-        paths = locate_files(source, directory, cache_dir, download and not use_sample, accepted, mirrors,
-                             retries, backoff, timeout, progress)
+        paths = locate_files(
+            source,
+            directory,
+            cache_dir,
+            download and not use_sample,
+            accepted,
+            mirrors,
+            retries,
+            backoff,
+            timeout,
+            progress,
+        )
     except DataUnavailableError:
         if not use_sample:
             raise
-        print(f"note: {source.title} files not found; using the real sample inside stevq "
-              f"({train_limit} training, {test_limit} test images of {embedded.path_of(source.sample).name})",
-              file=sys.stderr)
+        print(
+            f"note: {source.title} files not found; using the real sample inside stevq "
+            f"({train_limit} training, {test_limit} test images of {embedded.path_of(source.sample).name})",
+            file=sys.stderr,
+        )
         return load_sample(source, train_limit=train_limit, test_limit=test_limit, dtype=dtype, layout=layout)
     arrays = {}
     for filename, path in paths.items():
@@ -277,15 +374,19 @@ def load_images(source, directory=None, *, train_limit=None, test_limit=None, dt
             content = checked_content(path.read_bytes(), None if accepted is None else accepted[filename], str(path))
             arrays[filename] = decode_idx(content, str(path))
         except ValueError as err:
-            raise ValueError(f"{err}\nReplace or delete {path} (a missing file is downloaded again); "
-                             "verify=False skips the checksum check, never the format check.") from err
+            raise ValueError(
+                f"{err}\nReplace or delete {path} (a missing file is downloaded again); "
+                "verify=False skips the checksum check, never the format check."
+            ) from err
     splits = []
     for split, limit_name, limit in (("train", "train_limit", train_limit), ("t10k", "test_limit", test_limit)):
         images, labels = arrays[f"{split}-images-idx3-ubyte.gz"], arrays[f"{split}-labels-idx1-ubyte.gz"]
         if images.ndim != 3 or images.dtype != np.uint8 or labels.ndim != 1 or len(labels) != len(images):
-            raise ValueError(f"{paths[f'{split}-images-idx3-ubyte.gz']}, {paths[f'{split}-labels-idx1-ubyte.gz']}: "
-                             f"expected uint8 images (N, H, W) and N labels, got images {images.dtype} "
-                             f"{images.shape} and labels {labels.dtype} {labels.shape}")
+            raise ValueError(
+                f"{paths[f'{split}-images-idx3-ubyte.gz']}, {paths[f'{split}-labels-idx1-ubyte.gz']}: "
+                f"expected uint8 images (N, H, W) and N labels, got images {images.dtype} "
+                f"{images.shape} and labels {labels.dtype} {labels.shape}"
+            )
         n = _limit(limit, limit_name, len(labels))
         splits += [_images(images, n, dtype, layout), labels[:n].astype(np.int64)]
     return ImageData(*splits)
@@ -293,6 +394,7 @@ def load_images(source, directory=None, *, train_limit=None, test_limit=None, dt
 
 def _sha256(path):
     import hashlib
+
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):

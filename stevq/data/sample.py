@@ -11,6 +11,7 @@ files and records their SHA-256 (``sources``) and the positions of the chosen im
 what was asked for fits in it (``train_limit`` <= 6000 and ``test_limit`` <= 2000): the quick modes
 and the lectures in quick mode then run anywhere, without data files or network.
 """
+
 import functools
 import json
 import pathlib
@@ -31,11 +32,15 @@ def read(name):
     and "sources" (dict: the SHA-256 of the official files the sample was taken from)."""
     path = path_of(name)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: the embedded sample is missing from this installation of stevq "
-                                "(rebuild it with: python -m stevq.data.make_sample)")
+        raise FileNotFoundError(
+            f"{path}: the embedded sample is missing from this installation of stevq "
+            "(rebuild it with: python -m stevq.data.make_sample)"
+        )
     with np.load(path, allow_pickle=False) as archive:
-        arrays = {key: archive[key] for key in ("train_images", "train_labels", "test_images", "test_labels",
-                                                "train_index", "test_index")}
+        arrays = {
+            key: archive[key]
+            for key in ("train_images", "train_labels", "test_images", "test_labels", "train_index", "test_index")
+        }
         arrays["sources"] = json.loads(str(archive["sources"]))["files"]
     for key, value in arrays.items():
         if isinstance(value, np.ndarray):

@@ -8,6 +8,7 @@ every backend.
     codes = gaussian(128, mean=[-1, -1], variance=0.3, seed=1)         # a shifted codebook
     x, y, centers = gaussian_clusters(1000, dim=2, n_clusters=8, seed=0)
 """
+
 import numpy as np
 
 from .. import validate

@@ -11,6 +11,7 @@ any executor; results over seeds), ``workers`` (local worker processes, a Dask c
 
 ``EXPERIMENTS`` maps the command-line name to the module; modules are imported on demand.
 """
+
 import importlib
 
 from stevq import validate

@@ -8,6 +8,7 @@ def subplots(rows=1, columns=1, *, figsize=None, layout=None, **options):
     """(Figure, axes) as ``matplotlib.pyplot.subplots(rows, columns, figsize=..., layout=...,
     **options)`` returns them; ``options`` go to ``Figure.subplots`` (squeeze, sharex, sharey)."""
     from matplotlib.figure import Figure
+
     figure = Figure(figsize=figsize, layout=layout)
     return figure, figure.subplots(rows, columns, **options)
 
@@ -15,4 +16,5 @@ def subplots(rows=1, columns=1, *, figsize=None, layout=None, **options):
 def colours(name="tab10"):
     """The matplotlib colour map ``name``."""
     from matplotlib import colormaps
+
     return colormaps[name]

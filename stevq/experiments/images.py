@@ -3,18 +3,26 @@
 ``config.train_size`` training and ``config.test_size`` test examples as N x 1 x 28 x 28 images in
 [0, 1] of ``config.dtype``, with int64 labels; in quick mode, without the files, Fashion-MNIST's
 sample inside stevq. ``origin(config)`` is what ``load(config)`` reads, stored with every run."""
+
 from stevq import data
 
 
 def load(config):
     """The ``stevq.data.ImageData`` of ``config``."""
     loader = data.load_fashion_mnist if config.data == "fashion-mnist" else data.load_mnist
-    return loader(config.data_dir, train_limit=config.train_size, test_limit=config.test_size, dtype=config.dtype,
-                  layout="NCHW", sample=config.quick)
+    return loader(
+        config.data_dir,
+        train_limit=config.train_size,
+        test_limit=config.test_size,
+        dtype=config.dtype,
+        layout="NCHW",
+        sample=config.quick,
+    )
 
 
 def origin(config):
     """The IDX files (their SHA-256) or the embedded sample that ``load(config)`` reads."""
     source = data.FASHION_MNIST if config.data == "fashion-mnist" else data.MNIST
-    return data.origin(source, config.data_dir, train_limit=config.train_size, test_limit=config.test_size,
-                       sample=config.quick)
+    return data.origin(
+        source, config.data_dir, train_limit=config.train_size, test_limit=config.test_size, sample=config.quick
+    )

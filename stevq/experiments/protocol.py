@@ -21,6 +21,7 @@ numbers come from its config (seed included) and its own arguments only, never f
 which parts run or from another part's state in the same process, so a part computes the same
 numbers in the main process, in a worker process or on another machine.
 """
+
 import dataclasses
 import functools
 import pathlib
@@ -56,6 +57,7 @@ def _loaded(load_data, config, backend_name):
 @dataclasses.dataclass(frozen=True)
 class Experiment:
     """An experiment as the runner takes it (see the module docstring)."""
+
     name: str
     Config: type
     plan: Callable

@@ -16,6 +16,7 @@ The data is ``stevq.data.origin``'s answer (the IDX files' SHA-256, or the embed
 (``protocol.generated``); it is part of the run's ``config.json``, so resuming over other data is
 refused.
 """
+
 import datetime
 import functools
 import os
@@ -32,12 +33,15 @@ def commit():
     if not (root / ".git").exists():
         return "unknown"
     try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=20)
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=20)
         if head.returncode != 0:
             return "unknown"
-        changes = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
-                                  "stevq"], capture_output=True, text=True, timeout=20)
+        changes = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", "stevq"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return head.stdout.strip() + ("+modified" if changes.stdout.strip() else "")
@@ -67,8 +71,10 @@ def part_path(run_dir, name):
 
 def save_part(run_dir, name, seconds, cpu_seconds):
     """Record how part ``name`` of ``run_dir`` was computed (before the part itself is saved)."""
-    runio.save_json(part_path(run_dir, name), {"commit": commit(), "seconds": round(seconds, 3),
-                                               "cpu_seconds": round(cpu_seconds, 3), "finished": now()})
+    runio.save_json(
+        part_path(run_dir, name),
+        {"commit": commit(), "seconds": round(seconds, 3), "cpu_seconds": round(cpu_seconds, 3), "finished": now()},
+    )
 
 
 def _parts(run_dir, names):
@@ -91,16 +97,26 @@ def save_run(out_dir, experiment, data, run_dirs, names, invocation=None):
         prefix = "" if pathlib.Path(run_dir) == out_dir else f"{pathlib.Path(run_dir).name}/"
         parts.update({prefix + name: record for name, record in _parts(run_dir, names).items()})
     known = [record for record in parts.values() if record is not None]
-    record = {"experiment": experiment, "data": data,
-              "commits": sorted({r["commit"] for r in known}),
-              "parts": len(parts), "parts_without_provenance": sorted(n for n, r in parts.items() if r is None),
-              "part_seconds_total": round(sum(r["seconds"] for r in known), 1),
-              "part_seconds": {name: r["seconds"] for name, r in parts.items() if r is not None},
-              "invocations": earlier + ([invocation] if invocation else [])}
+    record = {
+        "experiment": experiment,
+        "data": data,
+        "commits": sorted({r["commit"] for r in known}),
+        "parts": len(parts),
+        "parts_without_provenance": sorted(n for n, r in parts.items() if r is None),
+        "part_seconds_total": round(sum(r["seconds"] for r in known), 1),
+        "part_seconds": {name: r["seconds"] for name, r in parts.items() if r is not None},
+        "invocations": earlier + ([invocation] if invocation else []),
+    }
     runio.save_json(path, record)
     return record
 
 
 def invocation(started, wall_seconds, jobs, parts_computed):
-    return {"started": started, "wall_seconds": round(wall_seconds, 1), "jobs": jobs, "cores": os.cpu_count(),
-            "parts_computed": parts_computed, "commit": commit()}
+    return {
+        "started": started,
+        "wall_seconds": round(wall_seconds, 1),
+        "jobs": jobs,
+        "cores": os.cpu_count(),
+        "parts_computed": parts_computed,
+        "commit": commit(),
+    }

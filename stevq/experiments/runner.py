@@ -25,6 +25,7 @@ deviation (``ddof = 1``; 0 for one seed). Booleans count as 0 / 1 (the mean is t
 seeds where it holds). Text that differs across seeds is kept as the list of the seeds' values;
 lists of numbers (curves) are left to the seeds' own metrics.json.
 """
+
 import concurrent.futures
 import dataclasses
 import math
@@ -88,14 +89,19 @@ def run(experiment, config, out_dir, seeds=None, executor=None, jobs=None, progr
         top = runio.Run(out_dir, top, data) if top is not None else None
         records = {seed: runio.Run(seed_dir(out_dir, seed, seeds), configs[seed], data) for seed in seeds}
         plans = {seed: ordered(experiment.plan(configs[seed])) for seed in seeds}
-        todo = [(seed, part) for seed in seeds for part in plans[seed]
-                if not records[seed].part_path(part.name).exists()]
+        todo = [
+            (seed, part) for seed in seeds for part in plans[seed] if not records[seed].part_path(part.name).exists()
+        ]
         _compute(experiment, todo, configs, records, executor, jobs, progress)
         per_seed = {seed: _summarize(experiment, configs[seed], records[seed], plans[seed]) for seed in seeds}
-        provenance.save_run(out_dir, experiment.name, data, [records[s].dir for s in seeds],
-                            [part.name for part in plans[seeds[0]]],
-                            provenance.invocation(started, time.perf_counter() - clock,
-                                                  1 if executor is None else jobs, len(todo)))
+        provenance.save_run(
+            out_dir,
+            experiment.name,
+            data,
+            [records[s].dir for s in seeds],
+            [part.name for part in plans[seeds[0]]],
+            provenance.invocation(started, time.perf_counter() - clock, 1 if executor is None else jobs, len(todo)),
+        )
         if top is None:
             return per_seed[seeds[0]]
         metrics = aggregate(per_seed, experiment.seed_tables)
@@ -154,8 +160,15 @@ def _compute(experiment, todo, configs, records, executor, jobs, progress):
                 if len(running) >= limit:
                     break
                 waiting.remove((seed, part))
-                future = executor.submit(compute_and_save, experiment, backend.name(), configs[seed], part,
-                                         str(records[seed].dir), progress and min(limit, len(todo)) == 1)
+                future = executor.submit(
+                    compute_and_save,
+                    experiment,
+                    backend.name(),
+                    configs[seed],
+                    part,
+                    str(records[seed].dir),
+                    progress and min(limit, len(todo)) == 1,
+                )
                 running[future] = (seed, part.name)
             finished, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
             for future in finished:
@@ -207,8 +220,14 @@ def _combine(values, keys, where):
     if isinstance(first, dict):
         if any(not isinstance(v, dict) or set(v) != set(first) for v in values):
             raise ValueError(f"seeds: {where} has different fields in different seeds")
-        return {name: (first[name] if name in keys and _same([v[name] for v in values], where, name)
-                       else _combine([v[name] for v in values], keys, f"{where}.{name}")) for name in first}
+        return {
+            name: (
+                first[name]
+                if name in keys and _same([v[name] for v in values], where, name)
+                else _combine([v[name] for v in values], keys, f"{where}.{name}")
+            )
+            for name in first
+        }
     if isinstance(first, list) and first and all(isinstance(row, dict) for row in first):
         if any(len(v) != len(first) for v in values):
             raise ValueError(f"seeds: {where} has a different number of rows in different seeds")
@@ -227,9 +246,14 @@ def _same(values, where, name):
 def aggregate(per_seed, tables):
     """``{"seeds": [...], "mean_sd": {entry: aggregated}}`` from ``{seed: metrics}``."""
     seeds = list(per_seed)
-    return {"seeds": seeds,
-            "mean_sd": {entry: _combine([per_seed[s][entry] for s in seeds], set(keys), entry)
-                        for entry, keys in tables.items() if all(entry in per_seed[s] for s in seeds)}}
+    return {
+        "seeds": seeds,
+        "mean_sd": {
+            entry: _combine([per_seed[s][entry] for s in seeds], set(keys), entry)
+            for entry, keys in tables.items()
+            if all(entry in per_seed[s] for s in seeds)
+        },
+    }
 
 
 def cell(value, digits=4):
@@ -276,11 +300,16 @@ def summary(name, config, metrics, seed_dirs):
     """The Markdown summary of experiment ``name`` over several seeds: every aggregated entry as
     mean ± sd."""
     seeds = metrics["seeds"]
-    lines = [f"# {name}{' - quick' if getattr(config, 'quick', False) else ''}: mean ± sd over {len(seeds)} seeds "
-             f"({', '.join(map(str, seeds))})", "",
-             "Each cell: mean ± sample standard deviation over the seeds (every seed's value is in "
-             "metrics.json). Each seed's own summary, figures and curves: "
-             + ", ".join(f"{directory.name}/summary.md" for directory in seed_dirs.values()) + ".", ""]
+    lines = [
+        f"# {name}{' - quick' if getattr(config, 'quick', False) else ''}: mean ± sd over {len(seeds)} seeds "
+        f"({', '.join(map(str, seeds))})",
+        "",
+        "Each cell: mean ± sample standard deviation over the seeds (every seed's value is in "
+        "metrics.json). Each seed's own summary, figures and curves: "
+        + ", ".join(f"{directory.name}/summary.md" for directory in seed_dirs.values())
+        + ".",
+        "",
+    ]
     for entry, value in metrics["mean_sd"].items():
         lines += _section(entry, value)
     return "\n".join(lines) + "\n"

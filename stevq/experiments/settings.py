@@ -17,6 +17,7 @@ Text accepted:
     tuple    64,256   (64, 256)   [64, 256]   64 (one element); never empty
     None     None (only where the annotation allows it: the quick/full default is then used)
 """
+
 import dataclasses
 import math
 import typing
@@ -27,9 +28,11 @@ _ELEMENT_NAMES = {bool: "true/false values", int: "integers", float: "numbers", 
 
 
 # descriptions of the fields every experiment has (a field's own wins)
-COMMON = {"quick": "the quick mode: fewer, shorter runs on less data (the --quick option)",
-          "seed": "random seed, an integer >= 0 (the --seed option)",
-          "dtype": "floating-point type of the data and parameters: float32 or float64"}
+COMMON = {
+    "quick": "the quick mode: fewer, shorter runs on less data (the --quick option)",
+    "seed": "random seed, an integer >= 0 (the --seed option)",
+    "dtype": "floating-point type of the data and parameters: float32 or float64",
+}
 
 
 def setting(default, help):
@@ -56,6 +59,7 @@ class SettingError(ValueError):
 class Setting:
     """One field of a Config: its name, base type, whether None is allowed, element type of a
     tuple, quick and full defaults (as run) and a one-line description."""
+
     name: str
     kind: type
     optional: bool
@@ -85,12 +89,25 @@ def settings(experiment):
         kind = kind if kind in _TYPE_NAMES or kind is tuple else str
         element = None
         if kind is tuple:
-            samples = [v for default in (getattr(quick, field.name), getattr(full, field.name))
-                       if isinstance(default, tuple) for v in default]
+            samples = [
+                v
+                for default in (getattr(quick, field.name), getattr(full, field.name))
+                if isinstance(default, tuple)
+                for v in default
+            ]
             element = next((t for t in (bool, str, float, int) if samples and any(type(v) is t for v in samples)), None)
             element = float if element is int and any(isinstance(v, float) for v in samples) else element
-        found.append(Setting(field.name, kind, optional, element, getattr(quick, field.name),
-                             getattr(full, field.name), field.metadata.get("help", COMMON.get(field.name, ""))))
+        found.append(
+            Setting(
+                field.name,
+                kind,
+                optional,
+                element,
+                getattr(quick, field.name),
+                getattr(full, field.name),
+                field.metadata.get("help", COMMON.get(field.name, "")),
+            )
+        )
     return found
 
 
@@ -126,8 +143,10 @@ def convert(setting, text):
     what = f"{setting.name}:"
     if text == "None":
         if not setting.optional:
-            raise SettingError(f"{what} expects {'a' if setting.kind is tuple else 'an' if setting.kind is int else 'a'} "
-                           f"{setting.type_name()}, not None")
+            raise SettingError(
+                f"{what} expects {'a' if setting.kind is tuple else 'an' if setting.kind is int else 'a'} "
+                f"{setting.type_name()}, not None"
+            )
         return None
     if setting.kind is not tuple:
         return _scalar(text, setting.kind, what)
@@ -138,8 +157,10 @@ def convert(setting, text):
     if items[-1].strip() == "" and len(items) > 1:  # "(64,)": a trailing comma
         items = items[:-1]
     if any(not item.strip() for item in items):
-        raise SettingError(f"{what} expects a {setting.type_name()} such as "
-                           f"{_example(setting.element)}, got {text!r} (an empty element)")
+        raise SettingError(
+            f"{what} expects a {setting.type_name()} such as "
+            f"{_example(setting.element)}, got {text!r} (an empty element)"
+        )
     what = f"{setting.name}: a {setting.type_name()}, element"
     return tuple(_scalar(item.strip(), setting.element or str, what) for item in items)
 
@@ -160,9 +181,13 @@ def describe(experiment):
     rows = [(s.name, s.type_name(), _shown(s.quick), _shown(s.full), s.help) for s in settings(experiment)]
     header = ("setting", "type", "quick", "full", "")
     widths = [min(max(len(row[i]) for row in rows + [header]), 28) for i in range(4)]
-    lines = [f"{experiment.name}: {experiment.description}", "",
-             "settings (change one with --set FIELD=VALUE; quick: with --quick; None: the mode's default):", ""]
+    lines = [
+        f"{experiment.name}: {experiment.description}",
+        "",
+        "settings (change one with --set FIELD=VALUE; quick: with --quick; None: the mode's default):",
+        "",
+    ]
     for row in [header] + rows:
-        cells = [cell if len(cell) <= width else cell[:width - 3] + "..." for cell, width in zip(row, widths)]
+        cells = [cell if len(cell) <= width else cell[: width - 3] + "..." for cell, width in zip(row, widths)]
         lines.append("  " + "  ".join(f"{cell:<{width}}" for cell, width in zip(cells, widths)) + "  " + row[4])
     return "\n".join(line.rstrip() for line in lines) + "\n"

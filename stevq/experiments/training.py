@@ -16,6 +16,7 @@ last good step, then those of the last record (``recorded_at``: its step). On a 
 its numbers back to the host in one transfer, and nothing else: a record reads what it measures.
 Returns the records as ``{"step": [...], name: [...]}``, one entry per record.
 """
+
 import numpy as np
 
 from stevq import runio
@@ -58,16 +59,16 @@ def read_back(*scalars):
     return [float(v) for v in to_numpy(xp.stack([xp.astype(s, xp.float64) for s in scalars]))]
 
 
-def fit(steps, batches, compute, update, record, record_every, description="training", progress=True,
-        record_at=()):
+def fit(steps, batches, compute, update, record, record_every, description="training", progress=True, record_at=()):
     """Train for ``steps`` steps on ``batches`` (an iterator) with the callbacks of the module
     docstring; returns the records."""
     history, last_good, last_record = {}, None, None
 
     def keep(n, numbers):
         nonlocal last_good, last_record
-        scores = runio.check_finite(n, {"step": n, **record(n, numbers, last_good)}, last_good,
-                                    f"{description} (evaluation)")
+        scores = runio.check_finite(
+            n, {"step": n, **record(n, numbers, last_good)}, last_good, f"{description} (evaluation)"
+        )
         for name, value in scores.items():
             history.setdefault(name, []).append(value)
         last_good = last_record = scores

@@ -13,6 +13,7 @@ their workers with one BLAS thread (its ``distributed.nanny.pre-spawn-environ``)
 must import the same stevq, and the run directory must be on a file system they all see: each
 part is written where it runs, and a part that continues another reads that one's files.
 """
+
 import concurrent.futures
 import contextlib
 import multiprocessing
@@ -40,8 +41,9 @@ def processes(jobs):
     the block: the parts still running finish (and are kept), or on Ctrl-C are stopped."""
     context = multiprocessing.get_context("spawn")
     with _environment(ONE_THREAD), _sigterm_as_interrupt():
-        pool = concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context,
-                                                      initializer=_worker_start, initargs=(backend.name(),))
+        pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=jobs, mp_context=context, initializer=_worker_start, initargs=(backend.name(),)
+        )
         try:
             yield pool
         except KeyboardInterrupt:
@@ -60,8 +62,9 @@ def dask(address, timeout=30):
     try:
         import distributed
     except ImportError:
-        raise validate.ArgumentError("executor", 'Dask is not installed here: pip install "stevq[cluster]" '
-                                                 '(or "dask[distributed]")') from None
+        raise validate.ArgumentError(
+            "executor", 'Dask is not installed here: pip install "stevq[cluster]" (or "dask[distributed]")'
+        ) from None
     try:
         client = distributed.Client(address, set_as_default=False, timeout=timeout)
     except (OSError, TimeoutError, ValueError) as err:
@@ -101,6 +104,7 @@ def _sigterm_as_interrupt():
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
+
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         yield

@@ -1,14 +1,15 @@
 """Helpers shared by the primitives: the namespace of raw arrays, un-broadcasting, masks, and the
 names of operands on the wrong device."""
+
 import functools
 import inspect
 import math
 
 import numpy as np
 from autograd.extend import primitive as autograd_primitive
-from ..autodiff import isbox
 
 from .. import backend
+from ..autodiff import isbox
 from ..backend import namespace_of
 from ..validate import on_backend
 
@@ -19,6 +20,7 @@ def named_operands(*names, rest=None):
     would otherwise be computed on the host, or fail with CuPy's generic "Unsupported type").
     ``names``: the positional parameters; ``rest``: the name of a ``*args`` parameter, whose items
     are named ``rest[i]``. A type lookup per operand: no value is read."""
+
     def decorate(function):
         @functools.wraps(function)
         def checked(*args, **kwargs):
@@ -28,7 +30,9 @@ def named_operands(*names, rest=None):
             for name, value in kwargs.items():
                 on_backend(value, name, active)
             return function(*args, **kwargs)
+
         return checked
+
     return decorate
 
 

@@ -4,11 +4,12 @@ One line per rule, as in autograd's numpy_vjps.py: ``defvjp(f, vjp_wrt_x, vjp_wr
 vjp maker receives the forward answer and the inputs and returns ``g -> gradient``.
 Operands may be arrays of the active backend or Python scalars; broadcasting follows NumPy.
 """
+
 import math
 
 from autograd.extend import defvjp
-from ..autodiff import getval
 
+from ..autodiff import getval
 from ..backend import namespace_of
 from ._util import as_float, primitive, traced_once_at_most, unbroadcast
 
@@ -46,7 +47,7 @@ def negative(x):
 @primitive
 def power(x, p):
     """x ** p; d/dx = p x^(p-1), d/dp = x^p log x (log 1 where x = 0, as autograd does)."""
-    return x ** p
+    return x**p
 
 
 @primitive
@@ -58,12 +59,20 @@ def remainder(x, y):
 defvjp(add, lambda ans, x, y: lambda g: unbroadcast(g, x), lambda ans, x, y: lambda g: unbroadcast(g, y))
 defvjp(subtract, lambda ans, x, y: lambda g: unbroadcast(g, x), lambda ans, x, y: lambda g: unbroadcast(-g, y))
 defvjp(multiply, lambda ans, x, y: lambda g: unbroadcast(g * y, x), lambda ans, x, y: lambda g: unbroadcast(g * x, y))
-defvjp(divide, lambda ans, x, y: lambda g: unbroadcast(g / y, x), lambda ans, x, y: lambda g: unbroadcast(-g * ans / y, y))
+defvjp(
+    divide, lambda ans, x, y: lambda g: unbroadcast(g / y, x), lambda ans, x, y: lambda g: unbroadcast(-g * ans / y, y)
+)
 defvjp(negative, lambda ans, x: lambda g: -g)
-defvjp(power, lambda ans, x, p: lambda g: unbroadcast(g * p * x ** (p - 1), x),
-       lambda ans, x, p: lambda g: unbroadcast(g * ans * _log_or_zero(x), p))
-defvjp(remainder, lambda ans, x, y: lambda g: unbroadcast(g, x),
-       lambda ans, x, y: lambda g: unbroadcast(-g * namespace_of(x, y).floor(x / y), y))
+defvjp(
+    power,
+    lambda ans, x, p: lambda g: unbroadcast(g * p * x ** (p - 1), x),
+    lambda ans, x, p: lambda g: unbroadcast(g * ans * _log_or_zero(x), p),
+)
+defvjp(
+    remainder,
+    lambda ans, x, y: lambda g: unbroadcast(g, x),
+    lambda ans, x, y: lambda g: unbroadcast(-g * namespace_of(x, y).floor(x / y), y),
+)
 
 
 def _log_or_zero(x):
@@ -196,7 +205,9 @@ def _where_vjp(pick_x):
             xp = namespace_of(g)
             chosen = xp.where(condition, g, xp.zeros_like(g)) if pick_x else xp.where(condition, xp.zeros_like(g), g)
             return unbroadcast(chosen, x if pick_x else y)
+
         return vjp
+
     return vjp_maker
 
 

@@ -23,10 +23,11 @@ instead (``taps.py``: the patch route's input gradient, the tap route's forward 
 max-pooling's gradient runs along whole image rows (``_window_max_grad_rows``): the same numbers,
 in fewer, longer copies. The plain versions stay beside them and run on the other backends.
 """
+
 import numpy as np
 from autograd.extend import defvjp
-from ..autodiff import getval
 
+from ..autodiff import getval
 from ..backend import namespace_of
 from ._util import as_float, primitive, traced_once_at_most
 from .arith import add, matmul
@@ -42,8 +43,10 @@ def _check_conv_shapes(x, weight, op, weight_channel_axis):
         raise ValueError(f"x: {op} expects a 4-D (batch, channels, height, width) array, got shape {tuple(x.shape)}")
     if len(weight.shape) != 4 or weight.shape[weight_channel_axis] != x.shape[1]:
         layout = "(out, in, kh, kw)" if weight_channel_axis == 1 else "(in, out, kh, kw)"
-        raise ValueError(f"weight: {op} expects a 4-D {layout} array with in = {x.shape[1]} (x's channels), "
-                         f"got shape {tuple(weight.shape)}")
+        raise ValueError(
+            f"weight: {op} expects a 4-D {layout} array with in = {x.shape[1]} (x's channels), "
+            f"got shape {tuple(weight.shape)}"
+        )
 
 
 def _channels_last(x):
@@ -60,8 +63,10 @@ def im2col(x, kh, kw, stride=1, padding=0):
     c = x.shape[1]
     rows = block_patches(_channels_last(x), kh, kw, stride, padding)
     count, bh, bw = rows.shape[0], -(-kh // stride), -(-kw // stride)
-    by_tap = reshape(transpose(reshape(rows, (count, bh, bw, stride, stride, c)), (0, 5, 1, 3, 2, 4)),
-                     (count, c, bh * stride, bw * stride))
+    by_tap = reshape(
+        transpose(reshape(rows, (count, bh, bw, stride, stride, c)), (0, 5, 1, 3, 2, 4)),
+        (count, c, bh * stride, bw * stride),
+    )
     if (bh * stride, bw * stride) != (kh, kw):  # drop the taps that only pad the kernel to whole blocks
         by_tap = getitem(by_tap, (slice(None), slice(None), slice(0, kh), slice(0, kw)))
     return reshape(by_tap, (count, c * kh * kw))
@@ -89,8 +94,12 @@ def conv2d(x, weight, stride=1, padding=0):
         return _tap_conv2d(x, weight, padding, out_h, out_w)
     image = _channels_last(x)
     kernel = reshape(transpose(tap_blocks(weight, stride), (2, 4, 3, 5, 1, 0)), (-1, out_channels))
-    if (namespace_of(getval(x)) is np and in_channels >= FEW_CHANNELS and (kh, kw, stride, padding) != (1, 1, 1, 0)
-            and traced_once_at_most(image)):
+    if (
+        namespace_of(getval(x)) is np
+        and in_channels >= FEW_CHANNELS
+        and (kh, kw, stride, padding) != (1, 1, 1, 0)
+        and traced_once_at_most(image)
+    ):
         # the same products; the input's gradient tap by tap (``taps``), the patches made from the values
         rows = block_patches(getval(image), kh, kw, stride, padding)
         products = patch_conv(image, rows, kernel, kh, kw, stride, padding)
@@ -105,11 +114,11 @@ def _pad(x, padding):
     xp = namespace_of(x)
     n, h, w, c = x.shape
     out = xp.zeros((n, h + 2 * padding, w + 2 * padding, c), dtype=x.dtype)
-    out[:, padding:padding + h, padding:padding + w, :] = x
+    out[:, padding : padding + h, padding : padding + w, :] = x
     return out
 
 
-defvjp(_pad, lambda ans, x, padding: lambda g: g[:, padding:padding + x.shape[1], padding:padding + x.shape[2], :])
+defvjp(_pad, lambda ans, x, padding: lambda g: g[:, padding : padding + x.shape[1], padding : padding + x.shape[2], :])
 
 
 def _tap_slices(kh, kw, out_h, out_w):
@@ -131,11 +140,13 @@ def _shift_add(products, kh, kw, out_h, out_w):
 
 def _shift_add_vjp(ans, products, kh, kw, out_h, out_w):
     """Every tap's window of the products receives the output gradient g."""
+
     def vjp(g):
         grad = namespace_of(g).zeros(products.shape, dtype=g.dtype)
         for t, rows, cols in _tap_slices(kh, kw, out_h, out_w):
             grad[:, rows, cols, t, :] = g
         return grad
+
     return vjp
 
 
@@ -296,7 +307,9 @@ def upsample_nearest(x, factor=2):
     A broadcast, so its VJP sums each block. Computed channels last, where a convolution's output
     lies in memory: runs of C adjacent numbers are copied."""
     if len(x.shape) != 4:
-        raise ValueError(f"x: upsampling expects a 4-D (batch, channels, height, width) array, got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"x: upsampling expects a 4-D (batch, channels, height, width) array, got shape {tuple(x.shape)}"
+        )
     return _channels_first(_repeat_pixels(_channels_last(x), factor))
 
 

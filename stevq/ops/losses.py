@@ -1,4 +1,5 @@
 """log-softmax, cross-entropy and the mean absolute error."""
+
 from autograd.extend import defvjp
 
 from .. import validate
@@ -19,7 +20,10 @@ def log_softmax(x, axis=-1):
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
 
-defvjp(log_softmax, lambda ans, x, axis=-1: lambda g: g - namespace_of(g).exp(ans) * namespace_of(g).sum(g, axis=axis, keepdims=True))
+defvjp(
+    log_softmax,
+    lambda ans, x, axis=-1: lambda g: g - namespace_of(g).exp(ans) * namespace_of(g).sum(g, axis=axis, keepdims=True),
+)
 
 
 def cross_entropy(logits, labels):
@@ -29,10 +33,11 @@ def cross_entropy(logits, labels):
     validate.array(logits, "logits", ndim=2, finite=False)
     validate.array(labels, "labels", ndim=1, dtype="int", shape=(logits.shape[0],))
     xp = namespace_of(getval(labels))
-    if labels.shape[0] and not isbox(logits) and \
-            bool(xp.any((labels < 0) | (labels >= logits.shape[-1]))):
-        raise ValueError(f"labels: expected class indices in [0, {logits.shape[-1]}), got values in "
-                         f"[{int(xp.min(labels))}, {int(xp.max(labels))}]")
+    if labels.shape[0] and not isbox(logits) and bool(xp.any((labels < 0) | (labels >= logits.shape[-1]))):
+        raise ValueError(
+            f"labels: expected class indices in [0, {logits.shape[-1]}), got values in "
+            f"[{int(xp.min(labels))}, {int(xp.max(labels))}]"
+        )
     picked = multiply(log_softmax(logits, axis=-1), one_hot(labels, logits.shape[-1], logits.dtype))
     return negative(mean(sum(picked, axis=-1)))
 

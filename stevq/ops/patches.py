@@ -18,6 +18,7 @@ Row (n, y, x) of ``block_patches`` holds x_pad[n, s y + s a + r, s x + s b + q, 
 ((((a bw) + b) s + r) s + q) C + c, a < bh = ceil(kh/s), b < bw = ceil(kw/s), r, q < s: "block
 order". With s = 1 it is the plain (i, j, c) order. ``tap_blocks`` lays a kernel out the same way.
 """
+
 import math
 
 import numpy as np
@@ -69,7 +70,7 @@ def _to_blocks(x, stride, padding, hb, wb):
     blocks = xp.zeros((n, hb, wb, stride, stride, c), dtype=x.dtype, device=device_of(x))
     for r, y0, rows, top in _phases(h, stride, padding):
         for q, x0, cols, left in _phases(w, stride, padding):
-            blocks[:, top:top + rows, left:left + cols, r, q, :] = x[:, y0::stride, x0::stride, :]
+            blocks[:, top : top + rows, left : left + cols, r, q, :] = x[:, y0::stride, x0::stride, :]
     return xp.reshape(blocks, (n, hb, wb, stride * stride * c))
 
 
@@ -84,7 +85,7 @@ def _from_blocks(blocks, stride, padding, image_shape):
     image = xp.empty((n, h, w, c), dtype=blocks.dtype, device=device_of(blocks))
     for r, y0, rows, top in _phases(h, stride, padding):
         for q, x0, cols, left in _phases(w, stride, padding):
-            image[:, y0::stride, x0::stride, :] = blocks[:, top:top + rows, left:left + cols, r, q, :]
+            image[:, y0::stride, x0::stride, :] = blocks[:, top : top + rows, left : left + cols, r, q, :]
     return image
 
 
@@ -108,7 +109,7 @@ def _stacked_patches(blocks, out_h, out_w, bh, bw):
     """The patch rows of a block image (N, hb, wb, depth): one shifted copy per block tap (a, b),
     stacked. The plain version, for every backend; ``_strided_patches`` is NumPy's fast one."""
     xp = namespace_of(blocks)
-    patches = xp.stack([blocks[:, a:a + out_h, b:b + out_w, :] for a in range(bh) for b in range(bw)], axis=3)
+    patches = xp.stack([blocks[:, a : a + out_h, b : b + out_w, :] for a in range(bh) for b in range(bw)], axis=3)
     return xp.reshape(patches, (blocks.shape[0] * out_h * out_w, -1))
 
 
@@ -145,7 +146,7 @@ def add_block_patches(rows, image_shape, kh, kw, stride=1, padding=0):
     blocks = xp.zeros((n, hb, wb, stride * stride * c), dtype=rows.dtype, device=device_of(rows))
     for a in range(bh):
         for b in range(bw):
-            blocks[:, a:a + out_h, b:b + out_w, :] += patches[:, :, :, a * bw + b, :]
+            blocks[:, a : a + out_h, b : b + out_w, :] += patches[:, :, :, a * bw + b, :]
     return _from_blocks(blocks, stride, padding, (n, h, w, c))
 
 
@@ -159,9 +160,17 @@ def _tap_windows(stride, rows, cols):
     """(column block, rows, columns) of every tap of the block-order kernel: tap (a, b, r, q) reads
     padded pixels (s (y + a) + r, s (x + b) + q) for the output pixels (y, x)."""
     (out_h, bh, _), (out_w, bw, _) = rows, cols
-    return [((a, b, r, q), slice(stride * a + r, stride * (a + out_h - 1) + r + 1, stride),
-             slice(stride * b + q, stride * (b + out_w - 1) + q + 1, stride))
-            for a in range(bh) for b in range(bw) for r in range(stride) for q in range(stride)]
+    return [
+        (
+            (a, b, r, q),
+            slice(stride * a + r, stride * (a + out_h - 1) + r + 1, stride),
+            slice(stride * b + q, stride * (b + out_w - 1) + q + 1, stride),
+        )
+        for a in range(bh)
+        for b in range(bw)
+        for r in range(stride)
+        for q in range(stride)
+    ]
 
 
 def _gather_taps(x, padding, rows, cols, stride):
@@ -169,7 +178,7 @@ def _gather_taps(x, padding, rows, cols, stride):
     xp = namespace_of(x)
     n, h, w, c = x.shape
     padded = xp.zeros((n, rows[2] * stride, cols[2] * stride, c), dtype=x.dtype, device=device_of(x))
-    padded[:, padding:padding + h, padding:padding + w, :] = x
+    padded[:, padding : padding + h, padding : padding + w, :] = x
     out = xp.empty((n, rows[0], cols[0], rows[1], cols[1], stride, stride, c), dtype=x.dtype, device=device_of(x))
     for (a, b, r, q), ys, xs in _tap_windows(stride, rows, cols):
         out[:, :, :, a, b, r, q, :] = padded[:, ys, xs, :]
@@ -185,13 +194,17 @@ def _scatter_taps(patch_rows, image_shape, padding, rows, cols, stride):
     padded = xp.zeros((n, rows[2] * stride, cols[2] * stride, c), dtype=patch_rows.dtype, device=device_of(patch_rows))
     for (a, b, r, q), ys, xs in _tap_windows(stride, rows, cols):
         padded[:, ys, xs, :] += taps[:, :, :, a, b, r, q, :]
-    return padded[:, padding:padding + h, padding:padding + w, :]
+    return padded[:, padding : padding + h, padding : padding + w, :]
 
 
-defvjp(block_patches, lambda ans, x, kh, kw, stride=1, padding=0:
-       lambda g: add_block_patches(g, x.shape, kh, kw, stride, padding))
-defvjp(add_block_patches, lambda ans, rows, shape, kh, kw, stride=1, padding=0:
-       lambda g: block_patches(g, kh, kw, stride, padding))
+defvjp(
+    block_patches,
+    lambda ans, x, kh, kw, stride=1, padding=0: lambda g: add_block_patches(g, x.shape, kh, kw, stride, padding),
+)
+defvjp(
+    add_block_patches,
+    lambda ans, rows, shape, kh, kw, stride=1, padding=0: lambda g: block_patches(g, kh, kw, stride, padding),
+)
 
 
 def tap_blocks(kernel, stride):
@@ -201,7 +214,12 @@ def tap_blocks(kernel, stride):
     bh, bw = math.ceil(kh / stride), math.ceil(kw / stride)
     xp = namespace_of(getval(kernel))
     if bh * stride > kh:
-        kernel = concat([kernel, xp.zeros((a, b, bh * stride - kh, kw), dtype=kernel.dtype, device=device_of(kernel))], axis=2)
+        kernel = concat(
+            [kernel, xp.zeros((a, b, bh * stride - kh, kw), dtype=kernel.dtype, device=device_of(kernel))], axis=2
+        )
     if bw * stride > kw:
-        kernel = concat([kernel, xp.zeros((a, b, bh * stride, bw * stride - kw), dtype=kernel.dtype, device=device_of(kernel))], axis=3)
+        kernel = concat(
+            [kernel, xp.zeros((a, b, bh * stride, bw * stride - kw), dtype=kernel.dtype, device=device_of(kernel))],
+            axis=3,
+        )
     return reshape(kernel, (a, b, bh, stride, bw, stride))

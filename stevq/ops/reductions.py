@@ -3,6 +3,7 @@
 The gradient of a reduction is broadcast back over the reduced axes: every element of x received
 an equal share of a sum, 1/N of a mean, and all of a max only where it was the maximum (ties share).
 """
+
 import math
 
 from autograd.extend import defvjp
@@ -42,12 +43,14 @@ defvjp(mean, lambda ans, x, axis=None, keepdims=False: lambda g: _spread(g, x, a
 def _extreme_vjp(ans, x, axis=None, keepdims=False):
     """g flows to the elements equal to the extreme value; tied elements share it equally.
     The share g / ties is computed on the reduced shape, then spread: one full-size pass fewer."""
+
     def vjp(g):
         xp = namespace_of(g, x)
         at_extreme = as_float(x == _spread(ans, x, axis, keepdims), g)
         ties = xp.sum(at_extreme, axis=normalize_axis(axis, x.ndim), keepdims=True)
         share = (g if keepdims else xp.reshape(g, tuple(ties.shape))) / ties
         return xp.broadcast_to(share, x.shape) * at_extreme
+
     return vjp
 
 

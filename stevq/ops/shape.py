@@ -2,6 +2,7 @@
 
 They move values without changing them, so each VJP moves the gradient back the same way.
 """
+
 import math
 
 import numpy as np
@@ -57,7 +58,9 @@ def _inverse_permutation(axes, ndim):
 
 
 defvjp(reshape, lambda ans, x, shape: lambda g: namespace_of(g).reshape(g, x.shape))
-defvjp(transpose, lambda ans, x, axes=None: lambda g: namespace_of(g).permute_dims(g, _inverse_permutation(axes, x.ndim)))
+defvjp(
+    transpose, lambda ans, x, axes=None: lambda g: namespace_of(g).permute_dims(g, _inverse_permutation(axes, x.ndim))
+)
 defvjp(matrix_transpose, lambda ans, x: lambda g: namespace_of(g).matrix_transpose(g))
 defvjp(broadcast_to, lambda ans, x, shape: lambda g: unbroadcast(g, x))
 defvjp(expand_dims, lambda ans, x, axis: lambda g: namespace_of(g).reshape(g, x.shape))
@@ -89,6 +92,7 @@ def _getitem_vjp(ans, x, index):
             g = xp.reshape(g, tuple(grad[target].shape))
         grad[target] = g
         return grad
+
     return vjp
 
 
@@ -150,8 +154,12 @@ def _take_rows_vjp(ans, table, indices):
             return np.reshape(_segment_sums(flat, rows, table.shape[0]), table.shape)
         # one_hot(indices)^T built directly as (K, N) rows: a contiguous operand for the matmul,
         # and half the time of building (N, K) and transposing it
-        picks_t = xp.astype(xp.expand_dims(xp.arange(table.shape[0], device=device_of(flat)), axis=1) == xp.expand_dims(flat, axis=0), g.dtype)
+        picks_t = xp.astype(
+            xp.expand_dims(xp.arange(table.shape[0], device=device_of(flat)), axis=1) == xp.expand_dims(flat, axis=0),
+            g.dtype,
+        )
         return xp.reshape(picks_t @ rows, table.shape)
+
     return vjp
 
 
@@ -171,7 +179,7 @@ def _stack(axis, *arrays):
 def _concat_vjp(argnum, ans, args, kwargs):
     axis, arrays = args[0], args[1:]
     axis = axis % ans.ndim
-    start = sum(a.shape[axis] for a in arrays[:argnum - 1])
+    start = sum(a.shape[axis] for a in arrays[: argnum - 1])
     piece = (slice(None),) * axis + (slice(start, start + arrays[argnum - 1].shape[axis]), Ellipsis)
     return lambda g: g[piece]
 

@@ -26,6 +26,7 @@ multiply as the reference does.
     tap_conv(padded, K, ...)      sum_t (padded @ K_t) shifted by tap t (reference: conv._shift_add
                                   of padded @ K); both gradients from one (M, T C_out) matrix
 """
+
 import math
 import threading
 
@@ -37,10 +38,9 @@ from ..backend import device_of, namespace_of
 from ._util import primitive
 from .patches import _from_blocks, _grid
 
-
 # The products are made and used a few images at a time, about this many numbers, so that they are
 # still in the cache when they are added (at 16 channels, 3 x 3: 30 % less time than all at once).
-CHUNK_NUMBERS = 2 ** 19
+CHUNK_NUMBERS = 2**19
 
 
 def image_chunks(n, numbers_per_image):
@@ -73,19 +73,23 @@ def add_tap_products(g, kernel, image_shape, kh, kw, stride, padding):
     blocks = xp.zeros((n, hb, wb, depth), dtype=xp.result_type(g, kernel), device=device_of(g))
     pixels = out_h * out_w
     for start, stop in image_chunks(n, pixels * bh * bw * depth):
-        products = xp.reshape(tap_products(g[start * pixels:stop * pixels, ...], by_tap),
-                              (bh * bw, stop - start, out_h, out_w, depth))
+        products = xp.reshape(
+            tap_products(g[start * pixels : stop * pixels, ...], by_tap), (bh * bw, stop - start, out_h, out_w, depth)
+        )
         for a in range(bh):
             for b in range(bw):
-                blocks[start:stop, a:a + out_h, b:b + out_w, :] += products[a * bw + b, ...]
+                blocks[start:stop, a : a + out_h, b : b + out_w, :] += products[a * bw + b, ...]
     return _from_blocks(blocks, stride, padding, image_shape)
 
 
-defvjp(patch_conv,
-       lambda ans, x, rows, kernel, kh, kw, stride, padding:
-           lambda g: add_tap_products(g, kernel, x.shape, kh, kw, stride, padding),
-       None,
-       lambda ans, x, rows, kernel, kh, kw, stride, padding: lambda g: namespace_of(g).matrix_transpose(rows) @ g)
+defvjp(
+    patch_conv,
+    lambda ans, x, rows, kernel, kh, kw, stride, padding: (
+        lambda g: add_tap_products(g, kernel, x.shape, kh, kw, stride, padding)
+    ),
+    None,
+    lambda ans, x, rows, kernel, kh, kw, stride, padding: lambda g: namespace_of(g).matrix_transpose(rows) @ g,
+)
 
 
 def _tap_windows(kh, kw, out_h, out_w):
@@ -106,8 +110,9 @@ def tap_conv(padded, kernel, kh, kw, out_h, out_w):
     (t0, r0, c0), (t1, r1, c1) = windows[0], windows[1]
     out = xp.empty((n, out_h, out_w, o), dtype=xp.result_type(padded, kernel), device=device_of(padded))
     for start, stop in image_chunks(n, hp * wp * taps * o):
-        products = xp.reshape(tap_products(rows[start * hp * wp:stop * hp * wp, ...], by_tap),
-                              (taps, stop - start, hp, wp, o))
+        products = xp.reshape(
+            tap_products(rows[start * hp * wp : stop * hp * wp, ...], by_tap), (taps, stop - start, hp, wp, o)
+        )
         summed = products[t0, :, r0, c0, :] + products[t1, :, r1, c1, :]
         for t, tap_rows, tap_cols in windows[2:]:
             summed += products[t, :, tap_rows, tap_cols, :]
@@ -145,10 +150,11 @@ def _tap_gradient_strided(g, kh, kw, hp, wp):
     16 channels)."""
     n, out_h, out_w, o = g.shape
     mirrored = np.zeros((n, hp + kh - 1, wp + kw - 1, o), dtype=g.dtype)
-    mirrored[:, kh - 1:kh - 1 + out_h, wp - out_w:wp, :] = g[:, :, ::-1, :]
+    mirrored[:, kh - 1 : kh - 1 + out_h, wp - out_w : wp, :] = g[:, :, ::-1, :]
     s_n, s_y, s_x, item = mirrored.strides
-    view = as_strided(mirrored[:, kh - 1:, wp - 1:, :], (n, hp, wp, kh, kw * o), (s_n, s_y, -s_x, -s_y, item),
-                      writeable=False)
+    view = as_strided(
+        mirrored[:, kh - 1 :, wp - 1 :, :], (n, hp, wp, kh, kw * o), (s_n, s_y, -s_x, -s_y, item), writeable=False
+    )
     grad = _scratch((n, hp, wp, kh, kw * o), g.dtype)
     np.copyto(grad, view)
     return np.reshape(grad, (n, hp, wp, kh * kw, o))
@@ -158,7 +164,7 @@ def _tap_gradient_strided(g, kh, kw, hp, wp):
 # fresh pages every time, each page faulted in and zeroed by the kernel. The tap route's products
 # gradient of a decoder layer (256 x 16 x 16 x 9 x 16 floats: 38 MB) is one; it only lives while
 # its two matmuls run, so one array per thread is reused for it.
-_LARGE = 32 * 2 ** 20
+_LARGE = 32 * 2**20
 _scratch_arrays = threading.local()
 
 
@@ -183,9 +189,12 @@ def _tap_conv_vjp(argnums, ans, args, kwargs):
     def vjp(g):
         xp = namespace_of(g)
         grad = xp.reshape(tap_gradient(g, kh, kw, hp, wp), (n * hp * wp, -1))
-        found = {0: lambda: xp.reshape(grad @ xp.matrix_transpose(kernel), padded.shape),
-                 1: lambda: xp.matrix_transpose(xp.reshape(padded, (n * hp * wp, c))) @ grad}
+        found = {
+            0: lambda: xp.reshape(grad @ xp.matrix_transpose(kernel), padded.shape),
+            1: lambda: xp.matrix_transpose(xp.reshape(padded, (n * hp * wp, c))) @ grad,
+        }
         return tuple(found[argnum]() for argnum in argnums)
+
     return vjp
 
 

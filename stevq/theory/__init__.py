@@ -7,5 +7,6 @@ descent.
 ``covariate_shift``: the toy covariate shift of Huh et al. (ICML 2023): fixed embeddings, codes
 that start elsewhere, the codebook loss alone, under three parameterisations of the codebook.
 """
+
 from . import yin2019
 from .covariate_shift import covariate_shift

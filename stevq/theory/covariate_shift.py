@@ -5,14 +5,14 @@ With the standard parameterisation only chosen codes get gradient, so codes far 
 embeddings are never chosen and never move: the code distribution stays where it started. With
 the affine re-parameterisation every code moves through the shared scale and shift.
 """
+
 import numpy as np
 from autograd import grad
 
 from .. import metrics, ops, validate
 from ..backend import asarray, namespace_of
 from ..vq import init_affine, init_running_affine
-from ..vq.unchecked import (affine_codebook, codebook_loss, nearest_code, running_affine_codebook,
-                            update_running_affine)
+from ..vq.unchecked import affine_codebook, codebook_loss, nearest_code, running_affine_codebook, update_running_affine
 
 PARAMETERIZATIONS = ("standard", "affine", "running")
 
@@ -51,19 +51,39 @@ def _run(name, embeddings, initial_codes, steps, lr, affine_lr):
         grads = grad(loss)(params, indices)
         params = {key: params[key] - lr * grads[key] for key in params}
         # the codes used at the next step: for "running" that includes the refreshed statistics
-        after = codes(params) if stats is None else running_affine_codebook(
-            params["codebook"], update_running_affine(stats, embeddings, params["codebook"], 0.1))
+        after = (
+            codes(params)
+            if stats is None
+            else running_affine_codebook(
+                params["codebook"], update_running_affine(stats, embeddings, params["codebook"], 0.1)
+            )
+        )
         moved = moved | xp.any(after != before, axis=1)
     final = after if steps else codes(params)
     count = lambda mask: float(xp.sum(xp.astype(mask, xp.float64))) / num_codes
-    return {"never_updated": 1.0 - count(moved), "ever_chosen": count(chosen),
-            "gap_before": metrics.distribution_gap(embeddings, initial_codes),
-            "gap_after": metrics.distribution_gap(embeddings, final)}
+    return {
+        "never_updated": 1.0 - count(moved),
+        "ever_chosen": count(chosen),
+        "gap_before": metrics.distribution_gap(embeddings, initial_codes),
+        "gap_after": metrics.distribution_gap(embeddings, final),
+    }
 
 
-def covariate_shift(parameterizations=("standard", "affine"), seed=0, num_embeddings=512,
-                    num_codes=128, steps=20, lr=0.1, affine_lr=4.0, embedding_mean=0.0,
-                    embedding_var=0.5, code_mean=-1.0, code_var=0.3, dim=2, dtype="float64"):
+def covariate_shift(
+    parameterizations=("standard", "affine"),
+    seed=0,
+    num_embeddings=512,
+    num_codes=128,
+    steps=20,
+    lr=0.1,
+    affine_lr=4.0,
+    embedding_mean=0.0,
+    embedding_var=0.5,
+    code_mean=-1.0,
+    code_var=0.3,
+    dim=2,
+    dtype="float64",
+):
     """Huh et al.'s toy covariate shift: P ~ N(embedding_mean 1, embedding_var I) (512 fixed
     embeddings), C ~ N(code_mean 1, code_var I) (128 codes), ``steps`` = 20 plain gradient steps at
     ``lr`` = 0.1 on the codebook loss alone (beta = 0: the embeddings never move).

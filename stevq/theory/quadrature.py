@@ -22,6 +22,7 @@ disagree) on [-12, 12], split at 0, at the surrogate's kinks divided by s, and n
 gives the identity STE's closed form: A = 0, B = 1/sqrt(2 pi), C1 = cos(theta)/sqrt(2 pi),
 C2 = sin(theta)/sqrt(2 pi) (tests/test_quadrature.py checks all three closed forms to 1e-10).
 """
+
 import math
 
 import numpy as np
@@ -29,7 +30,7 @@ import numpy as np
 from .. import backend
 
 SQRT_2PI = math.sqrt(2.0 * math.pi)
-LIMIT = 12.0   # phi(12) ~ 5e-32: beyond it nothing of these integrals is left
+LIMIT = 12.0  # phi(12) ~ 5e-32: beyond it nothing of these integrals is left
 _LOW, _HIGH = (np.polynomial.legendre.leggauss(n) for n in (10, 21))
 
 
@@ -50,7 +51,9 @@ def _integrands(mu_prime, s, cot, u):
         tilt, bell = side.astype(float), np.zeros_like(u)
     else:
         tilt, bell = _cdf(u * cot), _phi(u * cot)
-    return np.stack([u * slope * weight, u * slope * (u > 0) * weight, u * slope * tilt * weight, slope * bell * weight])
+    return np.stack(
+        [u * slope * weight, u * slope * (u > 0) * weight, u * slope * tilt * weight, slope * bell * weight]
+    )
 
 
 def _rule(nodes_weights, a, b):
@@ -72,7 +75,7 @@ def _coefficients(mu_prime, s, theta, kinks, tol, max_rounds):
     cuts = {-LIMIT, 0.0, LIMIT, *(k / s for k in kinks if -LIMIT < k / s < LIMIT)}
     width = 1.0 / abs(cot) if cot != 0 else math.inf  # Phi(u cot) and phi(u cot) change over |u| ~ width
     if width < 1.0:  # near theta = 0 or pi: a narrow feature at u = 0 that both rules could step over
-        cuts |= {sign * width * 2.0 ** j for sign in (-1, 1) for j in range(0, 40) if width * 2.0 ** j < LIMIT}
+        cuts |= {sign * width * 2.0**j for sign in (-1, 1) for j in range(0, 40) if width * 2.0**j < LIMIT}
     cuts = sorted(cuts)
     a, b = np.array(cuts[:-1]), np.array(cuts[1:])
     total = np.zeros(4)
@@ -99,7 +102,7 @@ def expected_coarse(mu_prime, v, v_star, w_hat, e_perp, w_norm, theta, kinks=())
     A, B, C1, C2 = coefficients(mu_prime, w_norm, theta, kinks)
     vv, v_vs = float(v @ v), float(v @ v_star)
     ones_v, ones_vs = float(v.sum()), float(v_star.sum())
-    along = 0.5 * A * (ones_v ** 2 - vv - ones_v * ones_vs + v_vs) + B * vv - C1 * v_vs
+    along = 0.5 * A * (ones_v**2 - vv - ones_v * ones_vs + v_vs) + B * vv - C1 * v_vs
     return along * w_hat - C2 * v_vs * e_perp
 
 
@@ -111,6 +114,7 @@ def expected_coarse_batch(mu_prime, kinks, v, v_star, w_hat, e_perp, w_norm, the
     w_norm, theta = (np.broadcast_to(x, lead) for x in (w_norm, theta))
     out = np.empty(lead + w_hat.shape[-1:])
     for index in np.ndindex(*lead):
-        out[index] = expected_coarse(mu_prime, v[index], v_star, w_hat[index], e_perp[index], float(w_norm[index]),
-                                     float(theta[index]), kinks)
+        out[index] = expected_coarse(
+            mu_prime, v[index], v_star, w_hat[index], e_perp[index], float(w_norm[index]), float(theta[index]), kinks
+        )
     return out

@@ -2,6 +2,7 @@
 dead-code replacement and k-means initialisation (k-means++ or torchpq's
 farthest-point seeding; docs/reference/vq.md, sections 1-2).
 """
+
 import numpy as np
 
 from .. import ops, validate
@@ -25,8 +26,7 @@ def ema_init(codebook, initial_count=1.0):
 def _ema_init(codebook, initial_count=1.0):
     table = getval(codebook)
     xp = namespace_of(table)
-    return {"counts": xp.full((table.shape[0],), initial_count, dtype=table.dtype),
-            "sums": initial_count * table}
+    return {"counts": xp.full((table.shape[0],), initial_count, dtype=table.dtype), "sums": initial_count * table}
 
 
 def ema_update(state, z_e, indices, decay=0.99, eps=1e-5):
@@ -72,8 +72,10 @@ def ema_reset_codes(state, codebook, replaced, initial_count=1.0):
 def _ema_reset_codes(state, codebook, replaced, initial_count=1.0):
     fresh = _ema_init(codebook, initial_count)
     xp = namespace_of(fresh["sums"])
-    return {"counts": xp.where(replaced, fresh["counts"], state["counts"]),
-            "sums": xp.where(xp.expand_dims(replaced, axis=1), fresh["sums"], state["sums"])}
+    return {
+        "counts": xp.where(replaced, fresh["counts"], state["counts"]),
+        "sums": xp.where(xp.expand_dims(replaced, axis=1), fresh["sums"], state["sums"]),
+    }
 
 
 def track_usage(steps_unused, indices):
@@ -118,8 +120,11 @@ def _replace_dead_codes(codebook, steps_unused, z_e, rng, threshold, noise=0.01)
     jitter = asarray(rng.standard_normal(table.shape), table.dtype)
     seeds = xp.take(flat, picked, axis=0) + noise * xp.std(flat, axis=0) * jitter
     replaced = steps_unused >= threshold
-    return (xp.where(xp.expand_dims(replaced, axis=1), xp.astype(seeds, table.dtype), table),
-            xp.where(replaced, xp.zeros_like(steps_unused), steps_unused), replaced)
+    return (
+        xp.where(xp.expand_dims(replaced, axis=1), xp.astype(seeds, table.dtype), table),
+        xp.where(replaced, xp.zeros_like(steps_unused), steps_unused),
+        replaced,
+    )
 
 
 def kmeans_plus_plus(z, num_codes, rng, lloyd_steps=0):
@@ -138,6 +143,7 @@ def kmeans_plus_plus(z, num_codes, rng, lloyd_steps=0):
         if weights[-1] > 0:
             return min(int(np.searchsorted(weights, rng.random() * weights[-1], side="right")), nearest.shape[0] - 1)
         return int(rng.integers(nearest.shape[0]))  # every embedding already coincides with a code: uniform
+
     flat, codebook = _seed(z, num_codes, rng, d2_sample)
     for _ in range(lloyd_steps):
         codebook = _lloyd_step(flat, codebook)

@@ -14,6 +14,7 @@ Checks. Each public function checks its inputs once (``stevq.validate``) and cal
 same name with a leading underscore, which checks nothing; the layer and the other modules of
 stevq.vq call the kernels, and ``stevq.vq.unchecked`` hands them to training loops.
 """
+
 import numpy as np
 
 from .. import ops, ste, validate
@@ -45,8 +46,11 @@ def squared_distances(z, codebook):
     validate.embeddings(z, codebook)
     flat, table = as_rows(z), getval(codebook)
     xp = namespace_of(flat)
-    squared = (xp.sum(flat * flat, axis=1, keepdims=True) - 2.0 * (flat @ xp.matrix_transpose(table))
-               + xp.sum(table * table, axis=1))
+    squared = (
+        xp.sum(flat * flat, axis=1, keepdims=True)
+        - 2.0 * (flat @ xp.matrix_transpose(table))
+        + xp.sum(table * table, axis=1)
+    )
     squared = xp.where(squared > 0, squared, xp.zeros_like(squared))
     return xp.reshape(squared, tuple(getval(z).shape[:-1]) + (table.shape[0],))
 
@@ -87,11 +91,12 @@ def _nearest_code(z, codebook, metric="l2"):
         flat, weights = _unit_rows(flat), xp.matrix_transpose(-_unit_rows(table))
     count, rows = flat.shape[0], max(1, SCORE_BLOCK // table.shape[0])
     if xp is np and count:
-        return np.reshape(_nearest_in_buffers(flat, weights, min(rows, count), metric == "l2"),
-                          tuple(getval(z).shape[:-1]))
+        return np.reshape(
+            _nearest_in_buffers(flat, weights, min(rows, count), metric == "l2"), tuple(getval(z).shape[:-1])
+        )
     blocks = []
     for start in range(0, max(count, 1), rows):  # an empty z still gets its (empty) argmin
-        block = flat if rows >= count else flat[start:min(start + rows, count), ...]
+        block = flat if rows >= count else flat[start : min(start + rows, count), ...]
         if metric == "l2":
             block = xp.concat([block, xp.broadcast_to(ones, (block.shape[0], 1))], axis=1)
         blocks.append(xp.argmin(block @ weights, axis=1))
@@ -112,9 +117,9 @@ def _nearest_in_buffers(flat, weights, rows, with_ones):
     indices = np.empty(count, dtype=np.intp)
     for start in range(0, count, rows):
         size = min(rows, count - start)
-        block[:size, :dim] = flat[start:start + size]
+        block[:size, :dim] = flat[start : start + size]
         np.matmul(block[:size], weights, out=scores[:size])
-        np.argmin(scores[:size], axis=1, out=indices[start:start + size])
+        np.argmin(scores[:size], axis=1, out=indices[start : start + size])
     return indices
 
 
@@ -181,10 +186,10 @@ VQ_LOSS_CONVENTIONS = ("vqvae", "vqtorch")
 def vq_loss(z_e, z_q, beta=0.25, convention="vqvae"):
     """The quantizer's share of the training loss.
 
-        convention="vqvae"   (default; van den Oord et al. 2017, beta = 0.25):
-            L = L_cb + beta * L_com
-        convention="vqtorch" (Huh et al.'s code; beta in [0, 1], their default 0.95):
-            L = (1 - beta) * L_com + beta * L_cb
+    convention="vqvae"   (default; van den Oord et al. 2017, beta = 0.25):
+        L = L_cb + beta * L_com
+    convention="vqtorch" (Huh et al.'s code; beta in [0, 1], their default 0.95):
+        L = (1 - beta) * L_com + beta * L_cb
     """
     validate.embedding_pair(z_e, z_q)
     check_vq_loss_settings(beta, convention)
@@ -201,7 +206,9 @@ def check_vq_loss_settings(beta, convention):
 
 def _vq_loss(z_e, z_q, beta, convention):
     if convention == "vqtorch":
-        return ops.add(ops.multiply(1.0 - beta, _commitment_loss(z_e, z_q)), ops.multiply(beta, _codebook_loss(z_e, z_q)))
+        return ops.add(
+            ops.multiply(1.0 - beta, _commitment_loss(z_e, z_q)), ops.multiply(beta, _codebook_loss(z_e, z_q))
+        )
     return ops.add(_codebook_loss(z_e, z_q), ops.multiply(beta, _commitment_loss(z_e, z_q)))
 
 

@@ -12,6 +12,7 @@ drifts away from the embedding distribution and fewer and fewer codes are chosen
 3. Synchronised update: the chosen codes also receive nu times the task gradient
    (``sync_straight_through``).
 """
+
 from collections import namedtuple
 
 import numpy as np
@@ -81,8 +82,10 @@ def affine_codebook(codebook, scale, shift, lr_scale=1.0, groups=1):
 
 
 def _affine_codebook(codebook, scale, shift, lr_scale=1.0, groups=1):
-    pieces = [ops.multiply(lr_scale, value if value.ndim == 2 else ops.reshape(value, (1, value.shape[0])))
-              for value in (scale, shift)]
+    pieces = [
+        ops.multiply(lr_scale, value if value.ndim == 2 else ops.reshape(value, (1, value.shape[0])))
+        for value in (scale, shift)
+    ]
     return _grouped(codebook, ops.add(1.0, pieces[0]), pieces[1])
 
 
@@ -92,9 +95,13 @@ def init_running_affine(dim, groups=1, dtype=None):
     validate.number(dim, "dim", low=1, integer=True)
     validate.number(groups, "groups", low=1, integer=True)
     dtype = resolve_dtype(dtype)
-    return {"z_mean": asarray(np.zeros(dim), dtype), "z_var": asarray(np.ones(dim), dtype),
-            "code_mean": asarray(np.zeros((groups, dim)), dtype),
-            "code_var": asarray(np.ones((groups, dim)), dtype), "updates": 0}
+    return {
+        "z_mean": asarray(np.zeros(dim), dtype),
+        "z_var": asarray(np.ones(dim), dtype),
+        "code_mean": asarray(np.zeros((groups, dim)), dtype),
+        "code_var": asarray(np.ones((groups, dim)), dtype),
+        "updates": 0,
+    }
 
 
 def update_running_affine(stats, z_e, codebook, momentum=0.1):
@@ -119,8 +126,12 @@ def _update_running_affine(stats, z_e, codebook, momentum=0.1):
     flat, table = as_rows(z_e), getval(codebook)
     xp = namespace_of(flat)
     grouped = xp.reshape(table, (groups, table.shape[0] // groups, table.shape[1]))
-    batch = {"z_mean": xp.mean(flat, axis=0), "z_var": xp.var(flat, axis=0),
-             "code_mean": xp.mean(grouped, axis=1), "code_var": xp.var(grouped, axis=1)}
+    batch = {
+        "z_mean": xp.mean(flat, axis=0),
+        "z_var": xp.var(flat, axis=0),
+        "code_mean": xp.mean(grouped, axis=1),
+        "code_var": xp.var(grouped, axis=1),
+    }
     weight = 1.0 if stats["updates"] == 0 else momentum
     new = {key: (1.0 - weight) * stats[key] + weight * batch[key] for key in batch}
     new["updates"] = stats["updates"] + 1
@@ -153,8 +164,7 @@ def _running_affine_codebook(codebook, stats, eps=1e-8):
 Refinement = namedtuple("Refinement", "params velocity losses")
 
 
-def refine_codebook(params, z_e, indices, lr, inner_steps=1, momentum=0.0, velocity=None,
-                    codebook_fn=None):
+def refine_codebook(params, z_e, indices, lr, inner_steps=1, momentum=0.0, velocity=None, codebook_fn=None):
     """Alternating optimisation (fix 2): with the assignments ``indices`` held fixed, take
     ``inner_steps`` SGD steps on the codebook loss
 

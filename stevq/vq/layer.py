@@ -64,9 +64,20 @@ def from_rows(rows, order, moved_shape):
     return ops.transpose(moved, inverse)
 
 
-def VectorQuantizer(num_codes, beta=0.25, estimator="ste", nu=1.0, affine=None, affine_lr=1.0,
-                    groups=1, metric="l2", convention="vqvae", channel_axis=-1, init_scale=1.0,
-                    dtype=None):
+def VectorQuantizer(
+    num_codes,
+    beta=0.25,
+    estimator="ste",
+    nu=1.0,
+    affine=None,
+    affine_lr=1.0,
+    groups=1,
+    metric="l2",
+    convention="vqvae",
+    channel_axis=-1,
+    init_scale=1.0,
+    dtype=None,
+):
     """A vector-quantization layer with K = ``num_codes`` codes over the channel axis of its input.
 
     ``estimator``: "ste" (out = z_e + sg(z_q - z_e)), "sync" (``sync_straight_through`` with ``nu``)
@@ -106,14 +117,18 @@ def VectorQuantizer(num_codes, beta=0.25, estimator="ste", nu=1.0, affine=None, 
         validate.array(x, "x", ndim=(2, 3, 4, 5), finite=not training)
         codebook = validate.array(params["codebook"], "codebook", ndim=2, finite=not training)
         if codebook.shape[1] != x.shape[channel_axis % x.ndim]:
-            raise ValueError(f"codebook: {codebook.shape[1]}-dimensional codes do not match the "
-                             f"{x.shape[channel_axis % x.ndim]} channels of x (axis {channel_axis})")
+            raise ValueError(
+                f"codebook: {codebook.shape[1]}-dimensional codes do not match the "
+                f"{x.shape[channel_axis % x.ndim]} channels of x (axis {channel_axis})"
+            )
         if "scale" in params:
             validate.affine(params["codebook"], params["scale"], params["shift"], groups, finite=not training)
         if affine == "running":
             if stats is None:
-                raise ValueError("stats: affine='running' needs the running statistics "
-                                 "(stevq.vq.init_running_affine / update_running_affine)")
+                raise ValueError(
+                    "stats: affine='running' needs the running statistics "
+                    "(stevq.vq.init_running_affine / update_running_affine)"
+                )
             validate.codebook_groups(params["codebook"], stats["code_mean"].shape[0])
         if indices is not None:
             validate.indices(indices, num_codes, read=not training)
@@ -133,7 +148,13 @@ def VectorQuantizer(num_codes, beta=0.25, estimator="ste", nu=1.0, affine=None, 
             out = _sync_straight_through(z_e, z_q, nu)
         else:
             out = _rotate_onto_code(z_e, z_q)
-        aux = {"indices": ops.reshape(indices, moved_shape[:-1]), "loss": _vq_loss(z_e, z_q, beta, convention),
-               "z_e": z_e, "z_q": z_q, "codebook": codebook}
+        aux = {
+            "indices": ops.reshape(indices, moved_shape[:-1]),
+            "loss": _vq_loss(z_e, z_q, beta, convention),
+            "z_e": z_e,
+            "z_q": z_q,
+            "codebook": codebook,
+        }
         return from_rows(out, order, moved_shape), aux
+
     return init, apply

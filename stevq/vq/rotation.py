@@ -15,6 +15,7 @@ flow back through them. With e = z_e, q = z_q, and (all under stop-gradient)
 so the gradient keeps its angle to e the way q keeps its angle to e. R is never formed as a D x D
 matrix; R^T g costs two dot products per vector.
 """
+
 from autograd.extend import defvjp, primitive
 
 from .. import validate
@@ -41,6 +42,7 @@ def _rotation_vjp(ans, z_e, z_q):
         along_q = xp.sum(q_hat * g, axis=-1, keepdims=True)
         rotated = scale * (g - 2.0 * r * along_r + 2.0 * e_hat * along_q)
         return xp.where(norm_e > 0, rotated, g)
+
     return vjp
 
 

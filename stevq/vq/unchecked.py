@@ -9,6 +9,7 @@ the same arguments and the same results, and no value is read back from the devi
     from stevq.vq import unchecked
     state, codebook = unchecked.ema_update(state, z_e, indices, decay)
 """
+
 from .codebook import _ema_init as ema_init
 from .codebook import _ema_reset_codes as ema_reset_codes
 from .codebook import _ema_update as ema_update
@@ -22,6 +23,17 @@ from .fixes import _running_affine_codebook as running_affine_codebook
 from .fixes import _update_running_affine as update_running_affine
 from .layer import _layer_codebook as layer_codebook
 
-__all__ = ["affine_codebook", "codebook_loss", "ema_init", "ema_reset_codes", "ema_update", "layer_codebook", "nearest_code",
-           "refine_codebook", "replace_dead_codes", "running_affine_codebook", "track_usage",
-           "update_running_affine"]
+__all__ = [
+    "affine_codebook",
+    "codebook_loss",
+    "ema_init",
+    "ema_reset_codes",
+    "ema_update",
+    "layer_codebook",
+    "nearest_code",
+    "refine_codebook",
+    "replace_dead_codes",
+    "running_affine_codebook",
+    "track_usage",
+    "update_running_affine",
+]

@@ -10,6 +10,7 @@ put tests/support and tests/fake_cupy on PYTHONPATH and set STEVQ_SYNC_METER to 
 ``sitecustomize`` module here installs the meter in every process and each process writes its
 report to FOLDER/PID.json (``merged`` adds them up).
 """
+
 import atexit
 import collections
 import functools
@@ -45,6 +46,7 @@ def _wrap_loop(module, name, steps_of, description_of, patch=setattr):
             loops[key]["transfers"] += _total() - before
             for callback in _on_loop_end:
                 callback()
+
     patch(module, name, metered)
 
 
@@ -59,6 +61,7 @@ def _wrap_evaluation(module, name, patch=setattr):
         finally:
             if _active:
                 loops[_active[-1]]["in_evaluation"] += _total() - before
+
     patch(module, name, metered)
 
 
@@ -70,14 +73,25 @@ def install(patch=setattr):
     """Wrap the training loops and evaluations of every experiment (``patch``: a test's
     ``monkeypatch.setattr``, to undo it afterwards)."""
     loops.clear()
-    from stevq.experiments.yin2019 import quant_act
     from stevq.experiments.huh2023 import vq_training
+    from stevq.experiments.yin2019 import quant_act
+
     covariate_shift = importlib.import_module("stevq.theory.covariate_shift")
-    _wrap_loop(vq_training, "train", lambda a, k: _argument(5, "schedule")(a, k).steps,
-               _argument(6, "description", "training"), patch)
+    _wrap_loop(
+        vq_training,
+        "train",
+        lambda a, k: _argument(5, "schedule")(a, k).steps,
+        _argument(6, "description", "training"),
+        patch,
+    )
     _wrap_evaluation(vq_training, "evaluate", patch)
-    _wrap_loop(quant_act, "train", lambda a, k: sum(s for s, _ in _argument(3, "phases")(a, k)),
-               _argument(8, "description", "training"), patch)
+    _wrap_loop(
+        quant_act,
+        "train",
+        lambda a, k: sum(s for s, _ in _argument(3, "phases")(a, k)),
+        _argument(8, "description", "training"),
+        patch,
+    )
     _wrap_evaluation(quant_act, "evaluate", patch)
     _wrap_loop(covariate_shift, "_run", _argument(3, "steps"), _argument(0, "name"), patch)
 
@@ -91,8 +105,13 @@ def report():
         rows[key] = dict(row, per_step=in_steps / row["steps"] if row["steps"] else None)
     steps = sum(r["steps"] for r in rows.values())
     in_steps = sum(r["transfers"] - r["in_evaluation"] for r in rows.values())
-    return {"loops": rows, "steps": steps, "per_step": in_steps / steps if steps else None,
-            "transfers": dict(cupy.transfers), "sites": dict(cupy.transfer_sites.most_common(15))}
+    return {
+        "loops": rows,
+        "steps": steps,
+        "per_step": in_steps / steps if steps else None,
+        "transfers": dict(cupy.transfers),
+        "sites": dict(cupy.transfer_sites.most_common(15)),
+    }
 
 
 def install_for_process(folder):
@@ -103,6 +122,7 @@ def install_for_process(folder):
 
     def write():
         path.write_text(json.dumps(report()))
+
     cupy.record_sites = True
     install()
     _on_loop_end.append(write)
@@ -118,9 +138,16 @@ def merged(folder):
             rows[key].update({k: row[k] for k in ("steps", "transfers", "in_evaluation")})
         kinds.update(part["transfers"])
         sites.update(part["sites"])
-    loops_out = {key: dict(row, per_step=(row["transfers"] - row["in_evaluation"]) / row["steps"] if row["steps"] else None)
-                 for key, row in rows.items()}
+    loops_out = {
+        key: dict(row, per_step=(row["transfers"] - row["in_evaluation"]) / row["steps"] if row["steps"] else None)
+        for key, row in rows.items()
+    }
     steps = sum(r["steps"] for r in loops_out.values())
     in_steps = sum(r["transfers"] - r["in_evaluation"] for r in loops_out.values())
-    return {"loops": loops_out, "steps": steps, "per_step": in_steps / steps if steps else None,
-            "transfers": dict(kinds), "sites": dict(sites.most_common(15))}
+    return {
+        "loops": loops_out,
+        "steps": steps,
+        "per_step": in_steps / steps if steps else None,
+        "transfers": dict(kinds),
+        "sites": dict(sites.most_common(15)),
+    }

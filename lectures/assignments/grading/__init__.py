@@ -27,12 +27,23 @@ every autograder zip, with the expected values recorded at build time (``record`
 
     check_part("lookup_vjp", lookup_vjp, hidden=False)   # an Otter test: the public (or hidden) seeds
 """
-from .engine_exercises import (check_binary_step, check_cluster_stats, check_ema_update, check_rotation_trick,
-                               check_rotation_vjp, check_straight_through)
-from .exercises import (check_codebook_grad, check_expected_identity_coarse_grad, check_expected_relu_coarse_grad,
-                        check_fsq_bound, check_fsq_quantize, check_lookup_vjp, check_straight_through_output,
-                        check_sync_straight_through)
+
 from . import record
+from .engine_exercises import (
+    check_binary_step,
+    check_cluster_stats,
+    check_ema_update,
+    check_rotation_trick,
+    check_rotation_vjp,
+    check_straight_through,
+)
+from .exercises import check_codebook_grad, check_lookup_vjp, check_straight_through_output, check_sync_straight_through
+from .formula_exercises import (
+    check_expected_identity_coarse_grad,
+    check_expected_relu_coarse_grad,
+    check_fsq_bound,
+    check_fsq_quantize,
+)
 from .report import Report
 
 GRADERS = {
@@ -72,6 +83,7 @@ def _harden_kernel():
 
     def leave(*args):
         raise SystemExit(*args)
+
     shell.user_ns["exit"] = shell.user_ns["quit"] = leave
 
 

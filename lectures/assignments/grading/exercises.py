@@ -4,16 +4,17 @@ recorded at build time), and when they disagree looks for the typical mistakes (
 normalisation, a gradient given to an unused code, the nu pitfall, ...) so that the report says what
 is wrong, not only that it is: ``grading.check_codebook_grad(my_codebook_grad)`` -> Report.
 """
+
 import math
 import warnings
 
 import numpy as np
 from autograd import grad
 
-from stevq import fsq, ops, vq
+from stevq import ops, vq
 from stevq.backend import asarray, to_numpy
 from stevq.ops import shape as _shape
-from stevq.theory import yin2019
+
 from .record import reference
 from .report import Mistake, as_host, close, grade, name_factor, run_student, scale_factor, worst
 
@@ -21,6 +22,7 @@ SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
 # ------------------------------------------------------------------ assignment 1: the codebook gradient
+
 
 def _assignment_data(rng, num=12, dim=3, num_codes=8):
     """Embeddings, a codebook, and indices in which one code is chosen several times and three
@@ -36,9 +38,11 @@ def _unused_rows(got, indices, num_codes):
     unused = sorted(set(range(num_codes)) - set(indices.tolist()))
     touched = [k for k in unused if np.any(got[k] != 0)]
     if touched:
-        raise Mistake(f"the gradient of unused codes must be zero: codes {touched} were chosen by no "
-                      f"embedding (indices = {indices.tolist()}) but got nonzero rows, e.g. row "
-                      f"{touched[0]} = {got[touched[0]]}. Only codes with q_i = k receive gradient.")
+        raise Mistake(
+            f"the gradient of unused codes must be zero: codes {touched} were chosen by no "
+            f"embedding (indices = {indices.tolist()}) but got nonzero rows, e.g. row "
+            f"{touched[0]} = {got[touched[0]]}. Only codes with q_i = k receive gradient."
+        )
 
 
 def _per_code_counts(indices, num_codes):
@@ -49,6 +53,7 @@ def check_lookup_vjp(lookup_vjp, seed=0):
     """Grade ``lookup_vjp(g, indices, num_codes) -> (K, D)``: the VJP of z_q = C[indices] with
     respect to the codebook, one_hot(indices)^T @ g. The reference is autograd's gradient through
     ``stevq.ops.take_rows``."""
+
     def checks():
         rng = np.random.default_rng(seed)
         for _ in range(3):
@@ -56,8 +61,12 @@ def check_lookup_vjp(lookup_vjp, seed=0):
             g = rng.standard_normal((indices.shape[0], codebook.shape[1]))
             num_codes = codebook.shape[0]
             g_b, idx_b = asarray(g), asarray(indices)
-            expected = reference("vjp", lambda: to_numpy(grad(lambda c: ops.sum(ops.multiply(ops.take_rows(c, idx_b), g_b)))(
-                asarray(codebook))))
+            expected = reference(
+                "vjp",
+                lambda: to_numpy(
+                    grad(lambda c: ops.sum(ops.multiply(ops.take_rows(c, idx_b), g_b)))(asarray(codebook))
+                ),
+            )
             got = as_host(run_student(lookup_vjp, g_b, idx_b, num_codes), "lookup_vjp", expected.shape)
             if close(got, expected):
                 continue
@@ -65,19 +74,27 @@ def check_lookup_vjp(lookup_vjp, seed=0):
             last_write = np.zeros_like(expected)
             last_write[indices] = g
             if close(got, last_write):
-                raise Mistake("codes chosen by several embeddings must receive the *sum* of their "
-                              "gradients; you kept only one of them (`out[indices] = g` overwrites). "
-                              "Accumulate: one_hot(indices).T @ g.")
+                raise Mistake(
+                    "codes chosen by several embeddings must receive the *sum* of their "
+                    "gradients; you kept only one of them (`out[indices] = g` overwrites). "
+                    "Accumulate: one_hot(indices).T @ g."
+                )
             counts = _per_code_counts(indices, num_codes)
             if close(got, expected / np.maximum(counts, 1)[:, None]):
-                raise Mistake("you averaged the gradients of each code's members; the VJP of a lookup "
-                              "sums them (a code used twice gets both gradients).")
+                raise Mistake(
+                    "you averaged the gradients of each code's members; the VJP of a lookup "
+                    "sums them (a code used twice gets both gradients)."
+                )
             factor = scale_factor(got, expected)
             if factor is not None:
-                raise Mistake(name_factor(factor, {1.0: ""}, " (a lookup copies rows forward, so its VJP adds the gradients back)"))
-            raise Mistake("wrong values " + worst(got, expected, "code") +
-                          f" (indices = {indices.tolist()})")
+                raise Mistake(
+                    name_factor(
+                        factor, {1.0: ""}, " (a lookup copies rows forward, so its VJP adds the gradients back)"
+                    )
+                )
+            raise Mistake("wrong values " + worst(got, expected, "code") + f" (indices = {indices.tolist()})")
         return ["correct on 3 random inputs, including a code chosen 3+ times and unused codes"]
+
     return grade("lookup_vjp (the VJP of a codebook lookup)", checks, seed=seed, forbidden=(_shape._take_rows_vjp,))
 
 
@@ -85,6 +102,7 @@ def check_codebook_grad(codebook_grad, seed=0):
     """Grade ``codebook_grad(z_e, indices, codebook) -> (K, D)``: the gradient of
     L_cb = mean over all N*D elements of (c_{q_i} - sg(z_i))^2, i.e.
     2/(N D) one_hot(q)^T (C[q] - Z). The reference is ``stevq.vq.codebook_grad``."""
+
     def checks():
         rng = np.random.default_rng(seed)
         for _ in range(3):
@@ -98,25 +116,35 @@ def check_codebook_grad(codebook_grad, seed=0):
             _unused_rows(got, indices, num_codes)  # also catches "every embedding feeds every code"
             counts = _per_code_counts(indices, num_codes)
             if close(got, expected * (num / np.maximum(counts, 1))[:, None]):
-                raise Mistake("you divided each code's row by its number of members; the loss is one "
-                              f"mean over all N*D = {num * dim} elements, so every row has the same "
-                              "factor 2/(N*D).")
+                raise Mistake(
+                    "you divided each code's row by its number of members; the loss is one "
+                    f"mean over all N*D = {num * dim} elements, so every row has the same "
+                    "factor 2/(N*D)."
+                )
             factor = scale_factor(got, expected)
             if factor is not None:
-                raise Mistake(name_factor(factor, {
-                    1.0: "", float(num * dim): f"you forgot the 1/(N*D) normalisation (N*D = {num * dim})",
-                    float(dim): "you divided by N only; the loss is a mean over all N*D elements",
-                    float(num): "you divided by D only; the loss is a mean over all N*D elements",
-                    0.5: "the factor 2 is missing: d/dc (c - z)^2 = 2 (c - z)",
-                    float(num * dim) / 2: "you forgot both the factor 2 and the 1/(N*D) normalisation"},
-                    " (d/dc (c - z)^2 = 2 (c - z), not 2 (z - c))"))
-            raise Mistake("wrong values " + worst(got, expected, "code") +
-                          f" (indices = {indices.tolist()})")
+                raise Mistake(
+                    name_factor(
+                        factor,
+                        {
+                            1.0: "",
+                            float(num * dim): f"you forgot the 1/(N*D) normalisation (N*D = {num * dim})",
+                            float(dim): "you divided by N only; the loss is a mean over all N*D elements",
+                            float(num): "you divided by D only; the loss is a mean over all N*D elements",
+                            0.5: "the factor 2 is missing: d/dc (c - z)^2 = 2 (c - z)",
+                            float(num * dim) / 2: "you forgot both the factor 2 and the 1/(N*D) normalisation",
+                        },
+                        " (d/dc (c - z)^2 = 2 (c - z), not 2 (z - c))",
+                    )
+                )
+            raise Mistake("wrong values " + worst(got, expected, "code") + f" (indices = {indices.tolist()})")
         return ["correct on 3 random inputs; unused codes get exactly zero, as they must"]
+
     return grade("codebook_grad (the gradient of the codebook loss)", checks, seed=seed, forbidden=(vq.codebook_grad,))
 
 
 # ------------------------------------------------------ assignment 2: the synchronised straight-through
+
 
 def _named_multiple(got, reference, nu):
     """'0', 'nu', '1', '1+nu', '-nu', ... when got = c * reference for such a c, else None."""
@@ -135,6 +163,7 @@ def check_straight_through_output(straight_through_output, seed=0):
     """Grade ``straight_through_output(z_e, z_q)``: the plain VQ straight-through output
     z_e + sg(z_q - z_e), forward z_q, gradient dL/dout to z_e and nothing to z_q, as
     ``stevq.vq.straight_through``."""
+
     def checks():
         rng = np.random.default_rng(seed)
         z_e, z_q, g = (asarray(rng.standard_normal((5, 3))) for _ in range(3))
@@ -147,13 +176,16 @@ def check_straight_through_output(straight_through_output, seed=0):
 
         def loss(a, b):
             return ops.sum(ops.multiply(straight_through_output(a, b), host_g))  # a, b: host arrays
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # autograd warns when the output ignores an input
             grad_e = as_host(run_student(grad(loss, 0), z_e, z_q), "the gradient to z_e", host_q.shape)
             grad_q = as_host(run_student(grad(loss, 1), z_e, z_q), "the gradient to z_q", host_q.shape)
         if close(grad_e, 0 * host_g) and close(grad_q, host_g):
-            raise Mistake("the gradient goes to z_q instead of z_e: that is z_q + sg(z_e - z_q) "
-                          "(or plain z_q); the encoder must receive dL/dout")
+            raise Mistake(
+                "the gradient goes to z_q instead of z_e: that is z_q + sg(z_e - z_q) "
+                "(or plain z_q); the encoder must receive dL/dout"
+            )
         if close(grad_q, host_g):
             raise Mistake("z_q receives dL/dout as well: the difference z_q - z_e must be inside the stop-gradient")
         if _named_multiple(grad_e, host_g, 1.0) != "1":
@@ -161,13 +193,19 @@ def check_straight_through_output(straight_through_output, seed=0):
         if not close(grad_q, 0 * host_g):
             raise Mistake("z_q must receive no gradient from the plain STE; " + worst(grad_q, 0 * host_g))
         return ["forward z_q; dL/dout to z_e and nothing to z_q, as stevq.vq.straight_through"]
-    return grade("straight_through_output (the plain VQ straight-through output)", checks, seed=seed,
-                 forbidden=(vq.straight_through,))
+
+    return grade(
+        "straight_through_output (the plain VQ straight-through output)",
+        checks,
+        seed=seed,
+        forbidden=(vq.straight_through,),
+    )
 
 
 def check_sync_straight_through(sync_straight_through, seed=0):
     """Grade ``sync_straight_through(z_e, z_q, nu)``: forward value z_q, gradient dL/dout to z_e and
     nu dL/dout to z_q (Huh et al. 2023). Checked through autograd with a random output gradient."""
+
     def checks():
         rng = np.random.default_rng(seed)
         notes = []
@@ -177,12 +215,16 @@ def check_sync_straight_through(sync_straight_through, seed=0):
             out = as_host(run_student(sync_straight_through, z_e, z_q, nu), "sync_straight_through", host_q.shape)
             forward = _named_multiple(out, host_q, nu)
             if forward == "nu":
-                raise Mistake("the forward value is nu * z_q: you multiplied the straight-through output "
-                              "by nu, nu * (z_e + sg(z_q - z_e)). That is the known pitfall: it only "
-                              "rescales the encoder's gradient and gives the codes nothing.")
+                raise Mistake(
+                    "the forward value is nu * z_q: you multiplied the straight-through output "
+                    "by nu, nu * (z_e + sg(z_q - z_e)). That is the known pitfall: it only "
+                    "rescales the encoder's gradient and gives the codes nothing."
+                )
             if forward == "1+nu":
-                raise Mistake("the forward value is (1 + nu) z_q: the added nu * z_q must be cancelled "
-                              "in the forward pass by - sg(nu * z_q), so that only its gradient remains.")
+                raise Mistake(
+                    "the forward value is (1 + nu) z_q: the added nu * z_q must be cancelled "
+                    "in the forward pass by - sg(nu * z_q), so that only its gradient remains."
+                )
             if close(out, to_numpy(z_e)):
                 raise Mistake("the forward value is z_e, not z_q: the stop-gradient is on the wrong term.")
             if not close(out, host_q, rtol=1e-12, atol=1e-12):
@@ -190,215 +232,48 @@ def check_sync_straight_through(sync_straight_through, seed=0):
 
             def loss(a, b):
                 return ops.sum(ops.multiply(sync_straight_through(a, b, nu), host_g))  # a, b: host arrays
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # autograd warns when the output ignores an input
                 grad_e = as_host(run_student(grad(loss, 0), z_e, z_q), "the gradient to z_e", host_q.shape)
                 grad_q = as_host(run_student(grad(loss, 1), z_e, z_q), "the gradient to z_q", host_q.shape)
             to_e, to_q = _named_multiple(grad_e, host_g, nu), _named_multiple(grad_q, host_g, nu)
             if to_e == "nu" and to_q == "0":
-                raise Mistake("the encoder gets nu * dL/dout and the codes get nothing: you scaled the "
-                              "plain STE by nu (the known pitfall). The codes must receive nu * dL/dout.")
+                raise Mistake(
+                    "the encoder gets nu * dL/dout and the codes get nothing: you scaled the "
+                    "plain STE by nu (the known pitfall). The codes must receive nu * dL/dout."
+                )
             if to_e != "1":
                 what = {"0": "no gradient (is z_e inside a stop-gradient?)", None: "a wrong gradient"}.get(
-                    to_e, f"{to_e} * dL/dout")
+                    to_e, f"{to_e} * dL/dout"
+                )
                 raise Mistake(f"the encoder (z_e) must receive dL/dout unchanged; it receives {what} (nu = {nu}).")
             if to_q == "0":
-                raise Mistake("the codes (z_q) receive no gradient: this is the plain STE, "
-                              "z_e + sg(z_q - z_e). Add nu * z_q - sg(nu * z_q).")
+                raise Mistake(
+                    "the codes (z_q) receive no gradient: this is the plain STE, "
+                    "z_e + sg(z_q - z_e). Add nu * z_q - sg(nu * z_q)."
+                )
             if to_q == "1":
-                raise Mistake(f"the codes receive the full dL/dout (nu = {nu}): the factor nu is missing "
-                              "(or hard-coded to 1).")
+                raise Mistake(
+                    f"the codes receive the full dL/dout (nu = {nu}): the factor nu is missing (or hard-coded to 1)."
+                )
             if to_q == "-nu":
                 raise Mistake("sign error: the codes receive -nu * dL/dout; they must receive +nu * dL/dout.")
             if to_q != "nu":
-                raise Mistake(f"the codes (z_q) must receive nu * dL/dout (nu = {nu}); they receive "
-                              + (f"{to_q} * dL/dout" if to_q else "something else: " + worst(grad_q, nu * host_g)))
+                raise Mistake(
+                    f"the codes (z_q) must receive nu * dL/dout (nu = {nu}); they receive "
+                    + (f"{to_q} * dL/dout" if to_q else "something else: " + worst(grad_q, nu * host_g))
+                )
             if not np.array_equal(out, host_q):
-                notes.append(f"forward equals z_q up to rounding (largest difference "
-                             f"{np.max(np.abs(out - host_q)):.1e}); stevq.ste.straight_through makes it exact")
+                notes.append(
+                    f"forward equals z_q up to rounding (largest difference "
+                    f"{np.max(np.abs(out - host_q)):.1e}); stevq.ste.straight_through makes it exact"
+                )
         return ["correct forward value and gradients for nu = 0.7 and nu = 2.0"] + notes[:1]
-    return grade("sync_straight_through (the synchronised update of Huh et al.)", checks, seed=seed,
-                 forbidden=(vq.sync_straight_through,))
 
-
-# ------------------------------------------------------ assignment 3: the expected ReLU coarse gradient
-
-def _relu_formula(v, w, v_star, w_star, unit_w=True, unit_w_star=True, square_term=True,
-                  cross_sign=-1.0, scale=1.0 / (2.0 * SQRT_2PI)):
-    """Yin et al.'s E g_relu with switches for the typical mistakes (host NumPy)."""
-    w_dir = w / np.linalg.norm(w) if unit_w else w
-    w_star_dir = w_star / np.linalg.norm(w_star) if unit_w_star else w_star
-    along_w = v @ v + (v.sum() ** 2 if square_term else 0.0) + cross_sign * v.sum() * v_star.sum()
-    return scale * (along_w * w_dir - (v @ v_star) * w_star_dir)
-
-
-RELU_MISTAKES = (
-    (dict(unit_w=False), "you used w where the formula has w^ = w/||w||: the expectation depends on w "
-                         "only through its direction (1{Zw > 0} does not change when w is scaled)"),
-    (dict(unit_w_star=False), "you used w* where the formula has w*^ = w*/||w*||: the teacher's labels "
-                              "depend on w* only through its direction"),
-    (dict(square_term=False, cross_sign=0.0), "the terms (1^T v)^2 - (1^T v)(1^T v*) along w^ are missing "
-                                              "(with them, the identity formula becomes the ReLU one)"),
-    (dict(square_term=False), "the term (1^T v)^2 along w^ is missing"),
-    (dict(cross_sign=0.0), "the term -(1^T v)(1^T v*) along w^ is missing"),
-    (dict(cross_sign=1.0), "sign error in the term -(1^T v)(1^T v*): it enters with a minus sign"),
-    (dict(square_term=False, cross_sign=0.0, scale=1.0 / SQRT_2PI),
-     "this is the expected coarse gradient of the *identity* STE, 1/sqrt(2 pi) (||v||^2 w^ - (v^T v*) w*^); "
-     "the ReLU STE passes gradient only where Zw > 0, which halves it and adds the (1^T v) terms"),
-)
-
-
-def check_expected_identity_coarse_grad(expected_identity_coarse_grad, seed=0):
-    """Grade ``expected_identity_coarse_grad(v, w, v_star, w_star) -> (n,)``, Yin et al.'s
-    E_Z g_id = 1/sqrt(2 pi) (||v||^2 w^ - (v^T v*) w*^), against ``stevq.theory.yin2019``."""
-    def checks():
-        rng = np.random.default_rng(seed)
-        for trial in range(3):
-            v, v_star = rng.standard_normal(6), rng.standard_normal(6)
-            w, w_star = rng.standard_normal(4) * (0.5 + 3 * trial), rng.standard_normal(4) * (1 + trial)
-            args = tuple(asarray(a) for a in (v, w, v_star, w_star))
-            expected = reference("grad", lambda: to_numpy(yin2019.expected_coarse_grad(*args, "identity")))
-            got = as_host(run_student(expected_identity_coarse_grad, *args), "expected_identity_coarse_grad", (4,))
-            if close(got, expected):
-                continue
-            identity = dict(square_term=False, cross_sign=0.0, scale=1.0 / SQRT_2PI)
-            if close(got, _relu_formula(v, w, v_star, w_star)):
-                raise Mistake("this is the ReLU STE's expected coarse gradient; the identity STE passes the "
-                              "gradient everywhere: 1/sqrt(2 pi) (||v||^2 w^ - (v^T v*) w*^)")
-            for switches, meaning in RELU_MISTAKES[:2]:
-                if close(got, _relu_formula(v, w, v_star, w_star, **identity, **switches)):
-                    raise Mistake(meaning)
-            factor = scale_factor(got, expected)
-            if factor is not None:
-                raise Mistake(name_factor(factor, {1.0: "", SQRT_2PI: "the factor 1/sqrt(2 pi) is missing",
-                                                   0.5: "the identity STE has 1/sqrt(2 pi), not 1/(2 sqrt(2 pi))"}))
-            raise Mistake("wrong values " + worst(got, expected, "component"))
-        return ["correct at 3 random points (several ||w|| and ||w*||)"]
-    return grade("expected_identity_coarse_grad (Yin et al. 2019)", checks, seed=seed,
-                 forbidden=(yin2019.expected_coarse_grad,))
-
-
-def check_expected_relu_coarse_grad(expected_relu_coarse_grad, seed=0):
-    """Grade ``expected_relu_coarse_grad(v, w, v_star, w_star) -> (n,)``, Yin et al.'s closed form
-    E_Z g_relu, against ``stevq.theory.yin2019.expected_coarse_grad(..., "relu")``."""
-    def checks():
-        rng = np.random.default_rng(seed)
-        m, n = 6, 4
-        for trial in range(4):
-            v, v_star = rng.standard_normal(m), rng.standard_normal(m)
-            w, w_star = rng.standard_normal(n) * (0.5 + 3 * trial), rng.standard_normal(n)
-            w_star *= (1.0 if trial < 2 else 2.5) / np.linalg.norm(w_star)  # ||w*|| = 1, then not
-            args = tuple(asarray(a) for a in (v, w, v_star, w_star))
-            expected = reference("grad", lambda: to_numpy(yin2019.expected_coarse_grad(*args, "relu")))
-            got = as_host(run_student(expected_relu_coarse_grad, *args), "expected_relu_coarse_grad", (n,))
-            if close(got, expected):
-                continue
-            for switches, meaning in RELU_MISTAKES:
-                if close(got, _relu_formula(v, w, v_star, w_star, **switches)):
-                    raise Mistake(meaning)
-            factor = scale_factor(got, expected)
-            if factor is not None:
-                raise Mistake(name_factor(factor, {
-                    1.0: "", 2.0: "the factor 1/2 is missing: the prefactor is 1/(2 sqrt(2 pi))",
-                    SQRT_2PI: "the factor 1/sqrt(2 pi) is missing",
-                    2.0 * SQRT_2PI: "the prefactor 1/(2 sqrt(2 pi)) is missing",
-                    0.5: "your prefactor is half the correct 1/(2 sqrt(2 pi))"},
-                    " (E g points along +w^ with weight ||v||^2 + ... and along -w*^ with weight v^T v*)"))
-            raise Mistake(f"wrong values (||w|| = {np.linalg.norm(w):.3g}, ||w*|| = "
-                          f"{np.linalg.norm(w_star):.3g}) " + worst(got, expected, "component"))
-        return ["correct at 4 random points (several ||w||, ||w*|| = 1 and 2.5)"]
-    return grade("expected_relu_coarse_grad (Yin et al. 2019)", checks, seed=seed, forbidden=(yin2019.expected_coarse_grad,))
-
-
-# ------------------------------------------------------------------- assignment 4: the FSQ bound
-
-def _bound_formula(z, levels, eps=fsq.EPS, offset=True, shift_sign=1.0, divide=False):
-    """bound(z) = tanh(z + s) h - o with switches for the typical mistakes (host NumPy)."""
-    level = np.asarray(levels, dtype=np.float64)
-    half_width = (level - 1) * (1 + eps) / 2
-    o = np.where(level % 2 == 0, 0.5, 0.0) if offset else np.zeros_like(level)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        s = np.arctanh(o / half_width)
-        value = np.tanh(z + shift_sign * s) * half_width - o
-    return value / np.floor(level / 2) if divide else value
-
-
-FSQ_MISTAKES = (
-    (dict(eps=-fsq.EPS), "you used h = (L - 1)(1 - eps)/2; the project uses (1 + eps), because with "
-                         "(1 - eps) and L = 2, o/h > 1 and atanh(o/h) is NaN"),
-    (dict(eps=0.0), "the factor (1 + eps) in h = (L - 1)(1 + eps)/2 is missing (eps = 1e-3)"),
-    (dict(offset=False), "for even L the offset o = 0.5 and the shift s = atanh(o/h) are missing: "
-                         "without them an even L gives L + 1 rounded levels (or L - 1), not L"),
-    (dict(shift_sign=0.0), "the shift s = atanh(o/h) inside the tanh is missing: it makes bound(0) = 0, "
-                           "so that zero lands on a level"),
-    (dict(shift_sign=-1.0), "sign error in the shift: it is tanh(z + s), not tanh(z - s)"),
-    (dict(divide=True), "bound must not divide by floor(L/2): that normalisation comes after rounding, "
-                        "in quantize"),
-)
-
-
-def check_fsq_bound(fsq_bound, seed=0):
-    """Grade ``fsq_bound(z, levels)``: tanh(z + s) h - o per channel (Mentzer et al. 2023), against
-    ``stevq.fsq.bound``; also checks that round(bound) takes exactly L_i values in channel i."""
-    def checks():
-        rng = np.random.default_rng(seed)
-        levels = (2, 3, 4, 5, 8)
-        z = np.concatenate([rng.standard_normal((64, 5)) * 2, np.linspace(-12, 12, 481)[:, None] * np.ones(5)])
-        expected = reference("bound", lambda: to_numpy(fsq.bound(asarray(z), levels)))
-        got = as_host(run_student(fsq_bound, asarray(z), levels), "fsq_bound", expected.shape)
-        if close(got, expected):
-            counts = [len(np.unique(np.round(got[:, i]))) for i in range(len(levels))]
-            if counts != list(levels):
-                raise Mistake(f"round(bound(z)) takes {counts} values per channel, expected {list(levels)}")
-            return [f"correct for levels {levels}; round(bound(z)) takes exactly L values per channel"]
-        nan_channels = [levels[i] for i in range(len(levels)) if np.any(np.isnan(got[:, i]))]
-        if nan_channels == [2] or (nan_channels and close(got[:, 1:], _bound_formula(z, levels, eps=-fsq.EPS)[:, 1:])):
-            raise Mistake(FSQ_MISTAKES[0][1])
-        if nan_channels:
-            raise Mistake(f"your bound returns NaN for channels with L = {nan_channels}")
-        for switches, meaning in FSQ_MISTAKES:
-            if close(got, _bound_formula(z, levels, **switches)):
-                raise Mistake(meaning)
-        if close(got, np.round(expected)):
-            raise Mistake("your bound rounds: bound returns the continuous value in (-h - o, h - o); "
-                          "rounding (with the straight-through gradient) is the next step, in quantize")
-        wrong = [levels[i] for i in range(len(levels)) if not close(got[:, i], expected[:, i])]
-        counts = {levels[i]: len(np.unique(np.round(got[:, i]))) for i in range(len(levels))}
-        raise Mistake(f"wrong values for the channels with L = {wrong} " + worst(got, expected, "(row, channel)")
-                      + f"; round(your bound) takes {counts} distinct values (L: count), expected L each")
-    return grade("fsq_bound (finite scalar quantization)", checks, seed=seed, forbidden=(fsq.bound,))
-
-
-def check_fsq_quantize(fsq_quantize, seed=0):
-    """Grade ``fsq_quantize(z, levels)``: round_ste(bound(z)) / floor(L/2) per channel, forward
-    and gradient (identity straight-through through the rounding), against ``stevq.fsq.quantize``."""
-    def checks():
-        rng = np.random.default_rng(seed)
-        levels = (2, 3, 5, 8)
-        z, g = rng.standard_normal((32, 4)) * 2, rng.standard_normal((32, 4))
-        expected = reference("codes", lambda: to_numpy(fsq.quantize(asarray(z), levels)))
-        bounded = reference("bound", lambda: to_numpy(fsq.bound(asarray(z), levels)))
-        got = as_host(run_student(fsq_quantize, asarray(z), levels), "fsq_quantize", z.shape)
-        half = np.floor(np.asarray(levels) / 2)
-        if not close(got, expected):
-            if close(got, expected * half):
-                raise Mistake("divide the rounded values by floor(L/2), so that the codes lie in [-1, 1]")
-            if close(got, bounded / half):
-                raise Mistake("you did not round: the codes are round(bound(z)) / floor(L/2)")
-            raise Mistake("wrong codes " + worst(got, expected, "(row, channel)"))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            got = as_host(run_student(grad(lambda x: ops.sum(ops.multiply(fsq_quantize(x, levels), g))), asarray(z)),
-                          "the gradient of fsq_quantize", z.shape)
-        expected = reference("grad", lambda: to_numpy(grad(lambda x: ops.sum(ops.multiply(fsq.quantize(x, levels),
-                                                                                  asarray(g))))(asarray(z))))
-        if close(got, expected):
-            return ["codes and gradient agree with stevq.fsq.quantize"]
-        if close(got, 0 * expected):
-            raise Mistake("no gradient reaches z: rounding has derivative zero; round with stevq.ste.round_ste "
-                          "(the identity straight-through estimator)")
-        if close(got, expected * half):
-            raise Mistake("the gradient misses the factor 1/floor(L/2): divide after rounding, inside the graph")
-        raise Mistake("wrong gradient " + worst(got, expected, "(row, channel)"))
-    return grade("fsq_quantize (FSQ codes with a straight-through gradient)", checks, seed=seed,
-                 forbidden=(fsq.quantize, fsq.bound))
+    return grade(
+        "sync_straight_through (the synchronised update of Huh et al.)",
+        checks,
+        seed=seed,
+        forbidden=(vq.sync_straight_through,),
+    )

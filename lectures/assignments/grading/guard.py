@@ -11,11 +11,12 @@ caught through the function it wraps (``primitive.fun``).
         student_function(...)
     calls  # -> ["stevq.vq.core.codebook_grad"] if the student called it
 """
+
 import contextlib
 import sys
 
-_ACTIVE = {}   # marker name of a swapped code object -> qualified name of the forbidden function
-_CALLS = []    # qualified names called during the current student call
+_ACTIVE = {}  # marker name of a swapped code object -> qualified name of the forbidden function
+_CALLS = []  # qualified names called during the current student call
 
 
 class ReferenceCalled(BaseException):

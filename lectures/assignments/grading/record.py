@@ -18,6 +18,7 @@ with $STEVQ_GRADING_TRANSCRIPT set they are written, per check and seed, as JSON
 another process, with the true fixtures: the verdict of ``course.py grade`` comes from there, so
 nothing the submission does inside its kernel can change it, short of computing the right answers.
 """
+
 import contextlib
 import io
 import json
@@ -28,11 +29,18 @@ from pathlib import Path
 import numpy as np
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures.npz"
-COLLECT = "__collect__"   # the key that marks a fixtures file of placeholders
+COLLECT = "__collect__"  # the key that marks a fixtures file of placeholders
 TRANSCRIPT = "STEVQ_GRADING_TRANSCRIPT"
 
-_STATE = {"fixtures": None, "collect": False, "recorded": None, "replay": None,
-          "context": None, "counts": {}, "answers": None}
+_STATE = {
+    "fixtures": None,
+    "collect": False,
+    "recorded": None,
+    "replay": None,
+    "context": None,
+    "counts": {},
+    "answers": None,
+}
 
 
 class Placeholder(np.ndarray):
@@ -51,6 +59,7 @@ class ReplayEnded(Exception):
 
 
 # ------------------------------------------------------------------------------------ fixtures
+
 
 def load_fixtures(path=FIXTURES):
     """Use the fixtures in ``path`` (an .npz written by ``save_fixtures``) for every later check."""
@@ -109,6 +118,7 @@ def is_placeholder(*values):
 
 
 # -------------------------------------------------------------------------------------- answers
+
 
 def answer(result, to_numpy):
     """The student's result as plain data: None, an array, a list of those, or an Opaque."""

@@ -1,12 +1,14 @@
 """What a grader returns, and the pieces every grader uses: calling the student's function safely,
 comparing arrays, and naming a constant factor (a sign error, a forgotten normalisation).
 """
+
 import dataclasses
 
 import numpy as np
 
 from stevq import backend
 from stevq.backend import is_array, to_numpy
+
 from . import record
 from .guard import ReferenceCalled, forbid, qualified_name
 
@@ -20,6 +22,7 @@ class Report:
     ``bool(report)`` is ``report.passed``; printing it (or leaving it as the last expression of a
     notebook cell) shows the verdict and the explanations.
     """
+
     exercise: str
     passed: bool
     messages: list
@@ -80,16 +83,22 @@ def _call(function, args, kwargs):
             pass
         except NotImplementedError as error:
             if not calls:
-                raise Mistake(f"not implemented yet: {error or 'the function raises NotImplementedError'}. "
-                              "Replace the `raise NotImplementedError` line with your code.") from None
+                raise Mistake(
+                    f"not implemented yet: {error or 'the function raises NotImplementedError'}. "
+                    "Replace the `raise NotImplementedError` line with your code."
+                ) from None
         except BaseException as error:  # the student's bug, reported in words instead of a traceback
             if not calls:
                 shapes = ", ".join(f"{tuple(a.shape)}" if hasattr(a, "shape") else repr(a) for a in args)
-                raise Mistake(f"your function raised {type(error).__name__}: {error} "
-                              f"(called with arguments of shapes/values {shapes})") from None
+                raise Mistake(
+                    f"your function raised {type(error).__name__}: {error} "
+                    f"(called with arguments of shapes/values {shapes})"
+                ) from None
         if calls:
-            raise Mistake(f"your code calls {calls[0]}, stevq's own implementation of what this part asks "
-                          "you to write: this part scores zero until you write it yourself.")
+            raise Mistake(
+                f"your code calls {calls[0]}, stevq's own implementation of what this part asks "
+                "you to write: this part scores zero until you write it yourself."
+            )
     return result
 
 

@@ -1,8 +1,8 @@
 """Huh et al. (2023): the covariate-shift toy and the STE's gradient error (``vq-toy``), the MNIST
 ablation of their code's examples against the authors' own code (``vq-ablation``), and index
 collapse and its fixes in stevq's conv VQ-VAE (``vq-bottleneck``)."""
-from stevq.experiments.claims.rules import (Missing, clearly_better, mean, ms, row_where, spearman, values,
-                                            within)
+
+from stevq.experiments.claims.rules import Missing, clearly_better, mean, ms, row_where, spearman, values, within
 
 HUH = "Huh et al. 2023"
 EXAMPLES = "Huh et al. 2023, their code's MNIST example (no published number)"
@@ -12,21 +12,63 @@ EXAMPLES = "Huh et al. 2023, their code's MNIST example (no published number)"
 # test images after 1000 steps (util250: after 250); score: test L1 (autoencoder, [-1, 1] pixels)
 # or test accuracy in % (classifier).
 AUTHORS = {
-    ("autoencoder", "baseline"): {"active": (1.8, 0.6), "util250": (0.8, 0.0), "utilisation": (2.1, 1.0), "score": (0.190, 0.010)},
-    ("autoencoder", "kmeans"): {"active": (31.8, 3.5), "util250": (70.8, 4.3), "utilisation": (46.0, 6.4), "score": (0.129, 0.002)},
-    ("autoencoder", "kmeans+sync"): {"active": (25.5, 5.9), "util250": (81.6, 4.5), "utilisation": (43.4, 11.9), "score": (0.133, 0.005)},
-    ("autoencoder", "kmeans+sync+affine"): {"active": (34.8, 8.4), "util250": (82.4, 6.5), "utilisation": (52.6, 15.2), "score": (0.129, 0.007)},
-    ("classifier", "baseline"): {"active": (1.7, 0.3), "util250": (0.4, 0.0), "utilisation": (2.0, 0.4), "score": (60.7, 8.5)},
-    ("classifier", "kmeans"): {"active": (9.6, 1.5), "util250": (19.0, 1.8), "utilisation": (13.0, 2.8), "score": (77.9, 0.2)},
-    ("classifier", "kmeans+sync"): {"active": (9.6, 1.1), "util250": (24.7, 0.9), "utilisation": (16.5, 2.8), "score": (77.3, 0.6)},
-    ("classifier", "kmeans+sync+affine"): {"active": (55.8, 4.5), "util250": (81.2, 3.7), "utilisation": (67.3, 6.6), "score": (79.9, 0.5)},
+    ("autoencoder", "baseline"): {
+        "active": (1.8, 0.6),
+        "util250": (0.8, 0.0),
+        "utilisation": (2.1, 1.0),
+        "score": (0.190, 0.010),
+    },
+    ("autoencoder", "kmeans"): {
+        "active": (31.8, 3.5),
+        "util250": (70.8, 4.3),
+        "utilisation": (46.0, 6.4),
+        "score": (0.129, 0.002),
+    },
+    ("autoencoder", "kmeans+sync"): {
+        "active": (25.5, 5.9),
+        "util250": (81.6, 4.5),
+        "utilisation": (43.4, 11.9),
+        "score": (0.133, 0.005),
+    },
+    ("autoencoder", "kmeans+sync+affine"): {
+        "active": (34.8, 8.4),
+        "util250": (82.4, 6.5),
+        "utilisation": (52.6, 15.2),
+        "score": (0.129, 0.007),
+    },
+    ("classifier", "baseline"): {
+        "active": (1.7, 0.3),
+        "util250": (0.4, 0.0),
+        "utilisation": (2.0, 0.4),
+        "score": (60.7, 8.5),
+    },
+    ("classifier", "kmeans"): {
+        "active": (9.6, 1.5),
+        "util250": (19.0, 1.8),
+        "utilisation": (13.0, 2.8),
+        "score": (77.9, 0.2),
+    },
+    ("classifier", "kmeans+sync"): {
+        "active": (9.6, 1.1),
+        "util250": (24.7, 0.9),
+        "utilisation": (16.5, 2.8),
+        "score": (77.3, 0.6),
+    },
+    ("classifier", "kmeans+sync+affine"): {
+        "active": (55.8, 4.5),
+        "util250": (81.2, 3.7),
+        "utilisation": (67.3, 6.6),
+        "score": (79.9, 0.5),
+    },
 }
 SCORE = {"autoencoder": ("test L1", "mae", 1.0, ""), "classifier": ("test accuracy", "score", 100.0, "%")}
 
 # Where stevq's vq-ablation protocol and the authors' code differ: (setting, stevq's value, short name,
 # what the authors' value is). A run of protocol stevq that switches some of them is a controlled run.
-CHOICES = (("kmeans_seeding", "kmeans++", "farthest", "farthest-point k-means"),
-           ("batches", "epochs", "fresh", "fresh-shuffle batches"))
+CHOICES = (
+    ("kmeans_seeding", "kmeans++", "farthest", "farthest-point k-means"),
+    ("batches", "epochs", "fresh", "fresh-shuffle batches"),
+)
 
 
 def switched_choices(config):
@@ -54,26 +96,43 @@ def authors_of(*rows):
 def never_updated(metrics, seeds):
     numbers, checks = [], []
     for reading in dict.fromkeys(r["reading"] for r in metrics[0]["covariate_shift"]):
+
         def get(key):
-            return values(metrics, lambda m: row_where(m["covariate_shift"], reading=reading,
-                                                       parameterization="standard")[key])
+            return values(
+                metrics, lambda m: row_where(m["covariate_shift"], reading=reading, parameterization="standard")[key]
+            )
+
         share, before, after = get("never_updated"), get("gap_before"), get("gap_after")
-        numbers.append(f"{reading} reading: never updated {ms(share, 100, unit='%')} (paper: over 90%), gap "
-                       f"{ms(before)} -> {ms(after)}")
-        checks.append((f"{reading} reading: a majority never updated and the gap closes by under 10%",
-                       mean(share) > 0.5 and mean(after) > 0.9 * mean(before)))
+        numbers.append(
+            f"{reading} reading: never updated {ms(share, 100, unit='%')} (paper: over 90%), gap "
+            f"{ms(before)} -> {ms(after)}"
+        )
+        checks.append(
+            (
+                f"{reading} reading: a majority never updated and the gap closes by under 10%",
+                mean(share) > 0.5 and mean(after) > 0.9 * mean(before),
+            )
+        )
     return "standard codebook: " + "; ".join(numbers), checks
 
 
 def affine_closes_gap(metrics, seeds):
     numbers, checks = [], []
     for reading, lr in dict.fromkeys((r["reading"], r["affine_lr"]) for r in metrics[0]["covariate_shift"]):
+
         def get(name):
-            return values(metrics, lambda m: row_where(m["covariate_shift"], reading=reading, affine_lr=lr,
-                                                       parameterization=name)["gap_after"])
+            return values(
+                metrics,
+                lambda m: row_where(m["covariate_shift"], reading=reading, affine_lr=lr, parameterization=name)[
+                    "gap_after"
+                ],
+            )
+
         standard, affine, running = get("standard"), get("affine"), get("running")
         label = f"{reading} reading, affine_lr {lr:g}"
-        numbers.append(f"{label}: gap after {ms(standard)} standard, {ms(affine)} affine, {ms(running)} running statistics")
+        numbers.append(
+            f"{label}: gap after {ms(standard)} standard, {ms(affine)} affine, {ms(running)} running statistics"
+        )
         checks.append((label, mean(affine) <= 0.5 * mean(standard)))
     return "; ".join(numbers), checks
 
@@ -89,22 +148,32 @@ def error_grows_with_commitment(metrics, seeds):
         for history in m["curves"].values():
             if "ste_relative_error" not in history:
                 raise Missing("no STE gradient error")
-            points = [(c, e) for step, c, e in zip(history["step"], history["commitment_error"],
-                                                  history["ste_relative_error"]) if step > 0]
+            points = [
+                (c, e)
+                for step, c, e in zip(history["step"], history["commitment_error"], history["ste_relative_error"])
+                if step > 0
+            ]
             xs += [c for c, _ in points]
             ys += [e for _, e in points]
         rho = spearman(xs, ys)
         rhos.append(rho)
         checks.append((f"seed {seed}: rank correlation {rho:.2f} over {len(xs)} records", rho >= 0.3))
-    return (f"Spearman correlation of the STE's relative gradient error with ||z_e - z_q||^2 over every record of "
-            f"every run: {ms(rhos)}", checks)
+    return (
+        f"Spearman correlation of the STE's relative gradient error with ||z_e - z_q||^2 over every record of "
+        f"every run: {ms(rhos)}",
+        checks,
+    )
 
 
 def alternating_reduces_error(metrics, seeds):
     numbers, checks = [], []
     for scale in dict.fromkeys(r["code_scale"] for r in metrics[0]["autoencoder"]):
+
         def get(variant):
-            return values(metrics, lambda m: row_where(m["autoencoder"], variant=variant, code_scale=scale)["ste_relative_error"])
+            return values(
+                metrics, lambda m: row_where(m["autoencoder"], variant=variant, code_scale=scale)["ste_relative_error"]
+            )
+
         plain, alternating = get("ste"), get("alternating")
         numbers.append(f"codes x{scale:g}: STE {ms(plain)}, alternating {ms(alternating)}")
         checks.append((f"codes x{scale:g}", clearly_better(plain, alternating, higher_is_better=False)))
@@ -125,6 +194,7 @@ def _rows(metrics, model, row, key):
 def fix_improves(before, after, utilisation=True):
     """Row ``before`` -> row ``after`` clearly improves the test utilisation (if asked) and the
     task score, per model."""
+
     def test(metrics, seeds):
         numbers, checks = [], []
         for model in dict.fromkeys(r["model"] for r in metrics[0]["rows"]):
@@ -132,17 +202,22 @@ def fix_improves(before, after, utilisation=True):
             use = (_rows(metrics, model, before, "utilisation"), _rows(metrics, model, after, "utilisation"))
             score = (_rows(metrics, model, before, key), _rows(metrics, model, after, key))
             name, unit = SCORE[model][0], SCORE[model][3]
-            numbers.append(f"{model}: codes used {ms(use[0], 100, unit='%')} -> {ms(use[1], 100, unit='%')}, {name} "
-                           f"{ms(score[0], scale, 4, unit)} -> {ms(score[1], scale, 4, unit)}")
+            numbers.append(
+                f"{model}: codes used {ms(use[0], 100, unit='%')} -> {ms(use[1], 100, unit='%')}, {name} "
+                f"{ms(score[0], scale, 4, unit)} -> {ms(score[1], scale, 4, unit)}"
+            )
             if utilisation:
                 checks.append((f"{model} codes used", clearly_better(*use)))
             checks.append((f"{model} {name}", clearly_better(*score, higher_is_better=higher)))
         return f"{before} -> {after}: " + "; ".join(numbers), checks
+
     return test
 
 
 def _at_step(metrics, model, row, key, step):
-    return values(metrics, lambda m: m["curves"][f"{model}-{row}"][key][m["curves"][f"{model}-{row}"]["step"].index(step)])
+    return values(
+        metrics, lambda m: m["curves"][f"{model}-{row}"][key][m["curves"][f"{model}-{row}"]["step"].index(step)]
+    )
 
 
 def collapse_progressive(metrics, seeds):
@@ -181,9 +256,11 @@ def agrees_with_authors(metrics, seeds):
         name, unit = SCORE[model][0], SCORE[model][3]
         use = [100 * u for u in _rows(metrics, model, row, "utilisation")]
         score = [scale * s for s in _rows(metrics, model, row, key)]
-        numbers.append(f"{model} {row}: codes used {ms(use)}% (authors {theirs['utilisation'][0]:g} ± "
-                       f"{theirs['utilisation'][1]:g}), {name} {ms(score, digits=3)}{unit} (authors "
-                       f"{theirs['score'][0]:g} ± {theirs['score'][1]:g})")
+        numbers.append(
+            f"{model} {row}: codes used {ms(use)}% (authors {theirs['utilisation'][0]:g} ± "
+            f"{theirs['utilisation'][1]:g}), {name} {ms(score, digits=3)}{unit} (authors "
+            f"{theirs['score'][0]:g} ± {theirs['score'][1]:g})"
+        )
         checks.append((f"{model} {row} codes used", within(use, *theirs["utilisation"])))
         checks.append((f"{model} {row} {name}", within(score, *theirs["score"])))
     if not checks:
@@ -206,7 +283,9 @@ def collapse(metrics, seeds):
     numbers, checks = [], []
     for model, size in _cells(metrics, "vqvae"):
         plain, dead = (_bottleneck(metrics, model, size, v, "utilisation") for v in ("ste", "dead-code"))
-        numbers.append(f"K={size}: plain STE {ms(plain, 100, unit='%')}, dead-code replacement {ms(dead, 100, unit='%')}")
+        numbers.append(
+            f"K={size}: plain STE {ms(plain, 100, unit='%')}, dead-code replacement {ms(dead, 100, unit='%')}"
+        )
         checks.append((f"K={size}", mean(plain) < 0.5 and clearly_better(plain, dead)))
     if not checks:
         raise Missing("no VQ-VAE rows")
@@ -218,10 +297,14 @@ def bottleneck_fixes(metrics, seeds):
     for model, size in _cells(metrics, "vqvae"):
         use = [_bottleneck(metrics, model, size, v, "utilisation") for v in ("ste", "affine+alt+sync")]
         mse = [_bottleneck(metrics, model, size, v, "score") for v in ("ste", "affine+alt+sync")]
-        numbers.append(f"K={size}: codes used {ms(use[0], 100, unit='%')} -> {ms(use[1], 100, unit='%')}, MSE "
-                       f"{ms(mse[0], digits=4)} -> {ms(mse[1], digits=4)}")
-        checks += [(f"K={size} codes used", clearly_better(*use)),
-                   (f"K={size} MSE", clearly_better(*mse, higher_is_better=False))]
+        numbers.append(
+            f"K={size}: codes used {ms(use[0], 100, unit='%')} -> {ms(use[1], 100, unit='%')}, MSE "
+            f"{ms(mse[0], digits=4)} -> {ms(mse[1], digits=4)}"
+        )
+        checks += [
+            (f"K={size} codes used", clearly_better(*use)),
+            (f"K={size} MSE", clearly_better(*mse, higher_is_better=False)),
+        ]
     if not checks:
         raise Missing("no VQ-VAE rows")
     return "plain STE -> affine + alternating + sync: " + "; ".join(numbers), checks

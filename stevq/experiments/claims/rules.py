@@ -1,5 +1,6 @@
 """The arithmetic of the ledger's decision rules: a claim's numbers over seeds, paired comparisons,
 rank correlation, and the verdict from a list of checks."""
+
 import dataclasses
 import math
 from typing import Callable
@@ -54,6 +55,7 @@ def within(ours, theirs_mean, theirs_sd, k=2.0):
 
 def spearman(xs, ys):
     """Spearman's rank correlation of two equally long sequences (average ranks for ties)."""
+
     def ranks(values):
         order = sorted(range(len(values)), key=lambda i: values[i])
         out = [0.0] * len(values)
@@ -66,6 +68,7 @@ def spearman(xs, ys):
                 out[order[k]] = (i + j) / 2
             i = j + 1
         return out
+
     rx, ry = ranks(xs), ranks(ys)
     mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
     cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
@@ -96,6 +99,7 @@ class Claim:
     """One claim: the paper, what it says, the experiment that tests it, the decision rule in words,
     ``test(per_seed_metrics, seeds) -> (numbers, [(check, holds), ...])``, which runs qualify
     (``where(config)``), and what the authors' own code shows where it was measured."""
+
     paper: str
     statement: str
     experiment: str
@@ -103,4 +107,4 @@ class Claim:
     test: Callable
     where: Callable = lambda config: True
     authors: str = ""
-    settings: str = ""   # the --set options of the experiment's command, if any
+    settings: str = ""  # the --set options of the experiment's command, if any

@@ -27,6 +27,7 @@ codes, the gap between embeddings and codes, and the reconstruction error (MSE a
 accuracy. Each (model, row) is a resumable part seeded from (config.seed, model), independent of the
 others.
 """
+
 import dataclasses
 import zlib
 
@@ -36,9 +37,9 @@ from stevq import backend, runio, validate
 from stevq.experiments import images as image_data
 from stevq.experiments import settings, training
 from stevq.experiments.huh2023 import vq_models, vq_plots, vq_quantizers, vq_training
+from stevq.experiments.huh2023.vq_quantizers import Variant
 from stevq.experiments.protocol import Experiment, Part
 from stevq.experiments.settings import setting
-from stevq.experiments.huh2023.vq_quantizers import Variant
 
 NAME = "vq-ablation"
 MODELS = {"autoencoder": "reconstruction", "classifier": "classification"}
@@ -62,8 +63,12 @@ DEFAULT_ROWS = tuple(ROWS)[:8]
 # the four cumulative rows their scripts run.
 PROTOCOLS = {
     "stevq": {"kmeans_seeding": "kmeans++", "kmeans_steps": 10, "batches": "epochs", "rows": DEFAULT_ROWS},
-    "vqtorch": {"kmeans_seeding": "farthest", "kmeans_steps": 100, "batches": "fresh-shuffle",
-                "rows": ("baseline", "kmeans", "kmeans+sync", "kmeans+sync+affine")},
+    "vqtorch": {
+        "kmeans_seeding": "farthest",
+        "kmeans_steps": 100,
+        "batches": "fresh-shuffle",
+        "rows": ("baseline", "kmeans", "kmeans+sync", "kmeans+sync+affine"),
+    },
 }
 FINAL_KEYS = ("active", "utilisation", "perplexity", "dead_codes", "mean_gap", "sliced_wasserstein", "score")
 
@@ -72,6 +77,7 @@ FINAL_KEYS = ("active", "utilisation", "perplexity", "dead_codes", "mean_gap", "
 class Config:
     """Settings of the ablation; ``None`` fields take the quick/full default. The defaults are
     the published ones."""
+
     quick: bool = False
     seed: int = 0
     data: str = setting("fashion-mnist", '"fashion-mnist" or "mnist"')
@@ -97,10 +103,12 @@ class Config:
     alt_rate: float = setting(0.5, "alternating: fraction of the way the busiest code moves to its members' mean")
     alt_steps: int = setting(1, "alternating: codebook steps before each training step")
     dead_threshold: int = setting(20, "dead-code: re-seed codes unused for this many steps")
-    protocol: str = setting("stevq",
-                            '"stevq", or "vqtorch": the choices of the authors\' code for the None settings below')
-    kmeans_seeding: str | None = setting(None,
-                                         'k-means initialisation: "kmeans++" (D^2 sampling) or "farthest" (torchpq\'s)')
+    protocol: str = setting(
+        "stevq", '"stevq", or "vqtorch": the choices of the authors\' code for the None settings below'
+    )
+    kmeans_seeding: str | None = setting(
+        None, 'k-means initialisation: "kmeans++" (D^2 sampling) or "farthest" (torchpq\'s)'
+    )
     kmeans_steps: int | None = setting(None, "k-means initialisation: Lloyd iterations (farthest: at most this many)")
     kmeans_tol: float = setting(1e-4, "farthest: stop once the codes move less (sum of squares)")
     batches: str | None = setting(None, '"epochs" (a shuffle per epoch) or "fresh-shuffle" (a shuffle per batch)')
@@ -109,10 +117,24 @@ class Config:
     def __post_init__(self):
         validate.choice(self.protocol, "protocol", tuple(PROTOCOLS))
         choices = PROTOCOLS[self.protocol]
-        quick = {"models": tuple(MODELS), "train_size": 256, "test_size": 64, "steps": 16, "batch_size": 8,
-                 "record_every": 8, **choices}
-        full = {"models": tuple(MODELS), "train_size": 60000, "test_size": 5000, "steps": 1000,
-                "batch_size": 256, "record_every": 250, **choices}
+        quick = {
+            "models": tuple(MODELS),
+            "train_size": 256,
+            "test_size": 64,
+            "steps": 16,
+            "batch_size": 8,
+            "record_every": 8,
+            **choices,
+        }
+        full = {
+            "models": tuple(MODELS),
+            "train_size": 60000,
+            "test_size": 5000,
+            "steps": 1000,
+            "batch_size": 256,
+            "record_every": 250,
+            **choices,
+        }
         settings.fill_mode_defaults(self, quick, full, ("models", "rows"))
         validate.distinct(self.models, "models")
         validate.distinct(self.rows, "rows")
@@ -130,8 +152,10 @@ class Config:
         if self.batch_size > self.train_size:
             raise ValueError(f"batch_size: {self.batch_size} exceeds train_size {self.train_size}")
         if any(ROWS[row].kmeans for row in self.rows) and self.batch_size * 49 < self.num_codes:
-            raise ValueError(f"batch_size: k-means initialisation needs at least {self.num_codes} embeddings "
-                             f"in the first batch (49 per image), got batch_size {self.batch_size}")
+            raise ValueError(
+                f"batch_size: k-means initialisation needs at least {self.num_codes} embeddings "
+                f"in the first batch (49 per image), got batch_size {self.batch_size}"
+            )
         validate.choice(self.dtype, "dtype", ("float32", "float64"))
         for model in self.models:
             self.settings(model)  # checks the quantizer settings
@@ -139,27 +163,48 @@ class Config:
     def settings(self, model):
         """The quantizer settings of ``model`` (its own nu and affine_lr, as in their two scripts)."""
         return vq_quantizers.Settings(
-            num_codes=self.num_codes, beta=self.beta, convention="vqtorch", init_scale=self.init_scale,
-            nu=getattr(self, f"nu_{model}"), affine_lr=getattr(self, f"affine_lr_{model}"),
-            alt_rate=self.alt_rate, alt_steps=self.alt_steps, dead_threshold=self.dead_threshold,
-            kmeans_steps=self.kmeans_steps, kmeans_seeding=self.kmeans_seeding, kmeans_tol=self.kmeans_tol,
-            dtype=self.dtype)
+            num_codes=self.num_codes,
+            beta=self.beta,
+            convention="vqtorch",
+            init_scale=self.init_scale,
+            nu=getattr(self, f"nu_{model}"),
+            affine_lr=getattr(self, f"affine_lr_{model}"),
+            alt_rate=self.alt_rate,
+            alt_steps=self.alt_steps,
+            dead_threshold=self.dead_threshold,
+            kmeans_steps=self.kmeans_steps,
+            kmeans_seeding=self.kmeans_seeding,
+            kmeans_tol=self.kmeans_tol,
+            dtype=self.dtype,
+        )
 
 
 def load_data(config):
     """(train, test) ``training.Data``: 1 x 28 x 28 images scaled to [-1, 1], with labels."""
     images = image_data.load(config)
-    return (training.Data(2 * images.train_images - 1, images.train_labels, config.dtype),
-            training.Data(2 * images.test_images - 1, images.test_labels, config.dtype))
+    return (
+        training.Data(2 * images.train_images - 1, images.train_labels, config.dtype),
+        training.Data(2 * images.test_images - 1, images.test_labels, config.dtype),
+    )
 
 
 def build(config, model, row):
     """The ``vq_training.Network`` of one (model, row)."""
     quantizer = vq_quantizers.make_quantizer(row, config.settings(model), config.latent_dim, ROWS[row])
-    readout = (vq_models.upsample_decoder(dtype=config.dtype) if model == "autoencoder"
-               else vq_models.pool_classifier(dtype=config.dtype))
-    return vq_training.Network(vq_models.pool_encoder(quantizer.latent_dim, dtype=config.dtype), quantizer,
-                               readout, MODELS[model], vq_models.IMAGE_SHAPE, config.vq_weight, "l1")
+    readout = (
+        vq_models.upsample_decoder(dtype=config.dtype)
+        if model == "autoencoder"
+        else vq_models.pool_classifier(dtype=config.dtype)
+    )
+    return vq_training.Network(
+        vq_models.pool_encoder(quantizer.latent_dim, dtype=config.dtype),
+        quantizer,
+        readout,
+        MODELS[model],
+        vq_models.IMAGE_SHAPE,
+        config.vq_weight,
+        "l1",
+    )
 
 
 def part_name(model, row):
@@ -172,9 +217,16 @@ def part_seed(config, model, purpose):
 
 
 def schedule(config, model):
-    return vq_training.Schedule(config.steps, config.batch_size, config.lr, config.record_every,
-                                part_seed(config, model, "batches"), optimizer="adamw",
-                                weight_decay=config.weight_decay, batches=config.batches)
+    return vq_training.Schedule(
+        config.steps,
+        config.batch_size,
+        config.lr,
+        config.record_every,
+        part_seed(config, model, "batches"),
+        optimizer="adamw",
+        weight_decay=config.weight_decay,
+        batches=config.batches,
+    )
 
 
 def train_part(context, model, row):
@@ -182,17 +234,28 @@ def train_part(context, model, row):
     config, (train_data, test_data) = context.config, context.data
     network = build(config, model, row)
     params, state = vq_training.init_network(network, np.random.default_rng(part_seed(config, model, "init")))
-    result = vq_training.train(network, params, state, train_data, test_data, schedule(config, model),
-                               part_name(model, row), context.progress)
+    result = vq_training.train(
+        network, params, state, train_data, test_data, schedule(config, model), part_name(model, row), context.progress
+    )
     history, active = result["history"], result["active"]
     final = {key: history[key][-1] for key in history if key not in ("step", "train_loss")}
-    final["active"] = float(np.mean(active[-max(1, len(active) // 20):]))  # last 5% of the steps
+    final["active"] = float(np.mean(active[-max(1, len(active) // 20) :]))  # last 5% of the steps
     quantizer = result["params"]["quantizer"]
-    affine = {key: float(np.linalg.norm(backend.to_numpy(quantizer[key]))) for key in ("scale", "shift")
-              if key in quantizer}
-    return {"model": model, "row": row, "variant": row, "num_codes": network.quantizer.num_codes,
-            "settings": dataclasses.asdict(config.settings(model)), "quantizer": dataclasses.asdict(ROWS[row]),
-            "final": final, "history": history, "active": active, "affine_norms": affine}
+    affine = {
+        key: float(np.linalg.norm(backend.to_numpy(quantizer[key]))) for key in ("scale", "shift") if key in quantizer
+    }
+    return {
+        "model": model,
+        "row": row,
+        "variant": row,
+        "num_codes": network.quantizer.num_codes,
+        "settings": dataclasses.asdict(config.settings(model)),
+        "quantizer": dataclasses.asdict(ROWS[row]),
+        "final": final,
+        "history": history,
+        "active": active,
+        "affine_norms": affine,
+    }
 
 
 def plan(config):
@@ -203,35 +266,55 @@ def plan(config):
 def summarize(config, results):
     """(metrics, summary, figures) from the parts' results (by part name)."""
     parts = [results[part.name] for part in plan(config)]
-    rows = [dict(model=p["model"], row=p["row"], codes=p["num_codes"], mae=p["final"].get("mae"),
-                 **{key: p["final"][key] for key in FINAL_KEYS}) for p in parts]
-    metrics = {"rows": rows,
-               "curves": {part_name(p["model"], p["row"]): p["history"] for p in parts},
-               "active": {part_name(p["model"], p["row"]): p["active"] for p in parts},
-               "affine_norms": {part_name(p["model"], p["row"]): p["affine_norms"] for p in parts}}
+    rows = [
+        dict(
+            model=p["model"],
+            row=p["row"],
+            codes=p["num_codes"],
+            mae=p["final"].get("mae"),
+            **{key: p["final"][key] for key in FINAL_KEYS},
+        )
+        for p in parts
+    ]
+    metrics = {
+        "rows": rows,
+        "curves": {part_name(p["model"], p["row"]): p["history"] for p in parts},
+        "active": {part_name(p["model"], p["row"]): p["active"] for p in parts},
+        "affine_norms": {part_name(p["model"], p["row"]): p["affine_norms"] for p in parts},
+    }
     one_column = [dict(p, num_codes=config.num_codes) for p in parts]  # FSQ's 240 codes drawn with the VQ rows
-    figures = {"active": vq_plots.figure_active(parts, config.models, config.rows),
-               **vq_plots.model_figures(one_column, config.models, MODELS, (config.num_codes,), config.rows)}
+    figures = {
+        "active": vq_plots.figure_active(parts, config.models, config.rows),
+        **vq_plots.model_figures(one_column, config.models, MODELS, (config.num_codes,), config.rows),
+    }
     return metrics, summary(config, rows), figures
 
 
 def summary(config, rows):
-    lines = [f"# Huh et al.'s MNIST ablation (vqtorch protocol){' - quick' if config.quick else ''}", "",
-             f"Data: {config.data} in [-1, 1], first {config.train_size} training images; measured on the first "
-             f"{config.test_size} test images. {config.steps} AdamW steps (lr {config.lr:g}, weight decay "
-             f"{config.weight_decay:g}, batch {config.batch_size}); {config.num_codes} codes on {config.latent_dim}-D "
-             f"vectors (7 x 7 per image); loss = task + {config.vq_weight:g} * ((1 - beta) L_com + beta L_cb), "
-             f"beta {config.beta:g}; nu {config.nu_autoencoder:g} / {config.nu_classifier:g} and affine_lr "
-             f"{config.affine_lr_autoencoder:g} / {config.affine_lr_classifier:g} (autoencoder / classifier); "
-             f"{config.dtype}, backend {backend.name()}, seed {config.seed}. Protocol {config.protocol}: "
-             f"k-means {config.kmeans_seeding} with {config.kmeans_steps} Lloyd steps, batches {config.batches}.", "",
-             "active: share of the codes used by a training batch (mean over the last 5% of the steps; "
-             "vqtorch's \"active %\"); utilisation: share of the codes used on the test images; dead_codes: "
-             "codes never used there; mean_gap and sliced_wasserstein: gap between the test embeddings and the "
-             "(effective) codebook; score: reconstruction MSE (mae: L1) or accuracy. FSQ has 240 codes.", ""]
+    lines = [
+        f"# Huh et al.'s MNIST ablation (vqtorch protocol){' - quick' if config.quick else ''}",
+        "",
+        f"Data: {config.data} in [-1, 1], first {config.train_size} training images; measured on the first "
+        f"{config.test_size} test images. {config.steps} AdamW steps (lr {config.lr:g}, weight decay "
+        f"{config.weight_decay:g}, batch {config.batch_size}); {config.num_codes} codes on {config.latent_dim}-D "
+        f"vectors (7 x 7 per image); loss = task + {config.vq_weight:g} * ((1 - beta) L_com + beta L_cb), "
+        f"beta {config.beta:g}; nu {config.nu_autoencoder:g} / {config.nu_classifier:g} and affine_lr "
+        f"{config.affine_lr_autoencoder:g} / {config.affine_lr_classifier:g} (autoencoder / classifier); "
+        f"{config.dtype}, backend {backend.name()}, seed {config.seed}. Protocol {config.protocol}: "
+        f"k-means {config.kmeans_seeding} with {config.kmeans_steps} Lloyd steps, batches {config.batches}.",
+        "",
+        "active: share of the codes used by a training batch (mean over the last 5% of the steps; "
+        'vqtorch\'s "active %"); utilisation: share of the codes used on the test images; dead_codes: '
+        "codes never used there; mean_gap and sliced_wasserstein: gap between the test embeddings and the "
+        "(effective) codebook; score: reconstruction MSE (mae: L1) or accuracy. FSQ has 240 codes.",
+        "",
+    ]
     for model in config.models:
-        here = [dict(r, accuracy_percent=100 * r["score"]) if MODELS[model] == "classification" else r
-                for r in rows if r["model"] == model]
+        here = [
+            dict(r, accuracy_percent=100 * r["score"]) if MODELS[model] == "classification" else r
+            for r in rows
+            if r["model"] == model
+        ]
         reconstruction = MODELS[model] == "reconstruction"
         columns = ["row", "codes", *FINAL_KEYS] + (["mae"] if reconstruction else [])
         if not reconstruction:  # the accuracy as a percentage, as in the findings and the figures
@@ -245,13 +328,17 @@ def _caveats(config, rows):
     """What a short run cannot show, said where its numbers are read."""
     notes = []
     if "dead-code" in config.rows and config.steps < config.dead_threshold:
-        notes.append(f"- {config.steps} steps never reach the dead-code threshold of {config.dead_threshold} unused "
-                     "steps: no code is ever replaced, so the dead-code row trains as the baseline does and does "
-                     "not test the fix.")
+        notes.append(
+            f"- {config.steps} steps never reach the dead-code threshold of {config.dead_threshold} unused "
+            "steps: no code is ever replaced, so the dead-code row trains as the baseline does and does "
+            "not test the fix."
+        )
     low = [r for r in rows if MODELS[r["model"]] == "classification" and r["score"] < 0.2]
     if low:
-        notes.append(f"- {len(low)} classifier rows are within 10 points of chance (10%, e.g. "
-                     f"{100 * low[0]['score']:.0f}% for {low[0]['row']}): too little training to rank the rows.")
+        notes.append(
+            f"- {len(low)} classifier rows are within 10 points of chance (10%, e.g. "
+            f"{100 * low[0]['score']:.0f}% for {low[0]['row']}): too little training to rank the rows."
+        )
     if config.quick and notes:
         notes = ["## Caveats of the quick mode", "", "The quick mode checks the code, not the claims:", *notes, ""]
     elif notes:
@@ -266,14 +353,28 @@ def _findings(rows, model):
         return []
 
     def said(r):
-        score = (f"test MSE {r['score']:.4f}, L1 {r['mae']:.4f}" if MODELS[model] == "reconstruction"
-                 else f"test accuracy {100 * r['score']:.1f}%")
-        return (f"{100 * r['active']:.1f}% of the codes active per batch, {100 * r['utilisation']:.1f}% used on the "
-                f"test images, {score}")
+        score = (
+            f"test MSE {r['score']:.4f}, L1 {r['mae']:.4f}"
+            if MODELS[model] == "reconstruction"
+            else f"test accuracy {100 * r['score']:.1f}%"
+        )
+        return (
+            f"{100 * r['active']:.1f}% of the codes active per batch, {100 * r['utilisation']:.1f}% used on the "
+            f"test images, {score}"
+        )
+
     lines = [f"- baseline: {said(by_row['baseline'])}."]
     lines += [f"- {name}: {said(r)}." for name, r in by_row.items() if name != "baseline"]
     return lines
 
 
-EXPERIMENT = Experiment(NAME, Config, plan, summarize, {"rows": ("model", "row", "codes")},
-                        load_data=load_data, data_origin=image_data.origin, doc=__doc__)
+EXPERIMENT = Experiment(
+    NAME,
+    Config,
+    plan,
+    summarize,
+    {"rows": ("model", "row", "codes")},
+    load_data=load_data,
+    data_origin=image_data.origin,
+    doc=__doc__,
+)

@@ -12,6 +12,7 @@ codes and the distribution gap between embeddings and codes, on the test images,
 over training (recorded on a smaller evaluation set every ``record_every`` steps). Each run is a
 resumable part (``runio.Run.part``); its test-set code indices are kept in ``parts/NAME.indices.npz``.
 """
+
 import dataclasses
 import io
 
@@ -32,6 +33,7 @@ FINAL_KEYS = ("utilisation", "perplexity", "dead_codes", "score", "mean_gap", "v
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Settings of the VQ-bottleneck experiment; ``None`` fields take the quick/full default."""
+
     quick: bool = False
     seed: int = 0
     data: str = setting("fashion-mnist", '"fashion-mnist" or "mnist"')
@@ -58,12 +60,28 @@ class Config:
     dtype: str = "float32"
 
     def __post_init__(self):
-        quick = {"models": ("vqvae",), "sizes": (64,), "variants": ("ste", "affine+alt+sync", "dead-code", "fsq"),
-                 "train_size": 1024, "test_size": 256, "curve_size": 128, "steps": 50, "batch_size": 64,
-                 "record_every": 10}
-        full = {"models": tuple(MODELS), "sizes": (64, 256, 1024), "variants": tuple(vq_quantizers.VARIANTS),
-                "train_size": 60000, "test_size": 2000, "curve_size": 256, "steps": 300, "batch_size": 128,
-                "record_every": 25}
+        quick = {
+            "models": ("vqvae",),
+            "sizes": (64,),
+            "variants": ("ste", "affine+alt+sync", "dead-code", "fsq"),
+            "train_size": 1024,
+            "test_size": 256,
+            "curve_size": 128,
+            "steps": 50,
+            "batch_size": 64,
+            "record_every": 10,
+        }
+        full = {
+            "models": tuple(MODELS),
+            "sizes": (64, 256, 1024),
+            "variants": tuple(vq_quantizers.VARIANTS),
+            "train_size": 60000,
+            "test_size": 2000,
+            "curve_size": 256,
+            "steps": 300,
+            "batch_size": 128,
+            "record_every": 25,
+        }
         settings.fill_mode_defaults(self, quick, full, ("models", "sizes", "variants"))
         for field in ("models", "sizes", "variants"):
             validate.distinct(getattr(self, field), field)
@@ -79,8 +97,17 @@ class Config:
                     vq_quantizers.fsq_levels(size)
                 except ValueError as err:
                     raise ValueError(f"sizes: {size} codes has no FSQ counterpart ({err})") from None
-        for field in ("train_size", "test_size", "curve_size", "steps", "batch_size", "record_every",
-                      "latent_dim", "width", "dead_threshold"):
+        for field in (
+            "train_size",
+            "test_size",
+            "curve_size",
+            "steps",
+            "batch_size",
+            "record_every",
+            "latent_dim",
+            "width",
+            "dead_threshold",
+        ):
             validate.number(getattr(self, field), field, low=1, integer=True)
         validate.number(self.lr, "lr", low=0.0, low_inclusive=False)
         if self.curve_size > self.test_size:
@@ -92,27 +119,45 @@ class Config:
 
     def settings(self, num_codes):
         """The quantizer settings for a codebook of ``num_codes`` codes."""
-        return vq_quantizers.Settings(num_codes=num_codes, beta=self.beta, init_scale=self.init_scale, nu=self.nu,
-                                      affine_lr=self.affine_lr, alt_rate=self.alt_rate, ema_decay=self.ema_decay,
-                                      dead_threshold=self.dead_threshold, dtype=self.dtype)
+        return vq_quantizers.Settings(
+            num_codes=num_codes,
+            beta=self.beta,
+            init_scale=self.init_scale,
+            nu=self.nu,
+            affine_lr=self.affine_lr,
+            alt_rate=self.alt_rate,
+            ema_decay=self.ema_decay,
+            dead_threshold=self.dead_threshold,
+            dtype=self.dtype,
+        )
 
 
 def load_data(config):
     """(train, curve, test) ``training.Data``: the first ``train_size`` training images and the
     first ``curve_size`` / ``test_size`` test images, 1 x 28 x 28 in [0, 1], with labels."""
     images = image_data.load(config)
-    return (training.Data(images.train_images, images.train_labels, config.dtype),
-            training.Data(images.test_images[:config.curve_size], images.test_labels[:config.curve_size], config.dtype),
-            training.Data(images.test_images, images.test_labels, config.dtype))
+    return (
+        training.Data(images.train_images, images.train_labels, config.dtype),
+        training.Data(images.test_images[: config.curve_size], images.test_labels[: config.curve_size], config.dtype),
+        training.Data(images.test_images, images.test_labels, config.dtype),
+    )
 
 
 def build(config, model, num_codes, variant):
     """The ``vq_training.Network`` of one run."""
     quantizer = vq_quantizers.make_quantizer(variant, config.settings(num_codes), config.latent_dim)
-    readout = (vq_models.conv_decoder(config.width, config.dtype) if model == "vqvae"
-               else vq_models.classifier_head(dtype=config.dtype))
-    return vq_training.Network(vq_models.conv_encoder(quantizer.latent_dim, config.width, config.dtype),
-                               quantizer, readout, MODELS[model], vq_models.IMAGE_SHAPE)
+    readout = (
+        vq_models.conv_decoder(config.width, config.dtype)
+        if model == "vqvae"
+        else vq_models.classifier_head(dtype=config.dtype)
+    )
+    return vq_training.Network(
+        vq_models.conv_encoder(quantizer.latent_dim, config.width, config.dtype),
+        quantizer,
+        readout,
+        MODELS[model],
+        vq_models.IMAGE_SHAPE,
+    )
 
 
 def part_name(model, num_codes, variant):
@@ -135,29 +180,58 @@ def train_part(context, model, num_codes, variant):
     schedule = vq_training.Schedule(config.steps, config.batch_size, config.lr, config.record_every, config.seed + 1)
     name = part_name(model, num_codes, variant)
     result = vq_training.train(network, params, state, train_data, curve_data, schedule, name, context.progress)
-    final, kept = vq_training.evaluate(network, result["params"], result["state"], test_data, schedule.gap_rows,
-                                       step=config.steps, where=f"{name} (test set)")
+    final, kept = vq_training.evaluate(
+        network,
+        result["params"],
+        result["state"],
+        test_data,
+        schedule.gap_rows,
+        step=config.steps,
+        where=f"{name} (test set)",
+    )
     codes = network.quantizer.num_codes
     save_indices(context.dir / "parts" / f"{name}.indices.npz", kept["indices"])
     final["code_histogram"] = np.bincount(kept["indices"], minlength=codes).tolist()
-    return {"model": model, "num_codes": num_codes, "codebook_size": codes, "variant": variant,
-            "final": final, "history": result["history"]}
+    return {
+        "model": model,
+        "num_codes": num_codes,
+        "codebook_size": codes,
+        "variant": variant,
+        "final": final,
+        "history": result["history"],
+    }
 
 
 def plan(config):
     """One part per (model, size, variant)."""
-    return [Part(part_name(model, size, variant), train_part, (model, size, variant))
-            for model in config.models for size in config.sizes for variant in config.variants]
+    return [
+        Part(part_name(model, size, variant), train_part, (model, size, variant))
+        for model in config.models
+        for size in config.sizes
+        for variant in config.variants
+    ]
 
 
 def summarize(config, results):
     """(metrics, summary, figures) from the parts' results (by part name)."""
     parts = [results[part.name] for part in plan(config)]
-    rows = [dict(model=p["model"], K=p["num_codes"], codes=p["codebook_size"], variant=p["variant"],
-                 **{key: p["final"][key] for key in FINAL_KEYS}) for p in parts]
-    metrics = {"rows": rows, "curves": {part_name(p["model"], p["num_codes"], p["variant"]): p["history"] for p in parts},
-               "code_histograms": {part_name(p["model"], p["num_codes"], p["variant"]): p["final"]["code_histogram"]
-                                   for p in parts}}
+    rows = [
+        dict(
+            model=p["model"],
+            K=p["num_codes"],
+            codes=p["codebook_size"],
+            variant=p["variant"],
+            **{key: p["final"][key] for key in FINAL_KEYS},
+        )
+        for p in parts
+    ]
+    metrics = {
+        "rows": rows,
+        "curves": {part_name(p["model"], p["num_codes"], p["variant"]): p["history"] for p in parts},
+        "code_histograms": {
+            part_name(p["model"], p["num_codes"], p["variant"]): p["final"]["code_histogram"] for p in parts
+        },
+    }
     figures = vq_plots.model_figures(parts, config.models, MODELS, config.sizes, config.variants)
     return metrics, summary(config, rows), figures
 
@@ -172,16 +246,24 @@ def _findings(rows, model):
             continue
         ste = here["ste"]
         others = [r for v, r in here.items() if v != "ste"]
-        line = (f"- K = {size}: plain STE uses {100 * ste['utilisation']:.1f}% of the codes "
-                f"({ste['codes'] - ste['dead_codes']} of {ste['codes']}, perplexity {ste['perplexity']:.1f}), "
-                f"{_score(model, ste)}.")
+        line = (
+            f"- K = {size}: plain STE uses {100 * ste['utilisation']:.1f}% of the codes "
+            f"({ste['codes'] - ste['dead_codes']} of {ste['codes']}, perplexity {ste['perplexity']:.1f}), "
+            f"{_score(model, ste)}."
+        )
         if others:
             best = max(others, key=lambda r: r["utilisation"])
             ratio = best["utilisation"] / ste["utilisation"] if ste["utilisation"] > 0 else float("inf")
-            line += (f" Highest utilisation: {best['variant']} with {100 * best['utilisation']:.1f}% "
-                     f"({ratio:.1f}x), {_score(model, best)} ({better} is better). Others: "
-                     + ", ".join(f"{r['variant']} {100 * r['utilisation']:.1f}% / {_score(model, r, short=True)}"
-                                 for r in others if r is not best) + ".")
+            line += (
+                f" Highest utilisation: {best['variant']} with {100 * best['utilisation']:.1f}% "
+                f"({ratio:.1f}x), {_score(model, best)} ({better} is better). Others: "
+                + ", ".join(
+                    f"{r['variant']} {100 * r['utilisation']:.1f}% / {_score(model, r, short=True)}"
+                    for r in others
+                    if r is not best
+                )
+                + "."
+            )
         lines.append(line)
     return lines
 
@@ -193,24 +275,42 @@ def _score(model, row, short=False):
 
 
 def summary(config, rows):
-    lines = [f"# VQ bottleneck (Huh et al. 2023){' - quick' if config.quick else ''}", "",
-             f"Data: {config.data}, first {config.train_size} training images; final metrics on the first "
-             f"{config.test_size} test images, curves on the first {config.curve_size}. {config.steps} Adam steps "
-             f"(lr {config.lr:g}, batch {config.batch_size}); latent 7 x 7 x {config.latent_dim}; beta {config.beta:g}, "
-             f"codebook init N(0, {config.init_scale:g}^2), nu {config.nu:g}, affine_lr {config.affine_lr:g}, "
-             f"alternating rate {config.alt_rate:g}, EMA decay {config.ema_decay:g}, dead-code threshold "
-             f"{config.dead_threshold} steps; {config.dtype}, backend {backend.name()}, seed {config.seed}.", "",
-             "utilisation: fraction of the codes chosen at least once on the test images; dead_codes: codes "
-             "never chosen there; gaps between the test embeddings and the (effective) codebook: mean_gap = "
-             "||mean z - mean c||, var_gap = ||var z - var c||, sliced_wasserstein = sliced W2. FSQ's "
-             "codebook is its grid (codes = its size), its embeddings the bounded values on the grid's scale.", ""]
+    lines = [
+        f"# VQ bottleneck (Huh et al. 2023){' - quick' if config.quick else ''}",
+        "",
+        f"Data: {config.data}, first {config.train_size} training images; final metrics on the first "
+        f"{config.test_size} test images, curves on the first {config.curve_size}. {config.steps} Adam steps "
+        f"(lr {config.lr:g}, batch {config.batch_size}); latent 7 x 7 x {config.latent_dim}; beta {config.beta:g}, "
+        f"codebook init N(0, {config.init_scale:g}^2), nu {config.nu:g}, affine_lr {config.affine_lr:g}, "
+        f"alternating rate {config.alt_rate:g}, EMA decay {config.ema_decay:g}, dead-code threshold "
+        f"{config.dead_threshold} steps; {config.dtype}, backend {backend.name()}, seed {config.seed}.",
+        "",
+        "utilisation: fraction of the codes chosen at least once on the test images; dead_codes: codes "
+        "never chosen there; gaps between the test embeddings and the (effective) codebook: mean_gap = "
+        "||mean z - mean c||, var_gap = ||var z - var c||, sliced_wasserstein = sliced W2. FSQ's "
+        "codebook is its grid (codes = its size), its embeddings the bounded values on the grid's scale.",
+        "",
+    ]
     for model in config.models:
         here = [r for r in rows if r["model"] == model]
         score = "test MSE" if MODELS[model] == "reconstruction" else "test accuracy"
-        lines += [f"## {model} (score = {score})", "",
-                  runio.markdown_table(here, ["K", "codes", "variant", *FINAL_KEYS]), *_findings(here, model), ""]
+        lines += [
+            f"## {model} (score = {score})",
+            "",
+            runio.markdown_table(here, ["K", "codes", "variant", *FINAL_KEYS]),
+            *_findings(here, model),
+            "",
+        ]
     return "\n".join(lines) + "\n"
 
 
-EXPERIMENT = Experiment(NAME, Config, plan, summarize, {"rows": ("model", "K", "codes", "variant")},
-                        load_data=load_data, data_origin=image_data.origin, doc=__doc__)
+EXPERIMENT = Experiment(
+    NAME,
+    Config,
+    plan,
+    summarize,
+    {"rows": ("model", "K", "codes", "variant")},
+    load_data=load_data,
+    data_origin=image_data.origin,
+    doc=__doc__,
+)

@@ -20,6 +20,7 @@ with PyTorch's default (uniform) initialisation, inputs in [-1, 1]:
 
 For the toy Gaussian experiment, ``mlp_encoder`` and ``mlp_decoder`` map R^n -> R^2 -> R^n.
 """
+
 from stevq import nn, validate
 
 IMAGE_SHAPE = (1, 28, 28)
@@ -34,15 +35,25 @@ def conv_encoder(latent_dim, width=16, dtype="float32"):
     """1 x 28 x 28 images -> latent_dim x 7 x 7 embeddings z_e (two stride-2 convolutions, then a
     1 x 1 convolution to the latent dimension, with no activation: z_e may take any sign)."""
     _check(width, latent_dim)
-    return nn.serial(nn.Conv(width, 4, 2, 1, dtype), nn.Relu, nn.Conv(2 * width, 4, 2, 1, dtype), nn.Relu,
-                     nn.Conv(latent_dim, 1, dtype=dtype))
+    return nn.serial(
+        nn.Conv(width, 4, 2, 1, dtype),
+        nn.Relu,
+        nn.Conv(2 * width, 4, 2, 1, dtype),
+        nn.Relu,
+        nn.Conv(latent_dim, 1, dtype=dtype),
+    )
 
 
 def conv_decoder(width=16, dtype="float32"):
     """latent x 7 x 7 -> 1 x 28 x 28 reconstructions (linear output, trained with squared error)."""
     validate.number(width, "width", low=1, integer=True)
-    return nn.serial(nn.Conv(2 * width, 3, 1, 1, dtype), nn.Relu, nn.ConvTranspose(width, 4, 2, 1, dtype), nn.Relu,
-                     nn.ConvTranspose(IMAGE_SHAPE[0], 4, 2, 1, dtype))
+    return nn.serial(
+        nn.Conv(2 * width, 3, 1, 1, dtype),
+        nn.Relu,
+        nn.ConvTranspose(width, 4, 2, 1, dtype),
+        nn.Relu,
+        nn.ConvTranspose(IMAGE_SHAPE[0], 4, 2, 1, dtype),
+    )
 
 
 def classifier_head(classes=10, hidden=64, dtype="float32"):
@@ -56,23 +67,33 @@ def pool_encoder(latent_dim=32, width=16, dtype="float32"):
     """vqtorch's MNIST encoder: 1 x 28 x 28 in [-1, 1] -> latent_dim x 7 x 7 (no activation after
     the last max-pool: z_e may take any sign)."""
     _check(width, latent_dim)
-    return nn.serial(nn.Conv(width, 3, 1, 1, dtype, "uniform"), nn.MaxPool(2), nn.Gelu,
-                     nn.Conv(latent_dim, 3, 1, 1, dtype, "uniform"), nn.MaxPool(2))
+    return nn.serial(
+        nn.Conv(width, 3, 1, 1, dtype, "uniform"),
+        nn.MaxPool(2),
+        nn.Gelu,
+        nn.Conv(latent_dim, 3, 1, 1, dtype, "uniform"),
+        nn.MaxPool(2),
+    )
 
 
 def upsample_decoder(width=16, dtype="float32"):
     """vqtorch's MNIST decoder: latent x 7 x 7 -> 1 x 28 x 28, clamped to [-1, 1]."""
     validate.number(width, "width", low=1, integer=True)
-    return nn.serial(nn.Upsample(2), nn.Conv(width, 3, 1, 1, dtype, "uniform"), nn.Gelu, nn.Upsample(2),
-                     nn.Conv(IMAGE_SHAPE[0], 3, 1, 1, dtype, "uniform"), nn.Clip(-1.0, 1.0))
+    return nn.serial(
+        nn.Upsample(2),
+        nn.Conv(width, 3, 1, 1, dtype, "uniform"),
+        nn.Gelu,
+        nn.Upsample(2),
+        nn.Conv(IMAGE_SHAPE[0], 3, 1, 1, dtype, "uniform"),
+        nn.Clip(-1.0, 1.0),
+    )
 
 
 def pool_classifier(classes=10, width=64, dtype="float32"):
     """vqtorch's MNIST classifier head: latent x 7 x 7 -> class logits."""
     validate.number(classes, "classes", low=2, integer=True)
     validate.number(width, "width", low=1, integer=True)
-    return nn.serial(nn.Conv(width, 3, 1, 1, dtype, "uniform"), nn.GlobalMaxPool(),
-                     nn.Dense(classes, dtype, "uniform"))
+    return nn.serial(nn.Conv(width, 3, 1, 1, dtype, "uniform"), nn.GlobalMaxPool(), nn.Dense(classes, dtype, "uniform"))
 
 
 def mlp_encoder(latent_dim=2, hidden=64, dtype=None):

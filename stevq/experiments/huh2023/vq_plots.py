@@ -3,13 +3,18 @@ utilisation against the task score, the share of codes active in each training b
 function takes the part results (dicts with "variant", "num_codes", "final" and "history") and
 returns a matplotlib figure (``figures.subplots``) for ``runio.save_figure``.
 """
+
 import numpy as np
 
 from stevq.experiments.figures import colours, subplots
 
-CURVE_PANELS = (("score", None), ("utilisation", "codes used, test (%)"),
-                ("perplexity", "perplexity"), ("dead_codes", "dead codes"),
-                ("sliced_wasserstein", "gap: sliced W2(z_e, codes)"))
+CURVE_PANELS = (
+    ("score", None),
+    ("utilisation", "codes used, test (%)"),
+    ("perplexity", "perplexity"),
+    ("dead_codes", "dead codes"),
+    ("sliced_wasserstein", "gap: sliced W2(z_e, codes)"),
+)
 SCORE_LABEL = {"reconstruction": "reconstruction MSE (test)", "classification": "accuracy, test (%)"}
 
 
@@ -26,9 +31,14 @@ def figure_curves(parts, task, sizes, variants):
     """Rows: test score, utilisation, perplexity, dead codes, gap; columns: codebook sizes;
     one line per variant."""
     colours = _colours(variants)
-    figure, axes = subplots(len(CURVE_PANELS), len(sizes), squeeze=False, sharex=True,
-                                  figsize=(max(5.5, 4.2 * len(sizes)), 2.4 * len(CURVE_PANELS) + 0.8),
-                                  layout="constrained")
+    figure, axes = subplots(
+        len(CURVE_PANELS),
+        len(sizes),
+        squeeze=False,
+        sharex=True,
+        figsize=(max(5.5, 4.2 * len(sizes)), 2.4 * len(CURVE_PANELS) + 0.8),
+        layout="constrained",
+    )
     for part in parts:
         column = sizes.index(part["num_codes"])
         history = part["history"]
@@ -36,8 +46,14 @@ def figure_curves(parts, task, sizes, variants):
             # accuracy and utilisation in %, as in every other figure and summary
             scale = 100.0 if key == "utilisation" or (key == "score" and task == "classification") else 1.0
             values = [None if v is None else scale * v for v in history[key]]
-            axes[row][column].plot(history["step"], values, _style(part["variant"]),
-                                   color=colours[part["variant"]], label=part["variant"], linewidth=1.3)
+            axes[row][column].plot(
+                history["step"],
+                values,
+                _style(part["variant"]),
+                color=colours[part["variant"]],
+                label=part["variant"],
+                linewidth=1.3,
+            )
     for column, size in enumerate(sizes):
         axes[0][column].set_title(f"K = {size}", fontsize=10)
         axes[-1][column].set_xlabel("step")
@@ -55,14 +71,17 @@ def figure_curves(parts, task, sizes, variants):
 def figure_final(parts, task, sizes, variants):
     """Bars per variant: final utilisation (top row) and the task score (bottom row), per size."""
     colours = _colours(variants)
-    figure, axes = subplots(2, len(sizes), squeeze=False, figsize=(max(5.5, 4.2 * len(sizes)), 6.4),
-                                  layout="constrained")
+    figure, axes = subplots(
+        2, len(sizes), squeeze=False, figsize=(max(5.5, 4.2 * len(sizes)), 6.4), layout="constrained"
+    )
     for column, size in enumerate(sizes):
         here = [p for v in variants for p in parts if p["variant"] == v and p["num_codes"] == size]
         positions = np.arange(len(here))
         for row, key in enumerate(("utilisation", "score")):
-            values = [100 * p["final"][key] if key == "utilisation" or task == "classification" else p["final"][key]
-                      for p in here]
+            values = [
+                100 * p["final"][key] if key == "utilisation" or task == "classification" else p["final"][key]
+                for p in here
+            ]
             axes[row][column].bar(positions, values, color=[colours[p["variant"]] for p in here])
             axes[row][column].set_xticks(positions, [p["variant"] for p in here], rotation=60, fontsize=7, ha="right")
         axes[0][column].set_title(f"K = {size}", fontsize=10)
@@ -90,14 +109,19 @@ def figure_active(parts, models, variants, smooth=10):
     a moving average over ``smooth`` steps, one line per variant (parts carry "model", "variant" and
     "active", one entry per step)."""
     colours = _colours(variants)
-    figure, axes = subplots(1, len(models), squeeze=False, figsize=(5.0 * len(models), 4.0),
-                                  layout="constrained")
+    figure, axes = subplots(1, len(models), squeeze=False, figsize=(5.0 * len(models), 4.0), layout="constrained")
     for part in parts:
         active = 100 * np.asarray(part["active"], dtype=float)
         width = max(1, min(smooth, len(active)))
         smoothed = np.convolve(active, np.ones(width) / width, mode="valid")
-        axes[0][models.index(part["model"])].plot(np.arange(width, len(active) + 1), smoothed, _style(part["variant"]),
-                                                   color=colours[part["variant"]], label=part["variant"], linewidth=1.2)
+        axes[0][models.index(part["model"])].plot(
+            np.arange(width, len(active) + 1),
+            smoothed,
+            _style(part["variant"]),
+            color=colours[part["variant"]],
+            label=part["variant"],
+            linewidth=1.2,
+        )
     for column, model in enumerate(models):
         axes[0][column].set_title(model, fontsize=10)
         axes[0][column].set_xlabel("step")

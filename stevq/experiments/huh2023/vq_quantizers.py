@@ -30,6 +30,7 @@ The variants (Huh et al. 2023 for the fixes; docs/reference/vq.md):
 Other combinations (e.g. k-means initialisation, ``Variant(kmeans=True)``) are built by passing a
 ``Variant`` to ``make_quantizer``.
 """
+
 import dataclasses
 import math
 from collections import namedtuple
@@ -45,13 +46,14 @@ from stevq.vq.layer import from_rows, to_rows
 @dataclasses.dataclass(frozen=True)
 class Variant:
     """Which pieces a variant uses."""
-    estimator: str = "ste"      # "ste", "sync" or "rotation"
+
+    estimator: str = "ste"  # "ste", "sync" or "rotation"
     affine: bool = False
     alternating: bool = False
     ema: bool = False
     dead_code: bool = False
     fsq: bool = False
-    kmeans: bool = False        # codebook from k-means++ and Lloyd steps on the first batch's embeddings
+    kmeans: bool = False  # codebook from k-means++ and Lloyd steps on the first batch's embeddings
 
 
 VARIANTS = {
@@ -76,21 +78,22 @@ FSQ_LEVELS = {64: (4, 4, 4), 256: (8, 6, 5), 1024: (8, 5, 5, 5)}
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """Hyper-parameters of the quantizers (each variant reads the ones it needs)."""
+
     num_codes: int = 256
-    beta: float = 0.25              # commitment weight (VQ-VAE convention: L_cb + beta L_com)
-    convention: str = "vqvae"       # or "vqtorch": (1 - beta) L_com + beta L_cb (``vq.vq_loss``)
-    init_scale: float = 1.0         # codebook initialised as N(0, init_scale^2)
-    nu: float = 1.0                 # sync: the chosen codes get nu x the task gradient
-    affine_lr: float = 4.0          # affine: learning-rate multiplier a of the shared scale and shift
+    beta: float = 0.25  # commitment weight (VQ-VAE convention: L_cb + beta L_com)
+    convention: str = "vqvae"  # or "vqtorch": (1 - beta) L_com + beta L_cb (``vq.vq_loss``)
+    init_scale: float = 1.0  # codebook initialised as N(0, init_scale^2)
+    nu: float = 1.0  # sync: the chosen codes get nu x the task gradient
+    affine_lr: float = 4.0  # affine: learning-rate multiplier a of the shared scale and shift
     # alternating: alt_steps SGD steps (heavy-ball alt_momentum) on L_cb before each training step,
     # sized so that the busiest code moves alt_rate of the way to its members' mean (``alternating_lr``)
     alt_rate: float = 0.5
     alt_steps: int = 1
     alt_momentum: float = 0.0
     ema_decay: float = 0.99
-    dead_threshold: int = 20        # dead-code: re-seed codes unused for this many steps
+    dead_threshold: int = 20  # dead-code: re-seed codes unused for this many steps
     dead_noise: float = 0.01
-    kmeans_steps: int = 10          # k-means initialisation: Lloyd iterations after the seeding
+    kmeans_steps: int = 10  # k-means initialisation: Lloyd iterations after the seeding
     # "kmeans++": D^2 sampling then kmeans_steps Lloyd iterations (empty codes stay); "farthest":
     # torchpq's "kmeans++" as vqtorch calls it, farthest-point seeding then up to kmeans_steps Lloyd
     # iterations, stopping once the codes move less than kmeans_tol (empty codes go to the origin)
@@ -127,8 +130,10 @@ def fsq_levels(num_codes):
     log2 = round(math.log2(num_codes))
     if log2 in fsq.RECOMMENDED_LEVELS:
         return fsq.recommended_levels(log2)
-    raise ValueError(f"num_codes: no FSQ level set for {num_codes} codes; use one of "
-                     f"{sorted(FSQ_LEVELS)} or 2^{sorted(fsq.RECOMMENDED_LEVELS)}")
+    raise ValueError(
+        f"num_codes: no FSQ level set for {num_codes} codes; use one of "
+        f"{sorted(FSQ_LEVELS)} or 2^{sorted(fsq.RECOMMENDED_LEVELS)}"
+    )
 
 
 def _rows(x):
@@ -167,12 +172,16 @@ def _fsq_quantizer(name, levels, dtype):
         z_q = fsq.quantize(rows, levels)
         # the embeddings on the code scale (bounded, before rounding) for the distribution gap
         scaled = getval(fsq.bound(rows, levels)) / half_levels  # rows traced in a step: no value read
-        aux = {"indices": fsq.codes_to_indices(z_q, levels), "z_e": scaled, "z_q": getval(z_q),
-               "codebook": state["codebook"], "loss": None}
+        aux = {
+            "indices": fsq.codes_to_indices(z_q, levels),
+            "z_e": scaled,
+            "z_q": getval(z_q),
+            "codebook": state["codebook"],
+            "loss": None,
+        }
         return from_rows(z_q, order, moved_shape), aux
 
-    return Quantizer(name, math.prod(levels), len(levels), init, apply, _no_data_init, _no_refinement,
-                     _no_maintenance)
+    return Quantizer(name, math.prod(levels), len(levels), init, apply, _no_data_init, _no_refinement, _no_maintenance)
 
 
 def _no_data_init(params, state, embed, rng):
@@ -216,9 +225,17 @@ def _vq_quantizer(name, variant, s, dim):
     layer_init, layer_apply = {}, {}
     for channel_axis in (1, -1):  # NCHW feature maps and (N, D) vectors
         layer_init[channel_axis], layer_apply[channel_axis] = vq.VectorQuantizer(
-            s.num_codes, beta=s.beta, convention=s.convention, estimator=variant.estimator, nu=s.nu,
-            affine="learned" if variant.affine else None, affine_lr=s.affine_lr,
-            channel_axis=channel_axis, init_scale=s.init_scale, dtype=s.dtype)
+            s.num_codes,
+            beta=s.beta,
+            convention=s.convention,
+            estimator=variant.estimator,
+            nu=s.nu,
+            affine="learned" if variant.affine else None,
+            affine_lr=s.affine_lr,
+            channel_axis=channel_axis,
+            init_scale=s.init_scale,
+            dtype=s.dtype,
+        )
 
     def codebook_of(params):  # between steps: the unchecked kernels (stevq.vq.unchecked), no value read back
         return vq.unchecked.layer_codebook(params, None, s.affine_lr)
@@ -266,9 +283,16 @@ def _vq_quantizer(name, variant, s, dim):
         # only the raw codes are refined: the shared affine scale and shift have a curvature about
         # K times larger (every code pulls on them), at which the codes' step size would diverge
         lr = alternating_lr(rows, indices, s.num_codes, s.alt_rate, _affine_gain(params, s.affine_lr))
-        refined = vq.unchecked.refine_codebook({"codebook": params["codebook"]}, rows, indices, lr, s.alt_steps,
-                                     s.alt_momentum, state["velocity"],
-                                     lambda raw: codebook_of(dict(params, **raw)))
+        refined = vq.unchecked.refine_codebook(
+            {"codebook": params["codebook"]},
+            rows,
+            indices,
+            lr,
+            s.alt_steps,
+            s.alt_momentum,
+            state["velocity"],
+            lambda raw: codebook_of(dict(params, **raw)),
+        )
         return dict(params, **refined.params), dict(state, velocity=refined.velocity), indices
 
     def after_step(params, state, aux, rng):
@@ -278,13 +302,19 @@ def _vq_quantizer(name, variant, s, dim):
         if variant.dead_code:
             unused = vq.unchecked.track_usage(state["steps_unused"], aux["indices"])
             if variant.ema:  # the codebook is the EMA state's: re-seed it there and restart the replaced codes' EMA
-                codebook, unused, replaced = vq.unchecked.replace_dead_codes(state["codebook"], unused, aux["z_e"], rng,
-                                                                   s.dead_threshold, s.dead_noise)
-                state = dict(state, codebook=codebook, ema=vq.unchecked.ema_reset_codes(state["ema"], codebook, replaced),
-                             steps_unused=unused)
+                codebook, unused, replaced = vq.unchecked.replace_dead_codes(
+                    state["codebook"], unused, aux["z_e"], rng, s.dead_threshold, s.dead_noise
+                )
+                state = dict(
+                    state,
+                    codebook=codebook,
+                    ema=vq.unchecked.ema_reset_codes(state["ema"], codebook, replaced),
+                    steps_unused=unused,
+                )
             else:
-                codebook, unused, _ = vq.unchecked.replace_dead_codes(params["codebook"], unused, aux["z_e"], rng,
-                                                            s.dead_threshold, s.dead_noise)
+                codebook, unused, _ = vq.unchecked.replace_dead_codes(
+                    params["codebook"], unused, aux["z_e"], rng, s.dead_threshold, s.dead_noise
+                )
                 params, state = dict(params, codebook=codebook), dict(state, steps_unused=unused)
         return params, state
 

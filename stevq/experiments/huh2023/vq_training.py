@@ -23,6 +23,7 @@ together: ``training.fit``); the traced step reads no other value (``stevq.valid
 quantizer's maintenance between steps calls stevq.vq's unchecked kernels, and the chosen codes are
 read back once per record.
 """
+
 import dataclasses
 import math
 from collections import namedtuple
@@ -44,24 +45,26 @@ BATCHES = ("epochs", "fresh-shuffle")
 
 # quantizer_weight multiplies the quantizer's loss (vqtorch's examples: 10); reconstruction_loss is
 # "mse" (mean squared error) or "l1" (mean absolute error, vqtorch's autoencoder example)
-Network = namedtuple("Network", "encoder quantizer readout task input_shape quantizer_weight reconstruction_loss",
-                     defaults=(1.0, "mse"))
+Network = namedtuple(
+    "Network", "encoder quantizer readout task input_shape quantizer_weight reconstruction_loss", defaults=(1.0, "mse")
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class Schedule:
     """How a network is trained and how often it is measured."""
+
     steps: int
     batch_size: int = 128
-    lr: float = 1e-3                 # on every parameter (networks and codebook)
+    lr: float = 1e-3  # on every parameter (networks and codebook)
     record_every: int = 25
-    seed: int = 0                    # mini-batch order and dead-code draws
-    gap_rows: int = 4096             # embeddings used for the distribution gap
-    snapshot_steps: tuple = ()       # steps at which embeddings and codes are kept (2-D pictures)
+    seed: int = 0  # mini-batch order and dead-code draws
+    gap_rows: int = 4096  # embeddings used for the distribution gap
+    snapshot_steps: tuple = ()  # steps at which embeddings and codes are kept (2-D pictures)
     snapshot_rows: int = 512
-    optimizer: str = "adam"          # or "adamw" (PyTorch's AdamW, decoupled weight_decay)
-    weight_decay: float = 0.01       # adamw only
-    batches: str = "epochs"          # or "fresh-shuffle": each batch from a new shuffle (vqtorch's examples)
+    optimizer: str = "adam"  # or "adamw" (PyTorch's AdamW, decoupled weight_decay)
+    weight_decay: float = 0.01  # adamw only
+    batches: str = "epochs"  # or "fresh-shuffle": each batch from a new shuffle (vqtorch's examples)
 
     def __post_init__(self):
         validate.number(self.steps, "steps", low=0, integer=True)
@@ -113,8 +116,18 @@ def forward(network, params, state, x, indices=None, step=None, last_good=None, 
     return network.readout[1](params["readout"], out), aux
 
 
-def evaluate(network, params, state, data, gap_rows=4096, keep_rows=0, step=None, last_good=None,
-             where="evaluation", measure=None):
+def evaluate(
+    network,
+    params,
+    state,
+    data,
+    gap_rows=4096,
+    keep_rows=0,
+    step=None,
+    last_good=None,
+    where="evaluation",
+    measure=None,
+):
     """Metrics of the network on all of ``data`` (chunks of 500, no gradient); ``step``,
     ``last_good`` and ``where`` go into the message if the encoder output is not finite.
 
@@ -142,16 +155,22 @@ def evaluate(network, params, state, data, gap_rows=4096, keep_rows=0, step=None
     embeddings = xp.concat(embedding_chunks, axis=0)
     gap_rows, keep_rows = min(gap_rows, embeddings.shape[0]), min(keep_rows, embeddings.shape[0])
     codebook = getval(aux["codebook"])
-    scores = {"score": total / count, "utilisation": metrics.utilisation(index_chunks, num_codes),
-              "perplexity": metrics.perplexity(index_chunks, num_codes),
-              "dead_codes": metrics.dead_codes(index_chunks, num_codes)}
+    scores = {
+        "score": total / count,
+        "utilisation": metrics.utilisation(index_chunks, num_codes),
+        "perplexity": metrics.perplexity(index_chunks, num_codes),
+        "dead_codes": metrics.dead_codes(index_chunks, num_codes),
+    }
     if network.task == "reconstruction":
         scores["mae"] = absolute / count
     scores.update(metrics.distribution_gap(embeddings[:gap_rows, ...], codebook))
     if measure is not None:  # the caller's own numbers on the same parameters (e.g. the STE's gradient error)
         scores.update(measure(params, state))
-    kept = {"indices": np.concatenate([to_numpy(i) for i in index_chunks]),
-            "z_e": to_numpy(embeddings[:keep_rows, ...]), "codebook": to_numpy(codebook)}
+    kept = {
+        "indices": np.concatenate([to_numpy(i) for i in index_chunks]),
+        "z_e": to_numpy(embeddings[:keep_rows, ...]),
+        "codebook": to_numpy(codebook),
+    }
     return scores, kept
 
 
@@ -161,8 +180,7 @@ def _with_params(opt_state, params):
     return (params,) + tuple(opt_state[1:])
 
 
-def train(network, params, state, data, eval_data, schedule, description="training", show_progress=True,
-          measure=None):
+def train(network, params, state, data, eval_data, schedule, description="training", show_progress=True, measure=None):
     """Train ``network`` from (params, state), recording on ``eval_data`` (``training.fit``);
     ``measure(params, state)`` (optional) returns more numbers for each record (e.g. the STE's
     gradient error). Returns a dict with the final "params" and "state", the "history" (a list per
@@ -185,8 +203,11 @@ def train(network, params, state, data, eval_data, schedule, description="traini
         loss = task_loss(network, prediction, x, y)
         if aux["loss"] is None:
             return loss
-        return ops.add(loss, aux["loss"] if network.quantizer_weight == 1.0 else
-                       ops.multiply(network.quantizer_weight, aux["loss"]))
+        return ops.add(
+            loss,
+            aux["loss"] if network.quantizer_weight == 1.0 else ops.multiply(network.quantizer_weight, aux["loss"]),
+        )
+
     gradient = value_and_grad(objective)
 
     def set_quantizer(quantizer_params):
@@ -200,11 +221,13 @@ def train(network, params, state, data, eval_data, schedule, description="traini
         current = run["params"]
         if step == 1:
             quantizer_params, run["state"] = quantizer.data_init(
-                current["quantizer"], run["state"], lambda: network.encoder[1](current["encoder"], x), rng)
+                current["quantizer"], run["state"], lambda: network.encoder[1](current["encoder"], x), rng
+            )
             set_quantizer(quantizer_params)
             current = run["params"]
         quantizer_params, run["state"], indices = quantizer.before_step(
-            run["params"]["quantizer"], run["state"], lambda: network.encoder[1](current["encoder"], x))
+            run["params"]["quantizer"], run["state"], lambda: network.encoder[1](current["encoder"], x)
+        )
         set_quantizer(quantizer_params)
         run["side"] = {}
         loss, run["grads"] = gradient(run["params"], run["state"], x, y, indices, run["side"])
@@ -213,8 +236,9 @@ def train(network, params, state, data, eval_data, schedule, description="traini
     def update(step):
         run["opt_state"] = opt_update(step - 1, run["grads"], run["opt_state"])
         run["params"] = get_params(run["opt_state"])
-        quantizer_params, run["state"] = quantizer.after_step(run["params"]["quantizer"], run["state"], run["side"],
-                                                               rng)
+        quantizer_params, run["state"] = quantizer.after_step(
+            run["params"]["quantizer"], run["state"], run["side"], rng
+        )
         set_quantizer(quantizer_params)
         chosen.append(run["side"]["indices"])
 
@@ -229,19 +253,47 @@ def train(network, params, state, data, eval_data, schedule, description="traini
                 active.append(float(np.mean(counts > 0)))
             chosen.clear()
         keep = schedule.snapshot_rows if step in schedule.snapshot_steps else 0
-        scores, kept = evaluate(network, run["params"], run["state"], eval_data, schedule.gap_rows, keep, step,
-                                last_good, f"{description} (evaluation)", measure)
+        scores, kept = evaluate(
+            network,
+            run["params"],
+            run["state"],
+            eval_data,
+            schedule.gap_rows,
+            keep,
+            step,
+            last_good,
+            f"{description} (evaluation)",
+            measure,
+        )
         codebook_gradient = run["grads"]["quantizer"].get("codebook") if step else None
-        scores = dict(train_loss=numbers and numbers["loss"], **scores,
-                      window_utilisation=float(np.mean(window > 0)) if window.any() else None,
-                      grad_coverage=None if codebook_gradient is None else metrics.gradient_coverage(codebook_gradient))
+        scores = dict(
+            train_loss=numbers and numbers["loss"],
+            **scores,
+            window_utilisation=float(np.mean(window > 0)) if window.any() else None,
+            grad_coverage=None if codebook_gradient is None else metrics.gradient_coverage(codebook_gradient),
+        )
         if keep:
-            snapshots.append({"step": step, "z_e": kept["z_e"], "codebook": kept["codebook"],
-                              "indices": kept["indices"][:keep]})
+            snapshots.append(
+                {"step": step, "z_e": kept["z_e"], "codebook": kept["codebook"], "indices": kept["indices"][:keep]}
+            )
         window = np.zeros_like(window)
         return scores
 
-    history = training.fit(schedule.steps, batches, compute, update, record, schedule.record_every, description,
-                           show_progress, schedule.snapshot_steps)
-    return {"params": run["params"], "state": run["state"], "history": history, "snapshots": snapshots,
-            "active": active}
+    history = training.fit(
+        schedule.steps,
+        batches,
+        compute,
+        update,
+        record,
+        schedule.record_every,
+        description,
+        show_progress,
+        schedule.snapshot_steps,
+    )
+    return {
+        "params": run["params"],
+        "state": run["state"],
+        "history": history,
+        "snapshots": snapshots,
+        "active": active,
+    }

@@ -16,6 +16,7 @@ fail: the parts ``monte_carlo``, ``correlation`` and ``step_sizes`` of the yin20
   each run ends to a critical point of the coarse dynamics: (||df/dv|| + ||E g||) at the end over
   its value at the start.
 """
+
 import math
 
 import numpy as np
@@ -45,10 +46,16 @@ def monte_carlo(v_star, w_star, samples, batch, rng):
         rows = np.asarray(rows)
         mean, se = rows.mean(axis=0), rows.std(axis=0, ddof=1) / math.sqrt(rows.shape[0])
         closed = yin2019.expected_coarse_grad(v_sp, w_sp, v_star, w_star, name)
-        out[name] = {"closed_form": closed.tolist(), "mc_mean": mean.tolist(), "mc_se": se.tolist(),
-                     "max_abs_z": float(np.max(np.abs(mean - closed) / se)),
-                     "closed_norm": float(np.linalg.norm(closed)), "mc_norm": float(np.linalg.norm(mean)),
-                     "se_norm": float(np.linalg.norm(se)), "samples": int(batches * batch)}
+        out[name] = {
+            "closed_form": closed.tolist(),
+            "mc_mean": mean.tolist(),
+            "mc_se": se.tolist(),
+            "max_abs_z": float(np.max(np.abs(mean - closed) / se)),
+            "closed_norm": float(np.linalg.norm(closed)),
+            "mc_norm": float(np.linalg.norm(mean)),
+            "se_norm": float(np.linalg.norm(se)),
+            "samples": int(batches * batch),
+        }
     return out
 
 
@@ -63,9 +70,13 @@ def correlation(v_star, w_star, points, rng):
         inner = (coarse * dw).sum(-1)
         cosine = inner / (np.linalg.norm(coarse, axis=-1) * np.linalg.norm(dw, axis=-1))
         decrease = (dv * dv).sum(-1) + inner
-        out[name] = {"points": points, "share_positive": float(np.mean(inner >= 0)),
-                     "min_cosine": float(np.min(cosine)), "median_cosine": float(np.median(cosine)),
-                     "share_decrease": float(np.mean(decrease > 0))}
+        out[name] = {
+            "points": points,
+            "share_positive": float(np.mean(inner >= 0)),
+            "min_cosine": float(np.min(cosine)),
+            "median_cosine": float(np.median(cosine)),
+            "share_decrease": float(np.mean(decrease > 0)),
+        }
     return out
 
 
@@ -86,8 +97,13 @@ def step_sizes(v0, w0, v_star, w_star, lr, steps):
             with np.errstate(over="ignore", invalid="ignore"):
                 trajectory = yin2019.coarse_gradient_descent(v0, w0, v_star, w_star, name, step, steps)
             final = coarse_norm(trajectory.v, trajectory.w, v_star, w_star, name) / start
-            rows.append({"lr": step, "monotone_share": float(np.mean(~trajectory.f_increased.any(axis=0))),
-                         "critical_share": float(np.mean(final < CRITICAL)),
-                         "median_final_over_start": float(np.median(final))})
+            rows.append(
+                {
+                    "lr": step,
+                    "monotone_share": float(np.mean(~trajectory.f_increased.any(axis=0))),
+                    "critical_share": float(np.mean(final < CRITICAL)),
+                    "median_final_over_start": float(np.median(final)),
+                }
+            )
         out[name] = rows
     return out

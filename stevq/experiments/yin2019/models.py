@@ -9,6 +9,7 @@ quantized network can start from the float network's weights.
 Yin et al. 2019) before every hidden activation, so that the quantizer sees pre-activations with
 mean 0 and variance 1 whatever the weights do.
 """
+
 from stevq import nn, ops, validate
 
 EPSILON = 1e-5
@@ -34,6 +35,7 @@ def Standardize(eps=EPSILON):
         centred = ops.subtract(x, ops.mean(x, axis=axes, keepdims=True))
         variance = ops.mean(ops.square(centred), axis=axes, keepdims=True)
         return ops.divide(centred, ops.sqrt(ops.add(variance, eps)))
+
     return init, apply
 
 
@@ -65,10 +67,14 @@ def lenet5(activation=relu_activation, classes=10, normalize=False, dtype="float
     with an optional ``Standardize`` before every activation.
     """
     validate.number(classes, "classes", low=2, integer=True)
-    layers = (_hidden(nn.Conv(6, 5, dtype=dtype), activation, 0, normalize) + [nn.MaxPool(2)]
-              + _hidden(nn.Conv(16, 5, dtype=dtype), activation, 1, normalize) + [nn.MaxPool(2), nn.Flatten]
-              + _hidden(nn.Dense(120, dtype), activation, 2, normalize)
-              + _hidden(nn.Dense(84, dtype), activation, 3, normalize))
+    layers = (
+        _hidden(nn.Conv(6, 5, dtype=dtype), activation, 0, normalize)
+        + [nn.MaxPool(2)]
+        + _hidden(nn.Conv(16, 5, dtype=dtype), activation, 1, normalize)
+        + [nn.MaxPool(2), nn.Flatten]
+        + _hidden(nn.Dense(120, dtype), activation, 2, normalize)
+        + _hidden(nn.Dense(84, dtype), activation, 3, normalize)
+    )
     return nn.serial(*layers, nn.Dense(classes, dtype))
 
 

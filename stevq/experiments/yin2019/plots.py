@@ -3,6 +3,7 @@ starts, runs started next to a spurious minimum, the descent ratio on a path int
 paper's Figure 1. Curves that coincide (the ReLU and clipped-ReLU STEs often do) are drawn in
 distinct styles and the legend says how close they are.
 """
+
 import math
 
 import numpy as np
@@ -12,8 +13,11 @@ from stevq.experiments.figures import subplots
 
 # One style per STE, so that curves that coincide (ReLU and clipped ReLU often do) stay visible:
 # a solid line, circles on a solid line, a dashed line on top.
-STYLES = {"identity": {"ls": "-", "lw": 1.2}, "relu": {"ls": "-", "lw": 1.2, "marker": "o", "ms": 4, "mfc": "none"},
-          "clipped_relu": {"ls": "--", "lw": 1.6}}
+STYLES = {
+    "identity": {"ls": "-", "lw": 1.2},
+    "relu": {"ls": "-", "lw": 1.2, "marker": "o", "ms": 4, "mfc": "none"},
+    "clipped_relu": {"ls": "--", "lw": 1.6},
+}
 
 
 def coincidence_notes(curves, rtol=0.05):
@@ -41,8 +45,9 @@ def _plot_stes(axis, x, curves, plot="plot"):
     """One line per STE in its own style, the legend noting coinciding ones."""
     notes = coincidence_notes(curves)
     for name, values in curves.items():
-        getattr(axis, plot)(x, values, label=name + notes.get(name, ""),
-                            markevery=max(len(x) // 12, 1), **STYLES.get(name, {}))
+        getattr(axis, plot)(
+            x, values, label=name + notes.get(name, ""), markevery=max(len(x) // 12, 1), **STYLES.get(name, {})
+        )
 
 
 def figures(config, results, f_spurious):
@@ -66,8 +71,12 @@ def figures(config, results, f_spurious):
     curves = {name: results["spurious_start"][name]["curves"] for name in names}
     step = curves[names[0]]["step"]
     _plot_stes(axes[0], step, {name: np.asarray(c["f"]) - f_spurious for name, c in curves.items()})
-    _plot_stes(axes[1], step, {name: np.maximum(math.pi - np.asarray(c["theta"]), 1e-17) for name, c in curves.items()},
-               "semilogy")
+    _plot_stes(
+        axes[1],
+        step,
+        {name: np.maximum(math.pi - np.asarray(c["theta"]), 1e-17) for name, c in curves.items()},
+        "semilogy",
+    )
     _plot_stes(axes[2], step, {name: c["w_norm"] for name, c in curves.items()}, "semilogy")
     axes[0].set_yscale("symlog", linthresh=1e-6)
     axes[0].set(xlabel="step", ylabel="f - f(spurious minimum)", title="loss above the spurious minimum")
@@ -80,9 +89,11 @@ def figures(config, results, f_spurious):
 
     fig, ax = subplots(figsize=(6.5, 4.4), layout="constrained")
     _plot_stes(ax, results["ratio"]["t"], {name: np.abs(results["ratio"][name]) for name in names}, "loglog")
-    ax.set(xlabel="distance t (theta = pi - t, v = v_spurious + t u)",
-           ylabel="||E g||^2 / (||df/dv||^2 + <E g, df/dw>)",
-           title="Approaching the spurious minimum: step over first-order decrease")
+    ax.set(
+        xlabel="distance t (theta = pi - t, v = v_spurious + t u)",
+        ylabel="||E g||^2 / (||df/dv||^2 + <E g, df/dw>)",
+        title="Approaching the spurious minimum: step over first-order decrease",
+    )
     ax.legend(fontsize=8)
     out["ratio"] = fig
 
@@ -92,8 +103,16 @@ def figures(config, results, f_spurious):
         # the population curve underneath, wide and pale, so that a large-N curve on it stays visible
         ax.plot(data["eta"], data["population"], color="0.6", lw=5, alpha=0.5, label="population loss", zorder=1)
         for k, (size, losses) in enumerate(data["empirical"].items()):
-            ax.plot(data["eta"], losses, lw=1.1, marker="os^D"[k % 4], ms=3, markevery=max(len(losses) // 10, 1),
-                    label=f"N = {size}", zorder=2)
+            ax.plot(
+                data["eta"],
+                losses,
+                lw=1.1,
+                marker="os^D"[k % 4],
+                ms=3,
+                markevery=max(len(losses) // 10, 1),
+                label=f"N = {size}",
+                zorder=2,
+            )
         ax.set(title=f"{name} STE", xlabel="step size eta")
     axes[0].set_ylabel("empirical loss after one coarse-gradient step")
     axes[0].legend(fontsize=8)

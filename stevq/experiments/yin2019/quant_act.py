@@ -22,23 +22,27 @@ the good solution.
 Quick mode: the MLP only, 6000 training examples, a few hundred steps (seconds). Full mode: the MLP
 and LeNet-5 on all 60000 Fashion-MNIST training examples (minutes on two cores; LeNet-5 dominates).
 """
+
 import dataclasses
-import functools
 import io
 import math
 
 import numpy as np
 
-from stevq import backend, nn, ops, optim, runio, ste, validate
-from stevq.autodiff import grad, value_and_grad
+from stevq import backend, ops, optim, runio, ste, validate
+from stevq.autodiff import grad
 from stevq.backend import asarray, to_numpy
-from stevq.data import minibatch_indices
 from stevq.experiments import images as image_data
 from stevq.experiments import settings, training
-from stevq.experiments.yin2019 import models
-from stevq.experiments.yin2019 import quant_act_report as report
 from stevq.experiments.protocol import Experiment, Part, generated
 from stevq.experiments.settings import setting
+from stevq.experiments.yin2019 import models
+from stevq.experiments.yin2019 import quant_act_report as report
+from stevq.experiments.yin2019.activation_quantizer import (
+    half_gaussian_step,  # noqa: F401  (Lecture 3 reads it here)
+    quantized_activation,
+)
+from stevq.experiments.yin2019.sgd_training import annealed, evaluate, train
 
 NAME = "quant-act"
 
@@ -46,6 +50,7 @@ NAME = "quant-act"
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Settings of the quantized-activation experiment; ``None`` fields take the quick/full default."""
+
     quick: bool = False
     seed: int = 0
     data: str = setting("fashion-mnist", '"fashion-mnist", "mnist" or "synthetic" (random class blobs)')
@@ -65,21 +70,42 @@ class Config:
     steps: int | None = setting(None, "each quantized network")
     eval_every: int | None = setting(None, "steps between two measurements of the training loss")
     instability_bits: int = setting(2, "bit width of the instability test")
-    instability_from: tuple = setting(("relu", "clipped_relu"),
-                                      "STEs whose trained networks the instability test continues from")
+    instability_from: tuple = setting(
+        ("relu", "clipped_relu"), "STEs whose trained networks the instability test continues from"
+    )
     instability_lrs: tuple | None = setting(None, "step sizes of plain SGD (no momentum) after the switch")
     instability_steps: int | None = setting(None, "steps of the instability test")
     instability_eval_every: int | None = setting(None, "steps between two measurements in the instability test")
     dtype: str = "float32"
 
     def __post_init__(self):
-        quick = {"nets": ("mlp",), "train_size": 6000, "test_size": 2000, "loss_eval_size": 2000,
-                 "pretrain_steps": 200, "steps": 120, "eval_every": 20, "instability_lrs": (0.05,),
-                 "instability_steps": 40, "instability_eval_every": 5}
-        full = {"nets": ("mlp", "lenet5"), "train_size": 60000, "test_size": 10000,
-                "loss_eval_size": 5000, "pretrain_steps": 1200, "steps": 700, "eval_every": 70,
-                "instability_lrs": (0.001, 0.01, 0.05), "instability_steps": 150, "instability_eval_every": 15}
-        settings.fill_mode_defaults(self, quick, full, ("nets", "mlp_hidden", "bits", "stes", "instability_from", "instability_lrs"))
+        quick = {
+            "nets": ("mlp",),
+            "train_size": 6000,
+            "test_size": 2000,
+            "loss_eval_size": 2000,
+            "pretrain_steps": 200,
+            "steps": 120,
+            "eval_every": 20,
+            "instability_lrs": (0.05,),
+            "instability_steps": 40,
+            "instability_eval_every": 5,
+        }
+        full = {
+            "nets": ("mlp", "lenet5"),
+            "train_size": 60000,
+            "test_size": 10000,
+            "loss_eval_size": 5000,
+            "pretrain_steps": 1200,
+            "steps": 700,
+            "eval_every": 70,
+            "instability_lrs": (0.001, 0.01, 0.05),
+            "instability_steps": 150,
+            "instability_eval_every": 15,
+        }
+        settings.fill_mode_defaults(
+            self, quick, full, ("nets", "mlp_hidden", "bits", "stes", "instability_from", "instability_lrs")
+        )
         for field in ("nets", "bits", "stes", "instability_from", "instability_lrs"):  # mlp_hidden may repeat a width
             validate.distinct(getattr(self, field), field)
         validate.choice(self.data, "data", ("fashion-mnist", "mnist", "synthetic"))
@@ -93,8 +119,14 @@ class Config:
             validate.choice(name, "stes", tuple(ste.REGISTRY))
         for name in self.instability_from:
             validate.choice(name, "instability_from", ste.SURROGATES)
-        for field in ("train_size", "test_size", "loss_eval_size", "batch_size", "eval_every",
-                      "instability_eval_every"):
+        for field in (
+            "train_size",
+            "test_size",
+            "loss_eval_size",
+            "batch_size",
+            "eval_every",
+            "instability_eval_every",
+        ):
             validate.number(getattr(self, field), field, low=1, integer=True)
         for field in ("pretrain_steps", "steps", "instability_steps"):
             validate.number(getattr(self, field), field, low=0, integer=True)
@@ -106,49 +138,6 @@ class Config:
         for field in ("loss_eval_size", "batch_size"):
             if getattr(self, field) > self.train_size:
                 raise ValueError(f"{field}: {getattr(self, field)} exceeds train_size {self.train_size}")
-
-
-def half_gaussian_error(step, bits):
-    """E[(q(x) - x)^2] for x = |z|, z ~ N(0, 1), and q(x) = step * min(ceil(x / step), 2^bits - 1),
-    in closed form: q is the constant c = k step on each interval [a, b] = [(k - 1) step, k step]
-    (the last interval is [(2^bits - 2) step, inf) with c = (2^bits - 1) step), and with phi, Phi the
-    standard normal pdf and cdf,
-        int_a^b (c - x)^2 phi(x) dx = (c^2 + 1) (Phi(b) - Phi(a)) - 2 c (phi(a) - phi(b)) + a phi(a) - b phi(b);
-    the half-normal density is 2 phi on x > 0."""
-    def pdf(x):
-        return 0.0 if math.isinf(x) else math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
-
-    def cdf(x):
-        return 1.0 if math.isinf(x) else 0.5 * (1 + math.erf(x / math.sqrt(2)))
-    top, total = 2 ** bits - 1, 0.0
-    for k in range(1, top + 1):
-        a, b, c = (k - 1) * step, (k * step if k < top else math.inf), k * step
-        total += ((c * c + 1) * (cdf(b) - cdf(a)) - 2 * c * (pdf(a) - pdf(b)) + a * pdf(a)
-                  - (0.0 if math.isinf(b) else b * pdf(b)))
-    return 2 * total
-
-
-@functools.lru_cache(maxsize=None)
-def half_gaussian_step(bits):
-    """The step s minimising ``half_gaussian_error(s, bits)``: the quantizer's step fixed in advance
-    for standardised pre-activations (for bits = 1 it is E[x] = sqrt(2 / pi)). A grid search on
-    (0, 4], then golden-section refinement around the best grid point."""
-    grid = np.linspace(0.01, 4.0, 400)
-    best = int(np.argmin([half_gaussian_error(s, bits) for s in grid]))
-    low, high = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
-    ratio = (math.sqrt(5) - 1) / 2
-    for _ in range(60):
-        left, right = high - ratio * (high - low), low + ratio * (high - low)
-        if half_gaussian_error(left, bits) < half_gaussian_error(right, bits):
-            high = right
-        else:
-            low = left
-    return float((low + high) / 2)
-
-
-def quantized_activation(bits, backward):
-    """The activation factory for ``models``: a ``bits``-bit quantized ReLU with the given STE."""
-    return lambda position: nn.QuantReLU(bits, half_gaussian_step(bits), backward)
 
 
 def build(net, activation, config):
@@ -177,64 +166,6 @@ def load_data(config):
         cut = config.train_size
         return images[:cut], labels[:cut], images[cut:], labels[cut:]
     return tuple(image_data.load(config))
-
-
-def evaluate(apply, params, dataset, limit=None):
-    """Mean cross-entropy and accuracy over the first ``limit`` examples (large batches)."""
-    total_loss, right, count = 0.0, 0, 0
-    for images, labels in dataset.chunks(1000, limit):
-        logits = apply(params, images)
-        total_loss += float(to_numpy(ops.cross_entropy(logits, labels))) * labels.shape[0]
-        right += training.correct(logits, labels)
-        count += labels.shape[0]
-    return total_loss / count, right / count
-
-
-# ---------------------------------------------------------------- training
-
-
-def annealed(steps, lr, momentum):
-    """The schedule of every network here: SGD with momentum at ``lr``, then at ``lr / 10`` for the
-    last third of the steps, so that training ends close to a minimum (where the instability test
-    starts). A list of phases (steps, optimizer) for ``train``."""
-    first = (2 * steps) // 3
-    return [(first, optim.sgd(lr, momentum)), (steps - first, optim.sgd(lr / 10, momentum))]
-
-
-def train(apply, params, train_set, phases, batch_size, seed, loss_eval_size, eval_every,
-          description="training", show_progress=True):
-    """Mini-batch training of cross-entropy through ``phases``, a list of (steps, optimizer) run one
-    after the other (each optimizer starts from a fresh state), on ``training.fit``. Returns
-    (params, history) with the training loss on the first ``loss_eval_size`` training examples at
-    step 0 and every ``eval_every`` steps. Raises ``runio.NonFiniteError`` naming the step if a loss
-    is NaN or inf."""
-    objective = value_and_grad(lambda p, x, y: ops.cross_entropy(apply(p, x), y))
-    batches = (train_set.take(rows) for rows in minibatch_indices(np.random.default_rng(seed), train_set.size,
-                                                                  batch_size))
-    # per step: its optimizer and its step within the phase (a phase starts its optimizer afresh)
-    schedule = [(optimizer, k) for steps, optimizer in phases for k in range(steps)]
-    run = {"params": params, "state": None, "get_params": None}
-
-    def current():
-        return run["params"] if run["state"] is None else run["get_params"](run["state"])
-
-    def compute(step, batch):
-        (opt_init, _, get_params), k = schedule[step - 1]
-        if k == 0:
-            run["params"] = current()
-            run["state"], run["get_params"] = opt_init(run["params"]), get_params
-        loss, run["grads"] = objective(get_params(run["state"]), *batch)
-        return {"batch_loss": loss}
-
-    def update(step):
-        (_, opt_update, _), k = schedule[step - 1]
-        run["state"] = opt_update(k, run["grads"], run["state"])
-
-    def record(step, numbers, last_good):
-        return {"train_loss": evaluate(apply, current(), train_set, loss_eval_size)[0]}
-
-    history = training.fit(len(schedule), batches, compute, update, record, eval_every, description, show_progress)
-    return current(), history
 
 
 # ---------------------------------------------------------------- parts of a run
@@ -284,12 +215,23 @@ def trained(context, part, apply, start, phases, seed, eval_every, extra):
     ``start`` is a list of params), save the parameters, return the metrics."""
     config, (train_set, test_set) = context.config, context.data
     params = load_params(params_path(context, start), config.dtype) if isinstance(start, str) else start
-    params, history = train(apply, params, train_set, phases, config.batch_size,
-                            seed, config.loss_eval_size, eval_every, part, context.progress)
+    params, history = train(
+        apply,
+        params,
+        train_set,
+        phases,
+        config.batch_size,
+        seed,
+        config.loss_eval_size,
+        eval_every,
+        part,
+        context.progress,
+    )
     save_params(params_path(context, part), params)
     test_loss, test_accuracy = evaluate(apply, params, test_set)
-    return dict(extra, train_loss=history["train_loss"][-1], test_loss=test_loss,
-                test_accuracy=test_accuracy, history=history)
+    return dict(
+        extra, train_loss=history["train_loss"][-1], test_loss=test_loss, test_accuracy=test_accuracy, history=history
+    )
 
 
 def pretrained(context, net):
@@ -298,8 +240,16 @@ def pretrained(context, net):
     init, apply = build(net, models.relu_activation, config)
     _, params = init(np.random.default_rng(config.seed), (1, 28, 28))
     schedule = annealed(config.pretrain_steps, config.lr, config.momentum)
-    return trained(context, float_name(net), apply, params, schedule, config.seed + 1, config.eval_every,
-                   {"net": net, "bits": "float", "ste": "-"})
+    return trained(
+        context,
+        float_name(net),
+        apply,
+        params,
+        schedule,
+        config.seed + 1,
+        config.eval_every,
+        {"net": net, "bits": "float", "ste": "-"},
+    )
 
 
 def quantized(context, net, bits, backward):
@@ -308,8 +258,16 @@ def quantized(context, net, bits, backward):
     config = context.config
     _, apply = build(net, quantized_activation(bits, backward), config)
     schedule = annealed(config.steps, config.lr, config.momentum)
-    return trained(context, quantized_name(net, bits, backward), apply, float_name(net), schedule,
-                   config.seed + 2, config.eval_every, {"net": net, "bits": bits, "ste": backward})
+    return trained(
+        context,
+        quantized_name(net, bits, backward),
+        apply,
+        float_name(net),
+        schedule,
+        config.seed + 2,
+        config.eval_every,
+        {"net": net, "bits": bits, "ste": backward},
+    )
 
 
 def continued(context, net, source, backward, lr):
@@ -317,9 +275,16 @@ def continued(context, net, source, backward, lr):
     STE at step ``lr`` (plain SGD), on the same mini-batches for every ``backward``."""
     config, bits = context.config, context.config.instability_bits
     _, apply = build(net, quantized_activation(bits, backward), config)
-    return trained(context, continued_name(net, bits, source, backward, lr), apply, quantized_name(net, bits, source),
-                   [(config.instability_steps, optim.sgd(lr))], config.seed + 3, config.instability_eval_every,
-                   {"net": net, "bits": bits, "from": source, "continued_with": backward, "lr": lr})
+    return trained(
+        context,
+        continued_name(net, bits, source, backward, lr),
+        apply,
+        quantized_name(net, bits, source),
+        [(config.instability_steps, optim.sgd(lr))],
+        config.seed + 3,
+        config.instability_eval_every,
+        {"net": net, "bits": bits, "from": source, "continued_with": backward, "lr": lr},
+    )
 
 
 def start_gradients(context, net, source):
@@ -328,9 +293,12 @@ def start_gradients(context, net, source):
     coarse gradient is small; the identity STE's need not be."""
     config, bits = context.config, context.config.instability_bits
     params = load_params(params_path(context, quantized_name(net, bits, source)), config.dtype)
-    norms = {backward: coarse_gradient_norm(build(net, quantized_activation(bits, backward), config)[1],
-                                            params, context.data[0], config.loss_eval_size)
-             for backward in ste.SURROGATES}
+    norms = {
+        backward: coarse_gradient_norm(
+            build(net, quantized_activation(bits, backward), config)[1], params, context.data[0], config.loss_eval_size
+        )
+        for backward in ste.SURROGATES
+    }
     return {"net": net, "bits": bits, "from": source, "coarse_gradient_norm": norms}
 
 
@@ -363,8 +331,13 @@ def coarse_gradient_norm(apply, params, dataset, limit):
 
 
 def _instability(config):
-    return [(net, source, backward, lr) for net in config.nets for source in config.instability_from
-            for lr in config.instability_lrs for backward in dict.fromkeys(("identity", source))]
+    return [
+        (net, source, backward, lr)
+        for net in config.nets
+        for source in config.instability_from
+        for lr in config.instability_lrs
+        for backward in dict.fromkeys(("identity", source))
+    ]
 
 
 def plan(config):
@@ -376,11 +349,25 @@ def plan(config):
     grid = [(net, b, backward) for net in config.nets for b in config.bits for backward in config.stes]
     grid += [(net, bits, source) for net in config.nets for source in config.instability_from]
     parts += [Part(quantized_name(*q), quantized, q, (float_name(q[0]),)) for q in dict.fromkeys(grid)]
-    parts += [Part(continued_name(net, bits, source, backward, lr), continued, (net, source, backward, lr),
-                   (quantized_name(net, bits, source),))
-              for net, source, backward, lr in _instability(config)]
-    parts += [Part(f"{quantized_name(net, bits, source)}-coarse-gradients", start_gradients, (net, source),
-                   (quantized_name(net, bits, source),)) for net in config.nets for source in config.instability_from]
+    parts += [
+        Part(
+            continued_name(net, bits, source, backward, lr),
+            continued,
+            (net, source, backward, lr),
+            (quantized_name(net, bits, source),),
+        )
+        for net, source, backward, lr in _instability(config)
+    ]
+    parts += [
+        Part(
+            f"{quantized_name(net, bits, source)}-coarse-gradients",
+            start_gradients,
+            (net, source),
+            (quantized_name(net, bits, source),),
+        )
+        for net in config.nets
+        for source in config.instability_from
+    ]
     return parts
 
 
@@ -388,17 +375,35 @@ def summarize(config, results):
     """(metrics, summary, figures) from the parts' results (by part name)."""
     bits = config.instability_bits
     floats = [results[float_name(net)] for net in config.nets]
-    grid = [results[quantized_name(net, b, backward)] for net in config.nets for b in config.bits for backward in config.stes]
-    instability = [results[continued_name(net, bits, source, backward, lr)]
-                   for net, source, backward, lr in _instability(config)]
-    gradients = [results[f"{quantized_name(net, bits, source)}-coarse-gradients"]
-                 for net in config.nets for source in config.instability_from]
+    grid = [
+        results[quantized_name(net, b, backward)]
+        for net in config.nets
+        for b in config.bits
+        for backward in config.stes
+    ]
+    instability = [
+        results[continued_name(net, bits, source, backward, lr)] for net, source, backward, lr in _instability(config)
+    ]
+    gradients = [
+        results[f"{quantized_name(net, bits, source)}-coarse-gradients"]
+        for net in config.nets
+        for source in config.instability_from
+    ]
     metrics = report.metrics(floats, grid, instability, gradients)
-    return (metrics, report.summary(config, metrics, backend.name()),
-            report.figures(config, floats, grid, instability))
+    return (metrics, report.summary(config, metrics, backend.name()), report.figures(config, floats, grid, instability))
 
 
-EXPERIMENT = Experiment(NAME, Config, plan, summarize,
-                        {"float": ("net", "bits", "ste"), "grid": ("net", "bits", "ste"),
-                         "instability": ("net", "bits", "from", "continued_with", "lr")},
-                        load_data=datasets, data_origin=data_origin, doc=__doc__)
+EXPERIMENT = Experiment(
+    NAME,
+    Config,
+    plan,
+    summarize,
+    {
+        "float": ("net", "bits", "ste"),
+        "grid": ("net", "bits", "ste"),
+        "instability": ("net", "bits", "from", "continued_with", "lr"),
+    },
+    load_data=datasets,
+    data_origin=data_origin,
+    doc=__doc__,
+)

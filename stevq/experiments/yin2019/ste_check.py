@@ -21,6 +21,7 @@ identity STE's norm there), the run next to it converges, and at least 90% of th
 end at a critical point; **like the identity STE** when E g does not vanish there and the run next
 to it does not converge; **mixed** otherwise, with the numbers.
 """
+
 import dataclasses
 import math
 
@@ -31,8 +32,7 @@ from stevq.experiments import settings
 from stevq.experiments.figures import subplots
 from stevq.experiments.protocol import Experiment, config_part
 from stevq.experiments.settings import setting
-from stevq.experiments.yin2019 import checks
-from stevq.experiments.yin2019 import toy
+from stevq.experiments.yin2019 import checks, toy
 from stevq.theory import yin2019
 
 NAME = "ste-check"
@@ -42,6 +42,7 @@ CRITICAL = 1e-3
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Settings; ``None`` fields take the quick/full default."""
+
     quick: bool = False
     seed: int = 0
     ste: str = setting("clipped_relu", "the surrogate: a name of stevq.ste.REGISTRY")
@@ -57,21 +58,34 @@ class Config:
     norm_range: tuple = setting((0.03, 10.0), "map: the smallest and largest ||w||")
 
     def __post_init__(self):
-        settings.fill_mode_defaults(self, {"steps": 1000, "runs": 8, "angles": 12, "norms": 8},
-                                    {"steps": 4000, "runs": 20, "angles": 36, "norms": 24}, ("norm_range",))
+        settings.fill_mode_defaults(
+            self,
+            {"steps": 1000, "runs": 8, "angles": 12, "norms": 8},
+            {"steps": 4000, "runs": 20, "angles": 36, "norms": 24},
+            ("norm_range",),
+        )
         if len(self.norm_range) != 2 or not 0 < self.norm_range[0] < self.norm_range[1]:
             raise ValueError(f"norm_range: expected two numbers 0 < low < high, got {self.norm_range}")
         validate.choice(self.ste, "ste", tuple(ste.REGISTRY))
         for field in ("m", "n", "steps", "runs", "angles", "norms"):
-            validate.number(getattr(self, field), field, low=2 if field in ("m", "n", "angles", "norms") else 1,
-                            integer=True)
+            validate.number(
+                getattr(self, field), field, low=2 if field in ("m", "n", "angles", "norms") else 1, integer=True
+            )
         for field in ("lr", "start_gap"):
             validate.number(getattr(self, field), field, low=0.0, low_inclusive=False)
         toy.teacher(self._toy())  # a teacher without spurious minima is refused here
 
     def _toy(self):
-        return toy.Config(seed=self.seed, m=self.m, n=self.n, lr=self.lr, steps=self.steps, runs=self.runs,
-                          teacher_shift=self.teacher_shift, start_gap=self.start_gap)
+        return toy.Config(
+            seed=self.seed,
+            m=self.m,
+            n=self.n,
+            lr=self.lr,
+            steps=self.steps,
+            runs=self.runs,
+            teacher_shift=self.teacher_shift,
+            start_gap=self.start_gap,
+        )
 
 
 def _surrogate(config):
@@ -92,8 +106,11 @@ def cosine_map(config):
     _, dw = yin2019.population_grad(v, w, v_star, w_star)
     coarse = yin2019.expected_coarse_grad(v, w, v_star, w_star, _surrogate(config))
     cosine = (coarse * dw).sum(-1) / (np.linalg.norm(coarse, axis=-1) * np.linalg.norm(dw, axis=-1))
-    return {"theta": thetas.tolist(), "w_norm": norms.tolist(),
-            "cosine": cosine.reshape(config.angles, config.norms).tolist()}
+    return {
+        "theta": thetas.tolist(),
+        "w_norm": norms.tolist(),
+        "cosine": cosine.reshape(config.angles, config.norms).tolist(),
+    }
 
 
 def spurious(config):
@@ -103,8 +120,9 @@ def spurious(config):
     identity = float(np.linalg.norm(yin2019.expected_coarse_grad(v_sp, w_sp, v_star, w_star, "identity")))
     _, w0 = toy.spurious_start_point(config._toy())
     with np.errstate(over="ignore", invalid="ignore"):
-        trajectory = yin2019.coarse_gradient_descent(v_sp, w0, v_star, w_star, _surrogate(config), config.lr,
-                                                     config.steps)
+        trajectory = yin2019.coarse_gradient_descent(
+            v_sp, w0, v_star, w_star, _surrogate(config), config.lr, config.steps
+        )
     summary = toy.spurious_start_summary(trajectory, config._toy())
     return {"grad_norm_at_spurious": norm, "identity_grad_norm_at_spurious": identity, **summary}
 
@@ -118,9 +136,13 @@ def random_starts(config):
         trajectory = yin2019.coarse_gradient_descent(v0, w0, v_star, w_star, name, config.lr, config.steps)
     start = checks.coarse_norm(v0, w0, v_star, w_star, name)
     final = checks.coarse_norm(trajectory.v, trajectory.w, v_star, w_star, name) / start
-    return {"runs": config.runs, "monotone": int((~trajectory.f_increased.any(axis=0)).sum()),
-            "critical": int((final < CRITICAL).sum()), "median_final_over_start": float(np.median(final)),
-            "final_f": trajectory.f[-1].tolist()}
+    return {
+        "runs": config.runs,
+        "monotone": int((~trajectory.f_increased.any(axis=0)).sum()),
+        "critical": int((final < CRITICAL).sum()),
+        "median_final_over_start": float(np.median(final)),
+        "final_f": trajectory.f[-1].tolist(),
+    }
 
 
 PARTS = {"map": cosine_map, "spurious": spurious, "random_starts": random_starts}
@@ -135,40 +157,60 @@ def verdict(near, starts):
     vanishes = near["grad_norm_at_spurious"] <= 1e-6 * near["identity_grad_norm_at_spurious"]
     critical = starts["critical"] / starts["runs"]
     if vanishes and near["converged"] and critical >= 0.9:
-        return "like clipped ReLU", "E g vanishes at the spurious minimum, the run next to it converges, " \
-                                    f"{100 * critical:.0f}% of the random starts reach a critical point"
+        return (
+            "like clipped ReLU",
+            "E g vanishes at the spurious minimum, the run next to it converges, "
+            f"{100 * critical:.0f}% of the random starts reach a critical point",
+        )
     if not vanishes and not near["converged"]:
-        return "like the identity STE", (f"E g does not vanish at the spurious minimum (norm {near['grad_norm_at_spurious']:.3g}, "
-                                         f"the identity STE's {near['identity_grad_norm_at_spurious']:.3g}) and the run "
-                                         f"next to it does not converge (f rises {near['increases']} times)")
-    return "mixed", (f"E g at the spurious minimum {near['grad_norm_at_spurious']:.3g}; the run next to it "
-                     f"{'converges' if near['converged'] else 'does not converge'}; {100 * critical:.0f}% of the "
-                     "random starts reach a critical point")
+        return "like the identity STE", (
+            f"E g does not vanish at the spurious minimum (norm {near['grad_norm_at_spurious']:.3g}, "
+            f"the identity STE's {near['identity_grad_norm_at_spurious']:.3g}) and the run "
+            f"next to it does not converge (f rises {near['increases']} times)"
+        )
+    return "mixed", (
+        f"E g at the spurious minimum {near['grad_norm_at_spurious']:.3g}; the run next to it "
+        f"{'converges' if near['converged'] else 'does not converge'}; {100 * critical:.0f}% of the "
+        "random starts reach a critical point"
+    )
 
 
 def summarize(config, results):
     word, reasons = verdict(results["spurious"], results["random_starts"])
-    metrics = {"ste": config.ste, "spurious": results["spurious"],
-               "random_starts": {k: v for k, v in results["random_starts"].items() if k != "final_f"},
-               "verdict": {"like_clipped_relu": word == "like clipped ReLU", "like_identity": word == "like the identity STE",
-                           "word": word},
-               "map": results["map"]}
+    metrics = {
+        "ste": config.ste,
+        "spurious": results["spurious"],
+        "random_starts": {k: v for k, v in results["random_starts"].items() if k != "final_f"},
+        "verdict": {
+            "like_clipped_relu": word == "like clipped ReLU",
+            "like_identity": word == "like the identity STE",
+            "word": word,
+        },
+        "map": results["map"],
+    }
     surrogate = ste.REGISTRY[config.ste]
     cos = np.asarray(results["map"]["cosine"])
-    text = "\n".join([
-        f"# ste-check: {config.ste}{' - quick' if config.quick else ''}", "",
-        f"Surrogate: {surrogate.formula} ({surrogate.source}). Toy model of Yin et al. 2019: m = {config.m}, n = "
-        f"{config.n}, teacher of seed {config.seed}, step {config.lr:g}, {config.steps} steps, expected gradients "
-        f"({'closed form' if config.ste in ste.SURROGATES else 'quadrature'}).", "",
-        f"**Verdict: {word}.** {reasons}.", "",
-        f"- ||E g|| at the spurious minimum: {results['spurious']['grad_norm_at_spurious']:.4g} (identity STE: "
-        f"{results['spurious']['identity_grad_norm_at_spurious']:.4g}).",
-        f"- Started at pi - {config.start_gap:g} from it: {'converges' if results['spurious']['converged'] else 'does not converge'}, "
-        f"f rises {results['spurious']['increases']} times.",
-        f"- {results['random_starts']['runs']} random starts: {results['random_starts']['monotone']} decrease f "
-        f"monotonically, {results['random_starts']['critical']} end at a critical point.",
-        f"- cos(E g, df/dw) over the (theta, ||w||) plane: positive at {100 * np.mean(cos > 0):.1f}% of "
-        f"{cos.size} points, smallest {cos.min():.3g} (map.png).", ""])
+    text = "\n".join(
+        [
+            f"# ste-check: {config.ste}{' - quick' if config.quick else ''}",
+            "",
+            f"Surrogate: {surrogate.formula} ({surrogate.source}). Toy model of Yin et al. 2019: m = {config.m}, n = "
+            f"{config.n}, teacher of seed {config.seed}, step {config.lr:g}, {config.steps} steps, expected gradients "
+            f"({'closed form' if config.ste in ste.SURROGATES else 'quadrature'}).",
+            "",
+            f"**Verdict: {word}.** {reasons}.",
+            "",
+            f"- ||E g|| at the spurious minimum: {results['spurious']['grad_norm_at_spurious']:.4g} (identity STE: "
+            f"{results['spurious']['identity_grad_norm_at_spurious']:.4g}).",
+            f"- Started at pi - {config.start_gap:g} from it: {'converges' if results['spurious']['converged'] else 'does not converge'}, "
+            f"f rises {results['spurious']['increases']} times.",
+            f"- {results['random_starts']['runs']} random starts: {results['random_starts']['monotone']} decrease f "
+            f"monotonically, {results['random_starts']['critical']} end at a critical point.",
+            f"- cos(E g, df/dw) over the (theta, ||w||) plane: positive at {100 * np.mean(cos > 0):.1f}% of "
+            f"{cos.size} points, smallest {cos.min():.3g} (map.png).",
+            "",
+        ]
+    )
     return metrics, text, {"map": _figure(config, results["map"])}
 
 
@@ -176,11 +218,16 @@ def _figure(config, cmap_data):
     cos = np.asarray(cmap_data["cosine"])
     fig, ax = subplots(figsize=(6.4, 4.2), layout="constrained")
     mesh = ax.pcolormesh(cmap_data["w_norm"], cmap_data["theta"], cos, cmap="RdBu", vmin=-1, vmax=1, shading="nearest")
-    ax.set(xscale="log", xlabel="||w||", ylabel="angle theta between w and w*",
-           title=f"{config.ste}: cos(E g, df/dw), v at the spurious minimiser's v")
+    ax.set(
+        xscale="log",
+        xlabel="||w||",
+        ylabel="angle theta between w and w*",
+        title=f"{config.ste}: cos(E g, df/dw), v at the spurious minimiser's v",
+    )
     fig.colorbar(mesh, ax=ax, label="cosine (> 0: a descent direction)")
     return fig
 
 
-EXPERIMENT = Experiment(NAME, Config, plan, summarize, {"spurious": (), "random_starts": ("runs",), "verdict": ()},
-                        doc=__doc__)
+EXPERIMENT = Experiment(
+    NAME, Config, plan, summarize, {"spurious": (), "random_starts": ("runs",), "verdict": ()}, doc=__doc__
+)

@@ -32,6 +32,7 @@ unit-norm starts) ||w|| collapses to 1e-3..1e-5 within ~100 steps, the angle the
 lr ||g|| / ||w|| per step, and f rises a few times (seed 0: 7 of 20 clipped-ReLU runs monotone, at
 lr 0.05 and at lr 0.01 alike). The descent theorem's small step has to be small relative to ||w||.
 """
+
 import dataclasses
 import math
 
@@ -40,9 +41,9 @@ import numpy as np
 from stevq import runio, ste, validate
 from stevq.backend import asarray, to_numpy
 from stevq.experiments import settings
-from stevq.experiments.yin2019 import checks
 from stevq.experiments.protocol import Experiment, config_part
 from stevq.experiments.settings import setting
+from stevq.experiments.yin2019 import checks
 from stevq.experiments.yin2019.plots import figures
 from stevq.theory import yin2019
 
@@ -52,6 +53,7 @@ NAME = "yin2019-toy"
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Settings; ``None`` fields take the quick/full default (quick: fewer, shorter runs, smaller samples)."""
+
     quick: bool = False
     seed: int = 0
     m: int = setting(10, "number of filters (teacher and student), m >= 2")
@@ -69,19 +71,44 @@ class Config:
     sample_sizes: tuple | None = setting(None, "Figure 1: sample sizes N")
     step_sizes: int | None = setting(None, "points in the Figure-1 step-size grid")
     plot_every: int = setting(10, "stored curves keep every plot_every-th step")
-    mc_samples: int | None = setting(None,
-                                     "Monte Carlo inputs for the engine's coarse gradient at the spurious minimum")
+    mc_samples: int | None = setting(
+        None, "Monte Carlo inputs for the engine's coarse gradient at the spurious minimum"
+    )
     correlation_points: int = setting(2000, "random (v, w) at which <E g, df/dw> is measured")
 
     def __post_init__(self):
-        quick = {"steps": 1000, "runs": 8, "dwell": 25, "tail": 250, "sample_sizes": (10, 100, 1000),
-                 "step_sizes": 41, "mc_samples": 20000}
-        full = {"steps": 4000, "runs": 20, "dwell": 100, "tail": 1000, "sample_sizes": (10, 100, 1000, 100000),
-                "step_sizes": 81, "mc_samples": 200000}
+        quick = {
+            "steps": 1000,
+            "runs": 8,
+            "dwell": 25,
+            "tail": 250,
+            "sample_sizes": (10, 100, 1000),
+            "step_sizes": 41,
+            "mc_samples": 20000,
+        }
+        full = {
+            "steps": 4000,
+            "runs": 20,
+            "dwell": 100,
+            "tail": 1000,
+            "sample_sizes": (10, 100, 1000, 100000),
+            "step_sizes": 81,
+            "mc_samples": 200000,
+        }
         settings.fill_mode_defaults(self, quick, full, ("sample_sizes",))
-        for field, low in (("m", 2), ("n", 2), ("steps", 1), ("runs", 1), ("dwell", 1), ("tail", 1),
-                           ("unsettled_rises", 1), ("step_sizes", 2), ("plot_every", 1), ("mc_samples", 100),
-                           ("correlation_points", 1)):
+        for field, low in (
+            ("m", 2),
+            ("n", 2),
+            ("steps", 1),
+            ("runs", 1),
+            ("dwell", 1),
+            ("tail", 1),
+            ("unsettled_rises", 1),
+            ("step_sizes", 2),
+            ("plot_every", 1),
+            ("mc_samples", 100),
+            ("correlation_points", 1),
+        ):
             validate.number(getattr(self, field), field, low=low, integer=True)
         for field in ("lr", "start_gap", "near", "init_w_scale"):
             validate.number(getattr(self, field), field, low=0.0, low_inclusive=False)
@@ -101,8 +128,10 @@ def teacher(config):
     w_star = rng.standard_normal(config.n)
     w_star /= np.linalg.norm(w_star)
     if not yin2019.has_spurious_minima(v_star):
-        raise ValueError(f"teacher_shift: with {config.teacher_shift} and seed {config.seed}, "
-                         "(1^T v*)^2 >= (m+1)/2 ||v*||^2 and there is no spurious minimum; lower it")
+        raise ValueError(
+            f"teacher_shift: with {config.teacher_shift} and seed {config.seed}, "
+            "(1^T v*)^2 >= (m+1)/2 ||v*||^2 and there is no spurious minimum; lower it"
+        )
     return v_star, w_star
 
 
@@ -118,13 +147,14 @@ def random_starts(config):
     rng = np.random.default_rng([config.seed, 1])
     v0 = rng.standard_normal((config.runs, config.m))
     w0 = config.init_w_scale * rng.standard_normal((config.runs, config.n))
-    return {name: yin2019.coarse_gradient_descent(v0, w0, v_star, w_star, name, config.lr, config.steps)
-            for name in ste.SURROGATES}
+    return {
+        name: yin2019.coarse_gradient_descent(v0, w0, v_star, w_star, name, config.lr, config.steps)
+        for name in ste.SURROGATES
+    }
 
 
 def _converged_to_spurious(trajectory, f_spurious, f_zero):
-    return ((math.pi - trajectory.theta[-1] < 1e-6)
-            & (np.abs(trajectory.f[-1] - f_spurious) < 1e-9 * f_zero))
+    return (math.pi - trajectory.theta[-1] < 1e-6) & (np.abs(trajectory.f[-1] - f_spurious) < 1e-9 * f_zero)
 
 
 def random_start_counts(trajectory, config):
@@ -134,12 +164,15 @@ def random_start_counts(trajectory, config):
     f_zero = (v_star @ v_star + v_star.sum() ** 2) / 8.0
     increases = trajectory.f_increased.sum(axis=0)
     approach = (math.pi - trajectory.theta < config.near).sum(axis=0) >= config.dwell
-    unsettled = trajectory.f_increased[-config.tail:].sum(axis=0) >= config.unsettled_rises
-    return {"runs": int(increases.size), "monotone": int((increases == 0).sum()),
-            "approach_spurious": int(approach.sum()),
-            "approach_and_never_settle": int((approach & unsettled).sum()),
-            "converged_spurious": int(_converged_to_spurious(trajectory, f_spurious, f_zero).sum()),
-            "converged_global": int((trajectory.f[-1] < 1e-9 * f_zero).sum())}
+    unsettled = trajectory.f_increased[-config.tail :].sum(axis=0) >= config.unsettled_rises
+    return {
+        "runs": int(increases.size),
+        "monotone": int((increases == 0).sum()),
+        "approach_spurious": int(approach.sum()),
+        "approach_and_never_settle": int((approach & unsettled).sum()),
+        "converged_spurious": int(_converged_to_spurious(trajectory, f_spurious, f_zero).sum()),
+        "converged_global": int((trajectory.f[-1] < 1e-9 * f_zero).sum()),
+    }
 
 
 def stop_if_diverged(trajectories, part):
@@ -152,9 +185,12 @@ def stop_if_diverged(trajectories, part):
         if bad.any():
             step = int(np.argmax(bad.any(axis=1)))
             run = int(np.argmax(bad[step]))
-            runio.check_finite(step, {key: float(value[step, run]) for key, value in rows.items()},
-                               {key: float(value[step - 1, run]) for key, value in rows.items()} if step else None,
-                               where=f"{part}, {name} STE, run {run}: coarse gradient descent")
+            runio.check_finite(
+                step,
+                {key: float(value[step, run]) for key, value in rows.items()},
+                {key: float(value[step - 1, run]) for key, value in rows.items()} if step else None,
+                where=f"{part}, {name} STE, run {run}: coarse gradient descent",
+            )
     return trajectories
 
 
@@ -179,8 +215,10 @@ def spurious_start(config):
     pi - start_gap from w* (towards a random direction), with expected gradients."""
     v_star, w_star = teacher(config)
     v_sp, w0 = spurious_start_point(config)
-    return {name: yin2019.coarse_gradient_descent(v_sp, w0, v_star, w_star, name, config.lr, config.steps)
-            for name in ste.SURROGATES}
+    return {
+        name: yin2019.coarse_gradient_descent(v_sp, w0, v_star, w_star, name, config.lr, config.steps)
+        for name in ste.SURROGATES
+    }
 
 
 def spurious_start_summary(trajectory, config):
@@ -188,12 +226,14 @@ def spurious_start_summary(trajectory, config):
     v_star, w_star = teacher(config)
     v_sp, _, f_spurious = _spurious(v_star, w_star)
     f_zero = (v_star @ v_star + v_star.sum() ** 2) / 8.0
-    return {"increases": int(trajectory.f_increased.sum()),
-            "monotone": bool(not trajectory.f_increased.any()),
-            "final_pi_minus_theta": float(math.pi - trajectory.theta[-1]),
-            "final_f_minus_f_spurious": float(trajectory.f[-1] - f_spurious),
-            "final_v_distance_to_spurious": float(np.linalg.norm(trajectory.v - v_sp)),
-            "converged": bool(_converged_to_spurious(trajectory, f_spurious, f_zero))}
+    return {
+        "increases": int(trajectory.f_increased.sum()),
+        "monotone": bool(not trajectory.f_increased.any()),
+        "final_pi_minus_theta": float(math.pi - trajectory.theta[-1]),
+        "final_f_minus_f_spurious": float(trajectory.f[-1] - f_spurious),
+        "final_v_distance_to_spurious": float(np.linalg.norm(trajectory.v - v_sp)),
+        "converged": bool(_converged_to_spurious(trajectory, f_spurious, f_zero)),
+    }
 
 
 def descent_ratio(v, w, v_star, w_star, name):
@@ -217,8 +257,7 @@ def ratio_path(config, points=40):
     t = np.logspace(-6, -0.5, points)
     v = v_sp + t[:, None] * u
     w = np.cos(math.pi - t)[:, None] * w_star + np.sin(math.pi - t)[:, None] * direction
-    return {"t": t.tolist(), **{name: descent_ratio(v, w, v_star, w_star, name).tolist()
-                                for name in ste.SURROGATES}}
+    return {"t": t.tolist(), **{name: descent_ratio(v, w, v_star, w_star, name).tolist() for name in ste.SURROGATES}}
 
 
 def one_step_losses(config, name):
@@ -237,17 +276,23 @@ def one_step_losses(config, name):
     for size in config.sample_sizes:
         Z = asarray(rng.standard_normal((size, config.m, config.n)))
         coarse = to_numpy(yin2019.coarse_grad(v_b, asarray(w), Z, *teacher_b, name)[1])
-        curves[str(size)] = [float(np.mean(to_numpy(yin2019.sample_loss(
-            v_b, asarray(w - eta * coarse), Z, *teacher_b)))) for eta in etas]
-    population = yin2019.population_loss(np.broadcast_to(v, (etas.size, config.m)),
-                                         w - etas[:, None] * expected, v_star, w_star)
+        curves[str(size)] = [
+            float(np.mean(to_numpy(yin2019.sample_loss(v_b, asarray(w - eta * coarse), Z, *teacher_b)))) for eta in etas
+        ]
+    population = yin2019.population_loss(
+        np.broadcast_to(v, (etas.size, config.m)), w - etas[:, None] * expected, v_star, w_star
+    )
     return {"eta": etas.tolist(), "empirical": curves, "population": population.tolist()}
 
 
 def _curves(trajectory, config):
     keep = slice(None, None, config.plot_every)
-    return {"step": np.arange(config.steps + 1)[keep].tolist(), "f": trajectory.f[keep].tolist(),
-            "theta": trajectory.theta[keep].tolist(), "w_norm": trajectory.w_norm[keep].tolist()}
+    return {
+        "step": np.arange(config.steps + 1)[keep].tolist(),
+        "f": trajectory.f[keep].tolist(),
+        "theta": trajectory.theta[keep].tolist(),
+        "w_norm": trajectory.w_norm[keep].tolist(),
+    }
 
 
 MC_BATCHES = 50  # batch means of the Monte Carlo part (its standard errors come from their spread)
@@ -256,15 +301,19 @@ MC_BATCHES = 50  # batch means of the Monte Carlo part (its standard errors come
 def random_starts_part(config):
     with np.errstate(over="ignore", invalid="ignore"):  # a divergence is reported by stop_if_diverged
         trajectories = stop_if_diverged(random_starts(config), "random starts")
-    return {name: {"counts": random_start_counts(t, config), "curves": _curves(t, config)}
-            for name, t in trajectories.items()}
+    return {
+        name: {"counts": random_start_counts(t, config), "curves": _curves(t, config)}
+        for name, t in trajectories.items()
+    }
 
 
 def spurious_start_part(config):
     with np.errstate(over="ignore", invalid="ignore"):
         trajectories = stop_if_diverged(spurious_start(config), "spurious start")
-    return {name: {"summary": spurious_start_summary(t, config), "curves": _curves(t, config)}
-            for name, t in trajectories.items()}
+    return {
+        name: {"summary": spurious_start_summary(t, config), "curves": _curves(t, config)}
+        for name, t in trajectories.items()
+    }
 
 
 def figure1_part(config):
@@ -273,8 +322,9 @@ def figure1_part(config):
 
 def monte_carlo_part(config):
     v_star, w_star = teacher(config)
-    return checks.monte_carlo(v_star, w_star, config.mc_samples, config.mc_samples // MC_BATCHES,
-                              np.random.default_rng([config.seed, 5]))
+    return checks.monte_carlo(
+        v_star, w_star, config.mc_samples, config.mc_samples // MC_BATCHES, np.random.default_rng([config.seed, 5])
+    )
 
 
 def correlation_part(config):
@@ -290,9 +340,15 @@ def step_sizes_part(config):
     return checks.step_sizes(v0, w0, v_star, w_star, config.lr, config.steps)
 
 
-PARTS = {"random_starts": random_starts_part, "spurious_start": spurious_start_part, "ratio": ratio_path,
-         "figure1": figure1_part, "monte_carlo": monte_carlo_part, "correlation": correlation_part,
-         "step_sizes": step_sizes_part}
+PARTS = {
+    "random_starts": random_starts_part,
+    "spurious_start": spurious_start_part,
+    "ratio": ratio_path,
+    "figure1": figure1_part,
+    "monte_carlo": monte_carlo_part,
+    "correlation": correlation_part,
+    "step_sizes": step_sizes_part,
+}
 
 
 def plan(config):
@@ -308,16 +364,21 @@ def summarize(config, results):
     m = config.m
     identity_norm = float(np.linalg.norm(yin2019.expected_coarse_grad(v_sp, w_sp, v_star, w_star, "identity")))
     metrics = {
-        "teacher": {"v_star": v_star.tolist(), "ones_v_star": float(v_star.sum()),
-                    "spurious_condition_ratio": float(v_star.sum() ** 2 / ((m + 1) / 2 * v_star @ v_star)),
-                    "f_spurious": f_spurious},
+        "teacher": {
+            "v_star": v_star.tolist(),
+            "ones_v_star": float(v_star.sum()),
+            "spurious_condition_ratio": float(v_star.sum() ** 2 / ((m + 1) / 2 * v_star @ v_star)),
+            "f_spurious": f_spurious,
+        },
         "identity_grad_norm_at_spurious": identity_norm,
         "identity_grad_norm_formula": 2 * (m - 1) * v_star.sum() ** 2 / (math.sqrt(2 * math.pi) * (m + 1) ** 2),
         "random_starts": {name: r["counts"] for name, r in results["random_starts"].items()},
         "spurious_start": {name: r["summary"] for name, r in results["spurious_start"].items()},
         "ratio_at_smallest_t": {name: results["ratio"][name][0] for name in ste.SURROGATES},
-        "monte_carlo": {name: {key: r[key] for key in ("samples", "max_abs_z", "closed_norm", "mc_norm", "se_norm")}
-                        for name, r in results["monte_carlo"].items()},
+        "monte_carlo": {
+            name: {key: r[key] for key in ("samples", "max_abs_z", "closed_norm", "mc_norm", "se_norm")}
+            for name, r in results["monte_carlo"].items()
+        },
         "correlation": results["correlation"],
         "step_sizes": {name: results["step_sizes"][name] for name in ste.SURROGATES},
     }
@@ -328,32 +389,46 @@ def _summary(config, metrics):
     counts = [{"STE": name, **c} for name, c in metrics["random_starts"].items()]
     starts = [{"STE": name, **s} for name, s in metrics["spurious_start"].items()]
     teacher_info = metrics["teacher"]
-    return (f"# Yin et al. 2019 toy problem: m = {config.m}, n = {config.n}, lr = {config.lr}, "
-            f"{config.steps} steps, expected gradients\n\n"
-            f"Teacher: 1^T v* = {teacher_info['ones_v_star']:.4g}, (1^T v*)^2 / ((m+1)/2 ||v*||^2) = "
-            f"{teacher_info['spurious_condition_ratio']:.3g} (< 1: spurious minima exist), "
-            f"f at the spurious minimum = {teacher_info['f_spurious']:.4g}.\n"
-            f"||E g_identity|| at the spurious minimum: {metrics['identity_grad_norm_at_spurious']:.6g} "
-            f"(paper's formula {metrics['identity_grad_norm_formula']:.6g}).\n\n"
-            f"## {config.runs} random initialisations (same for every STE)\n\n"
-            f"approach = at least {config.dwell} steps with pi - theta < {config.near}; never settle = "
-            f"f rises >= {config.unsettled_rises} times in the last {config.tail} steps.\n\n"
-            + runio.markdown_table(counts)
-            + f"\n## Started next to the spurious minimum (theta0 = pi - {config.start_gap})\n\n"
-            + runio.markdown_table(starts)
-            + "\n## Ratio ||E g||^2 / (||df/dv||^2 + <E g, df/dw>) at distance 1e-6 from it\n\n"
-            + runio.markdown_table([{"STE": k, "ratio": v} for k, v in metrics["ratio_at_smallest_t"].items()])
-            + "\n## The engine's Monte Carlo coarse gradient at the spurious minimum against the closed form\n\n"
-            + "max_abs_z: the largest difference of a coordinate, in standard errors.\n\n"
-            + runio.markdown_table([{"STE": k, **v} for k, v in metrics["monte_carlo"].items()])
-            + f"\n## <E g, df/dw> at {config.correlation_points} random (v, w)\n\n"
-            + runio.markdown_table([{"STE": k, **v} for k, v in metrics["correlation"].items()])
-            + "\n## Smaller steps, the same number of steps, the same starts\n\n"
-            + "critical_share: runs ending with ||df/dv|| + ||E g|| below 1e-3 of its start.\n\n"
-            + runio.markdown_table([{"STE": k, **row} for k, rows in metrics["step_sizes"].items() for row in rows]))
+    return (
+        f"# Yin et al. 2019 toy problem: m = {config.m}, n = {config.n}, lr = {config.lr}, "
+        f"{config.steps} steps, expected gradients\n\n"
+        f"Teacher: 1^T v* = {teacher_info['ones_v_star']:.4g}, (1^T v*)^2 / ((m+1)/2 ||v*||^2) = "
+        f"{teacher_info['spurious_condition_ratio']:.3g} (< 1: spurious minima exist), "
+        f"f at the spurious minimum = {teacher_info['f_spurious']:.4g}.\n"
+        f"||E g_identity|| at the spurious minimum: {metrics['identity_grad_norm_at_spurious']:.6g} "
+        f"(paper's formula {metrics['identity_grad_norm_formula']:.6g}).\n\n"
+        f"## {config.runs} random initialisations (same for every STE)\n\n"
+        f"approach = at least {config.dwell} steps with pi - theta < {config.near}; never settle = "
+        f"f rises >= {config.unsettled_rises} times in the last {config.tail} steps.\n\n"
+        + runio.markdown_table(counts)
+        + f"\n## Started next to the spurious minimum (theta0 = pi - {config.start_gap})\n\n"
+        + runio.markdown_table(starts)
+        + "\n## Ratio ||E g||^2 / (||df/dv||^2 + <E g, df/dw>) at distance 1e-6 from it\n\n"
+        + runio.markdown_table([{"STE": k, "ratio": v} for k, v in metrics["ratio_at_smallest_t"].items()])
+        + "\n## The engine's Monte Carlo coarse gradient at the spurious minimum against the closed form\n\n"
+        + "max_abs_z: the largest difference of a coordinate, in standard errors.\n\n"
+        + runio.markdown_table([{"STE": k, **v} for k, v in metrics["monte_carlo"].items()])
+        + f"\n## <E g, df/dw> at {config.correlation_points} random (v, w)\n\n"
+        + runio.markdown_table([{"STE": k, **v} for k, v in metrics["correlation"].items()])
+        + "\n## Smaller steps, the same number of steps, the same starts\n\n"
+        + "critical_share: runs ending with ||df/dv|| + ||E g|| below 1e-3 of its start.\n\n"
+        + runio.markdown_table([{"STE": k, **row} for k, rows in metrics["step_sizes"].items() for row in rows])
+    )
 
 
-EXPERIMENT = Experiment(NAME, Config, plan, summarize,
-                        {"random_starts": ("runs",), "spurious_start": (), "ratio_at_smallest_t": (),
-                         "identity_grad_norm_at_spurious": (), "monte_carlo": ("samples",), "correlation": ("points",),
-                         "step_sizes": ("lr",)}, doc=__doc__)
+EXPERIMENT = Experiment(
+    NAME,
+    Config,
+    plan,
+    summarize,
+    {
+        "random_starts": ("runs",),
+        "spurious_start": (),
+        "ratio_at_smallest_t": (),
+        "identity_grad_norm_at_spurious": (),
+        "monte_carlo": ("samples",),
+        "correlation": ("points",),
+        "step_sizes": ("lr",),
+    },
+    doc=__doc__,
+)

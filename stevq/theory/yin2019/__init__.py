@@ -24,10 +24,22 @@ parameter points (e.g. many runs at once). Computations are in float64 in the na
 inputs (any backend); the clipped-ReLU expectation evaluates the normal CDF on the host, because the
 array API has no erf.
 """
+
 from .closed_forms import angle, expected_coarse_grad, population_grad, population_loss
 from .descent import F_INCREASE_RTOL, Trajectory, coarse_grad, coarse_gradient_descent, sample_loss
 from .landscape import has_spurious_minima, saddle_point, spurious_minimum
 
-__all__ = ["F_INCREASE_RTOL", "Trajectory", "angle", "coarse_grad", "coarse_gradient_descent", "expected_coarse_grad",
-           "has_spurious_minima", "population_grad", "population_loss", "saddle_point", "sample_loss",
-           "spurious_minimum"]
+__all__ = [
+    "F_INCREASE_RTOL",
+    "Trajectory",
+    "angle",
+    "coarse_grad",
+    "coarse_gradient_descent",
+    "expected_coarse_grad",
+    "has_spurious_minima",
+    "population_grad",
+    "population_loss",
+    "saddle_point",
+    "sample_loss",
+    "spurious_minimum",
+]

@@ -3,12 +3,14 @@ expected coarse gradients E_Z g_mu (three closed forms, quadrature for any other
 the shared helpers (validation, geometry) of the modules beside it. Formulas:
 docs/reference/yin2019.md; the model: ``stevq.theory.yin2019``.
 """
+
 import collections
 import math
 
 import numpy as np
 
-from ... import ste as surrogates, validate
+from ... import ste as surrogates
+from ... import validate
 from ...backend import asarray, namespace_of, to_numpy
 from ...ste import SURROGATES
 from .. import quadrature
@@ -17,6 +19,7 @@ SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
 # ----------------------------------------------------------------------------------------- helpers
+
 
 def _float64(x, name, ndim=None):
     """Validated ``x`` as float64 in its own namespace (host NumPy arrays welcome on any backend)."""
@@ -64,8 +67,9 @@ def _geometry(w, w_star):
     xp = namespace_of(w)
     w_hat, w_norm = _unit(w)
     w_star_hat, _ = _unit(w_star)
-    theta = 2.0 * xp.atan2(xp.linalg.vector_norm(w_hat - w_star_hat, axis=-1),
-                           xp.linalg.vector_norm(w_hat + w_star_hat, axis=-1))
+    theta = 2.0 * xp.atan2(
+        xp.linalg.vector_norm(w_hat - w_star_hat, axis=-1), xp.linalg.vector_norm(w_hat + w_star_hat, axis=-1)
+    )
     e_perp, _ = _unit(w_star_hat - xp.cos(theta)[..., None] * w_hat)
     return _Geometry(theta, w_norm, w_hat, w_star_hat, e_perp)
 
@@ -83,6 +87,7 @@ def _normal_cdf(x):
 # The closed forms proper, on validated float64 arrays and a precomputed geometry (coarse gradient
 # descent calls these directly, once per step).
 
+
 def _loss(v, v_star, geo):
     xp = namespace_of(v)
     d = v - v_star
@@ -98,8 +103,7 @@ def _zero_network_loss(v_star):
 
 def _grad_v(v, v_star, geo):
     d = v - v_star
-    return (d + namespace_of(v).sum(d, axis=-1, keepdims=True)
-            + (2.0 / math.pi) * geo.theta[..., None] * v_star) / 4.0
+    return (d + namespace_of(v).sum(d, axis=-1, keepdims=True) + (2.0 / math.pi) * geo.theta[..., None] * v_star) / 4.0
 
 
 def _grad_w(v, v_star, geo):
@@ -111,7 +115,7 @@ def _clipped_relu_coefficients(theta, w_norm):
     theta, c = to_numpy(theta), 1.0 / to_numpy(w_norm)
     sin, cos = np.sin(theta), np.cos(theta)
     with np.errstate(divide="ignore", invalid="ignore"):
-        wide = 2.0 * _normal_cdf(np.where(sin > 0, c / sin, np.inf)) - 1.0    # 2 Phi(c / sin) - 1
+        wide = 2.0 * _normal_cdf(np.where(sin > 0, c / sin, np.inf)) - 1.0  # 2 Phi(c / sin) - 1
         c_cot = np.where(sin > 0, c * cos / sin, np.where(cos > 0, np.inf, -np.inf))
     phi_c = np.exp(-0.5 * c * c) / SQRT_2PI
     p0 = -np.expm1(-0.5 * c * c) / SQRT_2PI
@@ -132,22 +136,24 @@ def _surrogate_of(ste):
 def _expected_coarse(v, v_star, geo, ste):
     xp = namespace_of(v)
     if not isinstance(ste, str):  # any other surrogate: quadrature (stevq.theory.quadrature), on the host
-        host = quadrature.expected_coarse_batch(ste.mu_prime, ste.kinks, *(to_numpy(a) for a in (
-            v, v_star, geo.w_hat, geo.e_perp, geo.w_norm, geo.theta)))
+        host = quadrature.expected_coarse_batch(
+            ste.mu_prime, ste.kinks, *(to_numpy(a) for a in (v, v_star, geo.w_hat, geo.e_perp, geo.w_norm, geo.theta))
+        )
         return host if isinstance(v, np.ndarray) else asarray(host, "float64")
     vv, v_vs = _dot(v, v), _dot(v, v_star)
     ones_v, ones_vs = xp.sum(v, axis=-1), xp.sum(v_star)
     if ste == "identity":
         return (vv[..., None] * geo.w_hat - v_vs[..., None] * geo.w_star_hat) / SQRT_2PI
     if ste == "relu":
-        along_w = vv + ones_v ** 2 - ones_v * ones_vs
+        along_w = vv + ones_v**2 - ones_v * ones_vs
         return (along_w[..., None] * geo.w_hat - v_vs[..., None] * geo.w_star_hat) / (2.0 * SQRT_2PI)
-    h = vv + ones_v ** 2 - ones_v * ones_vs + v_vs
+    h = vv + ones_v**2 - ones_v * ones_vs + v_vs
     p0, p, q = (xp.asarray(c, dtype=xp.float64) for c in _clipped_relu_coefficients(geo.theta, geo.w_norm))
     return (0.5 * p0 * h - v_vs * p)[..., None] * geo.w_hat - (v_vs * q)[..., None] * geo.e_perp
 
 
 # ------------------------------------------------------------------------------------ closed forms
+
 
 def angle(w, w_star):
     """The angle theta in [0, pi] between w (..., n) and w_star (n,), accurate near 0 and pi."""

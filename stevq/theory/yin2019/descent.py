@@ -2,6 +2,7 @@
 (through ``stevq.ste.binary_step``), and coarse gradient descent (Algorithm 1) on the closed forms or
 on sampled batches. The model: ``stevq.theory.yin2019``.
 """
+
 import dataclasses
 
 import numpy as np
@@ -10,19 +11,29 @@ from autograd import grad
 from ... import ops, validate
 from ...backend import asarray, to_numpy
 from ...ste import binary_step
-from .closed_forms import (_expected_coarse, _float64, _geometry, _grad_v, _loss, _params, _surrogate_of,
-                           _zero_network_loss)
-
+from .closed_forms import (
+    _expected_coarse,
+    _float64,
+    _geometry,
+    _grad_v,
+    _loss,
+    _params,
+    _surrogate_of,
+    _zero_network_loss,
+)
 
 # ----------------------------------------------------------------------------------- simulation
 
+
 def _check_batch(v, w, Z, v_star, w_star):
-    v, w, v_star, w_star = (_float64(x, name, ndim=1) for x, name in
-                            ((v, "v"), (w, "w"), (v_star, "v_star"), (w_star, "w_star")))
+    v, w, v_star, w_star = (
+        _float64(x, name, ndim=1) for x, name in ((v, "v"), (w, "w"), (v_star, "v_star"), (w_star, "w_star"))
+    )
     Z = _float64(Z, "Z", ndim=3)
     if tuple(Z.shape[1:]) != (v_star.shape[0], w_star.shape[0]):
-        raise ValueError(f"Z: expected shape (B, m, n) = (any, {v_star.shape[0]}, {w_star.shape[0]}), "
-                         f"got {tuple(Z.shape)}")
+        raise ValueError(
+            f"Z: expected shape (B, m, n) = (any, {v_star.shape[0]}, {w_star.shape[0]}), got {tuple(Z.shape)}"
+        )
     validate.same_last_dim(v_star, "v_star", v, "v")
     validate.same_last_dim(w_star, "w_star", w, "w")
     return v, w, Z, v_star, w_star
@@ -53,6 +64,7 @@ def coarse_grad(v, w, Z, v_star, w_star, ste):
 
     def mean_loss(v, w):
         return ops.mean(_per_sample_loss(v, w, Z, v_star, w_star, lambda x: binary_step(x, ste)))
+
     return grad(mean_loss, argnum=(0, 1))(v, w)
 
 
@@ -70,6 +82,7 @@ class Trajectory:
     """Coarse gradient descent, step by step (NumPy arrays; a trailing run axis if several runs):
     f, theta, w_norm, v_distance = ||v - v*|| at steps 0..steps (steps + 1 rows);
     f_increased[t]: f[t+1] > f[t] + F_INCREASE_RTOL f(v, 0) (steps rows); v, w the final iterate."""
+
     f: np.ndarray
     theta: np.ndarray
     w_norm: np.ndarray
@@ -116,10 +129,15 @@ def coarse_gradient_descent(v0, w0, v_star, w_star, ste, lr, steps, batch=None, 
             dv, dw = _sampled_step(v, w, v_star, w_star, ste, batch, rng)
         v, w = v - lr * dv, w - lr * dw
     f = np.asarray(f)
-    return Trajectory(f=f, theta=np.asarray(theta), w_norm=np.asarray(w_norm),
-                      v_distance=np.asarray(v_distance),
-                      f_increased=f[1:] - f[:-1] > F_INCREASE_RTOL * _zero_network_loss(v_star),
-                      v=v, w=w)
+    return Trajectory(
+        f=f,
+        theta=np.asarray(theta),
+        w_norm=np.asarray(w_norm),
+        v_distance=np.asarray(v_distance),
+        f_increased=f[1:] - f[:-1] > F_INCREASE_RTOL * _zero_network_loss(v_star),
+        v=v,
+        w=w,
+    )
 
 
 def _sampled_step(v, w, v_star, w_star, ste, batch, rng):

@@ -1,14 +1,15 @@
 """The critical points of Yin et al.'s population loss f (Proposition 1): when spurious minima and
 saddles exist, and where they are. The model: ``stevq.theory.yin2019``.
 """
+
 import math
 
 from ... import validate
 from ...backend import namespace_of
 from .closed_forms import _dot, _float64, _unit
 
-
 # ------------------------------------------------------------------------------------ landscape
+
 
 def _spurious_condition(v_star):
     xp = namespace_of(v_star)
@@ -27,8 +28,10 @@ def _check_teacher(v_star, w_star):
     if not bool(namespace_of(w_star).linalg.vector_norm(w_star) > 0):
         raise ValueError("w_star: must be nonzero")
     if not bool(_spurious_condition(v_star)):
-        raise ValueError("v_star: f has no spurious minima or saddles, because "
-                         "(1^T v*)^2 >= (m+1)/2 ||v*||^2 (see has_spurious_minima)")
+        raise ValueError(
+            "v_star: f has no spurious minima or saddles, because "
+            "(1^T v*)^2 >= (m+1)/2 ||v*||^2 (see has_spurious_minima)"
+        )
     return v_star, w_star
 
 
@@ -58,8 +61,8 @@ def saddle_point(v_star, w_star, direction=None):
     xp = namespace_of(v_star)
     m, n = v_star.shape[0], w_star.shape[0]
     ones_vs, vs_sq = xp.sum(v_star), _dot(v_star, v_star)
-    d = (m + 1) * vs_sq - ones_vs ** 2
-    rhs = -(ones_vs ** 2 / d) * v_star + ones_vs * xp.ones_like(v_star)
+    d = (m + 1) * vs_sq - ones_vs**2
+    rhs = -(ones_vs**2 / d) * v_star + ones_vs * xp.ones_like(v_star)
     v = rhs - xp.sum(rhs) / (m + 1)
     theta = 0.5 * math.pi * (m + 1) * vs_sq / d
     w_star_hat, _ = _unit(w_star)

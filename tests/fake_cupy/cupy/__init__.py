@@ -18,6 +18,7 @@ a distinct type holding a NumPy array (the "device memory") and keeps the rules 
 
 Host-to-device copies (``asarray(numpy_array)``) are allowed, as in CuPy. Rules only; no timing.
 """
+
 import builtins as _builtins
 import collections as _collections
 import functools as _functools
@@ -33,11 +34,22 @@ transfers = _collections.Counter()
 transfer_sites = _collections.Counter()  # filled only while record_sites is True
 record_sites = False
 
-_IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. "
-             "Please use `.get()` to construct a NumPy array explicitly.")
+_IMPLICIT = (
+    "Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a NumPy array explicitly."
+)
 # Output size depends on the values: CuPy synchronises to read that size back.
-_DATA_DEPENDENT = {"nonzero", "argwhere", "flatnonzero", "unique", "unique_values", "unique_counts",
-                   "unique_inverse", "unique_all", "compress", "extract"}
+_DATA_DEPENDENT = {
+    "nonzero",
+    "argwhere",
+    "flatnonzero",
+    "unique",
+    "unique_values",
+    "unique_counts",
+    "unique_inverse",
+    "unique_all",
+    "compress",
+    "extract",
+}
 
 
 def reset_transfers():
@@ -50,6 +62,7 @@ def _count(kind):
     transfers[kind] += 1
     if record_sites:  # where in stevq the transfer happened, for finding it
         import traceback
+
         frames = [f for f in traceback.extract_stack()[:-2] if "stevq" in f.filename and "fake_cupy" not in f.filename]
         if frames:
             transfer_sites[f"{kind} {frames[-1].filename.split('stevq', 1)[-1]}:{frames[-1].lineno}"] += 1
@@ -57,6 +70,7 @@ def _count(kind):
 
 class ndarray:
     """A device array: a NumPy array that refuses to be used as one."""
+
     __slots__ = ("_data",)
     __array_priority__ = 100  # as cupy.ndarray
 
@@ -155,8 +169,11 @@ class ndarray:
 
     def __setitem__(self, index, value):
         parts = index if isinstance(index, tuple) else (index,)
-        if isinstance(value, ndarray) and value.ndim and _builtins.any(
-                isinstance(p, ndarray) and p.dtype == _np.bool_ for p in parts):
+        if (
+            isinstance(value, ndarray)
+            and value.ndim
+            and _builtins.any(isinstance(p, ndarray) and p.dtype == _np.bool_ for p in parts)
+        ):
             _count("boolean_index")  # the mask's count must match the values' length
         self._data[_index(index, counted=True)] = _unwrap(value)
 
@@ -222,6 +239,7 @@ def _function(numpy_function, name):
         if name in _DATA_DEPENDENT:
             _count(name)
         return _wrap(numpy_function(*_unwrap(args), **_unwrap(kwargs)))
+
     return device_function
 
 
@@ -242,12 +260,26 @@ def _operator(name, kind, reflected_name=None):
             self._data = result
             return self
         return _wrap(result)
+
     method.__name__ = name
     return method
 
 
-for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul",
-              "and", "or", "xor", "lshift", "rshift"):
+for _name in (
+    "add",
+    "sub",
+    "mul",
+    "truediv",
+    "floordiv",
+    "mod",
+    "pow",
+    "matmul",
+    "and",
+    "or",
+    "xor",
+    "lshift",
+    "rshift",
+):
     setattr(ndarray, f"__{_name}__", _operator(f"__{_name}__", "binary", f"__r{_name}__"))
     setattr(ndarray, f"__r{_name}__", _operator(f"__r{_name}__", "reflected"))
     setattr(ndarray, f"__i{_name}__", _operator(f"__i{_name}__", "inplace"))
@@ -255,7 +287,9 @@ for _name in ("lt", "le", "gt", "ge", "eq", "ne"):
     _mirror = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le", "eq": "eq", "ne": "ne"}[_name]
     setattr(ndarray, f"__{_name}__", _operator(f"__{_name}__", "binary", f"__{_mirror}__"))
 for _name in ("neg", "pos", "abs", "invert"):
-    setattr(ndarray, f"__{_name}__", (lambda op: lambda self: _wrap(op(self._data)))(getattr(_np.ndarray, f"__{_name}__")))
+    setattr(
+        ndarray, f"__{_name}__", (lambda op: lambda self: _wrap(op(self._data)))(getattr(_np.ndarray, f"__{_name}__"))
+    )
 ndarray.__hash__ = None
 ndarray.__module__ = "cupy"
 
@@ -263,9 +297,33 @@ ndarray.__module__ = "cupy"
 # --- the namespace: NumPy's functions (names such as any, all, sum, bool shadow the builtins
 # from here on: the code above reaches the builtins through ``_builtins``), ufuncs, dtypes and constants, on device arrays ---
 def _build_namespace():
-    skip = {"asarray", "array", "ndarray", "asnumpy", "get_array_module", "cuda", "fft", "linalg",
-            "random", "testing", "ma", "char", "rec", "lib", "ctypeslib", "polynomial", "typing",
-            "emath", "strings", "exceptions", "dtypes", "f2py", "matlib", "core", "version"}
+    skip = {
+        "asarray",
+        "array",
+        "ndarray",
+        "asnumpy",
+        "get_array_module",
+        "cuda",
+        "fft",
+        "linalg",
+        "random",
+        "testing",
+        "ma",
+        "char",
+        "rec",
+        "lib",
+        "ctypeslib",
+        "polynomial",
+        "typing",
+        "emath",
+        "strings",
+        "exceptions",
+        "dtypes",
+        "f2py",
+        "matlib",
+        "core",
+        "version",
+    }
     names = {}
     for name in dir(_np):
         if name.startswith("_") or name in skip:

@@ -1,4 +1,5 @@
 """cupy.fft of the test double: numpy.fft on device arrays."""
+
 import numpy as _np
 
 from . import _function

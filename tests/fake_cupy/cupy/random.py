@@ -1,4 +1,5 @@
 """cupy.random of the test double: NumPy's generators, results on device."""
+
 import numpy as _np
 
 from . import _function, _wrap

@@ -1,4 +1,5 @@
 """cupy.cuda of the test double: one device, one null stream, nothing to synchronise."""
+
 from . import runtime  # noqa: F401
 from .device import Device  # noqa: F401
 
