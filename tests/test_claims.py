@@ -12,6 +12,8 @@ from stevq.__main__ import main
 from stevq.experiments import claims, get, runner, workers
 from stevq.experiments.claims import CLAIMS
 
+pytestmark = pytest.mark.slow  # the ledger over the committed records: not in the quick loop
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 SEEDS = [0, 1]

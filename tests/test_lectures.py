@@ -153,7 +153,7 @@ def test_a_fresh_quick_run_prints_the_stored_numbers(path, quick_runs):
 def test_stored_outputs_equal_a_fresh_run_in_their_mode(path):
     """The outputs users read were computed by the current stevq: a fresh run in the stored mode
     (full for the committed lectures, on the machine's data as build.py uses it) prints the same
-    numbers, cell by cell. Minutes per lecture: pytest -m slow tests/test_lectures.py."""
+    numbers, cell by cell. Minutes per lecture: pytest -m full tests/test_lectures.py."""
     notebook = nbformat.read(path, as_version=4)
     quick = notebook.metadata.get("stevq", {}).get("mode") == "quick"
     fresh = build.printed_numbers(build.execute(path, quick=quick, timeout=1800))

@@ -13,6 +13,8 @@ from stevq.__main__ import main
 from stevq.experiments import provenance
 from stevq.experiments.huh2023 import vq_ablation as ablation
 
+pytestmark = pytest.mark.slow  # quick runs in subprocesses: not in the quick loop
+
 
 def _farthest_by_hand(z, k, first, max_steps, tol):
     """torchpq's KMeans(init_mode="kmeans++").fit, written out with loops."""

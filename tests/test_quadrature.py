@@ -44,6 +44,7 @@ def test_quadrature_equals_the_three_closed_forms():
             np.testing.assert_allclose(quadrature, closed, rtol=0, atol=1e-10 * max(1.0, np.abs(closed).max()))
 
 
+@pytest.mark.slow  # Monte Carlo with many samples
 def test_quadrature_equals_the_engines_monte_carlo_for_the_added_surrogates():
     """10^6 Gaussian inputs per point (100 batch means), every coordinate within 4 standard errors."""
     rng = np.random.default_rng(1)

@@ -11,6 +11,8 @@ from stevq.__main__ import main
 from stevq.experiments import runner as seeds  # the results over seeds are the runner's
 from stevq.experiments.protocol import Part, ordered
 
+pytestmark = pytest.mark.slow  # worker processes, signals: not in the quick loop
+
 SMALL = [*SYNTHETIC, "--set", "stes=('identity', 'relu')", "--set", "instability_from=relu"]
 
 

@@ -24,7 +24,10 @@ import stevq
 from stevq.experiments import training
 from stevq.experiments.huh2023 import vq_quantizers, vq_training
 
-pytestmark = pytest.mark.skipif(not CUPY_IS_DOUBLE, reason="counts transfers: the CuPy test double only")
+pytestmark = [
+    pytest.mark.skipif(not CUPY_IS_DOUBLE, reason="counts transfers: the CuPy test double only"),
+    pytest.mark.slow,  # quick runs of every experiment in subprocesses
+]
 BUDGET = 2.0
 ROOT = Path(__file__).resolve().parent.parent
 REPORTED = {}  # printed by conftest's pytest_terminal_summary

@@ -74,7 +74,7 @@ def install(patch=setattr):
     ``monkeypatch.setattr``, to undo it afterwards)."""
     loops.clear()
     from stevq.experiments.huh2023 import vq_training
-    from stevq.experiments.yin2019 import quant_act
+    from stevq.experiments.yin2019 import quant_act, sgd_training
 
     covariate_shift = importlib.import_module("stevq.theory.covariate_shift")
     _wrap_loop(
@@ -92,7 +92,8 @@ def install(patch=setattr):
         _argument(8, "description", "training"),
         patch,
     )
-    _wrap_evaluation(quant_act, "evaluate", patch)
+    _wrap_evaluation(quant_act, "evaluate", patch)  # the test-set evaluation of a part
+    _wrap_evaluation(sgd_training, "evaluate", patch)  # the training loop's own records
     _wrap_loop(covariate_shift, "_run", _argument(3, "steps"), _argument(0, "name"), patch)
 
 
