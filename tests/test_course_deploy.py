@@ -36,8 +36,8 @@ ASKED = {
     ],
     "A2_sync_straight_through": [("vq/core.py", "straight_through"), ("vq/fixes.py", "sync_straight_through")],
     "A3_relu_coarse_gradient": [
-        ("theory/yin2019.py", "expected_coarse_grad"),
-        ("theory/yin2019.py", "_expected_coarse"),
+        ("theory/yin2019/closed_forms.py", "expected_coarse_grad"),
+        ("theory/yin2019/closed_forms.py", "_expected_coarse"),
         ("theory/quadrature.py", "expected_coarse_batch"),
     ],
     "A4_fsq_bound": [("fsq.py", "bound"), ("fsq.py", "quantize")],

@@ -33,7 +33,7 @@ EXTRA = {
     "lookup_vjp": [("ops/shape.py", "_segment_sums")],
     **{
         part: [
-            ("theory/yin2019.py", "_expected_coarse"),
+            ("theory/yin2019/closed_forms.py", "_expected_coarse"),
             ("theory/quadrature.py", "expected_coarse"),
             ("theory/quadrature.py", "expected_coarse_batch"),
         ]
