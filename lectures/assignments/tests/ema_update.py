@@ -5,9 +5,8 @@ OK_FORMAT = False
 name = "ema_update"
 points = None
 
-
 @test_case(points=1, hidden=False)
 def test_ema_update_public(ema_update):
     import grading
+    grading.check_part('ema_update', ema_update, hidden=False)
 
-    grading.check_part("ema_update", ema_update, hidden=False)

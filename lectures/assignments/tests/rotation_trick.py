@@ -5,9 +5,8 @@ OK_FORMAT = False
 name = "rotation_trick"
 points = None
 
-
 @test_case(points=1, hidden=False)
 def test_rotation_trick_public(rotation_trick):
     import grading
+    grading.check_part('rotation_trick', rotation_trick, hidden=False)
 
-    grading.check_part("rotation_trick", rotation_trick, hidden=False)

@@ -5,9 +5,8 @@ OK_FORMAT = False
 name = "rotation_vjp"
 points = None
 
-
 @test_case(points=1, hidden=False)
 def test_rotation_vjp_public(rotation_vjp):
     import grading
+    grading.check_part('rotation_vjp', rotation_vjp, hidden=False)
 
-    grading.check_part("rotation_vjp", rotation_vjp, hidden=False)

@@ -5,9 +5,8 @@ OK_FORMAT = False
 name = "sync_straight_through"
 points = None
 
-
 @test_case(points=1, hidden=False)
 def test_sync_straight_through_public(sync_straight_through):
     import grading
+    grading.check_part('sync_straight_through', sync_straight_through, hidden=False)
 
-    grading.check_part("sync_straight_through", sync_straight_through, hidden=False)
