@@ -20,26 +20,11 @@ from stevq.experiments.yin2019 import quant_act
 pytestmark = pytest.mark.slow  # notebooks, the course kit, benchmarks, subprocesses: not in the quick loop
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SYNTHETIC = [
-    "--set",
-    "data=synthetic",
-    "--set",
-    "train_size=512",
-    "--set",
-    "test_size=128",
-    "--set",
-    "loss_eval_size=128",
-    "--set",
-    "bits=(2,)",
-    "--set",
-    "mlp_hidden=(32,)",
-    "--set",
-    "pretrain_steps=20",
-    "--set",
-    "steps=12",
-    "--set",
-    "instability_steps=6",
-]
+SYNTHETIC = (
+    "--set data=synthetic --set train_size=512 --set test_size=128 --set loss_eval_size=128 "
+    "--set bits=(2,) --set mlp_hidden=(32,) --set pretrain_steps=20 --set steps=12 --set "
+    "instability_steps=6"
+).split()
 
 
 def _command(*arguments, timeout=120):

@@ -48,21 +48,25 @@ def run_quick(name, out):
     return (pathlib.Path(out) / "metrics.json").read_bytes()
 
 
+def first_difference(name, produced, golden):
+    """The first line at which ``produced`` and ``golden`` differ, both shown."""
+    produced_lines, golden_lines = produced.decode().splitlines(), golden.decode().splitlines()
+    first = next(
+        (i for i, (a, b) in enumerate(zip(produced_lines, golden_lines)) if a != b),
+        min(len(produced_lines), len(golden_lines)),
+    )
+    return (
+        f"{name}: quick metrics.json differs from tests/golden/{name}.json from line {first + 1}:\n"
+        f"  golden:   {golden_lines[first] if first < len(golden_lines) else '<end>'}\n"
+        f"  produced: {produced_lines[first] if first < len(produced_lines) else '<end>'}"
+    )
+
+
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_quick_metrics_are_bit_identical_to_the_golden_file(name, tmp_path):
     produced = run_quick(name, tmp_path / name)
     golden = (GOLDEN / f"{name}.json").read_bytes()
-    if produced != golden:
-        produced_lines, golden_lines = produced.decode().splitlines(), golden.decode().splitlines()
-        first = next(
-            (i for i, (a, b) in enumerate(zip(produced_lines, golden_lines)) if a != b),
-            min(len(produced_lines), len(golden_lines)),
-        )
-        pytest.fail(
-            f"{name}: quick metrics.json differs from tests/golden/{name}.json from line {first + 1}:\n"
-            f"  golden:   {golden_lines[first] if first < len(golden_lines) else '<end>'}\n"
-            f"  produced: {produced_lines[first] if first < len(produced_lines) else '<end>'}"
-        )
+    assert produced == golden, first_difference(name, produced, golden)
 
 
 if __name__ == "__main__":

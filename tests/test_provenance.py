@@ -81,16 +81,7 @@ def test_a_run_refuses_to_resume_over_other_data(tmp_path):
     runio.Run(tmp_path, config, {"data": "fashion-mnist", "sample": "a.npz", "sha256": "00"})  # the same: resumes
 
 
-SMALL = [
-    "run",
-    "vq-ablation",
-    "--quick",
-    "--no-progress",
-    "--set",
-    "models=classifier",
-    "--set",
-    "rows=baseline,kmeans",
-]
+SMALL = "run vq-ablation --quick --no-progress --set models=classifier --set rows=baseline,kmeans".split()
 
 
 def test_every_part_names_its_commit_data_and_time(tmp_path, capsys, monkeypatch):

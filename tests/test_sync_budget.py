@@ -50,75 +50,23 @@ def test_vector_quantizer_step_stays_within_the_budget(variant, monkeypatch):
 
 
 SHRUNK = {
-    "quant-act": [
-        "--set",
-        "train_size=512",
-        "--set",
-        "test_size=128",
-        "--set",
-        "loss_eval_size=128",
-        "--set",
-        "pretrain_steps=20",
-        "--set",
-        "steps=12",
-        "--set",
-        "instability_steps=6",
-        "--set",
-        "bits=(2,)",
-        "--set",
-        "stes=('identity','clipped_relu')",
-    ],
-    "vq-ablation": [
-        "--set",
-        "models=autoencoder",
-        "--set",
-        "steps=12",
-        "--set",
-        "record_every=6",
-        "--set",
-        "train_size=128",
-        "--set",
-        "test_size=64",
-    ],
-    "vq-bottleneck": [
-        "--set",
-        "train_size=256",
-        "--set",
-        "test_size=64",
-        "--set",
-        "curve_size=64",
-        "--set",
-        "steps=12",
-        "--set",
-        "record_every=6",
-    ],
-    "vq-toy": [
-        "--set",
-        "shift_seeds=1",
-        "--set",
-        "steps=20",
-        "--set",
-        "record_every=10",
-        "--set",
-        "train_size=512",
-        "--set",
-        "eval_size=256",
-        "--set",
-        "num_codes=32",
-    ],
+    "quant-act": (
+        "--set train_size=512 --set test_size=128 --set loss_eval_size=128 --set pretrain_steps=20 "
+        "--set steps=12 --set instability_steps=6 --set bits=(2,) --set "
+        "stes=('identity','clipped_relu')"
+    ).split(),
+    "vq-ablation": (
+        "--set models=autoencoder --set steps=12 --set record_every=6 --set train_size=128 --set test_size=64"
+    ).split(),
+    "vq-bottleneck": (
+        "--set train_size=256 --set test_size=64 --set curve_size=64 --set steps=12 --set record_every=6"
+    ).split(),
+    "vq-toy": (
+        "--set shift_seeds=1 --set steps=20 --set record_every=10 --set train_size=512 --set "
+        "eval_size=256 --set num_codes=32"
+    ).split(),
     "yin2019-toy": [],
-    "ste-check": [
-        "--set",
-        "ste=approx_sign",
-        "--set",
-        "steps=50",
-        "--set",
-        "runs=2",
-        "--set",
-        "angles=3",
-        "--set",
-        "norms=2",
-    ],
+    "ste-check": "--set ste=approx_sign --set steps=50 --set runs=2 --set angles=3 --set norms=2".split(),
 }
 
 
