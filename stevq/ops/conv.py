@@ -34,7 +34,7 @@ from .arith import add, matmul
 from .patches import FEW_CHANNELS, add_block_patches, block_patches, output_size, tap_blocks
 from .reductions import max, mean
 from .shape import getitem, reshape, transpose
-from .taps import image_chunks, patch_conv, tap_conv
+from .taps import image_chunks, patch_conv, scatter_conv, tap_conv
 
 
 def _check_conv_shapes(x, weight, op, weight_channel_axis):
@@ -190,8 +190,11 @@ def conv_transpose2d(x, weight, stride=1, padding=0, output_padding=0):
     out_w = (w - 1) * stride - 2 * padding + kw + output_padding
     rows = reshape(_channels_last(x), (n * h * w, in_channels))
     kernel = reshape(transpose(tap_blocks(weight, stride), (0, 2, 4, 3, 5, 1)), (in_channels, -1))
-    image = add_block_patches(matmul(rows, kernel), (n, out_h, out_w, out_channels), kh, kw, stride, padding)
-    return _channels_first(image)
+    image_shape = (n, out_h, out_w, out_channels)
+    if namespace_of(getval(x)) is np and out_channels * stride * stride >= TAP_PRODUCTS_MIN_CHANNELS:
+        # the same products, each tap's an image added at its shift in runs of whole rows (``taps``)
+        return _channels_first(scatter_conv(rows, kernel, image_shape, kh, kw, stride, padding))
+    return _channels_first(add_block_patches(matmul(rows, kernel), image_shape, kh, kw, stride, padding))
 
 
 def _pool_view(x, size):

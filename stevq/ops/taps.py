@@ -36,7 +36,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..backend import device_of, namespace_of
 from ._util import primitive
-from .patches import _from_blocks, _grid
+from .patches import _from_blocks, _grid, block_patches
 
 # The products are made and used a few images at a time, about this many numbers, so that they are
 # still in the cache when they are added (at 16 channels, 3 x 3: 30 % less time than all at once).
@@ -90,6 +90,35 @@ defvjp(
     None,
     lambda ans, x, rows, kernel, kh, kw, stride, padding: lambda g: namespace_of(g).matrix_transpose(rows) @ g,
 )
+
+
+@primitive
+def scatter_conv(rows, kernel, image_shape, kh, kw, stride, padding):
+    """add_block_patches(rows @ kernel, image_shape, ...) tap by tap: the forward pass of the
+    transposed convolution (``conv.conv_transpose2d``), rows (N H W, C_in) and kernel (C_in, bh bw
+    s s C_out) in block order. Its products are those of ``add_tap_products`` with K^T."""
+    kernel_t = namespace_of(kernel).matrix_transpose(kernel)
+    return add_tap_products(rows, kernel_t, image_shape, kh, kw, stride, padding)
+
+
+def _scatter_conv_vjp(argnums, ans, args, kwargs):
+    """The output gradient's patches B = block_patches(g), made once for both gradients, as the
+    reference's add_block_patches and matmul VJPs make it: d rows = B K^T, d K = rows^T B."""
+    rows, kernel, _, kh, kw, stride, padding = args
+
+    def vjp(g):
+        xp = namespace_of(g)
+        g_patches = block_patches(g, kh, kw, stride, padding)
+        found = {
+            0: lambda: g_patches @ xp.matrix_transpose(kernel),
+            1: lambda: xp.matrix_transpose(rows) @ g_patches,
+        }
+        return tuple(found[argnum]() for argnum in argnums)
+
+    return vjp
+
+
+defvjp_argnums(scatter_conv, _scatter_conv_vjp)
 
 
 def _tap_windows(kh, kw, out_h, out_w):
