@@ -125,10 +125,19 @@ def stevq_adam_step(loss, params, lr):
     """A training step of ``loss(params)`` in stevq: value and gradients, one Adam update that
     writes into the previous state's arrays (``donate=True``: the old state is never used again).
     Returns ``step() -> loss value`` (float); the optimizer state lives in the closure."""
-    from stevq import autodiff, optim
+    from stevq import optim
+
+    return stevq_training_step(loss, params, optim.adam(lr, donate=True))
+
+
+def stevq_training_step(loss, params, optimizer):
+    """A training step of ``loss(params)`` in stevq: value and gradients, one update of ``optimizer``
+    (an ``(init, update, get_params)`` triple of ``stevq.optim``). Returns ``step() -> loss value``
+    (float); the optimizer state lives in the closure."""
+    from stevq import autodiff
 
     loss_and_grads = autodiff.value_and_grad(loss)
-    opt_init, opt_update, get_params = optim.adam(lr, donate=True)
+    opt_init, opt_update, get_params = optimizer
     state = {"opt": opt_init(params), "step": 0}
 
     def step():

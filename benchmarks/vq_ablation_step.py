@@ -50,9 +50,10 @@ def _network(model, small):
 
 def stevq_step(model, small=False):
     """The step of ``vq_training.train`` for the baseline row: loss, gradients, one AdamW update."""
+    import timing  # benchmarks/ is on sys.path (run.py puts it there)
+
     import stevq
     from stevq import ops
-    from stevq.autodiff import value_and_grad
     from stevq.experiments.huh2023 import vq_ablation, vq_training
 
     network, params, state, x_host, y_host = _network(model, small)
@@ -63,17 +64,7 @@ def stevq_step(model, small=False):
         loss = vq_training.task_loss(network, prediction, x, y)
         return ops.add(loss, ops.multiply(network.quantizer_weight, aux["loss"]))
 
-    loss_and_grads = value_and_grad(objective)
-    opt_init, opt_update, get_params = vq_ablation.schedule(_config(), model).make_optimizer()
-    run = {"opt": opt_init(params), "step": 0}
-
-    def step():
-        value, grads = loss_and_grads(get_params(run["opt"]))
-        run["opt"] = opt_update(run["step"], grads, run["opt"])
-        run["step"] += 1
-        return float(value)
-
-    return step
+    return timing.stevq_training_step(objective, params, vq_ablation.schedule(_config(), model).make_optimizer())
 
 
 def torch_step(model, small=False):

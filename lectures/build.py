@@ -216,12 +216,12 @@ def main(argv=None):
     parser.add_argument("names", nargs="*", help="notebooks (paths or globs relative to lectures/); default all")
     parser.add_argument("--quick", action="store_true", help="quick mode (STEVQ_QUICK=1)")
     parser.add_argument(
+        "--numbers-only", action="store_true", help="only refresh the stored quick-mode numbers, keeping the outputs"
+    )
+    parser.add_argument(
         "--without-solutions",
         metavar="DIR",
         help="write copies of the lectures without their solution cells into DIR (nothing is run)",
-    )
-    parser.add_argument(
-        "--numbers-only", action="store_true", help="only refresh the stored quick-mode numbers, keeping the outputs"
     )
     args = parser.parse_args(argv)
     paths = notebooks()

@@ -19,7 +19,7 @@ Layers. A module imports only from its own layer or the layers below it, never i
     8. metrics                       diagnostics of quantizers
     9. theory                        closed forms and toy settings (Yin et al. 2019, Huh et al. 2023)
    10. experiments                   the paper reproductions
-   11. __main__                      the command line (imported by nothing)
+   11. __main__, cli_arguments       the command line (imported by nothing) and its argument checks
 
 This package's own ``__init__`` is the facade above them all: it imports ``boxes`` so that
 autograd can trace every backend's arrays (``backend.on_new_array_type``).

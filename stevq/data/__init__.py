@@ -3,6 +3,7 @@
 - ``idx``: read and write the IDX format (``read_idx``, ``write_idx``), gzip or plain, with every
   byte count checked.
 - ``fetch``: find files on disk, check SHA-256 digests, download with retries into the cache.
+- ``sources``: ``MNIST`` and ``FASHION_MNIST``, where each comes from (mirrors, published SHA-256).
 - ``mnist``: ``load_mnist()`` and ``load_fashion_mnist()`` returning ``ImageData`` (host arrays).
 - ``sample``: the real Fashion-MNIST sample shipped in the package (6000 + 2000 images), used when
   the files are absent and what is asked for fits in it (quick modes, lectures in quick mode).
@@ -16,21 +17,8 @@ Everything here works on the host (NumPy); ``stevq.asarray`` moves arrays to the
 from .batches import fresh_shuffle_indices, minibatch_indices
 from .fetch import DataUnavailableError
 from .idx import read_idx, write_idx
-from .mnist import (
-    FASHION_MNIST,
-    FASHION_MNIST_CLASSES,
-    FILES,
-    MNIST,
-    MNIST_CLASSES,
-    ImageData,
-    Source,
-    data_home,
-    load_fashion_mnist,
-    load_images,
-    load_mnist,
-    load_sample,
-    origin,
-)
+from .mnist import ImageData, data_home, load_fashion_mnist, load_images, load_mnist, load_sample, origin
+from .sources import FASHION_MNIST, FASHION_MNIST_CLASSES, FILES, MNIST, MNIST_CLASSES, Source
 from .synthetic import gaussian, gaussian_clusters
 
 __all__ = [

@@ -14,6 +14,7 @@ decompressed file, and a re-compressed copy of the same content (Debian's Fashio
 ships such a copy: its ``.gz`` bytes differ from the published ones, its content does not).
 """
 
+import dataclasses
 import hashlib
 import pathlib
 import time
@@ -144,3 +145,25 @@ def download(filename, mirrors, destination_dir, accepted, retries=3, backoff=1.
     error = DataUnavailableError(f"{filename}: no mirror gave a good copy")
     error.failures = failures
     raise error
+
+
+@dataclasses.dataclass(frozen=True)
+class Downloader:
+    """How a missing file is downloaded (``download``): from ``mirrors`` (base URLs, in order), a copy
+    checked against ``accepted`` ({file name: tuple of SHA-256 digests}; None: any copy that
+    decompresses), in ``retries`` rounds ``backoff`` seconds apart (doubled each round), ``timeout``
+    seconds per request, with progress bars when ``progress``."""
+
+    mirrors: tuple
+    accepted: dict | None = None
+    retries: int = 3
+    backoff: float = 1.0
+    timeout: float = 30.0
+    progress: bool = False
+
+    def fetch(self, filename, destination_dir):
+        """``download`` of ``filename`` into ``destination_dir``: ``(path, failures)``."""
+        accepted = None if self.accepted is None else self.accepted[filename]
+        return download(
+            filename, self.mirrors, destination_dir, accepted, self.retries, self.backoff, self.timeout, self.progress
+        )

@@ -25,7 +25,8 @@ import numpy as np
 from ..atomic import atomic_write_bytes
 from .fetch import sha256_hex
 from .idx import decompress
-from .mnist import FASHION_MNIST, _accepted_digests, load_fashion_mnist, locate_files
+from .mnist import _accepted_digests, load_fashion_mnist, locate_files
+from .sources import FASHION_MNIST
 
 PER_CLASS_TRAIN, PER_CLASS_TEST = 600, 200
 ARCHIVE = pathlib.Path(__file__).resolve().parent / "fashion_mnist_sample.npz"
@@ -41,7 +42,7 @@ def first_per_class(labels, per_class):
 
 def build(directory=None):
     """The sample's arrays (a dict for ``np.savez_compressed``) from the official files."""
-    paths = locate_files(FASHION_MNIST, directory, download_missing=False)
+    paths = locate_files(FASHION_MNIST, directory)  # the official files on disk, never downloaded
     accepted = _accepted_digests(FASHION_MNIST, None, True)
     sources = {}
     for name, path in paths.items():

@@ -26,7 +26,6 @@ foreign file raises ``ValueError`` naming it and is never loaded.
 The arrays are host NumPy arrays; move a batch to the active backend with ``stevq.asarray``.
 """
 
-import dataclasses
 import os
 import pathlib
 import sys
@@ -37,120 +36,27 @@ import numpy as np
 
 from .. import validate
 from . import sample as embedded
-from .fetch import DataUnavailableError, checked_content, download, find
+from .fetch import DataUnavailableError, Downloader, checked_content, find
 from .idx import decode_idx
+from .sources import DEBIAN_FASHION_MNIST, FASHION_MNIST, FASHION_MNIST_CLASSES, FILES, MNIST, MNIST_CLASSES, Source
 
-FILES = (
-    "train-images-idx3-ubyte.gz",
-    "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte.gz",
-)
-DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
-MNIST_CLASSES = tuple(str(digit) for digit in range(10))
-FASHION_MNIST_CLASSES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class Source:
-    """Where a data set of the four MNIST-layout files comes from and how its files are checked.
-
-    ``checksums`` maps each file name to the accepted SHA-256 digests (of the stored bytes or of the
-    decompressed IDX content); ``system_dirs`` are searched after the cache; ``hint`` is added to
-    the message when the data cannot be found; ``sample`` names the small sample shipped in the
-    package (``stevq.data.sample``), if there is one.
-    """
-
-    name: str
-    title: str
-    mirrors: tuple
-    checksums: dict
-    system_dirs: tuple = ()
-    hint: str = ""
-    sample: str | None = None
-
-
-# Published SHA-256 of each file: first of the .gz archive as served by the mirrors, then of the
-# IDX content inside it. Where they come from (checked while writing this module):
-# - MNIST: all eight digests appear, identical, in several independent public projects that pin
-#   these files (some list the .gz and the content digest side by side, with the .gz sizes
-#   9912422, 28881, 1648877 and 4542 bytes given on Yann LeCun's page). No copy of MNIST was at
-#   hand to recompute them, so they are confirmed by agreement between sources only.
-# - Fashion-MNIST: the .gz digests appear, identical, in several independent projects, some next to
-#   the MD5s of the Fashion-MNIST README (which Debian ships in /usr/share/doc/dataset-fashion-mnist).
-#   The content digests were recomputed here from the Debian package dataset-fashion-mnist
-#   (0.0~git20200523.55506a9-1) and equal those published by other projects from the official
-#   archives. Debian re-compressed the archives (their .gz bytes and MD5s differ, their content
-#   does not), which is why the content digests are accepted too.
-MNIST = Source(
-    name="mnist",
-    title="MNIST",
-    mirrors=(
-        "https://ossci-datasets.s3.amazonaws.com/mnist/",
-        "https://storage.googleapis.com/cvdf-datasets/mnist/",
-        "http://yann.lecun.com/exdb/mnist/",
-    ),
-    checksums={
-        "train-images-idx3-ubyte.gz": (
-            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-        ),
-        "train-labels-idx1-ubyte.gz": (
-            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-        ),
-        "t10k-images-idx3-ubyte.gz": (
-            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-        ),
-        "t10k-labels-idx1-ubyte.gz": (
-            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-        ),
-    },
-)
-
-FASHION_MNIST = Source(
-    name="fashion-mnist",
-    title="Fashion-MNIST",
-    mirrors=(
-        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
-    ),
-    checksums={
-        "train-images-idx3-ubyte.gz": (
-            "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-        ),
-        "train-labels-idx1-ubyte.gz": (
-            "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-        ),
-        "t10k-images-idx3-ubyte.gz": (
-            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-        ),
-        "t10k-labels-idx1-ubyte.gz": (
-            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
-            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-        ),
-    },
-    system_dirs=(DEBIAN_FASHION_MNIST,),
-    sample="fashion_mnist_sample.npz",
-    hint="On Debian or Ubuntu, `apt-get install dataset-fashion-mnist` installs them in "
-    f"{DEBIAN_FASHION_MNIST}, which is searched too.",
-)
+__all__ = [  # the sources (defined in stevq.data.sources) are this module's names too
+    "DEBIAN_FASHION_MNIST",
+    "FASHION_MNIST",
+    "FASHION_MNIST_CLASSES",
+    "FILES",
+    "MNIST",
+    "MNIST_CLASSES",
+    "ImageData",
+    "Source",
+    "data_home",
+    "load_fashion_mnist",
+    "load_images",
+    "load_mnist",
+    "load_sample",
+    "locate_files",
+    "origin",
+]
 
 
 class ImageData(NamedTuple):
@@ -204,19 +110,9 @@ def _unavailable(source, cache_dir, searched, failures):
     return DataUnavailableError("\n".join(before), "\n".join(lines))
 
 
-def locate_files(
-    source,
-    directory=None,
-    cache_dir=None,
-    download_missing=True,
-    checksums=None,
-    mirrors=None,
-    retries=3,
-    backoff=1.0,
-    timeout=30.0,
-    progress=False,
-):
-    """The paths of the four files of ``source``: found on disk, else downloaded into the cache.
+def locate_files(source, directory=None, cache_dir=None, downloader=None):
+    """The paths of the four files of ``source``: found on disk, else fetched into the cache by
+    ``downloader`` (a ``fetch.Downloader``; None: nothing is downloaded).
 
     Raises ``DataUnavailableError`` naming the four files and where to put them when any file is
     missing and cannot be downloaded.
@@ -227,21 +123,11 @@ def locate_files(
     search = ([directory] if directory is not None else []) + [cache_dir, *_system_dirs(source)]
     paths = {filename: find(filename, search) for filename in FILES}
     missing = [filename for filename, path in paths.items() if path is None]
-    if missing and not download_missing:
+    if missing and downloader is None:
         raise _unavailable(source, cache_dir, search, [])
     for filename in missing:
-        accepted = None if checksums is None else checksums[filename]
         try:
-            paths[filename], failed = download(
-                filename,
-                source.mirrors if mirrors is None else mirrors,
-                cache_dir,
-                accepted,
-                retries,
-                backoff,
-                timeout,
-                progress,
-            )
+            paths[filename], failed = downloader.fetch(filename, cache_dir)
         except DataUnavailableError as err:
             raise _unavailable(source, cache_dir, search, err.failures) from None
         if failed:
@@ -346,19 +232,13 @@ def load_images(
             validate.number(limit, name, low=1, integer=True)
     accepted = _accepted_digests(source, checksums, verify)
     use_sample = sample and _fits_sample(source, directory, train_limit, test_limit)
-    try:
-        paths = locate_files(
-            source,
-            directory,
-            cache_dir,
-            download and not use_sample,
-            accepted,
-            mirrors,
-            retries,
-            backoff,
-            timeout,
-            progress,
+    downloader = None
+    if download and not use_sample:
+        downloader = Downloader(
+            source.mirrors if mirrors is None else mirrors, accepted, retries, backoff, timeout, progress
         )
+    try:
+        paths = locate_files(source, directory, cache_dir, downloader)
     except DataUnavailableError:
         if not use_sample:
             raise
@@ -409,7 +289,7 @@ def origin(source, directory=None, *, train_limit=None, test_limit=None, sample=
     the sample inside the package. A run stores it, so that results are never mixed across data."""
     use_sample = sample and _fits_sample(source, directory, train_limit, test_limit)
     try:
-        paths = locate_files(source, directory, cache_dir, download_missing=False)
+        paths = locate_files(source, directory, cache_dir)  # nothing is downloaded
     except DataUnavailableError:
         if not use_sample:
             raise

@@ -15,7 +15,19 @@ from stevq.backend import asarray, to_numpy
 from stevq.vq import rotation as _rotation
 
 from .record import reference
-from .report import Mistake, as_host, close, grade, name_factor, run_student, scale_factor, student_fact, worst
+from .report import (
+    Mistake,
+    as_host,
+    autograd_vjp,
+    close,
+    grade,
+    name_factor,
+    raise_if_scaled,
+    run_student,
+    scale_factor,
+    student_fact,
+    worst,
+)
 
 
 def _student_grad(function, args, argnum, g, name, shape):
@@ -71,12 +83,7 @@ def check_straight_through(straight_through, seed=0):
             _require_primitive(straight_through, "straight_through")
             expected = reference(
                 "grads",
-                lambda: tuple(
-                    to_numpy(
-                        grad(lambda a, b: ops.sum(ops.multiply(ste.straight_through(a, b), g)), k)(value, surrogate)
-                    )
-                    for k in (0, 1)
-                ),
+                lambda: tuple(autograd_vjp(ste.straight_through, g, value, surrogate, argnum=k) for k in (0, 1)),
             )
             to_value = _student_grad(straight_through, (value, surrogate), 0, g, "the gradient to forward_value", shape)
             to_surrogate = _student_grad(straight_through, (value, surrogate), 1, g, "the gradient to surrogate", shape)
@@ -99,12 +106,8 @@ def check_straight_through(straight_through, seed=0):
                 )
         return ["forward value exact; gradient g to the surrogate and 0 to forward_value, as stevq.ste"]
 
-    return grade(
-        "straight_through (an autograd primitive with its own defvjp)",
-        checks,
-        seed=seed,
-        forbidden=(ste.straight_through,),
-    )
+    forbidden = (ste.straight_through,)
+    return grade("straight_through (an autograd primitive with its own defvjp)", checks, seed=seed, forbidden=forbidden)
 
 
 def check_binary_step(binary_step, seed=0):
@@ -125,10 +128,7 @@ def check_binary_step(binary_step, seed=0):
             raise Mistake("wrong forward value (expected 1{x > 0}) " + worst(out, expected, "x index"))
         x, g = x[3:], rng.standard_normal(21)
         got = _student_grad(binary_step, (asarray(x),), 0, asarray(g), "the gradient of binary_step", x.shape)
-        expected = reference(
-            "grad",
-            lambda: to_numpy(grad(lambda a: ops.sum(ops.multiply(ste.binary_step(a, "relu"), asarray(g))))(asarray(x))),
-        )
+        expected = reference("grad", lambda: autograd_vjp(lambda a: ste.binary_step(a, "relu"), asarray(g), asarray(x)))
         if close(got, expected):
             return ["forward 1{x > 0} (0 at x = 0) and the ReLU STE gradient g 1{x > 0}, as stevq.ste.binary_step"]
         if close(got, 0 * g):
@@ -147,12 +147,8 @@ def check_binary_step(binary_step, seed=0):
             raise Mistake("your gradient flows where x < 0 instead of x > 0: sign error in the surrogate")
         raise Mistake("wrong gradient (expected g 1{x > 0}) " + worst(got, expected, "x index"))
 
-    return grade(
-        "binary_step (the ReLU straight-through estimator)",
-        checks,
-        seed=seed,
-        forbidden=(ste.binary_step, ste.straight_through, ste.quantized_relu),
-    )
+    forbidden = (ste.binary_step, ste.straight_through, ste.quantized_relu)
+    return grade("binary_step (the ReLU straight-through estimator)", checks, seed=seed, forbidden=forbidden)
 
 
 # ------------------------------------------------------------ assignment 6: the EMA codebook update
@@ -313,12 +309,7 @@ def _rotation_data(rng, num=7, dim=4):
 
 
 def _rotation_reference(g, z_e, z_q):
-    return reference(
-        "vjp",
-        lambda: to_numpy(
-            grad(lambda e: ops.sum(ops.multiply(vq.rotation_trick(e, asarray(z_q)), asarray(g))))(asarray(z_e))
-        ),
-    )
+    return reference("vjp", lambda: autograd_vjp(vq.rotation_trick, asarray(g), asarray(z_e), asarray(z_q)))
 
 
 ROTATION_FORBIDDEN = (vq.rotation_trick, _rotation._rotate_onto_code, _rotation._rotation_vjp)
@@ -344,9 +335,7 @@ def check_rotation_vjp(rotation_vjp, seed=0):
             for switches, meaning in ROTATION_MISTAKES:
                 if close(got, _rotation_variant(g, z_e, z_q, **switches)):
                     raise Mistake(meaning)
-            factor = scale_factor(got, expected)
-            if factor is not None:
-                raise Mistake(name_factor(factor, {1.0: "", 2.0: "your result is twice the correct one"}))
+            raise_if_scaled(got, expected, {1.0: "", 2.0: "your result is twice the correct one"})
             raise Mistake("wrong values " + worst(got, expected, "(row, dim)"))
         return ["agrees with autograd through stevq.vq.rotation_trick on 3 random batches"]
 

@@ -16,7 +16,7 @@ from stevq.backend import asarray, to_numpy
 from stevq.ops import shape as _shape
 
 from .record import reference
-from .report import Mistake, as_host, close, grade, name_factor, run_student, scale_factor, worst
+from .report import Mistake, as_host, autograd_vjp, close, grade, raise_if_scaled, run_student, scale_factor, worst
 
 SQRT_2PI = math.sqrt(2.0 * math.pi)
 
@@ -61,12 +61,7 @@ def check_lookup_vjp(lookup_vjp, seed=0):
             g = rng.standard_normal((indices.shape[0], codebook.shape[1]))
             num_codes = codebook.shape[0]
             g_b, idx_b = asarray(g), asarray(indices)
-            expected = reference(
-                "vjp",
-                lambda: to_numpy(
-                    grad(lambda c: ops.sum(ops.multiply(ops.take_rows(c, idx_b), g_b)))(asarray(codebook))
-                ),
-            )
+            expected = reference("vjp", lambda: autograd_vjp(lambda c: ops.take_rows(c, idx_b), g_b, asarray(codebook)))
             got = as_host(run_student(lookup_vjp, g_b, idx_b, num_codes), "lookup_vjp", expected.shape)
             if close(got, expected):
                 continue
@@ -85,13 +80,9 @@ def check_lookup_vjp(lookup_vjp, seed=0):
                     "you averaged the gradients of each code's members; the VJP of a lookup "
                     "sums them (a code used twice gets both gradients)."
                 )
-            factor = scale_factor(got, expected)
-            if factor is not None:
-                raise Mistake(
-                    name_factor(
-                        factor, {1.0: ""}, " (a lookup copies rows forward, so its VJP adds the gradients back)"
-                    )
-                )
+            raise_if_scaled(
+                got, expected, {1.0: ""}, " (a lookup copies rows forward, so its VJP adds the gradients back)"
+            )
             raise Mistake("wrong values " + worst(got, expected, "code") + f" (indices = {indices.tolist()})")
         return ["correct on 3 random inputs, including a code chosen 3+ times and unused codes"]
 
@@ -121,22 +112,15 @@ def check_codebook_grad(codebook_grad, seed=0):
                     f"mean over all N*D = {num * dim} elements, so every row has the same "
                     "factor 2/(N*D)."
                 )
-            factor = scale_factor(got, expected)
-            if factor is not None:
-                raise Mistake(
-                    name_factor(
-                        factor,
-                        {
-                            1.0: "",
-                            float(num * dim): f"you forgot the 1/(N*D) normalisation (N*D = {num * dim})",
-                            float(dim): "you divided by N only; the loss is a mean over all N*D elements",
-                            float(num): "you divided by D only; the loss is a mean over all N*D elements",
-                            0.5: "the factor 2 is missing: d/dc (c - z)^2 = 2 (c - z)",
-                            float(num * dim) / 2: "you forgot both the factor 2 and the 1/(N*D) normalisation",
-                        },
-                        " (d/dc (c - z)^2 = 2 (c - z), not 2 (z - c))",
-                    )
-                )
+            factors = {
+                1.0: "",
+                float(num * dim): f"you forgot the 1/(N*D) normalisation (N*D = {num * dim})",
+                float(dim): "you divided by N only; the loss is a mean over all N*D elements",
+                float(num): "you divided by D only; the loss is a mean over all N*D elements",
+                0.5: "the factor 2 is missing: d/dc (c - z)^2 = 2 (c - z)",
+                float(num * dim) / 2: "you forgot both the factor 2 and the 1/(N*D) normalisation",
+            }
+            raise_if_scaled(got, expected, factors, " (d/dc (c - z)^2 = 2 (c - z), not 2 (z - c))")
             raise Mistake("wrong values " + worst(got, expected, "code") + f" (indices = {indices.tolist()})")
         return ["correct on 3 random inputs; unused codes get exactly zero, as they must"]
 
@@ -194,11 +178,9 @@ def check_straight_through_output(straight_through_output, seed=0):
             raise Mistake("z_q must receive no gradient from the plain STE; " + worst(grad_q, 0 * host_g))
         return ["forward z_q; dL/dout to z_e and nothing to z_q, as stevq.vq.straight_through"]
 
+    forbidden = (vq.straight_through,)
     return grade(
-        "straight_through_output (the plain VQ straight-through output)",
-        checks,
-        seed=seed,
-        forbidden=(vq.straight_through,),
+        "straight_through_output (the plain VQ straight-through output)", checks, seed=seed, forbidden=forbidden
     )
 
 
@@ -271,9 +253,7 @@ def check_sync_straight_through(sync_straight_through, seed=0):
                 )
         return ["correct forward value and gradients for nu = 0.7 and nu = 2.0"] + notes[:1]
 
+    forbidden = (vq.sync_straight_through,)
     return grade(
-        "sync_straight_through (the synchronised update of Huh et al.)",
-        checks,
-        seed=seed,
-        forbidden=(vq.sync_straight_through,),
+        "sync_straight_through (the synchronised update of Huh et al.)", checks, seed=seed, forbidden=forbidden
     )

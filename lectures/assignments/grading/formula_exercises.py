@@ -15,7 +15,7 @@ from stevq.backend import asarray, to_numpy
 from stevq.theory import yin2019
 
 from .record import reference
-from .report import Mistake, as_host, close, grade, name_factor, run_student, scale_factor, worst
+from .report import Mistake, as_host, autograd_vjp, close, grade, raise_if_scaled, run_student, worst
 
 SQRT_2PI = math.sqrt(2.0 * math.pi)
 
@@ -60,6 +60,22 @@ RELU_MISTAKES = (
 )
 
 
+# what got = c * expected means, by c (``name_factor``)
+IDENTITY_FACTORS = {
+    1.0: "",
+    SQRT_2PI: "the factor 1/sqrt(2 pi) is missing",
+    0.5: "the identity STE has 1/sqrt(2 pi), not 1/(2 sqrt(2 pi))",
+}
+RELU_FACTORS = {
+    1.0: "",
+    2.0: "the factor 1/2 is missing: the prefactor is 1/(2 sqrt(2 pi))",
+    SQRT_2PI: "the factor 1/sqrt(2 pi) is missing",
+    2.0 * SQRT_2PI: "the prefactor 1/(2 sqrt(2 pi)) is missing",
+    0.5: "your prefactor is half the correct 1/(2 sqrt(2 pi))",
+}
+RELU_SIGN_HINT = " (E g points along +w^ with weight ||v||^2 + ... and along -w*^ with weight v^T v*)"
+
+
 def check_expected_identity_coarse_grad(expected_identity_coarse_grad, seed=0):
     """Grade ``expected_identity_coarse_grad(v, w, v_star, w_star) -> (n,)``, Yin et al.'s
     E_Z g_id = 1/sqrt(2 pi) (||v||^2 w^ - (v^T v*) w*^), against ``stevq.theory.yin2019``."""
@@ -83,18 +99,7 @@ def check_expected_identity_coarse_grad(expected_identity_coarse_grad, seed=0):
             for switches, meaning in RELU_MISTAKES[:2]:
                 if close(got, _relu_formula(v, w, v_star, w_star, **identity, **switches)):
                     raise Mistake(meaning)
-            factor = scale_factor(got, expected)
-            if factor is not None:
-                raise Mistake(
-                    name_factor(
-                        factor,
-                        {
-                            1.0: "",
-                            SQRT_2PI: "the factor 1/sqrt(2 pi) is missing",
-                            0.5: "the identity STE has 1/sqrt(2 pi), not 1/(2 sqrt(2 pi))",
-                        },
-                    )
-                )
+            raise_if_scaled(got, expected, IDENTITY_FACTORS)
             raise Mistake("wrong values " + worst(got, expected, "component"))
         return ["correct at 3 random points (several ||w|| and ||w*||)"]
 
@@ -122,21 +127,7 @@ def check_expected_relu_coarse_grad(expected_relu_coarse_grad, seed=0):
             for switches, meaning in RELU_MISTAKES:
                 if close(got, _relu_formula(v, w, v_star, w_star, **switches)):
                     raise Mistake(meaning)
-            factor = scale_factor(got, expected)
-            if factor is not None:
-                raise Mistake(
-                    name_factor(
-                        factor,
-                        {
-                            1.0: "",
-                            2.0: "the factor 1/2 is missing: the prefactor is 1/(2 sqrt(2 pi))",
-                            SQRT_2PI: "the factor 1/sqrt(2 pi) is missing",
-                            2.0 * SQRT_2PI: "the prefactor 1/(2 sqrt(2 pi)) is missing",
-                            0.5: "your prefactor is half the correct 1/(2 sqrt(2 pi))",
-                        },
-                        " (E g points along +w^ with weight ||v||^2 + ... and along -w*^ with weight v^T v*)",
-                    )
-                )
+            raise_if_scaled(got, expected, RELU_FACTORS, RELU_SIGN_HINT)
             raise Mistake(
                 f"wrong values (||w|| = {np.linalg.norm(w):.3g}, ||w*|| = "
                 f"{np.linalg.norm(w_star):.3g}) " + worst(got, expected, "component")
@@ -222,6 +213,12 @@ def check_fsq_bound(fsq_bound, seed=0):
     return grade("fsq_bound (finite scalar quantization)", checks, seed=seed, forbidden=(fsq.bound,))
 
 
+ROUNDING_WITHOUT_GRADIENT = (
+    "no gradient reaches z: rounding has derivative zero; round with stevq.ste.round_ste "
+    "(the identity straight-through estimator)"
+)
+
+
 def check_fsq_quantize(fsq_quantize, seed=0):
     """Grade ``fsq_quantize(z, levels)``: round_ste(bound(z)) / floor(L/2) per channel, forward
     and gradient (identity straight-through through the rounding), against ``stevq.fsq.quantize``."""
@@ -247,24 +244,14 @@ def check_fsq_quantize(fsq_quantize, seed=0):
                 "the gradient of fsq_quantize",
                 z.shape,
             )
-        expected = reference(
-            "grad",
-            lambda: to_numpy(grad(lambda x: ops.sum(ops.multiply(fsq.quantize(x, levels), asarray(g))))(asarray(z))),
-        )
+        expected = reference("grad", lambda: autograd_vjp(lambda x: fsq.quantize(x, levels), asarray(g), asarray(z)))
         if close(got, expected):
             return ["codes and gradient agree with stevq.fsq.quantize"]
         if close(got, 0 * expected):
-            raise Mistake(
-                "no gradient reaches z: rounding has derivative zero; round with stevq.ste.round_ste "
-                "(the identity straight-through estimator)"
-            )
+            raise Mistake(ROUNDING_WITHOUT_GRADIENT)
         if close(got, expected * half):
             raise Mistake("the gradient misses the factor 1/floor(L/2): divide after rounding, inside the graph")
         raise Mistake("wrong gradient " + worst(got, expected, "(row, channel)"))
 
-    return grade(
-        "fsq_quantize (FSQ codes with a straight-through gradient)",
-        checks,
-        seed=seed,
-        forbidden=(fsq.quantize, fsq.bound),
-    )
+    forbidden = (fsq.quantize, fsq.bound)
+    return grade("fsq_quantize (FSQ codes with a straight-through gradient)", checks, seed=seed, forbidden=forbidden)

@@ -5,8 +5,9 @@ comparing arrays, and naming a constant factor (a sign error, a forgotten normal
 import dataclasses
 
 import numpy as np
+from autograd import grad
 
-from stevq import backend
+from stevq import backend, ops
 from stevq.backend import is_array, to_numpy
 
 from . import record
@@ -165,6 +166,20 @@ def name_factor(c, named, sign_hint=""):
             return "; ".join(parts)
     parts.append(f"your result is {c:.6g} times the correct one")
     return "; ".join(parts)
+
+
+def autograd_vjp(function, g, *args, argnum=0):
+    """d/d args[argnum] of sum(function(*args) * g) by autograd, on the host: the reference gradient
+    of a stevq function for the output gradient ``g``."""
+    return to_numpy(grad(lambda *values: ops.sum(ops.multiply(function(*values), g)), argnum)(*args))
+
+
+def raise_if_scaled(got, expected, named, sign_hint=""):
+    """Raise the Mistake that names the factor (``name_factor``) when got = c * expected for a
+    constant c: a sign error or a forgotten normalisation says more than the values do."""
+    factor = scale_factor(got, expected)
+    if factor is not None:
+        raise Mistake(name_factor(factor, named, sign_hint))
 
 
 def worst(got, expected, label="entry"):
