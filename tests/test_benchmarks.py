@@ -46,6 +46,14 @@ def _run(script, *args):
     return done.stdout
 
 
+def _run_small(tmp_path, *options):
+    """benchmarks/run.py in its tiny mode (one repeat, one round) with ``options``: what it printed
+    and the results it wrote as JSON."""
+    report = tmp_path / "r.json"
+    out = _run("run.py", "--small", "--repeats", "1", "--rounds", "1", *options, "--json", str(report))
+    return out, json.loads(report.read_text())
+
+
 def _check_results(results, with_torch, with_memory, cases="fabce"):
     assert [case["case"] for case in results["cases"]] == list(cases)
     for case in results["cases"]:
@@ -72,8 +80,7 @@ def _check_results(results, with_torch, with_memory, cases="fabce"):
 
 
 def test_run_small_without_torch(tmp_path):
-    out = _run("run.py", "--small", "--repeats", "1", "--rounds", "1", "--no-torch", "--json", str(tmp_path / "r.json"))
-    results = json.loads((tmp_path / "r.json").read_text())
+    out, results = _run_small(tmp_path, "--no-torch")
     _check_results(results, with_torch=False, with_memory=True)
     for title in (
         "(f) Huh et al.'s networks",
@@ -93,40 +100,15 @@ def test_run_small_without_torch(tmp_path):
 @pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed (it is optional)")
 def test_run_small_with_torch(tmp_path):
     """Every case's PyTorch rows (each contender is a process of its own: importing torch is the cost)."""
-    _run(
-        "run.py",
-        "--small",
-        "--repeats",
-        "1",
-        "--rounds",
-        "1",
-        "--no-memory",
-        "--cases",
-        "ace",
-        "--json",
-        str(tmp_path / "r.json"),
-    )
-    _check_results(json.loads((tmp_path / "r.json").read_text()), with_torch=True, with_memory=False, cases="ace")
+    _, results = _run_small(tmp_path, "--no-memory", "--cases", "ace")
+    _check_results(results, with_torch=True, with_memory=False, cases="ace")
 
 
 @pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed (it is optional)")
 def test_vq_ablation_case_builds_and_its_first_losses_agree(tmp_path):
     """Case (f): both networks build (the experiment's own code and the PyTorch twin, from the same
     weights and batch) and their first losses agree; its two targets name both contenders."""
-    out = _run(
-        "run.py",
-        "--small",
-        "--repeats",
-        "1",
-        "--rounds",
-        "1",
-        "--no-memory",
-        "--cases",
-        "f",
-        "--json",
-        str(tmp_path / "r.json"),
-    )
-    results = json.loads((tmp_path / "r.json").read_text())
+    out, results = _run_small(tmp_path, "--no-memory", "--cases", "f")
     _check_results(results, with_torch=True, with_memory=False, cases="f")
     checked = {row["contender"]: row["agreement"] for row in results["cases"][0]["rows"]}
     assert checked["PyTorch, autoencoder"] < 1e-5 and checked["PyTorch, classifier"] < 1e-5
@@ -136,23 +118,9 @@ def test_vq_ablation_case_builds_and_its_first_losses_agree(tmp_path):
 def test_run_other_kernel_section(tmp_path):
     """--kernels reruns the NumPy contenders in processes without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE
     (this test sets neither: it only checks that the section is there and complete)."""
-    out = _run(
-        "run.py",
-        "--small",
-        "--repeats",
-        "1",
-        "--rounds",
-        "1",
-        "--no-memory",
-        "--no-torch",
-        "--cases",
-        "c",
-        "--kernels",
-        "--json",
-        str(tmp_path / "r.json"),
-    )
+    out, results = _run_small(tmp_path, "--no-memory", "--no-torch", "--cases", "c", "--kernels")
     assert "OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset" in out
-    other = json.loads((tmp_path / "r.json").read_text())["other_kernel"]
+    other = results["other_kernel"]
     assert [row["contender"] for row in other[0]["rows"]] == ["stevq", "NumPy matmul, preallocated"]
 
 
@@ -169,20 +137,9 @@ def test_engine_small():
 
 def test_scaling_table_small(tmp_path):
     """scaling.py prints (and writes) one row per (batch, K) cell with a time and a memory column."""
-    out = _run(
-        "scaling.py",
-        "--batches",
-        "2",
-        "3",
-        "--codes",
-        "4",
-        "--repeats",
-        "1",
-        "--no-torch",
-        "--markdown",
-        str(tmp_path / "t.md"),
-    )
+    table = tmp_path / "t.md"
+    out = _run("scaling.py", *"--batches 2 3 --codes 4 --repeats 1 --no-torch --markdown".split(), str(table))
     rows = re.findall(r"^\| (\d+) \| (\d+) \| ([0-9.]+) \(([0-9.]+)\) \| (\d+) \| - \| - \| - \|$", out, re.MULTILINE)
     assert [(batch, codes) for batch, codes, *_ in rows] == [("2", "4"), ("3", "4")]
     assert all(float(wall) > 0 and math.isfinite(float(cpu)) for _, _, wall, cpu, _ in rows)
-    assert (tmp_path / "t.md").read_text().count("\n| ") == 3  # header and two rows
+    assert table.read_text().count("\n| ") == 3  # header and two rows

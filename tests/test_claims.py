@@ -64,24 +64,8 @@ def runs(tmp_path_factory):
             rows=("baseline", "kmeans"),
             **switched,
         )  # the controlled runs
-    assert (
-        main(
-            [
-                "run",
-                "quant-act",
-                "--quick",
-                "--seeds",
-                "0,1",
-                "--out",
-                str(root / "quant-act"),
-                "--no-progress",
-                *SYNTHETIC,
-                "--set",
-                "instability_from=relu",
-            ]
-        )
-        == 0
-    )
+    quick = "run quant-act --quick --no-progress --seeds 0,1".split()
+    assert main([*quick, "--out", str(root / "quant-act"), *SYNTHETIC, "--set", "instability_from=relu"]) == 0
     return root
 
 

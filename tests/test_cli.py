@@ -6,11 +6,9 @@ machine, else the sample inside the package (tests/test_sample_data.py); it neve
 
 import json
 import os
-import pathlib
-import subprocess
-import sys
 
 import pytest
+from support import stevq_process
 
 from stevq import runio
 from stevq.__main__ import main
@@ -19,7 +17,6 @@ from stevq.experiments.yin2019 import quant_act
 
 pytestmark = pytest.mark.slow  # notebooks, the course kit, benchmarks, subprocesses: not in the quick loop
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 SYNTHETIC = (
     "--set data=synthetic --set train_size=512 --set test_size=128 --set loss_eval_size=128 "
     "--set bits=(2,) --set mlp_hidden=(32,) --set pretrain_steps=20 --set steps=12 --set "
@@ -27,40 +24,19 @@ SYNTHETIC = (
 ).split()
 
 
-def _command(*arguments, timeout=120):
-    """Run `python -m stevq ...` in a fresh process. One BLAS thread: the matrices are small, and
-    on a busy two-core machine OpenBLAS's threads wait for each other (ten times slower)."""
-    environment = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        OPENBLAS_NUM_THREADS="1",
-        OMP_NUM_THREADS="1",
-        MKL_NUM_THREADS="1",
-        MPLBACKEND="Agg",
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "stevq", *arguments],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=ROOT,
-        timeout=timeout,
-    )
-
-
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     """One `python -m stevq run quant-act --quick` on real Fashion-MNIST, shared by the tests that
     read its files."""
     out = tmp_path_factory.mktemp("runs") / "quant-act-quick"
-    result = _command("run", "quant-act", "--quick", "--out", str(out), "--no-progress", timeout=900)
+    result = stevq_process.run("run", "quant-act", "--quick", "--out", out, "--no-progress", timeout=900)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith(f"results in {out}")
     return out
 
 
 def test_list_names_every_experiment_with_a_description():
-    result = _command("list")
+    result = stevq_process.run("list")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == sorted(EXPERIMENTS)

@@ -8,15 +8,12 @@ computing), and a few through ``python -m stevq`` to see what reaches a terminal
 
 import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
+from support import stevq_process
 
 from stevq.__main__ import main
 from stevq.experiments import EXPERIMENTS, get, settings
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _bad_inputs(name):
@@ -174,23 +171,6 @@ def test_show_lists_every_setting_with_type_defaults_and_a_line(name, capsys):
     assert "--set FIELD=VALUE" in helped and text.strip() in helped
 
 
-def _command(*arguments, cwd):
-    environment = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        OPENBLAS_NUM_THREADS="1",
-        MPLBACKEND="Agg",
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "stevq", *arguments],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=cwd,
-        timeout=300,
-    )
-
-
 def test_in_a_terminal_bad_inputs_print_one_line_and_no_traceback(tmp_path):
     (tmp_path / "a_file").write_text("")
     for arguments in (
@@ -199,7 +179,7 @@ def test_in_a_terminal_bad_inputs_print_one_line_and_no_traceback(tmp_path):
         ["run", "vq-toy", "--out", "a_file"],
         ["run", "vq-bottleneck", "--seed", "abc"],
     ):
-        result = _command(*arguments, cwd=tmp_path)
+        result = stevq_process.run(*arguments, cwd=tmp_path)
         assert result.returncode == 2, (arguments, result.stderr)
         assert "Traceback" not in result.stderr and result.stderr.strip().splitlines()[-1].startswith(
             ("error:", "python -m stevq run: error:")

@@ -1,6 +1,7 @@
-"""stevq.data: IDX round trips checked against hand-built bytes, corrupt files refused, the download
-path exercised against a local HTTP server on 127.0.0.1, the real Fashion-MNIST from Debian, and the
-Gaussian toy data checked by Monte Carlo."""
+"""stevq.data's MNIST-layout data sets: small generated ones loaded from a directory or the cache
+(dtypes, layouts, limits, digests), the download path exercised against a local HTTP server on
+127.0.0.1, and the real Fashion-MNIST from Debian. The IDX format is tested in test_data_idx.py, the
+synthetic data in test_data_synthetic.py."""
 
 import gzip
 import hashlib
@@ -13,7 +14,6 @@ import threading
 import numpy as np
 import pytest
 
-import stevq
 from stevq import data
 from stevq.data import idx
 
@@ -22,94 +22,6 @@ SMALL_TRAIN, SMALL_TEST, SIDE = 24, 12, 4
 
 def sha256(raw):
     return hashlib.sha256(raw).hexdigest()
-
-
-# ---------------------------------------------------------------------------------------------
-# IDX format
-
-
-def hand_built_idx(array, type_code):
-    """IDX bytes written out by hand from the format description (independent of the encoder)."""
-    header = bytes([0, 0, type_code, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
-    return header + array.astype(array.dtype.newbyteorder(">")).tobytes(order="C")
-
-
-IDX_CASES = [("uint8", 0x08), ("int8", 0x09), ("int16", 0x0B), ("int32", 0x0C), ("float32", 0x0D), ("float64", 0x0E)]
-
-
-@pytest.mark.parametrize("dtype,type_code", IDX_CASES)
-@pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 3, 4), (2, 1, 3, 2)])
-@pytest.mark.parametrize("suffix", [".gz", ""])
-def test_idx_round_trip_matches_hand_built_bytes(tmp_path, rng, dtype, type_code, shape, suffix):
-    info = np.iinfo(dtype) if dtype[0] in "ui" else None
-    if info is not None:
-        array = rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
-    else:
-        array = (rng.standard_normal(shape) * 1e3).astype(dtype)
-    path = data.write_idx(tmp_path / f"a{suffix}", array)
-    stored = path.read_bytes()
-    assert stored[:2] == (b"\x1f\x8b" if suffix else b"\x00\x00")
-    assert (gzip.decompress(stored) if suffix else stored) == hand_built_idx(array, type_code)
-    back = data.read_idx(path)
-    assert back.dtype == np.dtype(dtype) and back.shape == shape
-    np.testing.assert_array_equal(back, array)
-    back[...] = 0  # the result is a writable array of its own
-
-
-def test_idx_reads_hand_built_mnist_header_and_detects_gzip_by_content(tmp_path):
-    labels = bytes([0, 0, 8, 1]) + (3).to_bytes(4, "big") + bytes([7, 2, 9])
-    (tmp_path / "labels-no-suffix").write_bytes(gzip.compress(labels))
-    np.testing.assert_array_equal(data.read_idx(tmp_path / "labels-no-suffix"), [7, 2, 9])
-    data.write_idx(tmp_path / "plain", np.array([1, 2], np.uint8), compress=True)
-    assert gzip.decompress((tmp_path / "plain").read_bytes()) == bytes([0, 0, 8, 1, 0, 0, 0, 2, 1, 2])
-
-
-def test_idx_write_is_deterministic_and_accepts_backend_arrays(tmp_path, backend):
-    host = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
-    first = data.write_idx(tmp_path / "x.gz", stevq.asarray(host)).read_bytes()
-    second = data.write_idx(tmp_path / "y.gz", host).read_bytes()
-    assert first == second
-    np.testing.assert_array_equal(data.read_idx(tmp_path / "x.gz"), host)
-
-
-def test_idx_write_refuses_unsupported_dtypes(tmp_path):
-    with pytest.raises(TypeError, match="array: IDX cannot store dtype uint16"):
-        data.write_idx(tmp_path / "x", np.zeros(3, np.uint16))
-    assert not (tmp_path / "x").exists()
-
-
-GOOD = bytes([0, 0, 8, 2]) + (2).to_bytes(4, "big") + (3).to_bytes(4, "big") + bytes(range(6))
-CORRUPT = {
-    "truncated": (GOOD[:-1], "truncated.*needs 18 bytes, the file has 17"),
-    "trailing": (GOOD + b"\x00", "trailing bytes"),
-    "bad-magic": (b"\x01" + GOOD[1:], "bad magic number"),
-    "unknown-type": (GOOD[:2] + b"\x0a" + GOOD[3:], "unknown IDX type code 0x0A"),
-    "short-header": (GOOD[:9], "truncated IDX header"),
-    "empty": (b"", "shorter than the 4-byte magic"),
-}
-
-
-@pytest.mark.parametrize("case", sorted(CORRUPT))
-@pytest.mark.parametrize("compressed", [False, True])
-def test_idx_corrupt_files_raise_naming_the_file(tmp_path, case, compressed):
-    content, message = CORRUPT[case]
-    path = tmp_path / f"{case}.idx"
-    path.write_bytes(gzip.compress(content) if compressed else content)
-    with pytest.raises(ValueError, match=message) as error:
-        data.read_idx(path)
-    assert str(path) in str(error.value)
-
-
-def test_idx_cut_or_damaged_gzip_raises_naming_the_file(tmp_path):
-    packed = gzip.compress(GOOD)
-    cut = tmp_path / "cut.gz"
-    cut.write_bytes(packed[:-6])
-    with pytest.raises(ValueError, match=f"{cut}: corrupt or truncated gzip"):
-        data.read_idx(cut)
-    damaged = tmp_path / "crc.gz"
-    damaged.write_bytes(packed[:-8] + bytes([packed[-8] ^ 0xFF]) + packed[-7:])  # flip the stored CRC-32
-    with pytest.raises(ValueError, match=f"{damaged}: corrupt or truncated gzip"):
-        data.read_idx(damaged)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,63 +338,3 @@ def test_real_fashion_mnist_from_debian(isolated_cache):
         first = [np.flatnonzero(labels == k)[: len(sample[f"{split}_index"]) // 10] for k in range(10)]
         np.testing.assert_array_equal(sample[f"{split}_index"], np.sort(np.concatenate(first)))
     assert not isolated_cache.exists()
-
-
-# ---------------------------------------------------------------------------------------------
-# Synthetic Gaussian data
-
-
-def test_gaussian_moments_by_monte_carlo():
-    n, mean, variance = 40000, np.array([-1.0, 2.0, 0.5]), 0.3
-    points = data.gaussian(n, mean, variance, seed=3)
-    assert points.shape == (n, 3) and points.dtype == np.float64
-    standard_error = np.sqrt(variance / n)
-    assert np.all(np.abs(points.mean(axis=0) - mean) < 5 * standard_error)
-    covariance = np.cov(points, rowvar=False)
-    # Var of a sample variance of Gaussians is 2 sigma^4 / (n - 1); off-diagonals have sd sigma^2/sqrt(n).
-    assert np.all(np.abs(np.diag(covariance) - variance) < 5 * variance * np.sqrt(2 / (n - 1)))
-    assert np.all(np.abs(covariance - np.diag(np.diag(covariance))) < 5 * variance / np.sqrt(n))
-    np.testing.assert_array_equal(points, data.gaussian(n, mean, variance, seed=3))
-    assert not np.array_equal(points, data.gaussian(n, mean, variance, seed=4))
-    assert data.gaussian(5, [0, 0], dtype="float32").dtype == np.float32
-
-
-def test_gaussian_clusters_balanced_labelled_and_reproducible():
-    points, labels, centers = data.gaussian_clusters(
-        4003, dim=3, n_clusters=5, center_std=10.0, cluster_std=0.2, seed=1
-    )
-    assert points.shape == (4003, 3) and centers.shape == (5, 3) and labels.dtype == np.int64
-    counts = np.bincount(labels, minlength=5)
-    assert counts.max() - counts.min() <= 1
-    nearest = np.argmin(((points[:, None, :] - centers[None]) ** 2).sum(-1), axis=1)
-    assert np.min(np.linalg.norm(centers[:, None] - centers[None] + 100 * np.eye(5)[..., None], axis=-1)) > 2
-    np.testing.assert_array_equal(nearest, labels)
-    residual = points - centers[labels]
-    assert abs(residual.std() - 0.2) < 5 * 0.2 / np.sqrt(2 * residual.size)
-    again = data.gaussian_clusters(4003, dim=3, n_clusters=5, center_std=10.0, cluster_std=0.2, seed=1)
-    np.testing.assert_array_equal(again[0], points)
-
-
-def test_synthetic_arguments_are_validated():
-    with pytest.raises(ValueError, match="n: expected a value >= 1"):
-        data.gaussian(0, [0.0])
-    with pytest.raises(ValueError, match="variance: expected a value >= 0"):
-        data.gaussian(3, [0.0], variance=-1)
-    with pytest.raises(ValueError, match="mean: expected a non-empty 1-D"):
-        data.gaussian(3, [[0.0, 1.0]])
-    with pytest.raises(TypeError, match="dim: expected an integer"):
-        data.gaussian_clusters(3, dim=2.5)
-    with pytest.raises(ValueError, match="dtype: expected one of"):
-        data.gaussian_clusters(3, dim=2, dtype="int32")
-
-
-def test_minibatch_indices_cover_each_epoch_once_and_repeat_with_the_seed():
-    from stevq.data import minibatch_indices
-
-    batches = minibatch_indices(np.random.default_rng(3), 10, 3)
-    epoch = np.concatenate([next(batches) for _ in range(3)])  # 3 full batches, 1 index dropped
-    assert len(set(epoch.tolist())) == 9 and epoch.max() < 10
-    again = minibatch_indices(np.random.default_rng(3), 10, 3)
-    np.testing.assert_array_equal(next(again), epoch[:3])
-    with pytest.raises(ValueError, match="batch_size"):
-        next(minibatch_indices(np.random.default_rng(0), 2, 3))

@@ -77,54 +77,29 @@ def test_serial_checks_the_parameter_list(backend):
 # --- layers: bad construction and init arguments -------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "make, error, pattern",
-    [
-        (lambda: nn.Dense(0), ValueError, r"^out_dim: expected a value >= 1"),
-        (lambda: nn.Dense(2.5), TypeError, r"^out_dim: expected an integer"),
-        (lambda: nn.Dense(3, dtype="float16"), ValueError, r"^dtype: expected one of"),
-        (lambda: nn.Conv(4, kernel=0), ValueError, r"^kernel:"),
-        (lambda: nn.Conv(4, stride=0), ValueError, r"^stride:"),
-        (lambda: nn.Conv(4, padding=-1), ValueError, r"^padding:"),
-        (lambda: nn.Conv(True), TypeError, r"^out_channels:"),
-        (lambda: nn.ConvTranspose(2, kernel=0), ValueError, r"^kernel:"),
-        (lambda: nn.ConvTranspose(2, stride=1.5), TypeError, r"^stride:"),
-        (lambda: nn.MaxPool(0), ValueError, r"^size:"),
-        (lambda: nn.AvgPool(1.5), TypeError, r"^size:"),
-        (lambda: nn.Upsample(0), ValueError, r"^factor:"),
-        (lambda: nn.Reshape((2, 0)), ValueError, r"^input_shape: Reshape"),
-        (
-            lambda: nn.BinaryAct("sign"),
-            ValueError,
-            r"^backward: expected one of \('identity', 'relu', 'clipped_relu', 'leaky_clipped_relu'",
-        ),
-        (lambda: nn.QuantReLU(bits=0), ValueError, r"^bits:"),
-        (lambda: nn.QuantReLU(bits=2, step=0.0), ValueError, r"^step: expected a value > 0"),
-        (lambda: nn.QuantReLU(backward="softsign"), ValueError, r"^backward:"),
-    ],
-    ids=[
-        "dense-out0",
-        "dense-float-out",
-        "dense-dtype",
-        "conv-kernel",
-        "conv-stride",
-        "conv-padding",
-        "conv-bool-channels",
-        "convT-kernel",
-        "convT-stride",
-        "maxpool-size",
-        "avgpool-size",
-        "upsample",
-        "reshape",
-        "binary-backward",
-        "quant-bits",
-        "quant-step",
-        "quant-backward",
-    ],
-)
-def test_bad_layer_arguments(make, error, pattern):
-    with pytest.raises(error, match=pattern):
-        make()
+BAD_LAYER_ARGUMENTS = {
+    "dense-out0": (lambda: nn.Dense(0), ValueError, r"^out_dim: expected a value >= 1"),
+    "dense-float-out": (lambda: nn.Dense(2.5), TypeError, r"^out_dim: expected an integer"),
+    "dense-dtype": (lambda: nn.Dense(3, dtype="float16"), ValueError, r"^dtype: expected one of"),
+    "conv-kernel": (lambda: nn.Conv(4, kernel=0), ValueError, r"^kernel:"),
+    "conv-stride": (lambda: nn.Conv(4, stride=0), ValueError, r"^stride:"),
+    "conv-padding": (lambda: nn.Conv(4, padding=-1), ValueError, r"^padding:"),
+    "conv-bool-channels": (lambda: nn.Conv(True), TypeError, r"^out_channels:"),
+    "convT-kernel": (lambda: nn.ConvTranspose(2, kernel=0), ValueError, r"^kernel:"),
+    "convT-stride": (lambda: nn.ConvTranspose(2, stride=1.5), TypeError, r"^stride:"),
+    "maxpool-size": (lambda: nn.MaxPool(0), ValueError, r"^size:"),
+    "avgpool-size": (lambda: nn.AvgPool(1.5), TypeError, r"^size:"),
+    "upsample": (lambda: nn.Upsample(0), ValueError, r"^factor:"),
+    "reshape": (lambda: nn.Reshape((2, 0)), ValueError, r"^input_shape: Reshape"),
+    "binary-backward": (
+        lambda: nn.BinaryAct("sign"),
+        ValueError,
+        r"^backward: expected one of \('identity', 'relu', 'clipped_relu', 'leaky_clipped_relu'",
+    ),
+    "quant-bits": (lambda: nn.QuantReLU(bits=0), ValueError, r"^bits:"),
+    "quant-step": (lambda: nn.QuantReLU(bits=2, step=0.0), ValueError, r"^step: expected a value > 0"),
+    "quant-backward": (lambda: nn.QuantReLU(backward="softsign"), ValueError, r"^backward:"),
+}
 
 
 @pytest.mark.parametrize(
@@ -207,38 +182,28 @@ def test_ste_bad_arguments(backend, call, error, pattern):
 # --- optimizers -------------------------------------------------------------------------------------------
 
 
+BAD_OPTIMIZER_HYPERPARAMETERS = {
+    "sgd-lr0": (lambda: optim.sgd(0.0), ValueError, r"^lr: expected a value > 0"),
+    "sgd-lr-neg": (lambda: optim.sgd(-0.1), ValueError, r"^lr:"),
+    "sgd-lr-str": (lambda: optim.sgd("0.1"), TypeError, r"^lr: expected a real number"),
+    "sgd-lr-inf": (lambda: optim.sgd(float("inf")), ValueError, r"^lr: expected a finite number"),
+    "momentum-big": (lambda: optim.sgd(0.1, momentum=1.5), ValueError, r"^momentum: expected a value <= 1"),
+    "momentum-neg": (lambda: optim.sgd(0.1, momentum=-0.1), ValueError, r"^momentum:"),
+    "adam-lr0": (lambda: optim.adam(0.0), ValueError, r"^lr:"),
+    "adam-b1-1": (lambda: optim.adam(1e-3, b1=1.0), ValueError, r"^b1: expected a value < 1"),
+    "adam-b2": (lambda: optim.adam(1e-3, b2=1.2), ValueError, r"^b2:"),
+    "adam-b1-neg": (lambda: optim.adam(1e-3, b1=-0.5), ValueError, r"^b1:"),
+    "adam-eps": (lambda: optim.adam(1e-3, eps=0.0), ValueError, r"^eps: expected a value > 0"),
+    "adam-lr-none": (lambda: optim.adam(None), TypeError, r"^lr:"),
+}
+
+
 @pytest.mark.parametrize(
     "make, error, pattern",
-    [
-        (lambda: optim.sgd(0.0), ValueError, r"^lr: expected a value > 0"),
-        (lambda: optim.sgd(-0.1), ValueError, r"^lr:"),
-        (lambda: optim.sgd("0.1"), TypeError, r"^lr: expected a real number"),
-        (lambda: optim.sgd(float("inf")), ValueError, r"^lr: expected a finite number"),
-        (lambda: optim.sgd(0.1, momentum=1.5), ValueError, r"^momentum: expected a value <= 1"),
-        (lambda: optim.sgd(0.1, momentum=-0.1), ValueError, r"^momentum:"),
-        (lambda: optim.adam(0.0), ValueError, r"^lr:"),
-        (lambda: optim.adam(1e-3, b1=1.0), ValueError, r"^b1: expected a value < 1"),
-        (lambda: optim.adam(1e-3, b2=1.2), ValueError, r"^b2:"),
-        (lambda: optim.adam(1e-3, b1=-0.5), ValueError, r"^b1:"),
-        (lambda: optim.adam(1e-3, eps=0.0), ValueError, r"^eps: expected a value > 0"),
-        (lambda: optim.adam(None), TypeError, r"^lr:"),
-    ],
-    ids=[
-        "sgd-lr0",
-        "sgd-lr-neg",
-        "sgd-lr-str",
-        "sgd-lr-inf",
-        "momentum-big",
-        "momentum-neg",
-        "adam-lr0",
-        "adam-b1-1",
-        "adam-b2",
-        "adam-b1-neg",
-        "adam-eps",
-        "adam-lr-none",
-    ],
+    [*BAD_LAYER_ARGUMENTS.values(), *BAD_OPTIMIZER_HYPERPARAMETERS.values()],
+    ids=[*BAD_LAYER_ARGUMENTS, *BAD_OPTIMIZER_HYPERPARAMETERS],
 )
-def test_bad_optimizer_hyperparameters(make, error, pattern):
+def test_bad_layer_arguments_and_optimizer_hyperparameters(make, error, pattern):
     with pytest.raises(error, match=pattern):
         make()
 

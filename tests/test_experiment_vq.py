@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from support.quick_runs import assert_written, quick_run_fixture
 
 import stevq
 from stevq import runio, vq
@@ -25,17 +26,12 @@ def _usage_from_indices(indices, num_codes):
 # The toy experiment
 
 
-@pytest.fixture(scope="module")
-def toy_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("vq_toy")
-    config = vq_toy.Config(quick=True)
-    return config, out, runner.run(vq_toy.EXPERIMENT, config, out, progress=False)
+toy_run = quick_run_fixture(vq_toy)
 
 
 def test_toy_quick_writes_its_files(toy_run):
     config, out, metrics = toy_run
-    for name in ("config.json", "metrics.json", "summary.md", "divergence.png", "toy_curves.png"):
-        assert (out / name).stat().st_size > 0, name
+    assert_written(out, ("config.json", "metrics.json", "summary.md", "divergence.png", "toy_curves.png"))
     stored = json.loads((out / "metrics.json").read_text())
     assert stored["config"]["quick"] is True and len(stored["metrics"]["autoencoder"]) == 6
     assert "| std | standard | 4 |" in (out / "summary.md").read_text()
@@ -88,18 +84,12 @@ def test_toy_commitment_error_is_the_snapshots_distance_to_their_codes(toy_run):
 # The bottleneck experiment on real Fashion-MNIST
 
 
-@pytest.fixture(scope="module")
-def bottleneck_run(tmp_path_factory):
-    """Quick mode on real Fashion-MNIST: the files if present, else the sample inside the package."""
-    out = tmp_path_factory.mktemp("vq_bottleneck")
-    config = vq_bottleneck.Config(quick=True)
-    return config, out, runner.run(vq_bottleneck.EXPERIMENT, config, out, progress=False)
+bottleneck_run = quick_run_fixture(vq_bottleneck)  # the Fashion-MNIST files if present, else the package's sample
 
 
 def test_bottleneck_quick_on_fashion_mnist_writes_its_files(bottleneck_run):
     config, out, metrics = bottleneck_run
-    for name in ("config.json", "metrics.json", "summary.md", "curves_vqvae.png", "final_vqvae.png"):
-        assert (out / name).stat().st_size > 0, name
+    assert_written(out, ("config.json", "metrics.json", "summary.md", "curves_vqvae.png", "final_vqvae.png"))
     rows = json.loads((out / "metrics.json").read_text())["metrics"]["rows"]
     assert [(r["K"], r["variant"]) for r in rows] == [(64, v) for v in config.variants]
     for row in rows:

@@ -10,20 +10,14 @@ import warnings
 import numpy as np
 import pytest
 from autograd import grad
+from support.quick_runs import assert_written, quick_run_fixture
 
 import stevq
 from stevq import ops, vq
-from stevq.experiments import runner
 from stevq.experiments.huh2023 import vq_ablation as ablation
 from stevq.experiments.huh2023 import vq_training
 
-
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    """The quick mode reads the Fashion-MNIST sample shipped in the package: no skip."""
-    out = tmp_path_factory.mktemp("vq_ablation")
-    config = ablation.Config(quick=True)
-    return config, out, runner.run(ablation.EXPERIMENT, config, out, progress=False)
+quick_run = quick_run_fixture(ablation)  # reads the Fashion-MNIST sample shipped in the package: no skip
 
 
 def _finite_numbers(tree):
@@ -36,17 +30,8 @@ def _finite_numbers(tree):
 
 def test_quick_mode_writes_finite_results(quick_run):
     config, out, metrics = quick_run
-    for name in (
-        "config.json",
-        "metrics.json",
-        "summary.md",
-        "active.png",
-        "curves_autoencoder.png",
-        "final_autoencoder.png",
-        "curves_classifier.png",
-        "final_classifier.png",
-    ):
-        assert (out / name).stat().st_size > 0, name
+    figures = ("curves_autoencoder.png", "final_autoencoder.png", "curves_classifier.png", "final_classifier.png")
+    assert_written(out, ("config.json", "metrics.json", "summary.md", "active.png", *figures))
     assert [(r["model"], r["row"]) for r in metrics["rows"]] == [(m, r) for m in config.models for r in config.rows]
     assert _finite_numbers(json.loads((out / "metrics.json").read_text())["metrics"])
     for row in metrics["rows"]:

@@ -5,19 +5,13 @@ fixtures) and replayed on its recorded answers with the true fixtures gives them
 transcript gets nothing."""
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from support.graders import grading, solutions
+from test_grading_mistakes import CASES
 
-COURSE = Path(__file__).resolve().parent.parent / "lectures" / "assignments"
-sys.path.insert(0, str(COURSE))
-import grading  # noqa: E402
-from grading import record  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_grading import CASES, solutions  # noqa: E402
+record = grading.record  # lectures/assignments/grading/record.py
 
 SEEDS = (0, 1)
 

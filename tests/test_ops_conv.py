@@ -8,18 +8,11 @@ import autograd.numpy as anp
 import numpy as np
 import pytest
 from autograd import grad
+from support.op_cases import case, normal
 
 import stevq
 from stevq import ops
 from stevq.testing import check_grads, check_op
-
-
-def normal(rng, *shape):
-    return rng.standard_normal(shape)
-
-
-def case(name, op, reference, make_args):
-    return pytest.param(op, reference, make_args, id=name)
 
 
 def _conv2d_ref(x, weight, stride=1, padding=0):
@@ -170,8 +163,8 @@ def test_im2col_rows_are_patches(backend):
                 np.testing.assert_array_equal(cols[(n * out_h + y) * out_w + x], patch)
 
 
-def _pool_ref(reduce):
-    def pool(x, size=2):
+def _pool_ref(reduce, size=2):
+    def pool(x):
         n, c, h, w = x.shape
         return reduce(anp.reshape(x, (n, c, h // size, size, w // size, size)), axis=(3, 5))
 
@@ -180,19 +173,9 @@ def _pool_ref(reduce):
 
 POOLING = [
     case("max_pool2d", ops.max_pool2d, _pool_ref(anp.max), lambda r: [normal(r, 2, 2, 4, 4)]),
-    case(
-        "max_pool2d-3",
-        lambda x: ops.max_pool2d(x, 3),
-        lambda x: _pool_ref(anp.max)(x, 3),
-        lambda r: [normal(r, 1, 2, 6, 3)],
-    ),
+    case("max_pool2d-3", lambda x: ops.max_pool2d(x, 3), _pool_ref(anp.max, 3), lambda r: [normal(r, 1, 2, 6, 3)]),
     case("avg_pool2d", ops.avg_pool2d, _pool_ref(anp.mean), lambda r: [normal(r, 2, 2, 4, 4)]),
-    case(
-        "avg_pool2d-3",
-        lambda x: ops.avg_pool2d(x, 3),
-        lambda x: _pool_ref(anp.mean)(x, 3),
-        lambda r: [normal(r, 1, 1, 3, 6)],
-    ),
+    case("avg_pool2d-3", lambda x: ops.avg_pool2d(x, 3), _pool_ref(anp.mean, 3), lambda r: [normal(r, 1, 1, 3, 6)]),
     case(
         "upsample_nearest",
         ops.upsample_nearest,

@@ -159,41 +159,11 @@ def test_quant_act_and_the_layers_take_any_registered_surrogate(tmp_path, capsys
     from stevq import nn
     from stevq.__main__ import main
 
-    assert (
-        main(
-            [
-                "run",
-                "quant-act",
-                "--quick",
-                "--no-progress",
-                "--out",
-                str(tmp_path / "run"),
-                *SYNTHETIC,
-                "--set",
-                "stes=relu,tanh,approx_sign",
-                "--set",
-                "instability_from=relu",
-            ]
-        )
-        == 0
-    )
+    quick = ["run", "quant-act", "--quick", "--no-progress", *SYNTHETIC]
+    three = ["--set", "stes=relu,tanh,approx_sign", "--set", "instability_from=relu"]
+    assert main([*quick, "--out", str(tmp_path / "run"), *three]) == 0
     assert "| net | bits | relu | tanh | approx_sign |" in capsys.readouterr().out
-    assert (
-        main(
-            [
-                "run",
-                "quant-act",
-                "--quick",
-                "--no-progress",
-                "--out",
-                str(tmp_path / "bad"),
-                *SYNTHETIC,
-                "--set",
-                "stes=relu,sigmoid",
-            ]
-        )
-        == 2
-    )
+    assert main([*quick, "--out", str(tmp_path / "bad"), "--set", "stes=relu,sigmoid"]) == 2
     assert "stes: expected one of" in capsys.readouterr().err
     mine, _ = _mine("mu'")
     _, apply = nn.serial(nn.QuantReLU(2, backward=mine))

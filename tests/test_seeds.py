@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from support import stevq_process
 from test_cli import SYNTHETIC
 
 from stevq.__main__ import main
@@ -14,6 +15,7 @@ from stevq.experiments.protocol import Part, ordered
 pytestmark = pytest.mark.slow  # worker processes, signals: not in the quick loop
 
 SMALL = [*SYNTHETIC, "--set", "stes=('identity', 'relu')", "--set", "instability_from=relu"]
+TWO_SEEDS = "run quant-act --quick --no-progress --seeds 0,1".split()
 
 
 def _metrics(path):
@@ -24,24 +26,7 @@ def test_two_workers_give_the_numbers_of_one(tmp_path, capsys):
     runs = {}
     for jobs in ("1", "2"):
         out = tmp_path / f"jobs{jobs}"
-        assert (
-            main(
-                [
-                    "run",
-                    "quant-act",
-                    "--quick",
-                    "--seeds",
-                    "0,1",
-                    "--jobs",
-                    jobs,
-                    "--out",
-                    str(out),
-                    "--no-progress",
-                    *SMALL,
-                ]
-            )
-            == 0
-        )
+        assert main([*TWO_SEEDS, "--jobs", jobs, "--out", str(out), *SMALL]) == 0
         runs[jobs] = out
     for name in ("metrics.json", "seed-0/metrics.json", "seed-1/metrics.json"):
         assert _metrics(runs["1"] / name) == _metrics(runs["2"] / name), name  # bit for bit
@@ -108,26 +93,7 @@ def test_seed_and_jobs_errors_are_usage_errors(tmp_path, capsys):
 
 def test_a_failing_part_in_a_worker_stops_the_run_and_keeps_the_others(tmp_path, capsys):
     out = tmp_path / "nan"
-    assert (
-        main(
-            [
-                "run",
-                "quant-act",
-                "--quick",
-                "--seeds",
-                "0,1",
-                "--jobs",
-                "2",
-                "--out",
-                str(out),
-                "--no-progress",
-                *SMALL,
-                "--set",
-                "lr=1e38",
-            ]
-        )
-        == 1
-    )
+    assert main([*TWO_SEEDS, "--jobs", "2", "--out", str(out), *SMALL, "--set", "lr=1e38"]) == 1
     error = capsys.readouterr().err
     assert "non-finite values at step" in error and "mlp-float" in error
 
@@ -187,27 +153,13 @@ def test_sigterm_stops_the_workers_too(tmp_path):
     """``kill PID`` of a run with --jobs 2 ends the workers as well (they used to outlive the parent)."""
     import signal
     import subprocess
-    import sys
     import time
 
     slow = [*SMALL, "--set", "pretrain_steps=100000"]  # parts that would run for minutes
+    arguments = [*TWO_SEEDS, "--jobs", "2", "--out", tmp_path / "run", *slow]
     run = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stevq",
-            "run",
-            "quant-act",
-            "--quick",
-            "--seeds",
-            "0,1",
-            "--jobs",
-            "2",
-            "--out",
-            str(tmp_path / "run"),
-            "--no-progress",
-            *slow,
-        ],
+        stevq_process.command(*arguments),
+        env=stevq_process.environment(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -9,16 +9,13 @@ by ``--set`` to keep CI short (same code paths, fewer steps and images), and mus
 refused implicit conversions. The counts are printed in the session summary.
 """
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cupy
 import numpy as np
 import pytest
 from conftest import CUPY_IS_DOUBLE, cupy_env
-from support import sync_meter
+from support import stevq_process, sync_meter
 
 import stevq
 from stevq.experiments import training
@@ -73,24 +70,10 @@ SHRUNK = {
 @pytest.mark.parametrize("name", sorted(SHRUNK))
 def test_quick_run_on_the_cupy_double(name, tmp_path):
     meter = tmp_path / "meter"
-    command = [
-        sys.executable,
-        "-m",
-        "stevq",
-        "run",
-        name,
-        "--quick",
-        "--backend",
-        "cupy",
-        "--no-progress",
-        "--out",
-        str(tmp_path / "run"),
-        *SHRUNK[name],
-    ]
-    env = cupy_env()
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests" / "support"), env["PYTHONPATH"]])
-    env.update(MPLBACKEND="Agg", STEVQ_SYNC_METER=str(meter))
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    # tests/support's sitecustomize installs the meter in every process of the run
+    env = cupy_env(stevq_process.environment(ROOT / "tests" / "support", STEVQ_SYNC_METER=str(meter)))
+    arguments = ["run", name, "--quick", "--backend", "cupy", "--no-progress", "--out", tmp_path / "run", *SHRUNK[name]]
+    done = stevq_process.run(*arguments, cwd=tmp_path, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     report = sync_meter.merged(meter)
     assert report["transfers"].get("implicit", 0) == 0, report

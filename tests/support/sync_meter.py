@@ -97,22 +97,32 @@ def install(patch=setattr):
     _wrap_loop(covariate_shift, "_run", _argument(3, "steps"), _argument(0, "name"), patch)
 
 
-def report():
-    """{"loops": {description: {steps, transfers, in_evaluation, per_step}}, "steps", "per_step",
-    "transfers": the double's counters by kind (implicit = refused implicit conversions)}."""
-    rows = {}
-    for key, row in loops.items():
-        in_steps = row["transfers"] - row["in_evaluation"]
-        rows[key] = dict(row, per_step=in_steps / row["steps"] if row["steps"] else None)
+def _per_step(transfers, steps):
+    return transfers / steps if steps else None
+
+
+def _summary(loops_by_key, transfers, sites):
+    """The report's form: every loop with its transfers per step (those inside evaluations left out),
+    the same over all loops, the double's counters by kind and the 15 busiest call sites."""
+    rows = {
+        key: dict(row, per_step=_per_step(row["transfers"] - row["in_evaluation"], row["steps"]))
+        for key, row in loops_by_key.items()
+    }
     steps = sum(r["steps"] for r in rows.values())
     in_steps = sum(r["transfers"] - r["in_evaluation"] for r in rows.values())
     return {
         "loops": rows,
         "steps": steps,
-        "per_step": in_steps / steps if steps else None,
-        "transfers": dict(cupy.transfers),
-        "sites": dict(cupy.transfer_sites.most_common(15)),
+        "per_step": _per_step(in_steps, steps),
+        "transfers": dict(transfers),
+        "sites": dict(sites.most_common(15)),
     }
+
+
+def report():
+    """{"loops": {description: {steps, transfers, in_evaluation, per_step}}, "steps", "per_step",
+    "transfers": the double's counters by kind (implicit = refused implicit conversions)}."""
+    return _summary(loops, cupy.transfers, cupy.transfer_sites)
 
 
 def install_for_process(folder):
@@ -139,16 +149,4 @@ def merged(folder):
             rows[key].update({k: row[k] for k in ("steps", "transfers", "in_evaluation")})
         kinds.update(part["transfers"])
         sites.update(part["sites"])
-    loops_out = {
-        key: dict(row, per_step=(row["transfers"] - row["in_evaluation"]) / row["steps"] if row["steps"] else None)
-        for key, row in rows.items()
-    }
-    steps = sum(r["steps"] for r in loops_out.values())
-    in_steps = sum(r["transfers"] - r["in_evaluation"] for r in loops_out.values())
-    return {
-        "loops": loops_out,
-        "steps": steps,
-        "per_step": in_steps / steps if steps else None,
-        "transfers": dict(kinds),
-        "sites": dict(sites.most_common(15)),
-    }
+    return _summary(rows, kinds, sites)

@@ -1,0 +1,35 @@
+"""``python -m stevq`` in a fresh process, as a user runs it from this checkout.
+
+The child sees this checkout's stevq first on PYTHONPATH, draws with matplotlib's Agg backend (no
+display) and runs one BLAS/OpenMP thread: the matrices are small, and on a busy two-core machine the
+threads of OpenBLAS only wait for each other (ten times slower).
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def environment(*paths, **variables):
+    """This process's environment for a child: this checkout, then ``paths``, in front of PYTHONPATH;
+    Agg and one thread as above; then ``variables``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *map(str, paths), *filter(None, [env.get("PYTHONPATH")])])
+    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+    env.update(variables)
+    return env
+
+
+def command(*arguments):
+    """The command line ``python -m stevq ARGUMENTS`` with this interpreter."""
+    return [sys.executable, "-m", "stevq", *map(str, arguments)]
+
+
+def run(*arguments, cwd=ROOT, timeout=300, env=None):
+    """Run ``python -m stevq ARGUMENTS`` (in ``environment()`` unless ``env`` is given) and wait for it;
+    returns the CompletedProcess, its output captured as text."""
+    env = environment() if env is None else env
+    return subprocess.run(command(*arguments), capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
