@@ -6,6 +6,7 @@ counting every device-to-host transfer); on a machine where the real CuPy import
 
 import os
 import pathlib
+import subprocess
 import sys
 
 # The tests multiply small matrices and execute notebooks two kernels at a time on two cores:
@@ -48,6 +49,25 @@ def backend(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def course_build(tmp_path_factory):
+    """Every assignment built once per session by ``course.py build``: (the output folder, the
+    command's output). test_course, test_course_deploy and test_course_cheats read it, none writes it."""
+    pytest.importorskip("otter", reason="otter-grader (the course extra) is not installed")
+    from support import stevq_process
+
+    out = tmp_path_factory.mktemp("course-build") / "dist"
+    course = pathlib.Path(__file__).resolve().parent.parent / "lectures" / "assignments" / "course.py"
+    result = subprocess.run(
+        [sys.executable, str(course), "build", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=stevq_process.environment(),
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out, result
 
 
 def pytest_collection_modifyitems(items):

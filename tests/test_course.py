@@ -70,14 +70,15 @@ def _submission(student, reference, replacements):
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    """Build every assignment, write the submissions, grade them all in one command; returns paths."""
+def course(tmp_path_factory, course_build):
+    """Every assignment built (``course_build``), the submissions written, all graded in one command;
+    returns paths."""
     root = tmp_path_factory.mktemp("course")
-    build = _course("build", "--out", root / "dist")
+    dist, build = course_build
     submissions = root / "submissions"
     for name in NAMES:
-        student = nbformat.read(root / "dist" / name / "student" / f"{name}.ipynb", as_version=4)
-        reference = nbformat.read(root / "dist" / name / "autograder" / f"{name}.ipynb", as_version=4)
+        student = nbformat.read(dist / name / "student" / f"{name}.ipynb", as_version=4)
+        reference = nbformat.read(dist / name / "autograder" / f"{name}.ipynb", as_version=4)
         folder = submissions / name
         folder.mkdir(parents=True)
         nbformat.write(reference, folder / "reference.ipynb")
@@ -85,8 +86,8 @@ def course(tmp_path_factory):
         for label, (replacements, _, _) in SUBMISSIONS[name].items():
             nbformat.write(_submission(student, reference, replacements), folder / f"{label}.ipynb")
     (submissions / NAMES[0] / "broken.ipynb").write_text("{ this is not json")
-    grade = _course("grade", submissions, "--out", root / "graded", "--autograders", root / "dist", "--timeout", 300)
-    return {"root": root, "build": build, "grade": grade, "graded": root / "graded"}
+    grade = _course("grade", submissions, "--out", root / "graded", "--autograders", dist, "--timeout", 300)
+    return {"root": root, "dist": dist, "build": build, "grade": grade, "graded": root / "graded"}
 
 
 def _results(course, name, label):
@@ -104,8 +105,8 @@ def _part_scores(results):
 def test_building_every_assignment_succeeds(course):
     assert len(NAMES) >= 7
     for name in NAMES:
-        student = course["root"] / "dist" / name / "student" / f"{name}.ipynb"
-        assert student.is_file() and (course["root"] / "dist" / name / "autograder" / "autograder.zip").is_file()
+        student = course["dist"] / name / "student" / f"{name}.ipynb"
+        assert student.is_file() and (course["dist"] / name / "autograder" / "autograder.zip").is_file()
         assert name in course["build"].stdout
 
 
@@ -167,7 +168,7 @@ def test_results_are_in_gradescope_format_and_feedback_is_written(course):
 
 
 def test_a_submission_past_the_time_limit_scores_zero_with_a_clear_line(course, tmp_path):
-    student = nbformat.read(course["root"] / "dist" / NAMES[0] / "student" / f"{NAMES[0]}.ipynb", as_version=4)
+    student = nbformat.read(course["dist"] / NAMES[0] / "student" / f"{NAMES[0]}.ipynb", as_version=4)
     student.cells.insert(1, nbformat.v4.new_code_cell(SLEEPER))
     (tmp_path / "in").mkdir()
     temporary = Path(tempfile.mkdtemp(prefix="stevq-test-"))  # under /tmp: submissions' users can enter it
@@ -179,7 +180,7 @@ def test_a_submission_past_the_time_limit_scores_zero_with_a_clear_line(course, 
         "--out",
         tmp_path / "graded",
         "--autograders",
-        course["root"] / "dist",
+        course["dist"],
         "--timeout",
         TIMEOUT,
         TMPDIR=str(temporary),
@@ -207,11 +208,11 @@ def _solution_lines(notebook):
 
 def test_no_student_notebook_contains_a_solution(course):
     for name in NAMES:
-        reference = nbformat.read(course["root"] / "dist" / name / "autograder" / f"{name}.ipynb", as_version=4)
+        reference = nbformat.read(course["dist"] / name / "autograder" / f"{name}.ipynb", as_version=4)
         solution = _solution_lines(reference)
         assert len(solution) >= 2, f"{name}: no solution found in the reference notebook"
         for student in (
-            course["root"] / "dist" / name / "student" / f"{name}.ipynb",
+            course["dist"] / name / "student" / f"{name}.ipynb",
             ROOT / "lectures" / "assignments" / f"{name}.ipynb",
         ):
             notebook = nbformat.read(student, as_version=4)
@@ -241,7 +242,7 @@ def test_the_student_notebooks_in_the_repository_are_the_built_ones(course):
     """lectures/assignments/A*.ipynb (what students open) are `course.py build --publish`'s output."""
     for name in NAMES:
         committed = nbformat.read(ROOT / "lectures" / "assignments" / f"{name}.ipynb", as_version=4)
-        built = nbformat.read(course["root"] / "dist" / name / "student" / f"{name}.ipynb", as_version=4)
+        built = nbformat.read(course["dist"] / name / "student" / f"{name}.ipynb", as_version=4)
         assert [cell.source for cell in committed.cells] == [cell.source for cell in built.cells], (
             f"{name}: run python lectures/assignments/course.py build --publish"
         )

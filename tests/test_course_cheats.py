@@ -133,20 +133,16 @@ def _answer_cells(notebook, tagged=True):
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, course_build):
     """Build assignment 1, grade the battery with honest submissions around it; returns
     ({submission: row}, {submission: feedback}, the temporary folder the grader used)."""
     root = tmp_path_factory.mktemp("cheats")
     temporary = Path(tempfile.mkdtemp(prefix="stevq-test-"))  # under /tmp: submissions' users can enter it
     os.chmod(temporary, 0o711)
     env = dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(temporary))
-    subprocess.run(
-        [sys.executable, str(COURSE), "build", NAME, "--out", root / "dist"], check=True, env=env, capture_output=True
-    )
-    student = nbformat.read(root / "dist" / NAME / "student" / f"{NAME}.ipynb", as_version=4)
-    solved = _answer_cells(
-        nbformat.read(root / "dist" / NAME / "autograder" / f"{NAME}.ipynb", as_version=4), tagged=False
-    )
+    dist = course_build[0]  # every assignment; the battery is graded against assignment 1
+    student = nbformat.read(dist / NAME / "student" / f"{NAME}.ipynb", as_version=4)
+    solved = _answer_cells(nbformat.read(dist / NAME / "autograder" / f"{NAME}.ipynb", as_version=4), tagged=False)
     folder = root / "submissions"
     folder.mkdir()
     nbformat.write(student, folder / "zz_untouched_graded_last.ipynb")
@@ -166,7 +162,7 @@ def graded(tmp_path_factory):
             "--out",
             root / "graded",
             "--autograders",
-            root / "dist",
+            dist,
             "--timeout",
             "120",
             "--jobs",

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,15 +51,9 @@ ASKED = {
 
 
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory):
-    out = tmp_path_factory.mktemp("deploy") / "dist"
-    subprocess.run(
-        [sys.executable, str(ASSIGNMENTS / "course.py"), "build", "--out", out],
-        check=True,
-        capture_output=True,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-    )
-    return out
+def dist(course_build):
+    """Every assignment, built once per session (conftest's ``course_build``)."""
+    return course_build[0]
 
 
 def _function(source, name):

@@ -15,10 +15,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 def environment(*paths, **variables):
     """This process's environment for a child: this checkout, then ``paths``, in front of PYTHONPATH;
-    Agg and one thread as above; then ``variables``."""
+    Agg and one thread as above (unless the machine sets its threads); then ``variables``."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *map(str, paths), *filter(None, [env.get("PYTHONPATH")])])
-    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(name, "1")  # where the machine sets its own, it stays
+    env["MPLBACKEND"] = "Agg"
     env.update(variables)
     return env
 
