@@ -2,10 +2,11 @@
 with their types, quick and full defaults and one line of description each, and the conversion of
 ``--set FIELD=VALUE`` text into a value of the field's type.
 
-A Config field declares its description with its default, ``lr: float = setting(0.02, "SGD step")``
-(in the field's metadata); the fields every experiment has take theirs from ``COMMON``. A field
-left ``None`` takes its quick or full default in ``__post_init__`` (``fill_mode_defaults``): the
-one quick-mode mechanism. The type comes from the field's annotation (``int``, ``float``, ``bool``,
+A Config is a frozen dataclass that subclasses ``BaseConfig`` (``quick`` and ``seed``, the fields
+every experiment starts with). A field declares its description with its default, ``lr: float =
+setting(0.02, "SGD step")`` (in the field's metadata); the fields every experiment has take theirs
+from ``COMMON``. A field left ``None`` takes its quick or full default in ``__post_init__``
+(``fill_mode_defaults``): the one quick-mode mechanism. The type comes from the field's annotation (``int``, ``float``, ``bool``,
 ``str``, ``tuple``, each possibly ``| None``); the element type of a tuple from the field's
 defaults (quick and full).
 
@@ -38,6 +39,14 @@ COMMON = {
 def setting(default, help):
     """A Config field with its default and its one-line description (``show NAME``)."""
     return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass(frozen=True)
+class BaseConfig:
+    """The first fields of every experiment's Config (a frozen dataclass that subclasses this one)."""
+
+    quick: bool = False
+    seed: int = 0
 
 
 def fill_mode_defaults(config, quick, full, tuple_fields):

@@ -74,14 +74,10 @@ FINAL_KEYS = ("active", "utilisation", "perplexity", "dead_codes", "mean_gap", "
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(image_data.ImageConfig):
     """Settings of the ablation; ``None`` fields take the quick/full default. The defaults are
     the published ones."""
 
-    quick: bool = False
-    seed: int = 0
-    data: str = setting("fashion-mnist", '"fashion-mnist" or "mnist"')
-    data_dir: str | None = setting(None, "extra directory to look for the IDX files in")
     models: tuple | None = setting(None, 'subset of ("autoencoder", "classifier")')
     rows: tuple | None = setting(None, "keys of ROWS")
     train_size: int | None = setting(None, "first n training images")
@@ -162,21 +158,8 @@ class Config:
 
     def settings(self, model):
         """The quantizer settings of ``model`` (its own nu and affine_lr, as in their two scripts)."""
-        return vq_quantizers.Settings(
-            num_codes=self.num_codes,
-            beta=self.beta,
-            convention="vqtorch",
-            init_scale=self.init_scale,
-            nu=getattr(self, f"nu_{model}"),
-            affine_lr=getattr(self, f"affine_lr_{model}"),
-            alt_rate=self.alt_rate,
-            alt_steps=self.alt_steps,
-            dead_threshold=self.dead_threshold,
-            kmeans_steps=self.kmeans_steps,
-            kmeans_seeding=self.kmeans_seeding,
-            kmeans_tol=self.kmeans_tol,
-            dtype=self.dtype,
-        )
+        nu, affine_lr = getattr(self, f"nu_{model}"), getattr(self, f"affine_lr_{model}")
+        return vq_quantizers.settings_of(self, convention="vqtorch", nu=nu, affine_lr=affine_lr)
 
 
 def load_data(config):

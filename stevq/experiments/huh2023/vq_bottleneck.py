@@ -31,13 +31,9 @@ FINAL_KEYS = ("utilisation", "perplexity", "dead_codes", "score", "mean_gap", "v
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(image_data.ImageConfig):
     """Settings of the VQ-bottleneck experiment; ``None`` fields take the quick/full default."""
 
-    quick: bool = False
-    seed: int = 0
-    data: str = setting("fashion-mnist", '"fashion-mnist" or "mnist"')
-    data_dir: str | None = setting(None, "extra directory to look for the IDX files in")
     models: tuple | None = setting(None, 'subset of ("vqvae", "classifier")')
     sizes: tuple | None = setting(None, "codebook sizes")
     variants: tuple | None = setting(None, "keys of vq_quantizers.VARIANTS")
@@ -119,17 +115,7 @@ class Config:
 
     def settings(self, num_codes):
         """The quantizer settings for a codebook of ``num_codes`` codes."""
-        return vq_quantizers.Settings(
-            num_codes=num_codes,
-            beta=self.beta,
-            init_scale=self.init_scale,
-            nu=self.nu,
-            affine_lr=self.affine_lr,
-            alt_rate=self.alt_rate,
-            ema_decay=self.ema_decay,
-            dead_threshold=self.dead_threshold,
-            dtype=self.dtype,
-        )
+        return vq_quantizers.settings_of(self, num_codes=num_codes)
 
 
 def load_data(config):

@@ -27,7 +27,7 @@ from stevq.experiments import settings, training
 from stevq.experiments.figures import subplots
 from stevq.experiments.huh2023 import vq_models, vq_quantizers, vq_training
 from stevq.experiments.protocol import Experiment, Part, config_part
-from stevq.experiments.settings import setting
+from stevq.experiments.settings import BaseConfig, setting
 
 NAME = "vq-toy"
 PARAMETERIZATIONS = ("standard", "affine", "running")
@@ -36,11 +36,9 @@ READINGS = {"variance": (0.5, 0.3), "std": (0.25, 0.09)}
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(BaseConfig):
     """Settings of the toy experiment; ``None`` fields take the quick/full default."""
 
-    quick: bool = False
-    seed: int = 0
     shift_seeds: int | None = setting(None, "covariate shift: seeds n seed .. n seed + n - 1")
     shift_affine_lrs: tuple = setting((1.0, 4.0), "affine learning-rate multipliers tried there")
     shift_readings: tuple = setting(tuple(READINGS), "how N(0, 0.5 I), N(-1, 0.3 I) are read")
@@ -91,14 +89,7 @@ class Config:
             validate.number(value, "shift_affine_lrs/code_scales", low=0.0, low_inclusive=False)
         validate.choice(self.dtype, "dtype", ("float32", "float64"))
         validate.number(self.lr, "lr", low=0.0, low_inclusive=False)
-        vq_quantizers.Settings(
-            num_codes=self.num_codes,
-            beta=self.beta,
-            nu=self.nu,
-            affine_lr=self.affine_lr,
-            alt_rate=self.alt_rate,
-            dtype=self.dtype,
-        )  # checks the quantizer settings
+        vq_quantizers.settings_of(self)  # checks the quantizer settings
 
 
 def snapshot_steps(config):
@@ -157,16 +148,7 @@ def autoencoder_part(context, variant, code_scale):
     """One autoencoder run; every run starts from the same networks (seeded), only the codebook
     scale and the variant differ."""
     config, (train_data, eval_data) = context.config, context.data
-    settings = vq_quantizers.Settings(
-        num_codes=config.num_codes,
-        beta=config.beta,
-        init_scale=code_scale,
-        nu=config.nu,
-        affine_lr=config.affine_lr,
-        alt_rate=config.alt_rate,
-        dtype=config.dtype,
-    )
-    quantizer = vq_quantizers.make_quantizer(variant, settings, 2)
+    quantizer = vq_quantizers.make_quantizer(variant, vq_quantizers.settings_of(config, init_scale=code_scale), 2)
     network = vq_training.Network(
         vq_models.mlp_encoder(2, dtype=config.dtype),
         quantizer,

@@ -48,13 +48,10 @@ NAME = "quant-act"
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(image_data.ImageConfig):
     """Settings of the quantized-activation experiment; ``None`` fields take the quick/full default."""
 
-    quick: bool = False
-    seed: int = 0
     data: str = setting("fashion-mnist", '"fashion-mnist", "mnist" or "synthetic" (random class blobs)')
-    data_dir: str | None = setting(None, "extra directory to look for the IDX files in")
     nets: tuple | None = setting(None, 'subset of ("mlp", "lenet5")')
     mlp_hidden: tuple = setting((256, 256, 256, 256), "widths of the MLP's hidden layers")
     bits: tuple = setting((1, 2, 4), "activation bit widths of the grid")
