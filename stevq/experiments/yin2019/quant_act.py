@@ -60,7 +60,7 @@ class Config(image_data.ImageConfig):
     train_size: int | None = setting(None, "training examples used (first n of the training set)")
     test_size: int | None = setting(None, "test examples used (first n of the test set)")
     loss_eval_size: int | None = setting(None, "training examples on which the training loss is measured")
-    batch_size: int = setting(128, "mini-batch size")
+    batch_size: int = 128
     lr: float = setting(0.02, "SGD with momentum, as in the paper")
     momentum: float = setting(0.9, "SGD momentum")
     pretrain_steps: int | None = setting(None, "float ReLU network")

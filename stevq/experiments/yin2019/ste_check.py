@@ -46,9 +46,9 @@ class Config(BaseConfig):
 
     ste: str = setting("clipped_relu", "the surrogate: a name of stevq.ste.REGISTRY")
     m: int = setting(toy.Config.m, "filters (teacher and student), as yin2019-toy")
-    n: int = setting(toy.Config.n, "input dimension of each filter")
+    n: int = toy.Config.n
     lr: float = setting(toy.Config.lr, "step of coarse gradient descent")
-    steps: int | None = setting(None, "steps per run")
+    steps: int | None = None
     runs: int | None = setting(None, "random starts")
     teacher_shift: float = setting(toy.Config.teacher_shift, "v* = N(0, I_m) + teacher_shift")
     start_gap: float = setting(

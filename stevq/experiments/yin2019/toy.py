@@ -62,9 +62,9 @@ class Config(BaseConfig):
     """Settings; ``None`` fields take the quick/full default (quick: fewer, shorter runs, smaller samples)."""
 
     m: int = setting(10, "number of filters (teacher and student), m >= 2")
-    n: int = setting(20, "input dimension of each filter")
+    n: int = 20
     lr: float = setting(0.05, "step size of coarse gradient descent")
-    steps: int | None = setting(None, "steps per run")
+    steps: int | None = None
     runs: int | None = setting(None, "random initialisations")
     teacher_shift: float = setting(TEACHER_SHIFT, "v* = N(0, I_m) + teacher_shift (must leave spurious minima)")
     init_w_scale: float = setting(1.0, "w0 ~ N(0, init_w_scale^2 I_n), v0 ~ N(0, I_m)")
