@@ -80,14 +80,14 @@ class Config(image_data.ImageConfig):
 
     models: tuple | None = setting(None, 'subset of ("autoencoder", "classifier")')
     rows: tuple | None = setting(None, "keys of ROWS")
-    train_size: int | None = setting(None, "first n training images")
+    train_size: int | None = None
     test_size: int | None = setting(None, "first n test images: every measurement")
     steps: int | None = setting(None, "AdamW steps per run")
-    batch_size: int | None = setting(None, "mini-batch size")
+    batch_size: int | None = None
     record_every: int | None = setting(None, "steps between two measurements on the test images")
     lr: float = setting(3e-4, "AdamW")
     weight_decay: float = setting(0.01, "AdamW (PyTorch's default)")
-    num_codes: int = setting(256, "codebook size")
+    num_codes: int = 256
     latent_dim: int = setting(32, "VQ code dimension")
     beta: float = setting(0.95, "vqtorch's convention: (1 - beta) L_com + beta L_cb")
     vq_weight: float = setting(10.0, 'loss = task loss + vq_weight * vq loss ("alpha" in their scripts)')
@@ -96,9 +96,9 @@ class Config(image_data.ImageConfig):
     affine_lr_autoencoder: float = setting(2.0, "affine: learning-rate multiplier of scale and shift (autoencoder)")
     affine_lr_classifier: float = setting(10.0, "affine: the same for the classifier")
     init_scale: float = setting(1.0, "baseline codebook N(0, init_scale^2)")
-    alt_rate: float = setting(0.5, "alternating: fraction of the way the busiest code moves to its members' mean")
+    alt_rate: float = 0.5
     alt_steps: int = setting(1, "alternating: codebook steps before each training step")
-    dead_threshold: int = setting(20, "dead-code: re-seed codes unused for this many steps")
+    dead_threshold: int = 20
     protocol: str = setting(
         "stevq", '"stevq", or "vqtorch": the choices of the authors\' code for the None settings below'
     )
@@ -250,13 +250,8 @@ def summarize(config, results):
     """(metrics, summary, figures) from the parts' results (by part name)."""
     parts = [results[part.name] for part in plan(config)]
     rows = [
-        dict(
-            model=p["model"],
-            row=p["row"],
-            codes=p["num_codes"],
-            mae=p["final"].get("mae"),
-            **{key: p["final"][key] for key in FINAL_KEYS},
-        )
+        {"model": p["model"], "row": p["row"], "codes": p["num_codes"], "mae": p["final"].get("mae")}
+        | {key: p["final"][key] for key in FINAL_KEYS}
         for p in parts
     ]
     metrics = {
@@ -351,13 +346,7 @@ def _findings(rows, model):
     return lines
 
 
+SEED_TABLES = {"rows": ("model", "row", "codes")}  # the metrics averaged over seeds, by their key fields
 EXPERIMENT = Experiment(
-    NAME,
-    Config,
-    plan,
-    summarize,
-    {"rows": ("model", "row", "codes")},
-    load_data=load_data,
-    data_origin=image_data.origin,
-    doc=__doc__,
+    NAME, Config, plan, summarize, SEED_TABLES, load_data=load_data, data_origin=image_data.origin, doc=__doc__
 )

@@ -27,6 +27,11 @@ def _style(variant):
     return "-" if variant in ("ste", "fsq") else "--" if "+" in variant else "-."
 
 
+def _plot_variant(axis, x, y, variant, colours, linewidth):
+    """One variant's line, in its colour and style (``_style``), labelled with its name."""
+    axis.plot(x, y, _style(variant), color=colours[variant], label=variant, linewidth=linewidth)
+
+
 def figure_curves(parts, task, sizes, variants):
     """Rows: test score, utilisation, perplexity, dead codes, gap; columns: codebook sizes;
     one line per variant."""
@@ -46,14 +51,7 @@ def figure_curves(parts, task, sizes, variants):
             # accuracy and utilisation in %, as in every other figure and summary
             scale = 100.0 if key == "utilisation" or (key == "score" and task == "classification") else 1.0
             values = [None if v is None else scale * v for v in history[key]]
-            axes[row][column].plot(
-                history["step"],
-                values,
-                _style(part["variant"]),
-                color=colours[part["variant"]],
-                label=part["variant"],
-                linewidth=1.3,
-            )
+            _plot_variant(axes[row][column], history["step"], values, part["variant"], colours, 1.3)
     for column, size in enumerate(sizes):
         axes[0][column].set_title(f"K = {size}", fontsize=10)
         axes[-1][column].set_xlabel("step")
@@ -114,14 +112,8 @@ def figure_active(parts, models, variants, smooth=10):
         active = 100 * np.asarray(part["active"], dtype=float)
         width = max(1, min(smooth, len(active)))
         smoothed = np.convolve(active, np.ones(width) / width, mode="valid")
-        axes[0][models.index(part["model"])].plot(
-            np.arange(width, len(active) + 1),
-            smoothed,
-            _style(part["variant"]),
-            color=colours[part["variant"]],
-            label=part["variant"],
-            linewidth=1.2,
-        )
+        steps = np.arange(width, len(active) + 1)
+        _plot_variant(axes[0][models.index(part["model"])], steps, smoothed, part["variant"], colours, 1.2)
     for column, model in enumerate(models):
         axes[0][column].set_title(model, fontsize=10)
         axes[0][column].set_xlabel("step")
