@@ -32,7 +32,7 @@ from stevq.experiments import settings
 from stevq.experiments.figures import subplots
 from stevq.experiments.protocol import Experiment, config_part
 from stevq.experiments.settings import BaseConfig, setting
-from stevq.experiments.yin2019 import checks, problem, toy
+from stevq.experiments.yin2019 import checks, descent, problem, toy
 from stevq.theory import yin2019
 
 NAME = "ste-check"
@@ -116,7 +116,7 @@ def spurious(config):
         trajectory = yin2019.coarse_gradient_descent(
             v_sp, w0, v_star, w_star, _surrogate(config), config.lr, config.steps
         )
-    summary = toy.spurious_start_summary(trajectory, config._toy())
+    summary = descent.spurious_start_summary(trajectory, config._toy())
     return {"grad_norm_at_spurious": norm, "identity_grad_norm_at_spurious": identity, **summary}
 
 
