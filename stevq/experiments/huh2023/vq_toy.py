@@ -24,8 +24,7 @@ from stevq import backend, data, metrics, runio, theory, validate
 from stevq.autodiff import getval
 from stevq.backend import namespace_of
 from stevq.experiments import settings, training
-from stevq.experiments.figures import subplots
-from stevq.experiments.huh2023 import vq_models, vq_quantizers, vq_training
+from stevq.experiments.huh2023 import vq_models, vq_plots, vq_quantizers, vq_training
 from stevq.experiments.protocol import Experiment, Part, config_part
 from stevq.experiments.settings import BaseConfig, setting
 
@@ -241,66 +240,8 @@ def summarize(config, results):
         "autoencoder": table,
         "curves": {f"{r['variant']}-codes{r['code_scale']:g}": r["history"] for r in runs},
     }
-    figures = {"divergence": figure_divergence(runs), "toy_curves": figure_curves(runs)}
+    figures = {"divergence": vq_plots.figure_divergence(runs), "toy_curves": vq_plots.figure_toy_curves(runs)}
     return metrics, summary(config, shift, table), figures
-
-
-def figure_divergence(runs):
-    """Embeddings P (grey), codes C (blue x) and chosen codes Q (red circles) over training, one
-    row per (variant, codebook scale), one column per snapshot."""
-    columns = max(len(r["snapshots"]) for r in runs)
-    figure, axes = subplots(len(runs), columns, squeeze=False, figsize=(2.9 * columns, 2.8 * len(runs)))
-    for row, r in enumerate(runs):
-        for column, snap in enumerate(r["snapshots"]):
-            axis = axes[row][column]
-            z_e, codebook = np.asarray(snap["z_e"]), np.asarray(snap["codebook"])
-            chosen = codebook[np.unique(np.asarray(snap["indices"], dtype=np.int64))]
-            axis.scatter(z_e[:, 0], z_e[:, 1], s=3, color="0.55", alpha=0.5, label="embeddings P")
-            axis.scatter(codebook[:, 0], codebook[:, 1], s=14, marker="x", color="tab:blue", label="codes C")
-            axis.scatter(
-                chosen[:, 0], chosen[:, 1], s=30, facecolors="none", edgecolors="tab:red", label="chosen codes Q"
-            )
-            axis.set_title(
-                f"{r['variant']}, codes x{r['code_scale']:g}\nstep {snap['step']}: "
-                f"{len(chosen)}/{len(codebook)} codes chosen",
-                fontsize=8,
-            )
-            axis.tick_params(labelsize=7)
-        axes[row][0].set_ylabel("latent coordinate 2", fontsize=8)
-    for axis in axes[-1]:
-        axis.set_xlabel("latent coordinate 1", fontsize=8)
-    axes[0][0].legend(fontsize=7, loc="upper left")
-    figure.suptitle(
-        f"2-D latents of the {len(runs[0]['snapshots'][0]['z_e'])} held-out points, the codes, and the "
-        "codes they choose, over training",
-        fontsize=10,
-    )
-    figure.tight_layout()
-    return figure
-
-
-def figure_curves(runs):
-    """Utilisation, perplexity, reconstruction MSE and sliced Wasserstein gap over training."""
-    panels = (
-        ("utilisation", "codebook utilisation"),
-        ("perplexity", "perplexity"),
-        ("score", "reconstruction MSE"),
-        ("sliced_wasserstein", "gap (sliced W2)"),
-    )
-    figure, axes = subplots(1, len(panels), figsize=(4.0 * len(panels), 3.5))
-    for axis, (key, label) in zip(axes, panels):
-        axis.set_title(label, fontsize=10)
-        for r in runs:
-            style = "-" if r["variant"] == "ste" else "--"
-            axis.plot(
-                r["history"]["step"], r["history"][key], style, label=f"{r['variant']}, codes x{r['code_scale']:g}"
-            )
-        axis.set_xlabel("step")
-        axis.set_ylabel(label)
-    axes[0].legend(fontsize=7)
-    figure.suptitle("Toy VQ autoencoder, measured on the held-out points during training", fontsize=11)
-    figure.tight_layout()
-    return figure
 
 
 def summary(config, shift, table):
