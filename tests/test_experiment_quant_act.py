@@ -12,7 +12,7 @@ import pytest
 import stevq
 from stevq import ops, optim, runio, testing
 from stevq.experiments import training
-from stevq.experiments.yin2019 import activation_quantizer, models, quant_act
+from stevq.experiments.yin2019 import activation_quantizer, models, quant_act, quant_act_data
 
 
 def test_half_gaussian_step_one_bit_is_the_half_normal_mean():
@@ -120,7 +120,7 @@ def _small_problem(count=256, seed=0, normalize=True):
         seed=seed,
         normalize=normalize,
     )
-    images, labels, _, _ = quant_act.load_data(config)
+    images, labels, _, _ = quant_act_data.load_data(config)
     init, apply = quant_act.build("mlp", quant_act.quantized_activation(2, "clipped_relu"), config)
     _, params = init(np.random.default_rng(seed), (1, 28, 28))
     return training.Data(images, labels, "float32"), apply, params

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from stevq.experiments import runner
-from stevq.experiments.yin2019 import toy
+from stevq.experiments.yin2019 import problem, toy
 from stevq.theory import yin2019
 
 
@@ -80,7 +80,7 @@ def test_every_figure_has_titles_labelled_axes_and_visible_coinciding_curves(qui
         name: json.loads((out / "parts" / f"{name}.json").read_text())
         for name in ("random_starts", "spurious_start", "ratio", "figure1")
     }
-    _, _, f_spurious = toy._spurious(*toy.teacher(config))
+    _, _, f_spurious = problem.spurious_point(*problem.teacher(config))
     for name, figure in plots.figures(config, results, f_spurious).items():
         axes = figure.get_axes()
         assert figure._suptitle is not None or all(axis.get_title() for axis in axes), name

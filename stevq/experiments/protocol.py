@@ -3,7 +3,7 @@
     Experiment(name, Config, plan, summarize, seed_tables, load_data=None, data_origin=generated, doc="")
 
 - ``name``: the command-line name (``python -m stevq run NAME``), recorded in every run directory;
-- ``Config``: a frozen dataclass with fields ``quick`` and ``seed`` among them (``settings``);
+- ``Config``: a frozen dataclass, a subclass of ``settings.BaseConfig`` (fields ``quick`` and ``seed``);
 - ``plan(config) -> [Part]``: the work, as named parts (one training run each);
 - ``summarize(config, results) -> (metrics, summary_markdown, {figure name: Figure})``, from the
   parts' results by name;

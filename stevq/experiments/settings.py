@@ -2,12 +2,13 @@
 with their types, quick and full defaults and one line of description each, and the conversion of
 ``--set FIELD=VALUE`` text into a value of the field's type.
 
-A Config field declares its description with its default, ``lr: float = setting(0.02, "SGD step")``
-(in the field's metadata); the fields every experiment has take theirs from ``COMMON``. A field
-left ``None`` takes its quick or full default in ``__post_init__`` (``fill_mode_defaults``): the
-one quick-mode mechanism. The type comes from the field's annotation (``int``, ``float``, ``bool``,
-``str``, ``tuple``, each possibly ``| None``); the element type of a tuple from the field's
-defaults (quick and full).
+A Config is a frozen dataclass that subclasses ``BaseConfig`` (``quick`` and ``seed``, the fields
+every experiment starts with). A field declares its description with its default, ``lr: float =
+setting(0.02, "SGD step")`` (in the field's metadata), or, one that several experiments share,
+leaves it to ``COMMON`` (``batch_size: int = 128``). A field left ``None`` takes its quick or full
+default in ``__post_init__`` (``fill_mode_defaults``): the one quick-mode mechanism. The type comes
+from the field's annotation (``int``, ``float``, ``bool``, ``str``, ``tuple``, each possibly
+``| None``); the element type of a tuple from the field's defaults (quick and full).
 
 Text accepted:
 
@@ -27,17 +28,37 @@ _TYPE_NAMES = {bool: "true/false", int: "integer", float: "number", str: "text"}
 _ELEMENT_NAMES = {bool: "true/false values", int: "integers", float: "numbers", str: "names"}
 
 
-# descriptions of the fields every experiment has (a field's own wins)
+# descriptions of the fields that several experiments have, by name (a field's own wins)
 COMMON = {
     "quick": "the quick mode: fewer, shorter runs on less data (the --quick option)",
     "seed": "random seed, an integer >= 0 (the --seed option)",
     "dtype": "floating-point type of the data and parameters: float32 or float64",
+    "train_size": "first n training images",
+    "steps": "steps per run",
+    "batch_size": "mini-batch size",
+    "record_every": "steps between two points of the curves",
+    "n": "input dimension of each filter",
+    # the quantizer's settings (vq_quantizers.Settings)
+    "num_codes": "codebook size",
+    "beta": "commitment weight: L_codebook + beta L_commitment",
+    "nu": "sync: the chosen codes get nu x the task gradient",
+    "affine_lr": "affine: learning-rate multiplier of the shared scale and shift",
+    "alt_rate": "alternating: fraction of the way the busiest code moves to its members' mean",
+    "dead_threshold": "dead-code: re-seed codes unused for this many steps",
 }
 
 
 def setting(default, help):
     """A Config field with its default and its one-line description (``show NAME``)."""
     return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass(frozen=True)
+class BaseConfig:
+    """The first fields of every experiment's Config (a frozen dataclass that subclasses this one)."""
+
+    quick: bool = False
+    seed: int = 0
 
 
 def fill_mode_defaults(config, quick, full, tuple_fields):

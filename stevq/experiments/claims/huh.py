@@ -11,55 +11,20 @@ EXAMPLES = "Huh et al. 2023, their code's MNIST example (no published number)"
 # sd: docs/reference/vqtorch-ablation.md. utilisation: % of the 256 codes used on the first 5000
 # test images after 1000 steps (util250: after 250); score: test L1 (autoencoder, [-1, 1] pixels)
 # or test accuracy in % (classifier).
+AUTHORS_KEYS = ("active", "util250", "utilisation", "score")
 AUTHORS = {
-    ("autoencoder", "baseline"): {
-        "active": (1.8, 0.6),
-        "util250": (0.8, 0.0),
-        "utilisation": (2.1, 1.0),
-        "score": (0.190, 0.010),
-    },
-    ("autoencoder", "kmeans"): {
-        "active": (31.8, 3.5),
-        "util250": (70.8, 4.3),
-        "utilisation": (46.0, 6.4),
-        "score": (0.129, 0.002),
-    },
-    ("autoencoder", "kmeans+sync"): {
-        "active": (25.5, 5.9),
-        "util250": (81.6, 4.5),
-        "utilisation": (43.4, 11.9),
-        "score": (0.133, 0.005),
-    },
-    ("autoencoder", "kmeans+sync+affine"): {
-        "active": (34.8, 8.4),
-        "util250": (82.4, 6.5),
-        "utilisation": (52.6, 15.2),
-        "score": (0.129, 0.007),
-    },
-    ("classifier", "baseline"): {
-        "active": (1.7, 0.3),
-        "util250": (0.4, 0.0),
-        "utilisation": (2.0, 0.4),
-        "score": (60.7, 8.5),
-    },
-    ("classifier", "kmeans"): {
-        "active": (9.6, 1.5),
-        "util250": (19.0, 1.8),
-        "utilisation": (13.0, 2.8),
-        "score": (77.9, 0.2),
-    },
-    ("classifier", "kmeans+sync"): {
-        "active": (9.6, 1.1),
-        "util250": (24.7, 0.9),
-        "utilisation": (16.5, 2.8),
-        "score": (77.3, 0.6),
-    },
-    ("classifier", "kmeans+sync+affine"): {
-        "active": (55.8, 4.5),
-        "util250": (81.2, 3.7),
-        "utilisation": (67.3, 6.6),
-        "score": (79.9, 0.5),
-    },
+    (model, row): dict(zip(AUTHORS_KEYS, numbers))
+    for model, row, *numbers in (
+        # model, row, then (mean, sd) of each of AUTHORS_KEYS
+        ("autoencoder", "baseline", (1.8, 0.6), (0.8, 0.0), (2.1, 1.0), (0.190, 0.010)),
+        ("autoencoder", "kmeans", (31.8, 3.5), (70.8, 4.3), (46.0, 6.4), (0.129, 0.002)),
+        ("autoencoder", "kmeans+sync", (25.5, 5.9), (81.6, 4.5), (43.4, 11.9), (0.133, 0.005)),
+        ("autoencoder", "kmeans+sync+affine", (34.8, 8.4), (82.4, 6.5), (52.6, 15.2), (0.129, 0.007)),
+        ("classifier", "baseline", (1.7, 0.3), (0.4, 0.0), (2.0, 0.4), (60.7, 8.5)),
+        ("classifier", "kmeans", (9.6, 1.5), (19.0, 1.8), (13.0, 2.8), (77.9, 0.2)),
+        ("classifier", "kmeans+sync", (9.6, 1.1), (24.7, 0.9), (16.5, 2.8), (77.3, 0.6)),
+        ("classifier", "kmeans+sync+affine", (55.8, 4.5), (81.2, 3.7), (67.3, 6.6), (79.9, 0.5)),
+    )
 }
 SCORE = {"autoencoder": ("test L1", "mae", 1.0, ""), "classifier": ("test accuracy", "score", 100.0, "%")}
 

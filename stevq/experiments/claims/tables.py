@@ -29,6 +29,11 @@ def _origin(record):
     )
 
 
+def _over_seeds(metrics, table, **keys):
+    """``get(field)``: the values over seeds of ``field`` in the row of ``metrics[table]`` with ``keys``."""
+    return lambda field: values(metrics, lambda x: row_where(x[table], **keys)[field])
+
+
 def yin2019_toy(record):
     m = record.metrics
     rows = []
@@ -68,46 +73,14 @@ def yin2019_toy(record):
 
 def vq_toy(record):
     m = record.metrics
-    shift = [
-        [
-            r["reading"],
-            r["parameterization"],
-            f"{r['affine_lr']:g}",
-            ms(
-                values(
-                    m,
-                    lambda x: row_where(
-                        x["covariate_shift"],
-                        reading=r["reading"],
-                        affine_lr=r["affine_lr"],
-                        parameterization=r["parameterization"],
-                    )["never_updated"],
-                ),
-                100,
-                unit="%",
-            ),
-            ms(
-                values(
-                    m,
-                    lambda x: row_where(
-                        x["covariate_shift"],
-                        reading=r["reading"],
-                        affine_lr=r["affine_lr"],
-                        parameterization=r["parameterization"],
-                    )["gap_after"],
-                )
-            ),
-        ]
-        for r in m[0]["covariate_shift"]
-    ]
+    shift = []
+    for r in m[0]["covariate_shift"]:
+        get = _over_seeds(m, "covariate_shift", **{key: r[key] for key in ("reading", "parameterization", "affine_lr")})
+        never_updated, gap_after = ms(get("never_updated"), 100, unit="%"), ms(get("gap_after"))
+        shift.append([r["reading"], r["parameterization"], f"{r['affine_lr']:g}", never_updated, gap_after])
     ae = []
     for r in m[0]["autoencoder"]:
-
-        def get(key):
-            return values(
-                m, lambda x: row_where(x["autoencoder"], variant=r["variant"], code_scale=r["code_scale"])[key]
-            )
-
+        get = _over_seeds(m, "autoencoder", variant=r["variant"], code_scale=r["code_scale"])
         ae.append(
             [
                 r["variant"],
@@ -133,9 +106,8 @@ def quant_act(record):
     for net, bits in dict.fromkeys((r["net"], r["bits"]) for r in m[0]["grid"]):
         cells = []
         for name in STES:
-            loss = values(m, lambda x: row_where(x["grid"], net=net, bits=bits, ste=name)["train_loss"])
-            accuracy = values(m, lambda x: row_where(x["grid"], net=net, bits=bits, ste=name)["test_accuracy"])
-            cells.append(f"{ms(loss)} / {ms(accuracy, 100, 4)}")
+            get = _over_seeds(m, "grid", net=net, bits=bits, ste=name)
+            cells.append(f"{ms(get('train_loss'))} / {ms(get('test_accuracy'), 100, 4)}")
         rows.append([net, str(bits), *cells])
     return [
         "**Quantized activations** (training loss / test accuracy %): " + _origin(record),
@@ -151,10 +123,7 @@ def vq_bottleneck(record):
     for variant in dict.fromkeys(r["variant"] for r in m[0]["rows"]):
         row = [variant]
         for model, size in cells:
-
-            def get(key):
-                return values(m, lambda x: row_where(x["rows"], model=model, K=size, variant=variant)[key])
-
+            get = _over_seeds(m, "rows", model=model, K=size, variant=variant)
             scale, digits = (100, 3) if model == "classifier" else (1, 3)
             row.append(f"{ms(get('utilisation'), 100, 3)} / {ms(get('score'), scale, digits)}")
         rows.append(row)
@@ -171,10 +140,7 @@ def vq_ablation(record):
     for r in m[0]["rows"]:
         model, row = r["model"], r["row"]
         name, key, scale, unit = SCORE[model]
-
-        def get(field):
-            return values(m, lambda x: row_where(x["rows"], model=model, row=row)[field])
-
+        get = _over_seeds(m, "rows", model=model, row=row)
         theirs = AUTHORS.get((model, row))
         rows.append(
             [

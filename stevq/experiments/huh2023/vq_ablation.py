@@ -74,24 +74,20 @@ FINAL_KEYS = ("active", "utilisation", "perplexity", "dead_codes", "mean_gap", "
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(image_data.ImageConfig):
     """Settings of the ablation; ``None`` fields take the quick/full default. The defaults are
     the published ones."""
 
-    quick: bool = False
-    seed: int = 0
-    data: str = setting("fashion-mnist", '"fashion-mnist" or "mnist"')
-    data_dir: str | None = setting(None, "extra directory to look for the IDX files in")
     models: tuple | None = setting(None, 'subset of ("autoencoder", "classifier")')
     rows: tuple | None = setting(None, "keys of ROWS")
-    train_size: int | None = setting(None, "first n training images")
+    train_size: int | None = None
     test_size: int | None = setting(None, "first n test images: every measurement")
     steps: int | None = setting(None, "AdamW steps per run")
-    batch_size: int | None = setting(None, "mini-batch size")
+    batch_size: int | None = None
     record_every: int | None = setting(None, "steps between two measurements on the test images")
     lr: float = setting(3e-4, "AdamW")
     weight_decay: float = setting(0.01, "AdamW (PyTorch's default)")
-    num_codes: int = setting(256, "codebook size")
+    num_codes: int = 256
     latent_dim: int = setting(32, "VQ code dimension")
     beta: float = setting(0.95, "vqtorch's convention: (1 - beta) L_com + beta L_cb")
     vq_weight: float = setting(10.0, 'loss = task loss + vq_weight * vq loss ("alpha" in their scripts)')
@@ -100,9 +96,9 @@ class Config:
     affine_lr_autoencoder: float = setting(2.0, "affine: learning-rate multiplier of scale and shift (autoencoder)")
     affine_lr_classifier: float = setting(10.0, "affine: the same for the classifier")
     init_scale: float = setting(1.0, "baseline codebook N(0, init_scale^2)")
-    alt_rate: float = setting(0.5, "alternating: fraction of the way the busiest code moves to its members' mean")
+    alt_rate: float = 0.5
     alt_steps: int = setting(1, "alternating: codebook steps before each training step")
-    dead_threshold: int = setting(20, "dead-code: re-seed codes unused for this many steps")
+    dead_threshold: int = 20
     protocol: str = setting(
         "stevq", '"stevq", or "vqtorch": the choices of the authors\' code for the None settings below'
     )
@@ -162,21 +158,8 @@ class Config:
 
     def settings(self, model):
         """The quantizer settings of ``model`` (its own nu and affine_lr, as in their two scripts)."""
-        return vq_quantizers.Settings(
-            num_codes=self.num_codes,
-            beta=self.beta,
-            convention="vqtorch",
-            init_scale=self.init_scale,
-            nu=getattr(self, f"nu_{model}"),
-            affine_lr=getattr(self, f"affine_lr_{model}"),
-            alt_rate=self.alt_rate,
-            alt_steps=self.alt_steps,
-            dead_threshold=self.dead_threshold,
-            kmeans_steps=self.kmeans_steps,
-            kmeans_seeding=self.kmeans_seeding,
-            kmeans_tol=self.kmeans_tol,
-            dtype=self.dtype,
-        )
+        nu, affine_lr = getattr(self, f"nu_{model}"), getattr(self, f"affine_lr_{model}")
+        return vq_quantizers.settings_of(self, convention="vqtorch", nu=nu, affine_lr=affine_lr)
 
 
 def load_data(config):
@@ -267,13 +250,8 @@ def summarize(config, results):
     """(metrics, summary, figures) from the parts' results (by part name)."""
     parts = [results[part.name] for part in plan(config)]
     rows = [
-        dict(
-            model=p["model"],
-            row=p["row"],
-            codes=p["num_codes"],
-            mae=p["final"].get("mae"),
-            **{key: p["final"][key] for key in FINAL_KEYS},
-        )
+        {"model": p["model"], "row": p["row"], "codes": p["num_codes"], "mae": p["final"].get("mae")}
+        | {key: p["final"][key] for key in FINAL_KEYS}
         for p in parts
     ]
     metrics = {
@@ -368,13 +346,7 @@ def _findings(rows, model):
     return lines
 
 
+SEED_TABLES = {"rows": ("model", "row", "codes")}  # the metrics averaged over seeds, by their key fields
 EXPERIMENT = Experiment(
-    NAME,
-    Config,
-    plan,
-    summarize,
-    {"rows": ("model", "row", "codes")},
-    load_data=load_data,
-    data_origin=image_data.origin,
-    doc=__doc__,
+    NAME, Config, plan, summarize, SEED_TABLES, load_data=load_data, data_origin=image_data.origin, doc=__doc__
 )

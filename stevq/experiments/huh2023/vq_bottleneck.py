@@ -27,36 +27,31 @@ from stevq.experiments.settings import setting
 
 NAME = "vq-bottleneck"
 MODELS = {"vqvae": "reconstruction", "classifier": "classification"}
-FINAL_KEYS = ("utilisation", "perplexity", "dead_codes", "score", "mean_gap", "var_gap", "sliced_wasserstein")
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(image_data.ImageConfig):
     """Settings of the VQ-bottleneck experiment; ``None`` fields take the quick/full default."""
 
-    quick: bool = False
-    seed: int = 0
-    data: str = setting("fashion-mnist", '"fashion-mnist" or "mnist"')
-    data_dir: str | None = setting(None, "extra directory to look for the IDX files in")
     models: tuple | None = setting(None, 'subset of ("vqvae", "classifier")')
     sizes: tuple | None = setting(None, "codebook sizes")
     variants: tuple | None = setting(None, "keys of vq_quantizers.VARIANTS")
-    train_size: int | None = setting(None, "first n training images")
+    train_size: int | None = None
     test_size: int | None = setting(None, "first n test images: final metrics")
     curve_size: int | None = setting(None, "first n test images: the curves during training")
     steps: int | None = setting(None, "Adam steps per run")
-    batch_size: int | None = setting(None, "mini-batch size")
+    batch_size: int | None = None
     lr: float = setting(1e-3, "Adam")
-    record_every: int | None = setting(None, "steps between two points of the curves")
+    record_every: int | None = None
     latent_dim: int = setting(8, "VQ code dimension (FSQ: one channel per level)")
     width: int = setting(16, "channels of the first convolution")
-    beta: float = setting(0.25, "commitment weight: L_codebook + beta L_commitment")
+    beta: float = 0.25
     init_scale: float = setting(1.0, "codebook initialised as N(0, init_scale^2)")
-    nu: float = setting(1.0, "sync: the chosen codes get nu x the task gradient")
-    affine_lr: float = setting(10.0, "affine: learning-rate multiplier of the shared scale and shift")
-    alt_rate: float = setting(0.5, "alternating: fraction of the way the busiest code moves to its members' mean")
+    nu: float = 1.0
+    affine_lr: float = 10.0
+    alt_rate: float = 0.5
     ema_decay: float = setting(0.99, "EMA codebook: decay of the running averages")
-    dead_threshold: int = setting(20, "dead-code: re-seed codes unused for this many steps")
+    dead_threshold: int = 20
     dtype: str = "float32"
 
     def __post_init__(self):
@@ -119,17 +114,7 @@ class Config:
 
     def settings(self, num_codes):
         """The quantizer settings for a codebook of ``num_codes`` codes."""
-        return vq_quantizers.Settings(
-            num_codes=num_codes,
-            beta=self.beta,
-            init_scale=self.init_scale,
-            nu=self.nu,
-            affine_lr=self.affine_lr,
-            alt_rate=self.alt_rate,
-            ema_decay=self.ema_decay,
-            dead_threshold=self.dead_threshold,
-            dtype=self.dtype,
-        )
+        return vq_quantizers.settings_of(self, num_codes=num_codes)
 
 
 def load_data(config):
@@ -216,13 +201,8 @@ def summarize(config, results):
     """(metrics, summary, figures) from the parts' results (by part name)."""
     parts = [results[part.name] for part in plan(config)]
     rows = [
-        dict(
-            model=p["model"],
-            K=p["num_codes"],
-            codes=p["codebook_size"],
-            variant=p["variant"],
-            **{key: p["final"][key] for key in FINAL_KEYS},
-        )
+        {"model": p["model"], "K": p["num_codes"], "codes": p["codebook_size"], "variant": p["variant"]}
+        | {key: p["final"][key] for key in vq_training.SCORES}
         for p in parts
     ]
     metrics = {
@@ -297,20 +277,14 @@ def summary(config, rows):
         lines += [
             f"## {model} (score = {score})",
             "",
-            runio.markdown_table(here, ["K", "codes", "variant", *FINAL_KEYS]),
+            runio.markdown_table(here, ["K", "codes", "variant", *vq_training.SCORES]),
             *_findings(here, model),
             "",
         ]
     return "\n".join(lines) + "\n"
 
 
+SEED_TABLES = {"rows": ("model", "K", "codes", "variant")}  # the metrics averaged over seeds, by their key fields
 EXPERIMENT = Experiment(
-    NAME,
-    Config,
-    plan,
-    summarize,
-    {"rows": ("model", "K", "codes", "variant")},
-    load_data=load_data,
-    data_origin=image_data.origin,
-    doc=__doc__,
+    NAME, Config, plan, summarize, SEED_TABLES, load_data=load_data, data_origin=image_data.origin, doc=__doc__
 )

@@ -120,6 +120,14 @@ class Settings:
         validate.choice(self.dtype, "dtype", ("float32", "float64"))
 
 
+def settings_of(config, **given):
+    """The ``Settings`` of an experiment's ``config``: each of its fields that ``config`` has (by
+    name), and ``given`` over them (those the config names otherwise, e.g. per model)."""
+    names = [field.name for field in dataclasses.fields(Settings)]
+    taken = {name: getattr(config, name) for name in names if hasattr(config, name)}
+    return Settings(**(taken | given))
+
+
 Quantizer = namedtuple("Quantizer", "name num_codes latent_dim init apply data_init before_step after_step")
 
 

@@ -24,43 +24,41 @@ from stevq import backend, data, metrics, runio, theory, validate
 from stevq.autodiff import getval
 from stevq.backend import namespace_of
 from stevq.experiments import settings, training
-from stevq.experiments.figures import subplots
-from stevq.experiments.huh2023 import vq_models, vq_quantizers, vq_training
+from stevq.experiments.huh2023 import vq_models, vq_plots, vq_quantizers, vq_training
 from stevq.experiments.protocol import Experiment, Part, config_part
-from stevq.experiments.settings import setting
+from stevq.experiments.settings import BaseConfig, setting
 
 NAME = "vq-toy"
 PARAMETERIZATIONS = ("standard", "affine", "running")
 # the paper's N(0, 0.5 I) and N(-1, 0.3 I) read as variances or as standard deviations
 READINGS = {"variance": (0.5, 0.3), "std": (0.25, 0.09)}
+STE_ERRORS = ("ste_relative_error", "ste_cosine", "commitment_error")  # what ste_error measures
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(BaseConfig):
     """Settings of the toy experiment; ``None`` fields take the quick/full default."""
 
-    quick: bool = False
-    seed: int = 0
     shift_seeds: int | None = setting(None, "covariate shift: seeds n seed .. n seed + n - 1")
     shift_affine_lrs: tuple = setting((1.0, 4.0), "affine learning-rate multipliers tried there")
     shift_readings: tuple = setting(tuple(READINGS), "how N(0, 0.5 I), N(-1, 0.3 I) are read")
     data_dim: int = setting(8, "dimension of the Gaussian data")
     train_size: int = setting(3072, "training points")
     eval_size: int = setting(1024, "held-out points: metrics and pictures")
-    num_codes: int = setting(128, "codebook size")
+    num_codes: int = 128
     code_scales: tuple = setting((1.0, 5.0), "codebook initialised as N(0, scale^2 I)")
     variants: tuple = setting(
         ("ste", "alternating", "affine+alt+sync"), "quantizer variants (keys of vq_quantizers.VARIANTS, not fsq)"
     )
     steps: int | None = setting(None, "Adam steps per autoencoder run")
-    batch_size: int = setting(128, "mini-batch size")
+    batch_size: int = 128
     lr: float = setting(3e-3, "Adam step size")
-    record_every: int | None = setting(None, "steps between two points of the curves")
+    record_every: int | None = None
     snapshots: int = setting(4, "pictures per run, evenly spaced, step 0 included")
-    beta: float = setting(0.25, "commitment weight: L_codebook + beta L_commitment")
-    nu: float = setting(1.0, "sync: the chosen codes get nu x the task gradient")
-    affine_lr: float = setting(4.0, "affine: learning-rate multiplier of the shared scale and shift")
-    alt_rate: float = setting(0.5, "alternating: fraction of the way the busiest code moves to its members' mean")
+    beta: float = 0.25
+    nu: float = 1.0
+    affine_lr: float = 4.0
+    alt_rate: float = 0.5
     dtype: str = "float64"
 
     def __post_init__(self):
@@ -84,21 +82,14 @@ class Config:
             "batch_size",
             "record_every",
             "snapshots",
+            "steps",
         ):
             validate.number(getattr(self, field), field, low=1, integer=True)
-        validate.number(self.steps, "steps", low=1, integer=True)
         for value in self.shift_affine_lrs + self.code_scales:
             validate.number(value, "shift_affine_lrs/code_scales", low=0.0, low_inclusive=False)
         validate.choice(self.dtype, "dtype", ("float32", "float64"))
         validate.number(self.lr, "lr", low=0.0, low_inclusive=False)
-        vq_quantizers.Settings(
-            num_codes=self.num_codes,
-            beta=self.beta,
-            nu=self.nu,
-            affine_lr=self.affine_lr,
-            alt_rate=self.alt_rate,
-            dtype=self.dtype,
-        )  # checks the quantizer settings
+        vq_quantizers.settings_of(self)  # checks the quantizer settings
 
 
 def snapshot_steps(config):
@@ -157,16 +148,7 @@ def autoencoder_part(context, variant, code_scale):
     """One autoencoder run; every run starts from the same networks (seeded), only the codebook
     scale and the variant differ."""
     config, (train_data, eval_data) = context.config, context.data
-    settings = vq_quantizers.Settings(
-        num_codes=config.num_codes,
-        beta=config.beta,
-        init_scale=code_scale,
-        nu=config.nu,
-        affine_lr=config.affine_lr,
-        alt_rate=config.alt_rate,
-        dtype=config.dtype,
-    )
-    quantizer = vq_quantizers.make_quantizer(variant, settings, 2)
+    quantizer = vq_quantizers.make_quantizer(variant, vq_quantizers.settings_of(config, init_scale=code_scale), 2)
     network = vq_training.Network(
         vq_models.mlp_encoder(2, dtype=config.dtype),
         quantizer,
@@ -249,25 +231,8 @@ def summarize(config, results):
     shift = [row for part in parts if part.compute is not autoencoder_part for row in results[part.name]["rows"]]
     runs = [results[part.name] for part in parts if part.compute is autoencoder_part]
     table = [
-        dict(
-            variant=r["variant"],
-            code_scale=r["code_scale"],
-            **{
-                k: r["final"][k]
-                for k in (
-                    "utilisation",
-                    "perplexity",
-                    "dead_codes",
-                    "score",
-                    "mean_gap",
-                    "var_gap",
-                    "sliced_wasserstein",
-                    "ste_relative_error",
-                    "ste_cosine",
-                    "commitment_error",
-                )
-            },
-        )
+        {"variant": r["variant"], "code_scale": r["code_scale"]}
+        | {key: r["final"][key] for key in vq_training.SCORES + STE_ERRORS}
         for r in runs
     ]
     metrics = {
@@ -275,66 +240,8 @@ def summarize(config, results):
         "autoencoder": table,
         "curves": {f"{r['variant']}-codes{r['code_scale']:g}": r["history"] for r in runs},
     }
-    figures = {"divergence": figure_divergence(runs), "toy_curves": figure_curves(runs)}
+    figures = {"divergence": vq_plots.figure_divergence(runs), "toy_curves": vq_plots.figure_toy_curves(runs)}
     return metrics, summary(config, shift, table), figures
-
-
-def figure_divergence(runs):
-    """Embeddings P (grey), codes C (blue x) and chosen codes Q (red circles) over training, one
-    row per (variant, codebook scale), one column per snapshot."""
-    columns = max(len(r["snapshots"]) for r in runs)
-    figure, axes = subplots(len(runs), columns, squeeze=False, figsize=(2.9 * columns, 2.8 * len(runs)))
-    for row, r in enumerate(runs):
-        for column, snap in enumerate(r["snapshots"]):
-            axis = axes[row][column]
-            z_e, codebook = np.asarray(snap["z_e"]), np.asarray(snap["codebook"])
-            chosen = codebook[np.unique(np.asarray(snap["indices"], dtype=np.int64))]
-            axis.scatter(z_e[:, 0], z_e[:, 1], s=3, color="0.55", alpha=0.5, label="embeddings P")
-            axis.scatter(codebook[:, 0], codebook[:, 1], s=14, marker="x", color="tab:blue", label="codes C")
-            axis.scatter(
-                chosen[:, 0], chosen[:, 1], s=30, facecolors="none", edgecolors="tab:red", label="chosen codes Q"
-            )
-            axis.set_title(
-                f"{r['variant']}, codes x{r['code_scale']:g}\nstep {snap['step']}: "
-                f"{len(chosen)}/{len(codebook)} codes chosen",
-                fontsize=8,
-            )
-            axis.tick_params(labelsize=7)
-        axes[row][0].set_ylabel("latent coordinate 2", fontsize=8)
-    for axis in axes[-1]:
-        axis.set_xlabel("latent coordinate 1", fontsize=8)
-    axes[0][0].legend(fontsize=7, loc="upper left")
-    figure.suptitle(
-        f"2-D latents of the {len(runs[0]['snapshots'][0]['z_e'])} held-out points, the codes, and the "
-        "codes they choose, over training",
-        fontsize=10,
-    )
-    figure.tight_layout()
-    return figure
-
-
-def figure_curves(runs):
-    """Utilisation, perplexity, reconstruction MSE and sliced Wasserstein gap over training."""
-    panels = (
-        ("utilisation", "codebook utilisation"),
-        ("perplexity", "perplexity"),
-        ("score", "reconstruction MSE"),
-        ("sliced_wasserstein", "gap (sliced W2)"),
-    )
-    figure, axes = subplots(1, len(panels), figsize=(4.0 * len(panels), 3.5))
-    for axis, (key, label) in zip(axes, panels):
-        axis.set_title(label, fontsize=10)
-        for r in runs:
-            style = "-" if r["variant"] == "ste" else "--"
-            axis.plot(
-                r["history"]["step"], r["history"][key], style, label=f"{r['variant']}, codes x{r['code_scale']:g}"
-            )
-        axis.set_xlabel("step")
-        axis.set_ylabel(label)
-    axes[0].legend(fontsize=7)
-    figure.suptitle("Toy VQ autoencoder, measured on the held-out points during training", fontsize=11)
-    figure.tight_layout()
-    return figure
 
 
 def summary(config, shift, table):
@@ -370,19 +277,7 @@ def summary(config, shift, table):
         "",
         runio.markdown_table(
             table,
-            [
-                "variant",
-                "code_scale",
-                "utilisation",
-                "perplexity",
-                "dead_codes",
-                "score",
-                "mean_gap",
-                "var_gap",
-                "sliced_wasserstein",
-                "commitment_error",
-                "ste_relative_error",
-            ],
+            ["variant", "code_scale", *vq_training.SCORES, "commitment_error", "ste_relative_error"],
         ),
         "score: reconstruction MSE; code_scale: the codebook starts as N(0, scale^2 I); commitment_error: "
         "mean ||z_e - z_q||^2; ste_relative_error: ||g(z_q) - g(z_e)|| / ||g(z_e)||, g the decoder loss's "
@@ -412,15 +307,8 @@ def _findings(table):
     return lines
 
 
-EXPERIMENT = Experiment(
-    NAME,
-    Config,
-    plan,
-    summarize,
-    {
-        "covariate_shift": ("reading", "parameterization", "affine_lr", "seeds"),
-        "autoencoder": ("variant", "code_scale"),
-    },
-    load_data=gaussian_data,
-    doc=__doc__,
-)
+SEED_TABLES = {  # the metrics averaged over seeds, by their key fields
+    "covariate_shift": ("reading", "parameterization", "affine_lr", "seeds"),
+    "autoencoder": ("variant", "code_scale"),
+}
+EXPERIMENT = Experiment(NAME, Config, plan, summarize, SEED_TABLES, load_data=gaussian_data, doc=__doc__)

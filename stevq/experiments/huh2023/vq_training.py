@@ -40,6 +40,9 @@ TASKS = ("reconstruction", "classification")
 
 LOSSES = ("mse", "l1")
 
+# what ``evaluate`` measures for every task, in the order of the experiments' tables
+SCORES = ("utilisation", "perplexity", "dead_codes", "score", "mean_gap", "var_gap", "sliced_wasserstein")
+
 # how mini-batches are drawn: epoch by epoch (data.minibatch_indices) or each from a fresh shuffle
 BATCHES = ("epochs", "fresh-shuffle")
 

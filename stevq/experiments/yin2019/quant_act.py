@@ -33,8 +33,8 @@ from stevq import backend, ops, optim, runio, ste, validate
 from stevq.autodiff import grad
 from stevq.backend import asarray, to_numpy
 from stevq.experiments import images as image_data
-from stevq.experiments import settings, training
-from stevq.experiments.protocol import Experiment, Part, generated
+from stevq.experiments import settings
+from stevq.experiments.protocol import Experiment, Part
 from stevq.experiments.settings import setting
 from stevq.experiments.yin2019 import models
 from stevq.experiments.yin2019 import quant_act_report as report
@@ -42,19 +42,17 @@ from stevq.experiments.yin2019.activation_quantizer import (
     half_gaussian_step,  # noqa: F401  (Lecture 3 reads it here)
     quantized_activation,
 )
+from stevq.experiments.yin2019.quant_act_data import data_origin, datasets
 from stevq.experiments.yin2019.sgd_training import annealed, evaluate, train
 
 NAME = "quant-act"
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(image_data.ImageConfig):
     """Settings of the quantized-activation experiment; ``None`` fields take the quick/full default."""
 
-    quick: bool = False
-    seed: int = 0
     data: str = setting("fashion-mnist", '"fashion-mnist", "mnist" or "synthetic" (random class blobs)')
-    data_dir: str | None = setting(None, "extra directory to look for the IDX files in")
     nets: tuple | None = setting(None, 'subset of ("mlp", "lenet5")')
     mlp_hidden: tuple = setting((256, 256, 256, 256), "widths of the MLP's hidden layers")
     bits: tuple = setting((1, 2, 4), "activation bit widths of the grid")
@@ -63,7 +61,7 @@ class Config:
     train_size: int | None = setting(None, "training examples used (first n of the training set)")
     test_size: int | None = setting(None, "test examples used (first n of the test set)")
     loss_eval_size: int | None = setting(None, "training examples on which the training loss is measured")
-    batch_size: int = setting(128, "mini-batch size")
+    batch_size: int = 128
     lr: float = setting(0.02, "SGD with momentum, as in the paper")
     momentum: float = setting(0.9, "SGD momentum")
     pretrain_steps: int | None = setting(None, "float ReLU network")
@@ -146,28 +144,6 @@ def build(net, activation, config):
     return models.NETWORKS[net](activation, normalize=config.normalize, dtype=config.dtype, **options)
 
 
-# ---------------------------------------------------------------- data
-
-
-def _synthetic(rng, count, classes=10):
-    """Random stand-in for an image data set: one random 28 x 28 template per class plus noise."""
-    templates = rng.uniform(0.0, 1.0, (classes, 1, 28, 28))
-    labels = rng.integers(0, classes, count)
-    images = np.clip(templates[labels] + 0.3 * rng.standard_normal((count, 1, 28, 28)), 0.0, 1.0)
-    return images, labels
-
-
-def load_data(config):
-    """(train_images, train_labels, test_images, test_labels) as host arrays: images N x 1 x 28 x 28
-    in [0, 1], labels int64. Real data comes from ``stevq.data`` (found on disk or downloaded; in quick
-    mode without the files, Fashion-MNIST comes from the sample inside the package)."""
-    if config.data == "synthetic":
-        images, labels = _synthetic(np.random.default_rng(config.seed + 1000), config.train_size + config.test_size)
-        cut = config.train_size
-        return images[:cut], labels[:cut], images[cut:], labels[cut:]
-    return tuple(image_data.load(config))
-
-
 # ---------------------------------------------------------------- parts of a run
 
 
@@ -188,18 +164,6 @@ def load_params(path, dtype):
                 index, name = key.split("/")
                 params[int(index)][name] = asarray(stored[key], dtype)
     return params
-
-
-def datasets(config):
-    """(train_set, test_set) of ``config`` on the active backend."""
-    train_x, train_y, test_x, test_y = load_data(config)
-    return training.Data(train_x, train_y, config.dtype), training.Data(test_x, test_y, config.dtype)
-
-
-def data_origin(config):
-    """The IDX files (their SHA-256) or the embedded sample that ``load_data`` reads; synthetic
-    data is drawn from the seed."""
-    return generated(config) if config.data == "synthetic" else image_data.origin(config)
 
 
 # ---------------------------------------------------------------- the parts: each trains from a fresh init or

@@ -31,28 +31,29 @@ from stevq import ste, validate
 from stevq.experiments import settings
 from stevq.experiments.figures import subplots
 from stevq.experiments.protocol import Experiment, config_part
-from stevq.experiments.settings import setting
-from stevq.experiments.yin2019 import checks, toy
+from stevq.experiments.settings import BaseConfig, setting
+from stevq.experiments.yin2019 import checks, descent, problem, toy
 from stevq.theory import yin2019
 
 NAME = "ste-check"
 CRITICAL = 1e-3
+TOY_FIELDS = ("seed", "m", "n", "lr", "steps", "runs", "teacher_shift", "start_gap")  # those yin2019-toy has too
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    """Settings; ``None`` fields take the quick/full default."""
+class Config(BaseConfig):
+    """Settings; ``None`` fields take the quick/full default; the toy problem's are yin2019-toy's."""
 
-    quick: bool = False
-    seed: int = 0
     ste: str = setting("clipped_relu", "the surrogate: a name of stevq.ste.REGISTRY")
-    m: int = setting(10, "filters (teacher and student), as yin2019-toy")
-    n: int = setting(20, "input dimension of each filter")
-    lr: float = setting(0.05, "step of coarse gradient descent")
-    steps: int | None = setting(None, "steps per run")
+    m: int = setting(toy.Config.m, "filters (teacher and student), as yin2019-toy")
+    n: int = toy.Config.n
+    lr: float = setting(toy.Config.lr, "step of coarse gradient descent")
+    steps: int | None = None
     runs: int | None = setting(None, "random starts")
-    teacher_shift: float = setting(0.3, "v* = N(0, I_m) + teacher_shift")
-    start_gap: float = setting(0.05, "the run next to the spurious minimum starts at theta0 = pi - start_gap")
+    teacher_shift: float = setting(toy.Config.teacher_shift, "v* = N(0, I_m) + teacher_shift")
+    start_gap: float = setting(
+        toy.Config.start_gap, "the run next to the spurious minimum starts at theta0 = pi - start_gap"
+    )
     angles: int | None = setting(None, "map: points in theta (0, pi)")
     norms: int | None = setting(None, "map: points in ||w||, log-spaced over norm_range")
     norm_range: tuple = setting((0.03, 10.0), "map: the smallest and largest ||w||")
@@ -73,19 +74,11 @@ class Config:
             )
         for field in ("lr", "start_gap"):
             validate.number(getattr(self, field), field, low=0.0, low_inclusive=False)
-        toy.teacher(self._toy())  # a teacher without spurious minima is refused here
+        problem.teacher(self._toy())  # a teacher without spurious minima is refused here
 
     def _toy(self):
-        return toy.Config(
-            seed=self.seed,
-            m=self.m,
-            n=self.n,
-            lr=self.lr,
-            steps=self.steps,
-            runs=self.runs,
-            teacher_shift=self.teacher_shift,
-            start_gap=self.start_gap,
-        )
+        """The yin2019-toy Config of the same problem and starts: its fields of the same names."""
+        return toy.Config(**{name: getattr(self, name) for name in TOY_FIELDS})
 
 
 def _surrogate(config):
@@ -94,9 +87,9 @@ def _surrogate(config):
 
 
 def cosine_map(config):
-    v_star, w_star = toy.teacher(config._toy())
-    v_sp, _, _ = toy._spurious(v_star, w_star)
-    direction = toy.away_direction(config._toy(), w_star)
+    v_star, w_star = problem.teacher(config._toy())
+    v_sp, _, _ = problem.spurious_point(v_star, w_star)
+    direction = problem.away_direction(config._toy(), w_star)
     direction /= np.linalg.norm(direction)
     thetas = np.linspace(0.0, math.pi, config.angles + 2)[1:-1]
     norms = np.logspace(math.log10(config.norm_range[0]), math.log10(config.norm_range[1]), config.norms)
@@ -114,23 +107,22 @@ def cosine_map(config):
 
 
 def spurious(config):
-    v_star, w_star = toy.teacher(config._toy())
-    v_sp, w_sp, f_spurious = toy._spurious(v_star, w_star)
+    v_star, w_star = problem.teacher(config._toy())
+    v_sp, w_sp, f_spurious = problem.spurious_point(v_star, w_star)
     norm = float(np.linalg.norm(yin2019.expected_coarse_grad(v_sp, w_sp, v_star, w_star, _surrogate(config))))
     identity = float(np.linalg.norm(yin2019.expected_coarse_grad(v_sp, w_sp, v_star, w_star, "identity")))
-    _, w0 = toy.spurious_start_point(config._toy())
+    _, w0 = problem.spurious_start_point(config._toy())
     with np.errstate(over="ignore", invalid="ignore"):
         trajectory = yin2019.coarse_gradient_descent(
             v_sp, w0, v_star, w_star, _surrogate(config), config.lr, config.steps
         )
-    summary = toy.spurious_start_summary(trajectory, config._toy())
+    summary = descent.spurious_start_summary(trajectory, config._toy())
     return {"grad_norm_at_spurious": norm, "identity_grad_norm_at_spurious": identity, **summary}
 
 
 def random_starts(config):
-    v_star, w_star = toy.teacher(config._toy())
-    rng = np.random.default_rng([config.seed, 1])  # the starts of yin2019-toy
-    v0, w0 = rng.standard_normal((config.runs, config.m)), rng.standard_normal((config.runs, config.n))
+    v_star, w_star = problem.teacher(config._toy())
+    v0, w0 = problem.random_start_points(config._toy())  # the starts of yin2019-toy
     name = _surrogate(config)
     with np.errstate(over="ignore", invalid="ignore"):
         trajectory = yin2019.coarse_gradient_descent(v0, w0, v_star, w_star, name, config.lr, config.steps)

@@ -42,26 +42,37 @@ from stevq import runio, ste, validate
 from stevq.backend import asarray, to_numpy
 from stevq.experiments import settings
 from stevq.experiments.protocol import Experiment, config_part
-from stevq.experiments.settings import setting
+from stevq.experiments.settings import BaseConfig, setting
 from stevq.experiments.yin2019 import checks
+from stevq.experiments.yin2019.descent import (
+    random_start_counts,
+    random_starts,
+    spurious_start,
+    spurious_start_summary,
+    stop_if_diverged,
+)
 from stevq.experiments.yin2019.plots import figures
+from stevq.experiments.yin2019.problem import (
+    TEACHER_SHIFT,
+    random_start_points,
+    spurious_point,
+    teacher,
+)
 from stevq.theory import yin2019
 
 NAME = "yin2019-toy"
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Config(BaseConfig):
     """Settings; ``None`` fields take the quick/full default (quick: fewer, shorter runs, smaller samples)."""
 
-    quick: bool = False
-    seed: int = 0
     m: int = setting(10, "number of filters (teacher and student), m >= 2")
-    n: int = setting(20, "input dimension of each filter")
+    n: int = 20
     lr: float = setting(0.05, "step size of coarse gradient descent")
-    steps: int | None = setting(None, "steps per run")
+    steps: int | None = None
     runs: int | None = setting(None, "random initialisations")
-    teacher_shift: float = setting(0.3, "v* = N(0, I_m) + teacher_shift (must leave spurious minima)")
+    teacher_shift: float = setting(TEACHER_SHIFT, "v* = N(0, I_m) + teacher_shift (must leave spurious minima)")
     init_w_scale: float = setting(1.0, "w0 ~ N(0, init_w_scale^2 I_n), v0 ~ N(0, I_m)")
     start_gap: float = setting(0.05, "runs next to a spurious minimum start at theta0 = pi - start_gap")
     near: float = setting(0.05, 'a run "approaches" the spurious minimum: pi - theta < near for dwell steps')
@@ -121,121 +132,6 @@ class Config:
         teacher(self)  # raises when this teacher has no spurious minimum
 
 
-def teacher(config):
-    """(v*, w*) from ``config.seed``; raises ValueError if the landscape has no spurious minima."""
-    rng = np.random.default_rng([config.seed, 0])
-    v_star = rng.standard_normal(config.m) + config.teacher_shift
-    w_star = rng.standard_normal(config.n)
-    w_star /= np.linalg.norm(w_star)
-    if not yin2019.has_spurious_minima(v_star):
-        raise ValueError(
-            f"teacher_shift: with {config.teacher_shift} and seed {config.seed}, "
-            "(1^T v*)^2 >= (m+1)/2 ||v*||^2 and there is no spurious minimum; lower it"
-        )
-    return v_star, w_star
-
-
-def _spurious(v_star, w_star):
-    v_sp, w_sp = yin2019.spurious_minimum(v_star, w_star)
-    return v_sp, w_sp, float(yin2019.population_loss(v_sp, w_sp, v_star, w_star))
-
-
-def random_starts(config):
-    """{ste: Trajectory} of coarse gradient descent with expected gradients, all STEs from the same
-    ``config.runs`` initialisations v0 ~ N(0, I_m), w0 ~ N(0, init_w_scale^2 I_n)."""
-    v_star, w_star = teacher(config)
-    rng = np.random.default_rng([config.seed, 1])
-    v0 = rng.standard_normal((config.runs, config.m))
-    w0 = config.init_w_scale * rng.standard_normal((config.runs, config.n))
-    return {
-        name: yin2019.coarse_gradient_descent(v0, w0, v_star, w_star, name, config.lr, config.steps)
-        for name in ste.SURROGATES
-    }
-
-
-def _converged_to_spurious(trajectory, f_spurious, f_zero):
-    return (math.pi - trajectory.theta[-1] < 1e-6) & (np.abs(trajectory.f[-1] - f_spurious) < 1e-9 * f_zero)
-
-
-def random_start_counts(trajectory, config):
-    """The counts of the acceptance criteria for one STE's runs (see the module docstring)."""
-    v_star, w_star = teacher(config)
-    _, _, f_spurious = _spurious(v_star, w_star)
-    f_zero = (v_star @ v_star + v_star.sum() ** 2) / 8.0
-    increases = trajectory.f_increased.sum(axis=0)
-    approach = (math.pi - trajectory.theta < config.near).sum(axis=0) >= config.dwell
-    unsettled = trajectory.f_increased[-config.tail :].sum(axis=0) >= config.unsettled_rises
-    return {
-        "runs": int(increases.size),
-        "monotone": int((increases == 0).sum()),
-        "approach_spurious": int(approach.sum()),
-        "approach_and_never_settle": int((approach & unsettled).sum()),
-        "converged_spurious": int(_converged_to_spurious(trajectory, f_spurious, f_zero).sum()),
-        "converged_global": int((trajectory.f[-1] < 1e-9 * f_zero).sum()),
-    }
-
-
-def stop_if_diverged(trajectories, part):
-    """Raise ``runio.NonFiniteError`` naming the first step (and run) at which f, theta or ||w||
-    stopped being finite, with the last good values, e.g. after a step size far too large."""
-    for name, trajectory in trajectories.items():
-        values = {"f": trajectory.f, "theta": trajectory.theta, "w_norm": trajectory.w_norm}
-        rows = {key: np.reshape(value, (len(value), -1)) for key, value in values.items()}
-        bad = np.any([~np.isfinite(value) for value in rows.values()], axis=0)
-        if bad.any():
-            step = int(np.argmax(bad.any(axis=1)))
-            run = int(np.argmax(bad[step]))
-            runio.check_finite(
-                step,
-                {key: float(value[step, run]) for key, value in rows.items()},
-                {key: float(value[step - 1, run]) for key, value in rows.items()} if step else None,
-                where=f"{part}, {name} STE, run {run}: coarse gradient descent",
-            )
-    return trajectories
-
-
-def away_direction(config, w_star):
-    """The random direction of the runs next to the spurious minimum (from ``config.seed``),
-    orthogonal to w* (not normalised)."""
-    direction = np.random.default_rng([config.seed, 2]).standard_normal(config.n)
-    return direction - (direction @ w_star) * w_star
-
-
-def spurious_start_point(config):
-    """(v0, w0): the spurious minimiser's v and the unit vector at angle pi - start_gap from w*."""
-    v_star, w_star = teacher(config)
-    v_sp, _, _ = _spurious(v_star, w_star)
-    direction = away_direction(config, w_star)
-    theta0 = math.pi - config.start_gap
-    return v_sp, math.cos(theta0) * w_star + math.sin(theta0) * direction / np.linalg.norm(direction)
-
-
-def spurious_start(config):
-    """{ste: Trajectory} from v0 = the spurious minimiser's v and w0 the unit vector at angle
-    pi - start_gap from w* (towards a random direction), with expected gradients."""
-    v_star, w_star = teacher(config)
-    v_sp, w0 = spurious_start_point(config)
-    return {
-        name: yin2019.coarse_gradient_descent(v_sp, w0, v_star, w_star, name, config.lr, config.steps)
-        for name in ste.SURROGATES
-    }
-
-
-def spurious_start_summary(trajectory, config):
-    """Did the run from next to the spurious minimum converge to it, and monotonically?"""
-    v_star, w_star = teacher(config)
-    v_sp, _, f_spurious = _spurious(v_star, w_star)
-    f_zero = (v_star @ v_star + v_star.sum() ** 2) / 8.0
-    return {
-        "increases": int(trajectory.f_increased.sum()),
-        "monotone": bool(not trajectory.f_increased.any()),
-        "final_pi_minus_theta": float(math.pi - trajectory.theta[-1]),
-        "final_f_minus_f_spurious": float(trajectory.f[-1] - f_spurious),
-        "final_v_distance_to_spurious": float(np.linalg.norm(trajectory.v - v_sp)),
-        "converged": bool(_converged_to_spurious(trajectory, f_spurious, f_zero)),
-    }
-
-
 def descent_ratio(v, w, v_star, w_star, name):
     """||E g||^2 / (||df/dv||^2 + <E g, df/dw>): the step that coarse gradient descent takes,
     squared, over the decrease of f it buys to first order (Yin et al. 2019, Section 4)."""
@@ -247,7 +143,7 @@ def descent_ratio(v, w, v_star, w_star, name):
 def ratio_path(config, points=40):
     """The ratio on the path theta = pi - t, v = v_spurious + t u (||u|| = 1), ||w|| = 1, t -> 0."""
     v_star, w_star = teacher(config)
-    v_sp, _, _ = _spurious(v_star, w_star)
+    v_sp, _, _ = spurious_point(v_star, w_star)
     rng = np.random.default_rng([config.seed, 3])
     u = rng.standard_normal(config.m)
     u /= np.linalg.norm(u)
@@ -334,9 +230,7 @@ def correlation_part(config):
 
 def step_sizes_part(config):
     v_star, w_star = teacher(config)
-    rng = np.random.default_rng([config.seed, 1])  # the initialisations of random_starts
-    v0 = rng.standard_normal((config.runs, config.m))
-    w0 = config.init_w_scale * rng.standard_normal((config.runs, config.n))
+    v0, w0 = random_start_points(config)  # the initialisations of random_starts
     return checks.step_sizes(v0, w0, v_star, w_star, config.lr, config.steps)
 
 
@@ -360,7 +254,7 @@ def plan(config):
 def summarize(config, results):
     """(metrics, summary, figures) from the parts' results."""
     v_star, w_star = teacher(config)
-    v_sp, w_sp, f_spurious = _spurious(v_star, w_star)
+    v_sp, w_sp, f_spurious = spurious_point(v_star, w_star)
     m = config.m
     identity_norm = float(np.linalg.norm(yin2019.expected_coarse_grad(v_sp, w_sp, v_star, w_star, "identity")))
     metrics = {
