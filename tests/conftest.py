@@ -70,17 +70,60 @@ def course_build(tmp_path_factory):
     return out, result
 
 
+# The modules that take longest (their module- or session-scoped runs: every lecture, the course
+# built and graded, every experiment against its golden file) start first, so that with
+# pytest-xdist (-n) the other worker does everything else meanwhile.
+LONGEST_FIRST = ("test_lectures", "test_course", "test_course_cheats", "test_course_deploy", "test_golden")
+
+
+def _module_name(item):
+    return item.module.__name__.rpartition(".")[2]
+
+
 def pytest_collection_modifyitems(items):
-    """A full-mode test is slow too, so that ``-m "not slow"`` (the quick loop) leaves it out."""
+    """A full-mode test is slow too, so that ``-m "not slow"`` (the quick loop) leaves it out. Under
+    pytest-xdist (``--dist loadgroup``) a module's tests run in one worker, so that its module-scoped
+    runs happen once; the course modules in one, as they share the session's course build. The
+    longest modules first, then the other slow ones, then the rest (each module's tests together,
+    in their order)."""
     for item in items:
         if item.get_closest_marker("full"):
             item.add_marker(pytest.mark.slow)
+        module = _module_name(item)
+        item.add_marker(pytest.mark.xdist_group("course" if module.startswith("test_course") else module))
+
+    slow_modules = {_module_name(item) for item in items if item.get_closest_marker("slow")}
+
+    def rank(item):
+        module = _module_name(item)
+        if module in LONGEST_FIRST:
+            return LONGEST_FIRST.index(module)
+        return len(LONGEST_FIRST) + (module not in slow_modules)
+
+    items.sort(key=rank)
+
+
+TRANSFERS = "device-to-host transfers per training step: "
+_transfers = {}
+
+
+@pytest.fixture
+def report_transfers(record_property):
+    """report_transfers(where, per_step): a measured number of device-to-host transfers per step,
+    printed at the end of the run (as a test property, so that it reaches the summary from an xdist
+    worker too)."""
+    return lambda where, per_step: record_property(TRANSFERS + where, per_step)
+
+
+def pytest_runtest_logreport(report):
+    for name, value in getattr(report, "user_properties", ()):
+        if isinstance(name, str) and name.startswith(TRANSFERS):
+            _transfers[name[len(TRANSFERS) :]] = value
 
 
 def pytest_terminal_summary(terminalreporter):
     """The device-to-host transfers per training step that tests/test_sync_budget.py measured."""
-    measured = getattr(sys.modules.get("test_sync_budget"), "REPORTED", None)
-    if measured:
+    if _transfers:
         terminalreporter.write_sep("-", "device-to-host transfers per training step (CuPy double)")
-        for where, per_step in sorted(measured.items()):
+        for where, per_step in sorted(_transfers.items()):
             terminalreporter.write_line(f"{per_step:6.2f}  {where}" if per_step is not None else f"   n/a  {where}")

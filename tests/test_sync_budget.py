@@ -27,11 +27,10 @@ pytestmark = [
 ]
 BUDGET = 2.0
 ROOT = Path(__file__).resolve().parent.parent
-REPORTED = {}  # printed by conftest's pytest_terminal_summary
 
 
 @pytest.mark.parametrize("variant", sorted(vq_quantizers.VARIANTS))
-def test_vector_quantizer_step_stays_within_the_budget(variant, monkeypatch):
+def test_vector_quantizer_step_stays_within_the_budget(variant, monkeypatch, report_transfers):
     from test_experiment_vq import _toy_network
 
     sync_meter.install(monkeypatch.setattr)
@@ -42,7 +41,7 @@ def test_vector_quantizer_step_stays_within_the_budget(variant, monkeypatch):
         schedule = vq_training.Schedule(12, batch_size=32, record_every=6, seed=1)
         vq_training.train(network, params, state, data, data, schedule, variant, show_progress=False)
     (row,) = sync_meter.report()["loops"].values()
-    REPORTED[f"VectorQuantizer step, {variant}"] = row["per_step"]
+    report_transfers(f"VectorQuantizer step, {variant}", row["per_step"])
     assert row["steps"] == 12 and row["per_step"] <= BUDGET, (row, sync_meter.report()["sites"])
 
 
@@ -68,7 +67,7 @@ SHRUNK = {
 
 
 @pytest.mark.parametrize("name", sorted(SHRUNK))
-def test_quick_run_on_the_cupy_double(name, tmp_path):
+def test_quick_run_on_the_cupy_double(name, tmp_path, report_transfers):
     meter = tmp_path / "meter"
     # tests/support's sitecustomize installs the meter in every process of the run
     env = cupy_env(stevq_process.environment(ROOT / "tests" / "support", STEVQ_SYNC_METER=str(meter)))
@@ -78,13 +77,13 @@ def test_quick_run_on_the_cupy_double(name, tmp_path):
     report = sync_meter.merged(meter)
     assert report["transfers"].get("implicit", 0) == 0, report
     for loop, row in report["loops"].items():
-        REPORTED[f"{name}: {loop}"] = row["per_step"]
+        report_transfers(f"{name}: {loop}", row["per_step"])
         assert row["per_step"] <= BUDGET, (loop, row, report["sites"])
     if name not in ("yin2019-toy", "ste-check"):  # their descent runs on the host (closed forms, quadrature) by design
         assert report["steps"] > 0, report
 
 
-def test_a_loop_written_with_the_public_layer_reads_back_only_its_loss():
+def test_a_loop_written_with_the_public_layer_reads_back_only_its_loss(report_transfers):
     """Lecture 8's loop: nn layers, the public VectorQuantizer and Adam, the loss read once per step.
     The layer checks values only outside a gradient (it scanned x and the codebook every step)."""
     from stevq import nn, ops, optim, vq
@@ -109,7 +108,7 @@ def test_a_loop_written_with_the_public_layer_reads_back_only_its_loss():
             state = update(step, grads, state)
             float(value)
         per_step = (sum(n for kind, n in cupy.transfers.items() if kind != "implicit") - before) / 10
-        REPORTED["public VectorQuantizer + Adam loop (lecture 8)"] = per_step
+        report_transfers("public VectorQuantizer + Adam loop (lecture 8)", per_step)
         assert per_step == 1.0
         bad = stevq.asarray(np.full((4, 4), np.nan), "float32")
         with pytest.raises(ValueError, match="x: contains NaN"):  # outside a gradient the values are checked
