@@ -80,6 +80,7 @@ def _module_name(item):
     return item.module.__name__.rpartition(".")[2]
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups into the test ids
 def pytest_collection_modifyitems(items):
     """A full-mode test is slow too, so that ``-m "not slow"`` (the quick loop) leaves it out. Under
     pytest-xdist (``--dist loadgroup``) a module's tests run in one worker, so that its module-scoped
