@@ -41,7 +41,8 @@ step() {
 
 step install 60 python -m pip install -q --no-index --find-links .whl autograd array-api-compat array-api-strict
 step cupy 30 python -c "import cupy; print('cupy', cupy.__version__, 'devices', cupy.cuda.runtime.getDeviceCount())"
-step tests 200 python -m pytest -q -p no:cacheprovider -k cupy --junitxml="$WORK/tests.xml" \
+# one process (-o addopts: pyproject's -n auto needs pytest-xdist, which .whl/ need not hold)
+step tests 200 python -m pytest -q -p no:cacheprovider -p no:xdist -o "addopts=-ra" -k cupy --junitxml="$WORK/tests.xml" \
   tests/test_cupy_double.py tests/test_ops.py tests/test_ops_shape.py tests/test_ops_conv.py tests/test_autodiff.py \
   tests/test_ste.py tests/test_backend.py tests/test_fsq.py tests/test_metrics.py tests/test_nn_optim.py \
   tests/test_vq_core.py tests/test_vq_codebook.py tests/test_vq_fixes.py tests/test_vq_layer.py tests/test_yin2019.py \
