@@ -43,27 +43,28 @@ SETTINGS = {  # the smallest runs that still make every number the ledger reads
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
+    with workers.processes(2) as executor:  # one pool for every run: each spawned worker imports stevq
 
-    def run(name, out, **settings):
-        experiment = get(name)
-        with workers.processes(2) as executor:
+        def run(name, out, **settings):
+            experiment = get(name)
             runner.run(experiment, experiment.Config(quick=True, **settings), root / out, SEEDS, executor, 2, False)
 
-    for name, settings in SETTINGS.items():
-        run(name, name, **settings)
-    for name in ("identity", "relu", "clipped_relu", "leaky_clipped_relu", "tanh", "approx_sign"):  # one per surrogate
-        run("ste-check", f"ste-check-{name}", ste=name, steps=60, runs=3, angles=3, norms=2)
-    run("vq-ablation", "vq-ablation-vqtorch", protocol="vqtorch", steps=4, record_every=2, models=("classifier",))
-    for name, switched in (("farthest", dict(kmeans_seeding="farthest")), ("fresh", dict(batches="fresh-shuffle"))):
-        run(
-            "vq-ablation",
-            f"vq-ablation-{name}",
-            steps=4,
-            record_every=2,
-            models=("classifier",),
-            rows=("baseline", "kmeans"),
-            **switched,
-        )  # the controlled runs
+        for name, settings in SETTINGS.items():
+            run(name, name, **settings)
+        for name in (
+            "identity",
+            "relu",
+            "clipped_relu",
+            "leaky_clipped_relu",
+            "tanh",
+            "approx_sign",
+        ):  # a surrogate each
+            run("ste-check", f"ste-check-{name}", ste=name, steps=60, runs=3, angles=3, norms=2)
+        run("vq-ablation", "vq-ablation-vqtorch", protocol="vqtorch", steps=4, record_every=2, models=("classifier",))
+        controlled = (("farthest", dict(kmeans_seeding="farthest")), ("fresh", dict(batches="fresh-shuffle")))
+        for name, switched in controlled:  # the controlled runs
+            settings = dict(steps=4, record_every=2, models=("classifier",), rows=("baseline", "kmeans"), **switched)
+            run("vq-ablation", f"vq-ablation-{name}", **settings)
     quick = "run quant-act --quick --no-progress --seeds 0,1".split()
     assert main([*quick, "--out", str(root / "quant-act"), *SYNTHETIC, "--set", "instability_from=relu"]) == 0
     return root
