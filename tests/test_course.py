@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from support import stevq_process
+from support import cores, stevq_process
 from support.course_submissions import SUBMISSIONS
 
 pytestmark = pytest.mark.slow  # notebooks, the course kit, benchmarks, subprocesses: not in the quick loop
@@ -86,7 +86,10 @@ def course(tmp_path_factory, course_build):
         for label, (replacements, _, _) in SUBMISSIONS[name].items():
             nbformat.write(_submission(student, reference, replacements), folder / f"{label}.ipynb")
     (submissions / NAMES[0] / "broken.ipynb").write_text("{ this is not json")
-    grade = _course("grade", submissions, "--out", root / "graded", "--autograders", dist, "--timeout", 300)
+    jobs = cores.share(at_most=2)
+    grade = _course(
+        "grade", submissions, "--out", root / "graded", "--autograders", dist, "--timeout", 300, "--jobs", jobs
+    )
     return {"root": root, "dist": dist, "build": build, "grade": grade, "graded": root / "graded"}
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from support import cores
 
 pytestmark = pytest.mark.slow  # notebooks, the course kit, benchmarks, subprocesses: not in the quick loop
 
@@ -153,7 +154,7 @@ def test_every_autograder_zip_grades_in_an_environment_without_stevq(dist, tmp_p
         for name in NAMES
         for label, folder in (("reference", "autograder"), ("untouched", "student"))
     ]
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=cores.share(at_most=2)) as pool:
         outcomes = dict(zip([(name, label) for name, label, *_ in jobs], pool.map(_otter_run, jobs)))
     for (name, label), (score, possible, log) in outcomes.items():
         assert possible == 6, f"{name} {label}: {possible} points possible\n{log}"

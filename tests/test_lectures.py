@@ -8,12 +8,12 @@ session; the parametrised tests then look at the results.
 
 import concurrent.futures
 import importlib.util
-import os
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
+from support import cores
 
 pytestmark = pytest.mark.slow  # notebooks, the course kit, benchmarks, subprocesses: not in the quick loop
 
@@ -26,7 +26,7 @@ NOTEBOOKS = build.notebooks(LECTURES)
 LECTURE_NOTEBOOKS = [p for p in NOTEBOOKS if p.parent == LECTURES]
 CELL_TIMEOUT = 120  # seconds per cell in quick mode; a lecture must finish in under two minutes
 MAX_KILOBYTES = 500
-WORKERS = max(1, min(2, os.cpu_count() or 1))
+WORKERS = cores.share(at_most=2)  # notebooks executed at once
 
 
 def _id(path):
