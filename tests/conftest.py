@@ -6,7 +6,6 @@ counting every device-to-host transfer); on a machine where the real CuPy import
 
 import os
 import pathlib
-import subprocess
 import sys
 
 # The tests multiply small matrices and execute notebooks two kernels at a time on two cores:
@@ -59,49 +58,20 @@ def course_build(tmp_path_factory):
     from support import stevq_process
 
     out = tmp_path_factory.mktemp("course-build") / "dist"
-    course = pathlib.Path(__file__).resolve().parent.parent / "lectures" / "assignments" / "course.py"
-    result = subprocess.run(
-        [sys.executable, str(course), "build", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        env=stevq_process.environment(),
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = stevq_process.course("build", "--out", out)
     return out, result
-
-
-# The modules that take longest (their module- or session-scoped runs: every lecture, the course
-# built and graded, every experiment against its golden file) start first, so that with
-# pytest-xdist (-n) the other worker does everything else meanwhile.
-LONGEST_FIRST = ("test_lectures", "test_course", "test_course_cheats", "test_course_deploy", "test_golden")
-
-
-def _module_name(item):
-    return item.module.__name__.rpartition(".")[2]
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups into the test ids
 def pytest_collection_modifyitems(items):
     """A full-mode test is slow too, so that ``-m "not slow"`` (the quick loop) leaves it out. Under
     pytest-xdist (``--dist loadgroup``) a module's tests run in one worker, so that its module-scoped
-    runs happen once; the course modules in one, as they share the session's course build. The
-    longest modules first, then the other slow ones, then the rest (each module's tests together,
-    in their order)."""
+    runs happen once; the course modules in one, as they share the session's course build."""
     for item in items:
         if item.get_closest_marker("full"):
             item.add_marker(pytest.mark.slow)
-        module = _module_name(item)
+        module = item.module.__name__.rpartition(".")[2]
         item.add_marker(pytest.mark.xdist_group("course" if module.startswith("test_course") else module))
-
-    slow_modules = {_module_name(item) for item in items if item.get_closest_marker("slow")}
-
-    def rank(item):
-        module = _module_name(item)
-        if module in LONGEST_FIRST:
-            return LONGEST_FIRST.index(module)
-        return len(LONGEST_FIRST) + (module not in slow_modules)
-
-    items.sort(key=rank)
 
 
 TRANSFERS = "device-to-host transfers per training step: "

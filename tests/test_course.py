@@ -13,8 +13,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -28,7 +26,6 @@ pytestmark = pytest.mark.slow  # notebooks, the course kit, benchmarks, subproce
 pytest.importorskip("otter", reason="otter-grader (the course extra) is not installed")
 
 ROOT = Path(__file__).resolve().parent.parent
-COURSE = ROOT / "lectures" / "assignments" / "course.py"
 NAMES = sorted(path.stem for path in (ROOT / "lectures" / "assignments" / "master").glob("A*.ipynb"))
 QUESTIONS = {
     "A1_codebook_gradient": ["lookup_vjp", "codebook_grad"],
@@ -42,14 +39,6 @@ QUESTIONS = {
 
 SLEEPER = "import time\ntime.sleep(10_000)"
 TIMEOUT = 8  # the sleeper never finishes: any limit shows the cut; a short one keeps the suite short
-
-
-def _course(*args, check=True, **variables):
-    env = stevq_process.environment(**variables)
-    result = subprocess.run([sys.executable, str(COURSE), *map(str, args)], capture_output=True, text=True, env=env)
-    if check:
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
 
 
 def _defined(source):
@@ -87,7 +76,7 @@ def course(tmp_path_factory, course_build):
             nbformat.write(_submission(student, reference, replacements), folder / f"{label}.ipynb")
     (submissions / NAMES[0] / "broken.ipynb").write_text("{ this is not json")
     jobs = cores.share(at_most=2)
-    grade = _course(
+    grade = stevq_process.course(
         "grade", submissions, "--out", root / "graded", "--autograders", dist, "--timeout", 300, "--jobs", jobs
     )
     return {"root": root, "dist": dist, "build": build, "grade": grade, "graded": root / "graded"}
@@ -177,7 +166,7 @@ def test_a_submission_past_the_time_limit_scores_zero_with_a_clear_line(course, 
     temporary = Path(tempfile.mkdtemp(prefix="stevq-test-"))  # under /tmp: submissions' users can enter it
     os.chmod(temporary, 0o711)
     nbformat.write(student, tmp_path / "in" / "sleeper.ipynb")
-    result = _course(
+    result = stevq_process.course(
         "grade",
         tmp_path / "in",
         "--out",
@@ -236,7 +225,7 @@ def test_no_student_notebook_contains_a_solution(course):
     ],
 )
 def test_bad_input_is_an_error_line_and_exit_status_2(args, words):
-    result = _course(*args, check=False)
+    result = stevq_process.course(*args, check=False)
     assert result.returncode == 2 and result.stderr.startswith("error: ") and words in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
 

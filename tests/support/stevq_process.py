@@ -35,3 +35,16 @@ def run(*arguments, cwd=ROOT, timeout=300, env=None):
     returns the CompletedProcess, its output captured as text."""
     env = environment() if env is None else env
     return subprocess.run(command(*arguments), capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
+
+
+COURSE = ROOT / "lectures" / "assignments" / "course.py"
+
+
+def course(*arguments, check=True, **variables):
+    """Run ``python lectures/assignments/course.py ARGUMENTS`` in ``environment(**variables)``; returns
+    the CompletedProcess (text); with ``check``, asserts that it succeeded, showing its output."""
+    command = [sys.executable, str(COURSE), *map(str, arguments)]
+    result = subprocess.run(command, capture_output=True, text=True, env=environment(**variables))
+    if check:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
