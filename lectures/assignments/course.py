@@ -90,15 +90,14 @@ def build(out=DEFAULT_BUILD, names=None, publish=False, masters_dir=None, log=pr
     the graders with their fixtures to each autograder zip (``course_build``); returns
     {name: (student notebook, autograder zip)}."""
     _require_otter()
-    from otter.assign import main as otter_assign
-
-    _environment()
-    import course_build
-
     chosen = [path for path in masters(masters_dir) if not names or path.stem in names]
     unknown = sorted(set(names or ()) - {path.stem for path in chosen})
     if unknown:
         raise UsageError(f"names: no assignment {unknown}; known: {assignment_names(masters_dir)}")
+    _environment()  # before Otter's import, which it makes cheaper
+    import course_build
+    from otter.assign import main as otter_assign
+
     built = {}
     for master in chosen:
         start = time.perf_counter()
