@@ -63,13 +63,16 @@ def course_build(tmp_path_factory):
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups into the test ids
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     """A full-mode test is slow too, so that ``-m "not slow"`` (the quick loop) leaves it out. Under
     pytest-xdist (``--dist loadgroup``) a module's tests run in one worker, so that its module-scoped
     runs happen once; the course modules in one, as they share the session's course build."""
+    grouped = config.pluginmanager.hasplugin("xdist")  # not under -p no:xdist (benchmarks/gpu_check.sh)
     for item in items:
         if item.get_closest_marker("full"):
             item.add_marker(pytest.mark.slow)
+        if not grouped:
+            continue
         module = item.module.__name__.rpartition(".")[2]
         item.add_marker(pytest.mark.xdist_group("course" if module.startswith("test_course") else module))
 

@@ -114,11 +114,10 @@ def _otter_run(job):
         "OPENBLAS_NUM_THREADS": "1",
         "STEVQ_QUICK": "1",
     }
-    argv, _ = cores.in_own_network(
-        [VENV / "bin" / "otter", "run", "-a", autograder, "-o", folder, "--no-logo", f"{name}.ipynb"]
-    )
     result = subprocess.run(
-        argv,
+        cores.in_own_network(
+            [VENV / "bin" / "otter", "run", "-a", autograder, "-o", folder, "--no-logo", f"{name}.ipynb"]
+        ),
         cwd=folder,
         env=environment,
         capture_output=True,
@@ -157,8 +156,7 @@ def test_every_autograder_zip_grades_in_an_environment_without_stevq(dist, tmp_p
         for name in NAMES
         for label, folder in (("reference", "autograder"), ("untouched", "student"))
     ]
-    at_once = 2 if cores.in_own_network([])[1] else cores.share(at_most=2)
-    with ThreadPoolExecutor(max_workers=at_once) as pool:
+    with ThreadPoolExecutor(max_workers=cores.kernels_at_once()) as pool:
         outcomes = dict(zip([(name, label) for name, label, *_ in jobs], pool.map(_otter_run, jobs)))
     for (name, label), (score, possible, log) in outcomes.items():
         assert possible == 6, f"{name} {label}: {possible} points possible\n{log}"
@@ -189,7 +187,7 @@ def test_otter_check_works_on_a_student_notebook(dist, tmp_path):
 
     def check(notebook):
         return subprocess.run(
-            cores.in_own_network(["otter", "check", notebook.name])[0],
+            cores.in_own_network(["otter", "check", notebook.name]),
             cwd=notebook.parent,
             env=environment,
             capture_output=True,
@@ -210,8 +208,7 @@ def test_otter_check_works_on_a_student_notebook(dist, tmp_path):
         if "otter_answer_cell" in cell.metadata.get("tags", []):
             cell.source = answers[cell.source.split("(")[0]]
     nbformat.write(solved_notebook, solved)
-    at_once = 2 if cores.in_own_network([])[1] else 1
-    with ThreadPoolExecutor(max_workers=at_once) as pool:
+    with ThreadPoolExecutor(max_workers=cores.kernels_at_once()) as pool:
         untouched, passed = pool.map(check, [tmp_path / "student" / f"{name}.ipynb", solved])
     assert "not implemented yet" in untouched.stdout and "TODO: write lookup_vjp" in untouched.stdout, untouched.stdout[
         -3000:
